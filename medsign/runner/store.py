@@ -1,0 +1,185 @@
+"""The runner's SQL: enqueue, claim, fenced finish, leases, operator actions, queue stats.
+
+Every write by a lease holder is fenced: ``WHERE id = :id AND lease_version = :version``.
+A worker whose lease expired and was taken over matches zero rows and drops its result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, literal_column, select, update
+
+from medsign.db.models import WorkItemRow
+from medsign.runner.outcomes import WorkItem
+
+T = WorkItemRow.__table__
+SCHEDULED = "scheduled"
+DONE = "done"
+FAILED = "failed"
+CANCELLED = "cancelled"
+STATUSES = (SCHEDULED, DONE, FAILED, CANCELLED)
+
+_CLAIM_COLUMNS = (T.c.id, T.c.kind, T.c.ref, T.c.step, T.c.data, T.c.lease_version,
+                  T.c.attempts, T.c.call_key, T.c.call_started_at, T.c.last_error)
+# A literal (not a bound parameter) so that SQLite can use the partial index on due items.
+_IS_SCHEDULED = T.c.status == literal_column("'scheduled'")
+
+
+def enqueue(conn: Connection, *, kind: str, step: str, now: datetime, ref: str | None = None,
+            data: dict[str, Any] | None = None, run_at: datetime | None = None) -> int:
+    """Add a work item inside the caller's transaction (the outbox pattern)."""
+    result = conn.execute(insert(T).values(
+        kind=kind, ref=ref, status=SCHEDULED, step=step, data=data or {},
+        next_run_at=run_at or now, lease_version=0, attempts=0,
+        created_at=now, updated_at=now).returning(T.c.id))
+    return int(result.scalar_one())
+
+
+def claim(conn: Connection, *, kinds: Sequence[str], worker: str, now: datetime,
+          lease: timedelta, limit: int) -> list[WorkItem]:
+    """Lease up to ``limit`` due items. The lease expiry becomes their ``next_run_at``."""
+    due = (select(T.c.id).where(_IS_SCHEDULED, T.c.next_run_at <= now, T.c.kind.in_(kinds))
+           .order_by(T.c.next_run_at).limit(limit).with_for_update(skip_locked=True))
+    until = now + lease
+    rows = conn.execute(
+        update(T).where(T.c.id.in_(due.scalar_subquery()))
+        .values(next_run_at=until, locked_until=until, locked_by=worker,
+                lease_version=T.c.lease_version + 1, updated_at=now)
+        .returning(*_CLAIM_COLUMNS)).all()
+    return [_to_item(r) for r in rows]
+
+
+def _to_item(r: Row[Any]) -> WorkItem:
+    return WorkItem(id=r.id, kind=r.kind, ref=r.ref, step=r.step, data=dict(r.data or {}),
+                    lease_version=r.lease_version, attempts=r.attempts, call_key=r.call_key,
+                    call_started_at=r.call_started_at, last_error=r.last_error)
+
+
+def _fenced(item: WorkItem) -> Any:
+    return and_(T.c.id == item.id, T.c.lease_version == item.lease_version)
+
+
+def fenced_update(conn: Connection, item: WorkItem, **values: Any) -> bool:
+    """Write ``values`` only if this worker still holds the lease. True when it did."""
+    return conn.execute(update(T).where(_fenced(item)).values(**values)).rowcount == 1
+
+
+def advance(conn: Connection, item: WorkItem, *, step: str, run_at: datetime, now: datetime,
+            data: dict[str, Any] | None) -> bool:
+    values: dict[str, Any] = dict(step=step, next_run_at=run_at, locked_by=None,
+                                  locked_until=None, updated_at=now, call_key=None,
+                                  call_started_at=None, last_error=None)
+    if step != item.step:
+        values["attempts"] = 0
+    if data is not None:
+        values["data"] = data
+    return fenced_update(conn, item, **values)
+
+
+def finish(conn: Connection, item: WorkItem, *, status: str, now: datetime,
+           data: dict[str, Any] | None = None, error: str | None = None) -> bool:
+    values: dict[str, Any] = dict(status=status, next_run_at=None, locked_by=None,
+                                  locked_until=None, updated_at=now, finished_at=now,
+                                  call_key=None, call_started_at=None, last_error=error)
+    if data is not None:
+        values["data"] = data
+    return fenced_update(conn, item, **values)
+
+
+def retry_later(conn: Connection, item: WorkItem, *, run_at: datetime, now: datetime,
+                error: str) -> bool:
+    """Record a failed attempt; the item keeps its step and its call record."""
+    return fenced_update(conn, item, attempts=item.attempts + 1, next_run_at=run_at,
+                         locked_by=None, locked_until=None, updated_at=now, last_error=error)
+
+
+def fail(conn: Connection, item: WorkItem, *, now: datetime, error: str) -> bool:
+    return fenced_update(conn, item, status=FAILED, attempts=item.attempts + 1,
+                         next_run_at=None, locked_by=None, locked_until=None,
+                         updated_at=now, last_error=error)
+
+
+def begin_call(conn: Connection, item: WorkItem, *, key: str, now: datetime) -> bool:
+    """Record, before an outbound call that creates something, that it is being made."""
+    return fenced_update(conn, item, call_key=key, call_started_at=now, updated_at=now)
+
+
+def extend(conn: Connection, items: Iterable[WorkItem], *, until: datetime) -> list[int]:
+    """Heartbeat: push the lease of in-flight items forward. Returns the ids whose lease held."""
+    held = []
+    for item in items:
+        if fenced_update(conn, item, next_run_at=until, locked_until=until):
+            held.append(item.id)
+    return held
+
+
+def release(conn: Connection, item: WorkItem, *, now: datetime) -> bool:
+    """Give an unfinished item back (graceful shutdown): due now, fenced out of our hands."""
+    return fenced_update(conn, item, next_run_at=now, locked_by=None, locked_until=None,
+                         lease_version=item.lease_version + 1, updated_at=now)
+
+
+def next_due(conn: Connection, kinds: Sequence[str]) -> datetime | None:
+    result: datetime | None = conn.execute(
+        select(func.min(T.c.next_run_at)).where(_IS_SCHEDULED, T.c.kind.in_(kinds))
+    ).scalar_one_or_none()
+    return result
+
+
+@dataclass(frozen=True)
+class OperatorResult:
+    ok: bool
+    status: str | None
+
+
+def operator_retry(conn: Connection, item_id: int, *, now: datetime) -> OperatorResult:
+    """Put a ``failed`` item back in the queue at the step where it failed."""
+    changed = conn.execute(
+        update(T).where(T.c.id == item_id, T.c.status == FAILED)
+        .values(status=SCHEDULED, attempts=0, next_run_at=now, finished_at=None,
+                lease_version=T.c.lease_version + 1, updated_at=now)).rowcount
+    return OperatorResult(changed == 1, _status(conn, item_id))
+
+
+def operator_cancel(conn: Connection, item_id: int, *, now: datetime,
+                    reason: str) -> OperatorResult:
+    """Stop an item that is not finished. A worker holding it is fenced out."""
+    changed = conn.execute(
+        update(T).where(T.c.id == item_id, T.c.status.in_((SCHEDULED, FAILED)))
+        .values(status=CANCELLED, next_run_at=None, locked_by=None, locked_until=None,
+                lease_version=T.c.lease_version + 1, last_error=reason, updated_at=now,
+                finished_at=now)).rowcount
+    return OperatorResult(changed == 1, _status(conn, item_id))
+
+
+def _status(conn: Connection, item_id: int) -> str | None:
+    return conn.execute(select(T.c.status).where(T.c.id == item_id)).scalar_one_or_none()
+
+
+def cancel_for_ref(conn: Connection, *, kind: str, ref: str, now: datetime,
+                   reason: str) -> int:
+    """Cancel the open items of one subject (e.g. an appointment cancelled by the МИС)."""
+    return conn.execute(
+        update(T).where(T.c.kind == kind, T.c.ref == ref, T.c.status.in_((SCHEDULED, FAILED)))
+        .values(status=CANCELLED, next_run_at=None, locked_by=None, locked_until=None,
+                lease_version=T.c.lease_version + 1, last_error=reason, updated_at=now,
+                finished_at=now)).rowcount
+
+
+@dataclass(frozen=True)
+class QueueStat:
+    kind: str
+    status: str
+    count: int
+    oldest: datetime | None
+
+
+def queue_stats(conn: Connection) -> list[QueueStat]:
+    """Depth and age by kind and status (the oldest ``updated_at`` of each group)."""
+    rows = conn.execute(select(T.c.kind, T.c.status, func.count(), func.min(T.c.updated_at))
+                        .group_by(T.c.kind, T.c.status)).all()
+    return [QueueStat(r[0], r[1], r[2], r[3]) for r in rows]

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import Engine, select
+
+from medsign.clock import SystemClock
+from medsign.db.models import WorkItemRow
+from medsign.runner import store
+from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
+from medsign.runner.worker import RunnerConfig, StepContext, Worker
+
+FAST = RunnerConfig(concurrency=4, poll_interval=timedelta(milliseconds=20),
+                    backoff_base=timedelta(milliseconds=1), backoff_cap=timedelta(milliseconds=5),
+                    max_attempts=3)
+
+
+class ThreeSteps:
+    kind = "test.three"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str]] = []
+        self.failed: list[tuple[int, str]] = []
+
+    async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
+        self.seen.append((item.id, item.step))
+        if item.data.get("boom") == "permanent":
+            raise PermanentError("no way", code="test.permanent")
+        if item.data.get("boom") == "transient":
+            raise TransientError("later")
+        order = ["a", "b", "c"]
+        i = order.index(item.step)
+        return Done() if i == 2 else Next(order[i + 1])
+
+    def on_failed(self, conn: object, item: WorkItem, reason: str) -> None:
+        self.failed.append((item.id, reason))
+
+
+def enqueue(engine: Engine, n: int, **data: str) -> list[int]:
+    now = SystemClock().now()
+    with engine.begin() as conn:
+        return [store.enqueue(conn, kind="test.three", step="a", now=now, data=dict(data))
+                for _ in range(n)]
+
+
+def rows(engine: Engine) -> dict[int, WorkItemRow]:
+    with engine.connect() as conn:
+        return {r.id: r for r in conn.execute(select(WorkItemRow.__table__)).all()}
+
+
+def run_until_idle(engine: Engine, flow: ThreeSteps) -> None:
+    asyncio.run(Worker(engine, [flow], FAST).run(asyncio.Event(), until_idle=True))
+
+
+def test_every_item_walks_all_its_steps_once(engine: Engine) -> None:
+    ids = enqueue(engine, 10)
+    flow = ThreeSteps()
+    run_until_idle(engine, flow)
+    assert sorted(flow.seen) == sorted((i, s) for i in ids for s in "abc")
+    assert {r.status for r in rows(engine).values()} == {"done"}
+
+
+def test_a_permanent_error_fails_the_item_at_once_and_tells_the_flow(engine: Engine) -> None:
+    [item_id] = enqueue(engine, 1, boom="permanent")
+    flow = ThreeSteps()
+    run_until_idle(engine, flow)
+    row = rows(engine)[item_id]
+    assert (row.status, row.attempts, row.next_run_at) == ("failed", 1, None)
+    assert row.last_error == "test.permanent: no way"
+    assert flow.failed == [(item_id, "test.permanent: no way")]
+
+
+def test_transient_errors_back_off_then_fail_after_max_attempts(engine: Engine) -> None:
+    [item_id] = enqueue(engine, 1, boom="transient")
+    flow = ThreeSteps()
+    run_until_idle(engine, flow)
+    # until_idle stops while a retry is scheduled in the future; keep running until failed
+    for _ in range(50):
+        if rows(engine)[item_id].status == "failed":
+            break
+        asyncio.run(asyncio.sleep(0.01))
+        run_until_idle(engine, flow)
+    row = rows(engine)[item_id]
+    assert row.status == "failed" and row.attempts == FAST.max_attempts
+    assert len(flow.seen) == FAST.max_attempts
+
+
+def test_an_operator_retry_resumes_a_failed_item_at_its_step(engine: Engine) -> None:
+    [item_id] = enqueue(engine, 1, boom="permanent")
+    flow = ThreeSteps()
+    run_until_idle(engine, flow)
+    with engine.begin() as conn:
+        conn.execute(WorkItemRow.__table__.update().values(data={}))
+        assert store.operator_retry(conn, item_id, now=SystemClock().now()).ok
+    run_until_idle(engine, flow)
+    assert rows(engine)[item_id].status == "done"
+
+
+def test_a_stale_lease_holder_cannot_overwrite_the_new_owner(engine: Engine) -> None:
+    enqueue(engine, 1)
+    now = SystemClock().now()
+    with engine.begin() as conn:
+        [first] = store.claim(conn, kinds=["test.three"], worker="w1", now=now,
+                              lease=timedelta(seconds=-1), limit=1)  # expires at once
+        [second] = store.claim(conn, kinds=["test.three"], worker="w2", now=now,
+                               lease=timedelta(seconds=60), limit=1)
+        assert second.lease_version == first.lease_version + 1
+        assert not store.advance(conn, first, step="b", run_at=now, now=now, data=None)
+        assert store.advance(conn, second, step="b", run_at=now, now=now, data=None)
