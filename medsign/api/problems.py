@@ -1,0 +1,101 @@
+"""Errors as ``application/problem+json`` (RFC 9457), each with a stable machine ``code``.
+
+Every error leaving the API goes through here: service errors, domain rule violations,
+request validation, unknown routes, and — as a last resort — unexpected exceptions, which get a
+500 with no internals in the body (the log has them, under the request's correlation id).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medsign.domain.errors import DomainError
+from medsign.logs import correlation_id
+from medsign.services.errors import ServiceError
+
+log = logging.getLogger("medsign.api")
+MEDIA_TYPE = "application/problem+json"
+
+_HTTP_CODES = {400: ("bad_request", "Некорректный запрос."),
+               401: ("unauthorized", "Требуется авторизация."),
+               403: ("forbidden", "Доступ запрещён."),
+               404: ("not_found", "Ресурс не найден."),
+               405: ("method_not_allowed", "Метод не поддерживается для этого адреса."),
+               406: ("not_acceptable", "Запрошенный формат ответа не поддерживается."),
+               413: ("payload_too_large", "Слишком большой запрос."),
+               415: ("unsupported_media_type", "Тело запроса должно быть в формате JSON.")}
+
+
+def problem(status: int, code: str, detail: str, *, title: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"/problems/{code}", "title": title or detail,
+                            "status": status, "detail": detail, "code": code}
+    if correlation_id():
+        body["request_id"] = correlation_id()
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem(exc.status, exc.code, exc.message, headers=headers, **exc.extra)
+
+
+def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
+    return problem(422, exc.code, exc.message, errors=errors)
+
+
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_describe(e) for e in exc.errors()]
+    if any(e["code"] == "json_invalid" for e in errors):
+        return problem(400, "malformed_json", "Тело запроса не является корректным JSON.",
+                       errors=errors)
+    return problem(422, "validation_failed", "Запрос не прошёл проверку: см. errors.",
+                   errors=errors)
+
+
+def _describe(error: Any) -> dict[str, Any]:
+    location = [str(p) for p in error.get("loc", ()) if p != "body"]
+    return {"field": ".".join(location) or None, "code": error.get("type", "invalid"),
+            "message": str(error.get("msg", ""))}
+
+
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, text = _HTTP_CODES.get(exc.status_code, ("http_error", "Ошибка запроса."))
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in (
+        "Not Found", "Method Not Allowed") else text
+    return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+
+
+def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
+    # A uniqueness race between two concurrent requests; the loser may simply retry.
+    log.warning("integrity error: %s", type(exc).__name__)
+    return problem(409, "concurrent_modification",
+                   "Данные одновременно изменил другой запрос; повторите запрос.")
+
+
+def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return problem(500, "internal_error",
+                   "Внутренняя ошибка сервиса. Обратитесь в поддержку, указав request_id.")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,163 @@
+"""The wire format of REST API v1 (request and response bodies)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=100,
+                                              pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+ConsentKindName = Literal["medical_intervention", "paid_services_contract", "personal_data"]
+SigningMethodName = Literal["electronic", "paper"]
+# Mirrors medsign.domain.signing.SigningState (a unit test keeps the two equal).
+SigningStateName = Literal["new", "sent", "patient_signed", "archive_verified", "countersigned",
+                           "uploaded", "completed", "cancelled", "expired", "platform_error",
+                           "failed"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartnerSettings(Strict):
+    department_id: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        None, description="Идентификатор подразделения МО в кабинете партнёра")
+    templates: dict[ConsentKindName, Annotated[str, StringConstraints(min_length=1,
+                                                                      max_length=100)]] = Field(
+        default_factory=dict, description="Идентификаторы шаблонов по видам документов")
+
+
+class OrganizationIn(Strict):
+    name: Text
+    address: Annotated[str, StringConstraints(min_length=1, max_length=1000,
+                                              strip_whitespace=True)]
+    ogrn: Annotated[str, StringConstraints(max_length=15)]
+    inn: Annotated[str, StringConstraints(max_length=12)]
+    kpp: Annotated[str, StringConstraints(max_length=9)]
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Europe/Moscow"
+    quiet_hours: Annotated[str, StringConstraints(max_length=20)] | None = Field(
+        None, description="Тихие часы, местное время МО, например 21:00-09:00; "
+                          "не задано — значение по умолчанию из конфигурации")
+    partner: PartnerSettings = Field(default_factory=lambda: PartnerSettings.model_validate({}))
+
+
+class OrganizationOut(OrganizationIn):
+    code: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PatientIn(Strict):
+    organization: Code
+    last_name: Name
+    first_name: Name
+    middle_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    birth_date: date
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="Телефон, с которым пациент зарегистрирован в MAX")
+    max_user_id: Annotated[int, Field(gt=0, lt=2**63)] | None = None
+
+
+class PatientOut(Strict):
+    id: str
+    organization: str
+    last_name: str
+    first_name: str
+    middle_name: str | None
+    birth_date: date
+    phone: str | None
+    max_user_id: int | None
+    max_reachable: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConsentIn(Strict):
+    kind: ConsentKindName
+    signing_method: SigningMethodName
+
+
+class ConsentOut(ConsentIn):
+    state: str
+    state_title: str
+
+
+class Doctor(Strict):
+    name: Name
+
+
+class AppointmentIn(Strict):
+    organization: Code
+    patient: ExternalId
+    starts_at: AwareDatetime = Field(description="Начало приёма, с часовым поясом (ISO 8601)")
+    doctor: Doctor
+    service_name: Text
+    status: Literal["scheduled", "cancelled"] = "scheduled"
+    consents: Annotated[list[ConsentIn], Field(max_length=10)] = Field(default_factory=list)
+
+
+class AppointmentOut(Strict):
+    id: str
+    organization: str
+    patient: str
+    starts_at: datetime
+    timezone: str
+    doctor: Doctor
+    service_name: str
+    status: str
+    reschedule_count: int
+    consents: list[ConsentOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SigningStart(Strict):
+    consents: Annotated[list[ConsentKindName], Field(min_length=1, max_length=10)] | None = Field(
+        None, description="Какие документы подписать; по умолчанию все электронные, "
+                          "ожидающие подписания")
+
+
+class HistoryEntry(Strict):
+    at: datetime
+    from_state: str | None
+    to_state: str
+    actor: str
+    reason: str | None
+
+
+class SigningRequestOut(Strict):
+    id: str
+    appointment: str
+    organization: str
+    patient: str
+    appointment_starts_at: datetime
+    consents: list[str]
+    state: str
+    state_title: str
+    initiated_by: str
+    transaction_id: str | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    history: list[HistoryEntry] | None = None
+
+
+class SigningRequestPage(Strict):
+    items: list[SigningRequestOut]
+    next_cursor: str | None = Field(None, description="Передайте в cursor для следующей страницы")
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None

@@ -1,0 +1,93 @@
+"""Reference data pushed by the МИС: organisations, patients, appointments (idempotent PUT)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from medsign.api import schemas
+from medsign.api.deps import Caller, Now, ReadDb, WriteDb
+from medsign.api.v1 import views
+from medsign.services import appointments, organizations, patients
+from medsign.services.appointments import AppointmentInput, ConsentInput
+from medsign.services.organizations import OrganizationInput
+from medsign.services.patients import PatientInput
+
+router = APIRouter(prefix="/api/v1")
+CodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)]
+IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$", max_length=100)]
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": schemas.Problem, "description": text} for code, text in (
+        (400, "Некорректный JSON"), (401, "Нет или неверный токен"),
+        (404, "Не найдено или вне области доступа токена"), (409, "Конфликт с состоянием"),
+        (422, "Данные не прошли проверку"))}
+
+
+def _status(response: Response, created: bool) -> None:
+    response.status_code = 201 if created else 200
+
+
+@router.put("/organizations/{code}", response_model=schemas.OrganizationOut, responses=ERRORS,
+            summary="Создать или обновить медицинскую организацию")
+def put_organization(body: schemas.OrganizationIn, db: WriteDb, caller: Caller, now: Now,
+                     response: Response, code: CodePath) -> schemas.OrganizationOut:
+    data = OrganizationInput(name=body.name, address=body.address, ogrn=body.ogrn, inn=body.inn,
+                             kpp=body.kpp, timezone=body.timezone, quiet_hours=body.quiet_hours,
+                             partner_department_id=body.partner.department_id,
+                             template_ids={str(k): v for k, v in body.partner.templates.items()})
+    row, created = organizations.upsert(db, scope=caller.scope, code=code, data=data,
+                                        now=now)
+    _status(response, created)
+    return views.organization(row)
+
+
+@router.get("/organizations/{code}", response_model=schemas.OrganizationOut, responses=ERRORS,
+            summary="Медицинская организация")
+def get_organization(db: ReadDb, caller: Caller, code: CodePath) -> schemas.OrganizationOut:
+    return views.organization(organizations.get(db, scope=caller.scope, code=code))
+
+
+@router.put("/patients/{patient_id}", response_model=schemas.PatientOut, responses=ERRORS,
+            summary="Создать или обновить пациента")
+def put_patient(body: schemas.PatientIn, db: WriteDb, caller: Caller, now: Now, response: Response,
+                patient_id: IdPath) -> schemas.PatientOut:
+    data = PatientInput(organization=body.organization, last_name=body.last_name,
+                        first_name=body.first_name, middle_name=body.middle_name,
+                        birth_date=body.birth_date, phone=body.phone,
+                        max_user_id=body.max_user_id)
+    row, created = patients.upsert(db, scope=caller.scope, external_id=patient_id, data=data,
+                                   now=now)
+    _status(response, created)
+    _, org = patients.get(db, scope=caller.scope, external_id=patient_id)
+    return views.patient(row, org)
+
+
+@router.get("/patients/{patient_id}", response_model=schemas.PatientOut, responses=ERRORS,
+            summary="Пациент")
+def get_patient(db: ReadDb, caller: Caller, patient_id: IdPath) -> schemas.PatientOut:
+    row, org = patients.get(db, scope=caller.scope, external_id=patient_id)
+    return views.patient(row, org)
+
+
+@router.put("/appointments/{appointment_id}", response_model=schemas.AppointmentOut,
+            responses=ERRORS, summary="Создать или обновить запись на приём с её документами")
+def put_appointment(body: schemas.AppointmentIn, db: WriteDb, caller: Caller, now: Now,
+                    response: Response, appointment_id: IdPath) -> schemas.AppointmentOut:
+    data = AppointmentInput(
+        organization=body.organization, patient=body.patient, starts_at=body.starts_at,
+        doctor_name=body.doctor.name, service_name=body.service_name, status=body.status,
+        consents=[ConsentInput(c.kind, c.signing_method) for c in body.consents])
+    _, created = appointments.upsert(db, scope=caller.scope, external_id=appointment_id,
+                                     data=data, now=now)
+    _status(response, created)
+    return views.appointment(*appointments.get(db, scope=caller.scope,
+                                               external_id=appointment_id))
+
+
+@router.get("/appointments/{appointment_id}", response_model=schemas.AppointmentOut,
+            responses=ERRORS, summary="Запись на приём")
+def get_appointment(db: ReadDb, caller: Caller,
+                    appointment_id: IdPath) -> schemas.AppointmentOut:
+    return views.appointment(*appointments.get(db, scope=caller.scope,
+                                               external_id=appointment_id))

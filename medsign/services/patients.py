@@ -1,0 +1,84 @@
+"""Patients: idempotent upsert by the МИС's id; each patient belongs to one organisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medsign.db.models import OrganizationRow, PatientRow
+from medsign.domain.patients import Patient
+from medsign.services import audit, organizations
+from medsign.services.errors import Conflict, NotFound
+from medsign.services.scope import Scope
+
+
+@dataclass(frozen=True)
+class PatientInput:
+    organization: str
+    last_name: str
+    first_name: str
+    middle_name: str | None
+    birth_date: date
+    phone: str | None
+    max_user_id: int | None
+
+
+def find(db: Session, external_id: str) -> PatientRow | None:
+    return db.scalars(select(PatientRow).where(PatientRow.external_id == external_id)).first()
+
+
+def get(db: Session, *, scope: Scope, external_id: str) -> tuple[PatientRow, OrganizationRow]:
+    row = find(db, external_id)
+    org = db.get(OrganizationRow, row.organization_id) if row else None
+    if row is None or org is None or not scope.allows(org.code):
+        raise NotFound("patient_not_found", f"Пациент «{external_id}» не найден.")
+    return row, org
+
+
+def upsert(db: Session, *, scope: Scope, external_id: str, data: PatientInput,
+           now: datetime) -> tuple[PatientRow, bool]:
+    org = organizations.get(db, scope=scope, code=data.organization)
+    patient = Patient.create(
+        external_id=external_id, organization_code=org.code, last_name=data.last_name,
+        first_name=data.first_name, middle_name=data.middle_name, birth_date=data.birth_date,
+        phone=data.phone, max_user_id=data.max_user_id, today=now.date())
+    row = find(db, external_id)
+    if row is not None:
+        _check_same_organization(db, scope, row, org)
+    created = row is None
+    if row is None:
+        row = PatientRow(external_id=patient.external_id, created_at=now, max_reachable=True)
+        db.add(row)
+    _copy(patient, row, org)
+    row.updated_at = now
+    db.flush()
+    audit.record(db, at=now, actor=scope.actor,
+                 action="patient.created" if created else "patient.updated",
+                 subject_type="patient", subject_id=external_id, organization_code=org.code)
+    return row, created
+
+
+def _check_same_organization(db: Session, scope: Scope, row: PatientRow,
+                             org: OrganizationRow) -> None:
+    if row.organization_id == org.id:
+        return
+    current = db.get(OrganizationRow, row.organization_id)
+    if current is None or not scope.allows(current.code):
+        # Another tenant's patient: answer as if the id were free but refuse to take it over.
+        raise Conflict("patient_id_taken", "Идентификатор пациента уже занят.")
+    raise Conflict("patient_organization_change",
+                   "Пациента нельзя перенести в другую МО: создайте его заново с новым "
+                   "идентификатором.")
+
+
+def _copy(patient: Patient, row: PatientRow, org: OrganizationRow) -> None:
+    row.organization_id = org.id
+    row.last_name, row.first_name = patient.last_name, patient.first_name
+    row.middle_name, row.birth_date = patient.middle_name, patient.birth_date
+    row.phone = patient.phone
+    # An omitted MAX id keeps the link the bot may have made itself; a new one is reachable.
+    if patient.max_user_id is not None and patient.max_user_id != row.max_user_id:
+        row.max_user_id, row.max_reachable = patient.max_user_id, True

@@ -1,0 +1,62 @@
+"""Valid request bodies and helpers shared by API tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from medsign.services import api_clients
+
+
+def ogrn(prefix12: str = "102770013219") -> str:
+    return prefix12 + str(int(prefix12) % 11 % 10)
+
+
+def inn10(prefix9: str = "770708389") -> str:
+    weights = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+    return prefix9 + str(sum(int(d) * w for d, w in zip(prefix9, weights, strict=True)) % 11 % 10)
+
+
+def organization(name: str = "ГБУЗ «Городская поликлиника № 1»", **over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": name, "address": "г. Москва, ул. Ленина, д. 1", "ogrn": ogrn(),
+        "inn": inn10(), "kpp": "770701001", "timezone": "Europe/Moscow",
+        "quiet_hours": "21:00-09:00",
+        "partner": {"department_id": "7f1c0d3e-0000-4000-8000-000000000001",
+                    "templates": {"medical_intervention": "tpl-ids",
+                                  "paid_services_contract": "tpl-paid",
+                                  "personal_data": "tpl-pd"}}}
+    body.update(over)
+    return body
+
+
+def patient(org: str = "mo1", **over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"organization": org, "last_name": "Иванов", "first_name": "Иван",
+                            "middle_name": "Иванович", "birth_date": "1980-05-17",
+                            "phone": "+7 (999) 123-45-67"}
+    body.update(over)
+    return body
+
+
+def appointment(org: str = "mo1", patient_id: str = "p1", *, in_hours: float = 26,
+                **over: Any) -> dict[str, Any]:
+    start = datetime.now(UTC) + timedelta(hours=in_hours)
+    body: dict[str, Any] = {
+        "organization": org, "patient": patient_id, "starts_at": start.isoformat(),
+        "doctor": {"name": "Петрова А. С."}, "service_name": "Приём врача-терапевта",
+        "consents": [{"kind": "medical_intervention", "signing_method": "electronic"},
+                     {"kind": "personal_data", "signing_method": "electronic"},
+                     {"kind": "paid_services_contract", "signing_method": "paper"}]}
+    body.update(over)
+    return body
+
+
+def token(engine: Engine, name: str = "mis", organizations: list[str] | None = None) -> str:
+    with Session(engine) as db:
+        new = api_clients.create(db, name=name, organizations=organizations, actor="test",
+                                 now=datetime.now(UTC))
+        db.commit()
+    return new.token
