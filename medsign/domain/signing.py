@@ -1,0 +1,287 @@
+"""The signing transaction (DESIGN.md §2, flow C) as a pure state machine.
+
+The happy path, one step per call to the partner platform::
+
+    new ─▶ sent ─▶ patient_signed ─▶ archive_verified ─▶ countersigned ─▶ uploaded ─▶ completed
+            │
+            ├─▶ expired          (not signed by the appointment time plus a grace period)
+            └─▶ platform_error   (the platform reported status "error")
+
+    any active state ─▶ cancelled | failed
+    failed ─retry()─▶ the state it failed from;  failed ─▶ cancelled
+
+``ALLOWED`` is the single source of truth for these arrows: every method
+checks it before moving, and records a ``SigningEvent`` in ``events`` for the
+persistence layer to store (and drain) in the same database transaction.
+``failed`` is not final, since an operator may retry, but it is *stopped*:
+no worker picks it up until someone does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from medsign.domain._checks import require_text
+from medsign.domain.consents import ConsentKind
+from medsign.domain.errors import DomainError, InvalidTransition
+from medsign.domain.phones import normalize_phone
+
+
+class SigningState(StrEnum):
+    new = "new"
+    sent = "sent"
+    patient_signed = "patient_signed"
+    archive_verified = "archive_verified"
+    countersigned = "countersigned"
+    uploaded = "uploaded"
+    completed = "completed"
+    cancelled = "cancelled"
+    expired = "expired"
+    platform_error = "platform_error"
+    failed = "failed"
+
+    @property
+    def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
+        return STATE_TITLES[self]
+
+
+S = SigningState
+
+STATE_TITLES: Mapping[SigningState, str] = MappingProxyType(
+    {
+        S.new: "готовится к отправке",
+        S.sent: "ожидает подписи пациента",
+        S.patient_signed: "подписано пациентом, получение архива",
+        S.archive_verified: "подпись пациента проверена",
+        S.countersigned: "подписано со стороны МО",
+        S.uploaded: "подпись МО передана на платформу",
+        S.completed: "подписано",
+        S.cancelled: "отменено",
+        S.expired: "срок подписания истёк",
+        S.platform_error: "ошибка платформы подписания",
+        S.failed: "ошибка",
+    }
+)
+
+FINAL_STATES: frozenset[SigningState] = frozenset(
+    {S.completed, S.cancelled, S.expired, S.platform_error}
+)
+STOPPED_STATES: frozenset[SigningState] = FINAL_STATES | {S.failed}
+# States a worker moves forward; a failure can only happen in one of them,
+# so they are also where a retry can return to.
+ACTIVE_STATES: frozenset[SigningState] = frozenset(SigningState) - STOPPED_STATES
+
+_FORWARD: dict[SigningState, frozenset[SigningState]] = {
+    S.new: frozenset({S.sent}),
+    S.sent: frozenset({S.patient_signed, S.expired, S.platform_error}),
+    S.patient_signed: frozenset({S.archive_verified}),
+    S.archive_verified: frozenset({S.countersigned}),
+    S.countersigned: frozenset({S.uploaded}),
+    S.uploaded: frozenset({S.completed}),
+}
+
+ALLOWED: Mapping[SigningState, frozenset[SigningState]] = MappingProxyType(
+    {
+        **{state: _FORWARD[state] | {S.cancelled, S.failed} for state in ACTIVE_STATES},
+        # Any active state is listed, but retry() narrows it to failed_from.
+        S.failed: ACTIVE_STATES | {S.cancelled},
+        **{state: frozenset() for state in FINAL_STATES},
+    }
+)
+
+INITIATORS = frozenset({"patient", "doctor", "mis"})
+
+# What must already be known once a transaction has reached a state: rebuilding
+# a request from storage with a state but without its data is a bug upstream.
+_NEEDS_ZIP = frozenset({S.patient_signed, S.archive_verified, S.countersigned, S.uploaded})
+_NEEDS_TRANSACTION = _NEEDS_ZIP | {S.sent, S.expired, S.platform_error, S.completed}
+
+
+@dataclass(frozen=True)
+class SigningEvent:
+    """One move of a request, waiting to be stored; ``details`` hold what the step learned."""
+
+    from_state: SigningState
+    to_state: SigningState
+    reason: str | None = None
+    details: dict[str, object] = field(default_factory=dict, hash=False)
+
+
+@dataclass
+class SigningRequest:
+    id: str
+    appointment_external_id: str
+    organization_code: str
+    consent_kinds: list[ConsentKind]
+    phone: str
+    initiated_by: str
+    state: SigningState = SigningState.new
+    transaction_id: str | None = None
+    zip_file_id: str | None = None
+    uploaded_file_ids: list[str] = field(default_factory=list)
+    completion_file_id: str | None = None
+    failed_from: SigningState | None = None
+    reason: str | None = None
+    events: list[SigningEvent] = field(default_factory=list, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        require_text(self.id, "id", "Идентификатор транзакции")
+        require_text(self.appointment_external_id, "appointment_external_id", "Запись на приём")
+        require_text(self.organization_code, "organization_code", "Код МО")
+        self._check_consent_kinds()
+        self._check_initiator()
+        if normalize_phone(self.phone) != self.phone:
+            raise DomainError("invalid_phone", "Телефон должен быть в виде +7XXXXXXXXXX.", "phone")
+        self._check_state_data()
+
+    # --- queries -------------------------------------------------------------
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def is_stopped(self) -> bool:
+        return self.state in STOPPED_STATES
+
+    def can_transition(self, to: SigningState) -> bool:
+        """Whether ``ALLOWED`` permits ``to`` now; from failed, only failed_from (by retry)."""
+        if to not in ALLOWED[self.state]:
+            return False
+        if self.state is S.failed and to is not S.cancelled:
+            return to is self.failed_from
+        return True
+
+    # --- the happy path --------------------------------------------------------
+
+    def mark_sent(self, transaction_id: str) -> None:
+        require_text(transaction_id, "transaction_id", "Идентификатор транзакции платформы")
+        self._move(S.sent, transaction_id=transaction_id)
+        self.transaction_id = transaction_id
+
+    def mark_patient_signed(self, zip_file_id: str) -> None:
+        require_text(zip_file_id, "zip_file_id", "Идентификатор архива")
+        self._move(S.patient_signed, zip_file_id=zip_file_id)
+        self.zip_file_id = zip_file_id
+
+    def mark_archive_verified(self) -> None:
+        self._move(S.archive_verified)
+
+    def mark_countersigned(self) -> None:
+        self._move(S.countersigned)
+
+    def mark_uploaded(self, file_ids: list[str]) -> None:
+        if not file_ids or not all(fid.strip() for fid in file_ids):
+            raise DomainError(
+                "required", "Платформа не вернула идентификаторы загруженных файлов.", "file_ids"
+            )
+        self._move(S.uploaded, file_ids=list(file_ids))
+        self.uploaded_file_ids = list(file_ids)
+
+    def mark_completed(self, file_id: str | None = None) -> None:
+        self._move(S.completed, file_id=file_id)
+        self.completion_file_id = file_id
+
+    # --- the other endings -------------------------------------------------------
+
+    def cancel(self, reason: str) -> None:
+        require_text(reason, "reason", "Причина отмены")
+        self._move(S.cancelled, reason=reason)
+
+    def expire(self) -> None:
+        self._move(S.expired, reason="Пациент не подписал документы в отведённый срок.")
+
+    def mark_platform_error(self, message: str) -> None:
+        self._move(S.platform_error, reason=message or "Платформа подписания сообщила об ошибке.")
+
+    def fail(self, reason: str) -> None:
+        require_text(reason, "reason", "Причина ошибки")
+        failed_from = self.state
+        self._move(S.failed, reason=reason)
+        self.failed_from = failed_from
+
+    def retry(self) -> None:
+        """An operator's retry: resume from the step that failed."""
+        if self.state is not S.failed or self.failed_from is None:
+            raise self._refusal(None, "повторить можно только транзакцию в состоянии «ошибка»")
+        self._move(self.failed_from, resuming=True)
+        self.failed_from = None
+        self.reason = None
+
+    def drain_events(self) -> list[SigningEvent]:
+        """Hand the recorded events over to the caller (the repository) and forget them."""
+        drained, self.events = self.events, []
+        return drained
+
+    # --- internals --------------------------------------------------------------
+
+    def _move(
+        self,
+        to: SigningState,
+        *,
+        reason: str | None = None,
+        resuming: bool = False,
+        **details: object,
+    ) -> None:
+        self._check_move(to, resuming)
+        self.events.append(SigningEvent(self.state, to, reason, details))
+        if self.state is S.failed and to is S.cancelled:
+            self.failed_from = None
+        self.state = to
+        if reason is not None:
+            self.reason = reason
+
+    def _check_move(self, to: SigningState, resuming: bool) -> None:
+        if not self.can_transition(to):
+            raise self._refusal(to, "такой переход не предусмотрен")
+        # failed -> failed_from is in the table, but only an operator's retry may
+        # take it: a late worker step must not silently resume a stopped request.
+        if self.state is S.failed and to is not S.cancelled and not resuming:
+            raise self._refusal(to, "после ошибки продолжить можно только повтором")
+
+    def _refusal(self, to: SigningState | None, why: str) -> InvalidTransition:
+        move = f"перейти из состояния «{self.state.title}»" + (f" в «{to.title}»" if to else "")
+        return InvalidTransition(
+            f"Транзакция подписания {self.id}: нельзя {move} — {why}.",
+            current=self.state,
+            target=to,
+        )
+
+    def _check_consent_kinds(self) -> None:
+        if not self.consent_kinds or len(set(self.consent_kinds)) != len(self.consent_kinds):
+            raise DomainError(
+                "invalid_consent_kinds",
+                "Транзакция подписания должна включать хотя бы один документ, без повторов.",
+                "consent_kinds",
+            )
+
+    def _check_initiator(self) -> None:
+        if self.initiated_by not in INITIATORS:
+            raise DomainError(
+                "invalid_initiator",
+                f"Неизвестный инициатор подписания «{self.initiated_by}»: "
+                "ожидается patient, doctor или mis.",
+                "initiated_by",
+            )
+
+    def _check_state_data(self) -> None:
+        if (self.state is S.failed) != (self.failed_from is not None):
+            raise DomainError(
+                "inconsistent_state", "Причина остановки не соответствует состоянию.", "failed_from"
+            )
+        if self.failed_from is not None and self.failed_from not in ACTIVE_STATES:
+            raise DomainError(
+                "inconsistent_state",
+                "Ошибка может возникнуть только на активном шаге.",
+                "failed_from",
+            )
+        effective = self.failed_from or self.state
+        if effective in _NEEDS_TRANSACTION and not self.transaction_id:
+            raise DomainError(
+                "inconsistent_state", "Нет идентификатора транзакции платформы.", "transaction_id"
+            )
+        if effective in _NEEDS_ZIP and not self.zip_file_id:
+            raise DomainError("inconsistent_state", "Нет идентификатора архива.", "zip_file_id")
