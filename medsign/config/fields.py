@@ -1,0 +1,148 @@
+"""Annotated field types of the settings model.
+
+Each type parses with our own function (``PlainValidator``) so that a bad value yields one
+error whose message is the Russian description of the accepted forms — the loader copies
+that message into :attr:`Problem.expected` as is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator, SecretStr
+from pydantic_core import PydanticCustomError
+
+from medsign.config import units
+
+CUSTOM_ERROR = "medsign_config"
+
+
+def fail(expected: str) -> PydanticCustomError:
+    """An error whose message is the Russian ``expected`` text, verbatim."""
+    return PydanticCustomError(CUSTOM_ERROR, expected)
+
+
+@dataclass(frozen=True)
+class Display:
+    """Marks how ``describe_settings`` shows a field whose Python type does not say it."""
+
+    format: Callable[[Any], str]
+
+
+def _parsing(parse: Callable[[object], Any]) -> Callable[[object], Any]:
+    def validate(value: object) -> Any:
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise fail(str(error)) from None
+
+    return validate
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise fail(units.DURATION_FORMS + ", больше нуля")
+    return value
+
+
+def _positive_size(value: int) -> int:
+    if value <= 0:
+        raise fail(units.SIZE_FORMS + ", больше нуля")
+    return value
+
+
+def _optional_path(value: object) -> Path | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | Path):
+        raise fail("путь к файлу (строка); пусто — значение по умолчанию")
+    return Path.cwd() / Path(value).expanduser()
+
+
+def _http_url(value: object) -> str:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise fail("адрес вида https://хост[:порт][/путь]")
+    return str(value).rstrip("/")
+
+
+def _optional_http_url(value: object) -> str:
+    return "" if value == "" else _http_url(value)
+
+
+def _secret_input(value: object) -> object:
+    if not isinstance(value, str | SecretStr):
+        raise fail("строка")
+    return value
+
+
+_WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{5,256}")
+
+
+def _webhook_secret(value: SecretStr) -> SecretStr:
+    text = value.get_secret_value()
+    if text and not _WEBHOOK_SECRET_RE.fullmatch(text):
+        raise fail("от 5 до 256 символов из A-Z, a-z, 0-9, «_» и «-» (требование MAX) или пусто")
+    return value
+
+
+def normalize_database_url(value: object) -> str:
+    """SQLite paths become absolute (against the current directory); PostgreSQL gets psycopg."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text in ("sqlite://", "sqlite:///:memory:"):
+        return text
+    if text.startswith("sqlite:///") and len(text) > len("sqlite:///"):
+        path, sep, query = text.removeprefix("sqlite:///").partition("?")
+        return f"sqlite:///{Path.cwd() / path}{sep}{query}"
+    for prefix in ("postgresql://", "postgresql+psycopg://"):
+        if text.startswith(prefix) and len(text) > len(prefix):
+            return "postgresql+psycopg://" + text.removeprefix(prefix)
+    raise fail(
+        "sqlite:///путь/к/файлу.db (относительный путь — от текущего каталога), "
+        "postgresql://… или postgresql+psycopg://…"
+    )
+
+
+def mask_url_password(url: str) -> str:
+    """``postgresql+psycopg://u:secret@h/db`` -> ``postgresql+psycopg://u:***@h/db``."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _serialize_duration(value: timedelta) -> str:
+    return units.format_duration(value)
+
+
+Duration = Annotated[
+    timedelta,
+    PlainValidator(_parsing(units.parse_duration)),
+    PlainSerializer(_serialize_duration),
+]
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+ByteSize = Annotated[
+    int,
+    PlainValidator(_parsing(units.parse_size)),
+    AfterValidator(_positive_size),
+    Display(units.format_size),
+]
+QuietHoursField = Annotated[
+    units.QuietHours,
+    PlainValidator(_parsing(units.parse_quiet_hours)),
+    PlainSerializer(str),
+]
+OptionalPath = Annotated[Path | None, PlainValidator(_optional_path)]
+WebUrl = Annotated[str, PlainValidator(_http_url)]
+OptionalWebUrl = Annotated[str, PlainValidator(_optional_http_url)]
+Secret = Annotated[SecretStr, BeforeValidator(_secret_input)]
+WebhookSecret = Annotated[Secret, AfterValidator(_webhook_secret)]
+# Like SecretStr, the password never reaches JSON; the Python value keeps it for the engine.
+DatabaseUrl = Annotated[
+    str,
+    PlainValidator(normalize_database_url),
+    PlainSerializer(mask_url_password, when_used="json"),
+]

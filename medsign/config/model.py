@@ -1,0 +1,191 @@
+"""The settings model: one frozen pydantic object, a section per concern.
+
+Defaults here are the documented ones (``medsign.example.toml``, ``docs/configuration.md``);
+tests check the three agree. Rules that involve several keys or the profile live in
+``rules.py`` and run from :func:`load_settings`, not on direct construction.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+
+from medsign.config import units
+from medsign.config.fields import (
+    ByteSize,
+    DatabaseUrl,
+    Duration,
+    OptionalPath,
+    OptionalWebUrl,
+    PositiveDuration,
+    QuietHoursField,
+    Secret,
+    WebhookSecret,
+    WebUrl,
+    mask_url_password,
+)
+
+Profile = Literal["development", "demo", "production"]
+
+
+def _seconds(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DatabaseSettings(Section):
+    url: DatabaseUrl = "sqlite:///var/medsign.db"
+    busy_timeout: PositiveDuration = _seconds(5)
+    pool_size: Annotated[int, Field(ge=1, le=100)] = 10
+    echo: bool = False
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (mask_url_password(value) if name == "url" else value)
+
+
+class ServerSettings(Section):
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    public_url: WebUrl = ""
+    request_timeout: PositiveDuration = _seconds(30)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_public_url(cls, data: Any) -> Any:
+        """An empty or absent ``public_url`` means ``http://<host>:<port>``."""
+        if isinstance(data, dict) and not data.get("public_url"):
+            host = str(data.get("host", "127.0.0.1"))
+            host = f"[{host}]" if ":" in host else host
+            data = {**data, "public_url": f"http://{host}:{data.get('port', 8000)}"}
+        return data
+
+
+class RunnerSettings(Section):
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    lease: PositiveDuration = _seconds(60)
+    poll_interval: PositiveDuration = _seconds(1)
+    claim_batch: Annotated[int, Field(ge=1, le=1000)] = 32
+    backoff_base: PositiveDuration = _seconds(2)
+    backoff_cap: PositiveDuration = _seconds(600)
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 10
+    shutdown_grace: Duration = _seconds(30)
+
+
+class NotificationSettings(Section):
+    offset: PositiveDuration = _seconds(24 * 3600)
+    default_quiet_hours: QuietHoursField = units.parse_quiet_hours("21:00-09:00")
+    min_lead: Duration = _seconds(3600)
+    link_token_ttl: PositiveDuration = _seconds(24 * 3600)
+    callback_ttl: PositiveDuration = _seconds(48 * 3600)
+
+
+class SigningSettings(Section):
+    poll_interval: PositiveDuration = _seconds(30)
+    poll_backoff_factor: Annotated[float, Field(ge=1, le=10, allow_inf_nan=False)] = 1.5
+    poll_interval_max: PositiveDuration = _seconds(300)
+    expiry_grace: Duration = _seconds(2 * 3600)
+    countersign_mode: Literal["pdf", "pdf+xml", "zip"] = "pdf"
+    completion_template_id: str = ""
+    max_archive_bytes: ByteSize = 20 * 1024**2
+    max_uncompressed_bytes: ByteSize = 100 * 1024**2
+    max_compression_ratio: Annotated[int, Field(ge=1, le=10000)] = 100
+    trust_store: OptionalPath = None
+    signer: Literal["pure", "openssl", "external"] = "pure"
+    signer_command: str = ""
+    key_file: OptionalPath = None
+    certificate_file: OptionalPath = None
+
+
+class MaxSettings(Section):
+    base_url: WebUrl = "https://platform-api2.max.ru"
+    token: Secret = SecretStr("")
+    ca_bundle: OptionalPath = None
+    timeout: PositiveDuration = _seconds(30)
+    updates: Literal["webhook", "polling"] = "polling"
+    webhook_secret: WebhookSecret = SecretStr("")
+    goskey_bot_url: WebUrl = "https://max.ru/id7708416300_gosbot"
+    bot_deep_link_base: OptionalWebUrl = ""
+
+
+class GoskeySettings(Section):
+    base_url: WebUrl = "https://platform-api2.max.ru/gov/pep"
+    token: Secret = SecretStr("")
+    ca_bundle: OptionalPath = None
+    timeout: PositiveDuration = _seconds(30)
+
+
+class EsiaSettings(Section):
+    base_url: WebUrl = "https://esia.gosuslugi.ru"
+    client_id: str = ""
+    redirect_url: OptionalWebUrl = ""
+    ca_bundle: OptionalPath = None
+    timeout: PositiveDuration = _seconds(30)
+
+
+class RateLimit(Section):
+    """A token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
+
+    rate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    burst: Annotated[int, Field(ge=1)]
+
+
+_DEFAULT_LIMITS: dict[str, dict[str, float]] = {
+    "max": {"rate": 30.0, "burst": 30},
+    "goskey": {"rate": 30.0, "burst": 30},
+    "esia": {"rate": 10.0, "burst": 10},
+    "mis": {"rate": 20.0, "burst": 20},
+}
+
+
+class RateLimitSettings(Section):
+    """Per external API, shared by all workers; ``max_per_chat`` is MAX's own per-chat limit."""
+
+    max: RateLimit = RateLimit.model_validate(_DEFAULT_LIMITS["max"])
+    goskey: RateLimit = RateLimit.model_validate(_DEFAULT_LIMITS["goskey"])
+    esia: RateLimit = RateLimit.model_validate(_DEFAULT_LIMITS["esia"])
+    mis: RateLimit = RateLimit.model_validate(_DEFAULT_LIMITS["mis"])
+    max_per_chat: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 2.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_partial_tables(cls, data: Any) -> Any:
+        """``MEDSIGN_RATE_LIMITS__MAX__RATE=5`` alone keeps the default ``burst`` of MAX."""
+        if not isinstance(data, dict):
+            return data
+        filled = {
+            name: {**_DEFAULT_LIMITS[name], **value}
+            for name, value in data.items()
+            if name in _DEFAULT_LIMITS and isinstance(value, dict)
+        }
+        return {**data, **filled}
+
+
+class LoggingSettings(Section):
+    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
+    format: Literal["json", "text"] = "json"
+
+
+class Settings(Section):
+    """Everything medsign can be told, already parsed: durations are ``timedelta``, sizes bytes."""
+
+    profile: Profile = "development"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    runner: RunnerSettings = Field(default_factory=RunnerSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
+    max: MaxSettings = Field(default_factory=MaxSettings)
+    goskey: GoskeySettings = Field(default_factory=GoskeySettings)
+    esia: EsiaSettings = Field(default_factory=EsiaSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -1,0 +1,179 @@
+"""Rules over several keys, the filesystem and the profile — checked after the types are.
+
+``check_rules`` finds problems (the configuration is refused); ``settings_warnings`` finds
+doubtful but workable choices, for ``check-config`` and the startup log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import get_args
+
+from pydantic import SecretStr
+
+from medsign.config import schema
+from medsign.config.describe import display_value
+from medsign.config.errors import Problem
+from medsign.config.model import Settings
+from medsign.config.units import format_duration, format_size
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "demo", "test", "secret", "token"})
+MIN_SECRET_LENGTH = 16
+EXTERNAL_URL_KEYS = (
+    "server.public_url",
+    "max.base_url",
+    "max.goskey_bot_url",
+    "max.bot_deep_link_base",
+    "goskey.base_url",
+    "esia.base_url",
+    "esia.redirect_url",
+)
+GOSKEY_PREFIX = "/gov/pep"
+
+_TRUST_STORE_REQUIRED = (
+    "в production — путь к PEM с сертификатами УЦ оператора (пусто — сертификат эмулятора)"
+)
+_MO_KEY_REQUIRED = "в production — путь к файлу МО (пусто — ключ разработки из var/keys/)"
+_REDIRECT_REQUIRED = "адрес возврата из ЕСИА: в production обязателен при заданном esia.client_id"
+_USE_POSTGRES = "PostgreSQL для production (SQLite работает, но только на одном сервере)"
+_NO_SQL_ECHO = "false в production: журнал SQL содержит персональные данные"
+_NO_PREFIX = f"адрес, оканчивающийся на {GOSKEY_PREFIX} (пути API партнёра — от него: /v1/…)"
+
+
+def value_at(settings: Settings, key: str) -> object:
+    node: object = settings
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def problem(settings: Settings, key: str, expected: str) -> Problem:
+    shown = display_value(value_at(settings, key), schema.all_fields()[key])
+    return Problem(key=key, value=shown, expected=expected)
+
+
+def check_rules(settings: Settings) -> list[Problem]:
+    problems = _consistency(settings) + list(_unreadable_files(settings))
+    if settings.profile == "production":
+        problems += _production(settings)
+    return problems
+
+
+def _consistency(s: Settings) -> list[Problem]:
+    runner, signing, notes, bot = s.runner, s.signing, s.notifications, s.max
+    twice_poll = 2 * runner.poll_interval
+    checks = [
+        (
+            runner.backoff_cap >= runner.backoff_base,
+            "runner.backoff_cap",
+            f"не меньше runner.backoff_base ({format_duration(runner.backoff_base)})",
+        ),
+        (
+            runner.lease > twice_poll,
+            "runner.lease",
+            f"больше 2 × runner.poll_interval, то есть больше {format_duration(twice_poll)}",
+        ),
+        (
+            signing.poll_interval_max >= signing.poll_interval,
+            "signing.poll_interval_max",
+            f"не меньше signing.poll_interval ({format_duration(signing.poll_interval)})",
+        ),
+        (
+            signing.max_uncompressed_bytes >= signing.max_archive_bytes,
+            "signing.max_uncompressed_bytes",
+            f"не меньше signing.max_archive_bytes ({format_size(signing.max_archive_bytes)})",
+        ),
+        (
+            notes.min_lead < notes.offset,
+            "notifications.min_lead",
+            f"меньше notifications.offset ({format_duration(notes.offset)})",
+        ),
+        (
+            signing.signer != "external" or bool(signing.signer_command.strip()),
+            "signing.signer_command",
+            "команда подписания: обязательна при signing.signer = «external»",
+        ),
+        (
+            bot.updates != "webhook" or bool(bot.webhook_secret.get_secret_value()),
+            "max.webhook_secret",
+            "секрет вебхука: обязателен при max.updates = «webhook»",
+        ),
+        (
+            (signing.key_file is None) == (signing.certificate_file is None),
+            "signing.certificate_file",
+            "задаётся вместе с signing.key_file: оба пути или оба пусто",
+        ),
+    ]
+    return [problem(s, key, expected) for ok, key, expected in checks if not ok]
+
+
+def _path_keys() -> list[str]:
+    fields = schema.all_fields()
+    return [key for key in schema.leaf_keys() if Path in get_args(fields[key].annotation)]
+
+
+def _unreadable_files(settings: Settings) -> Iterator[Problem]:
+    for key in _path_keys():
+        path = value_at(settings, key)
+        if isinstance(path, Path) and not (path.is_file() and os.access(path, os.R_OK)):
+            yield problem(settings, key, "путь к существующему читаемому файлу или пусто")
+
+
+def is_placeholder(secret: SecretStr) -> bool:
+    text = secret.get_secret_value().strip()
+    lowered = text.lower()
+    return lowered in PLACEHOLDER_SECRETS or len(text) < MIN_SECRET_LENGTH or "changeme" in lowered
+
+
+def _production(s: Settings) -> list[Problem]:
+    return (
+        list(_placeholder_secrets(s))
+        + list(_plain_http(s))
+        + list(_development_crypto(s))
+        + list(_esia_redirect(s))
+    )
+
+
+def _placeholder_secrets(s: Settings) -> Iterator[Problem]:
+    keys = ["max.token", "goskey.token"]
+    if s.max.updates == "webhook" and s.max.webhook_secret.get_secret_value():
+        keys.append("max.webhook_secret")  # an empty one is already a consistency problem
+    expected = f"настоящий секрет в production: не заглушка, не короче {MIN_SECRET_LENGTH} символов"
+    for key in keys:
+        secret = value_at(s, key)
+        if isinstance(secret, SecretStr) and is_placeholder(secret):
+            yield problem(s, key, expected)
+
+
+def _plain_http(s: Settings) -> Iterator[Problem]:
+    for key in EXTERNAL_URL_KEYS:
+        if str(value_at(s, key)).startswith("http://"):
+            yield problem(s, key, "адрес https:// (в production http:// не допускается)")
+
+
+def _development_crypto(s: Settings) -> Iterator[Problem]:
+    if s.signing.trust_store is None:
+        yield problem(s, "signing.trust_store", _TRUST_STORE_REQUIRED)
+    if s.signing.signer == "external":
+        return
+    for key in ("signing.key_file", "signing.certificate_file"):
+        if value_at(s, key) is None:
+            yield problem(s, key, _MO_KEY_REQUIRED)
+
+
+def _esia_redirect(s: Settings) -> Iterator[Problem]:
+    if s.esia.client_id and not s.esia.redirect_url:
+        yield problem(s, "esia.redirect_url", _REDIRECT_REQUIRED)
+
+
+def settings_warnings(settings: Settings) -> list[Problem]:
+    """Choices that work but are probably not meant; never a reason to refuse."""
+    production = settings.profile == "production"
+    doubts = [
+        (production and settings.database.url.startswith("sqlite"), "database.url", _USE_POSTGRES),
+        (production and settings.database.echo, "database.echo", _NO_SQL_ECHO),
+        (not settings.goskey.base_url.endswith(GOSKEY_PREFIX), "goskey.base_url", _NO_PREFIX),
+    ]
+    return [problem(settings, key, expected) for doubtful, key, expected in doubts if doubtful]

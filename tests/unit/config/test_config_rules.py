@@ -1,0 +1,160 @@
+from pathlib import Path
+
+import pytest
+
+from medsign.config import ConfigError, Problem, load_settings, settings_warnings
+
+
+@pytest.fixture(autouse=True)
+def _in_empty_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def production(tmp_path: Path) -> dict[str, str]:
+    """A complete production configuration, as environment variables."""
+    for name in ("operator-ca.pem", "mo.key", "mo.crt"):
+        (tmp_path / name).write_text("-----BEGIN-----\n", encoding="utf-8")
+    return {
+        "MEDSIGN_PROFILE": "production",
+        "MEDSIGN_DATABASE__URL": "postgresql://medsign:pw@db/medsign",
+        "MEDSIGN_SERVER__PUBLIC_URL": "https://medsign.region.ru",
+        "MEDSIGN_MAX__TOKEN": "max-token-0123456789abcdef",
+        "MEDSIGN_GOSKEY__TOKEN": "goskey-token-0123456789abcdef",
+        "MEDSIGN_SIGNING__TRUST_STORE": "operator-ca.pem",
+        "MEDSIGN_SIGNING__KEY_FILE": "mo.key",
+        "MEDSIGN_SIGNING__CERTIFICATE_FILE": "mo.crt",
+    }
+
+
+def problems_of(env: dict[str, str]) -> dict[str, Problem]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env=env)
+    return {problem.key: problem for problem in caught.value.problems}
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "text"),
+    [
+        (
+            {"MEDSIGN_RUNNER__BACKOFF_CAP": "1s"},
+            "runner.backoff_cap",
+            "не меньше runner.backoff_base",
+        ),
+        ({"MEDSIGN_RUNNER__LEASE": "2s"}, "runner.lease", "больше 2 × runner.poll_interval"),
+        ({"MEDSIGN_SIGNING__POLL_INTERVAL_MAX": "10s"}, "signing.poll_interval_max", "не меньше"),
+        (
+            {"MEDSIGN_SIGNING__MAX_UNCOMPRESSED_BYTES": "1MiB"},
+            "signing.max_uncompressed_bytes",
+            "не меньше signing.max_archive_bytes (20MiB)",
+        ),
+        ({"MEDSIGN_NOTIFICATIONS__MIN_LEAD": "2d"}, "notifications.min_lead", "меньше"),
+        ({"MEDSIGN_SIGNING__SIGNER": "external"}, "signing.signer_command", "«external»"),
+        ({"MEDSIGN_MAX__UPDATES": "webhook"}, "max.webhook_secret", "«webhook»"),
+    ],
+)
+def test_inconsistent_combinations_are_problems(env: dict[str, str], key: str, text: str) -> None:
+    problem = problems_of(env)[key]
+    assert text in problem.expected
+    variable = "MEDSIGN_" + key.upper().replace(".", "__")
+    assert problem.source == (variable if variable in env else "")
+
+
+def test_lease_exactly_twice_the_poll_interval_is_too_short() -> None:
+    env = {"MEDSIGN_RUNNER__LEASE": "2s", "MEDSIGN_RUNNER__POLL_INTERVAL": "1s"}
+    assert problems_of(env)["runner.lease"].value == "2s"
+
+
+def test_key_and_certificate_go_together(tmp_path: Path) -> None:
+    (tmp_path / "mo.key").write_text("k", encoding="utf-8")
+    problem = problems_of({"MEDSIGN_SIGNING__KEY_FILE": "mo.key"})["signing.certificate_file"]
+    assert "signing.key_file" in problem.expected
+
+
+def test_webhook_secret_follows_the_max_rules() -> None:
+    env = {"MEDSIGN_MAX__UPDATES": "webhook", "MEDSIGN_MAX__WEBHOOK_SECRET": "bad secret!"}
+    assert "от 5 до 256" in problems_of(env)["max.webhook_secret"].expected
+    env["MEDSIGN_MAX__WEBHOOK_SECRET"] = "Good_secret-123"
+    assert load_settings(env=env).max.updates == "webhook"
+
+
+def test_placeholders_are_fine_outside_production() -> None:
+    for profile in ("development", "demo"):
+        env = {"MEDSIGN_PROFILE": profile, "MEDSIGN_MAX__TOKEN": "changeme"}
+        env["MEDSIGN_SERVER__PUBLIC_URL"] = "http://localhost:8000"
+        assert load_settings(env=env).profile == profile
+
+
+def test_a_complete_production_configuration_loads(production: dict[str, str]) -> None:
+    settings = load_settings(env=production)
+    assert settings.database.url == "postgresql+psycopg://medsign:pw@db/medsign"
+    assert settings_warnings(settings) == []
+
+
+@pytest.mark.parametrize(
+    "token", ["", "changeme", "demo", "test", "short-token-15c", "CHANGEME" * 3]
+)
+def test_production_refuses_placeholder_secrets(production: dict[str, str], token: str) -> None:
+    production["MEDSIGN_GOSKEY__TOKEN"] = token
+    problem = problems_of(production)["goskey.token"]
+    assert "не короче 16 символов" in problem.expected
+
+
+def test_production_checks_the_webhook_secret_only_when_webhooks_are_used(
+    production: dict[str, str],
+) -> None:
+    production |= {"MEDSIGN_MAX__UPDATES": "webhook", "MEDSIGN_MAX__WEBHOOK_SECRET": "short"}
+    assert "max.webhook_secret" in problems_of(production)
+
+
+def test_production_refuses_plain_http(production: dict[str, str]) -> None:
+    production |= {
+        "MEDSIGN_SERVER__PUBLIC_URL": "http://medsign.region.ru",
+        "MEDSIGN_GOSKEY__BASE_URL": "http://goskey.local/gov/pep",
+        "MEDSIGN_ESIA__CLIENT_ID": "MEDSIGN01",
+        "MEDSIGN_ESIA__REDIRECT_URL": "http://medsign.region.ru/esia",
+    }
+    found = problems_of(production)
+    assert {"server.public_url", "goskey.base_url", "esia.redirect_url"} <= set(found)
+    assert "https://" in found["server.public_url"].expected
+
+
+def test_production_requires_the_operator_ca_and_the_mo_key(production: dict[str, str]) -> None:
+    for name in ("TRUST_STORE", "KEY_FILE", "CERTIFICATE_FILE"):
+        del production[f"MEDSIGN_SIGNING__{name}"]
+    found = problems_of(production)
+    assert {"signing.trust_store", "signing.key_file", "signing.certificate_file"} <= set(found)
+
+
+def test_production_with_an_external_signer_needs_no_key_files(production: dict[str, str]) -> None:
+    for name in ("KEY_FILE", "CERTIFICATE_FILE"):
+        del production[f"MEDSIGN_SIGNING__{name}"]
+    production |= {"MEDSIGN_SIGNING__SIGNER": "external", "MEDSIGN_SIGNING__SIGNER_COMMAND": "cs"}
+    assert load_settings(env=production).signing.signer == "external"
+
+
+def test_production_esia_client_needs_a_redirect_url(production: dict[str, str]) -> None:
+    production["MEDSIGN_ESIA__CLIENT_ID"] = "MEDSIGN01"
+    assert "esia.redirect_url" in problems_of(production)
+
+
+def test_production_on_sqlite_is_a_warning_not_a_problem(production: dict[str, str]) -> None:
+    production["MEDSIGN_DATABASE__URL"] = "sqlite:///var/medsign.db"
+    (warning,) = settings_warnings(load_settings(env=production))
+    assert warning.key == "database.url" and "PostgreSQL" in warning.expected
+
+
+def test_sql_echo_in_production_is_a_warning(production: dict[str, str]) -> None:
+    production["MEDSIGN_DATABASE__ECHO"] = "true"
+    assert [w.key for w in settings_warnings(load_settings(env=production))] == ["database.echo"]
+
+
+def test_goskey_base_url_without_the_prefix_is_a_warning() -> None:
+    settings = load_settings(env={"MEDSIGN_GOSKEY__BASE_URL": "https://platform-api2.max.ru"})
+    assert [w.key for w in settings_warnings(settings)] == ["goskey.base_url"]
+
+
+def test_an_invalid_profile_skips_production_rules_but_reports_itself() -> None:
+    found = problems_of({"MEDSIGN_PROFILE": "prod", "MEDSIGN_MAX__TOKEN": "x"})
+    assert set(found) == {"profile"}
+    assert "«production»" in found["profile"].expected
