@@ -31,4 +31,5 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):  # raw SQL paths on SQLite
             value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)
+        result: datetime = value.replace(tzinfo=UTC)
+        return result

@@ -1,0 +1,3 @@
+from medsign.cli import main
+
+main()

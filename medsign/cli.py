@@ -1,0 +1,308 @@
+"""The ``medsign`` command: serve, worker, migrate, check-config, api-token, backup, restore.
+
+Every subcommand takes ``--config PATH`` (default ``./medsign.toml``; without the file the
+embedded defaults apply: SQLite under ``./var/``). Messages are in Russian; exit code 2 means
+a problem with the configuration or the arguments, 1 a failure of the operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from medsign import bootstrap
+from medsign.config import (
+    ConfigError,
+    Settings,
+    describe_settings,
+    load_settings,
+    settings_warnings,
+)
+from medsign.logs import configure_logging
+
+CONFIG_HELP = "Файл настроек (по умолчанию ./medsign.toml; без файла — встроенные значения)."
+_HEADINGS = {"Options": "Параметры", "Commands": "Команды", "Arguments": "Аргументы"}
+
+
+class RussianHelpFormatter(click.HelpFormatter):
+    """Click's help text with Russian headings (the rest of the text is ours)."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, prefix="Использование: ")
+
+    def write_heading(self, heading: str) -> None:
+        super().write_heading(_HEADINGS.get(heading, heading))
+
+
+click.Context.formatter_class = RussianHelpFormatter
+CONTEXT = {"help_option_names": [], "max_content_width": 100}
+
+
+def _settings(ctx: click.Context) -> Settings:
+    path: Path | None = ctx.obj.get("config")
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        click.echo("Ошибка в настройках — сервис не запущен:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  • {problem}", err=True)
+        ctx.exit(2)
+    configure_logging(settings.logging.level, settings.logging.format)
+    return settings
+
+
+def _container(ctx: click.Context) -> bootstrap.Container:
+    return bootstrap.build(_settings(ctx))
+
+
+def config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--config`` on every subcommand (and on the group), stored in the context."""
+    def remember(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+        if value is not None:
+            ctx.ensure_object(dict)["config"] = value
+    with_config = click.option("--config", "-c", expose_value=False, is_eager=True,
+                               type=click.Path(path_type=Path, dir_okay=False),
+                               callback=remember, help=CONFIG_HELP)(fn)
+    return click.help_option("-h", "--help", help="Показать эту справку и выйти.")(with_config)
+
+
+@click.group(context_settings=CONTEXT, help="medsign — подписание медицинских согласий и "
+             "договоров через мессенджер MAX и Госключ.")
+@config_option
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    ctx.ensure_object(dict)
+
+
+@main.command("check-config", help="Проверить файл настроек и показать все найденные проблемы.")
+@config_option
+@click.option("--show", is_flag=True, help="Показать итоговые значения (секреты скрыты).")
+@click.pass_context
+def check_config(ctx: click.Context, show: bool) -> None:
+    settings = _settings(ctx)
+    for warning in settings_warnings(settings):
+        click.echo(f"Предупреждение: {warning}", err=True)
+    if show:
+        for key, value in describe_settings(settings):
+            click.echo(f"{key} = {value}")
+    click.echo(f"Настройки в порядке (профиль «{settings.profile}»).")
+
+
+@main.command(help="Применить миграции базы данных (создать или обновить схему).")
+@config_option
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    from medsign.db import migrate as db_migrate
+    container = _container(ctx)
+    before = db_migrate.current_revision(container.engine)
+    db_migrate.upgrade(container.engine)
+    after = db_migrate.current_revision(container.engine)
+    click.echo(f"Схема базы данных: {before or 'пусто'} → {after}.")
+
+
+def _require_schema(ctx: click.Context, container: bootstrap.Container) -> None:
+    from medsign.db import migrate as db_migrate
+    if not db_migrate.is_current(container.engine):
+        click.echo("Схема базы данных не соответствует версии программы: выполните "
+                   "«medsign migrate».", err=True)
+        ctx.exit(2)
+
+
+@main.command(help="Запустить веб-сервис: REST API, вебхук MAX, страницы, /metrics.")
+@config_option
+@click.option("--host", help="Адрес (по умолчанию server.host).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Порт (по умолчанию server.port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    import uvicorn
+    container = _container(ctx)
+    _require_schema(ctx, container)
+    server = container.settings.server
+    uvicorn.run(container.app(), host=host or server.host, port=port or server.port,
+                log_config=None, access_log=False)
+
+
+@main.command(help="Запустить обработчик фоновой работы (можно запускать несколько).")
+@config_option
+@click.option("--concurrency", type=click.IntRange(1, 256),
+              help="Сколько шагов выполнять одновременно (по умолчанию runner.concurrency).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Отдавать метрики Prometheus обработчика на этом порту.")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int | None, metrics_port: int | None) -> None:
+    container = _container(ctx)
+    _require_schema(ctx, container)
+    runner = container.worker(concurrency)
+    if metrics_port:
+        from prometheus_client import start_http_server
+        start_http_server(metrics_port, registry=runner.metrics.registry)
+    click.echo(f"Обработчик {runner.worker_id}: виды работ {', '.join(runner.kinds) or 'нет'}, "
+               f"параллельно {runner.config.concurrency}.", err=True)
+    asyncio.run(_run_until_signal(runner.run))
+
+
+async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> None:
+    """Run until SIGTERM or SIGINT; then stop claiming and finish or release in-flight work."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await run(stop)
+
+
+@main.command(help="Демонстрационный стенд: сервис, обработчик и демо-данные на SQLite.")
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Адрес веб-сервиса.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="Порт веб-сервиса.")
+@click.option("--database", default="sqlite:///var/demo.db", show_default=True,
+              help="База данных демо-стенда.")
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int, database: str) -> None:
+    from medsign import demo as demo_mod
+    settings = _settings(ctx)
+    settings = settings.model_copy(update={
+        "profile": "demo",
+        "database": settings.database.model_copy(update={"url": database})})
+    container = bootstrap.build(settings)
+    asyncio.run(demo_mod.run(container, host=host, port=port,
+                             announce=lambda text: click.echo(text, err=True)))
+
+
+@main.group("api-token", help="Токены клиентских систем (МИС) для REST API.")
+@click.help_option("-h", "--help", help="Показать эту справку и выйти.")
+def api_token() -> None:
+    pass
+
+
+@api_token.command("create", help="Выпустить токен. В stdout печатается только токен.")
+@config_option
+@click.option("--name", required=True, help="Имя клиентской системы, например «mis-region».")
+@click.option("--organization", "organizations", multiple=True, metavar="CODE",
+              help="Ограничить токен этой МО (можно несколько раз); без опции — все МО.")
+@click.pass_context
+def api_token_create(ctx: click.Context, name: str, organizations: tuple[str, ...]) -> None:
+    from medsign.services import api_clients
+    new = _in_session(ctx, lambda db, now: api_clients.create(
+        db, name=name, organizations=list(organizations) or None, actor="cli", now=now))
+    scope = ", ".join(organizations) if organizations else "все МО"
+    click.echo(f"Токен для «{name}» ({scope}) выпущен; сохраните его — он больше не "
+               "будет показан.", err=True)
+    click.echo(new.token)
+
+
+@api_token.command("list", help="Показать клиентов и их токены (без самих токенов).")
+@config_option
+@click.pass_context
+def api_token_list(ctx: click.Context) -> None:
+    from medsign.services import api_clients
+    rows = _in_session(ctx, lambda db, _now: api_clients.list_all(db))
+    for row in rows:
+        scope = ", ".join(row.organizations) if row.organizations else "все МО"
+        state = f"отозван {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "действует"
+        click.echo(f"{row.name}\t{row.token_prefix}…\t{scope}\t{state}")
+
+
+@api_token.command("revoke", help="Отозвать токен клиента.")
+@config_option
+@click.argument("name")
+@click.pass_context
+def api_token_revoke(ctx: click.Context, name: str) -> None:
+    from medsign.services import api_clients
+    _in_session(ctx, lambda db, now: api_clients.revoke(db, name=name, actor="cli", now=now))
+    click.echo(f"Токен клиента «{name}» отозван.")
+
+
+def _in_session(ctx: click.Context, action: Callable[[Any, datetime], Any]) -> Any:
+    from sqlalchemy.orm import Session
+
+    from medsign.services.errors import ServiceError
+    container = _container(ctx)
+    _require_schema(ctx, container)
+    with Session(container.engine, expire_on_commit=False) as db:
+        try:
+            result = action(db, datetime.now(UTC))
+        except ServiceError as exc:
+            click.echo(f"Ошибка: {exc.message}", err=True)
+            ctx.exit(1)
+        db.commit()
+    return result
+
+
+@main.command(help="Сделать согласованную резервную копию работающей базы данных.")
+@config_option
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def backup(ctx: click.Context, target: Path) -> None:
+    from medsign.db.backup import BackupError, create_backup
+    settings = _settings(ctx)
+    with _progress("Копирование") as progress:
+        try:
+            info = create_backup(settings.database.url, target, progress=progress)
+        except BackupError as exc:
+            _fail(ctx, str(exc))
+    click.echo(f"Резервная копия: {info.path} ({info.size} байт, SHA-256 {info.sha256}).")
+
+
+@main.command(help="Восстановить базу данных из резервной копии (с проверкой контрольной суммы).")
+@config_option
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--yes", is_flag=True, help="Не спрашивать подтверждения.")
+@click.pass_context
+def restore(ctx: click.Context, source: Path, yes: bool) -> None:
+    from medsign.db.backup import BackupError, restore_backup, verify_backup
+    settings = _settings(ctx)
+    try:
+        info = verify_backup(source)
+    except BackupError as exc:
+        _fail(ctx, str(exc))
+    click.echo(f"Копия от {info.created_at:%Y-%m-%d %H:%M} UTC, схема {info.schema_revision}, "
+               "контрольная сумма верна.")
+    if not yes and not click.confirm("Текущие данные будут заменены. Продолжить?"):
+        ctx.exit(1)
+    with _progress("Восстановление") as progress:
+        try:
+            restore_backup(source, settings.database.url, progress=progress)
+        except BackupError as exc:
+            _fail(ctx, str(exc))
+    click.echo("База данных восстановлена.")
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    click.echo(f"Ошибка: {message}", err=True)
+    ctx.exit(1)
+
+
+class _progress:
+    """A progress bar on stderr driven by (done, total) callbacks."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._bar: Any = None
+        self._shown = 0
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        return self._update
+
+    def _update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(length=max(total, 1), label=self._label,
+                                          file=sys.stderr)
+            self._bar.__enter__()
+        self._bar.update(max(0, done - self._shown))
+        self._shown = max(self._shown, done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
