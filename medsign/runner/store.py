@@ -135,10 +135,17 @@ def begin_call(conn: Connection, item: WorkItem, *, key: str, now: datetime) -> 
 
 
 def extend(conn: Connection, items: Iterable[WorkItem], *, until: datetime) -> list[int]:
-    """Heartbeat: push the lease of in-flight items forward. Returns the ids whose lease held."""
+    """Heartbeat: push the lease of in-flight items forward. Returns the ids whose lease held.
+
+    A committed transition ends the lease without changing ``lease_version``, and a heartbeat
+    may have picked its items just before that commit; hence the extra ``locked_until`` check,
+    without which the heartbeat would overwrite the item's new timer with the lease expiry.
+    """
     held = []
     for item in items:
-        if fenced_update(conn, item, next_run_at=until, locked_until=until):
+        leased = and_(_fenced(item), T.c.locked_until.is_not(None))
+        if conn.execute(update(T).where(leased)
+                        .values(next_run_at=until, locked_until=until)).rowcount == 1:
             held.append(item.id)
     return held
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Connection, Engine
 
 from medsign.clock import Clock, SystemClock
+from medsign.db.engine import read_only
 from medsign.logs import bind_correlation
 from medsign.runner import store
 from medsign.runner.backoff import backoff_delay
@@ -88,6 +89,13 @@ class StepContext:
             lambda c: store.begin_call(c, self.item, key=key, now=now)))
         if not ok:
             raise LeaseLost(f"item {self.item.id}")
+
+    async def read(self, fn: Callable[[Connection], R]) -> R:
+        """Run a query in the worker's database thread, in a read-only transaction."""
+        def run() -> R:
+            with read_only(self._worker.engine) as conn:
+                return fn(conn)
+        return await self._worker.db(run)
 
     async def rate_limit(self, api: str) -> None:
         """Wait for a token of the shared bucket of ``api``."""
@@ -201,13 +209,26 @@ class Worker:
                 else:
                     batch.append(nxt)
             if batch:
-                await self.db(lambda b=batch: self._flush(b))  # type: ignore[misc]
+                await self._flush_or_let_go(batch)
                 for r in batch:
                     self._inflight.pop(r.item.id, None)
                     self._tasks.pop(r.item.id, None)
                 self._wakeup.set()
             if first is None:
                 return
+
+    async def _flush_or_let_go(self, batch: list[StepResult]) -> None:
+        """Commit ``batch``; if the database refuses, drop it and let its leases lapse.
+
+        The caller forgets the batch's items either way, so the heartbeat stops extending their
+        leases and they become due again: a worker whose committer died on a locked or lost
+        database would otherwise hold them forever while looking alive.
+        """
+        try:
+            await self.db(lambda: self._flush(batch))
+        except Exception:
+            log.exception("could not commit %d step results; they will run again when their "
+                          "leases expire", len(batch))
 
     def _flush(self, batch: list[StepResult]) -> None:
         with self.engine.begin() as conn:
@@ -276,7 +297,10 @@ class Worker:
             if items:
                 extend = partial(store.extend, items=items,
                                  until=self.clock.now() + self.config.lease)
-                await self.db(partial(self.in_tx, extend))
+                try:
+                    await self.db(partial(self.in_tx, extend))
+                except Exception:  # one missed beat is survivable; a dead heartbeat task is not
+                    log.exception("could not extend the leases of %d items", len(items))
 
     async def _shutdown(self, committer: asyncio.Task[None], heartbeat: asyncio.Task[None]) -> None:
         tasks = list(self._tasks.values())
