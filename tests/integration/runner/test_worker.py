@@ -108,3 +108,46 @@ def test_a_stale_lease_holder_cannot_overwrite_the_new_owner(engine: Engine) -> 
         assert second.lease_version == first.lease_version + 1
         assert not store.advance(conn, first, step="b", run_at=now, now=now, data=None)
         assert store.advance(conn, second, step="b", run_at=now, now=now, data=None)
+
+
+def test_a_heartbeat_after_the_commit_leaves_the_new_timer_alone(engine: Engine) -> None:
+    enqueue(engine, 1)
+    now = SystemClock().now()
+    later = now + timedelta(days=1)
+    with engine.begin() as conn:
+        [item] = store.claim(conn, kinds=["test.three"], worker="w1", now=now,
+                             lease=timedelta(seconds=60), limit=1)
+        assert store.advance(conn, item, step="b", run_at=later, now=now, data=None)
+        assert store.extend(conn, [item], until=now + timedelta(seconds=60)) == []
+    row = rows(engine)[item.id]
+    assert row.next_run_at == later and row.locked_until is None
+
+
+def test_a_failed_group_commit_lets_the_items_run_again(engine: Engine) -> None:
+    ids = enqueue(engine, 3)
+    flow = ThreeSteps()
+    config = RunnerConfig(concurrency=4, poll_interval=timedelta(milliseconds=20),
+                          lease=timedelta(milliseconds=300), max_attempts=3)
+    worker = Worker(engine, [flow], config)
+    real_flush, failures = worker._flush, []
+
+    def flaky_flush(batch: list[object]) -> None:
+        if not failures:
+            failures.append(len(batch))
+            raise RuntimeError("database went away")
+        real_flush(batch)  # type: ignore[arg-type]
+
+    worker._flush = flaky_flush  # type: ignore[method-assign]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        for _ in range(300):
+            if {r.status for r in rows(engine).values()} == {"done"}:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    assert failures and {rows(engine)[i].status for i in ids} == {"done"}
