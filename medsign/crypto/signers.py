@@ -1,0 +1,93 @@
+"""The signing port and its back ends, chosen by ``[signing] signer`` in the configuration.
+
+``pure`` (default) signs in-process; ``openssl`` runs ``openssl cms`` with the GOST engine;
+``external`` runs a configured command (CryptoPro ``cryptcp``, a signing-server client). All
+three return the same thing: a DER detached CMS SignedData with the signer certificate.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from medsign.crypto import cms
+from medsign.crypto.errors import CryptoError, SignerUnavailable
+from medsign.crypto.external import ExternalSigner
+from medsign.crypto.keys import KeyPair, check_pair, load_pem
+from medsign.crypto.openssl import OpensslSigner, openssl_gost_available, openssl_problem
+
+log = logging.getLogger("medsign.crypto")
+
+
+class Signer(Protocol):
+    """Signs a document as the medical organisation."""
+
+    @property
+    def name(self) -> str:
+        """``"pure"``, ``"openssl"`` or ``"external"``."""
+
+    @property
+    def certificate_der(self) -> bytes:
+        """The signer certificate (empty for an external signer until its first signature
+        when no certificate file is configured)."""
+
+    def sign(self, data: bytes, *, signing_time: datetime | None = None) -> bytes:
+        """DER detached CMS over ``data`` as is. ``signing_time`` is honoured by ``pure``;
+        the other back ends take the time from their own clock."""
+
+
+class PureSigner:
+    """GOST in Python: gostcrypto for the curve, asn1crypto for CMS; no native dependency."""
+
+    name = "pure"
+
+    def __init__(self, pair: KeyPair) -> None:
+        self._key, self._certificate = check_pair(pair)
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self._certificate.der
+
+    def sign(self, data: bytes, *, signing_time: datetime | None = None) -> bytes:
+        return cms.sign_detached(data, key=self._key, certificate=self._certificate,
+                                 signing_time=signing_time or datetime.now(UTC))
+
+
+def load_signer(kind: str, *, key_file: Path | None, certificate_file: Path | None,
+                command: str = "", fallback_to_pure: bool = False) -> Signer:
+    """The back end named by ``kind``, ready to sign.
+
+    Raises ``SignerUnavailable`` when it cannot run here (no GOST engine, no command, no key);
+    with ``fallback_to_pure`` a missing OpenSSL engine logs a warning and yields the pure
+    signer with the same key instead — meant for development machines, not production.
+    """
+    if kind == "pure":
+        return PureSigner(_key_pair(key_file, certificate_file))
+    if kind == "openssl":
+        return _openssl(key_file, certificate_file, fallback_to_pure)
+    if kind == "external":
+        return ExternalSigner(command, certificate_file=certificate_file)
+    raise CryptoError("unknown_signer", repr(kind))
+
+
+def _openssl(key_file: Path | None, certificate_file: Path | None,
+             fallback_to_pure: bool) -> Signer:
+    pair = _key_pair(key_file, certificate_file)  # read here too: a bad file fails at start-up
+    if openssl_gost_available() and key_file and certificate_file:
+        return OpensslSigner(key_file, certificate_file, pair.certificate_der)
+    problem = openssl_problem()
+    if not fallback_to_pure:
+        raise problem
+    log.warning("OpenSSL с ГОСТ недоступен (%s): подписываю чистым Python", problem.message)
+    return PureSigner(pair)
+
+
+def _key_pair(key_file: Path | None, certificate_file: Path | None) -> KeyPair:
+    if key_file is None or certificate_file is None:
+        raise SignerUnavailable("key_not_configured")
+    try:
+        return load_pem(key_file, certificate_file)
+    except OSError as exc:
+        raise SignerUnavailable("key_not_configured", f"{exc.filename}: {exc.strerror}") from None
