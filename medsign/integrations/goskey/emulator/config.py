@@ -1,0 +1,60 @@
+"""What the Goskey emulator can be told when it is built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+FONT_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/TTF/DejaVuSans.ttf"),
+    Path("/usr/local/share/fonts/DejaVuSans.ttf"),
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """``token``: the partner token expected raw in ``Authorization``.
+
+    ``state_dir``: where the emulated CA and operator keys live (made on first start) and where
+    ``operator-ca.pem`` is written for the service to trust; also keeps the transactions in
+    ``goskey-emulator.sqlite3`` so a restart loses nothing. ``None``: all in memory.
+    ``mo_trust``: PEM files of the medical organisations' CAs; empty means an uploaded
+    signature is only checked to be a well-formed CMS whose digest matches a document.
+    ``font_path``: a TTF with Cyrillic glyphs for the PDFs (DejaVu Sans is looked for).
+    ``rate_limit_per_s``: answer ``429`` beyond this many platform calls per second.
+    ``expire_after_s``: a transaction the patient ignores this long becomes ``cancelled``
+    with reason ``expired`` (checked when it is looked at).
+    """
+
+    token: str
+    state_dir: Path | None = None
+    mo_trust: tuple[Path, ...] = ()
+    font_path: Path | None = None
+    rate_limit_per_s: float | None = None
+    expire_after_s: float | None = None
+    operator_name: str = "Минцифры России (эмулятор Госключа)"
+    clock: Callable[[], datetime] = field(default=_utc_now, compare=False)
+
+    def resolve_font(self) -> Path:
+        if self.font_path is not None:
+            if not self.font_path.is_file():
+                raise FontNotFound(f"the configured font {self.font_path} does not exist")
+            return self.font_path
+        for candidate in FONT_CANDIDATES:
+            if candidate.is_file():
+                return candidate
+        raise FontNotFound(
+            "no TTF font with Cyrillic glyphs found for the emulator's PDFs: install DejaVu "
+            "(Debian: apt-get install fonts-dejavu-core) or set font_path")
+
+
+class FontNotFound(RuntimeError):
+    pass

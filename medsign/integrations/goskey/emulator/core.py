@@ -1,0 +1,250 @@
+"""What the emulated platform does, apart from HTTP: the five methods and the patient's acts.
+
+Rendering and sealing are CPU work (pure-Python Streebog), so they run in a worker thread; one
+lock keeps two requests from signing the same transaction twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from medsign.integrations.goskey.emulator import archive
+from medsign.integrations.goskey.emulator.config import EmulatorConfig
+from medsign.integrations.goskey.emulator.faults import Autopilot, Faults
+from medsign.integrations.goskey.emulator.model import InvalidState, Transaction, Upload
+from medsign.integrations.goskey.emulator.operator import Operator, UploadVerifier
+from medsign.integrations.goskey.emulator.profile import profile_for
+from medsign.integrations.goskey.emulator.render import Sheet, render_pdf, render_xml
+from medsign.integrations.goskey.emulator.store import Store, StoredFile
+from medsign.integrations.goskey.emulator.validation import (
+    ValidationFailed,
+    parse_complete,
+    parse_send,
+    phone_of,
+)
+
+
+class PlatformError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def not_found(what: str = "transaction") -> PlatformError:
+    return PlatformError(404, f"{what}.not.found", f"{what} not found")
+
+
+@dataclass(frozen=True)
+class Download:
+    name: str
+    media_type: str
+    data: bytes
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig, store: Store, operator: Operator,
+                 verifier: UploadVerifier, font: Path) -> None:
+        self.config, self.store, self.operator = config, store, operator
+        self.verifier, self.font = verifier, font
+        self.faults = Faults()
+        self.autopilot: Autopilot | None = None
+        self._signing = asyncio.Lock()
+
+    # --- the platform's five methods -------------------------------------------------------
+
+    def send(self, body: Any, *, idempotency_key: str | None) -> str:
+        if idempotency_key:
+            self.store.count_send(idempotency_key)
+            earlier = self.store.for_key(idempotency_key)
+            if earlier is not None:
+                return earlier.id
+        parsed = parse_send(body)
+        transaction = Transaction(
+            id=str(uuid.uuid4()), phone=parsed.phone, department_id=parsed.department_id,
+            deal_types=parsed.deal_types, documents=parsed.documents, created_at=self._now(),
+            idempotency_key=idempotency_key or None,
+            events=[{"at": self._now(), "event": "created"}])
+        transaction.count_call("send")
+        self.store.save(transaction)
+        return transaction.id
+
+    async def status(self, transaction_id: str) -> dict[str, Any]:
+        transaction = self.transaction(transaction_id)
+        transaction.count_call("status")
+        await self._run_autopilot(transaction)
+        self.store.save(transaction)
+        return transaction.status_json()
+
+    def download(self, transaction_id: str, file_id: str, body: Any) -> Download:
+        transaction = self._called(transaction_id, "download")
+        self._check_phone(transaction, phone_of(body))
+        transaction.check_download_allowed()
+        found = self.store.file(transaction_id, file_id)
+        if found is None:
+            raise not_found("file")
+        return Download(found.name, found.media_type, self._faulty(found))
+
+    async def upload(self, transaction_id: str, *, filename: str, mime_type: str,
+                     content: bytes) -> str:
+        transaction = self._called(transaction_id, "upload")
+        transaction.check_upload_allowed()
+        candidates = self._candidates(transaction)
+        verdict = await run_in_threadpool(self.verifier.verify, content, candidates)
+        file_id = self.store.put_file(transaction.id, filename, mime_type, content)
+        transaction.record_upload(Upload(
+            file_id=file_id, filename=filename, mime_type=mime_type, size=len(content),
+            accepted=verdict.accepted, covers=verdict.covers, detail=verdict.detail,
+            at=self._now()))
+        self.store.save(transaction)
+        if not verdict.accepted:
+            raise PlatformError(400, "signature.invalid", verdict.detail)
+        return file_id
+
+    def complete(self, transaction_id: str, body: Any) -> str:
+        transaction = self._called(transaction_id, "complete")
+        phone, template_id = parse_complete(body)
+        self._check_phone(transaction, phone)
+        transaction.check_complete_allowed()
+        final = self.store.put_file(transaction.id, "final.zip", "application/zip",
+                                    self._final_archive(transaction))
+        transaction.complete(final_file=final, template_id=template_id, at=self._now())
+        self.store.save(transaction)
+        return final
+
+    # --- the patient (web page, tests, autopilot) -------------------------------------------
+
+    async def sign(self, transaction_id: str) -> Transaction:
+        async with self._signing:
+            transaction = self.transaction(transaction_id)
+            transaction.check_sign_allowed()
+            zip_bytes, seal = await run_in_threadpool(self._sealed_archive, transaction)
+            transaction.check_sign_allowed()  # the patient may have refused meanwhile
+            store = self.store
+            transaction.sign(
+                id_zip=store.put_file(transaction.id, "archive.zip", "application/zip",
+                                      zip_bytes),
+                id_sig=store.put_file(transaction.id, "archive.zip.p7s",
+                                      "application/pkcs7-signature", seal),
+                at=self._now())
+            store.save(transaction)
+            return transaction
+
+    def cancel(self, transaction_id: str, reason: str) -> Transaction:
+        transaction = self.transaction(transaction_id)
+        transaction.cancel(reason, self._now())
+        self.store.save(transaction)
+        return transaction
+
+    def fail(self, transaction_id: str) -> Transaction:
+        transaction = self.transaction(transaction_id)
+        transaction.fail(self._now())
+        self.store.save(transaction)
+        return transaction
+
+    def document_pdf(self, transaction_id: str, number: int) -> bytes:
+        transaction = self.transaction(transaction_id)
+        if not 1 <= number <= len(transaction.documents):
+            raise not_found("document")
+        return render_pdf(self._sheet(transaction, number - 1), font=self.font)
+
+    def transaction(self, transaction_id: str) -> Transaction:
+        transaction = self.store.get(transaction_id)
+        if transaction is None:
+            raise not_found()
+        self._expire_if_due(transaction)
+        return transaction
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.faults.clear()
+        self.autopilot = None
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _called(self, transaction_id: str, method: str) -> Transaction:
+        transaction = self.transaction(transaction_id)
+        transaction.count_call(method)
+        self.store.save(transaction)
+        return transaction
+
+    def _sealed_archive(self, transaction: Transaction) -> tuple[bytes, bytes]:
+        """The archive and the operator's one-line seal over it (``idZip``, ``idSig``)."""
+        rendered = []
+        for index, document in enumerate(transaction.documents):
+            sheet = self._sheet(transaction, index)
+            rendered.append(archive.Rendered(document.title, render_xml(sheet),
+                                             render_pdf(sheet, font=self.font)))
+        zip_bytes = archive.build_archive(rendered, self.operator.seal)
+        return zip_bytes, archive.p7s_line(self.operator.seal(zip_bytes))
+
+    def _sheet(self, transaction: Transaction, index: int) -> Sheet:
+        return Sheet(document=transaction.documents[index], patient=profile_for(transaction.phone),
+                     transaction_id=transaction.id,
+                     created_at=datetime.fromisoformat(transaction.created_at))
+
+    def _candidates(self, transaction: Transaction) -> list[tuple[str, bytes]]:
+        """What an MO signature may cover: each PDF, each XML, the whole archive."""
+        zip_file = self.store.file(transaction.id, transaction.id_zip or "")
+        if zip_file is None:
+            return []
+        content = archive.entries(zip_file.data)
+        by_kind = sorted(content.items(), key=lambda item: not item[0].endswith(".pdf"))
+        return [(name, data) for name, data in by_kind if name.endswith((".pdf", ".xml"))] + [
+            ("archive.zip", zip_file.data)]
+
+    def _final_archive(self, transaction: Transaction) -> bytes:
+        zip_file = self.store.file(transaction.id, transaction.id_zip or "")
+        base = zip_file.data if zip_file is not None else archive.build_archive([], bytes)
+        extra = {f"МО {u.filename}": self.store.files[u.file_id].data
+                 for u in transaction.uploads if u.accepted}
+        return archive.extended(base, extra)
+
+    def _faulty(self, found: StoredFile) -> bytes:
+        fault = self.faults.get("download")
+        if fault is None or found.name != "archive.zip":
+            return found.data
+        data = found.data
+        if fault.bad_operator_signature:
+            data = archive.with_swapped_signatures(data)
+        if fault.corrupt_archive:
+            data = archive.corrupted(data, fault.rng)
+        return data
+
+    async def _run_autopilot(self, transaction: Transaction) -> None:
+        pilot = self.autopilot
+        if pilot is None or transaction.decision or not transaction.awaits_patient:
+            return
+        if transaction.calls.get("status", 0) < pilot.after_polls:
+            return
+        transaction.decision = pilot.decide()
+        with contextlib.suppress(InvalidState):  # the page or a test acted first: theirs wins
+            if transaction.decision == "sign":
+                await self.sign(transaction.id)
+            elif transaction.decision == "refuse":
+                transaction.cancel("refused", self._now())
+
+    def _expire_if_due(self, transaction: Transaction) -> None:
+        limit = self.config.expire_after_s
+        if limit is None or not transaction.awaits_patient:
+            return
+        age = self.config.clock() - datetime.fromisoformat(transaction.created_at)
+        if age.total_seconds() >= limit:
+            transaction.cancel("expired", self._now())
+            self.store.save(transaction)
+
+    @staticmethod
+    def _check_phone(transaction: Transaction, phone: str) -> None:
+        if phone != transaction.phone:
+            raise ValidationFailed("phoneNumber: not the phone number of this transaction")
+
+    def _now(self) -> str:
+        return self.config.clock().isoformat(timespec="seconds")
+

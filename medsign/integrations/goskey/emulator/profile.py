@@ -1,0 +1,57 @@
+"""A fake Госуслуги profile, always the same for the same phone number."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+_MALE = (("Иванов", "Иван", "Петрович"), ("Смирнов", "Алексей", "Сергеевич"),
+         ("Кузнецов", "Дмитрий", "Андреевич"), ("Попов", "Николай", "Викторович"),
+         ("Соколов", "Михаил", "Олегович"), ("Лебедев", "Павел", "Игоревич"))
+_FEMALE = (("Иванова", "Мария", "Петровна"), ("Смирнова", "Елена", "Сергеевна"),
+           ("Кузнецова", "Ольга", "Андреевна"), ("Попова", "Анна", "Викторовна"),
+           ("Соколова", "Татьяна", "Олеговна"), ("Лебедева", "Ирина", "Игоревна"))
+_ISSUERS = ("ГУ МВД России по г. Москве", "ГУ МВД России по Московской области",
+            "ОВД района Хамовники г. Москвы", "УФМС России по Тверской области")
+_STREETS = ("ул. Ленина", "ул. Мира", "пр-т Победы", "ул. Садовая", "ул. Лесная")
+
+
+@dataclass(frozen=True)
+class PatientProfile:
+    last_name: str
+    first_name: str
+    middle_name: str
+    gender: str  # "M" / "F", as ЕСИА gives it
+    birth_date: date
+    passport_series: str
+    passport_number: str
+    passport_issued_by: str
+    passport_issued_on: date
+    passport_department_code: str
+    address: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.last_name} {self.first_name} {self.middle_name}"
+
+    @property
+    def passport(self) -> str:
+        return f"{self.passport_series[:2]} {self.passport_series[2:]} {self.passport_number}"
+
+
+def profile_for(phone: str) -> PatientProfile:
+    rng = random.Random(hashlib.sha256(phone.encode()).digest())
+    gender = rng.choice(("M", "F"))
+    last, first, middle = rng.choice(_MALE if gender == "M" else _FEMALE)
+    born = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
+    issued = born + timedelta(days=365 * 20 + rng.randrange(365 * 5))
+    return PatientProfile(
+        last_name=last, first_name=first, middle_name=middle, gender=gender, birth_date=born,
+        passport_series=f"{rng.randrange(10, 99)}{rng.randrange(10, 99)}",
+        passport_number=f"{rng.randrange(10**6):06d}",
+        passport_issued_by=rng.choice(_ISSUERS), passport_issued_on=issued,
+        passport_department_code=f"{rng.randrange(100, 999)}-{rng.randrange(100, 999)}",
+        address=f"г. Москва, {rng.choice(_STREETS)}, д. {rng.randrange(1, 120)}, "
+                f"кв. {rng.randrange(1, 300)}")
