@@ -5,17 +5,33 @@ Real or emulated external systems, the clock and the flows are chosen here and n
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from medsign.api.app import create_app
 from medsign.clock import Clock, SystemClock
 from medsign.config import Settings
+from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
+from medsign.flows.archive import Limits
+from medsign.flows.signers import ConfiguredSigners
+from medsign.flows.signing import SigningFlow
+from medsign.integrations.goskey.client import GoskeyClient
+from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
+from medsign.services.evidence import EvidenceConfig
+
+log = logging.getLogger("medsign.bootstrap")
+# Where development keys and the local signing emulator's files live (relative to the
+# working directory, like the default SQLite database under ./var/).
+DEV_KEYS_DIR = Path("var/keys")
+EMULATOR_OPERATOR_CA = Path("var/goskey-emulator/operator-ca.pem")
 
 
 @dataclass
@@ -23,9 +39,44 @@ class Container:
     settings: Settings
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
+    metrics: RunnerMetrics = field(default_factory=RunnerMetrics)
+    keys_dir: Path = DEV_KEYS_DIR
+    operator_ca: Path = EMULATOR_OPERATOR_CA
+    # Tests run the emulators in-process: an ASGI transport instead of a socket.
+    goskey_transport: httpx.AsyncBaseTransport | None = None
 
     def app(self) -> FastAPI:
-        return create_app(self.engine, clock=self.clock)
+        return create_app(self.engine, clock=self.clock, evidence=self.evidence_config())
+
+    def archive_limits(self) -> Limits:
+        s = self.settings.signing
+        return Limits(max_uncompressed_bytes=s.max_uncompressed_bytes,
+                      max_compression_ratio=s.max_compression_ratio)
+
+    def operator_trust(self) -> TrustStore:
+        """The platform operator's CA: configured, or the local emulator's outside production."""
+        path = self.settings.signing.trust_store
+        if path is None and self.settings.profile != "production" and self.operator_ca.exists():
+            path = self.operator_ca
+        if path is None:
+            log.warning("signing.trust_store is not set: archives from the platform will be "
+                        "refused as untrusted")
+            return TrustStore.from_certificates([])
+        return TrustStore.from_file(path)
+
+    def evidence_config(self) -> EvidenceConfig:
+        return EvidenceConfig(operator_trust=self.operator_trust(), limits=self.archive_limits())
+
+    def goskey_client(self) -> GoskeyClient:
+        g = self.settings.goskey
+        return GoskeyClient(g.base_url, g.token.get_secret_value(), ca_bundle=g.ca_bundle,
+                            timeout=g.timeout.total_seconds(), transport=self.goskey_transport,
+                            on_call=lambda method, outcome, seconds: self.metrics.observe_call(
+                                "goskey", method, outcome, seconds))
+
+    def signers(self) -> ConfiguredSigners:
+        return ConfiguredSigners(self.settings.signing, keys_dir=self.keys_dir,
+                                 allow_development_keys=self.settings.profile != "production")
 
     def runner_config(self, concurrency: int | None = None) -> RunnerConfig:
         r = self.settings.runner
@@ -42,11 +93,13 @@ class Container:
 
     def flows(self) -> list[Flow]:
         """Every kind of durable work this installation runs."""
-        return []
+        return [SigningFlow(client=self.goskey_client(), settings=self.settings.signing,
+                            trust=self.operator_trust(), signers=self.signers(),
+                            clock=self.clock)]
 
     def worker(self, concurrency: int | None = None) -> Worker:
         return Worker(self.engine, self.flows(), self.runner_config(concurrency),
-                      clock=self.clock, limiter=self.rate_limiter())
+                      clock=self.clock, limiter=self.rate_limiter(), metrics=self.metrics)
 
 
 def build(settings: Settings, *, clock: Clock | None = None) -> Container:

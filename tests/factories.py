@@ -11,6 +11,10 @@ from sqlalchemy.orm import Session
 from medsign.services import api_clients
 
 
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
 def ogrn(prefix12: str = "102770013219") -> str:
     return prefix12 + str(int(prefix12) % 11 % 10)
 

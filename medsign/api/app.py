@@ -14,6 +14,7 @@ from medsign.api.deps import AppState
 from medsign.api.v1 import reference, signing
 from medsign.clock import Clock, SystemClock
 from medsign.logs import bind_correlation
+from medsign.services.evidence import EvidenceConfig
 
 log = logging.getLogger("medsign.http")
 
@@ -27,10 +28,11 @@ REST API подсистемы подписания медицинских док
 """
 
 
-def create_app(engine: Engine, *, clock: Clock | None = None) -> FastAPI:
+def create_app(engine: Engine, *, clock: Clock | None = None,
+               evidence: EvidenceConfig | None = None) -> FastAPI:
     app = FastAPI(title="medsign", version="1", description=DESCRIPTION,
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
-    app.state.medsign = AppState(engine=engine, clock=clock or SystemClock())
+    app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence)
     app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock)
     problems.install(app)
     app.include_router(reference.router, tags=["Справочные данные"])
@@ -44,6 +46,7 @@ def create_app(engine: Engine, *, clock: Clock | None = None) -> FastAPI:
 async def _correlation_middleware(request: Request, call_next: ops.Call) -> Response:
     given = request.headers.get("X-Request-ID", "")
     request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+    request.state.request_id = request_id  # for the 500 handler, which runs outside this one
     started = time.perf_counter()
     with bind_correlation(request_id):
         response = await call_next(request)

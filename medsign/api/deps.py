@@ -17,12 +17,14 @@ from medsign.db.engine import READ_ONLY
 from medsign.services import api_clients
 from medsign.services.api_clients import Principal
 from medsign.services.errors import ServiceError
+from medsign.services.evidence import EvidenceConfig
 
 
 @dataclass
 class AppState:
     engine: Engine
     clock: Clock
+    evidence: EvidenceConfig | None = None
 
 
 class Unauthorized(ServiceError):

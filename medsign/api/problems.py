@@ -8,6 +8,8 @@ request validation, unknown routes, and — as a last resort — unexpected exce
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,15 +17,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from medsign.domain.errors import DomainError
-from medsign.logs import correlation_id
+from medsign.logs import bind_correlation, correlation_id
 from medsign.services.errors import ServiceError
 
 log = logging.getLogger("medsign.api")
 MEDIA_TYPE = "application/problem+json"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
-_HTTP_CODES = {400: ("bad_request", "Некорректный запрос."),
+# FastAPI raises 400 only when it cannot parse the body (not UTF-8, nested too deep for json).
+_HTTP_CODES = {400: ("malformed_json", "Тело запроса не является корректным JSON в UTF-8."),
                401: ("unauthorized", "Требуется авторизация."),
                403: ("forbidden", "Доступ запрещён."),
                404: ("not_found", "Ресурс не найден."),
@@ -71,12 +76,23 @@ def _describe(error: Any) -> dict[str, Any]:
             "message": str(error.get("msg", ""))}
 
 
-def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, text = _HTTP_CODES.get(exc.status_code, ("http_error", "Ошибка запроса."))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in (
-        "Not Found", "Method Not Allowed") else text
-    return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+        "Not Found", "Method Not Allowed", "There was an error parsing the body") else text
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem(exc.status_code, code, detail, headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the address supports (RFC 9110 §15.5.6). Starlette names only those of the
+    first route it tried, but GET and PUT of ``/organizations/{code}`` are two routes."""
+    routes = request.app.router.routes
+    return ", ".join(method for method in _METHODS if any(
+        route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes))
 
 
 def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
@@ -86,16 +102,46 @@ def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
                    "Данные одновременно изменил другой запрос; повторите запрос.")
 
 
-def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error")
-    return problem(500, "internal_error",
-                   "Внутренняя ошибка сервиса. Обратитесь в поддержку, указав request_id.")
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette runs this handler outermost, after the correlation middleware has unwound:
+    # bind the request's id again, so that the log line and the answer carry it.
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    with bind_correlation(request_id):
+        log.error("unhandled error", exc_info=exc)  # not log.exception: no active `except`
+        response = problem(500, "internal_error",
+                           "Внутренняя ошибка сервиса. Обратитесь в поддержку, указав request_id.")
+    response.headers["X-Request-ID"] = request_id
+    return response
 
 
 def install(app: FastAPI) -> None:
+    _document_media_type(app)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+def _document_media_type(app: FastAPI) -> None:
+    """Document error bodies as ``application/problem+json``, the type they are sent with.
+
+    FastAPI files every documented response model under the route's media type (JSON); a
+    client generated from the schema would otherwise not recognise our error answers.
+    """
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = build()  # FastAPI caches it in app.openapi_schema
+        if fresh:
+            for operation in (op for item in schema.get("paths", {}).values()
+                              for op in item.values()):
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[:1] in ("4", "5") and "application/json" in content:
+                        content[MEDIA_TYPE] = content.pop("application/json")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

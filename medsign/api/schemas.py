@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Literal
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64,
                                         pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
@@ -13,6 +23,30 @@ ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=100,
                                               pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+_NUMBER = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")
+
+
+def _iso_8601(value: object) -> object:
+    """Refuse numbers: pydantic would read ``20261126`` as Unix time (23 August 1970)."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("ожидается дата или время в формате ISO 8601")
+    return value
+
+
+def _utc_representable(value: datetime) -> datetime:
+    """The database keeps UTC: 0001-01-01T00:00+05:00 has no UTC equivalent (year 0)."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("дата и время вне допустимого диапазона") from None
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_utc_representable)]
+AwareInstant = Annotated[AwareDatetime, BeforeValidator(_iso_8601),
+                         AfterValidator(_utc_representable)]
+IsoDate = Annotated[date, BeforeValidator(_iso_8601)]
 ConsentKindName = Literal["medical_intervention", "paid_services_contract", "personal_data"]
 SigningMethodName = Literal["electronic", "paper"]
 # Mirrors medsign.domain.signing.SigningState (a unit test keeps the two equal).
@@ -23,6 +57,24 @@ SigningStateName = Literal["new", "sent", "patient_signed", "archive_verified", 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """PostgreSQL text cannot hold U+0000: refuse it up front, alike on both back ends."""
+        if _has_nul(value):
+            raise ValueError("строка не может содержать символ U+0000")
+        return value
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class PartnerSettings(Strict):
@@ -58,7 +110,7 @@ class PatientIn(Strict):
     last_name: Name
     first_name: Name
     middle_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    birth_date: date
+    birth_date: IsoDate
     phone: Annotated[str, StringConstraints(max_length=40)] | None = Field(
         None, description="Телефон, с которым пациент зарегистрирован в MAX")
     max_user_id: Annotated[int, Field(gt=0, lt=2**63)] | None = None
@@ -95,7 +147,7 @@ class Doctor(Strict):
 class AppointmentIn(Strict):
     organization: Code
     patient: ExternalId
-    starts_at: AwareDatetime = Field(description="Начало приёма, с часовым поясом (ISO 8601)")
+    starts_at: AwareInstant = Field(description="Начало приёма, с часовым поясом (ISO 8601)")
     doctor: Doctor
     service_name: Text
     status: Literal["scheduled", "cancelled"] = "scheduled"
@@ -121,6 +173,11 @@ class SigningStart(Strict):
     consents: Annotated[list[ConsentKindName], Field(min_length=1, max_length=10)] | None = Field(
         None, description="Какие документы подписать; по умолчанию все электронные, "
                           "ожидающие подписания")
+
+
+class CancelRequest(Strict):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500,
+                                             strip_whitespace=True)]
 
 
 class HistoryEntry(Strict):

@@ -129,15 +129,17 @@ def read_der(path: Path) -> bytes:
         raise CryptoError("invalid_key", f"{path}: {exc}") from None
 
 
-def init_development_keys(folder: Path, *, organization: str, ogrn: str,
-                          inn: str) -> tuple[Path, Path, Path]:
+def init_development_keys(folder: Path, *, organization: str, ogrn: str, inn: str,
+                          ca_folder: Path | None = None) -> tuple[Path, Path, Path]:
     """A development CA and the MO's key and certificate in ``folder``; idempotent.
 
     Returns ``(ca_certificate, mo_key, mo_certificate)``. Existing files are reused; the MO
     certificate is reissued only when it is missing, broken, not from this CA or has less than
-    30 days left. The CA key stays in the folder so that reissuing keeps the trust store valid.
+    30 days left. The CA key stays beside its certificate so that reissuing keeps the trust
+    store valid; ``ca_folder`` lets several MOs of one installation share one development CA.
     """
-    ca_key, ca_cert = folder / "dev-ca.key", folder / "dev-ca.pem"
+    ca_dir = ca_folder or folder
+    ca_key, ca_cert = ca_dir / "dev-ca.key", ca_dir / "dev-ca.pem"
     mo_key, mo_cert = folder / "mo.key", folder / "mo.pem"
     ca = _existing(ca_key, ca_cert)
     if ca is None:

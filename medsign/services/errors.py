@@ -4,7 +4,8 @@
     ├── NotFound          404 — the object does not exist *or* is outside the caller's scope
     ├── Conflict          409 — the request clashes with the object's current state
     ├── Unprocessable     422 — well-formed but semantically wrong input
-    └── Forbidden         403 — authenticated, but not allowed to do this
+    ├── Forbidden         403 — authenticated, but not allowed to do this
+    └── ServiceUnavailable 503 — a part this process needs is not configured or reachable
 
 ``DomainError`` from ``medsign.domain`` is mapped to ``Unprocessable`` by the API layer.
 """
@@ -38,3 +39,7 @@ class Unprocessable(ServiceError):
 
 class Forbidden(ServiceError):
     status = 403
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503

@@ -23,6 +23,7 @@ from medsign.db.models import (
     PatientRow,
     SigningEventRow,
     SigningRequestRow,
+    WorkItemRow,
 )
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
 from medsign.domain.signing import STOPPED_STATES, SigningRequest, SigningState
@@ -256,3 +257,48 @@ def history(db: Session, request_id: str) -> list[SigningEventRow]:
     return list(db.scalars(select(SigningEventRow)
                            .where(SigningEventRow.signing_request_id == request_id)
                            .order_by(SigningEventRow.id)))
+
+
+# -- operator actions ---------------------------------------------------------------------
+
+def _work_item_id(db: Session, request_id: str) -> int | None:
+    item: int | None = db.scalars(select(WorkItemRow.id).where(
+        WorkItemRow.kind == SIGNING_KIND, WorkItemRow.ref == request_id)
+        .order_by(WorkItemRow.id.desc())).first()
+    return item
+
+
+def retry(db: Session, *, scope: Scope, request_id: str, now: datetime) -> RequestView:
+    """Resume a ``failed`` request at the step where it failed (audited)."""
+    view = get(db, scope=scope, request_id=request_id)
+    request = to_domain(view.row, appointment_external_id=view.appointment_external_id,
+                        organization_code=view.organization_code)
+    if request.state is not SigningState.failed:
+        raise Conflict("not_failed", "Повторить можно только транзакцию в состоянии «ошибка».",
+                       state=request.state.value)
+    item_id = _work_item_id(db, request_id)
+    if item_id is None or not store.operator_retry(db.connection(), item_id, now=now).ok:
+        raise Conflict("not_retryable", "Фоновая работа этой транзакции не в состоянии ошибки.")
+    request.retry()
+    save(db, view.row, request, actor=scope.actor, now=now)
+    return view
+
+
+def cancel(db: Session, *, scope: Scope, request_id: str, reason: str,
+           now: datetime) -> RequestView:
+    """Stop a request that has not ended; its runner item is fenced out (audited)."""
+    view = get(db, scope=scope, request_id=request_id)
+    request = to_domain(view.row, appointment_external_id=view.appointment_external_id,
+                        organization_code=view.organization_code)
+    if not request.can_transition(SigningState.cancelled):
+        raise Conflict("already_ended", "Транзакция уже завершена.", state=request.state.value)
+    request.cancel(reason)
+    save(db, view.row, request, actor=scope.actor, now=now)
+    store.cancel_for_ref(db.connection(), kind=SIGNING_KIND, ref=request_id, now=now,
+                         reason=reason)
+    for consent in db.scalars(select(ConsentRow).where(
+            ConsentRow.appointment_id == view.row.appointment_id,
+            ConsentRow.kind.in_(list(view.row.consent_kinds)),
+            ConsentRow.state == ConsentState.in_signing.value)):
+        consent.state, consent.updated_at = ConsentState.pending.value, now
+    return view

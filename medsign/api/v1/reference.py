@@ -15,8 +15,10 @@ from medsign.services.organizations import OrganizationInput
 from medsign.services.patients import PatientInput
 
 router = APIRouter(prefix="/api/v1")
-CodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)]
-IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$", max_length=100)]
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
+CodePath = Annotated[str, Path(pattern=CODE_PATTERN, max_length=64)]
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=100)]
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": schemas.Problem, "description": text} for code, text in (
         (400, "Некорректный JSON"), (401, "Нет или неверный токен"),
@@ -24,11 +26,17 @@ ERRORS: dict[int | str, dict[str, object]] = {
         (422, "Данные не прошли проверку"))}
 
 
+def _upserted(model: type) -> dict[int | str, dict[str, object]]:
+    """An upsert answers 201 when it created the object, 200 when it updated it."""
+    return {**ERRORS, 201: {"model": model, "description": "Создан новый объект"}}
+
+
 def _status(response: Response, created: bool) -> None:
     response.status_code = 201 if created else 200
 
 
-@router.put("/organizations/{code}", response_model=schemas.OrganizationOut, responses=ERRORS,
+@router.put("/organizations/{code}", response_model=schemas.OrganizationOut,
+            responses=_upserted(schemas.OrganizationOut),
             summary="Создать или обновить медицинскую организацию")
 def put_organization(body: schemas.OrganizationIn, db: WriteDb, caller: Caller, now: Now,
                      response: Response, code: CodePath) -> schemas.OrganizationOut:
@@ -48,7 +56,8 @@ def get_organization(db: ReadDb, caller: Caller, code: CodePath) -> schemas.Orga
     return views.organization(organizations.get(db, scope=caller.scope, code=code))
 
 
-@router.put("/patients/{patient_id}", response_model=schemas.PatientOut, responses=ERRORS,
+@router.put("/patients/{patient_id}", response_model=schemas.PatientOut,
+            responses=_upserted(schemas.PatientOut),
             summary="Создать или обновить пациента")
 def put_patient(body: schemas.PatientIn, db: WriteDb, caller: Caller, now: Now, response: Response,
                 patient_id: IdPath) -> schemas.PatientOut:
@@ -71,7 +80,8 @@ def get_patient(db: ReadDb, caller: Caller, patient_id: IdPath) -> schemas.Patie
 
 
 @router.put("/appointments/{appointment_id}", response_model=schemas.AppointmentOut,
-            responses=ERRORS, summary="Создать или обновить запись на приём с её документами")
+            responses=_upserted(schemas.AppointmentOut),
+            summary="Создать или обновить запись на приём с её документами")
 def put_appointment(body: schemas.AppointmentIn, db: WriteDb, caller: Caller, now: Now,
                     response: Response, appointment_id: IdPath) -> schemas.AppointmentOut:
     data = AppointmentInput(

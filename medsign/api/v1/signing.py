@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -16,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medsign.api import schemas
-from medsign.api.deps import Caller, Now, ReadDb, WriteDb
+from medsign.api.deps import Caller, Now, ReadDb, WriteDb, state
 from medsign.api.v1 import views
-from medsign.api.v1.reference import ERRORS, IdPath
+from medsign.api.v1.reference import CODE_PATTERN, ERRORS, ID_PATTERN, IdPath
 from medsign.db.models import AppointmentRow, IdempotencyRow
-from medsign.services import signing
+from medsign.services import evidence, signing
 from medsign.services.api_clients import Principal
-from medsign.services.errors import Conflict, Unprocessable
+from medsign.services.errors import Conflict, ServiceUnavailable, Unprocessable
 
 router = APIRouter(prefix="/api/v1")
 IdempotencyKey = Annotated[str | None, Header(
@@ -95,9 +96,10 @@ def list_signing_requests(
     db: ReadDb, caller: Caller,
     state: Annotated[list[schemas.SigningStateName] | None,
                      Query(description="Состояние (можно несколько)")] = None,
-    organization: Annotated[str | None, Query(max_length=64)] = None,
-    created_from: datetime | None = None, created_to: datetime | None = None,
-    appointment_from: datetime | None = None, appointment_to: datetime | None = None,
+    organization: Annotated[str | None, Query(max_length=64, pattern=CODE_PATTERN)] = None,
+    created_from: schemas.Instant | None = None, created_to: schemas.Instant | None = None,
+    appointment_from: schemas.Instant | None = None,
+    appointment_to: schemas.Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> schemas.SigningRequestPage:
@@ -141,8 +143,41 @@ def _decode_cursor(cursor: str | None) -> signing.Cursor | None:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         created = datetime.fromisoformat(raw["c"])
-        if created.tzinfo is None or not isinstance(raw["i"], str):
+        if created.tzinfo is None or not re.fullmatch(ID_PATTERN, raw["i"]):
             raise ValueError
+        created.astimezone(UTC)  # representable in UTC, as the database keeps it
         return signing.Cursor(created, raw["i"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, OverflowError):
         raise Unprocessable("invalid_cursor", "Некорректный курсор страницы.") from None
+
+
+@router.get("/signing-requests/{request_id}/evidence", responses={
+    **ERRORS, 200: {"content": {"application/zip": {}},
+                    "description": "ZIP: архив платформы, подписи МО, отчёт о проверке, история"}},
+    response_class=Response, summary="Пакет доказательств завершённого подписания")
+def get_evidence(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
+                 request: Request) -> Response:
+    config = state(request).evidence
+    if config is None:
+        raise ServiceUnavailable("evidence_unavailable",
+                                 "Проверка подписей не настроена в этом процессе.")
+    content = evidence.build(db, scope=caller.scope, request_id=request_id, config=config,
+                             now=now)
+    return Response(content, media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="evidence-{request_id}.zip"'})
+
+
+@router.post("/signing-requests/{request_id}/retry", response_model=schemas.SigningRequestOut,
+             responses=ERRORS, summary="Повторить транзакцию в состоянии «ошибка»")
+def retry_signing_request(request_id: IdPath, db: WriteDb, caller: Caller,
+                          now: Now) -> schemas.SigningRequestOut:
+    signing.retry(db, scope=caller.scope, request_id=request_id, now=now)
+    return views.signing_request(signing.get(db, scope=caller.scope, request_id=request_id))
+
+
+@router.post("/signing-requests/{request_id}/cancel", response_model=schemas.SigningRequestOut,
+             responses=ERRORS, summary="Отменить незавершённую транзакцию")
+def cancel_signing_request(request_id: IdPath, body: schemas.CancelRequest, db: WriteDb,
+                           caller: Caller, now: Now) -> schemas.SigningRequestOut:
+    signing.cancel(db, scope=caller.scope, request_id=request_id, reason=body.reason, now=now)
+    return views.signing_request(signing.get(db, scope=caller.scope, request_id=request_id))

@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-26 22:28:24.493490
+Revises:
+Create Date: 2026-11-26 22:38:17.880326
 """
 
 from __future__ import annotations
@@ -199,6 +199,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_signing_requests_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_signing_requests_transaction_id'), ['transaction_id'], unique=False)
 
+    op.create_table('documents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('signing_request_id', sa.String(length=36), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('name', sa.String(length=300), nullable=False),
+    sa.Column('media_type', sa.String(length=100), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('covers', sa.String(length=300), nullable=True),
+    sa.Column('platform_file_id', sa.String(length=100), nullable=True),
+    sa.Column('created_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['signing_request_id'], ['signing_requests.id'], name=op.f('fk_documents_signing_request_id_signing_requests')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_documents'))
+    )
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_documents_signing_request_id'), ['signing_request_id'], unique=False)
+
     op.create_table('signing_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('signing_request_id', sa.String(length=36), nullable=False),
@@ -224,6 +242,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_signing_events_signing_request_id'))
 
     op.drop_table('signing_events')
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_documents_signing_request_id'))
+
+    op.drop_table('documents')
     with op.batch_alter_table('signing_requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_signing_requests_transaction_id'))
         batch_op.drop_index(batch_op.f('ix_signing_requests_state'))

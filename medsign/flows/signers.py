@@ -1,0 +1,48 @@
+"""Which key signs for which medical organisation.
+
+Production: one configured key and certificate (files, or an external certified provider)
+— ``signing.key_file`` / ``certificate_file`` / ``signer_command``. Development and demo: a
+development CA shared by the installation (``<keys_dir>/dev-ca.pem``) and a key per MO
+(``<keys_dir>/<code>/``), made on first use — the same files ``medsign keys init`` makes.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from medsign.config import SigningSettings
+from medsign.crypto import Signer, init_development_keys, load_signer
+
+
+class ConfiguredSigners:
+    def __init__(self, settings: SigningSettings, *, keys_dir: Path,
+                 allow_development_keys: bool) -> None:
+        self._settings = settings
+        self._keys_dir = keys_dir
+        self._allow_dev = allow_development_keys
+        self._cache: dict[str, Signer] = {}
+        self._lock = threading.Lock()
+
+    def for_organization(self, code: str, *, name: str, ogrn: str, inn: str) -> Signer:
+        with self._lock:
+            signer = self._cache.get(code)
+            if signer is None:
+                signer = self._cache[code] = self._load(code, name, ogrn, inn)
+            return signer
+
+    def _load(self, code: str, name: str, ogrn: str, inn: str) -> Signer:
+        s = self._settings
+        if s.key_file is not None or s.signer == "external" or not self._allow_dev:
+            return load_signer(s.signer, key_file=s.key_file, certificate_file=s.certificate_file,
+                               command=s.signer_command, fallback_to_pure=s.signer == "openssl")
+        _, key, cert = development_keys(self._keys_dir, code=code, name=name, ogrn=ogrn, inn=inn)
+        return load_signer(s.signer, key_file=key, certificate_file=cert,
+                           fallback_to_pure=True)
+
+
+def development_keys(keys_dir: Path, *, code: str, name: str, ogrn: str,
+                     inn: str) -> tuple[Path, Path, Path]:
+    """The development CA and this MO's key and certificate (made if missing)."""
+    return init_development_keys(keys_dir / code, organization=name, ogrn=ogrn, inn=inn,
+                                 ca_folder=keys_dir)

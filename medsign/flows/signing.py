@@ -1,0 +1,334 @@
+"""The signing transaction (DESIGN.md flow C) as runner steps.
+
+    send ─► poll ─► download ─► countersign ─► upload ─► complete ─► done
+             │ (patient refused, platform error, local expiry, appointment cancelled) ─► done
+
+Each step performs its outbound call outside any transaction and returns the domain change to
+commit with the transition (``apply``), so the request's state and the runner's row never
+disagree. Calls that create something on the platform (``send``, ``upload``, ``complete``)
+record their idempotency key first; a step that finds its own key from an earlier attempt
+knows it may be repeating itself and checks before acting twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from medsign.clock import Clock
+from medsign.config import SigningSettings
+from medsign.crypto import TrustStore
+from medsign.db.models import (
+    AppointmentRow,
+    ConsentRow,
+    DocumentRow,
+    OrganizationRow,
+    PatientRow,
+    SigningRequestRow,
+)
+from medsign.domain.consents import ConsentKind, ConsentState
+from medsign.domain.signing import SigningRequest, SigningState
+from medsign.flows.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
+from medsign.flows.countersign import SignerProvider, countersign
+from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
+from medsign.integrations.goskey.schemas import DocumentSpec, Executor, SendRequest
+from medsign.runner.backoff import poll_delay
+from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
+from medsign.runner.worker import StepContext
+from medsign.services import signing as signing_service
+
+log = logging.getLogger("medsign.flows.signing")
+ACTOR = "system:signing"
+ARCHIVE = "platform_archive"
+MO_SIGNATURE = "mo_signature"
+DEAL_TYPE = "med_permission"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Everything a step needs to know about one request, read in one short transaction."""
+
+    row: SigningRequestRow
+    appointment: AppointmentRow
+    organization: OrganizationRow
+    patient: PatientRow
+
+    def domain(self) -> SigningRequest:
+        return signing_service.to_domain(self.row,
+                                         appointment_external_id=self.appointment.external_id,
+                                         organization_code=self.organization.code)
+
+
+def load(conn: Connection, request_id: str) -> Loaded:
+    with Session(bind=conn) as db:
+        row = db.get(SigningRequestRow, request_id)
+        if row is None:
+            raise PermanentError(f"нет транзакции подписания {request_id}", code="not_found")
+        appt = db.get(AppointmentRow, row.appointment_id)
+        org = db.get(OrganizationRow, row.organization_id)
+        patient = db.get(PatientRow, row.patient_id)
+        assert appt is not None and org is not None and patient is not None
+        db.expunge_all()
+    return Loaded(row, appt, org, patient)
+
+
+def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest], None], *,
+               consents: ConsentState | None = None,
+               documents: list[DocumentRow] | None = None,
+               also: Callable[[Session], None] | None = None) -> Callable[[Connection], None]:
+    """An ``apply``: load the request, let the domain move it, save it and its side data."""
+    def apply(conn: Connection) -> None:
+        with Session(bind=conn, expire_on_commit=False) as db:
+            row = db.get(SigningRequestRow, request_id, with_for_update=True)
+            assert row is not None
+            request = _domain(db, row)
+            change(request)
+            signing_service.save(db, row, request, actor=ACTOR, now=clock.now())
+            if consents is not None:
+                _set_consents(db, row, consents)
+            db.add_all(documents or [])
+            if also is not None:
+                also(db)
+            # Joined to the runner's transaction: this commits the session's own savepoint;
+            # the runner commits the outer transaction only while the lease holds.
+            db.commit()
+    return apply
+
+
+def _domain(db: Session, row: SigningRequestRow) -> SigningRequest:
+    appointment = db.get(AppointmentRow, row.appointment_id)
+    org = db.get(OrganizationRow, row.organization_id)
+    assert appointment is not None and org is not None
+    return signing_service.to_domain(row, appointment_external_id=appointment.external_id,
+                                     organization_code=org.code)
+
+
+def _set_consents(db: Session, row: SigningRequestRow, state: ConsentState) -> None:
+    consents = db.scalars(select(ConsentRow).where(
+        ConsentRow.appointment_id == row.appointment_id,
+        ConsentRow.kind.in_(list(row.consent_kinds)),
+        ConsentRow.state == ConsentState.in_signing.value))
+    for consent in consents:
+        consent.state = state.value
+
+
+class SigningFlow:
+    kind = signing_service.SIGNING_KIND
+
+    def __init__(self, *, client: GoskeyClient, settings: SigningSettings, trust: TrustStore,
+                 signers: SignerProvider, clock: Clock,
+                 deal_type_ids: list[str] | None = None) -> None:
+        self.client = client
+        self.clock = clock
+        self.settings = settings
+        self.trust = trust
+        self.signers = signers
+        self.deal_type_ids = deal_type_ids or []
+
+    async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
+        assert item.ref is not None
+        loaded = await ctx.read(lambda conn: load(conn, item.ref or ""))
+        state = SigningState(loaded.row.state)
+        if state in (SigningState.cancelled, SigningState.expired, SigningState.platform_error,
+                     SigningState.completed):
+            return Done("cancelled" if state is not SigningState.completed else "done")
+        step = getattr(self, f"_{item.step}", None)
+        if step is None:
+            raise PermanentError(f"неизвестный шаг «{item.step}»", code="unknown_step")
+        try:
+            result: Next | Done = await step(item, ctx, loaded)
+        except GoskeyTransient as exc:
+            raise TransientError(exc.message, code="goskey_unavailable",
+                                 retry_after=exc.retry_after) from exc
+        except GoskeyRejected as exc:
+            raise PermanentError(f"платформа отклонила запрос: {exc.code}: {exc.message}",
+                                 code=f"goskey_{exc.code}") from exc
+        return result
+
+    def on_failed(self, conn: Connection, item: WorkItem, reason: str) -> None:
+        """Mirror the runner's ``failed`` in the request (unless it already ended)."""
+        def fail(request: SigningRequest) -> None:
+            if request.can_transition(SigningState.failed):
+                request.fail(reason)
+        if item.ref is not None:
+            transition(self.clock, item.ref, fail)(conn)
+
+    def _apply(self, request_id: str, change: Callable[[SigningRequest], None],
+               **side: Any) -> Callable[[Connection], None]:
+        return transition(self.clock, request_id, change, **side)
+
+    # -- steps ---------------------------------------------------------------------------
+    async def _send(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
+        request = self._send_request(loaded)
+        key = ctx.idempotency_key()
+        await ctx.rate_limit("goskey")
+        await ctx.begin_call(key)
+        transaction_id = await self.client.send(request, idempotency_key=key)
+        log.info("transaction sent", extra={"transaction_id": transaction_id})
+        return Next("poll", delay=self.settings.poll_interval, data={"polls": 0},
+                    apply=self._apply(loaded.row.id, lambda r: r.mark_sent(transaction_id)))
+
+    def _send_request(self, loaded: Loaded) -> SendRequest:
+        org = loaded.organization
+        templates = org.template_ids or {}
+        documents = []
+        for kind in loaded.row.consent_kinds:
+            template = templates.get(kind)
+            if not template:
+                raise PermanentError(f"для МО {org.code} не настроен шаблон «{kind}»",
+                                     code="template_not_configured")
+            documents.append(DocumentSpec(template_id=template, title=ConsentKind(kind).title))
+        return SendRequest(
+            phone=loaded.row.phone, department_id=org.partner_department_id or "",
+            deal_type_ids=self.deal_type_ids, documents=documents,
+            service_names=[loaded.appointment.service_name],
+            executor=Executor(name=org.name, address=org.address, ogrn=org.ogrn, inn=org.inn,
+                              kpp=org.kpp))
+
+    async def _poll(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
+        rid = loaded.row.id
+        if ctx.clock.now() >= loaded.appointment.starts_at + self.settings.expiry_grace:
+            return Done("cancelled", apply=self._apply(rid, lambda r: r.expire(),
+                                                      consents=ConsentState.pending))
+        await ctx.rate_limit("goskey")
+        status = await self.client.status(loaded.row.transaction_id or "")
+        zip_id = status.patient_signed_zip
+        if zip_id:
+            return Next("download", apply=self._apply(rid, lambda r: r.mark_patient_signed(zip_id)))
+        if status.status == "cancelled":
+            reason = _cancel_reason(status.reason)
+            return Done("cancelled", apply=self._apply(rid, lambda r: r.cancel(reason),
+                                                      consents=ConsentState.declined))
+        if status.status in ("error", "finished"):
+            message = f"платформа сообщила статус «{status.status}» до завершения подписания"
+            return Done("cancelled", apply=self._apply(
+                rid, lambda r: r.mark_platform_error(message), consents=ConsentState.pending))
+        polls = int(item.data.get("polls", 0)) + 1
+        delay = poll_delay(polls, interval=self.settings.poll_interval,
+                           factor=self.settings.poll_backoff_factor,
+                           maximum=self.settings.poll_interval_max)
+        return Next("poll", delay=delay, data={"polls": polls})
+
+    async def _download(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
+        data = await self._fetch_archive(ctx, loaded)
+        await self._verify(data, loaded, ctx)
+        document = _document(loaded.row.id, ARCHIVE, "platform-archive.zip", "application/zip",
+                             data, now=ctx.clock.now())
+        return Next("countersign", apply=self._apply(
+            loaded.row.id, lambda r: r.mark_archive_verified(),
+            documents=[document]))
+
+    async def _fetch_archive(self, ctx: StepContext, loaded: Loaded) -> bytes:
+        await ctx.rate_limit("goskey")
+        with tempfile.TemporaryDirectory(prefix="medsign-archive-") as folder:
+            target = Path(folder) / "archive.zip"
+            await self.client.download(loaded.row.transaction_id or "",
+                                       loaded.row.zip_file_id or "", phone=loaded.row.phone,
+                                       dest=target, max_bytes=self.settings.max_archive_bytes)
+            return target.read_bytes()
+
+    async def _verify(self, archive: bytes, loaded: Loaded, ctx: StepContext) -> VerifiedArchive:
+        """Verify off the event loop: GOST maths and hashing take milliseconds per file."""
+        try:
+            return await asyncio.to_thread(
+                verify_archive, archive, expected_documents=len(loaded.row.consent_kinds),
+                trust=self.trust, limits=self._limits(), at=ctx.clock.now())
+        except ArchiveRejected as exc:
+            raise PermanentError(exc.message, code=exc.code) from exc
+
+    def _limits(self) -> Limits:
+        return Limits(max_uncompressed_bytes=self.settings.max_uncompressed_bytes,
+                      max_compression_ratio=self.settings.max_compression_ratio)
+
+    async def _countersign(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next:
+        archive = await ctx.read(lambda conn: _archive_bytes(conn, loaded.row.id))
+        verified = await self._verify(archive, loaded, ctx)
+        org = loaded.organization
+        signer = await asyncio.to_thread(self.signers.for_organization, org.code, name=org.name,
+                                         ogrn=org.ogrn, inn=org.inn)
+        now = ctx.clock.now()
+        signatures = await asyncio.to_thread(countersign, verified, archive, signer=signer,
+                                             mode=self.settings.countersign_mode,
+                                             signing_time=now)
+        documents = [_document(loaded.row.id, MO_SIGNATURE, s.name,
+                               "application/pkcs7-signature", s.content, now=now,
+                               covers=s.covers) for s in signatures]
+        return Next("upload", apply=self._apply(loaded.row.id, lambda r: r.mark_countersigned(),
+                                               documents=documents))
+
+    async def _upload(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next:
+        signatures = await ctx.read(lambda conn: _signatures(conn, loaded.row.id))
+        file_ids = []
+        for doc in signatures:
+            await ctx.rate_limit("goskey")
+            await ctx.begin_call(ctx.idempotency_key(f"upload-{doc.id}"))
+            file_ids.append(await self.client.upload(loaded.row.transaction_id or "",
+                                                     doc.content, filename=doc.name,
+                                                     mime_type=doc.media_type))
+        uploaded = dict(zip((d.id for d in signatures), file_ids, strict=True))
+        return Next("complete", apply=self._apply(
+            loaded.row.id, lambda r: r.mark_uploaded(file_ids),
+            also=lambda db: _remember_uploads(db, uploaded)))
+
+    async def _complete(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Done:
+        tx = loaded.row.transaction_id or ""
+        if item.call_key is not None and (await self.client.status(tx)).status == "finished":
+            file_id = None  # our earlier call went through before a crash
+        else:
+            await ctx.rate_limit("goskey")
+            await ctx.begin_call(ctx.idempotency_key())
+            file_id = await self.client.complete(
+                tx, phone=loaded.row.phone, template_id=self.settings.completion_template_id)
+        return Done(apply=self._apply(loaded.row.id, lambda r: r.mark_completed(file_id),
+                                     consents=ConsentState.signed))
+
+
+def _cancel_reason(reason: str | None) -> str:
+    if reason == "expired":
+        return "Срок подписания на платформе истёк."
+    return "Пациент отказался от подписания в Госключе."
+
+
+def _document(request_id: str, kind: str, name: str, media_type: str, content: bytes, *,
+              now: datetime, covers: str | None = None) -> DocumentRow:
+    return DocumentRow(signing_request_id=request_id, kind=kind, name=name,
+                       media_type=media_type, content=content,
+                       sha256=hashlib.sha256(content).hexdigest(), size=len(content),
+                       covers=covers, created_at=now)
+
+
+def _archive_bytes(conn: Connection, request_id: str) -> bytes:
+    content = conn.execute(select(DocumentRow.content).where(
+        DocumentRow.signing_request_id == request_id, DocumentRow.kind == ARCHIVE)
+        .order_by(DocumentRow.id.desc())).scalars().first()
+    if content is None:
+        raise PermanentError("архив платформы не сохранён", code="archive_missing")
+    return bytes(content)
+
+
+def _remember_uploads(db: Session, uploaded: dict[int, str]) -> None:
+    for doc_id, file_id in uploaded.items():
+        doc = db.get(DocumentRow, doc_id)
+        if doc is not None:
+            doc.platform_file_id = file_id
+
+
+def _signatures(conn: Connection, request_id: str) -> list[DocumentRow]:
+    with Session(bind=conn) as db:
+        rows = list(db.scalars(select(DocumentRow).where(
+            DocumentRow.signing_request_id == request_id, DocumentRow.kind == MO_SIGNATURE)
+            .order_by(DocumentRow.id)))
+        db.expunge_all()
+    return rows
+
+
