@@ -105,6 +105,28 @@ def trust_local_connections() -> None:
                check=False)
 
 
+# Debian packages the tests use: the GOST engine (interoperability tests, fast hashing) and a
+# Cyrillic font for the signing emulator's PDFs.
+TEST_PACKAGES = ("libengine-gost-openssl", "fonts-dejavu-core")
+
+
+def ensure_system_packages(packages: tuple[str, ...]) -> None:
+    if not shutil.which("dpkg") or not shutil.which("apt-get"):
+        return
+    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True,
+                                                     check=False).returncode != 0]
+    if not missing:
+        return
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        say(f"нет пакетов {', '.join(missing)} (нужен root для установки); часть тестов не "
+            "сможет их использовать")
+        return
+    say(f"устанавливаю пакеты: {', '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    sh("apt-get", "update", "-qq", env=env)
+    sh("apt-get", "install", "-y", "-qq", *missing, env=env)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test", "medsign"):
         print(__doc__, file=sys.stderr)
@@ -116,6 +138,7 @@ def main(argv: list[str]) -> int:
     if command == "medsign":
         return sh(str(BIN / "medsign"), *rest, check=False)
     ensure_postgres()
+    ensure_system_packages(TEST_PACKAGES)
     return sh(str(BIN / "python"), "-m", "pytest", *rest, check=False, cwd=ROOT)
 
 

@@ -42,7 +42,21 @@ class RussianHelpFormatter(click.HelpFormatter):
 
 
 click.Context.formatter_class = RussianHelpFormatter
-CONTEXT = {"help_option_names": [], "max_content_width": 100}
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+HELP_TEXT = "Показать эту справку и выйти."
+
+
+class RussianCommand(click.Command):
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_TEXT
+        return option
+
+
+class RussianGroup(RussianCommand, click.Group):
+    command_class = RussianCommand
+    group_class = type
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -70,11 +84,12 @@ def config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     with_config = click.option("--config", "-c", expose_value=False, is_eager=True,
                                type=click.Path(path_type=Path, dir_okay=False),
                                callback=remember, help=CONFIG_HELP)(fn)
-    return click.help_option("-h", "--help", help="Показать эту справку и выйти.")(with_config)
+    return with_config
 
 
-@click.group(context_settings=CONTEXT, help="medsign — подписание медицинских согласий и "
-             "договоров через мессенджер MAX и Госключ.")
+@click.group(cls=RussianGroup, context_settings=CONTEXT,
+             help="medsign — подписание медицинских согласий и договоров через мессенджер MAX "
+                  "и Госключ.")
 @config_option
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -162,22 +177,81 @@ async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Адрес веб-сервиса.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
               help="Порт веб-сервиса.")
+@click.option("--goskey-port", default=8100, show_default=True,
+              type=click.IntRange(1, 65535), help="Порт эмулятора платформы подписания.")
 @click.option("--database", default="sqlite:///var/demo.db", show_default=True,
               help="База данных демо-стенда.")
 @click.pass_context
-def demo(ctx: click.Context, host: str, port: int, database: str) -> None:
+def demo(ctx: click.Context, host: str, port: int, goskey_port: int, database: str) -> None:
     from medsign import demo as demo_mod
-    settings = _settings(ctx)
-    settings = settings.model_copy(update={
-        "profile": "demo",
-        "database": settings.database.model_copy(update={"url": database})})
+    settings = demo_mod.demo_settings(_settings(ctx), database=database, host=host,
+                                      goskey_port=goskey_port)
     container = bootstrap.build(settings)
-    asyncio.run(demo_mod.run(container, host=host, port=port,
+    asyncio.run(demo_mod.run(container, host=host, port=port, goskey_port=goskey_port,
                              announce=lambda text: click.echo(text, err=True)))
 
 
+@main.group(help="Эмуляторы внешних систем для разработки, тестов и демонстрации.")
+def emulate() -> None:
+    pass
+
+
+@emulate.command("goskey", help="Эмулятор платформы подписания (ПЭП Госключ): API по адресу "
+                 "http://H:P/gov/pep, страница пациента — /_emulator/.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Адрес.")
+@click.option("--port", default=8100, show_default=True, type=click.IntRange(1, 65535),
+              help="Порт.")
+@click.option("--token", required=True, help="Токен партнёра, который эмулятор примет.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Папка состояния: ключи оператора, operator-ca.pem, транзакции "
+                   "(без неё — всё в памяти).")
+@click.option("--mo-trust", multiple=True, type=click.Path(path_type=Path, dir_okay=False,
+                                                           exists=True),
+              help="PEM с УЦ медицинских организаций для проверки их подписей (можно "
+                   "несколько раз).")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True),
+              help="Отвечать 429 сверх этого числа запросов в секунду.")
+@click.option("--expire-after", type=click.FloatRange(min=0, min_open=True),
+              help="Через сколько секунд неподписанная транзакция истекает.")
+def emulate_goskey(host: str, port: int, token: str, state_dir: Path | None,
+                   mo_trust: tuple[Path, ...], rate_limit: float | None,
+                   expire_after: float | None) -> None:
+    from medsign.integrations.goskey.emulator import FontNotFound, run
+    click.echo(f"Эмулятор Госключа: API http://{host}:{port}/gov/pep, страница пациента "
+               f"http://{host}:{port}/_emulator/", err=True)
+    try:
+        run(host, port, token, state_dir=state_dir, mo_trust=mo_trust,
+            rate_limit_per_s=rate_limit, expire_after_s=expire_after)
+    except FontNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group(help="Ключи и сертификаты медицинских организаций.")
+def keys() -> None:
+    pass
+
+
+@keys.command("init", help="Сделать ключ и сертификат разработки для МО (и тестовый УЦ, "
+              "если его ещё нет). Не для промышленной эксплуатации.")
+@config_option
+@click.option("--organization", "code", required=True, metavar="CODE",
+              help="Код МО (она должна быть загружена через API).")
+@click.pass_context
+def keys_init(ctx: click.Context, code: str) -> None:
+    from medsign.flows.signers import development_keys
+    from medsign.services import organizations
+    from medsign.services.scope import SYSTEM
+    container = _container(ctx)
+    if container.settings.profile == "production":
+        _fail(ctx, "ключи разработки запрещены в профиле production: укажите "
+                   "signing.key_file и signing.certificate_file.")
+    org = _in_session(ctx, lambda db, _now: organizations.get(db, scope=SYSTEM, code=code))
+    ca, key, cert = development_keys(container.keys_dir, code=org.code, name=org.name,
+                                     ogrn=org.ogrn, inn=org.inn)
+    click.echo(f"Тестовый УЦ: {ca}\nКлюч МО: {key}\nСертификат МО: {cert}")
+
+
 @main.group("api-token", help="Токены клиентских систем (МИС) для REST API.")
-@click.help_option("-h", "--help", help="Показать эту справку и выйти.")
 def api_token() -> None:
     pass
 

@@ -2,7 +2,9 @@
 
 It uses its own SQLite database (``var/demo.db`` by default), migrates it, loads a demo
 medical organisation with a doctor's appointments for tomorrow and issues a fresh API token,
-then runs the web service and a worker in one process until Ctrl+C.
+makes the MO's development keys, then runs in one process until Ctrl+C: the web service, a
+worker, and the emulator of the signing platform (whose operator CA the service trusts and
+which trusts the MO's development CA).
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from medsign import bootstrap
+from medsign.config import Settings
 from medsign.db import migrate
+from medsign.flows.signers import development_keys
+from medsign.integrations.goskey.emulator import EmulatorConfig, create_emulator
 from medsign.services import api_clients, appointments, organizations, patients
 from medsign.services.appointments import AppointmentInput, ConsentInput
 from medsign.services.organizations import OrganizationInput
@@ -76,35 +83,72 @@ def _appointment(db: Session, pid: str, index: int, now: datetime) -> str:
     return aid
 
 
-def banner(base: str, info: DemoInfo) -> str:
+def banner(base: str, goskey: str, info: DemoInfo) -> str:
     first = info.appointments[0]
     return "\n".join([
         "", "medsign: демонстрационный стенд запущен.", "",
         f"  Документация API (OpenAPI):  {base}/api/docs",
+        f"  Госключ глазами пациента:    {goskey}/_emulator/  (эмулятор платформы подписания)",
         f"  Проверка работоспособности:  {base}/healthz   {base}/readyz",
         f"  Метрики Prometheus:          {base}/metrics", "",
         f"  Токен API демо-МИС:          {info.token}", "",
         "  Отправить документы записи на подписание:",
         f"    curl -X POST -H 'Authorization: Bearer {info.token}' "
         f"{base}/api/v1/appointments/{first}/signing-requests",
-        "  Посмотреть транзакции подписания:",
+        "  Затем откройте страницу эмулятора Госключа и подпишите документы как пациент;",
+        "  через несколько секунд транзакция станет «подписано». Посмотреть транзакции:",
         f"    curl -H 'Authorization: Bearer {info.token}' {base}/api/v1/signing-requests",
+        "  Пакет доказательств завершённой транзакции:",
+        f"    curl -OJ -H 'Authorization: Bearer {info.token}' "
+        f"{base}/api/v1/signing-requests/<id>/evidence",
         "", "  Остановка: Ctrl+C", ""])
 
 
-async def run(container: bootstrap.Container, *, host: str, port: int,
+GOSKEY_TOKEN = "demo-goskey-partner-token"
+GOSKEY_STATE = Path("var/demo-goskey")
+
+
+def demo_settings(settings: Settings, *, database: str, host: str, goskey_port: int) -> Settings:
+    """The demo profile: its own database, the local emulator, short polling intervals."""
+    def section(name: str, **values: Any) -> Any:
+        return getattr(settings, name).model_copy(update=values)
+    return settings.model_copy(update={
+        "profile": "demo",
+        "database": section("database", url=database),
+        "goskey": section("goskey", base_url=f"http://{host}:{goskey_port}/gov/pep",
+                          token=SecretStr(GOSKEY_TOKEN)),
+        "signing": section("signing", poll_interval=timedelta(seconds=3),
+                           poll_interval_max=timedelta(seconds=10)),
+        "runner": section("runner", poll_interval=timedelta(milliseconds=500)),
+    })
+
+
+def _server(app: Any, host: str, port: int) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
+                                         access_log=False))
+
+
+async def run(container: bootstrap.Container, *, host: str, port: int, goskey_port: int,
               announce: Any) -> None:
     migrate.upgrade(container.engine)
     info = seed(container)
-    server = uvicorn.Server(uvicorn.Config(container.app(), host=host, port=port,
-                                           log_config=None, access_log=False))
+    org = ORGANIZATION
+    dev_ca, _, _ = development_keys(container.keys_dir, code=DEMO_ORG, name=org.name,
+                                    ogrn=org.ogrn, inn=org.inn)
+    emulator = create_emulator(EmulatorConfig(token=GOSKEY_TOKEN, state_dir=GOSKEY_STATE,
+                                              mo_trust=(dev_ca,)))
+    container.operator_ca = GOSKEY_STATE / "operator-ca.pem"
+    servers = [_server(container.app(), host, port), _server(emulator, host, goskey_port)]
     stop = asyncio.Event()
     worker = asyncio.create_task(container.worker().run(stop))
-    serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():
+    serving = [asyncio.create_task(s.serve()) for s in servers]
+    while not all(s.started for s in servers) and not any(t.done() for t in serving):
         await asyncio.sleep(0.05)
-    if server.started:
-        announce(banner(f"http://{host}:{port}", info))
-    await serving
+    if all(s.started for s in servers):
+        announce(banner(f"http://{host}:{port}", f"http://{host}:{goskey_port}", info))
+    await asyncio.wait(serving, return_when=asyncio.FIRST_COMPLETED)
+    for s in servers:
+        s.should_exit = True
+    await asyncio.gather(*serving, return_exceptions=True)
     stop.set()
     await worker
