@@ -1,0 +1,351 @@
+"""Typed async client of the MAX Bot API (spec ``max-bot-api.md``).
+
+One ``httpx.AsyncClient`` per instance, one method per endpoint, one response handler that maps
+every failure to an exception of this tree::
+
+    MaxError                     .message
+    ├── MaxTransient             timeout, connection error, 429, 5xx (incl. 503)
+    │                            .retry_after (seconds from Retry-After, 429 only), .status
+    └── MaxRejected              any other non-2xx, ``{"success": false}``, or a 2xx answer
+                                 we cannot read; .status, .code (the server's dotted code:
+                                 "chat.denied", "proto.payload", "verify.token", …;
+                                 "http_<status>", "request.failed", "malformed_response"),
+                                 .message; .chat_denied — the user never started the bot
+                                 or stopped it (403 chat.denied)
+
+Retry ``MaxTransient`` with backoff (honour ``retry_after``); a ``MaxRejected`` is permanent for
+that request. The token goes raw into ``Authorization`` (no ``Bearer``, never in the query).
+Messages are identified by ``body.mid`` only (``seq`` is not an id). An optional
+``on_call(method, outcome, seconds)`` hook sees every call; ``outcome`` is ``"ok"``,
+``"transient"`` or ``"rejected"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hmac
+import json
+import ssl
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from medsign.integrations.max.schemas import (
+    KEEP,
+    BotInfo,
+    Keep,
+    Keyboard,
+    SentMessage,
+    UpdateBatch,
+    keyboard_attachment,
+    parse_update,
+    user_name,
+)
+
+CallHook = Callable[[str, str, float], None]
+_ERROR_TEXT_LIMIT = 500
+_POLL_MARGIN_S = 10.0
+
+
+class MaxError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MaxTransient(MaxError):
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class MaxRejected(MaxError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    @property
+    def chat_denied(self) -> bool:
+        return self.code == "chat.denied"
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+def verify_webhook_secret(expected: str, given: str | None) -> bool:
+    """Compare the ``X-Max-Bot-Api-Secret`` header in constant time."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+class MaxClient:
+    def __init__(self, base_url: str, token: str, *, ca_bundle: Path | None = None,
+                 timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None,
+                 on_call: CallHook | None = None) -> None:
+        verify: ssl.SSLContext | bool = True
+        if ca_bundle is not None:
+            verify = ssl.create_default_context(cafile=str(ca_bundle))
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers={"Authorization": token},
+            timeout=timeout, verify=verify, transport=transport, follow_redirects=False)
+        self._timeout = timeout
+        self._on_call = on_call
+
+    async def __aenter__(self) -> MaxClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def me(self) -> BotInfo:
+        async with self._call("me"):
+            response = await self._request("GET", "/me")
+            body = _json_object(response)
+            user_id = body.get("user_id")
+            if not isinstance(user_id, int):
+                raise _malformed(response, "the answer has no 'user_id'")
+            username = body.get("username")
+            return BotInfo(user_id=user_id, name=user_name(body),
+                           username=username if isinstance(username, str) else None)
+
+    async def send_message(self, *, user_id: int | None = None, chat_id: int | None = None,
+                           text: str, keyboard: Keyboard | None = None,
+                           format: str | None = None, notify: bool = True) -> SentMessage:
+        """Send to a user (``user_id``) or a chat (``chat_id``) — exactly one of them."""
+        if (user_id is None) == (chat_id is None):
+            raise ValueError("pass exactly one of user_id and chat_id")
+        params = {"user_id": user_id} if user_id is not None else {"chat_id": chat_id}
+        body: dict[str, Any] = {"text": text, "notify": notify,
+                                "attachments": _attachments(keyboard) or []}
+        if format is not None:
+            body["format"] = format
+        async with self._call("send_message"):
+            response = await self._request("POST", "/messages", params=params, json=body)
+            return _sent_message(response)
+
+    async def edit_message(self, mid: str, *, text: str | None,
+                           keyboard: Keyboard | None | Keep = KEEP) -> None:
+        """``keyboard=None`` removes the keyboard (``"attachments": []``); :data:`KEEP` leaves
+        it as it is (no ``attachments``). ``text=None`` leaves ``text`` out of the body."""
+        async with self._call("edit_message"):
+            response = await self._request("PUT", "/messages", params={"message_id": mid},
+                                           json=_new_body(text, keyboard))
+            _check_success(response)
+
+    async def delete_message(self, mid: str) -> None:
+        async with self._call("delete_message"):
+            response = await self._request("DELETE", "/messages", params={"message_id": mid})
+            _check_success(response)
+
+    async def get_message(self, mid: str) -> dict[str, Any]:
+        async with self._call("get_message"):
+            response = await self._request("GET", f"/messages/{_segment(mid)}")
+            return _json_object(response)
+
+    async def answer_callback(self, callback_id: str, *, notification: str | None = None,
+                              text: str | None = None,
+                              keyboard: Keyboard | None | Keep = KEEP) -> None:
+        """Answer a press: a toast (``notification``) and/or a new text/keyboard for the
+        message that carries the pressed button (same keyboard rules as ``edit_message``)."""
+        body: dict[str, Any] = {}
+        if notification is not None:
+            body["notification"] = notification
+        if text is not None or keyboard is not KEEP:
+            body["message"] = _new_body(text, keyboard)
+        if not body:
+            raise ValueError("an answer needs a notification, a text or a keyboard")
+        async with self._call("answer_callback"):
+            response = await self._request("POST", "/answers",
+                                           params={"callback_id": callback_id}, json=body)
+            _check_success(response)
+
+    async def get_updates(self, *, marker: int | None, timeout: int = 30, limit: int = 100,
+                          types: Sequence[str] | None = None) -> UpdateBatch:
+        """Long polling: the server holds the request up to ``timeout`` seconds, so the HTTP
+        read timeout is longer. Passing ``marker`` commits every update before it — pass the
+        batch's marker only after the batch is processed."""
+        params: dict[str, Any] = {"timeout": timeout, "limit": limit}
+        if marker is not None:
+            params["marker"] = marker
+        if types:
+            params["types"] = ",".join(types)
+        wait = httpx.Timeout(self._timeout, read=max(self._timeout, timeout + _POLL_MARGIN_S))
+        async with self._call("get_updates"):
+            response = await self._request("GET", "/updates", params=params, timeout=wait)
+            return _update_batch(response)
+
+    async def subscriptions(self) -> list[dict[str, Any]]:
+        async with self._call("subscriptions"):
+            response = await self._request("GET", "/subscriptions")
+            found = _json_object(response).get("subscriptions")
+            if not isinstance(found, list):
+                raise _malformed(response, "the answer has no 'subscriptions' list")
+            return [s for s in found if isinstance(s, dict)]
+
+    async def subscribe(self, url: str, *, secret: str | None,
+                        update_types: Sequence[str] | None = None) -> None:
+        body: dict[str, Any] = {"url": url}
+        if secret is not None:
+            body["secret"] = secret
+        if update_types is not None:
+            body["update_types"] = list(update_types)
+        async with self._call("subscribe"):
+            _check_success(await self._request("POST", "/subscriptions", json=body))
+
+    async def unsubscribe(self, url: str) -> None:
+        async with self._call("unsubscribe"):
+            _check_success(await self._request("DELETE", "/subscriptions", params={"url": url}))
+
+    @contextlib.asynccontextmanager
+    async def _call(self, method: str) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            yield
+        except MaxTransient:
+            outcome = "transient"
+            raise
+        except MaxRejected:
+            outcome = "rejected"
+            raise
+        finally:
+            if self._on_call is not None:
+                self._on_call(method, outcome, time.perf_counter() - started)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise _transport_failure(exc) from exc
+        _raise_for_status(response)
+        return response
+
+
+def _attachments(keyboard: Keyboard | None) -> list[dict[str, Any]] | None:
+    return [keyboard_attachment(keyboard)] if keyboard else None
+
+
+def _new_body(text: str | None, keyboard: Keyboard | None | Keep) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if text is not None:
+        body["text"] = text
+    if not isinstance(keyboard, Keep):
+        body["attachments"] = _attachments(keyboard) or []
+    return body
+
+
+def _sent_message(response: httpx.Response) -> SentMessage:
+    message = _json_object(response).get("message")
+    message = message if isinstance(message, dict) else {}
+    body, recipient = message.get("body"), message.get("recipient")
+    mid = body.get("mid") if isinstance(body, dict) else None
+    if not isinstance(mid, str) or not mid:
+        raise _malformed(response, "the answer has no 'message.body.mid'")
+    recipient = recipient if isinstance(recipient, dict) else {}
+    timestamp = message.get("timestamp")
+    return SentMessage(mid=mid, chat_id=_optional_int(recipient.get("chat_id")),
+                       user_id=_optional_int(recipient.get("user_id")),
+                       timestamp=timestamp if isinstance(timestamp, int) else 0)
+
+
+def _update_batch(response: httpx.Response) -> UpdateBatch:
+    body = _json_object(response)
+    updates = body.get("updates")
+    if not isinstance(updates, list):
+        raise _malformed(response, "the answer has no 'updates' list")
+    return UpdateBatch(updates=[parse_update(u) for u in updates if isinstance(u, dict)],
+                       marker=_optional_int(body.get("marker")))
+
+
+def _check_success(response: httpx.Response) -> None:
+    """``SimpleQueryResult``: a 200 may still say ``{"success": false, "message": …}``."""
+    body = _json_object(response)
+    if body.get("success") is not True:
+        message = body.get("message")
+        raise MaxRejected(response.status_code, "request.failed",
+                          message if isinstance(message, str) else "success is not true")
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if response.is_success:
+        return
+    code, message = _error_body(response)
+    if status == 429:
+        raise MaxTransient(f"429 {code}: {message}", status=status,
+                           retry_after=_retry_after(response.headers.get("Retry-After")))
+    if status >= 500:
+        raise MaxTransient(f"{status} {code}: {message}", status=status)
+    raise MaxRejected(status, code, message)
+
+
+def _error_body(response: httpx.Response) -> tuple[str, str]:
+    fallback = f"http_{response.status_code}"
+    try:
+        body = response.json()
+    except ValueError:
+        return fallback, response.text[:_ERROR_TEXT_LIMIT] or response.reason_phrase
+    if not isinstance(body, dict):
+        return fallback, str(body)[:_ERROR_TEXT_LIMIT]
+    code, message = body.get("code"), body.get("message")
+    return (code if isinstance(code, str) and code else fallback,
+            message if isinstance(message, str) else response.reason_phrase)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _transport_failure(exc: httpx.TransportError) -> MaxTransient:
+    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
+    return MaxTransient(f"{kind}: {type(exc).__name__}: {exc}")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        raise _malformed(response, "the answer is not JSON") from None
+    if not isinstance(body, dict):
+        raise _malformed(response, "the answer is not a JSON object")
+    return body
+
+
+def _malformed(response: httpx.Response, detail: str) -> MaxRejected:
+    return MaxRejected(response.status_code, "malformed_response", detail)
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _segment(mid: str) -> str:
+    """A mid as one path segment: never let an id add a path level."""
+    return urllib.parse.quote(mid, safe="")
