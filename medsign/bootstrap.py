@@ -14,18 +14,32 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from medsign.api.app import create_app
+from medsign.api.deps import BotSettings
 from medsign.clock import Clock, SystemClock
 from medsign.config import Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
+from medsign.domain.organizations import QuietHours
 from medsign.flows.archive import Limits
+from medsign.flows.max_bot import (
+    MaxDeps,
+    MessageFlow,
+    NotifyFlow,
+    PollFlow,
+    SubscribeFlow,
+    UpdateFlow,
+)
+from medsign.flows.max_updates import POLL_KIND, SUBSCRIBE_KIND, Handler
 from medsign.flows.signers import ConfiguredSigners
 from medsign.flows.signing import SigningFlow
 from medsign.integrations.goskey.client import GoskeyClient
+from medsign.integrations.max.client import MaxClient
+from medsign.runner import store
 from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
 from medsign.services.evidence import EvidenceConfig
+from medsign.services.notifications import NotificationPolicy
 
 log = logging.getLogger("medsign.bootstrap")
 # Where development keys and the local signing emulator's files live (relative to the
@@ -44,9 +58,11 @@ class Container:
     operator_ca: Path = EMULATOR_OPERATOR_CA
     # Tests run the emulators in-process: an ASGI transport instead of a socket.
     goskey_transport: httpx.AsyncBaseTransport | None = None
+    max_transport: httpx.AsyncBaseTransport | None = None
 
     def app(self) -> FastAPI:
-        return create_app(self.engine, clock=self.clock, evidence=self.evidence_config())
+        return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
+                          bot=self.bot_settings())
 
     def archive_limits(self) -> Limits:
         s = self.settings.signing
@@ -87,15 +103,70 @@ class Container:
 
     def rate_limiter(self) -> RateLimiter:
         limits = self.settings.rate_limits
-        return RateLimiter(self.engine, {
-            name: Limit(rate=getattr(limits, name).rate, burst=getattr(limits, name).burst)
-            for name in ("max", "goskey", "esia", "mis")})
+        buckets = {name: Limit(rate=getattr(limits, name).rate, burst=getattr(limits, name).burst)
+                   for name in ("max", "goskey", "esia", "mis")}
+        buckets["max_chat"] = Limit(rate=limits.max_per_chat, burst=1)
+        return RateLimiter(self.engine, buckets)
+
+    # -- MAX ------------------------------------------------------------------------------
+    @property
+    def max_enabled(self) -> bool:
+        return bool(self.settings.max.token.get_secret_value())
+
+    def notification_policy(self) -> NotificationPolicy:
+        n = self.settings.notifications
+        quiet = n.default_quiet_hours
+        return NotificationPolicy(offset=n.offset, min_lead=n.min_lead,
+                                  default_quiet_hours=QuietHours(quiet.start, quiet.end),
+                                  callback_ttl=n.callback_ttl,
+                                  goskey_bot_url=self.settings.max.goskey_bot_url)
+
+    def bot_settings(self) -> BotSettings | None:
+        if not self.max_enabled:
+            return None
+        m = self.settings.max
+        secret = m.webhook_secret.get_secret_value() if m.updates == "webhook" else None
+        return BotSettings(policy=self.notification_policy(), deep_link_base=m.bot_deep_link_base,
+                           link_ttl=self.settings.notifications.link_token_ttl,
+                           webhook_secret=secret or None)
+
+    def max_client(self) -> MaxClient:
+        m = self.settings.max
+        return MaxClient(m.base_url, m.token.get_secret_value(), ca_bundle=m.ca_bundle,
+                         timeout=m.timeout.total_seconds(), transport=self.max_transport,
+                         on_call=lambda method, outcome, seconds: self.metrics.observe_call(
+                             "max", method, outcome, seconds))
+
+    def webhook_url(self) -> str:
+        return self.settings.server.public_url.rstrip("/") + "/max/webhook"
+
+    def max_flows(self) -> list[Flow]:
+        deps = MaxDeps(client=self.max_client(), clock=self.clock,
+                       policy=self.notification_policy())
+        handler = Handler(clock=self.clock, policy=deps.policy)
+        secret = self.settings.max.webhook_secret.get_secret_value()
+        return [NotifyFlow(deps), MessageFlow(deps), UpdateFlow(deps, handler), PollFlow(deps),
+                SubscribeFlow(deps, url=self.webhook_url(), secret=secret)]
+
+    def ensure_background_work(self) -> None:
+        """The installation's standing work: the MAX poller or the webhook subscription."""
+        if not self.max_enabled:
+            return
+        polling = self.settings.max.updates == "polling"
+        keep, drop = ((POLL_KIND, "start"), SUBSCRIBE_KIND) if polling else \
+            ((SUBSCRIBE_KIND, "subscribe"), POLL_KIND)
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            store.ensure_singleton(conn, name=keep[0], kind=keep[0], step=keep[1], now=now)
+            store.retire_singleton(conn, name=drop, now=now,
+                                   reason=f"max.updates = {self.settings.max.updates}")
 
     def flows(self) -> list[Flow]:
         """Every kind of durable work this installation runs."""
-        return [SigningFlow(client=self.goskey_client(), settings=self.settings.signing,
-                            trust=self.operator_trust(), signers=self.signers(),
-                            clock=self.clock)]
+        signing: list[Flow] = [SigningFlow(
+            client=self.goskey_client(), settings=self.settings.signing,
+            trust=self.operator_trust(), signers=self.signers(), clock=self.clock)]
+        return signing + (self.max_flows() if self.max_enabled else [])
 
     def worker(self, concurrency: int | None = None) -> Worker:
         return Worker(self.engine, self.flows(), self.runner_config(concurrency),

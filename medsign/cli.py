@@ -8,9 +8,10 @@ a problem with the configuration or the arguments, 1 a failure of the operation.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,45 @@ CONFIG_HELP = "Файл настроек (по умолчанию ./medsign.toml
 _HEADINGS = {"Options": "Параметры", "Commands": "Команды", "Arguments": "Аргументы"}
 
 
+# Click's own words in usage lines, placeholders and the "[default: …]" notes.
+_PLACEHOLDERS = {"OPTIONS": "ПАРАМЕТРЫ", "COMMAND": "КОМАНДА", "ARGS": "АРГУМЕНТЫ",
+                 "TEXT": "ТЕКСТ", "INTEGER RANGE": "ЧИСЛО", "INTEGER": "ЧИСЛО",
+                 "FLOAT RANGE": "ЧИСЛО", "FLOAT": "ЧИСЛО", "FILE": "ФАЙЛ", "PATH": "ПУТЬ",
+                 "DIRECTORY": "ПАПКА", "BOOLEAN": "ДА|НЕТ", "CODE": "КОД", "NAME": "ИМЯ",
+                 "TARGET": "ФАЙЛ", "SOURCE": "ФАЙЛ"}
+_PLACEHOLDER = re.compile(r"\b(" + "|".join(sorted(_PLACEHOLDERS, key=len, reverse=True))
+                          + r")\b")
+_NOTE = re.compile(r"\[[^\[\]]*\]$")
+_NOTE_WORDS = {"default:": "по умолчанию:", "required": "обязательно"}
+
+
+def _russian_placeholders(text: str) -> str:
+    return _PLACEHOLDER.sub(lambda m: _PLACEHOLDERS[m.group(1)], text)
+
+
+def _russian_note(text: str) -> str:
+    def translate(match: re.Match[str]) -> str:
+        note = match.group(0)
+        for english, russian in _NOTE_WORDS.items():
+            note = note.replace(english, russian)
+        return note
+    return _NOTE.sub(translate, text)
+
+
 class RussianHelpFormatter(click.HelpFormatter):
-    """Click's help text with Russian headings (the rest of the text is ours)."""
+    """Click's help text in Russian: headings, usage, placeholders and notes (the rest of the
+    text is ours)."""
 
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
-        super().write_usage(prog, args, prefix="Использование: ")
+        super().write_usage(prog, _russian_placeholders(args), prefix="Использование: ")
 
     def write_heading(self, heading: str) -> None:
         super().write_heading(_HEADINGS.get(heading, heading))
+
+    def write_dl(self, rows: Iterable[tuple[str, str]], col_max: int = 30,
+                 col_spacing: int = 2) -> None:
+        super().write_dl([(_russian_placeholders(term), _russian_note(text))
+                          for term, text in rows], col_max, col_spacing)
 
 
 click.Context.formatter_class = RussianHelpFormatter
@@ -154,6 +186,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 def worker(ctx: click.Context, concurrency: int | None, metrics_port: int | None) -> None:
     container = _container(ctx)
     _require_schema(ctx, container)
+    container.ensure_background_work()
     runner = container.worker(concurrency)
     if metrics_port:
         from prometheus_client import start_http_server
@@ -179,15 +212,18 @@ async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> None:
               help="Порт веб-сервиса.")
 @click.option("--goskey-port", default=8100, show_default=True,
               type=click.IntRange(1, 65535), help="Порт эмулятора платформы подписания.")
+@click.option("--max-port", default=8200, show_default=True, type=click.IntRange(1, 65535),
+              help="Порт эмулятора MAX.")
 @click.option("--database", default="sqlite:///var/demo.db", show_default=True,
               help="База данных демо-стенда.")
 @click.pass_context
-def demo(ctx: click.Context, host: str, port: int, goskey_port: int, database: str) -> None:
+def demo(ctx: click.Context, host: str, port: int, goskey_port: int, max_port: int,
+         database: str) -> None:
     from medsign import demo as demo_mod
-    settings = demo_mod.demo_settings(_settings(ctx), database=database, host=host,
-                                      goskey_port=goskey_port)
+    ports = demo_mod.Ports(host=host, api=port, goskey=goskey_port, max=max_port)
+    settings = demo_mod.demo_settings(_settings(ctx), database=database, ports=ports)
     container = bootstrap.build(settings)
-    asyncio.run(demo_mod.run(container, host=host, port=port, goskey_port=goskey_port,
+    asyncio.run(demo_mod.run(container, ports=ports,
                              announce=lambda text: click.echo(text, err=True)))
 
 

@@ -15,17 +15,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from medsign import bootstrap
-from medsign.config import Settings
+from medsign.config import Settings, parse_quiet_hours
 from medsign.db import migrate
 from medsign.flows.signers import development_keys
-from medsign.integrations.goskey.emulator import EmulatorConfig, create_emulator
-from medsign.services import api_clients, appointments, organizations, patients
+from medsign.integrations.goskey.emulator import EmulatorConfig as GoskeyConfig
+from medsign.integrations.goskey.emulator import create_emulator as create_goskey
+from medsign.integrations.max.emulator import EmulatorConfig as MaxConfig
+from medsign.integrations.max.emulator import create_emulator as create_max
+from medsign.services import api_clients, appointments, max_links, organizations, patients
 from medsign.services.appointments import AppointmentInput, ConsentInput
+from medsign.services.notifications import NotificationPolicy
 from medsign.services.organizations import OrganizationInput
 from medsign.services.patients import PatientInput
 from medsign.services.scope import Scope
@@ -35,7 +40,7 @@ SCOPE = Scope(actor="demo")
 ORGANIZATION = OrganizationInput(
     name="ГБУЗ «Демонстрационная городская поликлиника № 1»",
     address="г. Москва, ул. Примерная, д. 1", ogrn="1027700132195", inn="7707083893",
-    kpp="770701001", timezone="Europe/Moscow", quiet_hours="21:00-09:00",
+    kpp="770701001", timezone="Europe/Moscow", quiet_hours=None,
     partner_department_id="00000000-0000-4000-8000-00000000d001",
     template_ids={"medical_intervention": "00000000-0000-4000-8000-0000000000a1",
                   "paid_services_contract": "00000000-0000-4000-8000-0000000000a2",
@@ -62,19 +67,22 @@ def seed(container: bootstrap.Container) -> DemoInfo:
             patients.upsert(db, scope=SCOPE, external_id=pid, now=now, data=PatientInput(
                 organization=DEMO_ORG, last_name=last, first_name=first, middle_name=middle,
                 birth_date=datetime.fromisoformat(born).date(), phone=phone, max_user_id=None))
-        ids = [_appointment(db, pid, i, now) for i, pid in enumerate(PATIENTS)]
+        policy = container.notification_policy()
+        ids = [_appointment(db, pid, i, now, policy) for i, pid in enumerate(PATIENTS)]
         token = api_clients.create(db, name=f"demo-{now:%Y%m%d-%H%M%S}", organizations=None,
                                    actor="demo", now=now).token
         db.commit()
     return DemoInfo(token, ids)
 
 
-def _appointment(db: Session, pid: str, index: int, now: datetime) -> str:
+def _appointment(db: Session, pid: str, index: int, now: datetime,
+                 policy: NotificationPolicy) -> str:
     tomorrow = (now + timedelta(days=1)).astimezone(UTC).replace(hour=7 + index, minute=0,
                                                                  second=0, microsecond=0)
     aid = f"demo-a{index + 1}-{tomorrow:%Y%m%d}"
     if appointments.find(db, aid) is None:
-        appointments.upsert(db, scope=SCOPE, external_id=aid, now=now, data=AppointmentInput(
+        appointments.upsert(db, scope=SCOPE, external_id=aid, now=now, policy=policy,
+                            data=AppointmentInput(
             organization=DEMO_ORG, patient=pid, starts_at=tomorrow,
             doctor_name="Петрова Анна Сергеевна", service_name="Приём врача-терапевта",
             status="scheduled",
@@ -83,40 +91,61 @@ def _appointment(db: Session, pid: str, index: int, now: datetime) -> str:
     return aid
 
 
-def banner(base: str, goskey: str, info: DemoInfo) -> str:
-    first = info.appointments[0]
+def banner(ports: Ports, info: DemoInfo) -> str:
+    base, first = ports.url(ports.api), info.appointments[0]
+    auth = f"-H 'Authorization: Bearer {info.token}'"
     return "\n".join([
         "", "medsign: демонстрационный стенд запущен.", "",
-        f"  Документация API (OpenAPI):  {base}/api/docs",
-        f"  Госключ глазами пациента:    {goskey}/_emulator/  (эмулятор платформы подписания)",
-        f"  Проверка работоспособности:  {base}/healthz   {base}/readyz",
-        f"  Метрики Prometheus:          {base}/metrics", "",
-        f"  Токен API демо-МИС:          {info.token}", "",
-        "  Отправить документы записи на подписание:",
-        f"    curl -X POST -H 'Authorization: Bearer {info.token}' "
-        f"{base}/api/v1/appointments/{first}/signing-requests",
-        "  Затем откройте страницу эмулятора Госключа и подпишите документы как пациент;",
-        "  через несколько секунд транзакция станет «подписано». Посмотреть транзакции:",
-        f"    curl -H 'Authorization: Bearer {info.token}' {base}/api/v1/signing-requests",
-        "  Пакет доказательств завершённой транзакции:",
-        f"    curl -OJ -H 'Authorization: Bearer {info.token}' "
-        f"{base}/api/v1/signing-requests/<id>/evidence",
+        f"  Телефон пациента (эмулятор MAX):  {ports.url(ports.max)}/_emulator/",
+        f"  Госключ глазами пациента:         {ports.url(ports.goskey)}/_emulator/",
+        f"  Документация API (OpenAPI):       {base}/api/docs",
+        f"  Проверка работоспособности:       {base}/healthz   {base}/readyz",
+        f"  Метрики Prometheus:               {base}/metrics", "",
+        "  Путь пациента: на телефоне выберите «Мария Иванова» — бот уже прислал",
+        "  приглашение на завтрашний приём. Нажмите «Подписать онлайн», откройте страницу",
+        "  Госключа, подпишите документы — в чате MAX придёт сообщение «документы подписаны».", "",
+        f"  Токен API демо-МИС:               {info.token}",
+        "  Врач отправляет документы на подписание сам (поток без MAX):",
+        f"    curl -X POST {auth} {base}/api/v1/appointments/{first}/signing-requests",
+        "  Транзакции подписания и пакет доказательств:",
+        f"    curl {auth} {base}/api/v1/signing-requests",
+        f"    curl -OJ {auth} {base}/api/v1/signing-requests/<id>/evidence",
         "", "  Остановка: Ctrl+C", ""])
 
 
 GOSKEY_TOKEN = "demo-goskey-partner-token"
+MAX_TOKEN = "demo-max-bot-token"
+BOT_USERNAME = "medsign_demo_bot"
 GOSKEY_STATE = Path("var/demo-goskey")
+MAX_STATE = Path("var/demo-max")
 
 
-def demo_settings(settings: Settings, *, database: str, host: str, goskey_port: int) -> Settings:
-    """The demo profile: its own database, the local emulator, short polling intervals."""
+@dataclass(frozen=True)
+class Ports:
+    host: str
+    api: int
+    goskey: int
+    max: int
+
+    def url(self, port: int) -> str:
+        return f"http://{self.host}:{port}"
+
+
+def demo_settings(settings: Settings, *, database: str, ports: Ports) -> Settings:
+    """The demo profile: its own database, the local emulators, short intervals, no quiet
+    hours and a 36-hour notification offset, so tomorrow's visits are announced at once."""
     def section(name: str, **values: Any) -> Any:
         return getattr(settings, name).model_copy(update=values)
     return settings.model_copy(update={
         "profile": "demo",
         "database": section("database", url=database),
-        "goskey": section("goskey", base_url=f"http://{host}:{goskey_port}/gov/pep",
+        "server": section("server", public_url=ports.url(ports.api)),
+        "goskey": section("goskey", base_url=f"{ports.url(ports.goskey)}/gov/pep",
                           token=SecretStr(GOSKEY_TOKEN)),
+        "max": section("max", base_url=ports.url(ports.max), token=SecretStr(MAX_TOKEN),
+                       updates="polling", bot_deep_link_base=f"https://max.ru/{BOT_USERNAME}"),
+        "notifications": section("notifications", offset=timedelta(hours=36),
+                                 default_quiet_hours=parse_quiet_hours("00:00-00:00")),
         "signing": section("signing", poll_interval=timedelta(seconds=3),
                            poll_interval_max=timedelta(seconds=10)),
         "runner": section("runner", poll_interval=timedelta(milliseconds=500)),
@@ -128,24 +157,62 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
                                          access_log=False))
 
 
-async def run(container: bootstrap.Container, *, host: str, port: int, goskey_port: int,
-              announce: Any) -> None:
-    migrate.upgrade(container.engine)
-    info = seed(container)
+def emulators(container: bootstrap.Container) -> tuple[Any, Any]:
+    """The signing platform (trusting the demo MO's development CA) and MAX."""
     org = ORGANIZATION
     dev_ca, _, _ = development_keys(container.keys_dir, code=DEMO_ORG, name=org.name,
                                     ogrn=org.ogrn, inn=org.inn)
-    emulator = create_emulator(EmulatorConfig(token=GOSKEY_TOKEN, state_dir=GOSKEY_STATE,
-                                              mo_trust=(dev_ca,)))
+    goskey = create_goskey(GoskeyConfig(token=GOSKEY_TOKEN, state_dir=GOSKEY_STATE,
+                                        mo_trust=(dev_ca,)))
     container.operator_ca = GOSKEY_STATE / "operator-ca.pem"
-    servers = [_server(container.app(), host, port), _server(emulator, host, goskey_port)]
-    stop = asyncio.Event()
-    worker = asyncio.create_task(container.worker().run(stop))
+    messenger = create_max(MaxConfig(token=MAX_TOKEN, state_dir=MAX_STATE,
+                                     bot_username=BOT_USERNAME, insecure_webhooks=True))
+    return goskey, messenger
+
+
+async def link_demo_patients(container: bootstrap.Container, max_url: str) -> None:
+    """Give the first two demo patients a MAX account in the emulator and link it the way a
+    patient does: by opening the portal's one-time deep link (``bot_started``)."""
+    async with httpx.AsyncClient(base_url=max_url, timeout=10) as emulator:
+        for pid in list(PATIENTS)[:2]:
+            token = _link_token_if_unlinked(container, pid)
+            if token is None:
+                continue
+            last, first, middle, _born, phone = PATIENTS[pid]
+            user = (await emulator.post("/_emulator/users", json={
+                "name": f"{first} {last}", "phone": phone})).json()
+            await emulator.post(f"/_emulator/users/{user['user_id']}/start",
+                                json={"payload": token})
+
+
+def _link_token_if_unlinked(container: bootstrap.Container, pid: str) -> str | None:
+    with Session(container.engine) as db:
+        patient = patients.find(db, pid)
+        if patient is None or patient.max_user_id is not None:
+            return None
+        link = max_links.issue(db, patient=patient, link_base=f"https://max.ru/{BOT_USERNAME}",
+                               ttl=timedelta(hours=1), actor="demo",
+                               organization_code=DEMO_ORG, now=container.clock.now())
+        db.commit()
+    return link.token
+
+
+async def run(container: bootstrap.Container, *, ports: Ports, announce: Any) -> None:
+    migrate.upgrade(container.engine)
+    info = seed(container)
+    goskey, messenger = emulators(container)
+    container.ensure_background_work()
+    servers = [_server(container.app(), ports.host, ports.api),
+               _server(goskey, ports.host, ports.goskey),
+               _server(messenger, ports.host, ports.max)]
     serving = [asyncio.create_task(s.serve()) for s in servers]
     while not all(s.started for s in servers) and not any(t.done() for t in serving):
         await asyncio.sleep(0.05)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(container.worker().run(stop))  # once the emulators listen
     if all(s.started for s in servers):
-        announce(banner(f"http://{host}:{port}", f"http://{host}:{goskey_port}", info))
+        await link_demo_patients(container, ports.url(ports.max))
+        announce(banner(ports, info))
     await asyncio.wait(serving, return_when=asyncio.FIRST_COMPLETED)
     for s in servers:
         s.should_exit = True

@@ -9,8 +9,8 @@ import uuid
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
-from medsign.api import ops, problems
-from medsign.api.deps import AppState
+from medsign.api import ops, problems, webhook
+from medsign.api.deps import AppState, BotSettings
 from medsign.api.v1 import reference, signing
 from medsign.clock import Clock, SystemClock
 from medsign.logs import bind_correlation
@@ -29,15 +29,17 @@ REST API подсистемы подписания медицинских док
 
 
 def create_app(engine: Engine, *, clock: Clock | None = None,
-               evidence: EvidenceConfig | None = None) -> FastAPI:
+               evidence: EvidenceConfig | None = None, bot: BotSettings | None = None) -> FastAPI:
     app = FastAPI(title="medsign", version="1", description=DESCRIPTION,
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
-    app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence)
+    app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
+                                 bot=bot)
     app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock)
     problems.install(app)
     app.include_router(reference.router, tags=["Справочные данные"])
     app.include_router(signing.router, tags=["Подписание"])
     app.include_router(ops.router)
+    app.include_router(webhook.router)
     app.middleware("http")(ops.timing_middleware)
     app.middleware("http")(_correlation_middleware)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,6 +18,7 @@ from medsign.services import api_clients
 from medsign.services.api_clients import Principal
 from medsign.services.errors import ServiceError
 from medsign.services.evidence import EvidenceConfig
+from medsign.services.notifications import NotificationPolicy
 
 
 @dataclass
@@ -25,6 +26,17 @@ class AppState:
     engine: Engine
     clock: Clock
     evidence: EvidenceConfig | None = None
+    bot: BotSettings | None = None
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """What the web side of the MAX bot needs: notification policy, deep links, webhook."""
+
+    policy: NotificationPolicy
+    deep_link_base: str
+    link_ttl: timedelta
+    webhook_secret: str | None
 
 
 class Unauthorized(ServiceError):
@@ -68,11 +80,17 @@ def principal(request: Request,
     return found
 
 
+def policy(request: Request) -> NotificationPolicy | None:
+    bot = state(request).bot
+    return bot.policy if bot else None
+
+
 def now(request: Request) -> datetime:
     return state(request).clock.now()
 
 
 Now = Annotated[datetime, Depends(now)]
+Policy = Annotated[NotificationPolicy | None, Depends(policy)]
 WriteDb = Annotated[Session, Depends(write_session)]
 ReadDb = Annotated[Session, Depends(read_session)]
 Caller = Annotated[Principal, Depends(principal)]

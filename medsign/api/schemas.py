@@ -211,6 +211,12 @@ class SigningRequestPage(Strict):
     next_cursor: str | None = Field(None, description="Передайте в cursor для следующей страницы")
 
 
+class MaxLinkOut(Strict):
+    deep_link: str = Field(description="Ссылка https://max.ru/<бот>?start=<токен> (и для QR-кода)")
+    token: str
+    expires_at: datetime
+
+
 class Problem(BaseModel):
     type: str
     title: str

@@ -73,6 +73,7 @@ class PatientRow(Timestamps, Base):
     birth_date: Mapped[date] = mapped_column(Date)
     phone: Mapped[str | None] = mapped_column(String(12))
     max_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    max_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     max_reachable: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -196,6 +197,66 @@ class IdempotencyRow(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationRow(Timestamps, Base):
+    """The day-before message of one appointment (flow A): at most one per appointment.
+
+    ``token`` goes into the buttons' payloads: unguessable, tied to this appointment, and
+    refused after ``token_expires_at``. ``choice`` is set once, by compare-and-set, so a press
+    delivered twice starts signing once.
+    """
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    max_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_mid: Mapped[str | None] = mapped_column(String(100))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    announced_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    choice: Mapped[str | None] = mapped_column(String(20))
+    choice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signing_request_id: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class MaxLinkTokenRow(Base):
+    """A one-time deep-link token that links a MAX account to a patient (flow D)."""
+
+    __tablename__ = "max_link_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MaxUpdateRow(Base):
+    """An update received from MAX (webhook or long polling), kept once by its dedupe key."""
+
+    __tablename__ = "max_updates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    update_type: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    via: Mapped[str] = mapped_column(String(10))
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class SingletonRow(Base):
+    """Names of work that must exist exactly once per installation (e.g. the MAX poller)."""
+
+    __tablename__ = "singletons"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    work_item_id: Mapped[int] = mapped_column(Integer)
 
 
 class WorkItemRow(Base):

@@ -36,6 +36,7 @@ from medsign.db.models import (
     PatientRow,
     SigningRequestRow,
 )
+from medsign.domain import bot
 from medsign.domain.consents import ConsentKind, ConsentState
 from medsign.domain.signing import SigningRequest, SigningState
 from medsign.flows.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
@@ -45,6 +46,7 @@ from medsign.integrations.goskey.schemas import DocumentSpec, Executor, SendRequ
 from medsign.runner.backoff import poll_delay
 from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
 from medsign.runner.worker import StepContext
+from medsign.services import notifications
 from medsign.services import signing as signing_service
 
 log = logging.getLogger("medsign.flows.signing")
@@ -94,6 +96,8 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
             request = _domain(db, row)
             change(request)
             signing_service.save(db, row, request, actor=ACTOR, now=clock.now())
+            if request.is_stopped:
+                _announce(db, row, request, clock.now())
             if consents is not None:
                 _set_consents(db, row, consents)
             db.add_all(documents or [])
@@ -103,6 +107,19 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
             # the runner commits the outer transaction only while the lease holds.
             db.commit()
     return apply
+
+
+def _announce(db: Session, row: SigningRequestRow, request: SigningRequest,
+              now: datetime) -> None:
+    """Tell the patient in MAX how the signing ended (once per outcome)."""
+    patient = db.get_one(PatientRow, row.patient_id)
+    if patient.max_user_id is None or not patient.max_reachable:
+        return
+    kinds = [ConsentKind(k) for k in row.consent_kinds]
+    notifications.enqueue_message(
+        db, ref=f"signing-{row.id}-{request.state.value}", now=now,
+        user_id=patient.max_user_id,
+        text=bot.outcome(request.state, kinds=kinds, reason=request.reason))
 
 
 def _domain(db: Session, row: SigningRequestRow) -> SigningRequest:

@@ -75,9 +75,11 @@ class RateLimiter:
         self._limits = limits
         self._clock = clock
 
-    def reserve(self, name: str) -> float:
+    def reserve(self, name: str, key: str | None = None) -> float:
+        """Seconds to wait for a token of ``name`` (one bucket per ``key``, e.g. per chat)."""
         limit = self._limits.get(name)
         if limit is None:
             return 0.0
+        bucket = name if key is None else f"{name}:{key}"
         with self._engine.begin() as conn:
-            return reserve(conn, name, rate=limit.rate, burst=limit.burst, now=self._clock())
+            return reserve(conn, bucket, rate=limit.rate, burst=limit.burst, now=self._clock())

@@ -23,8 +23,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from medsign.db.models import WorkItemRow
+from medsign.db.models import SingletonRow, WorkItemRow
 from medsign.runner.outcomes import WorkItem
 
 T = cast(Table, WorkItemRow.__table__)
@@ -216,3 +218,30 @@ def queue_stats(conn: Connection) -> list[QueueStat]:
     rows = conn.execute(select(T.c.kind, T.c.status, func.count(), func.min(T.c.updated_at))
                         .group_by(T.c.kind, T.c.status)).all()
     return [QueueStat(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def ensure_singleton(conn: Connection, *, name: str, kind: str, step: str,
+                     now: datetime) -> int:
+    """The one live item of ``name`` (e.g. the MAX poller): created, or revived if it ended.
+
+    Safe when several workers start at once: the singleton row is claimed first (insert or
+    lock), and only its holder enqueues.
+    """
+    s = cast(Table, SingletonRow.__table__)
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(dialect_insert(s).values(name=name, work_item_id=0)
+                 .on_conflict_do_nothing(index_elements=["name"]))
+    current = conn.execute(select(s.c.work_item_id).where(s.c.name == name)
+                           .with_for_update()).scalar_one()
+    if current and _status(conn, current) == SCHEDULED:
+        return int(current)
+    item_id = enqueue(conn, kind=kind, step=step, now=now, ref=name)
+    conn.execute(update(s).where(s.c.name == name).values(work_item_id=item_id))
+    return item_id
+
+
+def retire_singleton(conn: Connection, *, name: str, now: datetime, reason: str) -> None:
+    s = cast(Table, SingletonRow.__table__)
+    current = conn.execute(select(s.c.work_item_id).where(s.c.name == name)).scalar()
+    if current:
+        operator_cancel(conn, int(current), now=now, reason=reason)

@@ -97,12 +97,12 @@ class StepContext:
                 return fn(conn)
         return await self._worker.db(run)
 
-    async def rate_limit(self, api: str) -> None:
-        """Wait for a token of the shared bucket of ``api``."""
+    async def rate_limit(self, api: str, key: str | None = None) -> None:
+        """Wait for a token of the shared bucket of ``api`` (per ``key`` when given)."""
         limiter = self._worker.limiter
         if limiter is None:
             return
-        wait = await self._worker.db(lambda: limiter.reserve(api))
+        wait = await self._worker.db(lambda: limiter.reserve(api, key))
         if wait > 0:
             await asyncio.sleep(wait)
 

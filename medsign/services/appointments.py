@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from medsign.db.models import AppointmentRow, ConsentRow, OrganizationRow, PatientRow
 from medsign.domain.appointments import Appointment, AppointmentStatus
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
-from medsign.services import audit, organizations, patients, signing
+from medsign.services import audit, notifications, organizations, patients, signing
 from medsign.services.errors import Conflict, NotFound, Unprocessable
+from medsign.services.notifications import NotificationPolicy
 from medsign.services.scope import Scope
 
 
@@ -60,7 +61,16 @@ def consents_of(db: Session, row: AppointmentRow) -> list[ConsentRow]:
 
 
 def upsert(db: Session, *, scope: Scope, external_id: str, data: AppointmentInput,
-           now: datetime) -> tuple[AppointmentRow, bool]:
+           now: datetime, policy: NotificationPolicy | None) -> tuple[AppointmentRow, bool]:
+    """Create or update; then bring its day-before notification in line (when MAX is on)."""
+    row, created = _upsert(db, scope=scope, external_id=external_id, data=data, now=now)
+    if policy is not None:
+        notifications.sync(db, appointment=row, policy=policy, now=now)
+    return row, created
+
+
+def _upsert(db: Session, *, scope: Scope, external_id: str, data: AppointmentInput,
+            now: datetime) -> tuple[AppointmentRow, bool]:
     org = organizations.get(db, scope=scope, code=data.organization)
     patient, patient_org = patients.get(db, scope=scope, external_id=data.patient)
     if patient_org.id != org.id:

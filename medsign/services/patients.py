@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from medsign.db.models import OrganizationRow, PatientRow
 from medsign.domain.patients import Patient
-from medsign.services import audit, organizations
+from medsign.services import audit, notifications, organizations
 from medsign.services.errors import Conflict, NotFound
+from medsign.services.notifications import NotificationPolicy
 from medsign.services.scope import Scope
 
 
@@ -39,7 +40,7 @@ def get(db: Session, *, scope: Scope, external_id: str) -> tuple[PatientRow, Org
 
 
 def upsert(db: Session, *, scope: Scope, external_id: str, data: PatientInput,
-           now: datetime) -> tuple[PatientRow, bool]:
+           now: datetime, policy: NotificationPolicy | None = None) -> tuple[PatientRow, bool]:
     org = organizations.get(db, scope=scope, code=data.organization)
     patient = Patient.create(
         external_id=external_id, organization_code=org.code, last_name=data.last_name,
@@ -52,9 +53,12 @@ def upsert(db: Session, *, scope: Scope, external_id: str, data: PatientInput,
     if row is None:
         row = PatientRow(external_id=patient.external_id, created_at=now, max_reachable=True)
         db.add(row)
+    link_before = (row.max_user_id, row.max_reachable)
     _copy(patient, row, org)
     row.updated_at = now
     db.flush()
+    if policy is not None and (row.max_user_id, row.max_reachable) != link_before:
+        notifications.sync_patient(db, patient=row, policy=policy, now=now)
     audit.record(db, at=now, actor=scope.actor,
                  action="patient.created" if created else "patient.updated",
                  subject_type="patient", subject_id=external_id, organization_code=org.code)

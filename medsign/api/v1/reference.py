@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from medsign.api import schemas
-from medsign.api.deps import Caller, Now, ReadDb, WriteDb
+from medsign.api.deps import Caller, Now, Policy, ReadDb, WriteDb, state
 from medsign.api.v1 import views
-from medsign.services import appointments, organizations, patients
+from medsign.services import appointments, max_links, organizations, patients
 from medsign.services.appointments import AppointmentInput, ConsentInput
+from medsign.services.errors import ServiceUnavailable
 from medsign.services.organizations import OrganizationInput
 from medsign.services.patients import PatientInput
 
@@ -59,14 +60,14 @@ def get_organization(db: ReadDb, caller: Caller, code: CodePath) -> schemas.Orga
 @router.put("/patients/{patient_id}", response_model=schemas.PatientOut,
             responses=_upserted(schemas.PatientOut),
             summary="Создать или обновить пациента")
-def put_patient(body: schemas.PatientIn, db: WriteDb, caller: Caller, now: Now, response: Response,
-                patient_id: IdPath) -> schemas.PatientOut:
+def put_patient(body: schemas.PatientIn, db: WriteDb, caller: Caller, now: Now,
+                policy: Policy, response: Response, patient_id: IdPath) -> schemas.PatientOut:
     data = PatientInput(organization=body.organization, last_name=body.last_name,
                         first_name=body.first_name, middle_name=body.middle_name,
                         birth_date=body.birth_date, phone=body.phone,
                         max_user_id=body.max_user_id)
     row, created = patients.upsert(db, scope=caller.scope, external_id=patient_id, data=data,
-                                   now=now)
+                                   now=now, policy=policy)
     _status(response, created)
     _, org = patients.get(db, scope=caller.scope, external_id=patient_id)
     return views.patient(row, org)
@@ -83,13 +84,14 @@ def get_patient(db: ReadDb, caller: Caller, patient_id: IdPath) -> schemas.Patie
             responses=_upserted(schemas.AppointmentOut),
             summary="Создать или обновить запись на приём с её документами")
 def put_appointment(body: schemas.AppointmentIn, db: WriteDb, caller: Caller, now: Now,
-                    response: Response, appointment_id: IdPath) -> schemas.AppointmentOut:
+                    policy: Policy, response: Response,
+                    appointment_id: IdPath) -> schemas.AppointmentOut:
     data = AppointmentInput(
         organization=body.organization, patient=body.patient, starts_at=body.starts_at,
         doctor_name=body.doctor.name, service_name=body.service_name, status=body.status,
         consents=[ConsentInput(c.kind, c.signing_method) for c in body.consents])
     _, created = appointments.upsert(db, scope=caller.scope, external_id=appointment_id,
-                                     data=data, now=now)
+                                     data=data, now=now, policy=policy)
     _status(response, created)
     return views.appointment(*appointments.get(db, scope=caller.scope,
                                                external_id=appointment_id))
@@ -101,3 +103,19 @@ def get_appointment(db: ReadDb, caller: Caller,
                     appointment_id: IdPath) -> schemas.AppointmentOut:
     return views.appointment(*appointments.get(db, scope=caller.scope,
                                                external_id=appointment_id))
+
+
+@router.post("/patients/{patient_id}/max-link", response_model=schemas.MaxLinkOut,
+             status_code=201, responses=ERRORS,
+             summary="Одноразовая ссылка для привязки аккаунта MAX пациента (для портала)")
+def issue_max_link(patient_id: IdPath, db: WriteDb, caller: Caller, now: Now,
+                   request: Request) -> schemas.MaxLinkOut:
+    bot = state(request).bot
+    if bot is None or not bot.deep_link_base:
+        raise ServiceUnavailable("max_not_configured", "Бот MAX не настроен: нет адреса для "
+                                 "ссылок (max.bot_deep_link_base).")
+    row, org = patients.get(db, scope=caller.scope, external_id=patient_id)
+    link = max_links.issue(db, patient=row, link_base=bot.deep_link_base, ttl=bot.link_ttl,
+                           actor=caller.scope.actor, organization_code=org.code, now=now)
+    return schemas.MaxLinkOut(deep_link=link.deep_link, token=link.token,
+                              expires_at=link.expires_at)

@@ -157,6 +157,15 @@ class MaxClient:
             response = await self._request("GET", f"/messages/{_segment(mid)}")
             return _json_object(response)
 
+    async def list_messages(self, *, chat_id: int, count: int = 50) -> list[dict[str, Any]]:
+        """The chat's latest messages, newest first (``GET /messages?chat_id=``)."""
+        async with self._call("list_messages"):
+            response = await self._request("GET", "/messages",
+                                           params={"chat_id": chat_id, "count": count})
+            messages = _json_object(response).get("messages")
+            return [m for m in messages if isinstance(m, dict)] if isinstance(messages,
+                                                                               list) else []
+
     async def answer_callback(self, callback_id: str, *, notification: str | None = None,
                               text: str | None = None,
                               keyboard: Keyboard | None | Keep = KEEP) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:38:17.880326
+Create Date: 2026-11-26 22:58:58.586610
 """
 
 from __future__ import annotations
@@ -49,6 +49,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_log_organization_code'), ['organization_code'], unique=False)
         batch_op.create_index('ix_audit_log_subject', ['subject_type', 'subject_id'], unique=False)
 
+    op.create_table('max_updates',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=64), nullable=False),
+    sa.Column('update_type', sa.String(length=50), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('received_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('via', sa.String(length=10), nullable=False),
+    sa.Column('outcome', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_max_updates')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_max_updates_dedupe_key'))
+    )
     op.create_table('organizations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=64), nullable=False),
@@ -71,6 +82,11 @@ def upgrade() -> None:
     sa.Column('tokens', sa.Float(), nullable=False),
     sa.Column('updated_at', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_rate_buckets'))
+    )
+    op.create_table('singletons',
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('work_item_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_singletons'))
     )
     op.create_table('work_items',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -117,6 +133,7 @@ def upgrade() -> None:
     sa.Column('birth_date', sa.Date(), nullable=False),
     sa.Column('phone', sa.String(length=12), nullable=True),
     sa.Column('max_user_id', sa.BigInteger(), nullable=True),
+    sa.Column('max_chat_id', sa.BigInteger(), nullable=True),
     sa.Column('max_reachable', sa.Boolean(), nullable=False),
     sa.Column('created_at', medsign.db.types.UTCDateTime(), nullable=False),
     sa.Column('updated_at', medsign.db.types.UTCDateTime(), nullable=False),
@@ -151,6 +168,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_appointments_patient_id'), ['patient_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_appointments_starts_at'), ['starts_at'], unique=False)
 
+    op.create_table('max_link_tokens',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('patient_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('used_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('used_by', sa.BigInteger(), nullable=True),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_max_link_tokens_patient_id_patients')),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_max_link_tokens'))
+    )
+    with op.batch_alter_table('max_link_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_max_link_tokens_patient_id'), ['patient_id'], unique=False)
+
     op.create_table('consents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('appointment_id', sa.Integer(), nullable=False),
@@ -164,6 +194,35 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_consents_appointment_id'), ['appointment_id'], unique=False)
+
+    op.create_table('notifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('appointment_id', sa.Integer(), nullable=False),
+    sa.Column('patient_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('scheduled_for', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('token_expires_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('max_user_id', sa.BigInteger(), nullable=True),
+    sa.Column('chat_id', sa.BigInteger(), nullable=True),
+    sa.Column('message_mid', sa.String(length=100), nullable=True),
+    sa.Column('sent_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('announced_start', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('choice', sa.String(length=20), nullable=True),
+    sa.Column('choice_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('signing_request_id', sa.String(length=36), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('created_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['appointment_id'], ['appointments.id'], name=op.f('fk_notifications_appointment_id_appointments')),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_notifications_patient_id_patients')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
+    sa.UniqueConstraint('appointment_id', name=op.f('uq_notifications_appointment_id')),
+    sa.UniqueConstraint('token', name=op.f('uq_notifications_token'))
+    )
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notifications_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notifications_state'), ['state'], unique=False)
 
     op.create_table('signing_requests',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -254,10 +313,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_signing_requests_appointment_id'))
 
     op.drop_table('signing_requests')
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notifications_state'))
+        batch_op.drop_index(batch_op.f('ix_notifications_patient_id'))
+
+    op.drop_table('notifications')
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consents_appointment_id'))
 
     op.drop_table('consents')
+    with op.batch_alter_table('max_link_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_max_link_tokens_patient_id'))
+
+    op.drop_table('max_link_tokens')
     with op.batch_alter_table('appointments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_appointments_starts_at'))
         batch_op.drop_index(batch_op.f('ix_appointments_patient_id'))
@@ -276,8 +344,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_work_items_due', postgresql_where=sa.text("status = 'scheduled'"), sqlite_where=sa.text("status = 'scheduled'"))
 
     op.drop_table('work_items')
+    op.drop_table('singletons')
     op.drop_table('rate_buckets')
     op.drop_table('organizations')
+    op.drop_table('max_updates')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_subject')
         batch_op.drop_index(batch_op.f('ix_audit_log_organization_code'))

@@ -1,0 +1,194 @@
+"""Incoming MAX updates: stored once, then turned into decisions.
+
+``ingest`` keeps each update once — by a digest of its JSON, so a webhook delivered twice or
+a batch re-read after a crash changes nothing — and queues it for the worker in the same
+transaction. ``Handler.handle`` runs in the worker's commit: it links accounts, records the
+patient's choice by compare-and-set (a press delivered twice starts signing once), starts
+signing, and writes what to answer into ``max_updates.outcome`` for the ``reply`` step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from medsign.clock import Clock
+from medsign.db.models import (
+    AppointmentRow,
+    ConsentRow,
+    MaxUpdateRow,
+    NotificationRow,
+    OrganizationRow,
+)
+from medsign.domain import bot
+from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
+from medsign.integrations.max.schemas import (
+    BotStarted,
+    BotStopped,
+    MessageCallback,
+    MessageCreated,
+    parse_update,
+)
+from medsign.runner import store
+from medsign.services import max_links, notifications, signing
+from medsign.services.errors import ServiceError
+from medsign.services.notifications import NotificationPolicy
+from medsign.services.scope import Scope
+
+UPDATE_KIND = "max.update"
+POLL_KIND = "max.poll"
+SUBSCRIBE_KIND = "max.subscribe"
+T = cast(Table, MaxUpdateRow.__table__)
+
+
+def dedupe_key(raw: dict[str, Any]) -> str:
+    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def ingest(conn: Connection, raw: dict[str, Any], *, via: str, now: datetime) -> bool:
+    """Store one update and queue it; False when it was already here (a repeat)."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stored = conn.execute(dialect_insert(T).values(
+        dedupe_key=dedupe_key(raw), update_type=str(raw.get("update_type", "unknown"))[:50],
+        payload=raw, received_at=now, via=via)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(T.c.id)).scalar()
+    if stored is None:
+        return False
+    store.enqueue(conn, kind=UPDATE_KIND, step="handle", ref=str(stored), now=now)
+    return True
+
+
+def ingest_many(conn: Connection, raws: Iterable[dict[str, Any]], *, via: str,
+                now: datetime) -> None:
+    for raw in raws:
+        ingest(conn, raw, via=via, now=now)
+
+
+class Handler:
+    def __init__(self, *, clock: Clock, policy: NotificationPolicy) -> None:
+        self.clock = clock
+        self.policy = policy
+
+    def handle(self, conn: Connection, update_id: int) -> None:
+        with Session(bind=conn, expire_on_commit=False) as db:
+            row = db.get_one(MaxUpdateRow, update_id)
+            if row.outcome is None:
+                row.outcome = self._dispatch(db, parse_update(row.payload), self.clock.now())
+            db.commit()
+
+    def _dispatch(self, db: Session, update: Any, now: datetime) -> dict[str, Any]:
+        if isinstance(update, MessageCallback):
+            return self._callback(db, update, now)
+        if isinstance(update, BotStarted):
+            return self._started(db, update, now)
+        if isinstance(update, BotStopped):
+            max_links.set_reachable(db, user_id=update.user_id, reachable=False,
+                                    chat_id=update.chat_id, now=now)
+            return {}
+        if isinstance(update, MessageCreated) and update.contact_phone:
+            return self._contact(db, update, now)
+        return {}
+
+    # -- buttons --------------------------------------------------------------------------
+    def _callback(self, db: Session, cb: MessageCallback, now: datetime) -> dict[str, Any]:
+        parsed = bot.parse_payload(cb.payload)
+        row = db.scalars(select(NotificationRow).where(NotificationRow.token == parsed[1])
+                         ).first() if parsed else None
+        if parsed is None or row is None or row.max_user_id != cb.user_id or \
+                row.state != "sent" or now > row.token_expires_at:
+            return _toast(cb, bot.STALE_BUTTON)
+        chosen = db.connection().execute(
+            update(NotificationRow).where(NotificationRow.id == row.id,
+                                          NotificationRow.choice.is_(None))
+            .values(choice=parsed[0].value, choice_at=now, updated_at=now)).rowcount
+        if chosen != 1:
+            return _toast(cb, bot.ALREADY_CHOSEN)
+        db.refresh(row)
+        if parsed[0] is bot.Choice.sign:
+            return self._sign(db, cb, row, now)
+        return self._paper(db, cb, row, now)
+
+    def _sign(self, db: Session, cb: MessageCallback, row: NotificationRow,
+              now: datetime) -> dict[str, Any]:
+        appt = db.get_one(AppointmentRow, row.appointment_id)
+        command = signing.StartRequest(appointment_external_id=appt.external_id,
+                                       consent_kinds=None, initiated_by="patient")
+        try:
+            started = signing.start(db, scope=Scope(actor=f"max:{cb.user_id}"),
+                                    command=command, now=now)
+        except ServiceError as exc:
+            return _toast(cb, exc.message)
+        row.signing_request_id = started.id
+        kinds = [ConsentKind(k) for k in started.consent_kinds]
+        return _answer(cb, toast=bot.SIGNING_STARTED_TOAST, text=bot.after_sign(kinds),
+                       buttons="goskey")
+
+    def _paper(self, db: Session, cb: MessageCallback, row: NotificationRow,
+               now: datetime) -> dict[str, Any]:
+        appt = db.get_one(AppointmentRow, row.appointment_id)
+        org = db.get_one(OrganizationRow, appt.organization_id)
+        for consent in db.scalars(select(ConsentRow).where(
+                ConsentRow.appointment_id == appt.id,
+                ConsentRow.signing_method == SigningMethod.electronic.value,
+                ConsentRow.state == ConsentState.pending.value)):
+            consent.signing_method, consent.updated_at = SigningMethod.paper.value, now
+        return _answer(cb, toast=bot.PAPER_TOAST, text=bot.after_paper(appt.starts_at,
+                                                                        org.timezone),
+                       buttons="none")
+
+    # -- linking --------------------------------------------------------------------------
+    def _started(self, db: Session, started: BotStarted, now: datetime) -> dict[str, Any]:
+        known = max_links.set_reachable(db, user_id=started.user_id, reachable=True,
+                                        chat_id=started.chat_id, now=now)
+        if started.payload:
+            patient = max_links.link_by_token(db, token=started.payload,
+                                              user_id=started.user_id,
+                                              chat_id=started.chat_id, now=now)
+            if patient is None:
+                return _send(started.user_id, started.chat_id, bot.LINK_FAILED, "contact")
+            known = [patient]
+        for patient in known:
+            notifications.sync_patient(db, patient=patient, policy=self.policy, now=now)
+        if not known:
+            return _send(started.user_id, started.chat_id, bot.WELCOME_UNKNOWN, "contact")
+        return _send(started.user_id, started.chat_id, bot.linked(_full_name(known[0])))
+
+    def _contact(self, db: Session, message: MessageCreated, now: datetime) -> dict[str, Any]:
+        if message.contact_user_id != message.user_id or not message.contact_phone:
+            return {}  # someone else's contact proves nothing about this account
+        patients = max_links.link_by_phone(db, phone=message.contact_phone,
+                                           user_id=message.user_id, chat_id=message.chat_id,
+                                           now=now)
+        for patient in patients:
+            notifications.sync_patient(db, patient=patient, policy=self.policy, now=now)
+        if not patients:
+            return _send(message.user_id, message.chat_id, bot.CONTACT_NOT_FOUND)
+        return _send(message.user_id, message.chat_id, bot.linked(_full_name(patients[0])))
+
+
+def _full_name(patient: Any) -> str:
+    return " ".join(p for p in (patient.last_name, patient.first_name, patient.middle_name) if p)
+
+
+def _toast(cb: MessageCallback, text: str) -> dict[str, Any]:
+    return {"answer": {"callback_id": cb.callback_id, "toast": text, "text": None}}
+
+
+def _answer(cb: MessageCallback, *, toast: str, text: str, buttons: str) -> dict[str, Any]:
+    return {"answer": {"callback_id": cb.callback_id, "toast": toast, "text": text,
+                       "buttons": buttons}}
+
+
+def _send(user_id: int, chat_id: int | None, text: str, buttons: str = "none") -> dict[str, Any]:
+    return {"send": {"user_id": user_id, "chat_id": chat_id, "text": text, "buttons": buttons}}
+
+
