@@ -6,6 +6,7 @@ Real or emulated external systems, the clock and the flows are chosen here and n
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine
 
 from medsign.api.app import create_app
 from medsign.api.deps import BotSettings
-from medsign.clock import Clock, SystemClock
+from medsign.clock import Clock, SystemClock, clock_from_environment
 from medsign.config import Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
@@ -177,4 +178,6 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     db = settings.database
     engine = make_engine(db.url, busy_timeout_s=db.busy_timeout.total_seconds(),
                          pool_size=db.pool_size, echo=db.echo)
-    return Container(settings=settings, engine=engine, clock=clock or SystemClock())
+    clock = clock or clock_from_environment(os.environ,
+                                            production=settings.profile == "production")
+    return Container(settings=settings, engine=engine, clock=clock)
