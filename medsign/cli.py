@@ -262,6 +262,34 @@ def emulate_goskey(host: str, port: int, token: str, state_dir: Path | None,
         raise click.ClickException(str(exc)) from None
 
 
+@emulate.command("max", help="Эмулятор платформы MAX (Bot API) с телефоном пациента: API в корне "
+                 "http://H:P/, страница телефона — /_emulator/.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Адрес.")
+@click.option("--port", default=8200, show_default=True, type=click.IntRange(1, 65535),
+              help="Порт.")
+@click.option("--token", required=True, help="Токен бота, который эмулятор примет.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Папка состояния (пользователи, сообщения, подписки переживают перезапуск).")
+@click.option("--bot-username", default="medsign_demo_bot", show_default=True,
+              help="Имя бота (для ссылок https://max.ru/<имя>?start=...).")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), default=30,
+              show_default=True, help="Лимит запросов в секунду на токен (сверх — 429).")
+@click.option("--no-rate-limit", is_flag=True, help="Снять общий лимит запросов.")
+@click.option("--insecure-webhooks", is_flag=True,
+              help="Разрешить вебхуки по http:// (настоящая платформа требует https:443).")
+@click.option("--webhook-time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Ускорение расписания повторов вебхука (0.001 — в 1000 раз).")
+def emulate_max(host: str, port: int, token: str, state_dir: Path | None, bot_username: str,
+                rate_limit: float, no_rate_limit: bool, insecure_webhooks: bool,
+                webhook_time_scale: float) -> None:
+    from medsign.integrations.max.emulator import run
+    click.echo(f"Эмулятор MAX: API http://{host}:{port}, телефон http://{host}:{port}/_emulator/",
+               err=True)
+    run(host, port, token, state_dir=state_dir, bot_username=bot_username,
+        rate_limit_rps=None if no_rate_limit else rate_limit,
+        insecure_webhooks=insecure_webhooks, webhook_time_scale=webhook_time_scale)
+
+
 @main.group(help="Ключи и сертификаты медицинских организаций.")
 def keys() -> None:
     pass
