@@ -24,7 +24,6 @@ Every failure is an exception of this tree::
 from __future__ import annotations
 
 import hmac
-import json
 import ssl
 import urllib.parse
 import uuid
@@ -49,6 +48,7 @@ from medsign.integrations.esia.schemas import (
     secret_payload,
     token_from_json,
 )
+from medsign.integrations.http import ErrorMap, segment
 
 __all__ = ["AuthorizationRequest", "EsiaClient", "EsiaError", "EsiaRejected", "EsiaTransient",
            "Person", "Token", "check_state", "read_callback"]
@@ -56,7 +56,6 @@ __all__ = ["AuthorizationRequest", "EsiaClient", "EsiaError", "EsiaRejected", "E
 AUTHORIZE_PATH = "/aas/oauth2/ac"
 TOKEN_PATH = "/aas/oauth2/te"
 _CONTACT_SCOPES = frozenset({"mobile", "email", "contacts"})
-_ERROR_TEXT_LIMIT = 500
 
 
 class EsiaError(Exception):
@@ -80,6 +79,12 @@ class EsiaRejected(EsiaError):
     def __str__(self) -> str:
         prefix = f"{self.status} " if self.status is not None else ""
         return f"{prefix}{self.code}: {self.message}"
+
+
+ERRORS = ErrorMap(
+    transient=lambda message, status, _retry_after: EsiaTransient(message, status=status),
+    rejected=lambda status, code, message: EsiaRejected(code, message, status=status),
+    transient_type=EsiaTransient, rejected_type=EsiaRejected)
 
 
 def _utc_now() -> datetime:
@@ -162,7 +167,7 @@ class EsiaClient:
         form = {"client_id": self.client_id, "code": code, "grant_type": "authorization_code",
                 "client_secret": secret, "state": new_state, "redirect_uri": self.redirect_url,
                 "scope": self.scope, "timestamp": timestamp, "token_type": "Bearer"}
-        body = _json_object(await self._request("POST", self._token_path, data=form))
+        body = ERRORS.json_object(await self._request("POST", self._token_path, data=form))
         echoed = body.get("state")
         if echoed is not None and echoed != new_state:
             raise EsiaRejected("invalid_state", "ЕСИА вернула чужой state", status=200)
@@ -174,13 +179,13 @@ class EsiaClient:
     async def person(self, token: Token) -> Person:
         """``/rs/prns/{oid}`` and, when the scope asks for phone or e-mail, its contacts."""
         headers = {"Authorization": f"Bearer {token.access_token}"}
-        base = f"/rs/prns/{_seg(token.oid)}"
-        body = _json_object(await self._request("GET", base, headers=headers))
+        base = f"/rs/prns/{segment(token.oid)}"
+        body = ERRORS.json_object(await self._request("GET", base, headers=headers))
         contacts: list[Mapping[str, Any]] = []
         if _CONTACT_SCOPES & set(self.scope.split()):
             answer = await self._request("GET", f"{base}/ctts",
                                          params={"embed": "(elements)"}, headers=headers)
-            contacts = _elements(_json_object(answer))
+            contacts = _elements(ERRORS.json_object(answer))
         try:
             return person_from_json(token.oid, body, contacts)
         except MalformedAnswer as exc:
@@ -200,48 +205,10 @@ class EsiaClient:
         return state, timestamp, b64url_encode(cms)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
-            raise EsiaTransient(f"{kind}: {type(exc).__name__}: {exc}") from exc
-        _raise_for_status(response)
-        return response
+        return await ERRORS.request(self._http, method, path, **kwargs)
 
 
-def _raise_for_status(response: httpx.Response) -> None:
-    status = response.status_code
-    if response.is_success:
-        return
-    code, message = _error_body(response)
-    if status == 429 or status >= 500:
-        raise EsiaTransient(f"{status} {code}: {message}", status=status)
-    raise EsiaRejected(code, message, status=status)
 
-
-def _error_body(response: httpx.Response) -> tuple[str, str]:
-    """OAuth's ``error``/``error_description``, or ``code``/``message``, or the bare status."""
-    fallback = f"http_{response.status_code}"
-    try:
-        body = response.json()
-    except ValueError:
-        return fallback, response.text[:_ERROR_TEXT_LIMIT] or response.reason_phrase
-    if not isinstance(body, dict):
-        return fallback, str(body)[:_ERROR_TEXT_LIMIT]
-    code = body.get("error") or body.get("code")
-    message = body.get("error_description") or body.get("message")
-    return (code if isinstance(code, str) else fallback,
-            message if isinstance(message, str) else response.reason_phrase)
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        raise _malformed("the answer is not JSON", response.status_code) from None
-    if not isinstance(body, dict):
-        raise _malformed("the answer is not a JSON object", response.status_code)
-    return body
 
 
 def _elements(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -254,8 +221,3 @@ def _elements(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _malformed(detail: str, status: int = 200) -> EsiaRejected:
     return EsiaRejected("malformed_response", detail, status=status)
-
-
-def _seg(value: str) -> str:
-    """An oid as one path segment: never let it add a path level."""
-    return urllib.parse.quote(value, safe="")

@@ -23,20 +23,16 @@ Messages are identified by ``body.mid`` only (``seq`` is not an id). An optional
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hmac
-import json
 import ssl
-import time
-import urllib.parse
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from medsign.integrations.http import CallHook, ErrorMap, segment
 from medsign.integrations.max.schemas import (
     KEEP,
     BotInfo,
@@ -49,8 +45,6 @@ from medsign.integrations.max.schemas import (
     user_name,
 )
 
-CallHook = Callable[[str, str, float], None]
-_ERROR_TEXT_LIMIT = 500
 _POLL_MARGIN_S = 10.0
 
 
@@ -89,6 +83,12 @@ def verify_webhook_secret(expected: str, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
+ERRORS = ErrorMap(
+    transient=lambda message, status, retry_after: MaxTransient(
+        message, status=status, retry_after=retry_after),
+    rejected=MaxRejected, transient_type=MaxTransient, rejected_type=MaxRejected)
+
+
 class MaxClient:
     def __init__(self, base_url: str, token: str, *, ca_bundle: Path | None = None,
                  timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None,
@@ -115,10 +115,10 @@ class MaxClient:
     async def me(self) -> BotInfo:
         async with self._call("me"):
             response = await self._request("GET", "/me")
-            body = _json_object(response)
+            body = ERRORS.json_object(response)
             user_id = body.get("user_id")
             if not isinstance(user_id, int):
-                raise _malformed(response, "the answer has no 'user_id'")
+                raise ERRORS.malformed(response, "the answer has no 'user_id'")
             username = body.get("username")
             return BotInfo(user_id=user_id, name=user_name(body),
                            username=username if isinstance(username, str) else None)
@@ -154,15 +154,15 @@ class MaxClient:
 
     async def get_message(self, mid: str) -> dict[str, Any]:
         async with self._call("get_message"):
-            response = await self._request("GET", f"/messages/{_segment(mid)}")
-            return _json_object(response)
+            response = await self._request("GET", f"/messages/{segment(mid)}")
+            return ERRORS.json_object(response)
 
     async def list_messages(self, *, chat_id: int, count: int = 50) -> list[dict[str, Any]]:
         """The chat's latest messages, newest first (``GET /messages?chat_id=``)."""
         async with self._call("list_messages"):
             response = await self._request("GET", "/messages",
                                            params={"chat_id": chat_id, "count": count})
-            messages = _json_object(response).get("messages")
+            messages = ERRORS.json_object(response).get("messages")
             return [m for m in messages if isinstance(m, dict)] if isinstance(messages,
                                                                                list) else []
 
@@ -201,9 +201,9 @@ class MaxClient:
     async def subscriptions(self) -> list[dict[str, Any]]:
         async with self._call("subscriptions"):
             response = await self._request("GET", "/subscriptions")
-            found = _json_object(response).get("subscriptions")
+            found = ERRORS.json_object(response).get("subscriptions")
             if not isinstance(found, list):
-                raise _malformed(response, "the answer has no 'subscriptions' list")
+                raise ERRORS.malformed(response, "the answer has no 'subscriptions' list")
             return [s for s in found if isinstance(s, dict)]
 
     async def subscribe(self, url: str, *, secret: str | None,
@@ -220,29 +220,11 @@ class MaxClient:
         async with self._call("unsubscribe"):
             _check_success(await self._request("DELETE", "/subscriptions", params={"url": url}))
 
-    @contextlib.asynccontextmanager
-    async def _call(self, method: str) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            yield
-        except MaxTransient:
-            outcome = "transient"
-            raise
-        except MaxRejected:
-            outcome = "rejected"
-            raise
-        finally:
-            if self._on_call is not None:
-                self._on_call(method, outcome, time.perf_counter() - started)
+    def _call(self, method: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return ERRORS.timed(self._on_call, method)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise _transport_failure(exc) from exc
-        _raise_for_status(response)
-        return response
+        return await ERRORS.request(self._http, method, path, **kwargs)
 
 
 def _attachments(keyboard: Keyboard | None) -> list[dict[str, Any]] | None:
@@ -259,12 +241,12 @@ def _new_body(text: str | None, keyboard: Keyboard | None | Keep) -> dict[str, A
 
 
 def _sent_message(response: httpx.Response) -> SentMessage:
-    message = _json_object(response).get("message")
+    message = ERRORS.json_object(response).get("message")
     message = message if isinstance(message, dict) else {}
     body, recipient = message.get("body"), message.get("recipient")
     mid = body.get("mid") if isinstance(body, dict) else None
     if not isinstance(mid, str) or not mid:
-        raise _malformed(response, "the answer has no 'message.body.mid'")
+        raise ERRORS.malformed(response, "the answer has no 'message.body.mid'")
     recipient = recipient if isinstance(recipient, dict) else {}
     timestamp = message.get("timestamp")
     return SentMessage(mid=mid, chat_id=_optional_int(recipient.get("chat_id")),
@@ -273,88 +255,28 @@ def _sent_message(response: httpx.Response) -> SentMessage:
 
 
 def _update_batch(response: httpx.Response) -> UpdateBatch:
-    body = _json_object(response)
+    body = ERRORS.json_object(response)
     updates = body.get("updates")
     if not isinstance(updates, list):
-        raise _malformed(response, "the answer has no 'updates' list")
+        raise ERRORS.malformed(response, "the answer has no 'updates' list")
     return UpdateBatch(updates=[parse_update(u) for u in updates if isinstance(u, dict)],
                        marker=_optional_int(body.get("marker")))
 
 
 def _check_success(response: httpx.Response) -> None:
     """``SimpleQueryResult``: a 200 may still say ``{"success": false, "message": …}``."""
-    body = _json_object(response)
+    body = ERRORS.json_object(response)
     if body.get("success") is not True:
         message = body.get("message")
         raise MaxRejected(response.status_code, "request.failed",
                           message if isinstance(message, str) else "success is not true")
 
 
-def _raise_for_status(response: httpx.Response) -> None:
-    status = response.status_code
-    if response.is_success:
-        return
-    code, message = _error_body(response)
-    if status == 429:
-        raise MaxTransient(f"429 {code}: {message}", status=status,
-                           retry_after=_retry_after(response.headers.get("Retry-After")))
-    if status >= 500:
-        raise MaxTransient(f"{status} {code}: {message}", status=status)
-    raise MaxRejected(status, code, message)
 
 
-def _error_body(response: httpx.Response) -> tuple[str, str]:
-    fallback = f"http_{response.status_code}"
-    try:
-        body = response.json()
-    except ValueError:
-        return fallback, response.text[:_ERROR_TEXT_LIMIT] or response.reason_phrase
-    if not isinstance(body, dict):
-        return fallback, str(body)[:_ERROR_TEXT_LIMIT]
-    code, message = body.get("code"), body.get("message")
-    return (code if isinstance(code, str) and code else fallback,
-            message if isinstance(message, str) else response.reason_phrase)
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
-def _transport_failure(exc: httpx.TransportError) -> MaxTransient:
-    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
-    return MaxTransient(f"{kind}: {type(exc).__name__}: {exc}")
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        raise _malformed(response, "the answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise _malformed(response, "the answer is not a JSON object")
-    return body
-
-
-def _malformed(response: httpx.Response, detail: str) -> MaxRejected:
-    return MaxRejected(response.status_code, "malformed_response", detail)
 
 
 def _optional_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _segment(mid: str) -> str:
-    """A mid as one path segment: never let an id add a path level."""
-    return urllib.parse.quote(mid, safe="")

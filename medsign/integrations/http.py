@@ -1,0 +1,145 @@
+"""What every client of an external JSON API shares: mapping HTTP outcomes to typed errors.
+
+Each client keeps its own exception classes (so callers catch ``GoskeyTransient``, not a
+generic error) and hands them to :class:`ErrorMap`, which decides once, for all of them:
+
+- a transport failure (timeout, refused or dropped connection) → *transient*;
+- ``429`` → *transient*, with the server's ``Retry-After`` (seconds or an HTTP date);
+- ``5xx`` → *transient*;
+- any other non-2xx → *rejected*, with the server's error code and message;
+- a 2xx whose body is not the JSON object promised → *rejected* ``malformed_response``.
+
+It also times every call for the metrics hook (``on_call(method, outcome, seconds)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+CallHook = Callable[[str, str, float], None]
+ERROR_TEXT_LIMIT = 500
+# The keys an API's error body may use: MAX and the partner API say code/message, OAuth
+# (ESIA) says error/error_description.
+ERROR_KEYS = (("code", "message"), ("error", "error_description"))
+
+
+@dataclass(frozen=True)
+class ErrorMap:
+    """How one API's answers become its exceptions.
+
+    ``transient(message, status, retry_after)`` and ``rejected(status, code, message)`` build
+    the client's own exception classes; ``transient_type``/``rejected_type`` are those classes.
+    """
+
+    transient: Callable[[str, int | None, float | None], Exception]
+    rejected: Callable[[int, str, str], Exception]
+    transient_type: type[Exception]
+    rejected_type: type[Exception]
+
+    def raise_for_status(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if response.is_success:
+            return
+        code, message = error_body(response)
+        if status == 429:
+            raise self.transient(f"429 {code}: {message}", status,
+                                 retry_after(response.headers.get("Retry-After")))
+        if status >= 500:
+            raise self.transient(f"{status} {code}: {message}", status, None)
+        raise self.rejected(status, code, message)
+
+    def transport_failure(self, exc: httpx.TransportError) -> Exception:
+        kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
+        return self.transient(f"{kind}: {type(exc).__name__}: {exc}", None, None)
+
+    def malformed(self, response: httpx.Response, detail: str) -> Exception:
+        return self.rejected(response.status_code, "malformed_response", detail)
+
+    def json_object(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise self.malformed(response, "the answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise self.malformed(response, "the answer is not a JSON object")
+        return body
+
+    def required_text(self, body: dict[str, Any], key: str, response: httpx.Response) -> str:
+        value = body.get(key)
+        if not isinstance(value, str) or not value:
+            raise self.malformed(response, f"the answer has no '{key}' string")
+        return value
+
+    async def request(self, http: httpx.AsyncClient, method: str, path: str,
+                      **kwargs: Any) -> httpx.Response:
+        try:
+            response = await http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self.transport_failure(exc) from exc
+        self.raise_for_status(response)
+        return response
+
+    @contextlib.asynccontextmanager
+    async def timed(self, hook: CallHook | None, method: str) -> AsyncIterator[None]:
+        """Report the call's outcome (ok / transient / rejected) and duration to ``hook``."""
+        started, outcome = time.perf_counter(), "ok"
+        try:
+            yield
+        except self.transient_type:
+            outcome = "transient"
+            raise
+        except self.rejected_type:
+            outcome = "rejected"
+            raise
+        finally:
+            if hook is not None:
+                hook(method, outcome, time.perf_counter() - started)
+
+
+def error_body(response: httpx.Response) -> tuple[str, str]:
+    """The server's error code and message, or ``http_<status>`` and whatever text it sent."""
+    fallback = f"http_{response.status_code}"
+    try:
+        body = response.json()
+    except ValueError:
+        return fallback, response.text[:ERROR_TEXT_LIMIT] or response.reason_phrase
+    if not isinstance(body, dict):
+        return fallback, str(body)[:ERROR_TEXT_LIMIT]
+    for code_key, message_key in ERROR_KEYS:
+        code, message = body.get(code_key), body.get(message_key)
+        if isinstance(code, str) and code:
+            return code, message if isinstance(message, str) else response.reason_phrase
+    message = body.get("message")
+    return fallback, message if isinstance(message, str) else response.reason_phrase
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def segment(value: str) -> str:
+    """An id as exactly one path segment: an id can never add a path level."""
+    return urllib.parse.quote(value, safe="")
