@@ -17,12 +17,15 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import ssl
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
@@ -143,3 +146,44 @@ def retry_after(value: str | None) -> float | None:
 def segment(value: str) -> str:
     """An id as exactly one path segment: an id can never add a path level."""
     return urllib.parse.quote(value, safe="")
+
+
+def http_client(base_url: str, *, headers: dict[str, str] | None = None,
+                ca_bundle: Path | None = None, timeout: float = 30.0,
+                transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """One ``httpx.AsyncClient`` per external system: its base URL, its CA bundle (the MAX
+    hosts chain to the Russian Trusted Root CA, which is not in certifi), no redirects."""
+    verify: ssl.SSLContext | bool = True
+    if ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=str(ca_bundle))
+    return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
+                             verify=verify, transport=transport, follow_redirects=False)
+
+
+class ApiClient:
+    """The shared shell of a client: the HTTP client, closing, timing and error mapping.
+
+    Subclasses set ``errors`` and call ``self._request`` inside ``async with self._call(...)``.
+    """
+
+    errors: ErrorMap
+
+    def __init__(self, http: httpx.AsyncClient, on_call: CallHook | None = None) -> None:
+        self._http = http
+        self._on_call = on_call
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _call(self, method: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.errors.timed(self._on_call, method)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.errors.request(self._http, method, path, **kwargs)

@@ -24,13 +24,11 @@ Every failure is an exception of this tree::
 from __future__ import annotations
 
 import hmac
-import ssl
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -48,7 +46,7 @@ from medsign.integrations.esia.schemas import (
     secret_payload,
     token_from_json,
 )
-from medsign.integrations.http import ErrorMap, segment
+from medsign.integrations.http import ApiClient, ErrorMap, http_client, segment
 
 __all__ = ["AuthorizationRequest", "EsiaClient", "EsiaError", "EsiaRejected", "EsiaTransient",
            "Person", "Token", "check_state", "read_callback"]
@@ -115,7 +113,7 @@ def read_callback(params: Mapping[str, str], *, expected_state: str) -> str:
     return code
 
 
-class EsiaClient:
+class EsiaClient(ApiClient):
     """``authorize_path``/``token_path`` choose ESIA's endpoint versions (v1 by default: the
     ``client_secret`` scheme above is v1's); ``clock`` gives the moment of ``timestamp`` and
     of the CMS signingTime (timezone-aware)."""
@@ -125,25 +123,14 @@ class EsiaClient:
                  timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None,
                  clock: Callable[[], datetime] = _utc_now, access_type: str = "online",
                  authorize_path: str = AUTHORIZE_PATH, token_path: str = TOKEN_PATH) -> None:
-        verify: ssl.SSLContext | bool = True
-        if ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(ca_bundle))
+        super().__init__(http_client(base_url, ca_bundle=ca_bundle, timeout=timeout,
+                                     transport=transport))
         self._base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self._base_url, timeout=timeout, verify=verify,
-                                       transport=transport, follow_redirects=False)
         self.client_id, self.redirect_url, self.scope = client_id, redirect_url, scope
         self._signer, self._clock, self._access_type = signer, clock, access_type
         self._authorize_path, self._token_path = authorize_path, token_path
 
-    async def __aenter__(self) -> EsiaClient:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    errors = ERRORS
 
     def authorization_request(self) -> AuthorizationRequest:
         """A fresh state, timestamp and client_secret, and the ESIA URL carrying them. Make it
@@ -204,8 +191,6 @@ class EsiaClient:
             raise EsiaRejected("client_secret_failed", exc.message) from exc
         return state, timestamp, b64url_encode(cms)
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await ERRORS.request(self._http, method, path, **kwargs)
 
 
 

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -37,7 +35,7 @@ from medsign.integrations.goskey.schemas import (
     StepStatus,
     TransactionStatus,
 )
-from medsign.integrations.http import CallHook, ErrorMap, segment
+from medsign.integrations.http import ApiClient, CallHook, ErrorMap, http_client, segment
 
 __all__ = ["ArchiveTooLarge", "CallHook", "DocumentSpec", "Executor", "GoskeyClient",
            "GoskeyError", "GoskeyRejected", "GoskeyTransient", "SendRequest", "StepStatus",
@@ -82,27 +80,15 @@ ERRORS = ErrorMap(
     rejected=GoskeyRejected, transient_type=GoskeyTransient, rejected_type=GoskeyRejected)
 
 
-class GoskeyClient:
+class GoskeyClient(ApiClient):
+    errors = ERRORS
+
     def __init__(self, base_url: str, token: str, *, ca_bundle: Path | None = None,
                  timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None,
                  on_call: CallHook | None = None) -> None:
-        verify: ssl.SSLContext | bool = True
-        if ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(ca_bundle))
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers={"Authorization": token},
-            timeout=timeout, verify=verify, transport=transport, follow_redirects=False)
-        self._on_call = on_call
-
-    async def __aenter__(self) -> GoskeyClient:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        super().__init__(http_client(base_url, headers={"Authorization": token},
+                                     ca_bundle=ca_bundle, timeout=timeout, transport=transport),
+                         on_call)
 
     async def send(self, request: SendRequest, *, idempotency_key: str) -> str:
         """Start a transaction; the same ``idempotency_key`` must give the same id back."""
@@ -145,11 +131,6 @@ class GoskeyClient:
             file_id = body.get("fileId")
             return file_id if isinstance(file_id, str) and file_id else None
 
-    def _call(self, method: str) -> contextlib.AbstractAsyncContextManager[None]:
-        return ERRORS.timed(self._on_call, method)
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await ERRORS.request(self._http, method, path, **kwargs)
 
     @contextlib.asynccontextmanager
     async def _stream(self, method: str, path: str, **kwargs: Any

@@ -22,17 +22,14 @@ Messages are identified by ``body.mid`` only (``seq`` is not an id). An optional
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-import ssl
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from medsign.integrations.http import CallHook, ErrorMap, segment
+from medsign.integrations.http import ApiClient, CallHook, ErrorMap, http_client, segment
 from medsign.integrations.max.schemas import (
     KEEP,
     BotInfo,
@@ -89,28 +86,16 @@ ERRORS = ErrorMap(
     rejected=MaxRejected, transient_type=MaxTransient, rejected_type=MaxRejected)
 
 
-class MaxClient:
+class MaxClient(ApiClient):
+    errors = ERRORS
+
     def __init__(self, base_url: str, token: str, *, ca_bundle: Path | None = None,
                  timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None,
                  on_call: CallHook | None = None) -> None:
-        verify: ssl.SSLContext | bool = True
-        if ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(ca_bundle))
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers={"Authorization": token},
-            timeout=timeout, verify=verify, transport=transport, follow_redirects=False)
+        super().__init__(http_client(base_url, headers={"Authorization": token},
+                                     ca_bundle=ca_bundle, timeout=timeout, transport=transport),
+                         on_call)
         self._timeout = timeout
-        self._on_call = on_call
-
-    async def __aenter__(self) -> MaxClient:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def me(self) -> BotInfo:
         async with self._call("me"):
@@ -220,11 +205,6 @@ class MaxClient:
         async with self._call("unsubscribe"):
             _check_success(await self._request("DELETE", "/subscriptions", params={"url": url}))
 
-    def _call(self, method: str) -> contextlib.AbstractAsyncContextManager[None]:
-        return ERRORS.timed(self._on_call, method)
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await ERRORS.request(self._http, method, path, **kwargs)
 
 
 def _attachments(keyboard: Keyboard | None) -> list[dict[str, Any]] | None:
