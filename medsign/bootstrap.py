@@ -5,8 +5,10 @@ Real or emulated external systems, the clock and the flows are chosen here and n
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from medsign.flows.max_bot import (
 from medsign.flows.max_updates import POLL_KIND, SUBSCRIBE_KIND, Handler
 from medsign.flows.signers import ConfiguredSigners
 from medsign.flows.signing import SigningFlow
+from medsign.integrations.esia import EsiaClient
 from medsign.integrations.goskey.client import GoskeyClient
 from medsign.integrations.max.client import MaxClient
 from medsign.runner import store
@@ -41,12 +44,18 @@ from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
 from medsign.services.evidence import EvidenceConfig
 from medsign.services.notifications import NotificationPolicy
+from medsign.services.web_health import HealthRecorder
+from medsign.web.config import WebSettings, cookie_secure_for
 
 log = logging.getLogger("medsign.bootstrap")
 # Where development keys and the local signing emulator's files live (relative to the
 # working directory, like the default SQLite database under ./var/).
 DEV_KEYS_DIR = Path("var/keys")
 EMULATOR_OPERATOR_CA = Path("var/goskey-emulator/operator-ca.pem")
+# Outside production, the ESIA client_secret is signed with a development key of this name
+# (with a configured signing.key_file that key signs instead). The subject's details are
+# placeholders: the ESIA emulator checks the signature, not who holds the key.
+ESIA_DEV_KEY = ("medsign-esia", "medsign (система-клиент ЕСИА)", "1027700132195", "7707083893")
 
 
 @dataclass
@@ -60,10 +69,49 @@ class Container:
     # Tests run the emulators in-process: an ASGI transport instead of a socket.
     goskey_transport: httpx.AsyncBaseTransport | None = None
     max_transport: httpx.AsyncBaseTransport | None = None
+    esia_transport: httpx.AsyncBaseTransport | None = None
+    _health: HealthRecorder | None = field(default=None, init=False, repr=False)
 
     def app(self) -> FastAPI:
         return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
-                          bot=self.bot_settings())
+                          bot=self.bot_settings(), web=self.web_settings())
+
+    # -- web pages ------------------------------------------------------------------------
+    def health(self) -> HealthRecorder:
+        """Counts of external calls for the console (one per process, flushed in the
+        background; see ``services.web_health``)."""
+        if self._health is None:
+            self._health = HealthRecorder(self.engine, self.clock)
+            atexit.register(self._health.close)
+        return self._health
+
+    def _on_call(self, api: str) -> Callable[[str, str, float], None]:
+        def observe(method: str, outcome: str, seconds: float) -> None:
+            self.metrics.observe_call(api, method, outcome, seconds)
+            self.health().observe(api, method, outcome)
+        return observe
+
+    def web_settings(self) -> WebSettings:
+        s = self.settings
+        return WebSettings(cookie_secure=cookie_secure_for(s.server.public_url, s.profile),
+                           allow_demo_passwords=s.profile == "demo",
+                           archive_limits=self.archive_limits(), esia=self.esia_factory(),
+                           health=self.health())
+
+    def esia_factory(self) -> Callable[[], EsiaClient] | None:
+        """Makes an ESIA client per sign-in, or None when ESIA is not configured."""
+        e = self.settings.esia
+        if not e.client_id or not e.redirect_url:
+            return None
+        signers = self.signers()
+
+        def make() -> EsiaClient:
+            code, name, ogrn, inn = ESIA_DEV_KEY
+            signer = signers.for_organization(code, name=name, ogrn=ogrn, inn=inn)
+            return EsiaClient(e.base_url, e.client_id, e.redirect_url, signer=signer,
+                              ca_bundle=e.ca_bundle, timeout=e.timeout.total_seconds(),
+                              transport=self.esia_transport)
+        return make
 
     def archive_limits(self) -> Limits:
         s = self.settings.signing
@@ -78,7 +126,7 @@ class Container:
         if path is None:
             log.warning("signing.trust_store is not set: archives from the platform will be "
                         "refused as untrusted")
-            return TrustStore.from_certificates([])
+            return TrustStore.empty()
         return TrustStore.from_file(path)
 
     def evidence_config(self) -> EvidenceConfig:
@@ -88,8 +136,7 @@ class Container:
         g = self.settings.goskey
         return GoskeyClient(g.base_url, g.token.get_secret_value(), ca_bundle=g.ca_bundle,
                             timeout=g.timeout.total_seconds(), transport=self.goskey_transport,
-                            on_call=lambda method, outcome, seconds: self.metrics.observe_call(
-                                "goskey", method, outcome, seconds))
+                            on_call=self._on_call("goskey"))
 
     def signers(self) -> ConfiguredSigners:
         return ConfiguredSigners(self.settings.signing, keys_dir=self.keys_dir,
@@ -135,8 +182,7 @@ class Container:
         m = self.settings.max
         return MaxClient(m.base_url, m.token.get_secret_value(), ca_bundle=m.ca_bundle,
                          timeout=m.timeout.total_seconds(), transport=self.max_transport,
-                         on_call=lambda method, outcome, seconds: self.metrics.observe_call(
-                             "max", method, outcome, seconds))
+                         on_call=self._on_call("max"))
 
     def webhook_url(self) -> str:
         return self.settings.server.public_url.rstrip("/") + "/max/webhook"

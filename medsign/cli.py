@@ -358,6 +358,42 @@ def api_token_revoke(ctx: click.Context, name: str) -> None:
     click.echo(f"Токен клиента «{name}» отозван.")
 
 
+@main.group("user", help="Учётные записи сотрудников для веб-страниц (АРМ врача, консоль).")
+def user() -> None:
+    pass
+
+
+@user.command("create", help="Создать сотрудника: врача (с МО), оператора или администратора.")
+@config_option
+@click.option("--login", required=True, help="Логин: латинские буквы, цифры, точка, дефис.")
+@click.option("--role", required=True, type=click.Choice(["doctor", "operator", "admin"]),
+              help="Роль.")
+@click.option("--organization", metavar="CODE", help="Код МО врача (только для doctor).")
+@click.option("--full-name", required=True, help="ФИО, как его покажут страницы.")
+@click.option("--password-stdin", is_flag=True, help="Прочитать пароль из stdin (одна строка).")
+@click.pass_context
+def user_create(ctx: click.Context, login: str, role: str, organization: str | None,
+                full_name: str, password_stdin: bool) -> None:
+    from medsign.services import staff
+    password = (sys.stdin.readline().rstrip("\r\n") if password_stdin else
+                click.prompt("Пароль", hide_input=True, confirmation_prompt="Пароль ещё раз"))
+    demo = _settings(ctx).profile == "demo"
+    new = staff.NewUser(login=login, full_name=full_name, role=role, organization=organization,
+                        password=password)
+    _in_session(ctx, lambda db, now: staff.create(db, user=new, allow_demo_password=demo,
+                                                  actor="cli", now=now))
+    click.echo(f"Пользователь «{staff.normalize_login(login)}» создан.")
+
+
+@user.command("list", help="Показать сотрудников: логин, роль, МО, ФИО.")
+@config_option
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    from medsign.services import staff
+    for u in _in_session(ctx, lambda db, _now: staff.list_all(db)):
+        click.echo(f"{u.login}\t{u.role.value}\t{u.organization_code or '-'}\t{u.full_name}")
+
+
 def _in_session(ctx: click.Context, action: Callable[[Any, datetime], Any]) -> Any:
     from sqlalchemy.orm import Session
 

@@ -2,9 +2,11 @@
 
 It uses its own SQLite database (``var/demo.db`` by default), migrates it, loads a demo
 medical organisation with a doctor's appointments for tomorrow and issues a fresh API token,
-makes the MO's development keys, then runs in one process until Ctrl+C: the web service, a
-worker, and the emulator of the signing platform (whose operator CA the service trusts and
-which trusts the MO's development CA).
+makes the MO's development keys, creates the demo web accounts (staff ``doctor``, ``operator``,
+``admin`` and the patient ``patient``, all with the password ``demo`` — allowed in the demo
+profile only), then runs in one process until Ctrl+C: the web service, a worker, and the
+emulators of the signing platform (whose operator CA the service trusts and which trusts the
+MO's development CA), of MAX and of ESIA.
 """
 
 from __future__ import annotations
@@ -24,11 +26,22 @@ from medsign import bootstrap
 from medsign.config import Settings, parse_quiet_hours
 from medsign.db import migrate
 from medsign.flows.signers import development_keys
+from medsign.integrations.esia.emulator import DEFAULT_PERSONS, TestPerson
+from medsign.integrations.esia.emulator import EmulatorConfig as EsiaConfig
+from medsign.integrations.esia.emulator import create_emulator as create_esia
 from medsign.integrations.goskey.emulator import EmulatorConfig as GoskeyConfig
 from medsign.integrations.goskey.emulator import create_emulator as create_goskey
 from medsign.integrations.max.emulator import EmulatorConfig as MaxConfig
 from medsign.integrations.max.emulator import create_emulator as create_max
-from medsign.services import api_clients, appointments, max_links, organizations, patients
+from medsign.services import (
+    api_clients,
+    appointments,
+    max_links,
+    organizations,
+    patients,
+    staff,
+    web_portal,
+)
 from medsign.services.appointments import AppointmentInput, ConsentInput
 from medsign.services.notifications import NotificationPolicy
 from medsign.services.organizations import OrganizationInput
@@ -71,6 +84,8 @@ def seed(container: bootstrap.Container) -> DemoInfo:
         ids = [_appointment(db, pid, i, now, policy) for i, pid in enumerate(PATIENTS)]
         token = api_clients.create(db, name=f"demo-{now:%Y%m%d-%H%M%S}", organizations=None,
                                    actor="demo", now=now).token
+        if container.settings.profile == "demo":  # the public password "demo": demo only
+            _web_accounts(db, now)
         db.commit()
     return DemoInfo(token, ids)
 
@@ -91,6 +106,25 @@ def _appointment(db: Session, pid: str, index: int, now: datetime,
     return aid
 
 
+STAFF = (("doctor", "doctor", "Петрова Анна Сергеевна", DEMO_ORG),
+         ("operator", "operator", "Соколов Игорь Викторович", None),
+         ("admin", "admin", "Администратор стенда", None))
+DEMO_PASSWORD = "demo"
+
+
+def _web_accounts(db: Session, now: datetime) -> None:
+    """The demo's web users (created once; a restart keeps them as they are)."""
+    for login, role, name, org in STAFF:
+        if staff.find(db, login) is None:
+            staff.create(db, user=staff.NewUser(login=login, full_name=name, role=role,
+                                                organization=org, password=DEMO_PASSWORD),
+                         allow_demo_password=True, actor="demo", now=now)
+    if web_portal.find_by_login(db, "patient") is None:
+        web_portal.create_password_account(
+            db, login="patient", email="patient@example.org", password=DEMO_PASSWORD,
+            patient_external_id="demo-p1", allow_demo_password=True, actor="demo", now=now)
+
+
 def banner(ports: Ports, info: DemoInfo) -> str:
     base, first = ports.url(ports.api), info.appointments[0]
     auth = f"-H 'Authorization: Bearer {info.token}'"
@@ -101,6 +135,12 @@ def banner(ports: Ports, info: DemoInfo) -> str:
         f"  Документация API (OpenAPI):       {base}/api/docs",
         f"  Проверка работоспособности:       {base}/healthz   {base}/readyz",
         f"  Метрики Prometheus:               {base}/metrics", "",
+        f"  Вход для сотрудников:             {base}/login",
+        f"    АРМ врача:       {base}/doctor    (логин doctor, пароль demo)",
+        f"    Консоль:         {base}/console   (operator / demo, admin / demo)",
+        f"  Портал пациента:                  {base}/portal   (patient / demo,",
+        "    или «Войти через Госуслуги» → «Иванова Мария Петровна» в эмуляторе ЕСИА)",
+        f"  Эмулятор ЕСИА (Госуслуги):        {ports.url(ports.esia)}/_emulator/persons", "",
         "  Путь пациента: на телефоне выберите «Мария Иванова» — бот уже прислал",
         "  приглашение на завтрашний приём. Нажмите «Подписать онлайн», откройте страницу",
         "  Госключа, подпишите документы — в чате MAX придёт сообщение «документы подписаны».", "",
@@ -118,6 +158,13 @@ MAX_TOKEN = "demo-max-bot-token"
 BOT_USERNAME = "medsign_demo_bot"
 GOSKEY_STATE = Path("var/demo-goskey")
 MAX_STATE = Path("var/demo-max")
+ESIA_STATE = Path("var/demo-esia")
+ESIA_CLIENT_ID = "MEDSIGN_DEMO"
+# The first demo patient as ESIA knows her, so that «Войти через Госуслуги» finds her.
+ESIA_PERSONS = (*DEFAULT_PERSONS, TestPerson(
+    oid="1000299700", last_name="Иванова", first_name="Мария", middle_name="Петровна",
+    birth_date=datetime(1985, 3, 14).date(), gender="F", snils="145-678-912 08",
+    mobile="+79990000001", email="maria.ivanova@example.org"))
 
 
 @dataclass(frozen=True)
@@ -126,6 +173,7 @@ class Ports:
     api: int
     goskey: int
     max: int
+    esia: int = 8300
 
     def url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
@@ -149,7 +197,13 @@ def demo_settings(settings: Settings, *, database: str, ports: Ports) -> Setting
         "signing": section("signing", poll_interval=timedelta(seconds=3),
                            poll_interval_max=timedelta(seconds=10)),
         "runner": section("runner", poll_interval=timedelta(milliseconds=500)),
+        "esia": section("esia", base_url=ports.url(ports.esia), client_id=ESIA_CLIENT_ID,
+                        redirect_url=esia_redirect(ports)),
     })
+
+
+def esia_redirect(ports: Ports) -> str:
+    return f"{ports.url(ports.api)}/portal/esia/callback"
 
 
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
@@ -157,8 +211,8 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
                                          access_log=False))
 
 
-def emulators(container: bootstrap.Container) -> tuple[Any, Any]:
-    """The signing platform (trusting the demo MO's development CA) and MAX."""
+def emulators(container: bootstrap.Container, ports: Ports) -> tuple[Any, Any, Any]:
+    """The signing platform (trusting the demo MO's development CA), MAX and ESIA."""
     org = ORGANIZATION
     dev_ca, _, _ = development_keys(container.keys_dir, code=DEMO_ORG, name=org.name,
                                     ogrn=org.ogrn, inn=org.inn)
@@ -167,7 +221,9 @@ def emulators(container: bootstrap.Container) -> tuple[Any, Any]:
     container.operator_ca = GOSKEY_STATE / "operator-ca.pem"
     messenger = create_max(MaxConfig(token=MAX_TOKEN, state_dir=MAX_STATE,
                                      bot_username=BOT_USERNAME, insecure_webhooks=True))
-    return goskey, messenger
+    esia = create_esia(EsiaConfig(client_id=ESIA_CLIENT_ID, redirect_urls=(esia_redirect(ports),),
+                                  persons=ESIA_PERSONS, state_dir=ESIA_STATE))
+    return goskey, messenger, esia
 
 
 async def link_demo_patients(container: bootstrap.Container, max_url: str) -> None:
@@ -200,11 +256,12 @@ def _link_token_if_unlinked(container: bootstrap.Container, pid: str) -> str | N
 async def run(container: bootstrap.Container, *, ports: Ports, announce: Any) -> None:
     migrate.upgrade(container.engine)
     info = seed(container)
-    goskey, messenger = emulators(container)
+    goskey, messenger, esia = emulators(container, ports)
     container.ensure_background_work()
     servers = [_server(container.app(), ports.host, ports.api),
                _server(goskey, ports.host, ports.goskey),
-               _server(messenger, ports.host, ports.max)]
+               _server(messenger, ports.host, ports.max),
+               _server(esia, ports.host, ports.esia)]
     serving = [asyncio.create_task(s.serve()) for s in servers]
     while not all(s.started for s in servers) and not any(t.done() for t in serving):
         await asyncio.sleep(0.05)

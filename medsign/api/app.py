@@ -15,6 +15,7 @@ from medsign.api.v1 import reference, signing
 from medsign.clock import Clock, SystemClock
 from medsign.logs import bind_correlation
 from medsign.services.evidence import EvidenceConfig
+from medsign.web import WebSettings, mount
 
 log = logging.getLogger("medsign.http")
 
@@ -29,7 +30,8 @@ REST API подсистемы подписания медицинских док
 
 
 def create_app(engine: Engine, *, clock: Clock | None = None,
-               evidence: EvidenceConfig | None = None, bot: BotSettings | None = None) -> FastAPI:
+               evidence: EvidenceConfig | None = None, bot: BotSettings | None = None,
+               web: WebSettings | None = None) -> FastAPI:
     app = FastAPI(title="medsign", version="1", description=DESCRIPTION,
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
@@ -40,6 +42,7 @@ def create_app(engine: Engine, *, clock: Clock | None = None,
     app.include_router(signing.router, tags=["Подписание"])
     app.include_router(ops.router)
     app.include_router(webhook.router)
+    mount(app, web or WebSettings())  # the pages: /login, /doctor, /console, /portal, /support
     app.middleware("http")(ops.timing_middleware)
     app.middleware("http")(_correlation_middleware)
     return app

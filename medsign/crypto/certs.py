@@ -121,11 +121,17 @@ class TrustStore:
     data and we have no network path to the CAs' lists.
     """
 
-    def __init__(self, certificates: Iterable[Certificate]) -> None:
+    def __init__(self, certificates: Iterable[Certificate], *, allow_empty: bool = False) -> None:
         self._anchors = list(certificates)
         self._known = {cert.der for cert in self._anchors}
-        if not self._anchors:
+        if not self._anchors and not allow_empty:
             raise CryptoError("invalid_certificate", "в хранилище доверенных нет сертификатов")
+
+    @classmethod
+    def empty(cls) -> TrustStore:
+        """A store that trusts nobody: every certificate is ``untrusted_certificate``. For a
+        service started without ``signing.trust_store``, so that it runs but accepts nothing."""
+        return cls((), allow_empty=True)
 
     @classmethod
     def from_pem(cls, data: bytes) -> TrustStore:

@@ -300,3 +300,6 @@ class RateBucketRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+from medsign.db import models_web  # noqa: E402,F401

@@ -1,0 +1,50 @@
+"""The server-rendered web: login, the doctor's workstation, the operators' console, the
+patient portal and the support form (Jinja2 templates, one CSS file, a little JavaScript).
+
+:func:`mount` adds it to the application made by ``medsign.api.app.create_app``. Pages::
+
+    /                        start page                 /support        support form (anyone)
+    /login, /logout          staff login; logout (all)  /portal/login   patient login, ESIA
+    /doctor                  АРМ врача (doctor)         /portal         "Мои документы"
+    /doctor/appointments/ID  appointment, downloads     /portal/max     linking MAX (QR)
+    /doctor/appointments/ID/sign   confirmation page, then POST starts signing
+    /console                 overview: states, health, queue (operator, admin)
+    /console/requests[/ID]   signing requests, retry, cancel
+    /console/notifications   /console/audit   /console/support   /console/users (admin)
+
+Live regions carry ``data-refresh-url``; ``/doctor/board`` and ``/console/overview`` are
+their fragments (send ``X-Requested-With: medsign-refresh``). Key controls carry
+``data-testid`` (``login-submit``, ``start-signing``, ``confirm-signing``, ``retry``,
+``cancel``, ``esia-login``, ``issue-link``, ``support-submit``, ``logout``, …) for browser
+tests.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from medsign.web import (
+    auth,
+    console,
+    console_admin,
+    doctor,
+    errors,
+    middleware,
+    portal,
+    portal_esia,
+    support,
+)
+from medsign.web.config import WebSettings
+from medsign.web.templating import STATIC
+
+__all__ = ["WebSettings", "mount"]
+
+
+def mount(app: FastAPI, settings: WebSettings) -> None:
+    app.state.web = settings
+    for module in (auth, doctor, console, console_admin, portal, portal_esia, support):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    errors.install(app)
+    app.middleware("http")(middleware.web_middleware)

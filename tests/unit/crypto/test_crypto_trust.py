@@ -141,3 +141,17 @@ def test_an_empty_or_broken_store_is_refused(content: bytes) -> None:
 def test_a_naive_moment_is_a_programming_error(trust: TrustStore, mo: KeyPair) -> None:
     with pytest.raises(ValueError, match="timezone"):
         trust.verify_certificate(mo.certificate_der, at=NOW.replace(tzinfo=None))
+
+
+def test_an_empty_store_runs_but_trusts_nobody() -> None:
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from medsign.crypto import SignatureInvalid, TrustStore, make_ca
+
+    store = TrustStore.empty()
+    ca = make_ca("Чужой УЦ", organization="Чужие")
+    with pytest.raises(SignatureInvalid) as caught:
+        store.verify_certificate(ca.certificate_der, at=datetime.now(UTC))
+    assert caught.value.code == "untrusted_certificate"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:58:58.586610
+Create Date: 2026-11-27 00:02:03.159642
 """
 
 from __future__ import annotations
@@ -49,6 +49,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_log_organization_code'), ['organization_code'], unique=False)
         batch_op.create_index('ix_audit_log_subject', ['subject_type', 'subject_id'], unique=False)
 
+    op.create_table('external_call_stats',
+    sa.Column('system', sa.String(length=20), nullable=False),
+    sa.Column('minute', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('ok', sa.Integer(), nullable=False),
+    sa.Column('transient', sa.Integer(), nullable=False),
+    sa.Column('rejected', sa.Integer(), nullable=False),
+    sa.Column('last_ok_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('last_failure_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('last_failure', sa.String(length=200), nullable=True),
+    sa.PrimaryKeyConstraint('system', 'minute', name=op.f('pk_external_call_stats'))
+    )
+    op.create_table('login_throttle',
+    sa.Column('scope', sa.String(length=20), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('window_started_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('locked_until', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('updated_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('scope', 'key', name=op.f('pk_login_throttle'))
+    )
     op.create_table('max_updates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dedupe_key', sa.String(length=64), nullable=False),
@@ -77,6 +97,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organizations')),
     sa.UniqueConstraint('code', name=op.f('uq_organizations_code'))
     )
+    op.create_table('portal_accounts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('login', sa.String(length=100), nullable=True),
+    sa.Column('email', sa.String(length=254), nullable=True),
+    sa.Column('password_hash', sa.String(length=200), nullable=True),
+    sa.Column('esia_oid', sa.String(length=64), nullable=True),
+    sa.Column('snils', sa.String(length=14), nullable=True),
+    sa.Column('full_name', sa.String(length=300), nullable=False),
+    sa.Column('last_login_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_portal_accounts')),
+    sa.UniqueConstraint('email', name=op.f('uq_portal_accounts_email')),
+    sa.UniqueConstraint('esia_oid', name=op.f('uq_portal_accounts_esia_oid')),
+    sa.UniqueConstraint('login', name=op.f('uq_portal_accounts_login'))
+    )
     op.create_table('rate_buckets',
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('tokens', sa.Float(), nullable=False),
@@ -88,6 +124,27 @@ def upgrade() -> None:
     sa.Column('work_item_id', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_singletons'))
     )
+    op.create_table('support_requests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('contact', sa.String(length=200), nullable=True),
+    sa.Column('page_url', sa.String(length=1000), nullable=True),
+    sa.Column('request_id', sa.String(length=64), nullable=True),
+    sa.Column('actor', sa.String(length=200), nullable=True),
+    sa.Column('user_agent', sa.String(length=500), nullable=True),
+    sa.Column('created_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('closed_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('closed_by', sa.String(length=200), nullable=True),
+    sa.Column('resolution', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_support_requests')),
+    sa.UniqueConstraint('reference', name=op.f('uq_support_requests_reference'))
+    )
+    with op.batch_alter_table('support_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_support_requests_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_support_requests_status'), ['status'], unique=False)
+
     op.create_table('work_items',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=50), nullable=False),
@@ -145,6 +202,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_patients_max_user_id'), ['max_user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_patients_organization_id'), ['organization_id'], unique=False)
 
+    op.create_table('staff_users',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('login', sa.String(length=100), nullable=False),
+    sa.Column('full_name', sa.String(length=300), nullable=False),
+    sa.Column('role', sa.String(length=20), nullable=False),
+    sa.Column('organization_id', sa.Integer(), nullable=True),
+    sa.Column('password_hash', sa.String(length=200), nullable=False),
+    sa.Column('password_changed_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('disabled_at', medsign.db.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_staff_users_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_users')),
+    sa.UniqueConstraint('login', name=op.f('uq_staff_users_login'))
+    )
+    with op.batch_alter_table('staff_users', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_users_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('appointments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('external_id', sa.String(length=100), nullable=False),
@@ -180,6 +255,36 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('max_link_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_max_link_tokens_patient_id'), ['patient_id'], unique=False)
+
+    op.create_table('portal_account_patients',
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('patient_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['portal_accounts.id'], name=op.f('fk_portal_account_patients_account_id_portal_accounts')),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_portal_account_patients_patient_id_patients')),
+    sa.PrimaryKeyConstraint('account_id', 'patient_id', name=op.f('pk_portal_account_patients'))
+    )
+    with op.batch_alter_table('portal_account_patients', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_portal_account_patients_patient_id'), ['patient_id'], unique=False)
+
+    op.create_table('web_sessions',
+    sa.Column('id_hash', sa.String(length=64), nullable=False),
+    sa.Column('staff_user_id', sa.Integer(), nullable=True),
+    sa.Column('portal_account_id', sa.Integer(), nullable=True),
+    sa.Column('csrf_token', sa.String(length=64), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=300), nullable=True),
+    sa.Column('created_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('last_seen_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', medsign.db.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['portal_account_id'], ['portal_accounts.id'], name=op.f('fk_web_sessions_portal_account_id_portal_accounts')),
+    sa.ForeignKeyConstraint(['staff_user_id'], ['staff_users.id'], name=op.f('fk_web_sessions_staff_user_id_staff_users')),
+    sa.PrimaryKeyConstraint('id_hash', name=op.f('pk_web_sessions'))
+    )
+    with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_sessions_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_web_sessions_portal_account_id'), ['portal_account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_web_sessions_staff_user_id'), ['staff_user_id'], unique=False)
 
     op.create_table('consents',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -322,6 +427,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_consents_appointment_id'))
 
     op.drop_table('consents')
+    with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_web_sessions_staff_user_id'))
+        batch_op.drop_index(batch_op.f('ix_web_sessions_portal_account_id'))
+        batch_op.drop_index(batch_op.f('ix_web_sessions_expires_at'))
+
+    op.drop_table('web_sessions')
+    with op.batch_alter_table('portal_account_patients', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_portal_account_patients_patient_id'))
+
+    op.drop_table('portal_account_patients')
     with op.batch_alter_table('max_link_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_max_link_tokens_patient_id'))
 
@@ -332,6 +447,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_appointments_organization_id'))
 
     op.drop_table('appointments')
+    with op.batch_alter_table('staff_users', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_users_organization_id'))
+
+    op.drop_table('staff_users')
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_patients_organization_id'))
         batch_op.drop_index(batch_op.f('ix_patients_max_user_id'))
@@ -344,10 +463,18 @@ def downgrade() -> None:
         batch_op.drop_index('ix_work_items_due', postgresql_where=sa.text("status = 'scheduled'"), sqlite_where=sa.text("status = 'scheduled'"))
 
     op.drop_table('work_items')
+    with op.batch_alter_table('support_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_support_requests_status'))
+        batch_op.drop_index(batch_op.f('ix_support_requests_created_at'))
+
+    op.drop_table('support_requests')
     op.drop_table('singletons')
     op.drop_table('rate_buckets')
+    op.drop_table('portal_accounts')
     op.drop_table('organizations')
     op.drop_table('max_updates')
+    op.drop_table('login_throttle')
+    op.drop_table('external_call_stats')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_subject')
         batch_op.drop_index(batch_op.f('ix_audit_log_organization_code'))

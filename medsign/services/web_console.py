@@ -1,0 +1,186 @@
+"""What the operators' console reads: signing requests with their runner item, stuck and failed
+ones, notifications, the audit log, the queue.
+
+"Stuck" means an active request whose runner item has not changed for ``stuck_after`` (or that
+has no open item at all): a request waiting for the patient is not stuck — its item is polled
+and so keeps changing — but one no worker has touched for that long is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from medsign.db.models import (
+    AppointmentRow,
+    AuditRow,
+    NotificationRow,
+    OrganizationRow,
+    PatientRow,
+    SigningRequestRow,
+    WorkItemRow,
+)
+from medsign.domain.signing import ACTIVE_STATES, SigningState
+from medsign.runner import store
+from medsign.services import signing
+from medsign.services.signing import RequestView
+
+NOTIFICATION_TITLES = {"scheduled": "запланировано", "skipped": "не отправляется",
+                       "sent": "отправлено", "cancelled": "отменено",
+                       "undeliverable": "не доставлено", "failed": "ошибка"}
+ITEM_TITLES = {store.SCHEDULED: "в очереди", store.DONE: "выполнено", store.FAILED: "ошибка",
+               store.CANCELLED: "отменено"}
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    status: str
+    step: str
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+    next_run_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConsoleRequest:
+    view: RequestView
+    item: ItemInfo | None
+
+    @property
+    def state_title(self) -> str:
+        return SigningState(self.view.row.state).title
+
+
+def latest_items(db: Session, request_ids: list[str]) -> dict[str, ItemInfo]:
+    if not request_ids:
+        return {}
+    newest = (select(func.max(WorkItemRow.id)).where(WorkItemRow.kind == signing.SIGNING_KIND,
+                                                     WorkItemRow.ref.in_(request_ids))
+              .group_by(WorkItemRow.ref))
+    rows = db.scalars(select(WorkItemRow).where(WorkItemRow.id.in_(newest)))
+    return {r.ref or "": ItemInfo(r.status, r.step, r.attempts, r.last_error, r.updated_at,
+                                  r.next_run_at) for r in rows}
+
+
+def with_items(db: Session, views: list[RequestView]) -> list[ConsoleRequest]:
+    items = latest_items(db, [v.row.id for v in views])
+    return [ConsoleRequest(v, items.get(v.row.id)) for v in views]
+
+
+def stuck(db: Session, *, now: datetime, stuck_after: timedelta,
+          limit: int = 100) -> list[ConsoleRequest]:
+    newest = (select(WorkItemRow.ref, func.max(WorkItemRow.id).label("item_id"))
+              .where(WorkItemRow.kind == signing.SIGNING_KIND).group_by(WorkItemRow.ref)
+              .subquery())
+    query = (_request_view_query()
+             .outerjoin(newest, newest.c.ref == SigningRequestRow.id)
+             .outerjoin(WorkItemRow, WorkItemRow.id == newest.c.item_id)
+             .where(SigningRequestRow.state.in_([s.value for s in ACTIVE_STATES]),
+                    or_(WorkItemRow.id.is_(None), WorkItemRow.status != store.SCHEDULED,
+                        WorkItemRow.updated_at < now - stuck_after))
+             .order_by(SigningRequestRow.updated_at).limit(limit))
+    return with_items(db, [RequestView(*r) for r in db.execute(query).all()])
+
+
+def _request_view_query() -> Select[SigningRequestRow, str, str, str, datetime]:
+    return (select(SigningRequestRow, AppointmentRow.external_id, OrganizationRow.code,
+                   PatientRow.external_id, AppointmentRow.starts_at)
+            .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
+            .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
+            .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id))
+
+
+def count_by_state(db: Session) -> dict[str, int]:
+    rows = db.execute(select(SigningRequestRow.state, func.count())
+                      .group_by(SigningRequestRow.state)).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# -- notifications ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NotificationFilter:
+    state: str | None = None
+    organization: str | None = None
+    appointment_from: datetime | None = None
+    appointment_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    state: str
+    state_title: str
+    appointment_id: str
+    organization: str
+    patient_id: str
+    starts_at: datetime
+    scheduled_for: datetime | None
+    sent_at: datetime | None
+    choice: str | None
+    reason: str | None
+
+
+def notifications(db: Session, *, where: NotificationFilter, offset: int,
+                  limit: int) -> list[NotificationView]:
+    n, a = NotificationRow, AppointmentRow
+    query = (select(n, a.external_id, OrganizationRow.code, PatientRow.external_id, a.starts_at)
+             .join(a, a.id == n.appointment_id)
+             .join(OrganizationRow, OrganizationRow.id == a.organization_id)
+             .join(PatientRow, PatientRow.id == n.patient_id))
+    if where.state:
+        query = query.where(n.state == where.state)
+    if where.organization:
+        query = query.where(OrganizationRow.code == where.organization)
+    if where.appointment_from is not None:
+        query = query.where(a.starts_at >= where.appointment_from)
+    if where.appointment_to is not None:
+        query = query.where(a.starts_at < where.appointment_to)
+    rows = db.execute(query.order_by(a.starts_at.desc(), n.id.desc())
+                      .offset(offset).limit(limit)).all()
+    return [NotificationView(r[0].state, NOTIFICATION_TITLES.get(r[0].state, r[0].state), r[1],
+                             r[2], r[3], r[4], r[0].scheduled_for, r[0].sent_at, r[0].choice,
+                             r[0].reason) for r in rows]
+
+
+# -- audit --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    subject: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def audit_page(db: Session, *, where: AuditFilter, before_id: int | None,
+               limit: int) -> list[AuditRow]:
+    """Newest first; ``actor``/``action`` match a prefix, ``subject`` the object's id exactly
+    (or its type and id as ``type:id``)."""
+    query = select(AuditRow)
+    if where.actor:
+        query = query.where(AuditRow.actor.startswith(where.actor, autoescape=True))
+    if where.action:
+        query = query.where(AuditRow.action.startswith(where.action, autoescape=True))
+    if where.subject:
+        query = query.where(_subject(where.subject))
+    if where.since is not None:
+        query = query.where(AuditRow.at >= where.since)
+    if where.until is not None:
+        query = query.where(AuditRow.at < where.until)
+    if before_id is not None:
+        query = query.where(AuditRow.id < before_id)
+    return list(db.scalars(query.order_by(AuditRow.id.desc()).limit(limit)))
+
+
+def _subject(text: str) -> Any:
+    kind, _, ident = text.partition(":")
+    if ident and kind.isidentifier():
+        return or_(AuditRow.subject_id == text,
+                   and_(AuditRow.subject_type == kind, AuditRow.subject_id == ident))
+    return AuditRow.subject_id == text

@@ -1,0 +1,44 @@
+"""What the web pages need from the composition root (``bootstrap.Container.web_settings``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from medsign.flows.archive import Limits
+from medsign.services.web_health import HealthRecorder
+from medsign.services.web_sessions import SessionPolicy
+
+if TYPE_CHECKING:
+    from medsign.integrations.esia import EsiaClient
+
+# A signing request whose runner item nobody touched for this long is "stuck" in the console.
+STUCK_AFTER = timedelta(minutes=30)
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """``cookie_secure`` off is meant only for ``http://localhost`` (see
+    :func:`cookie_secure_for`); ``esia`` makes a fresh client per sign-in (None: ESIA is not
+    configured and its button says so)."""
+
+    cookie_secure: bool = True
+    allow_demo_passwords: bool = False
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    stuck_after: timedelta = STUCK_AFTER
+    console_timezone: str = "Europe/Moscow"
+    refresh_seconds: int = 5
+    archive_limits: Limits | None = None
+    esia: Callable[[], EsiaClient] | None = None
+    health: HealthRecorder | None = None
+
+
+def cookie_secure_for(public_url: str, profile: str) -> bool:
+    """``Secure`` cookies, except for plain http on this machine in demo or development."""
+    parts = urlsplit(public_url)
+    local = parts.scheme == "http" and (parts.hostname or "") in _LOCAL_HOSTS
+    return not (local and profile in ("demo", "development"))

@@ -1,0 +1,215 @@
+"""Who is asking, and may they: the session cookie, CSRF, roles.
+
+``guard`` runs first on every web route (it is a dependency of the web routers, so a new
+form cannot forget it): it loads the visitor from the session cookie and, for every method
+that changes state, requires the session's CSRF token in the ``csrf_token`` form field or the
+``X-CSRF-Token`` header. The web never reads ``Authorization``: API tokens and web sessions
+are separate worlds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from medsign.api.deps import AppState
+from medsign.db.engine import READ_ONLY
+from medsign.db.models_web import WebSessionRow
+from medsign.services import staff, web_portal, web_sessions
+from medsign.services.staff import Role, StaffUser
+from medsign.services.web_portal import PortalUser
+from medsign.services.web_sessions import Owner
+from medsign.web.config import WebSettings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class WebError(Exception):
+    """Answered with an HTML page by ``medsign.web.errors``."""
+
+
+class LoginRequired(WebError):
+    def __init__(self, login_path: str) -> None:
+        super().__init__(login_path)
+        self.login_path = login_path
+
+
+class CsrfRejected(WebError):
+    pass
+
+
+class AccessDenied(WebError):
+    pass
+
+
+@dataclass(frozen=True)
+class Visitor:
+    session: str | None = None  # the id hash of a live session
+    csrf_token: str | None = None
+    staff: StaffUser | None = None
+    patient: PortalUser | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    address: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def actor(self) -> str | None:
+        if self.staff is not None:
+            return self.staff.actor
+        return self.patient.actor if self.patient is not None else None
+
+
+def app_state(request: Request) -> AppState:
+    value: AppState = request.app.state.medsign
+    return value
+
+
+def web_settings(request: Request) -> WebSettings:
+    value: WebSettings = request.app.state.web
+    return value
+
+
+def cookie_name(settings: WebSettings) -> str:
+    # "__Host-" makes browsers refuse the cookie unless Secure, path=/ and host-only.
+    return "__Host-medsign" if settings.cookie_secure else "medsign_session"
+
+
+def now(request: Request) -> datetime:
+    return app_state(request).clock.now()
+
+
+@contextmanager
+def read_db(request: Request) -> Iterator[Session]:
+    engine = app_state(request).engine.execution_options(**{READ_ONLY: True})
+    with Session(bind=engine) as db:
+        yield db
+
+
+@contextmanager
+def write_db(request: Request) -> Iterator[Session]:
+    """A write transaction the caller commits (``db.commit()``) when its work is done."""
+    with Session(app_state(request).engine, expire_on_commit=False) as db:
+        yield db
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _load_visitor(request: Request) -> Visitor:
+    settings, moment = web_settings(request), now(request)
+    base = Visitor(address=client_address(request),
+                   user_agent=request.headers.get("user-agent", "")[:300] or None)
+    token = request.cookies.get(cookie_name(settings))
+    with read_db(request) as db:
+        row = web_sessions.load(db, token, policy=settings.sessions, now=moment)
+        found = _with_owner(db, base, row) if row is not None else None
+    if token and found is None:
+        request.state.web_cookie_clear = True
+        return base
+    if found is not None and row is not None and not _is_fragment(request):
+        _touch(request, row.id_hash, row.last_seen_at, moment)
+    return found or base
+
+
+def _with_owner(db: Session, base: Visitor, row: WebSessionRow) -> Visitor | None:
+    user = staff.get(db, row.staff_user_id) if row.staff_user_id is not None else None
+    patient = (web_portal.get(db, row.portal_account_id)
+               if row.portal_account_id is not None else None)
+    if (row.staff_user_id is not None and user is None) or \
+            (row.portal_account_id is not None and patient is None):
+        return None  # the account was disabled or removed: the session is void
+    return replace(base, session=row.id_hash, csrf_token=row.csrf_token, staff=user,
+                   patient=patient, data=dict(row.data or {}))
+
+
+def _is_fragment(request: Request) -> bool:
+    """Live-update requests do not count as activity: an open tab must still time out."""
+    return request.headers.get("X-Requested-With") == "medsign-refresh"
+
+
+def _touch(request: Request, id_hash: str, last_seen: datetime, moment: datetime) -> None:
+    if moment - last_seen < web_sessions.TOUCH_EVERY:
+        return
+    with write_db(request) as db:
+        web_sessions.touch(db, id_hash, last_seen=last_seen, now=moment)
+        db.commit()
+
+
+async def guard(request: Request) -> None:
+    visitor = await run_in_threadpool(_load_visitor, request)
+    request.state.visitor = visitor
+    if request.method in SAFE_METHODS:
+        return
+    given = request.headers.get(CSRF_HEADER)
+    if given is None:
+        value = (await request.form()).get(CSRF_FIELD)
+        given = value if isinstance(value, str) else None
+    if not web_sessions.csrf_matches(visitor.csrf_token, given):
+        raise CsrfRejected()
+
+
+def visitor(request: Request) -> Visitor:
+    value: Visitor = request.state.visitor
+    return value
+
+
+def ensure_session(request: Request) -> Visitor:
+    """The visitor, with an (anonymous) session made now if there is none: for pages with a
+    form, whose CSRF token needs a session to live in."""
+    current = visitor(request)
+    if current.session is not None:
+        return current
+    settings, moment = web_settings(request), now(request)
+    with write_db(request) as db:
+        token, row = web_sessions.create(db, owner=Owner(), policy=settings.sessions,
+                                         now=moment, ip=current.address,
+                                         user_agent=current.user_agent)
+        db.commit()
+    request.state.web_cookie = token
+    request.state.visitor = replace(current, session=row.id_hash, csrf_token=row.csrf_token)
+    return visitor(request)
+
+
+def start_session(request: Request, token: str) -> None:
+    """After login: the new session's cookie replaces the old one."""
+    request.state.web_cookie = token
+
+
+def staff_user(request: Request) -> StaffUser:
+    user = visitor(request).staff
+    if user is None:
+        raise LoginRequired("/login")
+    return user
+
+
+def _require(*roles: Role) -> Any:
+    def check(user: Annotated[StaffUser, Depends(staff_user)]) -> StaffUser:
+        if user.role not in roles:
+            raise AccessDenied()
+        return user
+    return check
+
+
+def patient_user(request: Request) -> PortalUser:
+    user = visitor(request).patient
+    if user is None:
+        raise LoginRequired("/portal/login")
+    return user
+
+
+Guard = Depends(guard)
+CurrentVisitor = Annotated[Visitor, Depends(visitor)]
+Doctor = Annotated[StaffUser, Depends(_require(Role.doctor))]
+Operator = Annotated[StaffUser, Depends(_require(Role.operator, Role.admin))]
+Admin = Annotated[StaffUser, Depends(_require(Role.admin))]
+Patient = Annotated[PortalUser, Depends(patient_user)]

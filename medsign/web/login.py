@@ -1,0 +1,97 @@
+"""The password login shared by staff and patients: throttled, audited, and a new session.
+
+The three phases of ``services.web_auth`` run here against the request's database: the slow
+Argon2 check runs between two short transactions, holding no lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+
+from medsign.services import web_auth, web_sessions
+from medsign.services.web_auth import Verdict
+from medsign.web import deps
+
+WEAK_TEXT = {
+    "staff": "Пароль этой учётной записи не соответствует требованиям безопасности (например, "
+             "это пароль демонстрационного стенда). Вход запрещён: попросите администратора "
+             "задать новый пароль (консоль → «Пользователи»).",
+    "portal": "Пароль этой учётной записи не соответствует требованиям безопасности. Вход "
+              "запрещён: обратитесь в службу поддержки, чтобы задать новый пароль.",
+}
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    verdict: Verdict
+    locked_until: datetime | None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.ok
+
+    def message(self, realm: str, timezone: str) -> str:
+        if self.verdict is Verdict.locked and self.locked_until is not None:
+            until = self.locked_until.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+            return (f"Слишком много неудачных попыток входа. Вход временно заблокирован до "
+                    f"{until} (МСК). Попробуйте позже или обратитесь к администратору.")
+        if self.verdict is Verdict.weak:
+            return WEAK_TEXT[realm]
+        return "Неверный логин или пароль."
+
+    @property
+    def status(self) -> int:
+        return {Verdict.ok: 303, Verdict.locked: 429, Verdict.weak: 403}.get(self.verdict, 401)
+
+
+def password_login(request: Request, *, realm: str, login: str, password: str) -> LoginResult:
+    settings, moment = deps.web_settings(request), deps.now(request)
+    visitor = deps.visitor(request)
+    with deps.read_db(request) as db:
+        candidate = web_auth.look_up(db, realm=realm, login=login, address=visitor.address,
+                                     now=moment)
+    verdict = web_auth.judge(candidate, password, now=moment,
+                             allow_demo_password=settings.allow_demo_passwords)
+    with deps.write_db(request) as db:
+        settled = web_auth.settle(db, candidate, verdict, now=moment,
+                                  policy=settings.sessions, address=visitor.address,
+                                  user_agent=visitor.user_agent)
+        if settled.token is not None:
+            web_sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
+        db.commit()
+    if settled.token is not None:
+        deps.start_session(request, settled.token)
+    if settled.locked_until is not None:
+        return LoginResult(Verdict.locked, settled.locked_until)
+    return LoginResult(verdict, candidate.locked_until)
+
+
+def logout(request: Request) -> None:
+    visitor = deps.visitor(request)
+    settings, moment = deps.web_settings(request), deps.now(request)
+    with deps.write_db(request) as db:
+        web_sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
+        if visitor.actor is not None:
+            realm = "staff" if visitor.staff is not None else "portal"
+            org = visitor.staff.organization_code if visitor.staff else None
+            web_auth.record_logout(db, actor=visitor.actor, realm=realm,
+                                   login=visitor.actor.split(":", 1)[1], now=moment,
+                                   organization_code=org)
+        db.commit()
+    request.state.web_cookie_clear = True
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only a path on this site: never ``//evil.example`` or ``https://…``."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return default
+    return target

@@ -1,0 +1,47 @@
+"""Per-response work of the web pages: the session cookie, and security headers.
+
+Route code says *what* the cookie should become (``request.state.web_cookie`` /
+``web_cookie_clear``); this one place says *how* (flags), so no route can set it without
+``HttpOnly``/``Secure``/``SameSite``.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+
+from medsign.api.ops import Call
+from medsign.web.deps import cookie_name, web_settings
+from medsign.web.errors import wants_html
+
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                               "script-src 'self'; object-src 'none'; base-uri 'none'; "
+                               "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+async def web_middleware(request: Request, call_next: Call) -> Response:
+    response = await call_next(request)
+    if not wants_html(request):
+        return response
+    _cookie(request, response)
+    for name, value in _HEADERS.items():
+        response.headers.setdefault(name, value)
+    if not request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _cookie(request: Request, response: Response) -> None:
+    settings = web_settings(request)
+    name = cookie_name(settings)
+    token = getattr(request.state, "web_cookie", None)
+    if isinstance(token, str):
+        response.set_cookie(name, token, path="/", secure=settings.cookie_secure, httponly=True,
+                            samesite="lax")
+    elif getattr(request.state, "web_cookie_clear", False):
+        response.delete_cookie(name, path="/", secure=settings.cookie_secure, httponly=True,
+                               samesite="lax")

@@ -1,0 +1,213 @@
+"""The operators' console: requests by state, stuck and failed ones, retry and cancel, the
+queue, external systems' health, audit search, support requests and staff users."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from medsign.clock import FakeClock
+from medsign.db.models import AuditRow, SigningRequestRow
+from medsign.db.models_web import StaffUserRow
+from medsign.services import audit, signing
+from medsign.services.scope import SYSTEM
+from medsign.services.web_health import HealthRecorder
+from tests.integration.web import stand
+
+
+def test_requests_are_listed_and_filtered(client: TestClient, seeded: stand.Seeded,
+                                          engine: Engine, clock: FakeClock) -> None:
+    one = stand.start_signing(engine, "a1", clock.now())
+    two = stand.start_signing(engine, "a3", clock.now())
+    stand.complete(engine, two, clock.now())
+    stand.logged_in(client, "op")
+    page = client.get("/console/requests").text
+    assert one in page and two in page
+    page = client.get("/console/requests", params={"state": "completed"}).text
+    assert two in page and one not in page
+    page = client.get("/console/requests", params={"organization": "mo1"}).text
+    assert one in page and two not in page
+    page = client.get("/console/requests", params={"day": "2026-03-10"}).text
+    assert one in page and two in page
+    assert "Транзакций не найдено" in client.get("/console/requests",
+                                                 params={"day": "2026-03-12"}).text
+
+
+def test_requests_are_paginated(client: TestClient, seeded: stand.Seeded, engine: Engine,
+                                clock: FakeClock) -> None:
+    ids = []
+    for _ in range(27):  # cancel each so that the appointment can be sent again
+        ids.append(stand.start_signing(engine, "a1", clock.now()))
+        with Session(engine) as db:
+            signing.cancel(db, scope=SYSTEM, request_id=ids[-1], reason="тест", now=clock.now())
+            db.commit()
+        clock.advance(timedelta(seconds=1))
+    stand.logged_in(client, "op")
+    first = client.get("/console/requests")
+    assert first.text.count('data-testid="request-row"') == 25
+    next_url = stand.link(first.text, "next-page")
+    second = client.get(next_url)
+    assert second.text.count('data-testid="request-row"') == 2
+    assert ids[0] in second.text and ids[-1] in first.text
+
+
+def test_a_failed_request_shows_its_error_and_can_be_retried(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.fail(engine, request_id, clock.now())
+    stand.logged_in(client, "op")
+    listing = client.get("/console/requests", params={"view": "failed"}).text
+    assert request_id in listing and "goskey: 500" in listing
+    page = client.get(f"/console/requests/{request_id}")
+    assert "goskey: 500" in page.text and 'data-testid="retry"' in page.text
+    r = client.post(f"/console/requests/{request_id}/retry",
+                    data={"csrf_token": stand.csrf(page)})
+    assert r.status_code == 303 and r.headers["location"].endswith("?msg=retried")
+    with Session(engine) as db:
+        assert db.get(SigningRequestRow, request_id).state == "new"  # type: ignore[union-attr]
+        actors = {a.actor for a in db.scalars(select(AuditRow).where(
+            AuditRow.subject_id == request_id, AuditRow.action == "signing.new"))}
+    assert "web:op" in actors
+
+
+def test_retrying_a_request_that_has_not_failed_is_explained(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.logged_in(client, "op")
+    token = stand.token_of(client, f"/console/requests/{request_id}")
+    r = client.post(f"/console/requests/{request_id}/retry", data={"csrf_token": token})
+    assert r.status_code == 409 and "только транзакцию в состоянии «ошибка»" in r.text
+
+
+def test_cancel_needs_a_reason_and_is_audited(client: TestClient, seeded: stand.Seeded,
+                                              engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.logged_in(client, "op")
+    token = stand.token_of(client, f"/console/requests/{request_id}")
+    r = client.post(f"/console/requests/{request_id}/cancel", data={"csrf_token": token})
+    assert r.status_code == 422
+    r = client.post(f"/console/requests/{request_id}/cancel",
+                    data={"csrf_token": token, "reason": "пациент попросил"})
+    assert r.status_code == 303
+    with Session(engine) as db:
+        row = db.get(SigningRequestRow, request_id)
+        entry = db.scalars(select(AuditRow).where(AuditRow.action == "signing.cancelled")).one()
+    assert row is not None and row.state == "cancelled"
+    assert entry.actor == "web:op" and "пациент попросил" in entry.details["reason"]
+
+
+def test_a_request_nobody_works_on_is_stuck(client: TestClient, seeded: stand.Seeded,
+                                            engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.logged_in(client, "op")
+    assert request_id not in client.get("/console/requests", params={"view": "stuck"}).text
+    clock.advance(timedelta(minutes=20))
+    assert request_id not in client.get("/console/requests", params={"view": "stuck"}).text
+    clock.advance(timedelta(minutes=11))
+    page = client.get("/console/requests", params={"view": "stuck"}).text
+    assert request_id in page
+    overview = client.get("/console").text
+    assert 'data-testid="count-stuck">1<' in overview and request_id in overview
+
+
+def test_the_overview_shows_the_queue_and_each_systems_health(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    stand.start_signing(engine, "a1", clock.now())
+    recorder = HealthRecorder(engine, clock)
+    for outcome in ("ok", "ok", "ok", "transient"):
+        recorder.observe("goskey", "send", outcome)
+    recorder.observe("max", "send_message", "ok")
+    recorder.flush()
+    stand.logged_in(client, "op")
+    fragment = client.get("/console/overview",
+                          headers={"X-Requested-With": "medsign-refresh"}).text
+    assert "<html" not in fragment
+    assert 'data-testid="queue"' in fragment and "signing" in fragment
+    goskey = fragment.split('data-testid="health-goskey"')[1].split("</tr>")[0]
+    assert "25.0 %" in goskey and "send: transient" in goskey and "10.03.2026 10:00" in goskey
+    esia = fragment.split('data-testid="health-esia"')[1].split("</tr>")[0]
+    assert "нет вызовов за час" in esia
+
+
+def test_health_counts_of_several_processes_add_up(engine: Engine, clock: FakeClock,
+                                                   seeded: stand.Seeded) -> None:
+    from medsign.services import web_health
+    for _ in range(2):
+        recorder = HealthRecorder(engine, clock)
+        recorder.observe("max", "send_message", "ok")
+        recorder.observe("max", "send_message", "rejected")
+        recorder.flush()
+    with Session(engine) as db:
+        health = {h.system: h for h in web_health.summary(db, now=clock.now())}
+    assert health["max"].calls_last_hour == 4 and health["max"].rejected_last_hour == 2
+    assert health["max"].failures_last_hour == 0 and health["max"].status == "ok"
+    clock.advance(timedelta(hours=2))
+    with Session(engine) as db:
+        later = {h.system: h for h in web_health.summary(db, now=clock.now())}
+    assert later["max"].calls_last_hour == 0 and later["max"].last_ok_at is not None
+
+
+def test_the_audit_log_can_be_searched(client: TestClient, seeded: stand.Seeded,
+                                       engine: Engine, clock: FakeClock) -> None:
+    with Session(engine) as db:
+        for i in range(30):
+            audit.record(db, at=clock.now(), actor="mis:test", action="patient.updated",
+                         subject_type="patient", subject_id=f"x{i}", organization_code="mo1")
+        db.commit()
+    stand.logged_in(client, "op")
+    page = client.get("/console/audit", params={"actor": "web:", "action": "web.login"}).text
+    assert page.count('data-testid="audit-row"') == 1 and "web:op" in page
+    page = client.get("/console/audit", params={"subject": "patient:x7"}).text
+    assert page.count('data-testid="audit-row"') == 1
+    first = client.get("/console/audit", params={"actor": "mis:"})
+    assert first.text.count('data-testid="audit-row"') == 25
+    second = client.get(stand.link(first.text, "next-page"))
+    assert second.text.count('data-testid="audit-row"') == 5
+    assert "Записей не найдено" in client.get("/console/audit",
+                                              params={"day": "2026-03-11"}).text
+
+
+def test_notifications_are_listed(client: TestClient, seeded: stand.Seeded) -> None:
+    stand.logged_in(client, "op")
+    page = client.get("/console/notifications")
+    assert page.status_code == 200 and "Уведомления пациентам" in page.text
+
+
+def test_an_admin_creates_users_and_the_policy_applies(client: TestClient,
+                                                       seeded: stand.Seeded,
+                                                       engine: Engine) -> None:
+    stand.logged_in(client, "adm")
+    token = stand.token_of(client, "/console/users")
+    form = {"csrf_token": token, "login": "doc3", "full_name": "Новый Врач", "role": "doctor",
+            "organization": "mo2", "password": "1234567890", "password_again": "1234567890"}
+    r = client.post("/console/users", data=form)
+    assert r.status_code == 422 and "самых распространённых" in r.text
+    r = client.post("/console/users", data={**form, "password": "Ещё-Один-Пароль-7",
+                                            "password_again": "Ещё-Один-Пароль-7"})
+    assert r.status_code == 303
+    with Session(engine) as db:
+        assert db.scalars(select(StaffUserRow).where(StaffUserRow.login == "doc3")).one()
+        entry = db.scalars(select(AuditRow).where(AuditRow.action == "staff_user.created",
+                                                  AuditRow.subject_id == "doc3")).one()
+    assert entry.actor == "web:adm"
+    client.cookies.clear()
+    assert stand.login(client, "doc3", "Ещё-Один-Пароль-7").status_code == 303
+    assert 'data-appointment="a3"' in client.get("/doctor").text
+
+
+def test_an_admin_sets_a_new_password_and_old_sessions_end(
+        new_client: Callable[[], TestClient], seeded: stand.Seeded) -> None:
+    doctor = stand.logged_in(new_client(), "doc1")
+    admin = stand.logged_in(new_client(), "adm")
+    token = stand.token_of(admin, "/console/users")
+    r = admin.post("/console/users/password", data={
+        "csrf_token": token, "login": "doc1", "password": "Brand-New-Secret-9",
+        "password_again": "Brand-New-Secret-9"})
+    assert r.status_code == 303
+    assert doctor.get("/doctor").status_code == 303
+    doctor.cookies.clear()
+    assert stand.login(doctor, "doc1", "Brand-New-Secret-9").status_code == 303

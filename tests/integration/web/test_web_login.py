@@ -1,0 +1,213 @@
+"""Login, sessions and their cookie, logout, timeouts, throttling, weak passwords."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from medsign.api.app import create_app
+from medsign.clock import FakeClock
+from medsign.db.models import AuditRow
+from medsign.db.models_web import StaffUserRow, WebSessionRow
+from medsign.services import web_passwords, web_sessions
+from medsign.web.config import WebSettings
+from tests.integration.web import stand
+
+
+def actions(engine: Engine) -> list[tuple[str, str]]:
+    with Session(engine) as db:
+        return [(a.actor, a.action) for a in db.scalars(select(AuditRow).where(
+            AuditRow.action.startswith("web.")).order_by(AuditRow.id))]
+
+
+def sessions(engine: Engine) -> int:
+    with Session(engine) as db:
+        return db.scalar(select(func.count()).select_from(WebSessionRow)) or 0
+
+
+@pytest.fixture
+def https_client(engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
+    app = create_app(engine, clock=clock, web=WebSettings(cookie_secure=True))
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+        yield c
+
+
+def test_the_session_cookie_is_secure_httponly_lax_and_host_only(
+        https_client: TestClient, seeded: stand.Seeded) -> None:
+    r = stand.login(https_client, "doc1")
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("__Host-medsign=")
+    for flag in ("Secure", "HttpOnly", "Path=/", "SameSite=lax"):
+        assert flag in cookie
+    assert "domain" not in cookie.lower() and "max-age" not in cookie.lower()
+    assert https_client.get("/doctor").status_code == 200
+
+
+def test_on_plain_http_localhost_the_cookie_is_not_secure(client: TestClient,
+                                                          seeded: stand.Seeded) -> None:
+    cookie = stand.login(client, "doc1").headers["set-cookie"]
+    assert cookie.startswith("medsign_session=") and "Secure" not in cookie
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+def test_login_starts_a_new_session_and_audits_it(client: TestClient, seeded: stand.Seeded,
+                                                  engine: Engine) -> None:
+    client.get("/login")
+    anonymous = client.cookies["medsign_session"]
+    stand.login(client, "doc1")
+    assert client.cookies["medsign_session"] != anonymous
+    assert sessions(engine) == 1  # the anonymous one is gone
+    with Session(engine) as db:
+        assert db.get(WebSessionRow, web_sessions.digest(anonymous)) is None
+    assert ("web:doc1", "web.login") in actions(engine)
+
+
+def test_the_session_id_is_not_stored_in_the_clear(client: TestClient, seeded: stand.Seeded,
+                                                   engine: Engine) -> None:
+    stand.login(client, "doc1")
+    cookie = client.cookies["medsign_session"]
+    with Session(engine) as db:
+        ids = list(db.scalars(select(WebSessionRow.id_hash)))
+    assert cookie not in ids and web_sessions.digest(cookie) in ids
+
+
+def test_a_wrong_password_is_refused_and_audited(client: TestClient, seeded: stand.Seeded,
+                                                 engine: Engine) -> None:
+    r = stand.login(client, "doc1", "Wrong-Password-1")
+    assert r.status_code == 401 and "Неверный логин или пароль" in r.text
+    assert 'role="alert"' in r.text
+    r = stand.login(client, "nobody", "Wrong-Password-1")
+    assert r.status_code == 401 and "Неверный логин или пароль" in r.text
+    assert actions(engine) == [("web:doc1", "web.login_wrong"),
+                               ("web:nobody", "web.login_wrong")]
+
+
+def test_logout_ends_the_session_for_good(client: TestClient, seeded: stand.Seeded,
+                                          engine: Engine) -> None:
+    stand.logged_in(client, "doc1")
+    cookie = client.cookies["medsign_session"]
+    token = stand.token_of(client, "/doctor")
+    r = client.post("/logout", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/login?msg=logged_out"
+    assert sessions(engine) == 0
+    assert ("web:doc1", "web.logout") in actions(engine)
+    client.cookies.set("medsign_session", cookie)  # replaying the old cookie does not help
+    assert client.get("/doctor").status_code == 303
+
+
+def test_an_idle_session_expires(client: TestClient, seeded: stand.Seeded,
+                                 clock: FakeClock) -> None:
+    stand.logged_in(client, "doc1")
+    clock.advance(timedelta(minutes=29))
+    assert client.get("/doctor").status_code == 200  # activity moves the idle timer
+    clock.advance(timedelta(minutes=29))
+    assert client.get("/doctor").status_code == 200
+    clock.advance(timedelta(minutes=31))
+    assert client.get("/doctor").status_code == 303
+
+
+def test_live_updates_do_not_keep_a_session_alive(client: TestClient, seeded: stand.Seeded,
+                                                  clock: FakeClock) -> None:
+    stand.logged_in(client, "doc1")
+    for _ in range(7):
+        clock.advance(timedelta(minutes=5))
+        r = client.get("/doctor/board", headers={"X-Requested-With": "medsign-refresh"})
+    assert r.status_code == 401
+    assert client.get("/doctor").status_code == 303
+
+
+def test_a_busy_session_still_ends_after_the_absolute_limit(
+        client: TestClient, seeded: stand.Seeded, clock: FakeClock) -> None:
+    stand.logged_in(client, "doc1")
+    for _ in range(11 * 4):
+        clock.advance(timedelta(minutes=15))
+        assert client.get("/doctor").status_code == 200
+    clock.advance(timedelta(hours=1, minutes=1))
+    assert client.get("/doctor").status_code == 303
+
+
+def test_five_wrong_passwords_lock_the_login_for_fifteen_minutes(
+        client: TestClient, seeded: stand.Seeded, clock: FakeClock, engine: Engine) -> None:
+    for _ in range(4):
+        assert stand.login(client, "doc1", "Wrong-Password-1").status_code == 401
+    r = stand.login(client, "doc1", "Wrong-Password-1")
+    assert r.status_code == 429 and "Слишком много неудачных попыток" in r.text
+    assert "до 10:15" in r.text  # 07:00 UTC + 15 min, shown in Moscow time
+    r = stand.login(client, "doc1")  # even the right password waits for the lock to end
+    assert r.status_code == 429
+    assert stand.login(client, "doc2").status_code == 303  # other logins are not affected
+    client.cookies.clear()
+    clock.advance(timedelta(minutes=15))
+    assert stand.login(client, "doc1").status_code == 303
+    assert ("web:doc1", "web.login_locked") in actions(engine)
+
+
+def test_an_address_that_tries_many_logins_is_locked(client: TestClient,
+                                                     seeded: stand.Seeded) -> None:
+    for i in range(20):
+        stand.login(client, f"guess{i}", "Wrong-Password-1")
+    r = stand.login(client, "op")
+    assert r.status_code == 429 and "Слишком много неудачных попыток" in r.text
+
+
+def test_the_lock_is_shared_by_every_process(app: FastAPI, engine: Engine, clock: FakeClock,
+                                             seeded: stand.Seeded) -> None:
+    other = create_app(engine, clock=clock, web=WebSettings(cookie_secure=False))
+    with TestClient(app, follow_redirects=False) as one, \
+            TestClient(other, follow_redirects=False) as two:
+        for c in (one, two, one, two, one):
+            stand.login(c, "doc1", "Wrong-Password-1")
+        assert stand.login(two, "doc1").status_code == 429
+
+
+def _set_password(engine: Engine, login: str, password: str) -> None:
+    with Session(engine) as db:
+        db.execute(update(StaffUserRow).where(StaffUserRow.login == login)
+                   .values(password_hash=web_passwords.hash_password(password)))
+        db.commit()
+
+
+def test_the_demo_password_is_refused_outside_the_demo_profile(
+        client: TestClient, seeded: stand.Seeded, engine: Engine) -> None:
+    _set_password(engine, "doc1", "demo")
+    r = stand.login(client, "doc1", "demo")
+    assert r.status_code == 403 and "администратора" in r.text
+    assert client.get("/doctor").status_code == 303
+    assert ("web:doc1", "web.login_weak") in actions(engine)
+
+
+def test_the_demo_password_works_in_the_demo_profile(engine: Engine, clock: FakeClock,
+                                                     seeded: stand.Seeded) -> None:
+    _set_password(engine, "doc1", "demo")
+    demo = create_app(engine, clock=clock,
+                      web=WebSettings(cookie_secure=False, allow_demo_passwords=True))
+    with TestClient(demo, follow_redirects=False) as c:
+        assert stand.login(c, "doc1", "demo").status_code == 303
+        assert c.get("/doctor").status_code == 200
+
+
+def test_after_login_the_user_lands_on_their_page_or_the_one_asked_for(
+        client: TestClient, seeded: stand.Seeded) -> None:
+    stand.login(client, "op")
+    assert client.get("/after-login").headers["location"] == "/console"
+    page = client.get("/login?next=/console/audit")
+    assert page.status_code == 303  # already signed in
+    client.cookies.clear()
+    page = client.get("/login?next=//evil.example/")
+    r = client.post("/login", data={"login": "op", "password": stand.PASSWORD,
+                                    "next": "//evil.example/", "csrf_token": stand.csrf(page)})
+    assert r.headers["location"] == "/after-login"
+
+
+def test_patients_log_in_with_their_email_too(client: TestClient,
+                                              seeded: stand.Seeded) -> None:
+    r = stand.login(client, "PAT1@example.org", path="/portal/login")
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
+    assert "Иванова Мария Петровна" in client.get("/portal").text

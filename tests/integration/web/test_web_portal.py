@@ -1,0 +1,65 @@
+"""Patient pages: "Мои документы", downloads, MAX linking with a QR code."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from medsign.api.app import create_app
+from medsign.clock import FakeClock
+from medsign.db.models import MaxLinkTokenRow
+from medsign.web.config import WebSettings
+from tests.integration.web import stand
+
+
+def test_my_documents_lists_only_my_appointments(client: TestClient, seeded: stand.Seeded,
+                                                 engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    pdf = stand.complete(engine, request_id, clock.now())
+    page = stand.logged_in(client, "pat1", path="/portal/login").get("/portal").text
+    assert 'data-appointment="a1"' in page and 'data-appointment="a4"' in page
+    assert 'data-appointment="a2"' not in page and "Смирнов" not in page
+    assert "подписано" in page and "ИДС (PDF, подписан)" in page
+    r = client.get(f"/portal/requests/{request_id}/documents/1")
+    assert r.status_code == 200 and r.content == pdf
+
+
+def test_linking_max_shows_a_one_time_deep_link_and_a_qr_code(
+        client: TestClient, seeded: stand.Seeded, engine: Engine) -> None:
+    stand.logged_in(client, "pat1", path="/portal/login")
+    page = client.get("/portal/max")
+    assert "не привязан" in page.text
+    r = client.post("/portal/max/link", data={"csrf_token": stand.csrf(page), "patient": "p1"})
+    assert r.status_code == 200
+    assert 'href="https://max.ru/medsign_test_bot?start=' in r.text
+    assert '<svg role="img" aria-label="QR-код ссылки на бота MAX"' in r.text
+    with Session(engine) as db:
+        assert db.scalar(select(func.count()).select_from(MaxLinkTokenRow)) == 1
+
+
+def test_linking_someone_elses_patient_is_not_found(client: TestClient,
+                                                    seeded: stand.Seeded) -> None:
+    stand.logged_in(client, "pat1", path="/portal/login")
+    token = stand.token_of(client, "/portal/max")
+    r = client.post("/portal/max/link", data={"csrf_token": token, "patient": "p3"})
+    assert r.status_code == 404
+
+
+def test_without_the_bot_linking_is_explained(engine: Engine, clock: FakeClock,
+                                              seeded: stand.Seeded) -> None:
+    app = create_app(engine, clock=clock, web=WebSettings(cookie_secure=False))
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as c:
+        stand.logged_in(c, "pat1", path="/portal/login")
+        page = c.get("/portal/max")
+        assert "не подключён" in page.text and 'data-testid="issue-link"' not in page.text
+        r = c.post("/portal/max/link", data={"csrf_token": stand.csrf(page), "patient": "p1"})
+        assert r.status_code == 503
+
+
+def test_portal_logout_returns_to_the_portal_login(client: TestClient,
+                                                   seeded: stand.Seeded) -> None:
+    stand.logged_in(client, "pat1", path="/portal/login")
+    r = client.post("/logout", data={"csrf_token": stand.token_of(client, "/portal")})
+    assert r.headers["location"] == "/portal/login?msg=logged_out"
+    assert client.get("/portal").headers["location"].startswith("/portal/login")
