@@ -11,8 +11,10 @@ not verify against the trust store.
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,12 +22,14 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from medsign.crypto import SignatureInvalid, SignatureReport, TrustStore, verify_detached
+from medsign.crypto.errors import MESSAGES
 
 XML_SUFFIX = " XML.xml"
 XML_SIG_SUFFIX = " подпись к XML.p7s"
 PDF_SUFFIX = " PDF.pdf"
 PDF_SIG_SUFFIX = " подпись к PDF.p7s"
 SUFFIXES = (XML_SIG_SUFFIX, PDF_SIG_SUFFIX, XML_SUFFIX, PDF_SUFFIX)  # longest first
+_DAMAGED_CMS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
 _UNSAFE_NAME = re.compile(r"(^[/\\])|(^[A-Za-z]:)|((^|[/\\])\.\.([/\\]|$))|[\\\x00-\x1f]")
 
 
@@ -115,7 +119,8 @@ def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int,
     try:
         with archive.open(info) as stream:
             content = stream.read(ceiling + 1)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+            zlib.error, lzma.LZMAError) as exc:  # a garbled stream fails in the decompressor
         raise ArchiveRejected("archive_corrupt",
                               f"Файл «{info.filename}» в архиве не читается: {exc}.") from None
     if len(content) > ceiling:
@@ -157,7 +162,8 @@ def _document(title: str, files: dict[str, tuple[str, bytes]], trust: TrustStore
 def _check_xml(name: str, xml: bytes) -> None:
     try:
         root = ElementTree.fromstring(xml, forbid_dtd=True)
-    except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
+    except (ElementTree.ParseError, DefusedXmlException, ValueError, LookupError) as exc:
+        # LookupError: an encoding the parser does not know, declared by the document
         raise ArchiveRejected("archive_xml_invalid",
                               f"«{name}» — некорректный XML: {exc}.") from None
     if root.tag.rsplit("}", 1)[-1] != "agreement":
@@ -173,4 +179,12 @@ def _signed(name: str, content: bytes, signature: tuple[str, bytes], trust: Trus
     except SignatureInvalid as exc:
         raise ArchiveRejected(f"archive_signature_{exc.code}",
                               f"Подпись «{sig_name}» не прошла проверку: {exc.message}") from None
+    except _DAMAGED_CMS as exc:
+        # asn1crypto parses lazily, so a damaged field (a name that is not UTF-8, a bad tag)
+        # can still fail deep inside the check, past the parser's own guard
+        detail = (str(exc).splitlines() or [""])[0][:200]
+        raise ArchiveRejected("archive_signature_malformed_cms",
+                              f"Подпись «{sig_name}» не прошла проверку: "
+                              f"{MESSAGES['malformed_cms']} ({type(exc).__name__}: {detail})"
+                              ) from None
     return SignedFile(name, content, sig.strip(), report)

@@ -284,15 +284,22 @@ class SigningFlow:
                                                documents=documents))
 
     async def _upload(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next:
+        """One MO signature per run, its file id kept in the item's data: a failure repeats
+        only the upload that failed, never one the platform has already accepted."""
         signatures = await ctx.read(lambda conn: _signatures(conn, loaded.row.id))
-        file_ids = []
-        for doc in signatures:
+        done: dict[str, str] = dict(item.data.get("uploaded") or {})
+        pending = [doc for doc in signatures if str(doc.id) not in done]
+        if pending:
+            doc = pending[0]
             await ctx.rate_limit("goskey")
             await ctx.begin_call(ctx.idempotency_key(f"upload-{doc.id}"))
-            file_ids.append(await self.client.upload(loaded.row.transaction_id or "",
-                                                     doc.content, filename=doc.name,
-                                                     mime_type=doc.media_type))
-        uploaded = dict(zip((d.id for d in signatures), file_ids, strict=True))
+            done[str(doc.id)] = await self.client.upload(
+                loaded.row.transaction_id or "", doc.content, filename=doc.name,
+                mime_type=doc.media_type)
+            if len(pending) > 1:
+                return Next("upload", data={**item.data, "uploaded": done})
+        uploaded = {doc.id: done[str(doc.id)] for doc in signatures}
+        file_ids = list(uploaded.values())
         return Next("complete", apply=self._apply(
             loaded.row.id, lambda r: r.mark_uploaded(file_ids),
             also=lambda db: _remember_uploads(db, uploaded)))

@@ -98,11 +98,11 @@ def fenced_update(conn: Connection, item: WorkItem, **values: Any) -> bool:
 
 def advance(conn: Connection, item: WorkItem, *, step: str, run_at: datetime, now: datetime,
             data: dict[str, Any] | None) -> bool:
+    # A step that succeeded ends its run of failures, also when it continues at the same step
+    # (a poll): ``attempts`` counts consecutive failures, not the failures of a whole lifetime.
     values: dict[str, Any] = dict(step=step, next_run_at=run_at, locked_by=None,
                                   locked_until=None, updated_at=now, call_key=None,
-                                  call_started_at=None, last_error=None)
-    if step != item.step:
-        values["attempts"] = 0
+                                  call_started_at=None, last_error=None, attempts=0)
     if data is not None:
         values["data"] = data
     return fenced_update(conn, item, **values)

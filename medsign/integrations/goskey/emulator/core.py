@@ -233,7 +233,9 @@ class Emulator:
 
     def _expire_if_due(self, transaction: Transaction) -> None:
         limit = self.config.expire_after_s
-        if limit is None or not transaction.awaits_patient:
+        # The autopilot's "sign" is the patient's act, made before the deadline: the archive
+        # may still be in the signing queue when the deadline passes, but it is not expired.
+        if limit is None or not transaction.awaits_patient or transaction.decision == "sign":
             return
         age = self.config.clock() - datetime.fromisoformat(transaction.created_at)
         if age.total_seconds() >= limit:

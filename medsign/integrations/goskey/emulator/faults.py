@@ -16,7 +16,10 @@ from medsign.integrations.goskey.emulator.validation import ValidationFailed
 
 METHODS = ("send", "status", "download", "upload", "complete")
 DROP, TOO_MANY, SERVER_ERROR = "drop", "429", "5xx"
-_RATES = ("drop_rate", "rate_429", "error_5xx_rate")
+# The platform acts on the call, then the connection drops before the answer: the lost answer
+# that idempotency keys exist for (a plain ``drop`` happens before the platform sees the call).
+DROP_AFTER = "drop_after"
+_RATES = ("drop_rate", "rate_429", "error_5xx_rate", "drop_after_rate")
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Fault:
     error_5xx_rate: float = 0.0
     rate_429: float = 0.0
     drop_rate: float = 0.0
+    drop_after_rate: float = 0.0
     corrupt_archive: bool = False
     bad_operator_signature: bool = False
     retry_after_s: float = 1.0
@@ -32,12 +36,13 @@ class Fault:
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def roll(self) -> str | None:
-        """One draw decides the call's fate: dropped, 429, 5xx or served."""
+        """One draw decides the call's fate: dropped, 429, 5xx, answer lost, or served."""
         if not any(getattr(self, name) for name in _RATES):
             return None
         draw = self.rng.random()
         for outcome, rate in ((DROP, self.drop_rate), (TOO_MANY, self.rate_429),
-                              (SERVER_ERROR, self.error_5xx_rate)):
+                              (SERVER_ERROR, self.error_5xx_rate),
+                              (DROP_AFTER, self.drop_after_rate)):
             if draw < rate:
                 return outcome
             draw -= rate
@@ -61,7 +66,8 @@ def parse_fault(body: Any) -> tuple[str, Fault]:
     for name in _RATES:
         setattr(fault, name, _number(body, name, upper=1.0))
     if sum(getattr(fault, name) for name in _RATES) > 1:
-        raise ValidationFailed("drop_rate + rate_429 + error_5xx_rate must not exceed 1")
+        raise ValidationFailed("drop_rate + rate_429 + error_5xx_rate + drop_after_rate must "
+                               "not exceed 1")
     fault.rng = random.Random(fault.seed)
     return method, fault
 

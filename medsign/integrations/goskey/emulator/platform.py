@@ -2,7 +2,8 @@
 
 Errors are ``{"code", "message"}`` as in §2.6. The middleware sits in front of these routes
 only: it counts calls, applies the rate limit, and injects latency, ``429``, ``5xx`` and
-dropped connections chosen with ``POST /_emulator/faults``.
+dropped connections — before the platform acts, or after it (the answer is lost) — chosen with
+``POST /_emulator/faults``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from medsign.integrations.goskey.emulator.core import Emulator, PlatformError
 from medsign.integrations.goskey.emulator.faults import (
     DROP,
+    DROP_AFTER,
     TOO_MANY,
     RateLimiter,
     retry_after_header,
@@ -139,6 +141,11 @@ class FaultMiddleware:
         elif refusal == DROP:
             await send(_start(200))
             raise DroppedConnection("the emulator dropped the connection (fault injection)")
+        elif refusal == DROP_AFTER:
+            await self.app(scope, receive, _discard)  # the platform acts; its answer is lost
+            await send(_start(200))
+            raise DroppedConnection("the emulator acted, then dropped the connection "
+                                    "(fault injection)")
         else:
             await self._answer(refusal, method, scope, receive, send)
 
@@ -166,6 +173,10 @@ class FaultMiddleware:
         else:
             response = error(503, "service.unavailable", "Service unavailable (fault injection)")
         await response(scope, receive, send)
+
+
+async def _discard(_: Message) -> None:
+    pass
 
 
 def _start(status: int) -> Message:
