@@ -37,6 +37,8 @@ from medsign.services import notifications
 from medsign.services.notifications import NotificationPolicy
 
 log = logging.getLogger("medsign.flows.max")
+# The error code of a send MAX refused with 429 (so nothing was sent).
+SEND_REFUSED = "max_send_refused"
 T = TypeVar("T")
 Keyboard = list[list[Any]] | None
 
@@ -84,8 +86,15 @@ class MaxDeps:
 
     async def send_once(self, ctx: StepContext, *, user_id: int, chat_id: int | None,
                         text: str, buttons: Keyboard, marker: str) -> tuple[str, int | None]:
-        """Send a message unless a crashed attempt already did; return (mid, chat_id)."""
-        if ctx.item.call_key is not None and chat_id is not None:
+        """Send a message unless a crashed attempt already did; return (mid, chat_id).
+
+        A retry looks in the chat first — unless the last attempt's send was refused with
+        429: MAX sent nothing then, and that attempt had already looked. Looking again would
+        spend on ``GET /messages`` the request the send needs, and on a platform kept at its
+        limit the send would be refused again every time.
+        """
+        if ctx.item.call_key is not None and chat_id is not None and \
+                not (ctx.item.last_error or "").startswith(f"{SEND_REFUSED}:"):
             found = await self._find(ctx, chat_id, marker)
             if found is not None:
                 log.info("message of a crashed attempt found in the chat; not sending again")
@@ -93,8 +102,15 @@ class MaxDeps:
         await ctx.rate_limit("max")
         await ctx.rate_limit("max_chat", str(user_id))
         await ctx.begin_call(ctx.idempotency_key())
-        sent = await calling(self.client.send_message(user_id=user_id, text=text,
-                                                      keyboard=buttons))
+        try:
+            sent = await calling(self.client.send_message(user_id=user_id, text=text,
+                                                          keyboard=buttons))
+        except TransientError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, MaxTransient) and cause.status == 429:
+                raise TransientError(exc.message, code=SEND_REFUSED,
+                                     retry_after=exc.retry_after) from cause
+            raise
         return sent.mid, sent.chat_id
 
     async def _find(self, ctx: StepContext, chat_id: int, marker: str) -> str | None:
@@ -258,6 +274,8 @@ class UpdateFlow:
         buttons = keyboard(answer.get("buttons", "none"), token=None,
                            goskey_url=self.deps.policy.goskey_bot_url)
         await ctx.rate_limit("max")
+        if answer.get("user_id") is not None:  # MAX also limits answers per chat (2/s)
+            await ctx.rate_limit("max_chat", f"answers:{answer['user_id']}")
         if answer.get("text") is None:
             await calling(self.deps.client.answer_callback(
                 answer["callback_id"], notification=answer["toast"]))

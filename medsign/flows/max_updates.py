@@ -149,15 +149,19 @@ class Handler:
     def _started(self, db: Session, started: BotStarted, now: datetime) -> dict[str, Any]:
         known = max_links.set_reachable(db, user_id=started.user_id, reachable=True,
                                         chat_id=started.chat_id, now=now)
+        failed = False
         if started.payload:
             patient = max_links.link_by_token(db, token=started.payload,
                                               user_id=started.user_id,
                                               chat_id=started.chat_id, now=now)
-            if patient is None:
-                return _send(started.user_id, started.chat_id, bot.LINK_FAILED, "contact")
-            known = [patient]
+            failed = patient is None
+            known = known if patient is None else [patient]
+        # Re-plan also when the link fails: a patient who stopped the bot and restarts it
+        # from the portal link they already used is reachable again all the same.
         for patient in known:
             notifications.sync_patient(db, patient=patient, policy=self.policy, now=now)
+        if failed:
+            return _send(started.user_id, started.chat_id, bot.LINK_FAILED, "contact")
         if not known:
             return _send(started.user_id, started.chat_id, bot.WELCOME_UNKNOWN, "contact")
         return _send(started.user_id, started.chat_id, bot.linked(_full_name(known[0])))
@@ -180,12 +184,13 @@ def _full_name(patient: Any) -> str:
 
 
 def _toast(cb: MessageCallback, text: str) -> dict[str, Any]:
-    return {"answer": {"callback_id": cb.callback_id, "toast": text, "text": None}}
+    return {"answer": {"callback_id": cb.callback_id, "user_id": cb.user_id, "toast": text,
+                       "text": None}}
 
 
 def _answer(cb: MessageCallback, *, toast: str, text: str, buttons: str) -> dict[str, Any]:
-    return {"answer": {"callback_id": cb.callback_id, "toast": toast, "text": text,
-                       "buttons": buttons}}
+    return {"answer": {"callback_id": cb.callback_id, "user_id": cb.user_id, "toast": toast,
+                       "text": text, "buttons": buttons}}
 
 
 def _send(user_id: int, chat_id: int | None, text: str, buttons: str = "none") -> dict[str, Any]:

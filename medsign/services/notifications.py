@@ -83,7 +83,7 @@ def sync(db: Session, *, appointment: AppointmentRow, policy: NotificationPolicy
                      .where(NotificationRow.appointment_id == appointment.id)).first()
     if row is None or row.state in ("scheduled", "skipped"):
         _plan(db, ctx, row, policy, now)
-    elif row.state == "sent" and row.choice is None:
+    elif row.state == "sent":
         _follow_up(db, ctx, row, now)
 
 
@@ -147,15 +147,28 @@ def _item(db: Session, kind: str, ref: str) -> WorkItemRow | None:
 
 
 def _follow_up(db: Session, ctx: Context, row: NotificationRow, now: datetime) -> None:
-    """Sent and not answered yet: edit the message to tell the patient what changed."""
+    """Sent: edit the message to tell the patient what changed.
+
+    A cancellation is told whatever the patient chose (signing online is stopped with the
+    appointment, and nothing else would tell them). A new time is told while the buttons are
+    still there, and after «в клинике», whose text names the time; the text after «онлайн»
+    names none. Each move is its own edit (``reschedule_count``), so moving a visit back and
+    forth is told every time.
+    """
     a, tz = ctx.appointment, ctx.organization.timezone
+    moved = f"moved-{a.reschedule_count}-{a.starts_at:%Y%m%dT%H%M}"
     if a.status != "scheduled":
         row.state, row.reason = "cancelled", "запись отменена"
         text, buttons, ref = bot.appointment_cancelled(a.starts_at, tz), "none", "cancelled"
-    elif row.announced_start != a.starts_at:
+    elif row.announced_start == a.starts_at:
+        return
+    elif row.choice is None:
         row.announced_start = a.starts_at
-        text, buttons = bot.rescheduled(invitation_text(ctx)), "choice"
-        ref = f"moved-{a.starts_at:%Y%m%dT%H%M}"
+        text, buttons, ref = bot.rescheduled(invitation_text(ctx)), "choice", moved
+    elif row.choice == bot.Choice.paper.value:
+        row.announced_start = a.starts_at
+        text, buttons = bot.rescheduled(bot.after_paper(a.starts_at, tz)), "none"
+        ref = f"paper-{moved}"
     else:
         return
     row.updated_at = now
