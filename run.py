@@ -10,7 +10,9 @@ later runs reinstall only when ``pyproject.toml`` or ``constraints.txt`` changed
 
 ``test`` makes sure PostgreSQL is reachable (``MEDSIGN_TEST_PG_URL``, default the local
 server on 127.0.0.1:5432): it starts the local cluster if it is installed but stopped, and
-installs it with apt-get when running as root on a machine without it.
+installs it with apt-get when running as root on a machine without it. As root it also installs
+the Debian packages the tests need (``TEST_PACKAGES``: among them ``chromium`` for the browser
+tests).
 """
 
 from __future__ import annotations
@@ -105,9 +107,11 @@ def trust_local_connections() -> None:
                check=False)
 
 
-# Debian packages the tests use: the GOST engine (interoperability tests, fast hashing) and a
-# Cyrillic font for the signing emulator's PDFs.
-TEST_PACKAGES = ("libengine-gost-openssl", "fonts-dejavu-core")
+# Debian packages the tests use: the GOST engine (interoperability tests, fast hashing), a
+# Cyrillic font for the signing emulator's PDFs (and the pages in the browser), and Chromium for
+# the browser tests (tests/e2e/browser drive /usr/bin/chromium through Playwright, whose own
+# browser downloads are never used).
+TEST_PACKAGES = ("libengine-gost-openssl", "fonts-dejavu-core", "chromium")
 
 
 def ensure_system_packages(packages: tuple[str, ...]) -> None:

@@ -191,17 +191,23 @@ def worker(ctx: click.Context, concurrency: int | None, metrics_port: int | None
     if metrics_port:
         from prometheus_client import start_http_server
         start_http_server(metrics_port, registry=runner.metrics.registry)
-    click.echo(f"Обработчик {runner.worker_id}: виды работ {', '.join(runner.kinds) or 'нет'}, "
-               f"параллельно {runner.config.concurrency}.", err=True)
-    asyncio.run(_run_until_signal(runner.run))
+    started = (f"Обработчик {runner.worker_id}: виды работ {', '.join(runner.kinds) or 'нет'}, "
+               f"параллельно {runner.config.concurrency}.")
+    asyncio.run(_run_until_signal(runner.run, lambda: click.echo(started, err=True)))
 
 
-async def _run_until_signal(run: Callable[[asyncio.Event], Any]) -> None:
-    """Run until SIGTERM or SIGINT; then stop claiming and finish or release in-flight work."""
+async def _run_until_signal(run: Callable[[asyncio.Event], Any],
+                            announce: Callable[[], None]) -> None:
+    """Run until SIGTERM or SIGINT; then stop claiming and finish or release in-flight work.
+
+    The start is announced only once the handlers are in place: a supervisor that stops the
+    process as soon as it reports for duty must get a clean stop, not Python's default death.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    announce()
     await run(stop)
 
 

@@ -21,22 +21,38 @@ from typing import Any
 _correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation",
                                                                           default=None)
 
-_PHONE = re.compile(
-    r"(?<!\d)(?:\+7|8|7)[\s\-(]*\d{3}[\s\-)]*\d{3}[\s\-]*\d{2}[\s\-]*(\d{2})(?!\d)")
-_PASSPORT = re.compile(r"(?<!\d)\d{2}\s?\d{2}\s?№?\s?\d{6}(?!\d)")
-_TOKEN = re.compile(r"(?i)\b(bearer\s+|authorization[\"']?\s*[:=]\s*[\"']?|token[\"']?\s*[:=]\s*"
-                    r"[\"']?|ms_)([A-Za-z0-9._~+/=\-]{6,})")
-# Three capitalised Cyrillic words: "Иванов Иван Иванович" (surname, name, patronymic).
+# Separators people and office programs put into numbers: spaces (also no-break), hyphens and
+# dashes, brackets. A phone is +7/8/7 and ten digits however grouped: +7 (999) 123-45-67,
+# 8 999 1234567, +7 999 12 34 567, +7\u00a0999\u00a0123\u201145\u201167.
+_SEP = r"(?:[\s\u00a0\u2010-\u2015()\-]|\\xa0)*"  # "\\xa0": a no-break space in a repr()
+_PHONE = re.compile(rf"(?<![\d+])(?:\+7|8|7){_SEP}(?:\d{_SEP}){{8}}(\d){_SEP}(\d)(?!\d)")
+# 45 06 123456, 4506123456, 45 06 № 123456, 4506 номер 123456 (after "серия").
+_PASSPORT = re.compile(r"(?<!\d)\d{2}[\s\u00a0]?\d{2}[\s\u00a0]*(?:№|N|номер)?[\s\u00a0]*"
+                       r"\d{6}(?!\d)")
+# "Authorization: Bearer X" masks X, not the word "Bearer".
+_TOKEN = re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?|bearer\s+|"
+                    r"token[\"']?\s*[:=]\s*[\"']?|ms_)([A-Za-z0-9._~+/=\-]{6,})")
+# A full name in the usual notations: "Иванов Иван Иванович", "Иван Иванович Иванов",
+# "ИВАНОВ ИВАН ИВАНОВИЧ", "Салтыков-Щедрин Михаил Евграфович", "Иванов И. И.", "И. И. Иванов".
+_WORD = r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?"
+_UPPER_WORD = r"[А-ЯЁ]{2,}(?:-[А-ЯЁ]{2,})?"
+_PATRONYMIC = r"[А-ЯЁ][а-яё]+(?:вич|вна|чна|ич)(?:\s+(?:оглы|кызы))?"
+_INITIALS = r"[А-ЯЁ]\.\s?[А-ЯЁ]\."
 _FULL_NAME = re.compile(
-    r"\b[А-ЯЁ][а-яё\-]+\s+[А-ЯЁ][а-яё]+\s+[А-ЯЁ][а-яё]+(?:вич|вна|чна|ич|оглы|кызы)\b")
+    # A capitalised word before "Иван Иванович Иванов" ("Пациент …") is taken along with it.
+    rf"\b(?:{_WORD}\s+{_WORD}\s+{_PATRONYMIC}(?:\s+{_WORD})?|{_WORD}\s+{_PATRONYMIC}\s+{_WORD}"
+    rf"|{_UPPER_WORD}\s+{_UPPER_WORD}\s+[А-ЯЁ]{{2,}}(?:ВИЧ|ВНА|ЧНА|ИЧ)"
+    rf"|{_WORD}\s+{_INITIALS}(?:\s?{_WORD})?|{_INITIALS}\s?{_WORD})(?![а-яё])")
 _SENSITIVE_KEYS = re.compile(r"(?i)(phone|token|secret|password|passport|authorization|"
                              r"last_name|first_name|middle_name|full_name|patient_name|snils)")
-_STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# Also uvicorn's "color_message": the message again, with terminal colour codes.
+_STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "color_message"}
 
 
 def mask(text: str) -> str:
     text = _TOKEN.sub(lambda m: m.group(1) + "***", text)
-    text = _PHONE.sub(lambda m: "+7******" + m.group(1), text)
+    text = _PHONE.sub(lambda m: "+7******" + m.group(1) + m.group(2), text)
     text = _PASSPORT.sub("** ** ******", text)
     return _FULL_NAME.sub("*** *** ***", text)
 
@@ -44,13 +60,17 @@ def mask(text: str) -> str:
 def mask_value(key: str, value: Any) -> Any:
     if _SENSITIVE_KEYS.search(key):
         return "***"
-    if isinstance(value, str):
-        return mask(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
     if isinstance(value, dict):
         return {k: mask_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [mask_value(key, v) for v in value]
-    return value
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    # Anything else (an exception, a dataclass, a row) is logged as its text: mask that text,
+    # or the JSON encoder's str() would print it unmasked.
+    return mask(value if isinstance(value, str) else str(value))
 
 
 def correlation_id() -> str | None:
@@ -80,7 +100,8 @@ class JsonFormatter(logging.Formatter):
             "msg": mask(record.getMessage()),
             "correlation_id": correlation_id(),
         }
-        entry.update(_extras(record))
+        # An extra never replaces these fields (e.g. ``extra={"correlation_id": …}``).
+        entry.update((k, v) for k, v in _extras(record).items() if k not in entry)
         if record.exc_info:
             entry["exc"] = mask(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)

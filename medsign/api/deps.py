@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -48,27 +48,48 @@ def state(request: Request) -> AppState:
     return value
 
 
-def write_session(request: Request) -> Iterator[Session]:
+# At most this many requests use the database at once. A request keeps its pooled connection
+# from its first query until after its answer is validated, and that validation needs one of
+# the 40 worker threads: without a limit, all of them can end up waiting for connections held
+# by requests that wait for a thread — a deadlock under load. 10 is below both the pool
+# (SQLite 15, PostgreSQL 2 × database.pool_size) and the thread pool; waiting for a slot
+# takes no thread.
+DATABASE_SLOTS = 10
+
+
+async def _database_slot() -> AsyncIterator[None]:
+    yield
+
+
+# One Depends object, so that the limit is shared; a request takes its slot only once.
+Slot = Annotated[None, Depends(_database_slot, max_concurrency=DATABASE_SLOTS,
+                               scope="function")]
+
+
+def write_session(request: Request, _slot: Slot) -> Iterator[Session]:
     """A session whose transaction the request commits when the endpoint returns normally."""
     with Session(state(request).engine, expire_on_commit=False) as db:
         yield db
         db.commit()
 
 
-def read_session(request: Request) -> Iterator[Session]:
-    """A read-only session: on SQLite it does not take the write lock."""
-    with state(request).engine.connect() as conn:
-        conn.execution_options(**{READ_ONLY: True})
-        with Session(bind=conn) as db:
-            yield db
+def read_session(request: Request, _slot: Slot) -> Iterator[Session]:
+    """A read-only session: on SQLite it does not take the write lock.
+
+    Like the write session it takes its pooled connection at the first query, so a request
+    never holds two connections at once (``principal`` has returned its own by then).
+    """
+    read_only = state(request).engine.execution_options(**{READ_ONLY: True})
+    with Session(bind=read_only) as db:
+        yield db
 
 
 _bearer = HTTPBearer(auto_error=False, description="Токен клиента: `medsign api-token create`")
 
 
 def principal(request: Request,
-              creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-              ) -> Principal:
+              creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+              _slot: Slot) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("unauthorized", "Нужен заголовок Authorization: Bearer <токен>.")
     with state(request).engine.connect() as conn:
@@ -91,6 +112,9 @@ def now(request: Request) -> datetime:
 
 Now = Annotated[datetime, Depends(now)]
 Policy = Annotated[NotificationPolicy | None, Depends(policy)]
-WriteDb = Annotated[Session, Depends(write_session)]
-ReadDb = Annotated[Session, Depends(read_session)]
+# scope="function": close (and commit) before the answer is sent, not after. A client must not
+# get 201 for a write that is not committed yet — its next request would not see it, and a
+# failing commit would come too late to change the answer.
+WriteDb = Annotated[Session, Depends(write_session, scope="function")]
+ReadDb = Annotated[Session, Depends(read_session, scope="function")]
 Caller = Annotated[Principal, Depends(principal)]

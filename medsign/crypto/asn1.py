@@ -74,6 +74,12 @@ def gost_key_parameters(paramset: str, digest: str | None) -> GostKeyParameters:
     return GostKeyParameters(value)
 
 
+def same_name(a: x509.Name, b: x509.Name) -> bool:
+    """X.500 name equality as asn1crypto decides it (RFC 5280 §7.1: string preparation, case
+    folding — ~0.3 ms a comparison); the same DER encoding is the same name without it."""
+    return bool(a.dump() == b.dump() or a == b)
+
+
 def name_text(name: x509.Name) -> str:
     """``C=RU, O=ГБУЗ …, CN=…, ОГРН=…``, in the order the certificate lists them."""
     parts = []

@@ -12,7 +12,7 @@ from pathlib import Path
 from asn1crypto import pem
 
 from medsign.crypto import gost, oids
-from medsign.crypto.asn1 import GostCertificate, name_text
+from medsign.crypto.asn1 import GostCertificate, name_text, same_name
 from medsign.crypto.errors import CryptoError, SignatureInvalid
 
 # Certificate signatures name the signature-with-digest OID; some CAs write the key OID.
@@ -74,7 +74,7 @@ class Certificate:
 
     def issued_by(self, issuer: Certificate) -> bool:
         """Names match, key ids (when both given) match, and the issuer's signature holds."""
-        if self.asn.issuer != issuer.asn.subject:
+        if not same_name(self.asn.issuer, issuer.asn.subject):
             return False
         aki, ski = self.asn.authority_key_identifier, issuer.asn.key_identifier
         if aki and ski and aki != ski:
@@ -162,7 +162,17 @@ class TrustStore:
             raise ValueError("at must be timezone-aware")
         try:
             cert = parse_certificate(cert_der)
-            pool = [parse_certificate(der) for der in intermediates if der != cert_der]
+        except CryptoError as exc:
+            raise SignatureInvalid("untrusted_certificate", exc.message) from None
+        self.verify_parsed(cert, at=at, intermediates=intermediates)
+
+    def verify_parsed(self, cert: Certificate, *, at: datetime,
+                      intermediates: Sequence[bytes] = ()) -> None:
+        """:meth:`verify_certificate` for a certificate already parsed (by the verifier)."""
+        if at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+        try:
+            pool = [parse_certificate(der) for der in intermediates if der != cert.der]
         except CryptoError as exc:
             raise SignatureInvalid("untrusted_certificate", exc.message) from None
         for link in self._chain(cert, pool):

@@ -13,6 +13,7 @@ from typing import TypeVar
 from asn1crypto import cms, core, tsp, x509
 
 from medsign.crypto import oids
+from medsign.crypto.asn1 import same_name
 from medsign.crypto.errors import SignatureInvalid
 
 _T = TypeVar("_T", bound=core.Asn1Value)
@@ -32,7 +33,8 @@ class SignerId:
     def matches(self, cert: x509.Certificate) -> bool:
         if self.key_id is not None:
             return bool(cert.key_identifier == self.key_id)
-        return bool(cert.serial_number == self.serial and cert.issuer == self.issuer)
+        return bool(cert.serial_number == self.serial and self.issuer is not None
+                    and same_name(cert.issuer, self.issuer))
 
 
 @dataclass(frozen=True)

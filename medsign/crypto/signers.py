@@ -39,20 +39,25 @@ class Signer(Protocol):
 
 
 class PureSigner:
-    """GOST in Python: gostcrypto for the curve, asn1crypto for CMS; no native dependency."""
+    """GOST in Python (``medsign.crypto.ec``; Streebog through libcrypto when installed), no
+    native dependency. The certificate, its ESS hash and the other constant parts of the CMS
+    are encoded once, here (:class:`cms.SignerTemplate`); a signature then costs two digests
+    and one fixed-base scalar multiplication, well under a millisecond for a small document.
+    Python integers are not constant-time: see ``docs/crypto.md`` before using it for an MO's
+    production key."""
 
     name = "pure"
 
     def __init__(self, pair: KeyPair) -> None:
         self._key, self._certificate = check_pair(pair)
+        self._template = cms.SignerTemplate.build(self._certificate, self._key)
 
     @property
     def certificate_der(self) -> bytes:
         return self._certificate.der
 
     def sign(self, data: bytes, *, signing_time: datetime | None = None) -> bytes:
-        return cms.sign_detached(data, key=self._key, certificate=self._certificate,
-                                 signing_time=signing_time or datetime.now(UTC))
+        return self._template.sign(data, self._key, signing_time or datetime.now(UTC))
 
 
 def load_signer(kind: str, *, key_file: Path | None, certificate_file: Path | None,

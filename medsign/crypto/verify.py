@@ -142,7 +142,7 @@ def _check_trust(parsed: ParsedSignature, cert: Certificate, trust: TrustStore,
                  at: datetime) -> None:
     if cert.key_usage and not cert.key_usage & _SIGNING_USAGE:
         raise SignatureInvalid("untrusted_certificate", "сертификат не предназначен для подписи")
-    trust.verify_certificate(cert.der, at=at, intermediates=parsed.certificates)
+    trust.verify_parsed(cert, at=at, intermediates=parsed.certificates)
     if parsed.signing_time is not None and not cert.valid_at(parsed.signing_time):
         raise SignatureInvalid("certificate_expired",
                                f"подписано {parsed.signing_time:%d.%m.%Y %H:%M} UTC")

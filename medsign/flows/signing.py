@@ -36,10 +36,15 @@ from medsign.db.models import (
     PatientRow,
     SigningRequestRow,
 )
-from medsign.domain import bot
 from medsign.domain.consents import ConsentKind, ConsentState
 from medsign.domain.signing import SigningRequest, SigningState
-from medsign.flows.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
+from medsign.flows.archive import (
+    ArchiveRejected,
+    Limits,
+    RecentlyVerified,
+    VerifiedArchive,
+    verify_archive,
+)
 from medsign.flows.countersign import SignerProvider, countersign
 from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
 from medsign.integrations.goskey.schemas import DocumentSpec, Executor, SendRequest
@@ -97,7 +102,7 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
             change(request)
             signing_service.save(db, row, request, actor=ACTOR, now=clock.now())
             if request.is_stopped:
-                _announce(db, row, request, clock.now())
+                notifications.announce_outcome(db, row, request, clock.now())
             if consents is not None:
                 _set_consents(db, row, consents)
             db.add_all(documents or [])
@@ -107,19 +112,6 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
             # the runner commits the outer transaction only while the lease holds.
             db.commit()
     return apply
-
-
-def _announce(db: Session, row: SigningRequestRow, request: SigningRequest,
-              now: datetime) -> None:
-    """Tell the patient in MAX how the signing ended (once per outcome)."""
-    patient = db.get_one(PatientRow, row.patient_id)
-    if patient.max_user_id is None or not patient.max_reachable:
-        return
-    kinds = [ConsentKind(k) for k in row.consent_kinds]
-    notifications.enqueue_message(
-        db, ref=f"signing-{row.id}-{request.state.value}", now=now,
-        user_id=patient.max_user_id,
-        text=bot.outcome(request.state, kinds=kinds, reason=request.reason))
 
 
 def _domain(db: Session, row: SigningRequestRow) -> SigningRequest:
@@ -151,6 +143,8 @@ class SigningFlow:
         self.trust = trust
         self.signers = signers
         self.deal_type_ids = deal_type_ids or []
+        # what ``download`` verified, so that ``countersign`` need not check it all again
+        self._verified = RecentlyVerified()
 
     async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
         assert item.ref is not None
@@ -238,7 +232,8 @@ class SigningFlow:
 
     async def _download(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
         data = await self._fetch_archive(ctx, loaded)
-        await self._verify(data, loaded, ctx)
+        at = ctx.clock.now()
+        self._verified.remember(loaded.row.id, data, at, await self._verify(data, loaded, at))
         document = _document(loaded.row.id, ARCHIVE, "platform-archive.zip", "application/zip",
                              data, now=ctx.clock.now())
         return Next("countersign", apply=self._apply(
@@ -254,12 +249,12 @@ class SigningFlow:
                                        dest=target, max_bytes=self.settings.max_archive_bytes)
             return target.read_bytes()
 
-    async def _verify(self, archive: bytes, loaded: Loaded, ctx: StepContext) -> VerifiedArchive:
+    async def _verify(self, archive: bytes, loaded: Loaded, at: datetime) -> VerifiedArchive:
         """Verify off the event loop: GOST maths and hashing take milliseconds per file."""
         try:
             return await asyncio.to_thread(
                 verify_archive, archive, expected_documents=len(loaded.row.consent_kinds),
-                trust=self.trust, limits=self._limits(), at=ctx.clock.now())
+                trust=self.trust, limits=self._limits(), at=at)
         except ArchiveRejected as exc:
             raise PermanentError(exc.message, code=exc.code) from exc
 
@@ -269,7 +264,11 @@ class SigningFlow:
 
     async def _countersign(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next:
         archive = await ctx.read(lambda conn: _archive_bytes(conn, loaded.row.id))
-        verified = await self._verify(archive, loaded, ctx)
+        # the bytes download verified a moment ago are not checked again (RecentlyVerified)
+        at = ctx.clock.now()
+        verified = self._verified.recall(loaded.row.id, archive, at, limits=self._limits())
+        if verified is None:
+            verified = await self._verify(archive, loaded, at)
         org = loaded.organization
         signer = await asyncio.to_thread(self.signers.for_organization, org.code, name=org.name,
                                          ogrn=org.ogrn, inn=org.inn)

@@ -23,12 +23,14 @@ from medsign.db.models import (
     NotificationRow,
     OrganizationRow,
     PatientRow,
+    SigningRequestRow,
     WorkItemRow,
 )
 from medsign.domain import bot
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
 from medsign.domain.notifications import notification_time
 from medsign.domain.organizations import QuietHours, parse_quiet_hours
+from medsign.domain.signing import SigningRequest
 from medsign.runner import store
 
 NOTIFY_KIND = "max.notify"
@@ -203,3 +205,15 @@ def sync_patient(db: Session, *, patient: PatientRow, policy: NotificationPolicy
         AppointmentRow.starts_at > now))
     for appointment in upcoming:
         sync(db, appointment=appointment, policy=policy, now=now)
+
+
+def announce_outcome(db: Session, row: SigningRequestRow, request: SigningRequest,
+                     now: datetime) -> None:
+    """Tell the patient in MAX how a signing ended (once per outcome), if MAX can reach them."""
+    patient = db.get_one(PatientRow, row.patient_id)
+    if patient.max_user_id is None or not patient.max_reachable:
+        return
+    kinds = [ConsentKind(k) for k in row.consent_kinds]
+    enqueue_message(db, ref=f"signing-{row.id}-{request.state.value}", now=now,
+                    user_id=patient.max_user_id,
+                    text=bot.outcome(request.state, kinds=kinds, reason=request.reason))

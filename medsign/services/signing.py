@@ -28,7 +28,7 @@ from medsign.db.models import (
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
 from medsign.domain.signing import STOPPED_STATES, SigningRequest, SigningState
 from medsign.runner import store
-from medsign.services import audit, organizations
+from medsign.services import audit, notifications, organizations
 from medsign.services.errors import Conflict, NotFound, Unprocessable
 from medsign.services.scope import Scope
 
@@ -294,6 +294,7 @@ def cancel(db: Session, *, scope: Scope, request_id: str, reason: str,
         raise Conflict("already_ended", "Транзакция уже завершена.", state=request.state.value)
     request.cancel(reason)
     save(db, view.row, request, actor=scope.actor, now=now)
+    notifications.announce_outcome(db, view.row, request, now)
     store.cancel_for_ref(db.connection(), kind=SIGNING_KIND, ref=request_id, now=now,
                          reason=reason)
     for consent in db.scalars(select(ConsentRow).where(

@@ -12,11 +12,11 @@ patient portal and the support form (Jinja2 templates, one CSS file, a little Ja
     /console/requests[/ID]   signing requests, retry, cancel
     /console/notifications   /console/audit   /console/support   /console/users (admin)
 
-Live regions carry ``data-refresh-url``; ``/doctor/board`` and ``/console/overview`` are
-their fragments (send ``X-Requested-With: medsign-refresh``). Key controls carry
-``data-testid`` (``login-submit``, ``start-signing``, ``confirm-signing``, ``retry``,
-``cancel``, ``esia-login``, ``issue-link``, ``support-submit``, ``logout``, …) for browser
-tests.
+Live regions carry ``data-refresh-url``; ``/doctor/board``, ``/doctor/appointments/ID/live``
+and ``/console/overview`` are their fragments (send ``X-Requested-With: medsign-refresh``).
+Key controls carry ``data-testid`` (``login-submit``, ``start-signing``, ``confirm-signing``,
+``retry``, ``cancel``, ``esia-login``, ``issue-link``, ``support-submit``, ``logout``, …) for
+browser tests (``tests/e2e/browser``).
 """
 
 from __future__ import annotations

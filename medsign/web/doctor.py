@@ -7,7 +7,7 @@ organisation's appointment or request is "not found", exactly as in the API.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
@@ -57,14 +57,27 @@ def _board(request: Request, db: Session, user: StaffUser, q: str) -> web_doctor
 
 @router.get("/appointments/{appointment_id}")
 def appointment_page(request: Request, user: deps.Doctor, appointment_id: Id) -> Response:
+    context = _appointment(request, user, appointment_id)
+    return render(request, "doctor/appointment.html",
+                  title=f"Запись: {context['card'].patient_name}", **context,
+                  refresh_url=f"/doctor/appointments/{quote(appointment_id)}/live")
+
+
+@router.get("/appointments/{appointment_id}/live")
+def appointment_fragment(request: Request, user: deps.Doctor, appointment_id: Id) -> Response:
+    """The appointment page's live part: documents, the start button, signing requests."""
+    return render(request, "doctor/_appointment.html",
+                  **_appointment(request, user, appointment_id))
+
+
+def _appointment(request: Request, user: StaffUser, appointment_id: str) -> dict[str, Any]:
     scope = scope_of(user)
     with deps.read_db(request) as db:
         card = web_doctor.card(db, scope=scope, appointment_id=appointment_id)
         requests = web_doctor.requests_of(db, scope=scope, appointment_id=appointment_id)
         pdfs = {r.id: web_documents.list_pdfs(db, request_id=r.id, state=r.state)
                 for r in requests}
-    return render(request, "doctor/appointment.html", title=f"Запись: {card.patient_name}",
-                  card=card, requests=requests, pdfs=pdfs)
+    return {"card": card, "requests": requests, "pdfs": pdfs}
 
 
 @router.get("/appointments/{appointment_id}/sign")

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 
 def day_range(value: str, tz: str) -> tuple[datetime, datetime] | None:
-    """``YYYY-MM-DD`` as the UTC-aware bounds of that day in ``tz``; None if not a date."""
+    """``YYYY-MM-DD`` as the UTC-aware bounds of that day in ``tz``; None if not a date.
+
+    A date picker offers any day from 0001-01-01 to 9999-12-31; at those ends a bound that
+    ``datetime`` cannot hold (in UTC, as the database compares) is clamped to the first or
+    last instant it can."""
     try:
         day = date.fromisoformat(value.strip())
     except ValueError:
         return None
-    start = datetime.combine(day, time.min, ZoneInfo(tz))
-    return start, start + timedelta(days=1)
+    zone = ZoneInfo(tz)
+    end = _midnight(day + timedelta(days=1), zone) if day < date.max else LAST_INSTANT
+    return _midnight(day, zone), end
+
+
+FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    local = datetime.combine(day, time.min, zone)
+    try:
+        local.astimezone(UTC)
+    except OverflowError:
+        return FIRST_INSTANT if day.year == date.min.year else LAST_INSTANT
+    return local
 
 
 def encode_cursor(data: dict[str, Any]) -> str:

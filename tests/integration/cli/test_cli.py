@@ -1,0 +1,381 @@
+"""The real ``medsign`` command, run as a subprocess in a scratch working directory.
+
+Each test starts ``python -m medsign …`` exactly as an operator would, with a clean
+environment (no inherited ``MEDSIGN_*`` settings) and the database chosen through
+``MEDSIGN_DATABASE__URL``. Long-running commands (``serve``, ``worker``) are polled with
+timeouts and stopped with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from medsign.api.app import create_app
+from medsign.cli import main
+from medsign.db.engine import make_engine
+from medsign.db.migrate import head_revision
+
+TIMEOUT = 60.0  # generous: a loaded CI machine starts Python slowly
+
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[list[str]]:
+    paths = [list(prefix)]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, (*prefix, name))
+        else:
+            paths.append([*prefix, name])
+    return paths
+
+
+SUBCOMMANDS = _command_paths(main)
+# Click's own English, which must not leak into the Russian help.
+CLICK_ENGLISH = re.compile(r"\b(Usage|Options|Commands|Arguments|Show this message|default|"
+                           r"required|TEXT|INTEGER|RANGE|FILE|PATH|OPTIONS|COMMAND|ARGS|CODE|"
+                           r"NAME|TARGET|SOURCE|BOOLEAN|FLOAT)\b")
+
+
+class Cli:
+    """Runs ``python -m medsign`` in one working directory with one database."""
+
+    def __init__(self, cwd: Path, database_url: str | None) -> None:
+        self.cwd = cwd
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("MEDSIGN_") or k.startswith("MEDSIGN_TEST_")}
+        if database_url is not None:
+            self.env["MEDSIGN_DATABASE__URL"] = database_url
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "medsign", *args]
+
+    def run(self, *args: str, input: str | None = None,  # noqa: A002 - subprocess's name
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(*args), cwd=self.cwd, env={**self.env, **(env or {})},
+                              input=input, capture_output=True, text=True, timeout=TIMEOUT,
+                              check=False)
+
+    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = self.run(*args)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    def start(self, *args: str, name: str) -> Background:
+        out, err = self.cwd / f"{name}.out", self.cwd / f"{name}.err"
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(self.argv(*args), cwd=self.cwd, env=self.env,
+                                       stdout=stdout, stderr=stderr)
+        return Background(process, out, err)
+
+
+class Background:
+    def __init__(self, process: subprocess.Popen[bytes], out: Path, err: Path) -> None:
+        self.process, self.out, self.err = process, out, err
+
+    def stderr(self) -> str:
+        return self.err.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit code (SIGKILL and a failure if it does not stop in time)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"did not stop on SIGTERM within {TIMEOUT} s:\n{self.stderr()}")
+
+
+def wait_for(condition: Callable[[], Any], what: str, process: Background) -> Any:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        if process.process.poll() is not None:
+            pytest.fail(f"exited with {process.process.returncode} before {what}:\n"
+                        f"{process.stderr()}")
+        time.sleep(0.05)
+    pytest.fail(f"no {what} within {TIMEOUT} s:\n{process.stderr()}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """No database configured: the embedded default (./var/medsign.db) would apply."""
+    return Cli(tmp_path, None)
+
+
+@pytest.fixture
+def fresh_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty SQLite file, or the run's PostgreSQL database (migrated, tables emptied)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'var' / 'medsign.db'}"
+    url: str = request.getfixturevalue("db_url")
+    return url
+
+
+@pytest.fixture
+def db_cli(tmp_path: Path, fresh_url: str) -> Cli:
+    return Cli(tmp_path, fresh_url)
+
+
+@pytest.fixture
+def token(db_cli: Cli) -> str:
+    db_cli.ok("migrate")
+    return db_cli.ok("api-token", "create", "--name", "mis").stdout.strip()
+
+
+@pytest.fixture
+def api(fresh_url: str) -> Iterator[TestClient]:
+    engine = make_engine(fresh_url)
+    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+        yield client
+    engine.dispose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- help ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", SUBCOMMANDS, ids=lambda c: " ".join(c) or "medsign")
+def test_help_works_and_is_in_russian(cli: Cli, command: list[str]) -> None:
+    assert len(SUBCOMMANDS) >= 12  # the walk found the commands
+    done = cli.ok(*command, "--help")
+    assert done.stdout.startswith("Использование: ") and "Параметры:" in done.stdout
+    assert "-h, --help" in done.stdout and "Показать эту справку и выйти." in done.stdout
+    words = re.sub(r"--?[\w-]+|medsign|" + "|".join(re.escape(c) for c in command),
+                   "", done.stdout)
+    assert not CLICK_ENGLISH.search(words), CLICK_ENGLISH.findall(words)
+    assert done.stderr == ""
+    assert not (cli.cwd / "var").exists()  # asking for help touches nothing
+
+
+# -- configuration ------------------------------------------------------------------------
+
+SECRETS = ("TopSecretGoskeyToken-0123456789", "Sup3rSecretPassw0rd", "short-1")
+BAD_CONFIG = f"""
+profile = "production"
+[database]
+url = "mysql://medsign:{SECRETS[1]}@db:3306/medsign"
+pool_size = 0
+[runner]
+concurrency = "many"
+lease = "soon"
+[goskey]
+token = "{SECRETS[0]}"
+base_url = "ftp://platform"
+[max]
+token = "{SECRETS[2]}"
+[logging]
+level = "LOUD"
+"""
+# key, the value as shown, words of the expectation
+EXPECTED_PROBLEMS = [
+    ("database.url", "mysql://medsign:***@db:3306/medsign", "postgresql://"),
+    ("database.pool_size", "0", "от 1 до 100"),
+    ("runner.concurrency", "many", "от 1 до 256"),
+    ("runner.lease", "soon", "длительность"),
+    ("goskey.base_url", "ftp://platform", "https://"),
+    ("logging.level", "LOUD", "«DEBUG»"),
+    ("max.token", "***", "не короче 16 символов"),
+]
+
+
+def assert_lists_every_problem(output: str) -> None:
+    assert "Ошибка в настройках" in output
+    for key, value, expected in EXPECTED_PROBLEMS:
+        line = next((x for x in output.splitlines() if f"{key} = «{value}»" in x), None)
+        assert line is not None, f"{key} = «{value}» not reported:\n{output}"
+        assert "ожидается" in line and expected in line, line
+    for secret in SECRETS:
+        assert secret not in output
+
+
+def test_check_config_lists_every_problem_without_secrets_and_exits_2(cli: Cli) -> None:
+    (cli.cwd / "bad.toml").write_text(BAD_CONFIG, encoding="utf-8")
+    done = cli.run("check-config", "--config", "bad.toml")
+    assert done.returncode == 2, done
+    assert_lists_every_problem(done.stdout + done.stderr)
+
+
+def test_check_config_accepts_a_good_file_and_hides_secrets_with_show(cli: Cli) -> None:
+    (cli.cwd / "ok.toml").write_text(f'[goskey]\ntoken = "{SECRETS[0]}"\n', encoding="utf-8")
+    done = cli.ok("check-config", "--config", "ok.toml", "--show")
+    assert "goskey.token = ***" in done.stdout and SECRETS[0] not in done.stdout + done.stderr
+    assert "Настройки в порядке" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_refuse_an_invalid_configuration(cli: Cli, command: str) -> None:
+    (cli.cwd / "bad.toml").write_text(BAD_CONFIG, encoding="utf-8")
+    done = cli.run(command, "--config", "bad.toml")
+    assert done.returncode == 2, done
+    assert_lists_every_problem(done.stdout + done.stderr)
+    assert not (cli.cwd / "var").exists()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_refuse_an_unmigrated_database(tmp_path: Path, command: str) -> None:
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
+    done = cli.run(command, "--port", str(free_port())) if command == "serve" else cli.run(
+        command)
+    assert done.returncode == 2, done
+    assert "medsign migrate" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+# -- migrate and tokens (both back ends) --------------------------------------------------
+
+def test_migrate_then_create_prints_only_a_working_token(db_cli: Cli, api: TestClient,
+                                                         backend: str) -> None:
+    head = head_revision()
+    if backend == "sqlite":  # the PostgreSQL fixture database comes migrated
+        assert api.get("/readyz").status_code == 503
+        assert db_cli.ok("migrate").stdout == f"Схема базы данных: пусто → {head}.\n"
+    assert db_cli.ok("migrate").stdout == f"Схема базы данных: {head} → {head}.\n"
+    assert api.get("/readyz").status_code == 200
+    created = db_cli.ok("api-token", "create", "--name", "mis-region")
+    [token] = created.stdout.splitlines()
+    assert created.stdout == token + "\n" and re.fullmatch(r"ms_[A-Za-z0-9_\-]{40,}", token)
+    assert token not in created.stderr and "mis-region" in created.stderr
+    assert api.get("/api/v1/signing-requests", headers=bearer(token)).status_code == 200
+    assert api.get("/api/v1/signing-requests",
+                   headers=bearer(token[:-1] + "x")).status_code == 401
+
+
+def test_the_database_can_come_from_the_config_file(db_cli: Cli, token: str,
+                                                    fresh_url: str) -> None:
+    (db_cli.cwd / "site.toml").write_text(f'[database]\nurl = "{fresh_url}"\n',
+                                          encoding="utf-8")
+    from_file = Cli(db_cli.cwd, None)
+    assert from_file.ok("api-token", "list", "--config", "site.toml").stdout.startswith("mis\t")
+    assert from_file.ok("--config", "site.toml", "api-token", "list").stdout.startswith("mis\t")
+
+
+def test_a_duplicate_token_name_is_refused(db_cli: Cli, token: str) -> None:
+    done = db_cli.run("api-token", "create", "--name", "mis")
+    assert done.returncode == 1 and done.stdout == "" and "уже существует" in done.stderr
+
+
+def test_list_shows_clients_without_tokens_and_revoke_locks_one_out(
+        db_cli: Cli, token: str, api: TestClient) -> None:
+    other = db_cli.ok("api-token", "create", "--name", "lab", "--organization", "mo1").stdout
+    listed = db_cli.ok("api-token", "list").stdout.splitlines()
+    assert [line.split("\t")[0] for line in listed] == ["lab", "mis"]
+    assert all(line.endswith("действует") for line in listed)
+    assert "mo1" in listed[0] and "все МО" in listed[1]
+    assert token not in "\n".join(listed) and other.strip() not in "\n".join(listed)
+    assert listed[1].split("\t")[1] == token[:10] + "…"
+
+    revoked = db_cli.ok("api-token", "revoke", "mis")
+    assert "mis" in revoked.stdout
+    r = api.get("/api/v1/signing-requests", headers=bearer(token))
+    assert r.status_code == 401 and r.json()["code"] == "invalid_token"
+    assert api.get("/api/v1/signing-requests", headers=bearer(other.strip())).status_code == 200
+    assert "отозван" in db_cli.ok("api-token", "list").stdout.splitlines()[1]
+    missing = db_cli.run("api-token", "revoke", "nobody")
+    assert missing.returncode == 1 and "не найден" in missing.stderr
+
+
+def test_backup_and_restore_round_trip(db_cli: Cli, token: str, api: TestClient) -> None:
+    backup = db_cli.ok("backup", "copy.backup")
+    assert re.search(r"SHA-256 [0-9a-f]{64}", backup.stdout), backup.stdout
+    assert (db_cli.cwd / "copy.backup").stat().st_size > 0
+    later = db_cli.ok("api-token", "create", "--name", "after-backup").stdout.strip()
+    db_cli.ok("api-token", "revoke", "mis")
+
+    restored = db_cli.run("restore", "copy.backup", "--yes")
+    assert restored.returncode == 0, restored
+    assert "контрольная сумма верна" in restored.stdout and "восстановлена" in restored.stdout
+    assert db_cli.ok("api-token", "list").stdout.splitlines() == [
+        f"mis\t{token[:10]}…\tвсе МО\tдействует"]
+    assert api.get("/api/v1/signing-requests", headers=bearer(token)).status_code == 200
+    assert api.get("/api/v1/signing-requests", headers=bearer(later)).status_code == 401
+
+
+def test_restore_refuses_a_damaged_copy(db_cli: Cli, token: str) -> None:
+    db_cli.ok("backup", "copy.backup")
+    copy = db_cli.cwd / "copy.backup"
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
+    copy.write_bytes(bytes(data))
+    done = db_cli.run("restore", "copy.backup", "--yes")
+    assert done.returncode == 1 and "Контрольная сумма" in done.stderr, done
+    assert db_cli.ok("api-token", "list").stdout.startswith("mis\t")
+
+
+def test_restore_without_yes_asks_and_a_no_changes_nothing(db_cli: Cli, token: str) -> None:
+    db_cli.ok("backup", "copy.backup")
+    db_cli.ok("api-token", "revoke", "mis")
+    done = db_cli.run("restore", "copy.backup", input="n\n")
+    assert done.returncode == 1 and "Продолжить?" in done.stdout
+    assert "отозван" in db_cli.ok("api-token", "list").stdout
+
+
+# -- long-running processes ---------------------------------------------------------------
+
+def test_serve_serves_and_stops_cleanly_on_sigterm(db_cli: Cli, token: str) -> None:
+    port = free_port()
+    server = db_cli.start("serve", "--host", "127.0.0.1", "--port", str(port), name="serve")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _get(f"{base}/healthz") == 200, "/healthz", server)
+        assert _get(f"{base}/readyz") == 200
+        with httpx.Client(base_url=base, timeout=10) as http:
+            r = http.get("/api/v1/signing-requests", headers=bearer(token))
+            assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
+            r = http.get("/api/v1/signing-requests", headers={"X-Request-ID": "cli-req-1"})
+            assert r.status_code == 401 and r.headers["x-request-id"] == "cli-req-1"
+    finally:
+        code = server.stop()
+    log = server.stderr()
+    # uvicorn re-raises SIGTERM once it has shut down, so that the parent sees the signal
+    assert code in (0, -signal.SIGTERM), log
+    assert "Application shutdown complete" in log and "Traceback" not in log
+    assert token not in log
+    lines = [json.loads(line) for line in log.splitlines()]  # every line is JSON
+    [access] = [x for x in lines if x["correlation_id"] == "cli-req-1"]
+    assert access["msg"] == "GET /api/v1/signing-requests -> 401"
+    assert "\x1b" not in json.dumps(lines)  # no terminal colours in a machine log
+
+
+def _get(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.TransportError:
+        return None
+
+
+def test_worker_runs_until_sigterm_and_stops_cleanly(db_cli: Cli, token: str) -> None:
+    worker = db_cli.start("worker", "--concurrency", "2", name="worker")
+    try:
+        wait_for(lambda: "Обработчик" in worker.stderr(), "the start-up line", worker)
+        assert worker.process.poll() is None
+    finally:
+        code = worker.stop()
+    assert code == 0, worker.stderr()
+    assert "Traceback" not in worker.stderr()

@@ -1,0 +1,121 @@
+"""What the patient reads: Russian texts, with dates and times in the MO's own time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from medsign.domain import bot
+from medsign.domain.consents import ConsentKind
+from medsign.domain.signing import SigningState
+
+# 20:00 UTC on 26 November: already the 27th in Vladivostok (UTC+10), still the 26th in
+# Kaliningrad (UTC+2), 23:00 in Moscow.
+EVENING_UTC = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+KINDS = [ConsentKind.medical_intervention, ConsentKind.personal_data]
+PLATFORM_TEXT_LIMIT = 4000
+
+
+@pytest.mark.parametrize(("tz", "expected"), [
+    ("Asia/Vladivostok", "27 ноября в 06:00"),
+    ("Europe/Kaliningrad", "26 ноября в 22:00"),
+    ("Europe/Moscow", "26 ноября в 23:00"),
+    ("Asia/Kamchatka", "27 ноября в 08:00"),
+    ("Europe/Samara", "27 ноября в 00:00"),
+])
+def test_the_moment_is_told_in_the_organisations_time_zone(tz: str, expected: str) -> None:
+    assert bot.when(EVENING_UTC, tz) == expected
+
+
+@pytest.mark.parametrize(("month", "name"), list(enumerate(
+    ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
+     "октября", "ноября", "декабря"], start=1)))
+def test_every_month_is_in_the_genitive(month: int, name: str) -> None:
+    moment = datetime(2027, month, 5, 6, 7, tzinfo=UTC)
+    assert bot.when(moment, "UTC") == f"5 {name} в 06:07"
+
+
+def test_the_invitation_names_the_visit_and_the_documents_in_local_time() -> None:
+    text = bot.invitation(first_name="Мария", middle_name="Петровна", starts_at=EVENING_UTC,
+                          timezone="Asia/Vladivostok", service="Приём врача-терапевта",
+                          doctor="Петрова А. С.", organization="ГБУЗ «Поликлиника № 1»",
+                          kinds=KINDS)
+    assert text.startswith("Здравствуйте, Мария Петровна!")
+    assert ("27 ноября в 06:00 у вас приём: Приём врача-терапевта, врач Петрова А. С., "
+            "ГБУЗ «Поликлиника № 1».") in text
+    assert "• ИДС на медицинское вмешательство\n• Согласие на обработку персональных данных" \
+        in text
+    assert "Договор" not in text
+    assert "Госключе" in text and "на бумаге в клинике" in text
+    assert len(text) <= PLATFORM_TEXT_LIMIT
+
+
+def test_the_invitation_without_a_middle_name_and_in_another_zone() -> None:
+    text = bot.invitation(first_name="Ольга", middle_name=None, starts_at=EVENING_UTC,
+                          timezone="Europe/Kaliningrad", service="УЗИ", doctor="Иванов И. И.",
+                          organization="МО", kinds=[ConsentKind.paid_services_contract])
+    assert text.startswith("Здравствуйте, Ольга!")
+    assert "26 ноября в 22:00 у вас приём" in text
+    assert "• Договор на оказание платных медицинских услуг" in text
+
+
+def test_after_the_sign_button_the_documents_and_the_next_step_are_named() -> None:
+    text = bot.after_sign(KINDS)
+    assert text.startswith("Спасибо! Документы отправлены на подписание")
+    assert "• ИДС на медицинское вмешательство" in text
+    assert "«Госключ»" in text and "до начала приёма" in text
+
+
+def test_after_the_paper_button_the_visit_time_is_local() -> None:
+    assert "приём 27 ноября в 06:00" in bot.after_paper(EVENING_UTC, "Asia/Vladivostok")
+    assert "приём 26 ноября в 22:00" in bot.after_paper(EVENING_UTC, "Europe/Kaliningrad")
+    assert "на бумаге в клинике" in bot.after_paper(EVENING_UTC, "Europe/Moscow")
+
+
+def test_rescheduled_and_cancelled() -> None:
+    assert bot.rescheduled("ПРИГЛАШЕНИЕ") == "Время приёма изменилось.\n\nПРИГЛАШЕНИЕ"
+    cancelled = bot.appointment_cancelled(EVENING_UTC, "Asia/Vladivostok")
+    assert cancelled.startswith("Приём 27 ноября в 06:00 отменён клиникой.")
+    assert "Подписывать документы не нужно" in cancelled
+
+
+def test_linking_texts() -> None:
+    assert "Иванов Иван Иванович" in bot.linked("Иванов Иван Иванович")
+    assert "недействительна" in bot.LINK_FAILED
+    assert "не нашли пациента" in bot.CONTACT_NOT_FOUND
+    assert "поделитесь номером телефона" in bot.WELCOME_UNKNOWN
+
+
+def test_the_final_message_of_a_completed_signing_lists_the_documents() -> None:
+    text = bot.outcome(SigningState.completed, kinds=KINDS, reason=None)
+    assert text.startswith("Готово: документы подписаны.")
+    assert "• ИДС на медицинское вмешательство" in text
+
+
+def test_the_final_message_of_an_expired_signing() -> None:
+    text = bot.outcome(SigningState.expired, kinds=KINDS, reason="истёк срок")
+    assert text.startswith("Срок онлайн-подписания истёк")
+    assert "на бумаге в клинике" in text
+
+
+def test_the_final_message_of_a_cancelled_signing_gives_the_reason_when_known() -> None:
+    assert bot.outcome(SigningState.cancelled, kinds=KINDS,
+                       reason="пациент отказался").startswith(
+        "Подписание отменено: пациент отказался.")
+    assert bot.outcome(SigningState.cancelled, kinds=KINDS, reason=None).startswith(
+        "Подписание отменено. Если")
+
+
+@pytest.mark.parametrize("state", [SigningState.failed, SigningState.platform_error])
+def test_the_final_message_of_a_failed_signing_blames_no_one(state: SigningState) -> None:
+    text = bot.outcome(state, kinds=KINDS, reason="goskey_500: boom")
+    assert "технической ошибки" in text
+    assert "goskey" not in text and "boom" not in text  # no internals for the patient
+
+
+def test_toasts_are_short() -> None:
+    # A toast is one line on a phone.
+    for toast in (bot.STALE_BUTTON, bot.ALREADY_CHOSEN, bot.SIGNING_STARTED_TOAST,
+                  bot.PAPER_TOAST):
+        assert 0 < len(toast) <= 100
