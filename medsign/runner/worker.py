@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from medsign.clock import Clock, SystemClock
 from medsign.db.engine import read_only
@@ -155,12 +156,18 @@ class Worker:
         while not stop.is_set():
             free = cfg.concurrency - len(self._inflight)
             wanted = min(free, cfg.claim_batch)
-            claimed = await self.db(partial(self._claim, wanted)) if wanted > 0 else []
-            for item in claimed:
-                self._start(item)
-            if wanted > 0 and len(claimed) == wanted:
-                continue
-            timeout = await self._idle_timeout(free)
+            try:
+                claimed = await self.db(partial(self._claim, wanted)) if wanted > 0 else []
+                for item in claimed:
+                    self._start(item)
+                if wanted > 0 and len(claimed) == wanted:
+                    continue
+                timeout = await self._idle_timeout(free)
+            except DBAPIError:
+                # A locked or lost database is a pause, not the end of the worker: the
+                # in-flight steps go on, and the next poll tries again.
+                log.exception("could not reach the database; retrying after the poll interval")
+                timeout = cfg.poll_interval.total_seconds()
             if until_idle and timeout > 0 and not self._inflight:
                 return
             self._wakeup.clear()

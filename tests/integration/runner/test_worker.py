@@ -151,3 +151,33 @@ def test_a_failed_group_commit_lets_the_items_run_again(engine: Engine) -> None:
 
     asyncio.run(main())
     assert failures and {rows(engine)[i].status for i in ids} == {"done"}
+
+
+def test_a_database_error_while_claiming_pauses_the_worker_instead_of_killing_it(
+        engine: Engine) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    ids = enqueue(engine, 2)
+    worker = Worker(engine, [ThreeSteps()], FAST)
+    real_claim, failures = worker._claim, []
+
+    def flaky_claim(limit: int) -> list[WorkItem]:
+        if len(failures) < 2:
+            failures.append(limit)
+            raise OperationalError("claim", {}, Exception("database is locked"))
+        return real_claim(limit)
+
+    worker._claim = flaky_claim  # type: ignore[method-assign]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        for _ in range(300):
+            if {rows(engine)[i].status for i in ids} == {"done"}:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    assert len(failures) == 2 and {rows(engine)[i].status for i in ids} == {"done"}
