@@ -4,7 +4,9 @@ byte for byte what the full font and fpdf2's general paths give."""
 from __future__ import annotations
 
 import io
+import os
 import re
+import tempfile
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,3 +105,26 @@ def test_a_font_fonttools_cannot_cut_falls_back_to_itself(tmp_path: Path) -> Non
     broken = tmp_path / "broken.ttf"
     broken.write_bytes(b"not a font")
     assert render.font_for(broken, ["Иванов"]) == broken
+
+
+def test_the_cut_is_kept_once_per_content_in_a_private_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    first = render._store(b"font bytes")
+    assert render._store(b"font bytes") == first and first.read_bytes() == b"font bytes"
+    assert first.parent.stat().st_mode & 0o777 == 0o700
+    first.write_bytes(b"changed by someone")
+    assert render._store(b"font bytes") == first and first.read_bytes() == b"font bytes"
+    other = render._store(b"other bytes")
+    assert other != first and sorted(first.parent.iterdir()) == sorted([first, other])
+
+
+def test_a_folder_others_can_write_to_is_not_used(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    folder = tmp_path / f"medsign-fonts-{os.getuid()}"
+    folder.mkdir()
+    folder.chmod(0o777)
+    with pytest.raises(PermissionError):
+        render._store(b"font bytes")
+    assert list(folder.iterdir()) == []

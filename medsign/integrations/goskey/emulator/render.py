@@ -8,23 +8,26 @@ fpdf2 parses the font file for every document and, on output, decompiles all its
 subset them: with the 740 KB DejaVu Sans that was ~30 of the ~45 ms a PDF took. So, once per
 process and font, the font is cut down to a working set — Latin, Latin-1 and Latin Extended-A,
 Cyrillic, common punctuation, №, ₽, € (~700 glyphs with their hinting; without the tables
-fpdf2 drops from an embedded font anyway) — and kept in a temporary file that fpdf2 parses
-quickly; a document with any character outside that set is rendered from the full font, as
-before. The PDF comes out byte for byte the same either way (``tests/unit/goskey``), and so
-does drawing a paragraph that fits on one line with ``cell`` rather than through
-``multi_cell``'s (quadratic) line breaking. One saving changes bytes, not content: the embedded
-subset is written without recomputing bounding boxes, so its glyphs keep DejaVu's own encoding
-and its head/hhea/maxp keep the whole font's box and maxima (valid upper bounds) instead of
-values recomputed for the few glyphs used. Together: ~45 → ~9 ms a PDF.
+fpdf2 drops from an embedded font anyway) — kept in a file that fpdf2 parses quickly (one
+shared file per content in a private temporary folder, ``_store``); a document with any
+character outside that set is rendered from the full font, as before. The PDF comes out byte
+for byte the same either way (``tests/unit/goskey``), and so does drawing a paragraph that fits
+on one line with ``cell`` rather than through ``multi_cell``'s (quadratic) line breaking. One
+saving changes bytes, not content: the embedded subset is written without recomputing bounding
+boxes, so its glyphs keep DejaVu's own encoding and its head/hhea/maxp keep the whole font's
+box and maxima (valid upper bounds) instead of values recomputed for the few glyphs used.
+Together: ~45 → ~9 ms a PDF.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import hashlib
+import io
 import itertools
 import logging
 import os
+import stat
 import tempfile
 import threading
 import xml.etree.ElementTree as ET
@@ -115,8 +118,8 @@ def _working_font(font: Path) -> _WorkingFont | None:
 
 
 def _cut(font: Path) -> _WorkingFont | None:
-    """``font`` reduced to the working set, saved to a temporary file removed at exit; None
-    when fontTools cannot do it (the full font is used then)."""
+    """``font`` reduced to the working set; None when that cannot be done here (the full font
+    is used then)."""
     try:
         # the original head (bounding box, timestamps) is kept, so the PDF's font descriptor
         # and thus the PDF come out byte for byte as from the full font
@@ -129,21 +132,38 @@ def _cut(font: Path) -> _WorkingFont | None:
         subsetter = subset.Subsetter(options)
         subsetter.populate(unicodes=sorted(_WORKING_SET))
         subsetter.subset(parsed)
-        fd, name = tempfile.mkstemp(prefix="medsign-emulator-font-", suffix=".ttf")
-        atexit.register(_remove, name)
-        with os.fdopen(fd, "wb") as out:
-            parsed.save(out)
+        buffer = io.BytesIO()
+        parsed.save(buffer)
+        path = _store(buffer.getvalue())
         covers = frozenset(parsed.getBestCmap() or ())
     except Exception:  # any failure only costs speed
         log.warning("could not cut the font %s down; PDFs use the full font", font,
                     exc_info=True)
         return None
-    return _WorkingFont(Path(name), covers)
+    return _WorkingFont(path, covers)
 
 
-def _remove(name: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(name)
+def _store(data: bytes) -> Path:
+    """fpdf2 reads fonts from files: the cut goes to a private per-user folder in the temporary
+    directory, named by its content, so that every emulator process (each makes the same
+    bytes) shares one file, nothing piles up however processes end, and a file is only ever
+    used when it holds exactly these bytes."""
+    folder = Path(tempfile.gettempdir()) / f"medsign-fonts-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{folder} is not a private folder of this user")
+    target = folder / f"working-{hashlib.sha256(data).hexdigest()[:32]}.ttf"
+    if not (target.is_file() and target.read_bytes() == data):
+        fd, name = tempfile.mkstemp(dir=folder, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(name, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+    return target
 
 
 def _sections(sheet: Sheet) -> list[tuple[str, list[str]]]:
