@@ -29,7 +29,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
     made = Stand(tmp_path_factory.mktemp("browser-stand"))
     try:
@@ -40,7 +40,9 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
         made.close()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and every asyncio test after this package would fail on it.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium;"

@@ -276,6 +276,20 @@ format = "text"
         started = httpx.post(f"{self.max_url}/_emulator/users/{user['user_id']}/start",
                              json={"payload": token}, timeout=10)
         assert started.status_code == 200, started.text
+        # the link is made by the worker, asynchronously: wait for it, or a test that starts
+        # signing right after would race it (her visits, already being signed, are not
+        # announced)
+        wait_for(lambda: self._max_user_of(patient_id) == user["user_id"], timeout=60,
+                 what=f"the worker linking {patient_id} to MAX", describe=self.describe)
+
+    def _max_user_of(self, patient_id: str) -> int | None:
+        container = bootstrap.build(load_settings(self.config_file, env={}))
+        try:
+            with Session(container.engine) as db:
+                patient = patients.find(db, patient_id)
+                return None if patient is None else patient.max_user_id
+        finally:
+            container.engine.dispose()
 
     # -- processes -----------------------------------------------------------------------------
     def start(self) -> None:
