@@ -180,6 +180,11 @@ class CancelRequest(Strict):
                                              strip_whitespace=True)]
 
 
+class RetryRequest(Strict):
+    reason: Annotated[str | None, StringConstraints(min_length=1, max_length=500,
+                                                    strip_whitespace=True)] = None
+
+
 class HistoryEntry(Strict):
     at: datetime
     from_state: str | None

@@ -203,11 +203,12 @@ class SigningRequest:
         self._move(S.failed, reason=reason)
         self.failed_from = failed_from
 
-    def retry(self) -> None:
-        """An operator's retry: resume from the step that failed."""
+    def retry(self, reason: str | None = None) -> None:
+        """An operator's retry: resume from the step that failed (``reason``, why the operator
+        retries, goes into the history; the request's own reason is cleared)."""
         if self.state is not S.failed or self.failed_from is None:
             raise self._refusal(None, "повторить можно только транзакцию в состоянии «ошибка»")
-        self._move(self.failed_from, resuming=True)
+        self._move(self.failed_from, resuming=True, reason=reason)
         self.failed_from = None
         self.reason = None
 

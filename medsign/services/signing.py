@@ -268,8 +268,9 @@ def _work_item_id(db: Session, request_id: str) -> int | None:
     return item
 
 
-def retry(db: Session, *, scope: Scope, request_id: str, now: datetime) -> RequestView:
-    """Resume a ``failed`` request at the step where it failed (audited)."""
+def retry(db: Session, *, scope: Scope, request_id: str, now: datetime,
+          reason: str | None = None) -> RequestView:
+    """Resume a ``failed`` request at the step where it failed (audited, with ``reason``)."""
     view = get(db, scope=scope, request_id=request_id)
     request = to_domain(view.row, appointment_external_id=view.appointment_external_id,
                         organization_code=view.organization_code)
@@ -279,7 +280,7 @@ def retry(db: Session, *, scope: Scope, request_id: str, now: datetime) -> Reque
     item_id = _work_item_id(db, request_id)
     if item_id is None or not store.operator_retry(db.connection(), item_id, now=now).ok:
         raise Conflict("not_retryable", "Фоновая работа этой транзакции не в состоянии ошибки.")
-    request.retry()
+    request.retry(reason)
     save(db, view.row, request, actor=scope.actor, now=now)
     return view
 

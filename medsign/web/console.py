@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -130,20 +131,27 @@ def request_page(request: Request, user: deps.Operator, request_id: Id) -> Respo
                   item_titles=web_console.ITEM_TITLES)
 
 
+# Why an operator retries or cancels: required, and blanks do not count as an answer.
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000),
+                   Form()]
+
+
 @router.post("/requests/{request_id}/retry")
-def retry(request: Request, user: deps.Operator, request_id: Id) -> Response:
+def retry(request: Request, user: deps.Operator, request_id: Id,
+          reason: Reason) -> Response:
     with deps.write_db(request) as db:
-        signing.retry(db, scope=scope_of(user), request_id=request_id, now=deps.now(request))
+        signing.retry(db, scope=scope_of(user), request_id=request_id, now=deps.now(request),
+                      reason=f"{reason} (оператор {user.login})")
         db.commit()
     return _back_to(request_id, "retried")
 
 
 @router.post("/requests/{request_id}/cancel")
 def cancel(request: Request, user: deps.Operator, request_id: Id,
-           reason: Annotated[str, Form(min_length=3, max_length=1000)]) -> Response:
+           reason: Reason) -> Response:
     with deps.write_db(request) as db:
         signing.cancel(db, scope=scope_of(user), request_id=request_id,
-                       reason=f"{reason.strip()} (оператор {user.login})", now=deps.now(request))
+                       reason=f"{reason} (оператор {user.login})", now=deps.now(request))
         db.commit()
     return _back_to(request_id, "cancelled")
 

@@ -169,9 +169,12 @@ def get_evidence(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
 
 @router.post("/signing-requests/{request_id}/retry", response_model=schemas.SigningRequestOut,
              responses=ERRORS, summary="Повторить транзакцию в состоянии «ошибка»")
-def retry_signing_request(request_id: IdPath, db: WriteDb, caller: Caller,
-                          now: Now) -> schemas.SigningRequestOut:
-    signing.retry(db, scope=caller.scope, request_id=request_id, now=now)
+def retry_signing_request(request_id: IdPath, db: WriteDb, caller: Caller, now: Now,
+                          body: schemas.RetryRequest | None = None) -> schemas.SigningRequestOut:
+    """The body is optional; its ``reason`` (why the request is retried) goes into the
+    request's history and the audit log."""
+    signing.retry(db, scope=caller.scope, request_id=request_id, now=now,
+                  reason=body.reason if body is not None else None)
     return views.signing_request(signing.get(db, scope=caller.scope, request_id=request_id))
 
 

@@ -48,6 +48,7 @@ def test_operator_retries_a_request_failed_by_an_injected_fault(ui: Ui, stand: S
     finally:
         stand.goskey("DELETE", "/faults")
 
+    operator.get_by_label("Причина повтора").fill("платформа снова доступна")
     operator.get_by_test_id("retry").click()
     expect(operator).to_have_url(re.compile(rf"/console/requests/{request_id}\?msg=retried$"))
     expect(operator.get_by_test_id("message-success")).to_contain_text("поставлена на повтор")

@@ -105,7 +105,14 @@ def test_a_bad_operator_signature_fails_the_request_with_a_reason_and_an_operato
     detail = stand.request(rid)
     assert detail["state"] == "failed" and "Подпись" in detail["reason"], detail
     stand.control("DELETE", "/faults")
-    assert stand.api.post(f"/api/v1/signing-requests/{rid}/retry").status_code == 200
+    blank = stand.api.post(f"/api/v1/signing-requests/{rid}/retry", json={"reason": "  "})
+    assert blank.status_code == 422 and stand.request(rid)["state"] == "failed"
+    retried = stand.api.post(f"/api/v1/signing-requests/{rid}/retry",
+                             json={"reason": "оператор платформы исправил сертификат"})
+    assert retried.status_code == 200, retried.text
+    history = stand.request(rid)["history"]
+    assert history[-1]["from_state"] == "failed"
+    assert history[-1]["reason"] == "оператор платформы исправил сертификат"
     stand.run_worker()
     assert stand.request(rid)["state"] == "completed"
 

@@ -64,14 +64,19 @@ def test_a_failed_request_shows_its_error_and_can_be_retried(
     assert request_id in listing and "goskey: 500" in listing
     page = client.get(f"/console/requests/{request_id}")
     assert "goskey: 500" in page.text and 'data-testid="retry"' in page.text
+    refused = client.post(f"/console/requests/{request_id}/retry",
+                          data={"csrf_token": stand.csrf(page), "reason": "   "})
+    assert refused.status_code == 422
+    with Session(engine) as db:
+        assert db.get(SigningRequestRow, request_id).state == "failed"  # type: ignore[union-attr]
     r = client.post(f"/console/requests/{request_id}/retry",
-                    data={"csrf_token": stand.csrf(page)})
+                    data={"csrf_token": stand.csrf(page), "reason": "платформа снова доступна"})
     assert r.status_code == 303 and r.headers["location"].endswith("?msg=retried")
     with Session(engine) as db:
         assert db.get(SigningRequestRow, request_id).state == "new"  # type: ignore[union-attr]
-        actors = {a.actor for a in db.scalars(select(AuditRow).where(
-            AuditRow.subject_id == request_id, AuditRow.action == "signing.new"))}
-    assert "web:op" in actors
+        audited = [(a.actor, (a.details or {}).get("reason")) for a in db.scalars(select(
+            AuditRow).where(AuditRow.subject_id == request_id, AuditRow.action == "signing.new"))]
+    assert ("web:op", "платформа снова доступна (оператор op)") in audited
 
 
 def test_retrying_a_request_that_has_not_failed_is_explained(
@@ -79,7 +84,8 @@ def test_retrying_a_request_that_has_not_failed_is_explained(
     request_id = stand.start_signing(engine, "a1", clock.now())
     stand.logged_in(client, "op")
     token = stand.token_of(client, f"/console/requests/{request_id}")
-    r = client.post(f"/console/requests/{request_id}/retry", data={"csrf_token": token})
+    r = client.post(f"/console/requests/{request_id}/retry",
+                    data={"csrf_token": token, "reason": "проверка"})
     assert r.status_code == 409 and "только транзакцию в состоянии «ошибка»" in r.text
 
 
