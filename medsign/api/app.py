@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from medsign.api import ops, problems, webhook
 from medsign.api.deps import AppState, BotSettings
+from medsign.api.guard import RequestGuard
 from medsign.api.v1 import reference, signing
 from medsign.clock import Clock, SystemClock
 from medsign.logs import bind_correlation
@@ -31,7 +32,7 @@ REST API подсистемы подписания медицинских док
 
 def create_app(engine: Engine, *, clock: Clock | None = None,
                evidence: EvidenceConfig | None = None, bot: BotSettings | None = None,
-               web: WebSettings | None = None) -> FastAPI:
+               web: WebSettings | None = None, max_body_bytes: int = 1024**2) -> FastAPI:
     app = FastAPI(title="medsign", version="1", description=DESCRIPTION,
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
@@ -43,6 +44,7 @@ def create_app(engine: Engine, *, clock: Clock | None = None,
     app.include_router(ops.router)
     app.include_router(webhook.router)
     mount(app, web or WebSettings())  # the pages: /login, /doctor, /console, /portal, /support
+    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)  # innermost of the three
     app.middleware("http")(ops.timing_middleware)
     app.middleware("http")(_correlation_middleware)
     return app

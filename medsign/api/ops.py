@@ -109,9 +109,13 @@ Call = Callable[[Request], Awaitable[Response]]
 
 async def timing_middleware(request: Request, call_next: Call) -> Response:
     started = time.perf_counter()
-    response = await call_next(request)
-    route: Any = request.scope.get("route")
-    template = getattr(route, "path", "unmatched")
-    request.app.state.metrics.observe(request.method, template, response.status_code,
-                                      time.perf_counter() - started)
-    return response
+    status = 500  # an exception no handler took becomes a 500 outside this middleware
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        route: Any = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        request.app.state.metrics.observe(request.method, template, status,
+                                          time.perf_counter() - started)

@@ -57,7 +57,7 @@ class ServerSettings(Section):
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     public_url: WebUrl = ""
-    request_timeout: PositiveDuration = _seconds(30)
+    max_body_size: ByteSize = 1024**2
 
     @model_validator(mode="before")
     @classmethod

@@ -25,11 +25,21 @@ ERRORS: dict[int | str, dict[str, object]] = {
         (400, "Некорректный JSON"), (401, "Нет или неверный токен"),
         (404, "Не найдено или вне области доступа токена"), (409, "Конфликт с состоянием"),
         (422, "Данные не прошли проверку"))}
+# Operations with a JSON body: the request guard (``medsign.api.guard``) may refuse it first.
+WITH_BODY: dict[int | str, dict[str, object]] = {**ERRORS, **{
+    code: {"model": schemas.Problem, "description": text} for code, text in (
+        (413, "Тело запроса больше server.max_body_size"),
+        (415, "Тело запроса не в формате JSON"))}}
+
+
+def unavailable(text: str) -> dict[int | str, dict[str, object]]:
+    """A 503: the feature is not configured in this process."""
+    return {503: {"model": schemas.Problem, "description": text}}
 
 
 def _upserted(model: type) -> dict[int | str, dict[str, object]]:
     """An upsert answers 201 when it created the object, 200 when it updated it."""
-    return {**ERRORS, 201: {"model": model, "description": "Создан новый объект"}}
+    return {**WITH_BODY, 201: {"model": model, "description": "Создан новый объект"}}
 
 
 def _status(response: Response, created: bool) -> None:
@@ -106,7 +116,8 @@ def get_appointment(db: ReadDb, caller: Caller,
 
 
 @router.post("/patients/{patient_id}/max-link", response_model=schemas.MaxLinkOut,
-             status_code=201, responses=ERRORS,
+             status_code=201,
+             responses={**ERRORS, **unavailable("Бот MAX не настроен (max.bot_deep_link_base)")},
              summary="Одноразовая ссылка для привязки аккаунта MAX пациента (для портала)")
 def issue_max_link(patient_id: IdPath, db: WriteDb, caller: Caller, now: Now,
                    request: Request) -> schemas.MaxLinkOut:

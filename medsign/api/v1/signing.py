@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from medsign.api import schemas
 from medsign.api.deps import Caller, Now, ReadDb, WriteDb, state
 from medsign.api.v1 import views
-from medsign.api.v1.reference import CODE_PATTERN, ERRORS, ID_PATTERN, IdPath
+from medsign.api.v1.reference import (
+    CODE_PATTERN,
+    ERRORS,
+    ID_PATTERN,
+    WITH_BODY,
+    IdPath,
+    unavailable,
+)
 from medsign.db.models import AppointmentRow, IdempotencyRow
 from medsign.services import evidence, signing
 from medsign.services.api_clients import Principal
@@ -33,7 +40,7 @@ IdempotencyKey = Annotated[str | None, Header(
 
 
 @router.post("/appointments/{appointment_id}/signing-requests", status_code=201,
-             response_model=schemas.SigningRequestOut, responses=ERRORS,
+             response_model=schemas.SigningRequestOut, responses=WITH_BODY,
              summary="Отправить документы записи на подписание сейчас")
 def start_signing(appointment_id: IdPath, db: WriteDb, caller: Caller, now: Now,
                   response: Response, body: schemas.SigningStart | None = None,
@@ -152,7 +159,8 @@ def _decode_cursor(cursor: str | None) -> signing.Cursor | None:
 
 
 @router.get("/signing-requests/{request_id}/evidence", responses={
-    **ERRORS, 200: {"content": {"application/zip": {}},
+    **ERRORS, **unavailable("Проверка подписей не настроена в этом процессе"),
+    200: {"content": {"application/zip": {}},
                     "description": "ZIP: архив платформы, подписи МО, отчёт о проверке, история"}},
     response_class=Response, summary="Пакет доказательств завершённого подписания")
 def get_evidence(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
@@ -168,7 +176,7 @@ def get_evidence(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
 
 
 @router.post("/signing-requests/{request_id}/retry", response_model=schemas.SigningRequestOut,
-             responses=ERRORS, summary="Повторить транзакцию в состоянии «ошибка»")
+             responses=WITH_BODY, summary="Повторить транзакцию в состоянии «ошибка»")
 def retry_signing_request(request_id: IdPath, db: WriteDb, caller: Caller, now: Now,
                           body: schemas.RetryRequest | None = None) -> schemas.SigningRequestOut:
     """The body is optional; its ``reason`` (why the request is retried) goes into the
@@ -179,7 +187,7 @@ def retry_signing_request(request_id: IdPath, db: WriteDb, caller: Caller, now: 
 
 
 @router.post("/signing-requests/{request_id}/cancel", response_model=schemas.SigningRequestOut,
-             responses=ERRORS, summary="Отменить незавершённую транзакцию")
+             responses=WITH_BODY, summary="Отменить незавершённую транзакцию")
 def cancel_signing_request(request_id: IdPath, body: schemas.CancelRequest, db: WriteDb,
                            caller: Caller, now: Now) -> schemas.SigningRequestOut:
     signing.cancel(db, scope=caller.scope, request_id=request_id, reason=body.reason, now=now)
