@@ -36,6 +36,38 @@ ERROR_TEXT_LIMIT = 500
 ERROR_KEYS = (("code", "message"), ("error", "error_description"))
 
 
+class ApiError(Exception):
+    """The base of one API client's errors; each client derives its own family from these
+    three (``class GoskeyTransient(GoskeyError, ApiTransient)``) so that callers can catch
+    exactly one API's errors."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ApiTransient(ApiError):
+    """Worth retrying later: a transport failure, 429 (``retry_after`` seconds), 5xx."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class ApiRejected(ApiError):
+    """Refused for good, with the server's ``code`` and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
 @dataclass(frozen=True)
 class ErrorMap:
     """How one API's answers become its exceptions.
@@ -48,6 +80,14 @@ class ErrorMap:
     rejected: Callable[[int, str, str], Exception]
     transient_type: type[Exception]
     rejected_type: type[Exception]
+
+    @classmethod
+    def of(cls, transient: type[ApiTransient], rejected: type[ApiRejected]) -> ErrorMap:
+        """The map for a client whose errors derive from :class:`ApiTransient` and
+        :class:`ApiRejected`."""
+        return cls(transient=lambda message, status, after: transient(
+                       message, status=status, retry_after=after),
+                   rejected=rejected, transient_type=transient, rejected_type=rejected)
 
     def raise_for_status(self, response: httpx.Response) -> None:
         status = response.status_code

@@ -35,7 +35,16 @@ from medsign.integrations.goskey.schemas import (
     StepStatus,
     TransactionStatus,
 )
-from medsign.integrations.http import ApiClient, CallHook, ErrorMap, http_client, segment
+from medsign.integrations.http import (
+    ApiClient,
+    ApiError,
+    ApiRejected,
+    ApiTransient,
+    CallHook,
+    ErrorMap,
+    http_client,
+    segment,
+)
 
 __all__ = ["ArchiveTooLarge", "CallHook", "DocumentSpec", "Executor", "GoskeyClient",
            "GoskeyError", "GoskeyRejected", "GoskeyTransient", "SendRequest", "StepStatus",
@@ -43,28 +52,16 @@ __all__ = ["ArchiveTooLarge", "CallHook", "DocumentSpec", "Executor", "GoskeyCli
 
 
 
-class GoskeyError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class GoskeyError(ApiError):
+    """Any error of the partner signing API client."""
 
 
-class GoskeyTransient(GoskeyError):
-    def __init__(self, message: str, *, retry_after: float | None = None,
-                 status: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.status = status
+class GoskeyTransient(GoskeyError, ApiTransient):
+    """Retried by the runner with backoff (honouring ``retry_after``)."""
 
 
-class GoskeyRejected(GoskeyError):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.code}: {self.message}"
+class GoskeyRejected(GoskeyError, ApiRejected):
+    """Recorded with the server's ``code`` and message."""
 
 
 class ArchiveTooLarge(GoskeyRejected):
@@ -74,10 +71,7 @@ class ArchiveTooLarge(GoskeyRejected):
         self.max_bytes = max_bytes
 
 
-ERRORS = ErrorMap(
-    transient=lambda message, status, retry_after: GoskeyTransient(
-        message, status=status, retry_after=retry_after),
-    rejected=GoskeyRejected, transient_type=GoskeyTransient, rejected_type=GoskeyRejected)
+ERRORS = ErrorMap.of(GoskeyTransient, GoskeyRejected)
 
 
 class GoskeyClient(ApiClient):

@@ -29,7 +29,16 @@ from typing import Any
 
 import httpx
 
-from medsign.integrations.http import ApiClient, CallHook, ErrorMap, http_client, segment
+from medsign.integrations.http import (
+    ApiClient,
+    ApiError,
+    ApiRejected,
+    ApiTransient,
+    CallHook,
+    ErrorMap,
+    http_client,
+    segment,
+)
 from medsign.integrations.max.schemas import (
     KEEP,
     BotInfo,
@@ -45,32 +54,20 @@ from medsign.integrations.max.schemas import (
 _POLL_MARGIN_S = 10.0
 
 
-class MaxError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class MaxError(ApiError):
+    """Any error of the MAX Bot API client."""
 
 
-class MaxTransient(MaxError):
-    def __init__(self, message: str, *, retry_after: float | None = None,
-                 status: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.status = status
+class MaxTransient(MaxError, ApiTransient):
+    """Retried by the runner with backoff (honouring ``retry_after``)."""
 
 
-class MaxRejected(MaxError):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
+class MaxRejected(MaxError, ApiRejected):
+    """Refused by the platform, with its ``code`` (``chat.denied``, ``verify.token``, …)."""
 
     @property
     def chat_denied(self) -> bool:
         return self.code == "chat.denied"
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.code}: {self.message}"
 
 
 def verify_webhook_secret(expected: str, given: str | None) -> bool:
@@ -80,10 +77,7 @@ def verify_webhook_secret(expected: str, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-ERRORS = ErrorMap(
-    transient=lambda message, status, retry_after: MaxTransient(
-        message, status=status, retry_after=retry_after),
-    rejected=MaxRejected, transient_type=MaxTransient, rejected_type=MaxRejected)
+ERRORS = ErrorMap.of(MaxTransient, MaxRejected)
 
 
 class MaxClient(ApiClient):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -35,8 +34,8 @@ from sqlalchemy.engine import make_url
 from medsign.flows.signers import development_keys
 from tests import factories as f
 from tests.dbs import admin_pg_url
+from tests.e2e.processes import Proc, free_port, wait_for
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[3]
 MAX_TOKEN = "e2e-bot-token-0123456789abcdef"
 GOSKEY_TOKEN = "e2e-partner-token-0123456789"
@@ -44,77 +43,6 @@ SECRET = "e2e_webhook-secret-0123456789"
 BOT = "medsign_e2e_bot"
 GOSKEY_BOT_URL = "https://max.ru/id7708416300_gosbot"
 PHONE = "+79991234567"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str,
-             describe: Callable[[], str] = lambda: "", interval: float = 0.1) -> T:
-    """Poll ``check`` until it returns something truthy; fail with diagnostics on timeout."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except (httpx.HTTPError, AssertionError, KeyError, ValueError) as exc:
-            last_error = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}"
-                                 f" (last error: {last_error!r})\n{describe()}")
-        time.sleep(interval)
-
-
-@dataclass
-class Proc:
-    name: str
-    command: list[str]
-    cwd: Path
-    env: dict[str, str]
-    logs: Path
-    handle: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log = (self.logs / f"{self.name}.log").open("ab")
-        log.write(f"\n===== start #{self.starts} =====\n".encode())
-        log.flush()
-        self.handle = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-
-    @property
-    def alive(self) -> bool:
-        return self.handle is not None and self.handle.poll() is None
-
-    def kill(self) -> None:
-        if self.alive:
-            assert self.handle is not None
-            self.handle.send_signal(signal.SIGKILL)
-            self.handle.wait(timeout=10)
-
-    def stop(self, grace: float = 10.0) -> None:
-        if not self.alive:
-            return
-        assert self.handle is not None
-        self.handle.send_signal(signal.SIGTERM)
-        try:
-            self.handle.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def tail(self, lines: int = 25) -> str:
-        path = self.logs / f"{self.name}.log"
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass

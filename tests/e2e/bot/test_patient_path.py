@@ -34,8 +34,8 @@ from tests.e2e.bot.stack import (
     Database,
     Stack,
     visit_time,
-    wait_for,
 )
+from tests.e2e.processes import wait_for
 
 pytestmark = pytest.mark.slow
 

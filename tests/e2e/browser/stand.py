@@ -25,17 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
@@ -55,8 +51,8 @@ from medsign.demo import (
 from medsign.flows.signers import development_keys
 from medsign.services import appointments, max_links, patients
 from medsign.services.appointments import AppointmentInput, ConsentInput
+from tests.e2e.processes import Proc, free_port, stop_all, wait_for
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[3]
 BOT = "medsign_browser_bot"
 PASSWORD = "demo"
@@ -64,54 +60,6 @@ PASSWORD = "demo"
 # the worker waits far longer, so that the same lock never costs it a step.
 SERVE_BUSY_TIMEOUT = "1.5s"
 WORKER_BUSY_TIMEOUT = "20s"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str,
-             describe: Callable[[], str] = lambda: "", interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy; fail with diagnostics on timeout."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except (httpx.HTTPError, AssertionError, KeyError, ValueError) as exc:
-            last_error = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}"
-                                 f" (last error: {last_error!r})\n{describe()}")
-        time.sleep(interval)
-
-
-@dataclass
-class Proc:
-    name: str
-    command: list[str]
-    cwd: Path
-    env: dict[str, str]
-    log: Path
-    handle: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.handle = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=out,
-                                           stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def alive(self) -> bool:
-        return self.handle is not None and self.handle.poll() is None
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 @dataclass
@@ -137,7 +85,7 @@ class Stand:
         p = self.ports
 
         def proc(name: str, command: list[str], **env: str) -> Proc:
-            return Proc(name, command, self.folder, {**plain, **env}, logs / f"{name}.log")
+            return Proc(name, command, self.folder, {**plain, **env}, logs)
         self.procs = {
             "goskey": proc("goskey", [*py, "emulate", "goskey", "--port", str(p["goskey"]),
                                       "--token", GOSKEY_TOKEN, "--state-dir",
@@ -334,19 +282,7 @@ format = "text"
                          for n, p in self.procs.items())
 
     def close(self, grace: float = 5.0) -> None:
-        """SIGTERM to every process at once; SIGKILL whatever still runs after ``grace``."""
-        running = [p for p in self.procs.values() if p.alive]
-        for proc in running:
-            assert proc.handle is not None
-            proc.handle.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in running:
-            assert proc.handle is not None
-            try:
-                proc.handle.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.handle.kill()
-                proc.handle.wait(timeout=10)
+        stop_all(self.procs.values(), grace)
 
     # -- addresses -----------------------------------------------------------------------------
     @property

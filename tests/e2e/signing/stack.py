@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,10 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 GOSKEY_TOKEN = "e2e-partner-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def toml_value(value: Any) -> str:
