@@ -71,8 +71,7 @@ FOCUS = [
     ("MO counter-signature (flows.countersign)", "countersign.py", "countersign"),
     ("PDF rendering (emulator render_pdf)", "render.py", "render_pdf"),
     ("  cutting DejaVu down to the working set (once)", "render.py", "_cut"),
-    ("  fpdf2 parsing the TTF font", "fonts.py", "__init__"),
-    ("  fpdf2 subsetting the font on output", "output.py", "_add_fonts"),
+    ("  laying the text out and writing the PDF (pdf.py)", "pdf.py", "render"),
     ("emulator: check of an uploaded MO signature", "operator.py", "verify"),
     ("Streebog digests", "gost.py", "streebog"),
     ("worker: HTTP calls to the platform (httpx)", "_client.py", "send"),
@@ -435,7 +434,7 @@ def unit_costs(rounds: int = 9) -> list[dict[str, Any]]:
     signature = signer.sign(pdf)
     limits = Limits(max_uncompressed_bytes=100 * 1024**2, max_compression_ratio=100)
     rows = [
-        ("emulator", "render one PDF (fpdf2, DejaVu Sans)", median_ms(
+        ("emulator", "render one PDF (DejaVu Sans, pdf.py)", median_ms(
             lambda: render_pdf(sheets[0], font=font)), 2),
         ("emulator", "GOST seal, pure Python (PDF, XML, whole archive)", median_ms(
             lambda: signer.sign(pdf)), 5),

@@ -1,20 +1,20 @@
-"""The emulator's PDFs: rendered from a working-set cut of DejaVu, parsed once per process, and
-byte for byte what the full font and fpdf2's general paths give."""
+"""The emulator's PDFs: the small writer of ``pdf.py`` with the working-set cut of DejaVu for
+documents it covers, fpdf2 and the full font for the rest — read back with pypdf, an
+independent PDF parser."""
 
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pypdf
 import pytest
 from fontTools import ttLib
 
-from medsign.integrations.goskey.emulator import render
+from medsign.integrations.goskey.emulator import pdf, render
 from medsign.integrations.goskey.emulator.config import EmulatorConfig, FontNotFound
 from medsign.integrations.goskey.emulator.model import Document
 from medsign.integrations.goskey.emulator.profile import profile_for
@@ -40,91 +40,114 @@ def sheet(title: str = "ИДС на медицинское вмешательс�
     return render.Sheet(document, profile_for(phone), "tx-1", datetime(2024, 5, 6, tzinfo=UTC))
 
 
-SHEETS = [
-    sheet(),
-    sheet("Согласие на обработку персональных данных", phone="+79161234567"),
-    sheet(services=["Рентгенография — «грудной клетки» № 2, 1 500 ₽ (€ 15)", "x" * 300]),
-    # what multi_cell has to break, drop or stretch: only ever rendered by it
-    sheet(services=["два  пробела", " в начале", "в конце ", "мягкий\xadперенос",
-                    "строка\nперенос", "неразрывный\xa0пробел", ""]),
-    sheet("Очень длинный заголовок согласия, который не помещается в одну строку страницы A4"),
-]
+def read(data: bytes) -> tuple[pypdf.PdfReader, str]:
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=True)
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    return reader, text
 
 
-def full_font_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(render, "font_for", lambda font, texts: font)
+def squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
-def multi_cell_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(render, "_fits_one_line", lambda pdf, text: False)
+def test_a_consent_reads_back_with_everything_it_shows(font: Path) -> None:
+    given = sheet(services=["Рентгенография — «грудной клетки» № 2, 1 500 ₽ (€ 15)"])
+    data = render.render_pdf(given, font=font)
+    assert data.startswith(b"%PDF-1.7") and b"/FontFile2" in data  # the fast path
+    reader, text = read(data)
+    assert len(reader.pages) == 1
+    assert reader.metadata is not None and reader.metadata.title == given.document.title
+    assert reader.metadata.author == given.patient.full_name
+    assert reader.metadata.creator == "Госключ (эмулятор)"
+    for expected in (given.document.title, "ГБУЗ «Городская поликлиника № 1»",
+                     given.patient.full_name, "ОГРН 1027700132195",
+                     "Рентгенография — «грудной клетки» № 2, 1 500 ₽ (€ 15)",
+                     "Транзакция: tx-1", "Дата документа: 06.05.2024"):
+        assert squeeze(expected) in squeeze(text), expected
+    page = reader.pages[0]
+    assert [round(float(v)) for v in page.mediabox] == [0, 0, 595, 842]  # A4
 
 
-def test_the_working_font_gives_the_same_pdf_as_the_full_font(
-        font: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = [render.render_pdf(s, font=font) for s in SHEETS]
-    full_font_only(monkeypatch)
-    assert [render.render_pdf(s, font=font) for s in SHEETS] == fast
+def test_the_same_content_gives_the_same_bytes(font: Path) -> None:
+    assert render.render_pdf(sheet(), font=font) == render.render_pdf(sheet(), font=font)
+    assert render.render_pdf(sheet(), font=font) != render.render_pdf(
+        sheet(phone="+79161234567"), font=font)
 
 
-def test_one_line_paragraphs_come_out_as_multi_cell_would_draw_them(
-        font: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = [render.render_pdf(s, font=font) for s in SHEETS]
-    multi_cell_only(monkeypatch)
-    assert [render.render_pdf(s, font=font) for s in SHEETS] == fast
+def test_long_text_wraps_inside_the_page_and_flows_onto_new_pages(font: Path) -> None:
+    services = [f"Услуга № {i}: консультация врача-специалиста с длинным названием, "
+                f"которое не помещается в одну строку страницы A4 и переносится" for i in range(60)]
+    services.append("Ж" * 300)  # one word wider than a line: cut between letters
+    data = render.render_pdf(sheet(services=services), font=font)
+    reader, text = read(data)
+    assert len(reader.pages) > 1
+    flat = squeeze(text)
+    for i in (0, 29, 59):
+        assert squeeze(services[i]) in flat
+    assert "Ж" * 300 in flat
+    # every line starts inside the page and the widest one ends inside it too
+    prepared = render.working_font(font)
+    assert prepared is not None
+    for line, _ in pdf.wrap(prepared, " ".join(services), 10, 188):
+        assert prepared.width(line, 10) <= 188
 
 
-def test_the_font_is_cut_once_per_process_and_text_outside_it_uses_the_full_font(
+def test_wrapping_keeps_words_whole_and_marks_paragraph_ends(font: Path) -> None:
+    prepared = render.working_font(font)
+    assert prepared is not None
+    assert prepared.width("раз два", 10) < 15 < prepared.width("раз два три", 10)
+    # a line break ends a paragraph; soft hyphens are dropped, a tab is a space; a word wider
+    # than the line is cut where the line is full
+    assert pdf.wrap(prepared, "раз два три\nчетыре\xadпять\tшесть", 10, 15) == [
+        ("раз два", False), ("три", True), ("четыре", False), ("пять", False),
+        ("шесть", True)]
+    assert pdf.wrap(prepared, "", 10, 15) == [("", True)]
+
+
+def test_justified_lines_reach_the_right_margin(font: Path) -> None:
+    text = "слово " * 60
+    data = render.render_pdf(sheet(services=[text.strip()]), font=font)
+    streams = [zlib.decompress(m) for m in re.findall(
+        rb"/Filter /FlateDecode >>\nstream\n(.*?)\nendstream", data, re.S)]
+    assert any(b"] TJ" in s for s in streams)  # stretched with TJ offsets after the spaces
+
+
+def test_text_outside_the_working_set_goes_through_fpdf2_with_the_full_font(
         font: Path) -> None:
-    cut = render.font_for(font, ["Иванов Иван Иванович, № 1 «—» ₽"])
-    assert cut != font and cut.stat().st_size < font.stat().st_size / 4
-    assert render.font_for(font, ["ещё один документ"]) == cut
-    for foreign in ("Ωμέγα", "Ա", "→", "\t"):
-        assert render.font_for(font, [f"Иванов {foreign}"]) == font
-    pdf = render.render_pdf(sheet(services=["Ωμέγα → Ա"]), font=font)
-    assert pdf.startswith(b"%PDF-")
+    prepared = render.working_font(font)
+    assert prepared is not None
+    for foreign in ("Ωμέγα", "Ա", "→"):
+        assert not prepared.covers(f"Иванов {foreign}")
+    data = render.render_pdf(sheet(services=["Ωμέγα → Ա"]), font=font)
+    assert b"/FontFile2" in data and b"/Producer (medsign)" not in data  # fpdf2's document
+    _, text = read(data)
+    assert "Ωμέγα" in text and squeeze("Приём врача") not in text  # services replaced
 
 
-def test_the_embedded_font_carries_dejavus_own_glyphs(font: Path) -> None:
-    pdf = render.render_pdf(sheet(), font=font)
-    match = re.search(rb"/Length1 \d+.*?stream\n(.*?)\nendstream", pdf, re.S)
+def test_the_embedded_font_is_dejavus_own_glyphs_cut_once(font: Path) -> None:
+    prepared = render.working_font(font)
+    assert render.working_font(font) is prepared  # once per process
+    data = render.render_pdf(sheet(), font=font)
+    match = re.search(rb"/Length1 (\d+) /Filter /FlateDecode >>\nstream\n(.*?)\nendstream",
+                      data, re.S)
     assert match is not None
-    embedded = ttLib.TTFont(io.BytesIO(zlib.decompress(match.group(1))))
-    original = ttLib.TTFont(font)
-    names = {name for name in embedded.getGlyphOrder() if name != ".notdef"}
-    assert len(names) > 20
-    codes = {original.getBestCmap()[ord(ch)] for ch in "ИДСнамедицинскоевмешательство"}
-    assert codes <= names
-    for name in codes:
-        ours, theirs = embedded["glyf"][name], original["glyf"][name]
-        assert ours.getCoordinates(embedded["glyf"])[0] == \
-            theirs.getCoordinates(original["glyf"])[0]
-        assert embedded["hmtx"][name] == original["hmtx"][name]
+    raw = zlib.decompress(match.group(2))
+    assert len(raw) == int(match.group(1)) and len(raw) < font.stat().st_size / 4
+    embedded, original = ttLib.TTFont(io.BytesIO(raw)), ttLib.TTFont(font)
+    for ch in "ИДСнамедицинскоевмешательство№₽":
+        ours, theirs = embedded.getBestCmap()[ord(ch)], original.getBestCmap()[ord(ch)]
+        assert embedded["hmtx"][ours] == original["hmtx"][theirs]
+        assert embedded["glyf"][ours].getCoordinates(embedded["glyf"])[0] == \
+            original["glyf"][theirs].getCoordinates(original["glyf"])[0]
 
 
-def test_a_font_fonttools_cannot_cut_falls_back_to_itself(tmp_path: Path) -> None:
+def test_a_font_fonttools_cannot_cut_sends_every_document_to_fpdf2(tmp_path: Path) -> None:
     broken = tmp_path / "broken.ttf"
     broken.write_bytes(b"not a font")
-    assert render.font_for(broken, ["Иванов"]) == broken
+    assert render.working_font(broken) is None
 
 
-def test_the_cut_is_kept_once_per_content_in_a_private_folder(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
-    first = render._store(b"font bytes")
-    assert render._store(b"font bytes") == first and first.read_bytes() == b"font bytes"
-    assert first.parent.stat().st_mode & 0o777 == 0o700
-    first.write_bytes(b"changed by someone")
-    assert render._store(b"font bytes") == first and first.read_bytes() == b"font bytes"
-    other = render._store(b"other bytes")
-    assert other != first and sorted(first.parent.iterdir()) == sorted([first, other])
-
-
-def test_a_folder_others_can_write_to_is_not_used(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
-    folder = tmp_path / f"medsign-fonts-{os.getuid()}"
-    folder.mkdir()
-    folder.chmod(0o777)
-    with pytest.raises(PermissionError):
-        render._store(b"font bytes")
-    assert list(folder.iterdir()) == []
+def test_the_xml_carries_the_agreement_fields() -> None:
+    xml = render.render_xml(sheet()).decode()
+    assert xml.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    assert '<agreement version="2.0">' in xml and "<templateNumber>tpl</templateNumber>" in xml

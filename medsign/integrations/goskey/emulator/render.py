@@ -1,37 +1,25 @@
 """The documents the platform renders from a transaction: the PDF and the ``<agreement>`` XML.
 
-The PDF is what the patient reads and signs; fpdf2 subsets the Cyrillic TTF font into it, so a
-consent stays a few kilobytes (cheap to hash with pure-Python Streebog). The patient's name is
-also in the PDF's ``/Author`` metadata, where a test can find it without a PDF parser.
+The PDF is what the patient reads and signs: a heading, the medical organisation, the patient
+(from the Gosuslugi profile), the services and the signing note, in DejaVu Sans (Cyrillic).
+The patient's name is also in the PDF's ``/Author`` metadata, where a test can find it without
+a PDF parser.
 
-fpdf2 parses the font file for every document and, on output, decompiles all its glyphs to
-subset them: with the 740 KB DejaVu Sans that was ~30 of the ~45 ms a PDF took. So, once per
-process and font, the font is cut down to a working set — Latin, Latin-1 and Latin Extended-A,
-Cyrillic, common punctuation, №, ₽, € (~700 glyphs with their hinting; without the tables
-fpdf2 drops from an embedded font anyway) — kept in a file that fpdf2 parses quickly (one
-shared file per content in a private temporary folder, ``_store``); a document with any
-character outside that set is rendered from the full font, as before. The PDF comes out byte
-for byte the same either way (``tests/unit/goskey``), and so does drawing a paragraph that fits
-on one line with ``cell`` rather than through ``multi_cell``'s (quadratic) line breaking. One
-saving changes bytes, not content: the embedded subset is written without recomputing bounding
-boxes, so its glyphs keep DejaVu's own encoding and its head/hhea/maxp keep the whole font's
-box and maxima (valid upper bounds) instead of values recomputed for the few glyphs used.
-Together: ~45 → ~9 ms a PDF.
+Rendering is the emulator's main cost in a throughput run, so, once per process and font, the
+font is cut down to a working set — Latin, Latin-1 and Latin Extended-A, Cyrillic, common
+punctuation, №, ₽, € (~700 glyphs with their hinting, ~80 KB) — and prepared for the small
+writer of ``pdf.py``, which embeds that cut whole: a document then costs its line breaking
+(well under a millisecond of font work; fpdf2 took 9–20 ms). A document with any character
+outside the working set is rendered by fpdf2 from the full font, which subsets it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import io
 import itertools
 import logging
-import os
-import stat
-import tempfile
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,13 +27,17 @@ from pathlib import Path
 from fontTools import subset, ttLib
 from fpdf import FPDF
 
+from medsign.integrations.goskey.emulator import pdf
 from medsign.integrations.goskey.emulator.model import Document
 from medsign.integrations.goskey.emulator.profile import PatientProfile
 
 log = logging.getLogger("medsign.goskey.emulator")
-_DROPPED_BY_FPDF = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT",
-                    "CBLC", "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR"]
+# tables a PDF viewer never uses from an embedded TrueType font (layout, colour, bitmaps,
+# FontForge timestamps): not embedded
+_DROPPED = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC",
+            "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR"]
 _FONT = "DejaVu"
+_CREATOR = "Госключ (эмулятор)"
 _WORKING_SET = frozenset(itertools.chain(
     range(0x20, 0x7F), range(0xA0, 0x180), range(0x400, 0x500), range(0x2010, 0x203B),
     (0x20AC, 0x20BD, 0x2116, 0x2122)))
@@ -62,108 +54,71 @@ class Sheet:
 
 
 def render_pdf(sheet: Sheet, *, font: Path) -> bytes:
-    sections = _sections(sheet)
-    texts = [sheet.document.title, *(caption for caption, _ in sections),
-             *(line for _, lines in sections for line in lines)]
-    pdf = FPDF(format="A4")
-    pdf.set_creation_date(sheet.created_at)
-    pdf.set_title(sheet.document.title)
-    pdf.set_author(sheet.patient.full_name)
-    pdf.set_creator("Госключ (эмулятор)")
-    pdf.add_font(_FONT, fname=str(font_for(font, texts)))
-    _keep_glyph_boxes(pdf)
-    pdf.add_page()
-    _heading(pdf, sheet.document.title)
-    for caption, lines in sections:
-        _section(pdf, caption, lines)
-    return bytes(pdf.output())
+    blocks = _blocks(sheet)
+    prepared = working_font(font)
+    if prepared is not None and all(prepared.covers(b.text) for b in blocks):
+        return pdf.render(prepared, blocks, title=sheet.document.title,
+                          author=sheet.patient.full_name, creator=_CREATOR,
+                          created=sheet.created_at)
+    return _render_with_fpdf(sheet, blocks, font)
 
 
-def _keep_glyph_boxes(pdf: FPDF) -> None:
-    """fpdf2 writes the embedded subset with fontTools' default of recomputing every glyph's
-    bounding box from its outline (decompiling and recompiling each glyph: a third of a PDF's
-    time); the boxes in the font file are already right, so they are kept as they are. (The
-    font-wide box and maxima then stay those of the whole font: larger than needed, valid.)"""
-    for added in pdf.fonts.values():
-        parsed = getattr(added, "ttfont", None)
-        if parsed is not None:
-            parsed.recalcBBoxes = False
+def _blocks(sheet: Sheet) -> list[pdf.Block]:
+    blocks = [pdf.Block(sheet.document.title, size=15, line=8, align="C", space=4)]
+    for caption, lines in _sections(sheet):
+        blocks.append(pdf.Block(caption, size=12, line=7))
+        blocks.extend(pdf.Block(line, size=10, line=5.5) for line in lines)
+        blocks[-1] = pdf.Block(blocks[-1].text, blocks[-1].size, blocks[-1].line, space=3)
+    return blocks
 
 
-@dataclass(frozen=True)
-class _WorkingFont:
-    path: Path
-    covers: frozenset[int]  # the code points its cmap maps
+def _render_with_fpdf(sheet: Sheet, blocks: list[pdf.Block], font: Path) -> bytes:
+    """The general path, for text the working set does not cover: fpdf2 and the full font."""
+    document = FPDF(format="A4")
+    document.set_creation_date(sheet.created_at)
+    document.set_title(sheet.document.title)
+    document.set_author(sheet.patient.full_name)
+    document.set_creator(_CREATOR)
+    document.add_font(_FONT, fname=str(font))
+    document.add_page()
+    for block in blocks:
+        document.set_font(_FONT, size=block.size)
+        document.multi_cell(0, block.line, block.text, align=block.align, new_x="LMARGIN",
+                            new_y="NEXT")
+        if block.space:
+            document.ln(block.space)
+    return bytes(document.output())
 
 
-_working: dict[Path, _WorkingFont | None] = {}
+_working: dict[Path, pdf.Font | None] = {}
 _working_lock = threading.Lock()
 
 
-def font_for(font: Path, texts: Iterable[str]) -> Path:
-    """The font file to render ``texts`` from: the working-set cut of ``font`` when it has
-    every character, else ``font`` itself."""
-    working = _working_font(font)
-    if working is None:
-        return font
-    used = {ord(char) for text in texts for char in text}
-    return working.path if used <= working.covers else font
-
-
-def _working_font(font: Path) -> _WorkingFont | None:
+def working_font(font: Path) -> pdf.Font | None:
+    """The working-set cut of ``font``, prepared for ``pdf.render`` (once per process and
+    font); None when it cannot be made here (every document then goes through fpdf2)."""
     with _working_lock:
         if font not in _working:
             _working[font] = _cut(font)
         return _working[font]
 
 
-def _cut(font: Path) -> _WorkingFont | None:
-    """``font`` reduced to the working set; None when that cannot be done here (the full font
-    is used then)."""
+def _cut(font: Path) -> pdf.Font | None:
     try:
-        # the original head (bounding box, timestamps) is kept, so the PDF's font descriptor
-        # and thus the PDF come out byte for byte as from the full font
-        parsed = ttLib.TTFont(font, recalcTimestamp=False, recalcBBoxes=False)
+        parsed = ttLib.TTFont(font, recalcTimestamp=False)
         options = subset.Options(notdef_outline=True, recommended_glyphs=True,
                                  name_IDs=["*"], name_languages=["*"])
-        # what fpdf2 drops from every embedded subset anyway (layout, colour, bitmaps, FontForge
-        # timestamps), so the PDF does not change
-        options.drop_tables += _DROPPED_BY_FPDF
+        options.drop_tables += _DROPPED
         subsetter = subset.Subsetter(options)
         subsetter.populate(unicodes=sorted(_WORKING_SET))
         subsetter.subset(parsed)
         buffer = io.BytesIO()
         parsed.save(buffer)
-        path = _store(buffer.getvalue())
-        covers = frozenset(parsed.getBestCmap() or ())
+        return pdf.load_font(buffer.getvalue())
     except Exception:  # any failure only costs speed
-        log.warning("could not cut the font %s down; PDFs use the full font", font,
+        log.warning("could not cut the font %s down; PDFs are rendered with fpdf2", font,
                     exc_info=True)
         return None
-    return _WorkingFont(path, covers)
-
-
-def _store(data: bytes) -> Path:
-    """fpdf2 reads fonts from files: the cut goes to a private per-user folder in the temporary
-    directory, named by its content, so that every emulator process (each makes the same
-    bytes) shares one file, nothing piles up however processes end, and a file is only ever
-    used when it holds exactly these bytes."""
-    folder = Path(tempfile.gettempdir()) / f"medsign-fonts-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    info = folder.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise PermissionError(f"{folder} is not a private folder of this user")
-    target = folder / f"working-{hashlib.sha256(data).hexdigest()[:32]}.ttf"
-    if not (target.is_file() and target.read_bytes() == data):
-        fd, name = tempfile.mkstemp(dir=folder, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(name, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
-    return target
 
 
 def _sections(sheet: Sheet) -> list[tuple[str, list[str]]]:
@@ -185,39 +140,6 @@ def _sections(sheet: Sheet) -> list[tuple[str, list[str]]]:
             "Документ подписан простой электронной подписью пациента в чат-боте Госключа "
             "в мессенджере MAX.", f"Транзакция: {sheet.transaction_id}"]),
     ]
-
-
-def _heading(pdf: FPDF, text: str) -> None:
-    pdf.set_font(_FONT, size=15)
-    _paragraph(pdf, 8, text, align="C")
-    pdf.ln(4)
-
-
-def _section(pdf: FPDF, caption: str, lines: list[str]) -> None:
-    pdf.set_font(_FONT, size=12)
-    _paragraph(pdf, 7, caption)
-    pdf.set_font(_FONT, size=10)
-    for line in lines:
-        _paragraph(pdf, 5.5, line)
-    pdf.ln(3)
-
-
-def _paragraph(pdf: FPDF, height: float, text: str, align: str = "J") -> None:
-    """A full-width paragraph. fpdf2's line breaking re-measures the line for every character
-    (quadratic); plain text that fits on one line gives the same PDF through ``cell``."""
-    if _fits_one_line(pdf, text):
-        pdf.cell(0, height, text, align="C" if align == "C" else "L", new_x="LMARGIN",
-                 new_y="NEXT")
-    else:
-        pdf.multi_cell(0, height, text, align=align, new_x="LMARGIN", new_y="NEXT")
-
-
-def _fits_one_line(pdf: FPDF, text: str) -> bool:
-    # printable (no line breaks, tabs, soft hyphens, no-break spaces), single-spaced, trimmed:
-    # nothing that multi_cell would break at, drop or stretch; 0.01 mm spare for rounding
-    plain = text.isprintable() and text == text.strip() and "  " not in text
-    return bool(plain and text
-                and pdf.get_string_width(text) < pdf.epw - 2 * pdf.c_margin - 0.01)
 
 
 def render_xml(sheet: Sheet) -> bytes:

@@ -1,0 +1,289 @@
+"""A small PDF writer for the emulator's documents: paragraphs of text in one TrueType font.
+
+The emulator renders two PDFs per transaction. With fpdf2 each one parsed the font, laid the
+text out through its general machinery and subset the font again on output (~9–20 ms a PDF,
+most of the emulator's time in a throughput run). The documents are plain — a centred
+heading, captions, justified paragraphs on A4 pages — so this writer does only that, and does
+the font work once per process: the working-set cut of DejaVu Sans (``render.working_font``)
+is embedded whole (compressed once), with its widths and a ToUnicode map, as a Type 0 font
+with Identity-H encoding (a CID is the cut font's glyph id). A document then costs the line
+breaking and a few string joins: well under a millisecond of font work.
+
+The output is PDF 1.7: catalog, page tree, pages with one compressed content stream each, the
+font (Type 0 → CIDFontType2 → FontDescriptor with FontFile2), an information dictionary, a
+cross-reference table. Text is selectable and extractable (the ToUnicode map), and a document
+renders the same bytes every time for the same content.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fontTools import ttLib
+
+PT_PER_MM = 72 / 25.4
+PAGE_W, PAGE_H = 210.0, 297.0  # A4, mm
+MARGIN = 10.0  # left, right, top (fpdf2's default), mm
+BOTTOM = 20.0  # the bottom margin of the automatic page break, mm
+PAD = 1.0  # the space between a cell's edge and its text, mm
+
+
+@dataclass(frozen=True)
+class Block:
+    """One paragraph: ``size`` in pt, ``line`` height in mm, ``align`` "L", "C" or "J"
+    (justified; the last line of a paragraph stays left-aligned), then ``space`` mm below."""
+
+    text: str
+    size: float
+    line: float
+    align: str = "J"
+    space: float = 0.0
+
+
+@dataclass(frozen=True)
+class Font:
+    """Everything about the embedded font a document needs, prepared once."""
+
+    gids: dict[int, int]  # code point -> glyph id
+    widths: tuple[float, ...]  # advance per glyph id, thousandths of the font size
+    objects: tuple[bytes, ...]  # the font's PDF objects, numbered from FIRST_FONT_OBJECT
+
+    def covers(self, text: str) -> bool:
+        return all(ord(ch) in self.gids or ch in "\n\t\xad" for ch in text)
+
+    def width(self, text: str, size: float) -> float:
+        """Width of ``text`` at ``size`` pt, in mm."""
+        gids, widths = self.gids, self.widths
+        return sum(widths[gids[ord(ch)]] for ch in text) * size / 1000 / PT_PER_MM
+
+
+# object numbers: 1 catalog, 2 pages, 3 info, 4-7 the font, then page and content pairs
+CATALOG, PAGES, INFO, FIRST_FONT_OBJECT = 1, 2, 3, 4
+FONT_OBJECTS = 5  # Type0, CIDFont, descriptor, FontFile2, ToUnicode
+TAG = "MSGNEM"  # the subset tag of the embedded font's name (six capitals, PDF 9.6.4)
+
+
+def load_font(raw: bytes) -> Font:
+    """Parse ``raw`` (a TrueType font, embedded whole) and build its PDF objects."""
+    parsed = ttLib.TTFont(io.BytesIO(raw))
+    scale = 1000 / parsed["head"].unitsPerEm
+    order = parsed.getGlyphOrder()
+    metrics = parsed["hmtx"].metrics
+    widths = tuple(round(metrics[name][0] * scale, 3) for name in order)
+    by_name = {name: gid for gid, name in enumerate(order)}
+    gids = {cp: by_name[name] for cp, name in (parsed.getBestCmap() or {}).items()}
+    name = f"{TAG}+{parsed['name'].getDebugName(6) or 'Font'}".replace(" ", "")
+    head, hhea = parsed["head"], parsed["hhea"]
+    cap = getattr(parsed["OS/2"], "sCapHeight", 0) or _cap_height(parsed) or hhea.ascent
+    bbox = " ".join(str(round(v * scale)) for v in (head.xMin, head.yMin, head.xMax, head.yMax))
+    type0 = (f"<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H "
+             f"/DescendantFonts [{FIRST_FONT_OBJECT + 1} 0 R] "
+             f"/ToUnicode {FIRST_FONT_OBJECT + 4} 0 R >>").encode()
+    w = " ".join(_number(v) for v in widths)
+    cid = (f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{name} "
+           f"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+           f"/FontDescriptor {FIRST_FONT_OBJECT + 2} 0 R /DW 1000 /W [0 [{w}]] "
+           f"/CIDToGIDMap /Identity >>").encode()
+    descriptor = (f"<< /Type /FontDescriptor /FontName /{name} /Flags 32 /FontBBox [{bbox}] "
+                  f"/ItalicAngle {parsed['post'].italicAngle:g} "
+                  f"/Ascent {round(hhea.ascent * scale)} /Descent {round(hhea.descent * scale)} "
+                  f"/CapHeight {round(cap * scale)} /StemV 87 "
+                  f"/FontFile2 {FIRST_FONT_OBJECT + 3} 0 R >>").encode()
+    font_file = _stream(zlib.compress(raw, 9), f"/Length1 {len(raw)} /Filter /FlateDecode")
+    to_unicode = _stream(zlib.compress(_to_unicode(gids), 9), "/Filter /FlateDecode")
+    return Font(gids, widths, (type0, cid, descriptor, font_file, to_unicode))
+
+
+def _cap_height(parsed: ttLib.TTFont) -> int:
+    """The top of "H", for fonts whose OS/2 table is too old to state the cap height."""
+    if "glyf" not in parsed or "H" not in parsed.getGlyphOrder():
+        return 0
+    return int(getattr(parsed["glyf"]["H"], "yMax", 0) or 0)
+
+
+def _to_unicode(gids: dict[int, int]) -> bytes:
+    """The CMap from glyph ids back to text (the lowest code point of each glyph)."""
+    first: dict[int, int] = {}
+    for cp in sorted(gids):
+        first.setdefault(gids[cp], cp)
+    pairs = sorted(first.items())
+    lines = ["/CIDInit /ProcSet findresource begin", "12 dict begin", "begincmap",
+             "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
+             "/CMapName /Adobe-Identity-UCS def", "/CMapType 2 def",
+             "1 begincodespacerange", "<0000> <FFFF>", "endcodespacerange"]
+    for start in range(0, len(pairs), 100):  # at most 100 entries per block
+        chunk = pairs[start:start + 100]
+        lines.append(f"{len(chunk)} beginbfchar")
+        lines.extend(f"<{gid:04X}> <{_utf16(chr(cp))}>" for gid, cp in chunk)
+        lines.append("endbfchar")
+    lines += ["endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end"]
+    return "\n".join(lines).encode()
+
+
+def _utf16(text: str) -> str:
+    return text.encode("utf-16-be").hex()
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _stream(data: bytes, extra: str = "") -> bytes:
+    return (f"<< /Length {len(data)} {extra} >>\nstream\n".encode() + data
+            + b"\nendstream")
+
+
+# -- layout ----------------------------------------------------------------------------------
+def wrap(font: Font, text: str, size: float, width: float) -> list[tuple[str, bool]]:
+    """``text`` broken into lines no wider than ``width`` mm: (line, ends_paragraph).
+
+    Breaks at spaces (and after explicit line breaks); a word wider than the line is cut
+    between characters. Soft hyphens are dropped, tabs become spaces, runs of spaces are kept
+    inside a line but not at a break."""
+    lines: list[tuple[str, bool]] = []
+    for paragraph in text.replace("\xad", "").replace("\t", " ").split("\n"):
+        lines.extend(_wrap_paragraph(font, paragraph, size, width))
+    return lines
+
+
+def _wrap_paragraph(font: Font, text: str, size: float,
+                    width: float) -> list[tuple[str, bool]]:
+    out: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if font.width(candidate, size) <= width:
+            current = candidate
+            continue
+        if current:
+            out.append(current)
+        current = ""
+        while font.width(word, size) > width:  # a word longer than a line
+            cut = _longest_prefix(font, word, size, width)
+            out.append(word[:cut])
+            word = word[cut:]
+        current = word
+    out.append(current)
+    return [(line, i == len(out) - 1) for i, line in enumerate(out)]
+
+
+def _longest_prefix(font: Font, word: str, size: float, width: float) -> int:
+    total = 0.0
+    for i, ch in enumerate(word):
+        total += font.width(ch, size)
+        if total > width:
+            return max(1, i)
+    return len(word)
+
+
+class _Pages:
+    """Content streams of the pages, filled top to bottom with automatic page breaks."""
+
+    def __init__(self, font: Font) -> None:
+        self.font = font
+        self.pages: list[list[str]] = []
+        self.y = PAGE_H  # forces a first page
+        self._new_page()
+
+    def _new_page(self) -> None:
+        self.pages.append(["BT"])
+        self.y = MARGIN
+
+    def block(self, block: Block) -> None:
+        inner = PAGE_W - 2 * MARGIN - 2 * PAD
+        for line, last in wrap(self.font, block.text, block.size, inner):
+            if self.y + block.line > PAGE_H - BOTTOM:
+                self.pages[-1].append("ET")
+                self._new_page()
+            self._line(line, block, inner, last)
+            self.y += block.line
+        self.y += block.space
+
+    def _line(self, line: str, block: Block, inner: float, last: bool) -> None:
+        if not line:
+            return
+        font, size = self.font, block.size
+        natural = font.width(line, size)
+        x = MARGIN + PAD
+        if block.align == "C":
+            x += (inner - natural) / 2
+        # the baseline: the text centred in the line's height, as fpdf2 places a cell's text
+        baseline = self.y + 0.5 * block.line + 0.3 * size / PT_PER_MM
+        gids = [font.gids[ord(ch)] for ch in line]
+        spaces = line.count(" ")
+        stretch = (inner - natural) / spaces if (block.align == "J" and not last
+                                                 and spaces) else 0.0
+        out = self.pages[-1]
+        out.append(f"/F1 {_number(size)} Tf")
+        out.append(f"1 0 0 1 {_number(x * PT_PER_MM)} "
+                   f"{_number((PAGE_H - baseline) * PT_PER_MM)} Tm")
+        if not stretch:
+            out.append(f"<{''.join(f'{g:04X}' for g in gids)}> Tj")
+            return
+        # justified: after each space, move right by the share of the free width
+        shift = _number(-stretch * PT_PER_MM * 1000 / size)
+        space = font.gids[ord(" ")]
+        parts, run = [], []
+        for g in gids:
+            run.append(f"{g:04X}")
+            if g == space:
+                parts.append(f"<{''.join(run)}> {shift}")
+                run = []
+        if run:
+            parts.append(f"<{''.join(run)}>")
+        out.append(f"[{' '.join(parts)}] TJ")
+
+    def streams(self) -> list[bytes]:
+        self.pages[-1].append("ET")
+        return ["\n".join(page).encode() for page in self.pages]
+
+
+# -- the document ----------------------------------------------------------------------------
+def render(font: Font, blocks: Iterable[Block], *, title: str, author: str, creator: str,
+           created: datetime) -> bytes:
+    pages = _Pages(font)
+    for block in blocks:
+        pages.block(block)
+    streams = pages.streams()
+    first_page = FIRST_FONT_OBJECT + FONT_OBJECTS
+    page_ids = [first_page + 2 * i for i in range(len(streams))]
+    objects: dict[int, bytes] = {
+        CATALOG: f"<< /Type /Catalog /Pages {PAGES} 0 R >>".encode(),
+        PAGES: (f"<< /Type /Pages /Kids [{' '.join(f'{p} 0 R' for p in page_ids)}] "
+                f"/Count {len(page_ids)} >>").encode(),
+        INFO: _info(title=title, author=author, creator=creator, created=created),
+    }
+    for i, body in enumerate(font.objects):
+        objects[FIRST_FONT_OBJECT + i] = body
+    media = f"[0 0 {_number(PAGE_W * PT_PER_MM)} {_number(PAGE_H * PT_PER_MM)}]"
+    for page_id, content in zip(page_ids, streams, strict=True):
+        objects[page_id] = (f"<< /Type /Page /Parent {PAGES} 0 R /MediaBox {media} "
+                            f"/Resources << /Font << /F1 {FIRST_FONT_OBJECT} 0 R >> >> "
+                            f"/Contents {page_id + 1} 0 R >>").encode()
+        objects[page_id + 1] = _stream(zlib.compress(content, 6), "/Filter /FlateDecode")
+    return _assemble([objects[i] for i in range(1, len(objects) + 1)])
+
+
+def _info(*, title: str, author: str, creator: str, created: datetime) -> bytes:
+    stamp = created.astimezone(UTC).strftime("D:%Y%m%d%H%M%SZ")
+    return (f"<< /Title <feff{_utf16(title)}> /Author <feff{_utf16(author)}> "
+            f"/Creator <feff{_utf16(creator)}> /Producer (medsign) "
+            f"/CreationDate ({stamp}) >>").encode()
+
+
+def _assemble(bodies: Sequence[bytes]) -> bytes:
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(bodies, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(bodies) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += (f"trailer\n<< /Size {len(bodies) + 1} /Root {CATALOG} 0 R /Info {INFO} 0 R >>\n"
+            f"startxref\n{xref}\n%%EOF\n").encode()
+    return bytes(out)
