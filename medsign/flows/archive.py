@@ -10,15 +10,13 @@ not verify against the trust store.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import lzma
 import re
 import zipfile
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
@@ -69,65 +67,6 @@ class ArchiveDocument:
 @dataclass(frozen=True)
 class VerifiedArchive:
     documents: list[ArchiveDocument]
-
-
-class RecentlyVerified:
-    """What this process has just verified, by signing request, to be used once more.
-
-    The signing flow verifies the platform's archive when it downloads it, commits exactly those
-    bytes, and in the next step reads them back to counter-sign. :meth:`recall` accepts the
-    bytes without checking the GOST signatures and the chain again only when they are the same
-    bytes (SHA-256 of the whole archive) verified here at most ``within`` ago and every operator
-    certificate is still valid — then a second check could not come out differently, except
-    for a CA certificate that expired in those seconds. The archive is read again (limits,
-    names, grouping) and the earlier signature reports are attached. Anything else — another
-    process or a previous run verified it, the bytes differ, too late — is a miss and the
-    caller verifies in full. Kept per entry: a digest and the four reports (a few KB); an entry
-    is used at most once and dropped once older than ``within``. Not thread-safe: the flow
-    calls it from its event loop only.
-    """
-
-    def __init__(self, *, within: timedelta = timedelta(seconds=60), limit: int = 1024) -> None:
-        self._within = within
-        self._limit = limit
-        self._entries: OrderedDict[str, tuple[bytes, datetime, dict[str, SignatureReport]]] = \
-            OrderedDict()
-
-    def remember(self, key: str, data: bytes, at: datetime, verified: VerifiedArchive) -> None:
-        reports = {f.name: f.report for doc in verified.documents for f in (doc.pdf, doc.xml)}
-        self._entries.pop(key, None)
-        self._entries[key] = (hashlib.sha256(data).digest(), at, reports)
-        while self._entries and (len(self._entries) > self._limit
-                                 or at - next(iter(self._entries.values()))[1] > self._within):
-            self._entries.popitem(last=False)
-
-    def recall(self, key: str, data: bytes, at: datetime, *,
-               limits: Limits) -> VerifiedArchive | None:
-        entry = self._entries.pop(key, None)
-        if entry is None:
-            return None
-        digest, verified_at, reports = entry
-        if not timedelta(0) <= at - verified_at <= self._within:
-            return None
-        if hashlib.sha256(data).digest() != digest:
-            return None
-        if not all(r.not_before <= at <= r.not_after for r in reports.values()):
-            return None
-        try:
-            groups = _group(_read_entries(data, limits))
-            return VerifiedArchive([_reassembled(title, files, reports)
-                                    for title, files in sorted(groups.items())])
-        except (ArchiveRejected, KeyError):  # cannot be, for the same bytes: verify in full
-            return None
-
-
-def _reassembled(title: str, files: dict[str, tuple[str, bytes]],
-                 reports: dict[str, SignatureReport]) -> ArchiveDocument:
-    def signed(suffix: str, signature_suffix: str) -> SignedFile:
-        name, content = files[suffix]
-        return SignedFile(name, content, files[signature_suffix][1].strip(), reports[name])
-    return ArchiveDocument(title, pdf=signed(PDF_SUFFIX, PDF_SIG_SUFFIX),
-                           xml=signed(XML_SUFFIX, XML_SIG_SUFFIX))
 
 
 def verify_archive(data: bytes, *, expected_documents: int, trust: TrustStore, limits: Limits,

@@ -1,6 +1,6 @@
 """The signing transaction (DESIGN.md flow C) as runner steps.
 
-    send ─► poll ─► download ─► countersign ─► upload ─► complete ─► done
+    send ─► poll ─► download + countersign ─► upload (each file) ─► complete ─► done
              │ (patient refused, platform error, local expiry, appointment cancelled) ─► done
 
 Each step performs its outbound call outside any transaction and returns the domain change to
@@ -8,6 +8,13 @@ commit with the transition (``apply``), so the request's state and the runner's 
 disagree. Calls that create something on the platform (``send``, ``upload``, ``complete``)
 record their idempotency key first; a step that finds its own key from an earlier attempt
 knows it may be repeating itself and checks before acting twice.
+
+Steps that call nothing that creates anything run together: the archive is verified and
+counter-signed in the run that downloads it (one commit for both transitions, no second read
+of the archive), and the MO signatures are uploaded one after the other in one run, the file
+id of each accepted upload recorded with the call record of the next one — a failure repeats
+only the upload that failed. Every step is a claim, a load and a commit of the runner, so
+fewer of them is most of a transaction's cost in the worker.
 """
 
 from __future__ import annotations
@@ -38,13 +45,7 @@ from medsign.db.models import (
 )
 from medsign.domain.consents import ConsentKind, ConsentState
 from medsign.domain.signing import SigningRequest, SigningState
-from medsign.flows.archive import (
-    ArchiveRejected,
-    Limits,
-    RecentlyVerified,
-    VerifiedArchive,
-    verify_archive,
-)
+from medsign.flows.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
 from medsign.flows.countersign import SignerProvider, countersign
 from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
 from medsign.integrations.goskey.schemas import DocumentSpec, Executor, SendRequest
@@ -143,8 +144,6 @@ class SigningFlow:
         self.trust = trust
         self.signers = signers
         self.deal_type_ids = deal_type_ids or []
-        # what ``download`` verified, so that ``countersign`` need not check it all again
-        self._verified = RecentlyVerified()
 
     async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
         assert item.ref is not None
@@ -231,14 +230,19 @@ class SigningFlow:
         return Next("poll", delay=delay, data={"polls": polls})
 
     async def _download(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
+        """Download, verify and counter-sign: nothing here changes the platform, so a crash
+        only means downloading again."""
         data = await self._fetch_archive(ctx, loaded)
-        at = ctx.clock.now()
-        self._verified.remember(loaded.row.id, data, at, await self._verify(data, loaded, at))
-        document = _document(loaded.row.id, ARCHIVE, "platform-archive.zip", "application/zip",
-                             data, now=ctx.clock.now())
-        return Next("countersign", apply=self._apply(
-            loaded.row.id, lambda r: r.mark_archive_verified(),
-            documents=[document]))
+        verified = await self._verify(data, loaded, ctx.clock.now())
+        archive = _document(loaded.row.id, ARCHIVE, "platform-archive.zip", "application/zip",
+                            data, now=ctx.clock.now())
+        signatures = await self._sign(loaded, verified, data, ctx.clock.now())
+
+        def verified_and_countersigned(request: SigningRequest) -> None:
+            request.mark_archive_verified()
+            request.mark_countersigned()
+        return Next("upload", apply=self._apply(loaded.row.id, verified_and_countersigned,
+                                               documents=[archive, *signatures]))
 
     async def _fetch_archive(self, ctx: StepContext, loaded: Loaded) -> bytes:
         await ctx.rate_limit("goskey")
@@ -263,40 +267,43 @@ class SigningFlow:
                       max_compression_ratio=self.settings.max_compression_ratio)
 
     async def _countersign(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next:
+        """A request whose archive was verified and stored in a run of its own (before
+        ``download`` counter-signed too, or by an earlier version): verify it again in full
+        — other bytes, maybe other certificates by now — and counter-sign."""
         archive = await ctx.read(lambda conn: _archive_bytes(conn, loaded.row.id))
-        # the bytes download verified a moment ago are not checked again (RecentlyVerified)
-        at = ctx.clock.now()
-        verified = self._verified.recall(loaded.row.id, archive, at, limits=self._limits())
-        if verified is None:
-            verified = await self._verify(archive, loaded, at)
-        org = loaded.organization
-        signer = await asyncio.to_thread(self.signers.for_organization, org.code, name=org.name,
-                                         ogrn=org.ogrn, inn=org.inn)
-        now = ctx.clock.now()
-        signatures = await asyncio.to_thread(countersign, verified, archive, signer=signer,
-                                             mode=self.settings.countersign_mode,
-                                             signing_time=now)
-        documents = [_document(loaded.row.id, MO_SIGNATURE, s.name,
-                               "application/pkcs7-signature", s.content, now=now,
-                               covers=s.covers) for s in signatures]
+        verified = await self._verify(archive, loaded, ctx.clock.now())
+        documents = await self._sign(loaded, verified, archive, ctx.clock.now())
         return Next("upload", apply=self._apply(loaded.row.id, lambda r: r.mark_countersigned(),
                                                documents=documents))
 
+    async def _sign(self, loaded: Loaded, verified: VerifiedArchive, archive: bytes,
+                    now: datetime) -> list[DocumentRow]:
+        """The MO's signatures over the verified archive (off the event loop)."""
+        org = loaded.organization
+        signer = await asyncio.to_thread(self.signers.for_organization, org.code, name=org.name,
+                                         ogrn=org.ogrn, inn=org.inn)
+        signatures = await asyncio.to_thread(countersign, verified, archive, signer=signer,
+                                             mode=self.settings.countersign_mode,
+                                             signing_time=now)
+        return [_document(loaded.row.id, MO_SIGNATURE, s.name, "application/pkcs7-signature",
+                          s.content, now=now, covers=s.covers) for s in signatures]
+
     async def _upload(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next:
-        """One MO signature per run, its file id kept in the item's data: a failure repeats
-        only the upload that failed, never one the platform has already accepted."""
+        """Every MO signature not yet accepted, one after the other. The file id of each
+        accepted upload is recorded, with the call record of the next upload, in the item's
+        data before that call: a failure or a crash repeats only the upload that failed,
+        never one the platform has already accepted."""
         signatures = await ctx.read(lambda conn: _signatures(conn, loaded.row.id))
         done: dict[str, str] = dict(item.data.get("uploaded") or {})
-        pending = [doc for doc in signatures if str(doc.id) not in done]
-        if pending:
-            doc = pending[0]
+        for doc in signatures:
+            if str(doc.id) in done:
+                continue
             await ctx.rate_limit("goskey")
-            await ctx.begin_call(ctx.idempotency_key(f"upload-{doc.id}"))
+            await ctx.begin_call(ctx.idempotency_key(f"upload-{doc.id}"),
+                                 data={**item.data, "uploaded": dict(done)} if done else None)
             done[str(doc.id)] = await self.client.upload(
                 loaded.row.transaction_id or "", doc.content, filename=doc.name,
                 mime_type=doc.media_type)
-            if len(pending) > 1:
-                return Next("upload", data={**item.data, "uploaded": done})
         uploaded = {doc.id: done[str(doc.id)] for doc in signatures}
         file_ids = list(uploaded.values())
         return Next("complete", apply=self._apply(

@@ -131,9 +131,14 @@ def fail(conn: Connection, item: WorkItem, *, now: datetime, error: str) -> bool
                          updated_at=now, last_error=error)
 
 
-def begin_call(conn: Connection, item: WorkItem, *, key: str, now: datetime) -> bool:
-    """Record, before an outbound call that creates something, that it is being made."""
-    return fenced_update(conn, item, call_key=key, call_started_at=now, updated_at=now)
+def begin_call(conn: Connection, item: WorkItem, *, key: str, now: datetime,
+               data: dict[str, Any] | None = None) -> bool:
+    """Record, before an outbound call that creates something, that it is being made (and,
+    when given, the item's new ``data``)."""
+    values: dict[str, Any] = dict(call_key=key, call_started_at=now, updated_at=now)
+    if data is not None:
+        values["data"] = data
+    return fenced_update(conn, item, **values)
 
 
 def extend(conn: Connection, items: Iterable[WorkItem], *, until: datetime) -> list[int]:

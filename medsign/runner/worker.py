@@ -83,11 +83,13 @@ class StepContext:
         """A key stable across retries and restarts of this item's step."""
         return f"medsign-{self.item.kind}-{self.item.id}-{step or self.item.step}"
 
-    async def begin_call(self, key: str) -> None:
-        """Durably record that a creating call with ``key`` is about to be made."""
+    async def begin_call(self, key: str, *, data: dict[str, Any] | None = None) -> None:
+        """Durably record that a creating call with ``key`` is about to be made — and, when
+        given, the item's new ``data`` (progress a later run must see even if this call
+        fails: e.g. what earlier calls of the same run created)."""
         now = self.clock.now()
         ok = await self._worker.db(lambda: self._worker.in_tx(
-            lambda c: store.begin_call(c, self.item, key=key, now=now)))
+            lambda c: store.begin_call(c, self.item, key=key, now=now, data=data)))
         if not ok:
             raise LeaseLost(f"item {self.item.id}")
 
