@@ -93,13 +93,19 @@ def load(conn: Connection, request_id: str) -> Loaded:
 def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest], None], *,
                consents: ConsentState | None = None,
                documents: list[DocumentRow] | None = None,
-               also: Callable[[Session], None] | None = None) -> Callable[[Connection], None]:
-    """An ``apply``: load the request, let the domain move it, save it and its side data."""
+               also: Callable[[Session], None] | None = None,
+               loaded: Loaded | None = None) -> Callable[[Connection], None]:
+    """An ``apply``: load the request, let the domain move it, save it and its side data.
+
+    ``loaded`` (read at the start of the step) spares reading the appointment's external id
+    and the organisation's code again: neither ever changes."""
     def apply(conn: Connection) -> None:
         with Session(bind=conn, expire_on_commit=False) as db:
             row = db.get(SigningRequestRow, request_id, with_for_update=True)
             assert row is not None
-            request = _domain(db, row)
+            request = _domain(db, row) if loaded is None else signing_service.to_domain(
+                row, appointment_external_id=loaded.appointment.external_id,
+                organization_code=loaded.organization.code)
             change(request)
             signing_service.save(db, row, request, actor=ACTOR, now=clock.now())
             if request.is_stopped:
@@ -173,9 +179,9 @@ class SigningFlow:
         if item.ref is not None:
             transition(self.clock, item.ref, fail)(conn)
 
-    def _apply(self, request_id: str, change: Callable[[SigningRequest], None],
+    def _apply(self, loaded: Loaded, change: Callable[[SigningRequest], None],
                **side: Any) -> Callable[[Connection], None]:
-        return transition(self.clock, request_id, change, **side)
+        return transition(self.clock, loaded.row.id, change, loaded=loaded, **side)
 
     # -- steps ---------------------------------------------------------------------------
     async def _send(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
@@ -186,7 +192,7 @@ class SigningFlow:
         transaction_id = await self.client.send(request, idempotency_key=key)
         log.info("transaction sent", extra={"transaction_id": transaction_id})
         return Next("poll", delay=self.settings.poll_interval, data={"polls": 0},
-                    apply=self._apply(loaded.row.id, lambda r: r.mark_sent(transaction_id)))
+                    apply=self._apply(loaded, lambda r: r.mark_sent(transaction_id)))
 
     def _send_request(self, loaded: Loaded) -> SendRequest:
         org = loaded.organization
@@ -206,23 +212,23 @@ class SigningFlow:
                               kpp=org.kpp))
 
     async def _poll(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
-        rid = loaded.row.id
         if ctx.clock.now() >= loaded.appointment.starts_at + self.settings.expiry_grace:
-            return Done("cancelled", apply=self._apply(rid, lambda r: r.expire(),
+            return Done("cancelled", apply=self._apply(loaded, lambda r: r.expire(),
                                                       consents=ConsentState.pending))
         await ctx.rate_limit("goskey")
         status = await self.client.status(loaded.row.transaction_id or "")
         zip_id = status.patient_signed_zip
         if zip_id:
-            return Next("download", apply=self._apply(rid, lambda r: r.mark_patient_signed(zip_id)))
+            return Next("download",
+                        apply=self._apply(loaded, lambda r: r.mark_patient_signed(zip_id)))
         if status.status == "cancelled":
             reason = _cancel_reason(status.reason)
-            return Done("cancelled", apply=self._apply(rid, lambda r: r.cancel(reason),
+            return Done("cancelled", apply=self._apply(loaded, lambda r: r.cancel(reason),
                                                       consents=ConsentState.declined))
         if status.status in ("error", "finished"):
             message = f"платформа сообщила статус «{status.status}» до завершения подписания"
             return Done("cancelled", apply=self._apply(
-                rid, lambda r: r.mark_platform_error(message), consents=ConsentState.pending))
+                loaded, lambda r: r.mark_platform_error(message), consents=ConsentState.pending))
         polls = int(item.data.get("polls", 0)) + 1
         delay = poll_delay(polls, interval=self.settings.poll_interval,
                            factor=self.settings.poll_backoff_factor,
@@ -241,7 +247,7 @@ class SigningFlow:
         def verified_and_countersigned(request: SigningRequest) -> None:
             request.mark_archive_verified()
             request.mark_countersigned()
-        return Next("upload", apply=self._apply(loaded.row.id, verified_and_countersigned,
+        return Next("upload", apply=self._apply(loaded, verified_and_countersigned,
                                                documents=[archive, *signatures]))
 
     async def _fetch_archive(self, ctx: StepContext, loaded: Loaded) -> bytes:
@@ -273,7 +279,7 @@ class SigningFlow:
         archive = await ctx.read(lambda conn: _archive_bytes(conn, loaded.row.id))
         verified = await self._verify(archive, loaded, ctx.clock.now())
         documents = await self._sign(loaded, verified, archive, ctx.clock.now())
-        return Next("upload", apply=self._apply(loaded.row.id, lambda r: r.mark_countersigned(),
+        return Next("upload", apply=self._apply(loaded, lambda r: r.mark_countersigned(),
                                                documents=documents))
 
     async def _sign(self, loaded: Loaded, verified: VerifiedArchive, archive: bytes,
@@ -307,7 +313,7 @@ class SigningFlow:
         uploaded = {doc.id: done[str(doc.id)] for doc in signatures}
         file_ids = list(uploaded.values())
         return Next("complete", apply=self._apply(
-            loaded.row.id, lambda r: r.mark_uploaded(file_ids),
+            loaded, lambda r: r.mark_uploaded(file_ids),
             also=lambda db: _remember_uploads(db, uploaded)))
 
     async def _complete(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Done:
@@ -319,7 +325,7 @@ class SigningFlow:
             await ctx.begin_call(ctx.idempotency_key())
             file_id = await self.client.complete(
                 tx, phone=loaded.row.phone, template_id=self.settings.completion_template_id)
-        return Done(apply=self._apply(loaded.row.id, lambda r: r.mark_completed(file_id),
+        return Done(apply=self._apply(loaded, lambda r: r.mark_completed(file_id),
                                      consents=ConsentState.signed))
 
 
