@@ -28,8 +28,10 @@ log = logging.getLogger("medsign.crypto")
 
 _CA_USAGE = {"key_cert_sign", "crl_sign", "digital_signature"}
 _SIGNER_USAGE = {"digital_signature", "non_repudiation"}
-# a clock a little behind ours must not see a brand-new certificate as not yet valid
-_BACKDATE = timedelta(minutes=5)
+# A brand-new certificate must not look "not yet valid" to a clock somewhat behind ours, nor to
+# a check at a moment taken a while before it was made (a request's time, a long test run's
+# start): made-here certificates (development keys, the emulators') start a day back.
+_BACKDATE = timedelta(days=1)
 _RENEW_BEFORE = timedelta(days=30)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from medsign.crypto import (
     init_development_keys,
     issue_certificate,
     load_pem,
+    make_ca,
     oids,
     save_pem,
 )
@@ -34,6 +36,16 @@ def test_the_ca_is_self_signed_and_may_issue(ca: KeyPair) -> None:
     assert cert.is_ca and cert.issued_by(cert)
     assert {"key_cert_sign", "crl_sign"} <= cert.key_usage
     assert (cert.not_after - cert.not_before).days == 3650
+
+
+def test_a_certificate_made_here_is_valid_from_a_day_back() -> None:
+    # a check at a moment taken before the certificate was made (a long test session's start,
+    # a request's time) or by a clock behind ours still sees it valid
+    made = issue_certificate(make_ca("УЦ", organization="УЦ"), common_name="МО",
+                             organization="МО")
+    cert = parse_certificate(made.certificate_der)
+    assert cert.not_before <= datetime.now(UTC) - timedelta(hours=23)
+    assert cert.valid_at(datetime.now(UTC) - timedelta(hours=20))
 
 
 def test_the_mo_certificate_signs_documents_and_names_ogrn_and_inn(mo: KeyPair,
