@@ -78,16 +78,19 @@ class Loaded:
 
 
 def load(conn: Connection, request_id: str) -> Loaded:
+    """The request with its appointment, organisation and patient, in one query."""
     with Session(bind=conn) as db:
-        row = db.get(SigningRequestRow, request_id)
-        if row is None:
+        found = db.execute(
+            select(SigningRequestRow, AppointmentRow, OrganizationRow, PatientRow)
+            .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
+            .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
+            .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id)
+            .where(SigningRequestRow.id == request_id)).first()
+        if found is None:
             raise PermanentError(f"нет транзакции подписания {request_id}", code="not_found")
-        appt = db.get(AppointmentRow, row.appointment_id)
-        org = db.get(OrganizationRow, row.organization_id)
-        patient = db.get(PatientRow, row.patient_id)
-        assert appt is not None and org is not None and patient is not None
         db.expunge_all()
-    return Loaded(row, appt, org, patient)
+    row, appointment, organization, patient = found
+    return Loaded(row, appointment, organization, patient)
 
 
 def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest], None], *,
