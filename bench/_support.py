@@ -11,12 +11,13 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,11 +147,31 @@ def start_workers(db_url: str, flow: str, count: int, *extra: str) -> list[Worke
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, from ``/proc/<pid>/stat``."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()  # the name may contain spaces
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def run_per_backend(name: str, db: str,
+                    run: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``run`` on SQLite, PostgreSQL or both (``db``: sqlite|postgresql|both), each result
+    appended to ``bench/results/<name>.jsonl``."""
+    results = []
+    for backend in ("sqlite", "postgresql") if db == "both" else (db,):
+        result = run(backend)
+        append_result(name, result)
+        results.append(result)
+    return results
 
 
 def append_result(name: str, record: dict[str, Any]) -> Path:

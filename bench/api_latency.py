@@ -18,7 +18,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import append_result, bench_database, cpu_seconds, print_table, say
+from _support import append_result, bench_database, cpu_seconds, free_port, print_table, say
 from sqlalchemy.orm import Session
 
 from medsign.db.engine import make_engine
@@ -55,13 +54,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load")
     p.add_argument("--profile", help="run the server under cProfile, into FILE.<db>")
     return p.parse_args()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def issue_token(db_url: str) -> str:

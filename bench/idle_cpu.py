@@ -15,11 +15,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from _support import (
-    append_result,
     bench_database,
     cpu_seconds,
     database_bytes,
     print_table,
+    run_per_backend,
     say,
     start_workers,
 )
@@ -100,12 +100,7 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     args = parse_args()
-    backends = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
-    results = []
-    for backend in backends:
-        result = run(backend, args)
-        append_result("idle_cpu", result)
-        results.append(result)
+    results = run_per_backend("idle_cpu", args.db, lambda backend: run(backend, args))
     print_table(["backend", "timers", "size MB", "B/timer", "worker CPU %", "DB server CPU %",
                  "target %", "ok"],
                 [[r["backend"], r["timers"], round(r["table_bytes"] / 1e6, 1),

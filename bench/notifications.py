@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import append_result, bench_database, print_table, say
+from _support import append_result, bench_database, free_port, print_table, say
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -83,13 +82,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, help="worker --concurrency (default: config)")
     p.add_argument("--timeout", type=float, default=900.0)
     return p.parse_args()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

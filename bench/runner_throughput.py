@@ -14,10 +14,10 @@ import time
 from datetime import UTC, datetime
 
 from _support import (
-    append_result,
     bench_database,
     cpu_seconds,
     print_table,
+    run_per_backend,
     say,
     start_workers,
 )
@@ -94,12 +94,7 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     args = parse_args()
-    backends = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
-    results = []
-    for backend in backends:
-        result = run(backend, args)
-        append_result("runner_throughput", result)
-        results.append(result)
+    results = run_per_backend("runner_throughput", args.db, lambda backend: run(backend, args))
     print_table(["backend", "workers", "steps", "seconds", "steps/s", "target", "ok",
                  "worker CPU s"],
                 [[r["backend"], r["workers"], r["steps"], r["seconds"], r["steps_per_s"],

@@ -25,7 +25,6 @@ import os
 import pstats
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import BENCH, append_result, cpu_seconds, print_table, say
+from _support import BENCH, append_result, cpu_seconds, free_port, print_table, say
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -104,13 +103,6 @@ def children_cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
