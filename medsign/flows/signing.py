@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from medsign.clock import Clock
@@ -356,10 +356,11 @@ def _archive_bytes(conn: Connection, request_id: str) -> bytes:
 
 
 def _remember_uploads(db: Session, uploaded: dict[int, str]) -> None:
+    """Note each signature's file id on the platform (an UPDATE: loading the rows through the
+    ORM would read every signature's content too)."""
     for doc_id, file_id in uploaded.items():
-        doc = db.get(DocumentRow, doc_id)
-        if doc is not None:
-            doc.platform_file_id = file_id
+        db.execute(update(DocumentRow).where(DocumentRow.id == doc_id)
+                   .values(platform_file_id=file_id))
 
 
 def _signatures(conn: Connection, request_id: str) -> list[DocumentRow]:
