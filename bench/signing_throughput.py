@@ -1,21 +1,22 @@
 """Signing throughput: complete signing transactions per second, GOST signatures included.
 
 A zero-latency Goskey emulator (its own process, in memory) whose autopilot patient signs at
-the first status poll, and one ``medsign worker`` process (SQLite) with ``--concurrency 16``
-and tiny poll intervals. N requests (default 200) are created in bulk through the REST API
-before the worker starts; the rate is N divided by the time from the first ``sent`` to the
-last ``completed`` (both from the requests' history). Every transaction does the real work:
-the emulator renders two PDFs and seals 2×2+1 files (its operator's GOST signatures), the
-worker verifies the four operator signatures on download (counter-signing reuses that check for
-the same bytes, ``flows.archive.RecentlyVerified``), signs the two PDFs as the MO, uploads both
-(the emulator verifies them) and completes.
+the first status poll, and one ``medsign worker`` process (SQLite; ``--workers N`` for more,
+sharing the file) with ``--concurrency 16`` and tiny poll intervals. N requests (default 200)
+are created in bulk through the REST API before the workers start; the rate is N divided by
+the time from the first ``sent`` to the last ``completed`` (both from the requests' history).
+Every transaction does the real work: the emulator renders two PDFs and seals 2×2+1 files (its
+operator's GOST signatures); the worker, in one step, downloads the archive, verifies its four
+operator signatures and signs the two PDFs as the MO, then uploads both signatures (the
+emulator verifies them) and completes.
 
-Printed: transactions/s, CPU seconds per transaction of each process, and with ``--profile``
-a cProfile summary of both processes (every thread; see ``_profiled.py``). Target: ≥ 20/s.
-One JSON line per run is appended to ``bench/results/signing_throughput.jsonl``. Usage::
+Printed: transactions/s, CPU seconds per transaction of the emulator and of all workers, and
+with ``--profile`` a cProfile summary of the processes (every thread; see ``_profiled.py``).
+Target: ≥ 20/s. One JSON line per run is appended to
+``bench/results/signing_throughput.jsonl``. Usage::
 
     .venv/bin/python bench/signing_throughput.py [--requests N] [--concurrency 16]
-        [--signer pure|openssl] [--profile [--keep-profiles DIR]]
+        [--workers 1] [--signer pure|openssl] [--profile [--keep-profiles DIR]]
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (they share the SQLite file; its single-writer "
+                        "lock orders their writes)")
     p.add_argument("--signer", choices=("pure", "openssl"), default="pure",
                    help="the MO's signing back end (the emulator always seals in Python)")
     p.add_argument("--profile", action="store_true",
@@ -286,11 +290,15 @@ def _run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         say(f"seeding {args.requests} signing requests …")
         seed(folder, args.requests)
 
-        metrics_port = free_port()
-        worker = start(folder, "worker", ["worker", "--concurrency", str(args.concurrency),
-                                          "--metrics-port", str(metrics_port)], args.profile)
-        procs.append(worker)
-        wait_http(f"http://127.0.0.1:{metrics_port}/metrics", worker, folder)
+        metrics_ports = []
+        for i in range(args.workers):
+            metrics_ports.append(free_port())
+            worker = start(folder, "worker" if i == 0 else f"worker{i + 1}",
+                           ["worker", "--concurrency", str(args.concurrency),
+                            "--metrics-port", str(metrics_ports[-1])], args.profile)
+            procs.append(worker)
+            wait_http(f"http://127.0.0.1:{metrics_ports[-1]}/metrics", worker, folder)
+        metrics_port = metrics_ports[0]
         cpu0 = {p.name: cpu_seconds(p.popen.pid) for p in procs}
         children0 = {p.name: children_cpu_seconds(p.popen.pid) for p in procs}
         wall0 = time.monotonic()
@@ -319,7 +327,12 @@ def _run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     engine.dispose()
     seconds = (last - first).total_seconds()
     n = args.requests
-    return {"requests": n, "concurrency": args.concurrency, "mo_signer": args.signer,
+    # all worker processes together, under "workers"
+    cpu["workers"] = round(sum(v for k, v in cpu.items() if k.startswith("worker")), 2)
+    children["workers"] = round(sum(v for k, v in children.items()
+                                    if k.startswith("worker")), 2)
+    return {"requests": n, "concurrency": args.concurrency, "workers": args.workers,
+            "mo_signer": args.signer,
             "profiled": args.profile, "openssl_gost": openssl_gost_available(),
             "native_streebog": native_hash.streebog(b"", 32) is not None,
             "seconds_first_sent_to_last_completed": round(seconds, 2),
@@ -459,15 +472,15 @@ def main() -> None:
     result = run(args)
     result["unit_costs"] = costs
     append_result("signing_throughput", result)
-    print_table(["requests", "MO signer", "profiled", "seconds", "tx/s", "target", "ok",
-                 "emulator CPU ms/tx", "worker CPU ms/tx", "+ its children"],
-                [[result["requests"], result["mo_signer"], result["profiled"],
+    print_table(["requests", "workers", "MO signer", "profiled", "seconds", "tx/s", "target",
+                 "ok", "emulator CPU ms/tx", "worker CPU ms/tx", "+ its children"],
+                [[result["requests"], result["workers"], result["mo_signer"], result["profiled"],
                   result["seconds_first_sent_to_last_completed"],
                   result["transactions_per_s"], result["target_per_s"],
                   "yes" if result["transactions_per_s"] >= TARGET_PER_S else "NO",
                   result["cpu_ms_per_transaction"].get("emulator"),
-                  result["cpu_ms_per_transaction"].get("worker"),
-                  result["children_cpu_ms_per_transaction"].get("worker")]])
+                  result["cpu_ms_per_transaction"].get("workers"),
+                  result["children_cpu_ms_per_transaction"].get("workers")]])
     say(f"OpenSSL GOST engine: {result['openssl_gost']}; native Streebog (gostprov): "
         f"{result['native_streebog']}; load average at the end: see the JSON line")
     say("\nmean wall time, ms — runner steps: " + ", ".join(
