@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -142,6 +143,58 @@ def start_workers(db_url: str, flow: str, count: int, *extra: str) -> list[Worke
     for w in workers:
         w.wait_ready()
     return workers
+
+
+@dataclass
+class MedsignProcess:
+    """A ``medsign`` command in its own process, its output in ``<folder>/<name>.log``."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    profile: Path | None = None  # where ``_profiled.py`` writes its cProfile data
+
+    def check(self) -> None:
+        """Fail, with the end of its log, if the process has exited."""
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n"
+                               f"{self.log.read_text(errors='replace')[-3000:]}")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def start_medsign(folder: Path, name: str, args: list[str], *,
+                  env: dict[str, str] | None = None,
+                  profile: bool = False) -> MedsignProcess:
+    """``python -m medsign ARGS`` in ``folder`` (under cProfile with ``profile``)."""
+    out = folder / f"{name}.prof" if profile else None
+    prefix = [str(BENCH / "_profiled.py"), str(out)] if out else ["-m", "medsign"]
+    log = folder / f"{name}.log"
+    with log.open("wb") as sink:
+        popen = subprocess.Popen([sys.executable, *prefix, *args], cwd=folder, env=env,
+                                 stdout=sink, stderr=subprocess.STDOUT)
+    return MedsignProcess(name, popen, log, out)
+
+
+def wait_http(url: str, proc: MedsignProcess, timeout: float = 60.0) -> None:
+    """Wait until ``url`` answers 200 while ``proc`` stays alive."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc.check()
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{proc.name} did not come up at {url}")
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")

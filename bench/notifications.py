@@ -31,9 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -42,7 +39,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import append_result, bench_database, free_port, print_table, say
+from _support import (
+    MedsignProcess,
+    append_result,
+    bench_database,
+    free_port,
+    print_table,
+    say,
+    start_medsign,
+    wait_http,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -82,48 +88,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, help="worker --concurrency (default: config)")
     p.add_argument("--timeout", type=float, default=900.0)
     return p.parse_args()
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-
-    def check(self) -> None:
-        if self.popen.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n"
-                               f"{self.log.read_text(errors='replace')[-3000:]}")
-
-
-def start(folder: Path, name: str, args: list[str], env: dict[str, str]) -> Proc:
-    log = folder / f"{name}.log"
-    with log.open("wb") as out:
-        popen = subprocess.Popen([sys.executable, "-m", "medsign", *args], cwd=folder,
-                                 stdout=out, stderr=subprocess.STDOUT, env=env)
-    return Proc(name, popen, log)
-
-
-def wait_http(url: str, proc: Proc, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        proc.check()
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{proc.name} did not come up at {url}")
 
 
 # -- the MAX side --------------------------------------------------------------------------
@@ -280,7 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         worker_env["MEDSIGN_RATE_LIMITS__MAX__RATE"] = str(rate)
     if burst is not None:
         worker_env["MEDSIGN_RATE_LIMITS__MAX__BURST"] = str(burst)
-    procs: list[Proc] = []
+    procs: list[MedsignProcess] = []
     with bench_database(args.db) as db:
         try:
             port = free_port()
@@ -288,7 +252,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             emulator_args = ["emulate", "max", "--port", str(port), "--token", TOKEN]
             emulator_args += ["--no-rate-limit"] if limit is None else ["--rate-limit",
                                                                           str(limit)]
-            procs.append(start(folder, "max", emulator_args, env))
+            procs.append(start_medsign(folder, "max", emulator_args, env=env))
             wait_http(f"{base}/_emulator/stats", procs[-1])
             t = time.perf_counter()
             users = asyncio.run(make_users(base, args.count))
@@ -301,7 +265,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             worker_args = ["worker"] + (["--concurrency", str(args.concurrency)]
                                         if args.concurrency else [])
             launched = time.perf_counter()
-            procs.append(start(folder, "worker", worker_args, worker_env))
+            procs.append(start_medsign(folder, "worker", worker_args, env=worker_env))
             samples = Samples()
             deadline = launched + args.timeout
             while True:

@@ -25,20 +25,25 @@ import argparse
 import os
 import pstats
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import BENCH, append_result, cpu_seconds, free_port, print_table, say
+from _support import (
+    MedsignProcess,
+    append_result,
+    cpu_seconds,
+    free_port,
+    print_table,
+    say,
+    start_medsign,
+    wait_http,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -109,54 +114,14 @@ def children_cpu_seconds(pid: int) -> float:
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    profile: Path | None
-
-    def stop(self, timeout: float = 60.0) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-
-
 @contextmanager
-def processes() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
+def processes() -> Iterator[list[MedsignProcess]]:
+    started: list[MedsignProcess] = []
     try:
         yield started
     finally:
         for proc in reversed(started):
             proc.stop()
-
-
-def start(folder: Path, name: str, args: list[str], profile: bool) -> Proc:
-    out = folder / f"{name}.prof" if profile else None
-    prefix = [str(BENCH / "_profiled.py"), str(out)] if out else ["-m", "medsign"]
-    log = (folder / f"{name}.log").open("wb")
-    popen = subprocess.Popen([sys.executable, *prefix, *args], cwd=folder, stdout=log,
-                             stderr=subprocess.STDOUT)
-    return Proc(name, popen, out)
-
-
-def wait_http(url: str, proc: Proc, folder: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited: "
-                               f"{(folder / f'{proc.name}.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{proc.name} did not come up at {url}")
 
 
 def write_config(folder: Path, db_url: str, goskey_port: int, concurrency: int,
@@ -277,12 +242,12 @@ def _run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     dev_ca, _, _ = development_keys(folder / "var" / "keys", code="mo1", name=ORG["name"],
                                     ogrn=ORG["ogrn"], inn=ORG["inn"])
     with processes() as procs:
-        emulator = start(folder, "emulator", [
+        emulator = start_medsign(folder, "emulator", [
             "emulate", "goskey", "--port", str(goskey_port), "--token", TOKEN,
-            "--mo-trust", str(dev_ca)], args.profile)
+            "--mo-trust", str(dev_ca)], profile=args.profile)
         procs.append(emulator)
         control = f"http://127.0.0.1:{goskey_port}/_emulator"
-        wait_http(f"{control}/transactions", emulator, folder)
+        wait_http(f"{control}/transactions", emulator)
         (folder / "operator-ca.pem").write_bytes(httpx.get(f"{control}/ca.pem").content)
         r = httpx.post(f"{control}/autopilot", json={"sign": 1, "refuse": 0, "ignore": 0,
                                                       "after_polls": 1, "seed": 1})
@@ -293,11 +258,11 @@ def _run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         metrics_ports = []
         for i in range(args.workers):
             metrics_ports.append(free_port())
-            worker = start(folder, "worker" if i == 0 else f"worker{i + 1}",
+            worker = start_medsign(folder, "worker" if i == 0 else f"worker{i + 1}",
                            ["worker", "--concurrency", str(args.concurrency),
-                            "--metrics-port", str(metrics_ports[-1])], args.profile)
+                            "--metrics-port", str(metrics_ports[-1])], profile=args.profile)
             procs.append(worker)
-            wait_http(f"http://127.0.0.1:{metrics_ports[-1]}/metrics", worker, folder)
+            wait_http(f"http://127.0.0.1:{metrics_ports[-1]}/metrics", worker)
         metrics_port = metrics_ports[0]
         cpu0 = {p.name: cpu_seconds(p.popen.pid) for p in procs}
         children0 = {p.name: children_cpu_seconds(p.popen.pid) for p in procs}

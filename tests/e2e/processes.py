@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -99,3 +99,27 @@ def stop_all(procs: Iterable[Proc], grace: float) -> None:
             proc.handle.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def check_alive(procs: Mapping[str, Proc], tolerated: Collection[int] = ()) -> None:
+    """Fail, with its last output, if a started process has exited (except with a return code
+    in ``tolerated``: e.g. -SIGKILL for a stack whose tests kill processes on purpose)."""
+    for name, proc in procs.items():
+        if proc.handle is not None and not proc.alive and \
+                proc.handle.returncode not in tolerated:
+            raise RuntimeError(f"{name} exited with {proc.handle.returncode}:\n"
+                               f"{proc.tail(40)}")
+
+
+def describe(procs: Mapping[str, Proc]) -> str:
+    """The tail of every process's log, for a failure message."""
+    return "\n".join(f"--- {n} (alive={p.alive}) ---\n{p.tail(15)}" for n, p in procs.items())
+
+
+def wait_answering(url: str, *, name: str, alive: Callable[[], None],
+                   describe: Callable[[], str], timeout: float = 60.0) -> None:
+    """Wait until ``url`` answers 200, checking with ``alive`` that nothing died meanwhile."""
+    def up() -> bool:
+        alive()
+        return httpx.get(url, timeout=2).status_code == 200
+    wait_for(up, timeout=timeout, what=f"{name} to answer at {url}", describe=describe)

@@ -34,7 +34,14 @@ from sqlalchemy.engine import make_url
 from medsign.flows.signers import development_keys
 from tests import factories as f
 from tests.dbs import admin_pg_url
-from tests.e2e.processes import Proc, free_port, wait_for
+from tests.e2e.processes import (
+    Proc,
+    check_alive,
+    describe,
+    free_port,
+    wait_answering,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 MAX_TOKEN = "e2e-bot-token-0123456789abcdef"
@@ -195,11 +202,7 @@ format = "text"
             time.sleep(0.5)
             self.check_alive()
             return
-
-        def up() -> bool:
-            self.check_alive()
-            return httpx.get(url, timeout=2).status_code == 200
-        wait_for(up, timeout=60, what=f"{name} to answer", describe=self.describe)
+        wait_answering(url, name=name, alive=self.check_alive, describe=self.describe)
         if name == "goskey":
             wait_for(lambda: (self.goskey_state / "operator-ca.pem").exists(), timeout=10,
                      what="the operator CA")
@@ -214,14 +217,11 @@ format = "text"
         self.start()
 
     def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.handle is not None and not proc.alive and proc.starts and \
-                    proc.handle.returncode not in (-signal.SIGKILL, -signal.SIGTERM):
-                raise RuntimeError(f"{name} exited with {proc.handle.returncode}:\n"
-                                   f"{proc.tail(40)}")
+        # the chaos tests kill and stop processes on purpose
+        check_alive(self.procs, tolerated=(-signal.SIGKILL, -signal.SIGTERM))
 
     def describe(self) -> str:
-        parts = [f"--- {n} (alive={p.alive}) ---\n{p.tail(15)}" for n, p in self.procs.items()]
+        parts = [describe(self.procs)]
         try:
             parts.append(f"--- MAX stats ---\n{json.dumps(self.max_get('/stats'))}")
         except httpx.HTTPError as exc:

@@ -51,7 +51,15 @@ from medsign.demo import (
 from medsign.flows.signers import development_keys
 from medsign.services import appointments, max_links, patients
 from medsign.services.appointments import AppointmentInput, ConsentInput
-from tests.e2e.processes import Proc, free_port, stop_all, wait_for
+from tests.e2e.processes import (
+    Proc,
+    check_alive,
+    describe,
+    free_port,
+    stop_all,
+    wait_answering,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 BOT = "medsign_browser_bot"
@@ -254,32 +262,19 @@ format = "text"
                "max": f"{self.max_url}/_emulator/stats",
                "esia": f"{self.esia_url}/_emulator/persons",
                "serve": f"{self.url}/readyz"}.get(name)
+        if url is None:
+            self.check_alive()
+            return
+        wait_answering(url, name=name, alive=self.check_alive, describe=self.describe)
         if name == "goskey":
-            self._answers(url)
             wait_for(lambda: (self.goskey_state / "operator-ca.pem").exists(), timeout=10,
                      what="the operator CA")
-        elif url is not None:
-            self._answers(url, name)
-        else:
-            self.check_alive()
-
-    def _answers(self, url: str | None, name: str = "goskey") -> None:
-        assert url is not None
-
-        def up() -> bool:
-            self.check_alive()
-            return httpx.get(url, timeout=2).status_code == 200
-        wait_for(up, timeout=60, what=f"{name} to answer at {url}", describe=self.describe)
 
     def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.handle is not None and not proc.alive:
-                raise RuntimeError(f"{name} exited with {proc.handle.returncode}:\n"
-                                   f"{proc.tail(40)}")
+        check_alive(self.procs)
 
     def describe(self) -> str:
-        return "\n".join(f"--- {n} (alive={p.alive}) ---\n{p.tail(15)}"
-                         for n, p in self.procs.items())
+        return describe(self.procs)
 
     def close(self, grace: float = 5.0) -> None:
         stop_all(self.procs.values(), grace)
