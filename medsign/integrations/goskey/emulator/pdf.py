@@ -57,8 +57,20 @@ class Font:
 
     def width(self, text: str, size: float) -> float:
         """Width of ``text`` at ``size`` pt, in mm."""
+        return to_mm(self.advance(text), size)
+
+    def advance(self, text: str, start: float = 0.0) -> float:
+        """``start`` plus the advances of ``text``, in thousandths of the font size (added
+        left to right: a line measured piece by piece comes out exactly as measured whole)."""
         gids, widths = self.gids, self.widths
-        return sum(widths[gids[ord(ch)]] for ch in text) * size / 1000 / PT_PER_MM
+        total = start
+        for ch in text:
+            total += widths[gids[ord(ch)]]
+        return total
+
+
+def to_mm(advance: float, size: float) -> float:
+    return advance * size / 1000 / PT_PER_MM
 
 
 # object numbers: 1 catalog, 2 pages, 3 info, 4-7 the font, then page and content pairs
@@ -152,21 +164,22 @@ def wrap(font: Font, text: str, size: float, width: float) -> list[tuple[str, bo
 
 def _wrap_paragraph(font: Font, text: str, size: float,
                     width: float) -> list[tuple[str, bool]]:
+    """Greedy: each word is measured once, added to the width of the line so far (re-measuring
+    the whole line for every word would make long paragraphs quadratic)."""
     out: list[str] = []
-    current = ""
+    current, advance = "", 0.0
     for word in text.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if font.width(candidate, size) <= width:
-            current = candidate
+        candidate = font.advance(word, font.advance(" ", advance) if current else 0.0)
+        if to_mm(candidate, size) <= width:
+            current, advance = (f"{current} {word}" if current else word), candidate
             continue
         if current:
             out.append(current)
-        current = ""
         while font.width(word, size) > width:  # a word longer than a line
             cut = _longest_prefix(font, word, size, width)
             out.append(word[:cut])
             word = word[cut:]
-        current = word
+        current, advance = word, font.advance(word)
     out.append(current)
     return [(line, i == len(out) - 1) for i, line in enumerate(out)]
 
@@ -186,7 +199,7 @@ class _Pages:
     def __init__(self, font: Font) -> None:
         self.font = font
         self.pages: list[list[str]] = []
-        self.y = PAGE_H  # forces a first page
+        self.y = MARGIN
         self._new_page()
 
     def _new_page(self) -> None:

@@ -15,6 +15,7 @@ outside the working set is rendered by fpdf2 from the full font, which subsets i
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import logging
@@ -68,7 +69,7 @@ def _blocks(sheet: Sheet) -> list[pdf.Block]:
     for caption, lines in _sections(sheet):
         blocks.append(pdf.Block(caption, size=12, line=7))
         blocks.extend(pdf.Block(line, size=10, line=5.5) for line in lines)
-        blocks[-1] = pdf.Block(blocks[-1].text, blocks[-1].size, blocks[-1].line, space=3)
+        blocks[-1] = dataclasses.replace(blocks[-1], space=3)  # the gap below a section
     return blocks
 
 
