@@ -50,6 +50,7 @@ from medsign.integrations.max.emulator import EmulatorConfig as MaxConfig
 from medsign.integrations.max.emulator import create_emulator as create_max
 from medsign.integrations.max.emulator.model import Callback, Ids
 from tests import factories as f
+from tests.integration.flows.stand import FAST_RUNNER_ENV
 
 T = TypeVar("T")
 MAX_TOKEN = "bot-token-for-integration-tests-0123456789"
@@ -77,13 +78,7 @@ def settings_env(updates: str) -> dict[str, str]:
         "MEDSIGN_MAX__WEBHOOK_SECRET": SECRET,
         "MEDSIGN_MAX__BOT_DEEP_LINK_BASE": DEEP_LINK_BASE,
         "MEDSIGN_MAX__GOSKEY_BOT_URL": GOSKEY_BOT_URL,
-        "MEDSIGN_SIGNING__POLL_INTERVAL": "10s",
-        "MEDSIGN_SIGNING__POLL_INTERVAL_MAX": "1m",
-        "MEDSIGN_RUNNER__POLL_INTERVAL": "0.01",
-        "MEDSIGN_RUNNER__LEASE": "10s",
-        "MEDSIGN_RUNNER__BACKOFF_BASE": "1s",
-        "MEDSIGN_RUNNER__BACKOFF_CAP": "2s",
-        "MEDSIGN_RUNNER__MAX_ATTEMPTS": "3",
+        **FAST_RUNNER_ENV,
     }
 
 

@@ -21,9 +21,9 @@ from medsign.integrations.goskey.emulator import EmulatorConfig, create_emulator
 from tests import factories as f
 
 TOKEN = "partner-token-for-tests"
-SETTINGS_ENV = {
-    "MEDSIGN_GOSKEY__BASE_URL": "http://goskey.test/gov/pep",
-    "MEDSIGN_GOSKEY__TOKEN": TOKEN,
+# Polling and retry timings of the in-process stands (their clock is a FakeClock, moved by
+# the tests); the bot's stand uses them too.
+FAST_RUNNER_ENV = {
     "MEDSIGN_SIGNING__POLL_INTERVAL": "10s",
     "MEDSIGN_SIGNING__POLL_INTERVAL_MAX": "1m",
     "MEDSIGN_RUNNER__POLL_INTERVAL": "0.01",
@@ -31,6 +31,11 @@ SETTINGS_ENV = {
     "MEDSIGN_RUNNER__BACKOFF_BASE": "1s",
     "MEDSIGN_RUNNER__BACKOFF_CAP": "2s",
     "MEDSIGN_RUNNER__MAX_ATTEMPTS": "3",
+}
+SETTINGS_ENV = {
+    "MEDSIGN_GOSKEY__BASE_URL": "http://goskey.test/gov/pep",
+    "MEDSIGN_GOSKEY__TOKEN": TOKEN,
+    **FAST_RUNNER_ENV,
 }
 
 
