@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Set up and run medsign with nothing but Python: ``python3 run.py demo`` or ``python3 run.py test``.
+"""Set up and run medsign with nothing but Python: ``python3 run.py demo`` or
+``python3 run.py test``.
 
 The first run creates ``.venv`` and installs the pinned dependencies (``constraints.txt``);
 later runs reinstall only when ``pyproject.toml`` or ``constraints.txt`` changed.
@@ -70,8 +71,8 @@ def ensure_postgres() -> None:
     if not shutil.which("pg_lsclusters") and hasattr(os, "geteuid") and os.geteuid() == 0:
         say("PostgreSQL не найден: устанавливаю пакет postgresql (apt-get)")
         sh("apt-get", "update", "-qq")
-        sh("apt-get", "install", "-y", "-qq", "postgresql", env={**os.environ,
-                                                                "DEBIAN_FRONTEND": "noninteractive"})
+        sh("apt-get", "install", "-y", "-qq", "postgresql",
+           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     start_local_cluster()
     for _ in range(60):
         if pg_reachable():
