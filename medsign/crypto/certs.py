@@ -67,6 +67,11 @@ class Certificate:
 
     def public_key(self) -> gost.PublicKey:
         """Raises ``gost.UnsupportedParameters`` for a non-GOST or unknown-curve key."""
+        return self._key
+
+    @functools.cached_property
+    def _key(self) -> gost.PublicKey:
+        # decoded once per (cached) certificate; a failure is not cached and raises every time
         return gost.decode_public_key(self.asn["tbs_certificate"]["subject_public_key_info"])
 
     def valid_at(self, at: datetime) -> bool:
@@ -101,10 +106,18 @@ def _signed_by(cert_der: bytes, issuer_der: bytes) -> bool:
 
 
 def parse_certificate(der: bytes) -> Certificate:
-    """Parses eagerly, so a broken certificate fails here and not in the middle of a check."""
+    """Parses eagerly, so a broken certificate fails here and not in the middle of a check.
+
+    Cached by the exact bytes: every archive of the platform carries the same operator
+    certificate in each of its signatures, and a parsed certificate is never changed."""
+    return _parse_certificate(bytes(der))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_certificate(der: bytes) -> Certificate:
     try:
         asn = GostCertificate.load(der, strict=True)
-        cert = Certificate(bytes(der), asn)
+        cert = Certificate(der, asn)
         _ = (cert.subject, cert.issuer, cert.serial_hex, cert.not_before, cert.not_after,
              cert.is_ca, cert.key_usage, asn.key_identifier, asn.authority_key_identifier)
     except _ASN1_ERRORS as exc:

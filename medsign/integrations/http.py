@@ -29,6 +29,8 @@ from typing import Any, Self
 
 import httpx
 
+from medsign.integrations.pool import LeanTransport
+
 CallHook = Callable[[str, str, float], None]
 ERROR_TEXT_LIMIT = 500
 # The keys an API's error body may use: MAX and the partner API say code/message, OAuth
@@ -192,12 +194,14 @@ def http_client(base_url: str, *, headers: dict[str, str] | None = None,
                 ca_bundle: Path | None = None, timeout: float = 30.0,
                 transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """One ``httpx.AsyncClient`` per external system: its base URL, its CA bundle (the MAX
-    hosts chain to the Russian Trusted Root CA, which is not in certifi), no redirects."""
+    hosts chain to the Russian Trusted Root CA, which is not in certifi), no redirects, and
+    our own connection pool (:mod:`medsign.integrations.pool`) unless a transport is given."""
     verify: ssl.SSLContext | bool = True
     if ca_bundle is not None:
         verify = ssl.create_default_context(cafile=str(ca_bundle))
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                             verify=verify, transport=transport, follow_redirects=False)
+                             transport=transport or LeanTransport(verify=verify),
+                             follow_redirects=False)
 
 
 class ApiClient:
