@@ -2,9 +2,11 @@
 
 One asyncio loop runs up to ``concurrency`` steps at a time. Every database call goes through
 one thread of this worker (so SQLite sees one writer per process and the loop never blocks on
-I/O). Outbound calls happen in the steps, outside any transaction. Finished steps are committed
-in groups — one transaction for all results that are ready — and each result is written only
-if its lease still holds (fencing), so a worker that lost an item to another cannot overwrite it.
+I/O). Outbound calls happen in the steps, outside any transaction. Writes are grouped: one
+transaction takes every finished step's result, every call record (``begin_call``) waiting to
+be made durable, and claims due items for the slots the finished steps free. Each result and
+call record is written only if its lease still holds (fencing), so a worker that lost an item
+to another cannot overwrite it.
 """
 
 from __future__ import annotations
@@ -87,9 +89,15 @@ class StepContext:
         """Durably record that a creating call with ``key`` is about to be made — and, when
         given, the item's new ``data`` (progress a later run must see even if this call
         fails: e.g. what earlier calls of the same run created)."""
-        now = self.clock.now()
-        ok = await self._worker.db(lambda: self._worker.in_tx(
-            lambda c: store.begin_call(c, self.item, key=key, now=now, data=data)))
+        worker, now = self._worker, self.clock.now()
+        if worker.committing:  # made durable by the next group commit
+            record = _CallRecord(self.item, key, now, data,
+                                 asyncio.get_running_loop().create_future())
+            worker._record_call(record)
+            ok = await record.future
+        else:  # a step run on its own, outside ``Worker.run``
+            ok = await worker.db(lambda: worker.in_tx(
+                lambda c: store.begin_call(c, self.item, key=key, now=now, data=data)))
         if not ok:
             raise LeaseLost(f"item {self.item.id}")
 
@@ -110,6 +118,19 @@ class StepContext:
             await asyncio.sleep(wait)
 
 
+@dataclass
+class _CallRecord:
+    """A ``begin_call`` waiting for the next group commit; ``future`` gets whether the lease
+    held (or the error that stopped the commit)."""
+
+    item: WorkItem
+    key: str
+    at: Any
+    data: dict[str, Any] | None
+    future: asyncio.Future[bool]
+    ok: bool = False
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -128,7 +149,13 @@ class Worker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medsign-db")
         self._inflight: dict[int, WorkItem] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._results: asyncio.Queue[StepResult | None] = asyncio.Queue()
+        self._results: list[StepResult] = []
+        self._calls: list[_CallRecord] = []
+        self._to_write = asyncio.Event()
+        self._claiming = 0  # slots promised to claims under way
+        self._draining = False  # shutting down: claim nothing more
+        self._closing = False  # every step has ended: the committer may stop when idle
+        self.committing = False  # the group committer runs (inside ``run``)
         self._wakeup = asyncio.Event()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -147,6 +174,7 @@ class Worker:
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> None:
         """Work until ``stop`` is set (or, with ``until_idle``, until nothing is due)."""
         committer = asyncio.create_task(self._commit_loop())
+        self.committing = True
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
             await self._loop(stop, until_idle)
@@ -156,10 +184,14 @@ class Worker:
     async def _loop(self, stop: asyncio.Event, until_idle: bool) -> None:
         cfg = self.config
         while not stop.is_set():
-            free = cfg.concurrency - len(self._inflight)
-            wanted = min(free, cfg.claim_batch)
+            free = self._free_slots()
+            wanted = max(0, min(free, cfg.claim_batch))
             try:
-                claimed = await self.db(partial(self._claim, wanted)) if wanted > 0 else []
+                self._claiming += wanted
+                try:
+                    claimed = await self.db(partial(self._claim, wanted)) if wanted > 0 else []
+                finally:
+                    self._claiming -= wanted
                 for item in claimed:
                     self._start(item)
                 if wanted > 0 and len(claimed) == wanted:
@@ -175,20 +207,31 @@ class Worker:
             self._wakeup.clear()
             await _wait_any(stop, self._wakeup, timeout=timeout)
 
+    def _free_slots(self, leaving: int = 0) -> int:
+        """Steps that may start now, ``leaving`` counting results about to be committed."""
+        return (self.config.concurrency - len(self._inflight) - self._claiming + leaving)
+
     async def _idle_timeout(self, free: int) -> float:
         """Seconds to sleep: until the next item is due, at most one poll interval."""
         poll = self.config.poll_interval.total_seconds()
         if free <= 0:
             return poll
-        due = await self.db(lambda: self.in_tx(lambda c: store.next_due(c, self.kinds)))
+        due = await self.db(lambda: self._read(lambda c: store.next_due(c, self.kinds)))
         if due is None:
             return poll
         return max(0.0, min(poll, (due - self.clock.now()).total_seconds()))
 
+    def _read(self, fn: Callable[[Connection], R]) -> R:
+        with read_only(self.engine) as conn:
+            return fn(conn)
+
     def _claim(self, limit: int) -> list[WorkItem]:
         with self.engine.begin() as conn:
-            return store.claim(conn, kinds=self.kinds, worker=self.worker_id,
-                               now=self.clock.now(), lease=self.config.lease, limit=limit)
+            return self._claim_in(conn, limit)
+
+    def _claim_in(self, conn: Connection, limit: int) -> list[WorkItem]:
+        return store.claim(conn, kinds=self.kinds, worker=self.worker_id,
+                           now=self.clock.now(), lease=self.config.lease, limit=limit)
 
     def _start(self, item: WorkItem) -> None:
         self._inflight[item.id] = item
@@ -204,45 +247,70 @@ class Worker:
             except Exception as exc:  # a step's failure is data for the runner, not a crash
                 result.error = exc
         result.finished = time.perf_counter()
-        await self._results.put(result)
+        self._results.append(result)
+        self._to_write.set()
+
+    def _record_call(self, record: _CallRecord) -> None:
+        self._calls.append(record)
+        self._to_write.set()
 
     # -- committing ----------------------------------------------------------------------
     async def _commit_loop(self) -> None:
-        while True:
-            first = await self._results.get()
-            batch = [first] if first is not None else []
-            while not self._results.empty():
-                nxt = self._results.get_nowait()
-                if nxt is None:
-                    first = None
-                else:
-                    batch.append(nxt)
-            if batch:
-                await self._flush_or_let_go(batch)
-                for r in batch:
-                    self._inflight.pop(r.item.id, None)
-                    self._tasks.pop(r.item.id, None)
-                self._wakeup.set()
-            if first is None:
-                return
+        while not (self._closing and not self._results and not self._calls):
+            await self._to_write.wait()
+            self._to_write.clear()
+            batch, self._results = self._results, []
+            calls = [c for c in self._calls if not c.future.done()]  # not cancelled
+            self._calls = []
+            if not batch and not calls:
+                continue
+            wanted = 0 if self._draining else max(0, min(self._free_slots(leaving=len(batch)),
+                                                         self.config.claim_batch))
+            self._claiming += wanted
+            try:
+                claimed = await self._flush_or_let_go(batch, calls, wanted)
+            finally:
+                self._claiming -= wanted
+            for r in batch:
+                self._inflight.pop(r.item.id, None)
+                self._tasks.pop(r.item.id, None)
+            for item in claimed:
+                self._start(item)
+            self._wakeup.set()
 
-    async def _flush_or_let_go(self, batch: list[StepResult]) -> None:
-        """Commit ``batch``; if the database refuses, drop it and let its leases lapse.
+    async def _flush_or_let_go(self, batch: list[StepResult], calls: list[_CallRecord],
+                               claim: int) -> list[WorkItem]:
+        """Commit ``batch`` and ``calls``, claiming up to ``claim`` due items in the same
+        transaction; if the database refuses, drop the batch and let its leases lapse.
 
         The caller forgets the batch's items either way, so the heartbeat stops extending their
         leases and they become due again: a worker whose committer died on a locked or lost
-        database would otherwise hold them forever while looking alive.
+        database would otherwise hold them forever while looking alive. The steps waiting on
+        ``calls`` get the error, as their own ``begin_call`` would have.
         """
         try:
-            await self.db(lambda: self._flush(batch))
-        except Exception:
+            claimed = await self.db(lambda: self._flush(batch, calls, claim))
+        except Exception as exc:
             log.exception("could not commit %d step results; they will run again when their "
                           "leases expire", len(batch))
+            for record in calls:
+                if not record.future.done():
+                    record.future.set_exception(exc)
+            return []
+        for record in calls:
+            if not record.future.done():
+                record.future.set_result(record.ok)
+        return claimed
 
-    def _flush(self, batch: list[StepResult]) -> None:
+    def _flush(self, batch: list[StepResult], calls: Sequence[_CallRecord] = (),
+               claim: int = 0) -> list[WorkItem]:
         with self.engine.begin() as conn:
+            for record in calls:
+                record.ok = store.begin_call(conn, record.item, key=record.key, now=record.at,
+                                             data=record.data)
             for result in batch:
                 self._commit_one(conn, result)
+            return self._claim_in(conn, claim) if claim > 0 else []
 
     def _commit_one(self, conn: Connection, result: StepResult) -> None:
         item = result.item
@@ -312,6 +380,7 @@ class Worker:
                     log.exception("could not extend the leases of %d items", len(items))
 
     async def _shutdown(self, committer: asyncio.Task[None], heartbeat: asyncio.Task[None]) -> None:
+        self._draining = True
         tasks = list(self._tasks.values())
         if tasks:
             log.info("stopping: waiting for %d in-flight steps", len(tasks))
@@ -321,8 +390,10 @@ class Worker:
             if not task.done():
                 task.cancel()
                 self._tasks.pop(i)
-        await self._results.put(None)
+        self._closing = True
+        self._to_write.set()
         await committer
+        self.committing = False
         heartbeat.cancel()
         if unfinished:
             now = self.clock.now()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -131,11 +132,11 @@ def test_a_failed_group_commit_lets_the_items_run_again(engine: Engine) -> None:
     worker = Worker(engine, [flow], config)
     real_flush, failures = worker._flush, []
 
-    def flaky_flush(batch: list[object]) -> None:
+    def flaky_flush(batch: list[object], *rest: Any) -> list[WorkItem]:
         if not failures:
             failures.append(len(batch))
             raise RuntimeError("database went away")
-        real_flush(batch)  # type: ignore[arg-type]
+        return real_flush(batch, *rest)  # type: ignore[arg-type]
 
     worker._flush = flaky_flush  # type: ignore[method-assign]
 
