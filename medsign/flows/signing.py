@@ -27,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from medsign.clock import Clock
@@ -355,12 +355,17 @@ def _archive_bytes(conn: Connection, request_id: str) -> bytes:
     return bytes(content)
 
 
+_DOCUMENTS = cast(Table, DocumentRow.__table__)
+_REMEMBER_UPLOAD = (update(_DOCUMENTS).where(_DOCUMENTS.c.id == bindparam("doc_id"))
+                    .values(platform_file_id=bindparam("file_id")))
+
+
 def _remember_uploads(db: Session, uploaded: dict[int, str]) -> None:
-    """Note each signature's file id on the platform (an UPDATE: loading the rows through the
-    ORM would read every signature's content too)."""
-    for doc_id, file_id in uploaded.items():
-        db.execute(update(DocumentRow).where(DocumentRow.id == doc_id)
-                   .values(platform_file_id=file_id))
+    """Note each signature's file id on the platform: a plain UPDATE on the session's
+    connection (through the ORM it would first evaluate the statement against every object
+    in the session; loading the rows would read every signature's content too)."""
+    db.connection().execute(_REMEMBER_UPLOAD, [{"doc_id": doc_id, "file_id": file_id}
+                                               for doc_id, file_id in uploaded.items()])
 
 
 def _signatures(conn: Connection, request_id: str) -> list[DocumentRow]:

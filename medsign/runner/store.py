@@ -6,6 +6,7 @@ A worker whose lease expired and was taken over matches zero rows and drops its 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +17,9 @@ from sqlalchemy import (
     Connection,
     Row,
     Table,
+    Update,
     and_,
+    bindparam,
     func,
     insert,
     literal_column,
@@ -93,7 +96,21 @@ def _fenced(item: WorkItem) -> Any:
 
 def fenced_update(conn: Connection, item: WorkItem, **values: Any) -> bool:
     """Write ``values`` only if this worker still holds the lease. True when it did."""
-    return conn.execute(update(T).where(_fenced(item)).values(**values)).rowcount == 1
+    params = {f"v_{name}": value for name, value in values.items()}
+    result = conn.execute(_fenced_statement(frozenset(values)),
+                          {"f_id": item.id, "f_version": item.lease_version, **params})
+    return result.rowcount == 1
+
+
+@functools.lru_cache(maxsize=64)
+def _fenced_statement(columns: frozenset[str]) -> Update:
+    """One prepared ``UPDATE … WHERE id AND lease_version`` per set of columns written: the
+    runner writes a handful of such sets thousands of times a second, and building the
+    statement anew (and its cache key) cost more than running it."""
+    return (update(T).where(T.c.id == bindparam("f_id"),
+                            T.c.lease_version == bindparam("f_version"))
+            .values({name: bindparam(f"v_{name}", type_=T.c[name].type)
+                     for name in sorted(columns)}))
 
 
 def advance(conn: Connection, item: WorkItem, *, step: str, run_at: datetime, now: datetime,

@@ -9,7 +9,14 @@ from sqlalchemy import Engine, select
 from medsign.clock import SystemClock
 from medsign.db.models import WorkItemRow
 from medsign.runner import store
-from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
+from medsign.runner.outcomes import (
+    Done,
+    LeaseLost,
+    Next,
+    PermanentError,
+    TransientError,
+    WorkItem,
+)
 from medsign.runner.worker import RunnerConfig, StepContext, Worker
 
 FAST = RunnerConfig(concurrency=4, poll_interval=timedelta(milliseconds=20),
@@ -182,3 +189,68 @@ def test_a_database_error_while_claiming_pauses_the_worker_instead_of_killing_it
 
     asyncio.run(main())
     assert len(failures) == 2 and {rows(engine)[i].status for i in ids} == {"done"}
+
+
+class Calling:
+    """Each step records a call, then looks, from outside the worker, at what is durable."""
+
+    kind = "test.three"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.durable: dict[int, str | None] = {}
+
+    async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
+        key = ctx.idempotency_key()
+        await ctx.begin_call(key, data={"progress": item.id})
+        row = await asyncio.to_thread(lambda: rows(self.engine)[item.id])
+        self.durable[item.id] = row.call_key if row.data == {"progress": item.id} else None
+        return Done()
+
+    def on_failed(self, conn: object, item: WorkItem, reason: str) -> None:
+        raise AssertionError(reason)
+
+
+def test_a_call_record_is_committed_before_the_step_goes_on(engine: Engine) -> None:
+    """Call records wait for the group commit, in one transaction with other steps' results;
+    the step continues only once its record is in the database."""
+    ids = enqueue(engine, 12)
+    flow = Calling(engine)
+    asyncio.run(Worker(engine, [flow], FAST).run(asyncio.Event(), until_idle=True))
+    assert flow.durable == {i: f"medsign-test.three-{i}-a" for i in ids}
+    assert {r.status for r in rows(engine).values()} == {"done"}
+
+
+def test_a_call_record_of_a_lost_lease_is_refused(engine: Engine) -> None:
+    [item_id] = enqueue(engine, 1)
+    outcomes: list[str] = []
+
+    class Robbed:
+        kind = "test.three"
+
+        async def run(self, item: WorkItem, ctx: StepContext) -> Done:
+            with engine.begin() as conn:  # another worker took the item over
+                store.release(conn, item, now=SystemClock().now())
+            try:
+                await ctx.begin_call("k")
+            except LeaseLost:
+                outcomes.append("lease_lost")
+                raise
+            return Done()
+
+        def on_failed(self, conn: object, item: WorkItem, reason: str) -> None:
+            pass
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(Worker(engine, [Robbed()], FAST).run(stop))
+        for _ in range(200):
+            if outcomes:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    assert outcomes[:1] == ["lease_lost"]
+    assert rows(engine)[item_id].call_key is None
