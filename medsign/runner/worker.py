@@ -274,6 +274,11 @@ class Worker:
             for r in batch:
                 self._inflight.pop(r.item.id, None)
                 self._tasks.pop(r.item.id, None)
+            if self._draining and claimed:
+                # Shutdown began while this commit was claiming: give the items straight back
+                # rather than start steps nobody will wait for.
+                await self._release(claimed)
+                claimed = []
             for item in claimed:
                 self._start(item)
             self._wakeup.set()
@@ -396,11 +401,14 @@ class Worker:
         self.committing = False
         heartbeat.cancel()
         if unfinished:
-            now = self.clock.now()
-            await self.db(lambda: self.in_tx(
-                lambda c: [store.release(c, it, now=now) for it in unfinished]))
+            await self._release(unfinished)
             log.info("released the leases of %d unfinished steps", len(unfinished))
         self._executor.shutdown(wait=True)
+
+    async def _release(self, items: list[WorkItem]) -> None:
+        now = self.clock.now()
+        await self.db(lambda: self.in_tx(lambda c: [store.release(c, it, now=now)
+                                                    for it in items]))
 
 
 def describe_error(error: BaseException | None) -> str:

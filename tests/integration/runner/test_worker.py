@@ -254,3 +254,35 @@ def test_a_call_record_of_a_lost_lease_is_refused(engine: Engine) -> None:
     asyncio.run(main())
     assert outcomes[:1] == ["lease_lost"]
     assert rows(engine)[item_id].call_key is None
+
+
+class Forever:
+    """Never done: every step schedules the next one at once (like the MAX poller)."""
+
+    kind = "test.three"
+
+    async def run(self, item: WorkItem, ctx: StepContext) -> Next:
+        await asyncio.sleep(0)
+        return Next("a")
+
+    def on_failed(self, conn: object, item: WorkItem, reason: str) -> None:
+        raise AssertionError(reason)
+
+
+def test_a_stopped_worker_holds_no_lease_even_when_its_last_commit_claimed(
+        engine: Engine) -> None:
+    """The group commit claims due items for the slots it frees; when the worker stops while
+    such a commit is under way, what it claimed is given back, not left leased."""
+    ids = enqueue(engine, 6)
+    for _ in range(5):
+        async def main() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(Worker(engine, [Forever()], FAST).run(stop))
+            await asyncio.sleep(0.3)
+            stop.set()
+            await task
+
+        asyncio.run(main())
+        leased = {i: r.locked_by for i, r in rows(engine).items() if r.locked_by is not None}
+        assert leased == {}
+    assert {rows(engine)[i].status for i in ids} == {"scheduled"}
