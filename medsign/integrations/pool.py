@@ -41,8 +41,9 @@ class LeanTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, *, verify: ssl.SSLContext | bool = True,
                  limits: httpx.Limits = DEFAULT_LIMITS) -> None:
-        super().__init__(verify=verify, limits=limits)
-        self._pool = LeanPool(httpx.create_ssl_context(verify=verify), limits)  # type: ignore[assignment]
+        ssl_context = httpx.create_ssl_context(verify=verify)  # loads the CA bundle once
+        super().__init__(verify=ssl_context, limits=limits)
+        self._pool = LeanPool(ssl_context, limits)  # type: ignore[assignment]
 
 
 class LeanPool:
@@ -60,7 +61,6 @@ class LeanPool:
     @property
     def idle_connections(self) -> int:
         return sum(len(stack) for stack in self._idle.values())
-
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         if self._closed:
@@ -116,10 +116,10 @@ class LeanPool:
     async def _give_back(self, origin: httpcore.Origin,
                          connection: httpcore.AsyncHTTPConnection) -> None:
         self._slots.release()
-        stack = self._idle.setdefault(_key(origin), [])
         if self._closed or not connection.is_idle():
             await connection.aclose()
             return
+        stack = self._idle.setdefault(_key(origin), [])
         stack.append(connection)
         # Under load every returning connection is wanted at once by a waiting request; the
         # stack is trimmed (oldest first) only when nobody waits.
