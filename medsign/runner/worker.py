@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -103,10 +103,7 @@ class StepContext:
 
     async def read(self, fn: Callable[[Connection], R]) -> R:
         """Run a query in the worker's database thread, in a read-only transaction."""
-        def run() -> R:
-            with read_only(self._worker.engine) as conn:
-                return fn(conn)
-        return await self._worker.db(run)
+        return await self._worker.db(partial(self._worker._read, fn))
 
     async def rate_limit(self, api: str, key: str | None = None) -> None:
         """Wait for a token of the shared bucket of ``api`` (per ``key`` when given)."""
@@ -125,7 +122,7 @@ class _CallRecord:
 
     item: WorkItem
     key: str
-    at: Any
+    at: datetime
     data: dict[str, Any] | None
     future: asyncio.Future[bool]
     ok: bool = False
