@@ -57,6 +57,8 @@ def bold() -> writer.Font:
 def printable(text: str, font: writer.Font) -> str:
     """``text`` with every character the cut does not have replaced by U+FFFD, so a rare
     letter shows as a visible gap rather than breaking the document."""
+    if font.covers(text):
+        return text
     return "".join(ch if font.covers(ch) else REPLACEMENT for ch in text)
 
 

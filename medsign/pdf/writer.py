@@ -53,6 +53,7 @@ class Block:
     bold: bool = False
     indent: float = 0.0
     label: str = ""
+    keep: float = 0.0  # start a new page unless this many mm are left (keeps a group whole)
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,9 @@ class _Pages:
         lines = wrap(font, block.text, block.size, inner)
         labels = (wrap(self.font, block.label, block.size, block.indent - 2 * PAD - LABEL_GAP)
                   if block.label else [])
+        if block.keep and self.y > MARGIN and self.y + block.keep > PAGE_H - BOTTOM:
+            self.pages[-1].append("ET")
+            self._new_page()
         placed: list[tuple[int, float]] = []  # (row, y) on the current page
         for number in range(max(len(lines), len(labels))):
             if self.y + block.line > PAGE_H - BOTTOM:
@@ -300,6 +304,20 @@ class _Pages:
     def streams(self) -> list[bytes]:
         self.pages[-1].append("ET")
         return ["\n".join(page).encode() for page in self.pages]
+
+
+def height(blocks: Iterable[Block], font: Font, bold: Font | None = None) -> float:
+    """How many mm ``blocks`` take on one page (their lines and the space below each)."""
+    total = 0.0
+    for block in blocks:
+        face = bold if block.bold and bold is not None else font
+        inner = PAGE_W - 2 * MARGIN - 2 * PAD - block.indent
+        rows = len(wrap(face, block.text, block.size, inner))
+        if block.label:
+            rows = max(rows, len(wrap(font, block.label, block.size,
+                                      block.indent - 2 * PAD - LABEL_GAP)))
+        total += rows * block.line + block.space
+    return total
 
 
 # -- the document ----------------------------------------------------------------------------

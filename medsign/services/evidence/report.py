@@ -39,8 +39,11 @@ def when(value: str | None, tz: str) -> str:
 
 
 def _t(value: str | None, tz: str) -> str:
-    """A time as HTML that never wraps inside itself."""
-    return f'<span class="nowrap">{_e(when(value, tz))}</span>'
+    """A time as HTML: the date and time stay on one line, the zone («(Москва, UTC+3)») on
+    another when the column is narrow."""
+    moment, _, zone = when(value, tz).partition(" (")
+    spans = f'<span class="nowrap">{_e(moment)}</span>'
+    return spans + (f' <span class="nowrap">({_e(zone)}</span>' if zone else "")
 
 
 def birth_date(value: str | None) -> str:
@@ -114,9 +117,11 @@ def _signature(s: dict[str, Any], tz: str) -> str:
 
 
 def _history(trail: dict[str, Any], tz: str) -> str:
-    return "".join(f"<tr><td>{_t(h['at'], tz)}</td>"
-                   f"<td>{_e(h['state_title'])}</td><td>{_e(h['actor_title'])}</td>"
-                   f"<td>{_e(h['reason'] or '')}</td></tr>" for h in trail["history"])
+    return "".join(f'<tr><td data-label="Время">{_t(h["at"], tz)}</td>'
+                   f'<td data-label="Состояние">{_e(h["state_title"])}</td>'
+                   f'<td data-label="Кто">{_e(h["actor_title"])}</td>'
+                   f'<td data-label="Причина">{_e(h["reason"] or "—")}</td></tr>'
+                   for h in trail["history"])
 
 
 def _dl(rows: list[tuple[str, str]]) -> str:
@@ -150,6 +155,15 @@ table{{border-collapse:collapse;width:100%;font-size:.9rem}}
 td,th{{border:1px solid #999;padding:.3rem .4rem;text-align:left;vertical-align:top}}
 .nowrap{{white-space:nowrap}}
 section{{break-inside:avoid}}
+@media (max-width:40rem){{
+body{{margin:1rem auto;padding:0 .75rem}}
+dl{{grid-template-columns:minmax(0,1fr);gap:0}}dt{{margin-top:.5rem;font-size:.9rem}}
+table,tbody,tr,td{{display:block;width:auto}}thead{{display:none}}
+tr{{border:1px solid #999;border-bottom:none;padding:.3rem .4rem}}
+tr:last-child{{border-bottom:1px solid #999}}
+td{{border:none;padding:.1rem 0}}
+td::before{{content:attr(data-label) ": ";color:#444}}
+}}
 </style></head>
 <body><h1>Отчёт о проверке подписей</h1>
 <p class="verdict"><strong>Итог:</strong> {verdict}.</p>

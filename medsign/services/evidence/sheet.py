@@ -24,21 +24,23 @@ _CREATOR = "medsign"
 
 def render_sheet(report: dict[str, Any]) -> bytes:
     regular = fonts.regular()
-    blocks = [_fit(b, regular) for b in _blocks(report)]
+    blocks = _blocks(_fit(report, regular), regular)
     return writer.render(regular, blocks, title="Лист подписания",
                          author=report["organization"]["name"], creator=_CREATOR,
                          created=datetime.fromisoformat(report["checked_at"]),
                          bold=fonts.bold())
 
 
-def _blocks(report: dict[str, Any]) -> list[writer.Block]:
+def _blocks(report: dict[str, Any], font: writer.Font) -> list[writer.Block]:
     tz = report["timezone"]
     blocks = [writer.Block("Лист подписания", size=16, line=8, align="C", bold=True),
               writer.Block("электронных документов пациента в Госключе", size=10, line=5,
                            align="C", space=5),
               *_header(report, tz)]
     for number, doc in enumerate(report["documents"], start=1):
-        blocks += _document(number, doc, tz)
+        group = _document(number, doc, tz)
+        # a document's part stays on one page (when it fits one at all)
+        blocks += [replace(group[0], keep=writer.height(group, font, fonts.bold())), *group[1:]]
     if not report["documents"]:
         blocks.append(_row("Документы", "архив платформы не прошёл проверку: "
                            f"{report['platform_archive']['problem']}"))
@@ -101,7 +103,12 @@ def _row(label: str, value: str, *, space: float = 0.8) -> writer.Block:
                         label=label)
 
 
-def _fit(block: writer.Block, font: writer.Font) -> writer.Block:
-    """The block with any character the shipped cut lacks shown as U+FFFD."""
-    return replace(block, text=fonts.printable(block.text, font),
-                   label=fonts.printable(block.label, font))
+def _fit(data: Any, font: writer.Font) -> Any:
+    """The report with any character the shipped cut lacks shown as U+FFFD."""
+    if isinstance(data, str):
+        return fonts.printable(data, font)
+    if isinstance(data, dict):
+        return {k: _fit(v, font) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_fit(v, font) for v in data]
+    return data
