@@ -111,8 +111,9 @@ def trust_local_connections() -> None:
 # Debian packages the tests use: the GOST engine (interoperability tests, fast hashing), a
 # Cyrillic font for the signing emulator's PDFs (and the pages in the browser), and Chromium for
 # the browser tests (tests/e2e/browser drive /usr/bin/chromium through Playwright, whose own
-# browser downloads are never used).
-TEST_PACKAGES = ("libengine-gost-openssl", "fonts-dejavu-core", "chromium")
+# browser downloads are never used), poppler-utils (pdftoppm, pdftotext) to render and read the
+# signature sheet.
+TEST_PACKAGES = ("libengine-gost-openssl", "fonts-dejavu-core", "chromium", "poppler-utils")
 
 
 def ensure_system_packages(packages: tuple[str, ...]) -> None:

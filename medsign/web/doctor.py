@@ -138,6 +138,19 @@ def evidence_package(request: Request, user: deps.Doctor, request_id: Id) -> Res
     return attachment(content, f"evidence-{request_id}.zip", "application/zip")
 
 
+@router.get("/requests/{request_id}/signature-sheet")
+def signature_sheet(request: Request, user: deps.Doctor, request_id: Id) -> Response:
+    config = deps.app_state(request).evidence
+    with deps.read_db(request) as db:
+        signing.get(db, scope=scope_of(user), request_id=request_id)  # 404 before anything else
+        if config is None:
+            raise ServiceUnavailable("evidence_unavailable", "Проверка подписей не настроена: "
+                                                             "лист подписания недоступен.")
+        content = evidence.signature_sheet(db, scope=scope_of(user), request_id=request_id,
+                                           config=config, now=deps.now(request))
+    return attachment(content, f"Лист подписания {request_id}.pdf", "application/pdf")
+
+
 def attachment(content: bytes, filename: str, media_type: str) -> Response:
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

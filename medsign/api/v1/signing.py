@@ -175,6 +175,25 @@ def get_evidence(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
         "Content-Disposition": f'attachment; filename="evidence-{request_id}.zip"'})
 
 
+@router.get("/signing-requests/{request_id}/signature-sheet", responses={
+    **ERRORS, **unavailable("Проверка подписей не настроена в этом процессе"),
+    200: {"content": {"application/pdf": {}},
+          "description": "PDF «Лист подписания»: документы и их SHA-256, подпись пациента, "
+                         "подпись МО, идентификаторы транзакций (тот же, что в пакете "
+                         "доказательств)"}},
+    response_class=Response, summary="Лист подписания завершённого подписания (PDF)")
+def get_signature_sheet(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
+                        request: Request) -> Response:
+    config = state(request).evidence
+    if config is None:
+        raise ServiceUnavailable("evidence_unavailable",
+                                 "Проверка подписей не настроена в этом процессе.")
+    content = evidence.signature_sheet(db, scope=caller.scope, request_id=request_id,
+                                       config=config, now=now)
+    return Response(content, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="signature-sheet-{request_id}.pdf"'})
+
+
 @router.post("/signing-requests/{request_id}/retry", response_model=schemas.SigningRequestOut,
              responses=WITH_BODY, summary="Повторить транзакцию в состоянии «ошибка»")
 def retry_signing_request(request_id: IdPath, db: WriteDb, caller: Caller, now: Now,

@@ -89,6 +89,9 @@ def test_signed_documents_and_the_evidence_package(client: TestClient, seeded: s
     assert client.get(f"/doctor/requests/{request_id}/documents/2").status_code == 404
     r = client.get(f"/doctor/requests/{request_id}/evidence")  # no trust store in this app
     assert r.status_code == 503 and "пакет доказательств недоступен" in r.text
+    assert f"/doctor/requests/{request_id}/signature-sheet" in page
+    r = client.get(f"/doctor/requests/{request_id}/signature-sheet")
+    assert r.status_code == 503 and "лист подписания недоступен" in r.text
 
 
 def test_documents_of_an_unfinished_request_are_not_offered(

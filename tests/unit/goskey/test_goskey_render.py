@@ -14,10 +14,11 @@ import pypdf
 import pytest
 from fontTools import ttLib
 
-from medsign.integrations.goskey.emulator import pdf, render
+from medsign.integrations.goskey.emulator import render
 from medsign.integrations.goskey.emulator.config import EmulatorConfig, FontNotFound
 from medsign.integrations.goskey.emulator.model import Document
 from medsign.integrations.goskey.emulator.profile import profile_for
+from medsign.pdf import writer as pdf
 
 EXECUTOR = {"nameExecutor": "ГБУЗ «Городская поликлиника № 1»",
             "regAdrExecutor": "г. Москва, ул. Ленина, д. 1", "ogrnExecutor": "1027700132195",

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from medsign.pdf import fonts
+
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
     Path("/usr/share/fonts/TTF/DejaVuSans.ttf"),
     Path("/usr/local/share/fonts/DejaVuSans.ttf"),
+    fonts.path(),  # the cut shipped with medsign, when the system has no DejaVu
 )
 
 

@@ -28,9 +28,9 @@ from pathlib import Path
 from fontTools import subset, ttLib
 from fpdf import FPDF
 
-from medsign.integrations.goskey.emulator import pdf
 from medsign.integrations.goskey.emulator.model import Document
 from medsign.integrations.goskey.emulator.profile import PatientProfile
+from medsign.pdf import writer as pdf
 
 log = logging.getLogger("medsign.goskey.emulator")
 # tables a PDF viewer never uses from an embedded TrueType font (layout, colour, bitmaps,

@@ -1,4 +1,8 @@
-"""A small PDF writer for the emulator's documents: paragraphs of text in one TrueType font.
+"""A small PDF writer for the project's documents: paragraphs of text in one TrueType font
+(and, optionally, its bold face).
+
+Used by the signing emulator (the consents the patient signs) and by the evidence package
+(the signature sheet, «Лист подписания»); ``medsign.pdf.fonts`` ships the fonts.
 
 The emulator renders two PDFs per transaction. With fpdf2 each one parsed the font, laid the
 text out through its general machinery and subset the font again on output (~9–20 ms a PDF,
@@ -20,7 +24,7 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from fontTools import ttLib
@@ -35,13 +39,21 @@ PAD = 1.0  # the space between a cell's edge and its text, mm
 @dataclass(frozen=True)
 class Block:
     """One paragraph: ``size`` in pt, ``line`` height in mm, ``align`` "L", "C" or "J"
-    (justified; the last line of a paragraph stays left-aligned), then ``space`` mm below."""
+    (justified; the last line of a paragraph stays left-aligned), then ``space`` mm below.
+
+    ``bold`` sets it in the bold face (when the document has one). ``indent`` mm moves the
+    paragraph right; a ``label`` is then written in grey in that margin, from the first line
+    down — a two-column "caption: value" row, each column wrapping inside itself."""
 
     text: str
     size: float
     line: float
     align: str = "J"
     space: float = 0.0
+    bold: bool = False
+    indent: float = 0.0
+    label: str = ""
+    keep: float = 0.0  # start a new page unless this many mm are left (keeps a group whole)
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,8 @@ class Font:
 
     gids: dict[int, int]  # code point -> glyph id
     widths: tuple[float, ...]  # advance per glyph id, thousandths of the font size
-    objects: tuple[bytes, ...]  # the font's PDF objects, numbered from FIRST_FONT_OBJECT
+    objects: tuple[bytes, ...]  # the font's PDF objects, numbered from first_object(slot)
+    slot: int = 0  # 0: the regular face (/F1), 1: the bold one (/F2)
 
     def covers(self, text: str) -> bool:
         return all(ord(ch) in self.gids or ch in "\n\t\xad" for ch in text)
@@ -73,14 +86,24 @@ def to_mm(advance: float, size: float) -> float:
     return advance * size / 1000 / PT_PER_MM
 
 
-# object numbers: 1 catalog, 2 pages, 3 info, 4-7 the font, then page and content pairs
+# object numbers: 1 catalog, 2 pages, 3 info, 4-8 the font (9-13 the bold face, if any), then
+# page and content pairs
 CATALOG, PAGES, INFO, FIRST_FONT_OBJECT = 1, 2, 3, 4
 FONT_OBJECTS = 5  # Type0, CIDFont, descriptor, FontFile2, ToUnicode
-TAG = "MSGNEM"  # the subset tag of the embedded font's name (six capitals, PDF 9.6.4)
+TAGS = ("MSGNEM", "MSGNEB")  # the subset tags of the embedded fonts' names (PDF 9.6.4)
+TAG = TAGS[0]
+LABEL_GREY = "0.35 g"  # the colour of a block's label
+LABEL_GAP = 3.0  # the least space between a label and its text, mm
 
 
-def load_font(raw: bytes) -> Font:
-    """Parse ``raw`` (a TrueType font, embedded whole) and build its PDF objects."""
+def first_object(slot: int) -> int:
+    return FIRST_FONT_OBJECT + slot * FONT_OBJECTS
+
+
+def load_font(raw: bytes, *, slot: int = 0) -> Font:
+    """Parse ``raw`` (a TrueType font, embedded whole) and build its PDF objects for ``slot``
+    (0: the document's regular face, 1: its bold face)."""
+    first = first_object(slot)
     parsed = ttLib.TTFont(io.BytesIO(raw))
     scale = 1000 / parsed["head"].unitsPerEm
     order = parsed.getGlyphOrder()
@@ -88,26 +111,26 @@ def load_font(raw: bytes) -> Font:
     widths = tuple(round(metrics[name][0] * scale, 3) for name in order)
     by_name = {name: gid for gid, name in enumerate(order)}
     gids = {cp: by_name[name] for cp, name in (parsed.getBestCmap() or {}).items()}
-    name = f"{TAG}+{parsed['name'].getDebugName(6) or 'Font'}".replace(" ", "")
+    name = f"{TAGS[slot]}+{parsed['name'].getDebugName(6) or 'Font'}".replace(" ", "")
     head, hhea = parsed["head"], parsed["hhea"]
     cap = getattr(parsed["OS/2"], "sCapHeight", 0) or _cap_height(parsed) or hhea.ascent
     bbox = " ".join(str(round(v * scale)) for v in (head.xMin, head.yMin, head.xMax, head.yMax))
     type0 = (f"<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H "
-             f"/DescendantFonts [{FIRST_FONT_OBJECT + 1} 0 R] "
-             f"/ToUnicode {FIRST_FONT_OBJECT + 4} 0 R >>").encode()
+             f"/DescendantFonts [{first + 1} 0 R] "
+             f"/ToUnicode {first + 4} 0 R >>").encode()
     w = " ".join(_number(v) for v in widths)
     cid = (f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{name} "
            f"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
-           f"/FontDescriptor {FIRST_FONT_OBJECT + 2} 0 R /DW 1000 /W [0 [{w}]] "
+           f"/FontDescriptor {first + 2} 0 R /DW 1000 /W [0 [{w}]] "
            f"/CIDToGIDMap /Identity >>").encode()
     descriptor = (f"<< /Type /FontDescriptor /FontName /{name} /Flags 32 /FontBBox [{bbox}] "
                   f"/ItalicAngle {parsed['post'].italicAngle:g} "
                   f"/Ascent {round(hhea.ascent * scale)} /Descent {round(hhea.descent * scale)} "
                   f"/CapHeight {round(cap * scale)} /StemV 87 "
-                  f"/FontFile2 {FIRST_FONT_OBJECT + 3} 0 R >>").encode()
+                  f"/FontFile2 {first + 3} 0 R >>").encode()
     font_file = _stream(zlib.compress(raw, 9), f"/Length1 {len(raw)} /Filter /FlateDecode")
     to_unicode = _stream(zlib.compress(_to_unicode(gids), 9), "/Filter /FlateDecode")
-    return Font(gids, widths, (type0, cid, descriptor, font_file, to_unicode))
+    return Font(gids, widths, (type0, cid, descriptor, font_file, to_unicode), slot)
 
 
 def _cap_height(parsed: ttLib.TTFont) -> int:
@@ -196,8 +219,8 @@ def _longest_prefix(font: Font, word: str, size: float, width: float) -> int:
 class _Pages:
     """Content streams of the pages, filled top to bottom with automatic page breaks."""
 
-    def __init__(self, font: Font) -> None:
-        self.font = font
+    def __init__(self, font: Font, bold: Font | None = None) -> None:
+        self.font, self.bold = font, bold
         self.pages: list[list[str]] = []
         self.y = MARGIN
         self._new_page()
@@ -207,31 +230,59 @@ class _Pages:
         self.y = MARGIN
 
     def block(self, block: Block) -> None:
-        inner = PAGE_W - 2 * MARGIN - 2 * PAD
-        for line, last in wrap(self.font, block.text, block.size, inner):
+        """Lines of the label first, then of the text, page by page: a text extractor reads
+        "caption, value" rather than the two columns interleaved line by line."""
+        font = self.bold if block.bold and self.bold is not None else self.font
+        inner = PAGE_W - 2 * MARGIN - 2 * PAD - block.indent
+        lines = wrap(font, block.text, block.size, inner)
+        labels = (wrap(self.font, block.label, block.size, block.indent - 2 * PAD - LABEL_GAP)
+                  if block.label else [])
+        if block.keep and self.y > MARGIN and self.y + block.keep > PAGE_H - BOTTOM:
+            self.pages[-1].append("ET")
+            self._new_page()
+        placed: list[tuple[int, float]] = []  # (row, y) on the current page
+        for number in range(max(len(lines), len(labels))):
             if self.y + block.line > PAGE_H - BOTTOM:
+                self._place(block, font, inner, lines, labels, placed)
                 self.pages[-1].append("ET")
                 self._new_page()
-            self._line(line, block, inner, last)
+                placed = []
+            placed.append((number, self.y))
             self.y += block.line
+        self._place(block, font, inner, lines, labels, placed)
         self.y += block.space
 
-    def _line(self, line: str, block: Block, inner: float, last: bool) -> None:
+    def _place(self, block: Block, font: Font, inner: float, lines: list[tuple[str, bool]],
+               labels: list[tuple[str, bool]], placed: list[tuple[int, float]]) -> None:
+        captions = [(labels[n][0], y) for n, y in placed if n < len(labels)]
+        if captions:
+            self.pages[-1].append(LABEL_GREY)  # a label: grey, left-aligned, in the margin
+            for text, y in captions:
+                self._line(self.font, text, replace(block, align="L"), y, block.indent, True,
+                           x=MARGIN + PAD)
+            self.pages[-1].append("0 g")
+        for n, y in placed:
+            if n < len(lines):
+                self._line(font, lines[n][0], block, y, inner, lines[n][1])
+
+    def _line(self, font: Font, line: str, block: Block, y: float, inner: float, last: bool,
+              x: float | None = None) -> None:
         if not line:
             return
-        font, size = self.font, block.size
+        size = block.size
         natural = font.width(line, size)
-        x = MARGIN + PAD
+        if x is None:
+            x = MARGIN + PAD + block.indent
         if block.align == "C":
             x += (inner - natural) / 2
         # the baseline: the text centred in the line's height, as fpdf2 places a cell's text
-        baseline = self.y + 0.5 * block.line + 0.3 * size / PT_PER_MM
+        baseline = y + 0.5 * block.line + 0.3 * size / PT_PER_MM
         gids = [font.gids[ord(ch)] for ch in line]
         spaces = line.count(" ")
         stretch = (inner - natural) / spaces if (block.align == "J" and not last
                                                  and spaces) else 0.0
         out = self.pages[-1]
-        out.append(f"/F1 {_number(size)} Tf")
+        out.append(f"/F{font.slot + 1} {_number(size)} Tf")
         out.append(f"1 0 0 1 {_number(x * PT_PER_MM)} "
                    f"{_number((PAGE_H - baseline) * PT_PER_MM)} Tm")
         if not stretch:
@@ -255,14 +306,32 @@ class _Pages:
         return ["\n".join(page).encode() for page in self.pages]
 
 
+def height(blocks: Iterable[Block], font: Font, bold: Font | None = None) -> float:
+    """How many mm ``blocks`` take on one page (their lines and the space below each)."""
+    total = 0.0
+    for block in blocks:
+        face = bold if block.bold and bold is not None else font
+        inner = PAGE_W - 2 * MARGIN - 2 * PAD - block.indent
+        rows = len(wrap(face, block.text, block.size, inner))
+        if block.label:
+            rows = max(rows, len(wrap(font, block.label, block.size,
+                                      block.indent - 2 * PAD - LABEL_GAP)))
+        total += rows * block.line + block.space
+    return total
+
+
 # -- the document ----------------------------------------------------------------------------
 def render(font: Font, blocks: Iterable[Block], *, title: str, author: str, creator: str,
-           created: datetime) -> bytes:
-    pages = _Pages(font)
+           created: datetime, bold: Font | None = None) -> bytes:
+    """The PDF of ``blocks``; ``bold`` (loaded with ``slot=1``) sets the blocks marked bold."""
+    if font.slot != 0 or (bold is not None and bold.slot != 1):
+        raise ValueError("the regular face must be loaded for slot 0 and the bold one for 1")
+    pages = _Pages(font, bold)
     for block in blocks:
         pages.block(block)
     streams = pages.streams()
-    first_page = FIRST_FONT_OBJECT + FONT_OBJECTS
+    faces = [font] if bold is None else [font, bold]
+    first_page = FIRST_FONT_OBJECT + FONT_OBJECTS * len(faces)
     page_ids = [first_page + 2 * i for i in range(len(streams))]
     objects: dict[int, bytes] = {
         CATALOG: f"<< /Type /Catalog /Pages {PAGES} 0 R >>".encode(),
@@ -270,12 +339,14 @@ def render(font: Font, blocks: Iterable[Block], *, title: str, author: str, crea
                 f"/Count {len(page_ids)} >>").encode(),
         INFO: _info(title=title, author=author, creator=creator, created=created),
     }
-    for i, body in enumerate(font.objects):
-        objects[FIRST_FONT_OBJECT + i] = body
+    for face in faces:
+        for i, body in enumerate(face.objects):
+            objects[first_object(face.slot) + i] = body
+    resources = " ".join(f"/F{f.slot + 1} {first_object(f.slot)} 0 R" for f in faces)
     media = f"[0 0 {_number(PAGE_W * PT_PER_MM)} {_number(PAGE_H * PT_PER_MM)}]"
     for page_id, content in zip(page_ids, streams, strict=True):
         objects[page_id] = (f"<< /Type /Page /Parent {PAGES} 0 R /MediaBox {media} "
-                            f"/Resources << /Font << /F1 {FIRST_FONT_OBJECT} 0 R >> >> "
+                            f"/Resources << /Font << {resources} >> >> "
                             f"/Contents {page_id + 1} 0 R >>").encode()
         objects[page_id + 1] = _stream(zlib.compress(content, 6), "/Filter /FlateDecode")
     return _assemble([objects[i] for i in range(1, len(objects) + 1)])
