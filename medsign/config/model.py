@@ -84,7 +84,7 @@ class RunnerSettings(Section):
 class NotificationSettings(Section):
     offset: PositiveDuration = _seconds(24 * 3600)
     default_quiet_hours: QuietHoursField = units.parse_quiet_hours("21:00-09:00")
-    min_lead: Duration = _seconds(3600)
+    min_lead: Duration = _seconds(12 * 3600)
     link_token_ttl: PositiveDuration = _seconds(24 * 3600)
     callback_ttl: PositiveDuration = _seconds(48 * 3600)
 
