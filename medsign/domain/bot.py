@@ -88,6 +88,15 @@ def rescheduled(invitation_text: str) -> str:
     return "Время приёма изменилось.\n\n" + invitation_text
 
 
+def moved(old_start: datetime, new_start: datetime, timezone: str, *,
+          invited_again: bool) -> str:
+    """The edit of an invitation whose visit moved: its buttons are gone with this text."""
+    then = ("Новое приглашение подписать документы придёт отдельным сообщением."
+            if invited_again else "Документы можно подписать в клинике перед приёмом.")
+    return (f"Приём перенесён: был назначен на {when(old_start, timezone)}, теперь — "
+            f"{when(new_start, timezone)}. Кнопки в этом сообщении больше не действуют. {then}")
+
+
 def appointment_cancelled(starts_at: datetime, timezone: str) -> str:
     return (f"Приём {when(starts_at, timezone)} отменён клиникой. Подписывать документы не "
             "нужно.")
