@@ -24,6 +24,9 @@ from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
 from medsign.domain.organizations import QuietHours
 from medsign.flows.archive import Limits
+from medsign.flows.housekeeping import KIND as HOUSEKEEPING_KIND
+from medsign.flows.housekeeping import STEP as HOUSEKEEPING_STEP
+from medsign.flows.housekeeping import HousekeepingFlow, HousekeepingPolicy
 from medsign.flows.max_bot import (
     MaxDeps,
     MessageFlow,
@@ -43,6 +46,7 @@ from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
 from medsign.services.evidence import EvidenceConfig
+from medsign.services.housekeeping import Retention
 from medsign.services.notifications import NotificationPolicy
 from medsign.services.web_health import HealthRecorder
 from medsign.web.config import WebSettings, cookie_secure_for
@@ -150,12 +154,24 @@ class Container:
                             backoff_base=r.backoff_base, backoff_cap=r.backoff_cap,
                             max_attempts=r.max_attempts, shutdown_grace=r.shutdown_grace)
 
-    def rate_limiter(self) -> RateLimiter:
+    def rate_limits(self) -> dict[str, Limit]:
         limits = self.settings.rate_limits
         buckets = {name: Limit(rate=getattr(limits, name).rate, burst=getattr(limits, name).burst)
                    for name in ("max", "goskey", "esia", "mis")}
         buckets["max_chat"] = Limit(rate=limits.max_per_chat, burst=1)
-        return RateLimiter(self.engine, buckets)
+        return buckets
+
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.engine, self.rate_limits())
+
+    def housekeeping_flow(self) -> HousekeepingFlow:
+        h = self.settings.housekeeping
+        retention = Retention(finished_work_items=h.finished_work_items,
+                              max_updates=h.max_updates, idempotency_keys=h.idempotency_keys,
+                              link_tokens=h.link_tokens)
+        policy = HousekeepingPolicy(retention=retention, limits=self.rate_limits(),
+                                    interval=h.interval, batch=h.batch_size)
+        return HousekeepingFlow(policy, self.clock)
 
     # -- MAX ------------------------------------------------------------------------------
     @property
@@ -197,7 +213,11 @@ class Container:
                 SubscribeFlow(deps, url=self.webhook_url(), secret=secret)]
 
     def ensure_background_work(self) -> None:
-        """The installation's standing work: the MAX poller or the webhook subscription."""
+        """The installation's standing work: housekeeping; the MAX poller or the webhook
+        subscription."""
+        with self.engine.begin() as conn:
+            store.ensure_singleton(conn, name=HOUSEKEEPING_KIND, kind=HOUSEKEEPING_KIND,
+                                   step=HOUSEKEEPING_STEP, now=self.clock.now())
         if not self.max_enabled:
             return
         polling = self.settings.max.updates == "polling"
@@ -214,7 +234,8 @@ class Container:
         signing: list[Flow] = [SigningFlow(
             client=self.goskey_client(), settings=self.settings.signing,
             trust=self.operator_trust(), signers=self.signers(), clock=self.clock)]
-        return signing + (self.max_flows() if self.max_enabled else [])
+        standing: list[Flow] = [self.housekeeping_flow()]
+        return signing + standing + (self.max_flows() if self.max_enabled else [])
 
     def worker(self, concurrency: int | None = None) -> Worker:
         return Worker(self.engine, self.flows(), self.runner_config(concurrency),

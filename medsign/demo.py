@@ -193,7 +193,9 @@ def demo_settings(settings: Settings, *, database: str, ports: Ports) -> Setting
         "max": section("max", base_url=ports.url(ports.max), token=SecretStr(MAX_TOKEN),
                        updates="polling", bot_deep_link_base=f"https://max.ru/{BOT_USERNAME}"),
         "notifications": section("notifications", offset=timedelta(hours=36),
-                                 default_quiet_hours=parse_quiet_hours("00:00-00:00")),
+                                 default_quiet_hours=parse_quiet_hours("00:00-00:00"),
+                                 # the demo's visits are tomorrow morning: invite at once
+                                 min_lead=timedelta(hours=1)),
         "signing": section("signing", poll_interval=timedelta(seconds=3),
                            poll_interval_max=timedelta(seconds=10)),
         "runner": section("runner", poll_interval=timedelta(milliseconds=500)),

@@ -84,7 +84,7 @@ class RunnerSettings(Section):
 class NotificationSettings(Section):
     offset: PositiveDuration = _seconds(24 * 3600)
     default_quiet_hours: QuietHoursField = units.parse_quiet_hours("21:00-09:00")
-    min_lead: Duration = _seconds(3600)
+    min_lead: Duration = _seconds(12 * 3600)
     link_token_ttl: PositiveDuration = _seconds(24 * 3600)
     callback_ttl: PositiveDuration = _seconds(48 * 3600)
 
@@ -172,6 +172,17 @@ class RateLimitSettings(Section):
         return {**data, **filled}
 
 
+class HousekeepingSettings(Section):
+    """How long finished records are kept before the runner's housekeeping deletes them."""
+
+    interval: PositiveDuration = _seconds(3600)
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    finished_work_items: PositiveDuration = _seconds(30 * 86400)
+    max_updates: PositiveDuration = _seconds(30 * 86400)
+    idempotency_keys: PositiveDuration = _seconds(30 * 86400)
+    link_tokens: PositiveDuration = _seconds(30 * 86400)
+
+
 class LoggingSettings(Section):
     level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -190,4 +201,5 @@ class Settings(Section):
     goskey: GoskeySettings = Field(default_factory=GoskeySettings)
     esia: EsiaSettings = Field(default_factory=EsiaSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -200,16 +200,22 @@ class IdempotencyRow(Base):
 
 
 class NotificationRow(Timestamps, Base):
-    """The day-before message of one appointment (flow A): at most one per appointment.
+    """The day-before message of one appointment (flow A): at most one live per appointment.
 
     ``token`` goes into the buttons' payloads: unguessable, tied to this appointment, and
     refused after ``token_expires_at``. ``choice`` is set once, by compare-and-set, so a press
-    delivered twice starts signing once.
+    delivered twice starts signing once. An appointment moved after its invitation went out
+    gets a new row; the old one becomes ``superseded`` (its buttons refused) and stays.
     """
 
     __tablename__ = "notifications"
+    __table_args__ = (
+        Index("uq_notifications_live_appointment", "appointment_id", unique=True,
+              postgresql_where=text("state <> 'superseded'"),
+              sqlite_where=text("state <> 'superseded'")),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), unique=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     state: Mapped[str] = mapped_column(String(20), index=True)
     scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)

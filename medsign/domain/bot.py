@@ -88,6 +88,15 @@ def rescheduled(invitation_text: str) -> str:
     return "Время приёма изменилось.\n\n" + invitation_text
 
 
+def moved(old_start: datetime, new_start: datetime, timezone: str, *,
+          invited_again: bool) -> str:
+    """The edit of an invitation whose visit moved: its buttons are gone with this text."""
+    then = ("Новое приглашение подписать документы придёт отдельным сообщением."
+            if invited_again else "Документы можно подписать в клинике перед приёмом.")
+    return (f"Приём перенесён: был назначен на {when(old_start, timezone)}, теперь — "
+            f"{when(new_start, timezone)}. Кнопки в этом сообщении больше не действуют. {then}")
+
+
 def appointment_cancelled(starts_at: datetime, timezone: str) -> str:
     return (f"Приём {when(starts_at, timezone)} отменён клиникой. Подписывать документы не "
             "нужно.")
@@ -121,6 +130,15 @@ def outcome(state: SigningState, *, kinds: Sequence[ConsentKind], reason: str | 
 
 
 SHARE_CONTACT_BUTTON = "Поделиться номером телефона"
+PHONE_NEEDED_TOAST = "Нужен номер телефона"
+SHARE_CONTACT_TO_SIGN = ("Чтобы подписать документы онлайн, нужен ваш номер телефона: по нему "
+                         "Госключ находит документы для подписания. Нажмите «"
+                         f"{SHARE_CONTACT_BUTTON}» ниже.")
+PHONE_SAVED = "Спасибо, номер телефона сохранён."
+PHONE_SAVED_SIGN = ("Спасибо, номер телефона сохранён. Теперь документы можно подписать онлайн: "
+                    f"нажмите «{SIGN_BUTTON}».")
+PHONE_UNUSABLE = ("Этот номер телефона не подходит для подписания онлайн: нужен российский "
+                  "номер. Документы можно подписать в клинике.")
 WELCOME_UNKNOWN = ("Здравствуйте! Это бот записи к врачу. Чтобы получать напоминания о приёмах и "
                    "подписывать документы онлайн, привяжите аккаунт по ссылке с портала или "
                    "поделитесь номером телефона, с которым вы записаны в клинику.")

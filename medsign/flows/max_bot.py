@@ -262,7 +262,7 @@ class UpdateFlow:
             if answer:
                 await self._answer(ctx, answer)
             if send:
-                buttons = keyboard(send.get("buttons", "none"), token=None,
+                buttons = keyboard(send.get("buttons", "none"), token=send.get("token"),
                                    goskey_url=self.deps.policy.goskey_bot_url)
                 await self.deps.send_once(ctx, user_id=send["user_id"],
                                           chat_id=send.get("chat_id"), text=send["text"],

@@ -27,9 +27,12 @@ from medsign.db.models import (
     MaxUpdateRow,
     NotificationRow,
     OrganizationRow,
+    PatientRow,
 )
 from medsign.domain import bot
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
+from medsign.domain.errors import DomainError
+from medsign.domain.phones import normalize_phone
 from medsign.integrations.max.schemas import (
     BotStarted,
     BotStopped,
@@ -46,6 +49,8 @@ from medsign.services.scope import Scope
 UPDATE_KIND = "max.update"
 POLL_KIND = "max.poll"
 SUBSCRIBE_KIND = "max.subscribe"
+# The signing service's refusal for a patient without a phone: the bot asks for the contact.
+PHONE_MISSING = "patient_phone_missing"
 T = cast(Table, MaxUpdateRow.__table__)
 
 
@@ -126,11 +131,20 @@ class Handler:
             started = signing.start(db, scope=Scope(actor=f"max:{cb.user_id}"),
                                     command=command, now=now)
         except ServiceError as exc:
+            if exc.code == PHONE_MISSING:
+                return self._ask_for_phone(cb, row)
             return _toast(cb, exc.message)
         row.signing_request_id = started.id
         kinds = [ConsentKind(k) for k in started.consent_kinds]
         return _answer(cb, toast=bot.SIGNING_STARTED_TOAST, text=bot.after_sign(kinds),
                        buttons="goskey")
+
+    @staticmethod
+    def _ask_for_phone(cb: MessageCallback, row: NotificationRow) -> dict[str, Any]:
+        """Signing needs the phone: ask for the contact and leave the buttons acting."""
+        row.choice, row.choice_at = None, None
+        return {**_toast(cb, bot.PHONE_NEEDED_TOAST),
+                **_send(cb.user_id, cb.chat_id, bot.SHARE_CONTACT_TO_SIGN, "contact")}
 
     def _paper(self, db: Session, cb: MessageCallback, row: NotificationRow,
                now: datetime) -> dict[str, Any]:
@@ -169,14 +183,50 @@ class Handler:
     def _contact(self, db: Session, message: MessageCreated, now: datetime) -> dict[str, Any]:
         if message.contact_user_id != message.user_id or not message.contact_phone:
             return {}  # someone else's contact proves nothing about this account
-        patients = max_links.link_by_phone(db, phone=message.contact_phone,
-                                           user_id=message.user_id, chat_id=message.chat_id,
-                                           now=now)
-        for patient in patients:
+        user, chat = message.user_id, message.chat_id
+        patients = max_links.link_by_phone(db, phone=message.contact_phone, user_id=user,
+                                           chat_id=chat, now=now)
+        phone = _signing_phone(message.contact_phone)
+        adopted = [] if phone is None else max_links.adopt_phone(db, phone=phone, user_id=user,
+                                                                 now=now)
+        for patient in patients + adopted:
             notifications.sync_patient(db, patient=patient, policy=self.policy, now=now)
-        if not patients:
-            return _send(message.user_id, message.chat_id, bot.CONTACT_NOT_FOUND)
-        return _send(message.user_id, message.chat_id, bot.linked(_full_name(patients[0])))
+        if adopted:
+            return self._phone_saved(db, user, chat, adopted, now)
+        if patients:
+            return _send(user, chat, bot.linked(_full_name(patients[0])))
+        if phone is None and _linked(db, user):
+            return _send(user, chat, bot.PHONE_UNUSABLE)
+        return _send(user, chat, bot.CONTACT_NOT_FOUND)
+
+    @staticmethod
+    def _phone_saved(db: Session, user_id: int, chat_id: int | None, patients: list[Any],
+                     now: datetime) -> dict[str, Any]:
+        """Offer the buttons of the patient's open invitation again, now that signing can
+        start."""
+        open_one = db.scalars(select(NotificationRow).where(
+            NotificationRow.patient_id.in_([p.id for p in patients]),
+            NotificationRow.max_user_id == user_id, NotificationRow.state == "sent",
+            NotificationRow.choice.is_(None), NotificationRow.token_expires_at > now)
+            .order_by(NotificationRow.id.desc())).first()
+        if open_one is None:
+            return _send(user_id, chat_id, bot.PHONE_SAVED)
+        reply = _send(user_id, chat_id, bot.PHONE_SAVED_SIGN, "choice")
+        reply["send"]["token"] = open_one.token
+        return reply
+
+
+def _signing_phone(phone: str) -> str | None:
+    """The shared phone as the signing platform needs it, or None for one it cannot serve."""
+    try:
+        return normalize_phone(phone)
+    except DomainError:
+        return None
+
+
+def _linked(db: Session, user_id: int) -> bool:
+    return db.scalars(select(PatientRow.id).where(PatientRow.max_user_id == user_id)
+                      ).first() is not None
 
 
 def _full_name(patient: Any) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, false, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -135,3 +135,18 @@ class RateLimiter:
             if not held:
                 return None
             return max(0.0, held.popleft() - now)
+
+
+
+def idle_buckets(limits: dict[str, Limit], now: float) -> ColumnElement[bool]:
+    """The per-key buckets (``name:key``, e.g. one per MAX chat) that have refilled to full.
+
+    A full bucket is exactly what ``reserve`` creates for a name it does not find, so deleting
+    one changes no caller's wait; only the row count, which would otherwise grow with every
+    chat ever written to. The refill is computed in the query on the row's own values, so a
+    bucket a worker has just reserved from (``updated_at`` moved, tokens spent) is not idle.
+    """
+    return or_(false(), *(
+        T.c.name.startswith(f"{name}:", autoescape=True)
+        & (T.c.tokens + (now - T.c.updated_at) * limit.rate >= limit.burst)
+        for name, limit in limits.items()))

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from medsign.db.models import MaxLinkTokenRow, PatientRow
+from medsign.domain.phones import mask_phone
 from medsign.services import audit
 
 # Deep-link payloads are limited to 128 characters of [A-Za-z0-9_-] by the platform.
@@ -66,6 +67,19 @@ def link_by_phone(db: Session, *, phone: str, user_id: int, chat_id: int | None,
     patients = list(db.scalars(select(PatientRow).where(PatientRow.phone == phone)))
     for patient in patients:
         _link(db, patient, user_id, chat_id, now, how="contact")
+    return patients
+
+
+def adopt_phone(db: Session, *, phone: str, user_id: int, now: datetime) -> list[PatientRow]:
+    """A contact the user shared from their own account: the phone of their linked patients
+    who have none (signing needs it). A phone the МИС gave is never replaced from MAX."""
+    patients = list(db.scalars(select(PatientRow).where(PatientRow.max_user_id == user_id,
+                                                        PatientRow.phone.is_(None))))
+    for patient in patients:
+        patient.phone, patient.updated_at = phone, now
+        audit.record(db, at=now, actor=f"max:{user_id}", action="patient.phone_from_max",
+                     subject_type="patient", subject_id=patient.external_id,
+                     organization_code=None, details={"phone": mask_phone(phone)})
     return patients
 
 

@@ -1,10 +1,12 @@
 """The day-before invitation of each appointment (flow A): schedule, move, cancel, send once.
 
-``sync`` is called whenever an appointment or its patient changes. It keeps one notification
-row per appointment and its runner item (kind ``max.notify``) in step with the facts:
-eligible (scheduled, an electronic consent to sign, a linked and reachable MAX account) and
-not sent yet → scheduled at the domain's notification time; rescheduled after sending → the
-sent message is edited; cancelled → the timer is cancelled or the message says so.
+``sync`` is called whenever an appointment or its patient changes. It keeps the live
+notification row of the appointment (the newest) and its runner item (kind ``max.notify``) in
+step with the facts: eligible (scheduled, an electronic consent to sign, a linked and
+reachable MAX account) and not sent yet → scheduled at the domain's notification time;
+rescheduled after sending and before a choice → the sent row is superseded (its message
+edited, its buttons gone) and a fresh one planned for the new date; cancelled → the timer is
+cancelled and the last message the patient got says so.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from medsign.runner import store
 
 NOTIFY_KIND = "max.notify"
 MESSAGE_KIND = "max.message"
+# A sent invitation of a visit that moved before the patient chose: its buttons are refused.
+SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,18 @@ def eligible(ctx: Context) -> str | None:
 def sync(db: Session, *, appointment: AppointmentRow, policy: NotificationPolicy,
          now: datetime) -> None:
     ctx = load(db, appointment)
-    row = db.scalars(select(NotificationRow)
-                     .where(NotificationRow.appointment_id == appointment.id)).first()
-    if row is None or row.state in ("scheduled", "skipped"):
-        _plan(db, ctx, row, policy, now)
-    elif row.state == "sent":
-        _follow_up(db, ctx, row, now)
+    rows = list(db.scalars(select(NotificationRow)
+                           .where(NotificationRow.appointment_id == appointment.id)
+                           .order_by(NotificationRow.id.desc())))
+    row = rows[0] if rows else None
+    if row is not None and row.state == "sent":
+        _follow_up(db, ctx, row, policy, now)
+        return
+    pending = row if row is not None and row.state in ("scheduled", "skipped") else None
+    if row is None or pending is not None or row.state == SUPERSEDED:
+        _plan(db, ctx, pending, policy, now)
+    if ctx.appointment.status != "scheduled":
+        _tell_cancelled(db, ctx, rows, now)
 
 
 def _plan(db: Session, ctx: Context, row: NotificationRow | None, policy: NotificationPolicy,
@@ -148,34 +158,66 @@ def _item(db: Session, kind: str, ref: str) -> WorkItemRow | None:
                       .order_by(WorkItemRow.id.desc())).first()
 
 
-def _follow_up(db: Session, ctx: Context, row: NotificationRow, now: datetime) -> None:
-    """Sent: edit the message to tell the patient what changed.
+def _follow_up(db: Session, ctx: Context, row: NotificationRow, policy: NotificationPolicy,
+               now: datetime) -> None:
+    """Sent: tell the patient in that message what changed.
 
     A cancellation is told whatever the patient chose (signing online is stopped with the
-    appointment, and nothing else would tell them). A new time is told while the buttons are
-    still there, and after «в клинике», whose text names the time; the text after «онлайн»
-    names none. Each move is its own edit (``reschedule_count``), so moving a visit back and
-    forth is told every time.
+    appointment, and nothing else would tell them). A move before any choice supersedes the
+    invitation: its message says the visit moved and loses its buttons, and a fresh
+    invitation (new token, buttons valid until the new time) is planned for the new date —
+    so moving a visit again repeats this. After «в клинике» the message's time is updated;
+    the text after «онлайн» names no time.
     """
     a, tz = ctx.appointment, ctx.organization.timezone
-    moved = f"moved-{a.reschedule_count}-{a.starts_at:%Y%m%dT%H%M}"
     if a.status != "scheduled":
-        row.state, row.reason = "cancelled", "запись отменена"
-        text, buttons, ref = bot.appointment_cancelled(a.starts_at, tz), "none", "cancelled"
-    elif row.announced_start == a.starts_at:
+        _tell_cancelled(db, ctx, [row], now)
         return
-    elif row.choice is None:
-        row.announced_start = a.starts_at
-        text, buttons, ref = bot.rescheduled(invitation_text(ctx)), "choice", moved
-    elif row.choice == bot.Choice.paper.value:
-        row.announced_start = a.starts_at
-        text, buttons = bot.rescheduled(bot.after_paper(a.starts_at, tz)), "none"
-        ref = f"paper-{moved}"
-    else:
+    if row.announced_start == a.starts_at:
         return
-    row.updated_at = now
-    enqueue_message(db, ref=f"notification-{row.id}-{ref}", now=now, user_id=row.max_user_id,
-                    text=text, edit_mid=row.message_mid, buttons=buttons, token=row.token)
+    if row.choice is None:
+        _supersede(db, ctx, row, policy, now)
+        return
+    if row.choice == bot.Choice.paper.value:
+        moved = f"moved-{a.reschedule_count}-{a.starts_at:%Y%m%dT%H%M}"
+        row.announced_start, row.updated_at = a.starts_at, now
+        enqueue_message(db, ref=f"notification-{row.id}-paper-{moved}", now=now,
+                        user_id=row.max_user_id,
+                        text=bot.rescheduled(bot.after_paper(a.starts_at, tz)),
+                        edit_mid=row.message_mid)
+
+
+def _supersede(db: Session, ctx: Context, row: NotificationRow, policy: NotificationPolicy,
+               now: datetime) -> None:
+    """The visit moved after its invitation went out: retire it and plan a fresh one."""
+    assert row.announced_start is not None
+    row.state, row.reason, row.updated_at = SUPERSEDED, "приём перенесён", now
+    db.flush()  # the live-row index admits the new row only after this one left it
+    _plan(db, ctx, None, policy, now)
+    fresh = db.scalars(select(NotificationRow).where(
+        NotificationRow.appointment_id == ctx.appointment.id,
+        NotificationRow.state == "scheduled")).first()
+    text = bot.moved(row.announced_start, ctx.appointment.starts_at,
+                     ctx.organization.timezone, invited_again=fresh is not None)
+    enqueue_message(db, ref=f"notification-{row.id}-superseded", now=now,
+                    user_id=row.max_user_id, text=text, edit_mid=row.message_mid)
+
+
+def _tell_cancelled(db: Session, ctx: Context, rows: list[NotificationRow],
+                    now: datetime) -> None:
+    """Edit the newest message the patient got about this visit to say it is cancelled."""
+    told = next((r for r in rows if r.message_mid is not None), None)
+    if told is None or told.state not in ("sent", SUPERSEDED) or \
+            told.reason == "запись отменена":
+        return
+    a = ctx.appointment
+    if told.state == "sent":
+        told.state = "cancelled"
+    told.reason, told.updated_at = "запись отменена", now
+    enqueue_message(db, ref=f"notification-{told.id}-cancelled", now=now,
+                    user_id=told.max_user_id,
+                    text=bot.appointment_cancelled(a.starts_at, ctx.organization.timezone),
+                    edit_mid=told.message_mid)
 
 
 def invitation_text(ctx: Context) -> str:

@@ -31,7 +31,8 @@ from medsign.services.signing import RequestView
 
 NOTIFICATION_TITLES = {"scheduled": "запланировано", "skipped": "не отправляется",
                        "sent": "отправлено", "cancelled": "отменено",
-                       "undeliverable": "не доставлено", "failed": "ошибка"}
+                       "undeliverable": "не доставлено", "failed": "ошибка",
+                       "superseded": "заменено новым: приём перенесён"}
 ITEM_TITLES = {store.SCHEDULED: "в очереди", store.DONE: "выполнено", store.FAILED: "ошибка",
                store.CANCELLED: "отменено"}
 

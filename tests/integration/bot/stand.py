@@ -309,10 +309,16 @@ class BotStand:
             select(PatientRow).where(PatientRow.external_id == pid)).one())
 
     def notification(self, aid: str = "a1") -> NotificationRow | None:
-        return self._one(lambda db: db.scalars(
+        """The appointment's live invitation: the newest row."""
+        rows = self.notifications(aid)
+        return rows[-1] if rows else None
+
+    def notifications(self, aid: str = "a1") -> list[NotificationRow]:
+        """Every invitation of the appointment, oldest first (moves supersede them)."""
+        return self._one(lambda db: list(db.scalars(
             select(NotificationRow).join(AppointmentRow,
                                          AppointmentRow.id == NotificationRow.appointment_id)
-            .where(AppointmentRow.external_id == aid)).first())
+            .where(AppointmentRow.external_id == aid).order_by(NotificationRow.id))))
 
     def items(self, kind: str) -> list[WorkItemRow]:
         return self._one(lambda db: list(db.scalars(

@@ -4,13 +4,14 @@ cancellation does to it before and after it went out."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from medsign.domain import bot
 from medsign.services.notifications import NOTIFY_KIND
-from tests.integration.bot.conftest import DAY1, DAY2, MOSCOW, VISIT, invite
+from tests.integration.bot.conftest import DAY1, DAY2, MOSCOW, VISIT, Invited, invite
 from tests.integration.bot.stand import GOSKEY_BOT_URL, BotStand
 
 INVITATION = "у вас приём"
@@ -152,25 +153,133 @@ def test_a_reschedule_before_sending_moves_the_timer(stand: BotStand) -> None:
     assert not message["text"].startswith("Время приёма изменилось")
 
 
-def test_a_reschedule_after_sending_edits_the_sent_message(stand: BotStand) -> None:
+def moved_after_sending(stand: BotStand, later: datetime) -> tuple[Invited, dict[str, Any]]:
+    """Invite, then move the visit to ``later``: the invitation and its edited message."""
     invited = invite(stand)
-    sent_before = stand.stats()["messages_sent"]
-    later = at(DAY2 + timedelta(days=1), 15, 0, MOSCOW)
     stand.put_appointment(starts_at=later)
+    stand.work()
+    [old] = [m for m in stand.bot_messages(invited.user_id) if m["mid"] == invited.mid]
+    return invited, old
+
+
+LATER = at(DAY2 + timedelta(days=1), 15, 0, MOSCOW)
+
+
+def test_a_move_after_sending_edits_the_old_message_and_sends_a_fresh_invitation(
+        stand: BotStand) -> None:
+    invited, old = moved_after_sending(stand, LATER)
+    sent_before = stand.stats()["messages_sent"]  # «аккаунт привязан» and the invitation
+    assert old["edited"] and old["keyboard"] is None
+    assert old["text"] == bot.moved(VISIT, LATER, "Europe/Moscow", invited_again=True)
+    first, fresh = stand.notifications()
+    assert (first.state, first.message_mid, first.token) == ("superseded", invited.mid,
+                                                             invited.token)
+    new_due = LATER - timedelta(hours=24)
+    assert (fresh.state, fresh.scheduled_for) == ("scheduled", new_due)
+    assert fresh.token != invited.token
+    assert fresh.token_expires_at == LATER + timedelta(hours=48)  # follows the new time
+
+    stand.set_time(new_due - timedelta(minutes=1))
+    stand.work()
+    assert stand.stats()["messages_sent"] == sent_before
+    stand.set_time(new_due)
     stand.work()
     message = stand.invitation(invited.user_id)
-    assert message["edited"] and message["text"].startswith("Время приёма изменилось.\n\n")
-    assert f"{bot.when(later, 'Europe/Moscow')} у вас приём" in message["text"]
-    assert callback_payloads(message) == [invited.sign, invited.paper]  # buttons still work
+    assert message["mid"] != invited.mid and not message["edited"]
+    assert f"{bot.when(LATER, 'Europe/Moscow')} у вас приём" in message["text"]
+    assert callback_payloads(message) == [f"sign:{fresh.token}", f"paper:{fresh.token}"]
     stats = stand.stats()
-    assert (stats["messages_sent"], stats["messages_edited"]) == (sent_before, 1)
-    row = stand.notification()
-    assert row is not None and row.announced_start == later
+    assert (stats["messages_sent"], stats["messages_edited"]) == (sent_before + 1, 1)
 
-    # The same reschedule told again edits nothing more.
-    stand.put_appointment(starts_at=later)
+    # The old buttons (a late or replayed press) no longer act; the new ones do.
+    stand.ingest(stand.forge_callback(invited.user_id, invited.mid, invited.sign))
     stand.work()
+    assert stand.toasts(invited.user_id) == [bot.STALE_BUTTON]
+    assert stand.signing_requests() == []
+    stand.press(invited.user_id, message["mid"], f"sign:{fresh.token}")
+    stand.work()
+    assert len(stand.signing_requests()) == 1
+    assert stand.notification().choice == "sign"  # type: ignore[union-attr]
+
+
+def test_the_same_move_told_again_changes_nothing(stand: BotStand) -> None:
+    invited, _ = moved_after_sending(stand, LATER)
+    stand.put_appointment(starts_at=LATER)
+    stand.work()
+    assert [n.state for n in stand.notifications()] == ["superseded", "scheduled"]
     assert stand.stats()["messages_edited"] == 1
+    assert len([i for i in stand.items(NOTIFY_KIND) if i.status == "scheduled"]) == 1
+
+
+def test_moving_again_before_the_fresh_invitation_went_out_just_re_times_it(
+        stand: BotStand) -> None:
+    moved_after_sending(stand, LATER)
+    even_later = LATER + timedelta(days=2)
+    stand.put_appointment(starts_at=even_later)
+    stand.work()
+    first, fresh = stand.notifications()
+    assert (fresh.state, fresh.scheduled_for) == ("scheduled", even_later - timedelta(hours=24))
+    assert [i.next_run_at for i in stand.items(NOTIFY_KIND) if i.status == "scheduled"] == [
+        even_later - timedelta(hours=24)]
+    assert stand.stats()["messages_edited"] == 1
+
+
+def test_moving_a_visit_back_and_forth_is_told_every_time(stand: BotStand) -> None:
+    invited = invite(stand)
+    tokens = {invited.token}
+    # Later, then a little sooner again (announced at once), then later still.
+    far = VISIT + timedelta(days=5)
+    for starts_at in (far, far - timedelta(hours=4), far + timedelta(days=1)):
+        told = stand.notification()
+        assert told is not None and told.message_mid
+        stand.put_appointment(starts_at=starts_at)
+        stand.work()
+        [old] = [m for m in stand.bot_messages(invited.user_id) if m["mid"] == told.message_mid]
+        assert old["text"].startswith("Приём перенесён") and old["keyboard"] is None
+        fresh = stand.notification()
+        assert fresh is not None and fresh.scheduled_for is not None
+        stand.set_time(max(fresh.scheduled_for, stand.clock.now()))
+        stand.work()
+        message = stand.invitation(invited.user_id)
+        assert f"{bot.when(starts_at, 'Europe/Moscow')} у вас приём" in message["text"]
+        tokens.add(fresh.token)
+    assert [n.state for n in stand.notifications()] == ["superseded"] * 3 + ["sent"]
+    assert len(tokens) == 4
+    assert stand.stats()["messages_edited"] == 3
+
+
+def test_a_move_to_less_than_the_lead_ahead_sends_no_fresh_invitation(stand: BotStand) -> None:
+    # Told at 14:00 the day before; moved to 01:00 the next night: eleven hours ahead, less
+    # than the twelve-hour lead, so the visit is signed in the clinic.
+    soon = at(DAY2, 1, 0, MOSCOW)
+    invited, old = moved_after_sending(stand, soon)
+    assert old["text"] == bot.moved(VISIT, soon, "Europe/Moscow", invited_again=False)
+    assert old["keyboard"] is None
+    assert [n.state for n in stand.notifications()] == ["superseded"]
+
+
+def test_a_move_to_sooner_sends_the_fresh_invitation_at_once(stand: BotStand) -> None:
+    sooner = at(DAY2, 10, 0, MOSCOW)  # 20 h ahead: its due time has passed
+    invited, old = moved_after_sending(stand, sooner)
+    assert old["text"] == bot.moved(VISIT, sooner, "Europe/Moscow", invited_again=True)
+    assert [n.state for n in stand.notifications()] == ["superseded", "sent"]
+    message = stand.invitation(invited.user_id)
+    assert f"{bot.when(sooner, 'Europe/Moscow')} у вас приём" in message["text"]
+
+
+def test_a_cancellation_after_a_move_is_told_in_the_message_the_patient_has(
+        stand: BotStand) -> None:
+    invited, _ = moved_after_sending(stand, LATER)
+    stand.put_appointment(starts_at=LATER, status="cancelled")
+    stand.work()
+    [old] = [m for m in stand.bot_messages(invited.user_id) if m["mid"] == invited.mid]
+    assert old["text"] == bot.appointment_cancelled(LATER, "Europe/Moscow")
+    assert [(n.state, n.reason) for n in stand.notifications()] == [
+        ("superseded", "запись отменена"), ("skipped", "запись отменена")]
+    stand.set_time(LATER - timedelta(hours=24))
+    stand.work()
+    assert stand.stats()["messages_edited"] == 2
+    assert len(stand.sent_with(invited.user_id, INVITATION)) == 0
 
 
 def test_a_cancellation_before_sending_cancels_the_timer(stand: BotStand) -> None:
@@ -214,17 +323,6 @@ def test_the_goskey_link_is_the_configured_one(stand: BotStand) -> None:
     stand.work()
     assert stand.invitation(invited.user_id)["keyboard"] == [
         [{"type": "link", "text": bot.GOSKEY_BUTTON, "url": GOSKEY_BOT_URL}]]
-
-
-def test_moving_a_visit_back_and_forth_is_told_every_time(stand: BotStand) -> None:
-    invited = invite(stand)
-    later = at(DAY2 + timedelta(days=1), 15, 0, MOSCOW)
-    for starts_at in (later, VISIT, later):
-        stand.put_appointment(starts_at=starts_at)
-        stand.work()
-        text = stand.invitation(invited.user_id)["text"]
-        assert f"{bot.when(starts_at, 'Europe/Moscow')} у вас приём" in text, text
-    assert stand.stats()["messages_edited"] == 3
 
 
 def test_a_new_time_after_choosing_the_clinic_updates_the_time_in_the_message(

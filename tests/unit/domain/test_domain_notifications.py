@@ -65,9 +65,9 @@ def test_quiet_hours_wrapping_midnight_push_the_message_to_the_morning(tz: str) 
 
 @pytest.mark.parametrize("tz", RUSSIAN_ZONES)
 def test_late_evening_appointments_are_announced_in_the_evening_before(tz: str) -> None:
-    # 21:30 minus a day is inside quiet hours; 09:00 the next morning is still
-    # well ahead of the visit, so that is when the message goes out.
-    assert when(local(tz, 10, 21, 30), now=local(tz, 1, 12)) == local(tz, 10, 9)
+    # 21:30 minus a day is inside quiet hours; 21:00 the evening before is half an hour
+    # from it, 09:00 the next morning eleven and a half: the evening wins.
+    assert when(local(tz, 10, 21, 30), now=local(tz, 1, 12)) == local(tz, 9, 21)
 
 
 @pytest.mark.parametrize("tz", RUSSIAN_ZONES)
@@ -181,10 +181,182 @@ def test_the_chosen_moment_is_never_in_the_past_too_late_or_in_quiet_hours_and_e
     appointment_start = start.replace(tzinfo=ZoneInfo(tz))
     now = appointment_start - ahead
     quiet = QuietHours(quiet_start, quiet_end)
-    deadline = appointment_start - timedelta(hours=1)
+    deadline = appointment_start - timedelta(hours=12)
     sent = notification_time(appointment_start, offset, tz, quiet, now)
     if sent is not None:
         assert now <= sent <= deadline
         assert not quiet.contains(sent.astimezone(ZoneInfo(tz)).time())
     else:  # every moment from now to the deadline is quiet (or there are none)
         assert deadline < now or quiet.previous_allowed(deadline.astimezone(ZoneInfo(tz))) < now
+
+
+# -- the nearest allowed moment, never less than the lead (default 12 h) ---------------------
+
+LEAD = timedelta(hours=12)
+
+
+def with_lead(start: datetime, now: datetime, offset: timedelta = DAY,
+              quiet: QuietHours = NIGHT) -> datetime | None:
+    return notification_time(start, offset, str(start.tzinfo), quiet, now)
+
+
+def test_the_default_lead_is_twelve_hours() -> None:
+    tz = "Europe/Moscow"
+    # Booked at 09:00 for 21:00 the same day: exactly twelve hours ahead is still in time,
+    # a minute later it is not.
+    assert with_lead(local(tz, 10, 21), now=local(tz, 10, 9)) == local(tz, 10, 9)
+    assert with_lead(local(tz, 10, 21), now=local(tz, 10, 9, 1)) is None
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_a_late_evening_visit_is_announced_the_evening_before_just_ahead_of_the_quiet_hours(
+        tz: str) -> None:
+    # 22:30 minus a day is quiet; 21:00 the evening before is 1.5 h from it, 09:00 the same
+    # day 10.5 h (and only 13.5 h ahead of the visit): the evening before it is.
+    assert with_lead(local(tz, 10, 22, 30), now=local(tz, 1, 12)) == local(tz, 9, 21)
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_an_early_morning_visit_is_announced_the_morning_before(tz: str) -> None:
+    # 06:00 minus a day is quiet; 09:00 that morning is 3 h away, 21:00 two evenings
+    # before 9 h: the morning is nearer.
+    assert with_lead(local(tz, 10, 6), now=local(tz, 1, 12)) == local(tz, 9, 9)
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_a_visit_inside_the_quiet_hours_is_announced_at_the_nearer_end_of_them(tz: str) -> None:
+    # 23:30 minus a day: the quiet hours began 2.5 h before and end 9.5 h after.
+    assert with_lead(local(tz, 10, 23, 30), now=local(tz, 1, 12)) == local(tz, 9, 21)
+    # 07:30 minus a day: they end 1.5 h after.
+    assert with_lead(local(tz, 10, 7, 30), now=local(tz, 1, 12)) == local(tz, 9, 9)
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_at_equal_distance_the_earlier_moment_is_chosen(tz: str) -> None:
+    # 03:00 minus a day is six hours from both 21:00 before and 09:00 after.
+    assert with_lead(local(tz, 10, 3), now=local(tz, 1, 12)) == local(tz, 8, 21)
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_the_earlier_end_is_not_taken_once_it_has_passed(tz: str) -> None:
+    # The tie of the test above, planned at 22:00: 21:00 is gone, so 09:00 it is.
+    assert with_lead(local(tz, 10, 3), now=local(tz, 8, 22)) == local(tz, 9, 9)
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_a_booking_after_the_due_time_is_announced_at_once_outside_quiet_hours(tz: str) -> None:
+    now = local(tz, 9, 15, 17)  # a day before a 10:00 visit has passed already
+    assert with_lead(local(tz, 10, 10), now=now) == now
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_a_booking_made_in_quiet_hours_waits_for_their_end_if_that_leaves_the_lead(
+        tz: str) -> None:
+    # Booked at 22:00 for 22:00 tomorrow: 09:00 leaves thirteen hours.
+    assert with_lead(local(tz, 10, 22), now=local(tz, 9, 22)) == local(tz, 10, 9)
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_a_booking_made_in_quiet_hours_gets_none_when_their_end_leaves_too_little(
+        tz: str) -> None:
+    # Booked at 23:00 for 19:00 tomorrow: 09:00 leaves ten hours, less than the lead.
+    assert with_lead(local(tz, 10, 19), now=local(tz, 9, 23)) is None
+
+
+def test_a_booking_made_after_midnight_in_quiet_hours_waits_for_the_same_morning() -> None:
+    tz = "Asia/Kamchatka"
+    assert with_lead(local(tz, 10, 23), now=local(tz, 10, 2)) == local(tz, 10, 9)
+
+
+def test_an_offset_shorter_than_the_lead_is_held_back_to_the_lead() -> None:
+    tz = "Asia/Yekaterinburg"
+    # Visit 22:00 with a 2-hour offset: 20:00 would leave too little; 10:00 leaves the lead.
+    sent = with_lead(local(tz, 10, 22), now=local(tz, 1, 12), offset=timedelta(hours=2))
+    assert sent == local(tz, 10, 10)
+
+
+def test_an_offset_shorter_than_the_lead_with_the_lead_in_quiet_hours_goes_earlier() -> None:
+    tz = "Europe/Kaliningrad"
+    # Visit 15:00, lead 12 h: the latest moment allowed is 03:00, quiet; the last allowed
+    # moment before it is 21:00 the evening before.
+    sent = with_lead(local(tz, 10, 15), now=local(tz, 1, 12), offset=timedelta(hours=2))
+    assert sent == local(tz, 9, 21)
+
+
+def test_quiet_hours_within_one_day_work_the_same_way() -> None:
+    tz = "Asia/Vladivostok"
+    lunch = QuietHours(time(13, 0), time(15, 0))
+    assert with_lead(local(tz, 10, 13, 30), now=local(tz, 1, 12), quiet=lunch) == \
+        local(tz, 9, 13)
+    assert with_lead(local(tz, 10, 14, 30), now=local(tz, 1, 12), quiet=lunch) == \
+        local(tz, 9, 15)
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_a_visit_moved_later_is_announced_at_its_new_due_time(tz: str) -> None:
+    first = with_lead(local(tz, 10, 14), now=local(tz, 1, 12))
+    moved = with_lead(local(tz, 12, 22, 30), now=local(tz, 9, 16))
+    assert (first, moved) == (local(tz, 9, 14), local(tz, 11, 21))
+
+
+@pytest.mark.parametrize("tz", RUSSIAN_ZONES)
+def test_a_visit_moved_sooner_is_announced_at_once_or_not_at_all(tz: str) -> None:
+    # Told on the 9th at 14:00 about the 10th at 14:00; moved at 16:00 to the 10th at 08:00:
+    # the new due time has passed and sixteen hours are left, so at once.
+    assert with_lead(local(tz, 10, 8), now=local(tz, 9, 16)) == local(tz, 9, 16)
+    # Moved at 20:30 to 07:00 the next morning: 10.5 h is less than the lead.
+    assert with_lead(local(tz, 10, 7), now=local(tz, 9, 20, 30)) is None
+
+
+@pytest.mark.parametrize(
+    ("tz", "utc"),
+    [
+        ("Europe/Kaliningrad", datetime(2025, 6, 9, 19, tzinfo=UTC)),
+        ("Europe/Moscow", datetime(2025, 6, 9, 18, tzinfo=UTC)),
+        ("Asia/Yekaterinburg", datetime(2025, 6, 9, 16, tzinfo=UTC)),
+        ("Asia/Vladivostok", datetime(2025, 6, 9, 11, tzinfo=UTC)),
+        ("Asia/Kamchatka", datetime(2025, 6, 9, 9, tzinfo=UTC)),
+    ],
+)
+def test_the_evening_before_is_the_organisations_evening(tz: str, utc: datetime) -> None:
+    # The same 22:30 visit given in UTC: 21:00 local the day before, whatever the zone.
+    start = local(tz, 10, 22, 30).astimezone(UTC)
+    assert notification_time(start, DAY, tz, NIGHT, datetime(2025, 6, 1, tzinfo=UTC)) == utc
+
+
+def brute_force(start: datetime, offset: timedelta, tz: str, quiet: QuietHours,
+                now: datetime, lead: timedelta) -> datetime | None:
+    """Every whole minute from now to the deadline, the allowed one nearest the due time."""
+    due, moment, best = start - offset, now, None
+    while moment <= start - lead:
+        if not quiet.contains(moment.astimezone(ZoneInfo(tz)).time()) and (
+                best is None or abs(moment - due) < abs(best - due)):
+            best = moment
+        moment += timedelta(minutes=1)
+    return best
+
+
+def minutes(low: int, high: int) -> st.SearchStrategy[timedelta]:
+    return st.integers(low, high).map(lambda m: timedelta(minutes=m))
+
+
+@settings(database=None, max_examples=60, deadline=None)
+@given(
+    tz=st.sampled_from(RUSSIAN_ZONES),
+    start=st.datetimes(datetime(2024, 1, 1), datetime(2027, 1, 1)).map(
+        lambda d: d.replace(second=0, microsecond=0)),
+    ahead=minutes(0, 2 * 24 * 60),
+    offset=minutes(0, 36 * 60),
+    lead=minutes(0, 14 * 60),
+    quiet_start=st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+    quiet_end=st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+)
+def test_the_chosen_moment_is_the_allowed_minute_nearest_to_the_due_time(
+    tz: str, start: datetime, ahead: timedelta, offset: timedelta, lead: timedelta,
+    quiet_start: time, quiet_end: time,
+) -> None:
+    appointment_start = start.replace(tzinfo=ZoneInfo(tz))
+    now = appointment_start - ahead
+    quiet = QuietHours(quiet_start, quiet_end)
+    sent = notification_time(appointment_start, offset, tz, quiet, now, lead)
+    assert sent == brute_force(appointment_start, offset, tz, quiet, now, lead)
