@@ -308,11 +308,12 @@ class SigningFlow:
             if str(doc.id) in done:
                 continue
             await ctx.rate_limit("goskey")
-            await ctx.begin_call(ctx.idempotency_key(f"upload-{doc.id}"),
+            key = ctx.idempotency_key(f"upload-{doc.id}")
+            await ctx.begin_call(key,
                                  data={**item.data, "uploaded": dict(done)} if done else None)
             done[str(doc.id)] = await self.client.upload(
                 loaded.row.transaction_id or "", doc.content, filename=doc.name,
-                mime_type=doc.media_type)
+                mime_type=doc.media_type, idempotency_key=key)
         uploaded = {doc.id: done[str(doc.id)] for doc in signatures}
         file_ids = list(uploaded.values())
         return Next("complete", apply=self._apply(
@@ -325,9 +326,11 @@ class SigningFlow:
             file_id = None  # our earlier call went through before a crash
         else:
             await ctx.rate_limit("goskey")
-            await ctx.begin_call(ctx.idempotency_key())
+            key = ctx.idempotency_key()
+            await ctx.begin_call(key)
             file_id = await self.client.complete(
-                tx, phone=loaded.row.phone, template_id=self.settings.completion_template_id)
+                tx, phone=loaded.row.phone, template_id=self.settings.completion_template_id,
+                idempotency_key=key)
         return Done(apply=self._apply(loaded, lambda r: r.mark_completed(file_id),
                                      consents=ConsentState.signed))
 

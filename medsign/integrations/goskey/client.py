@@ -108,19 +108,24 @@ class GoskeyClient(ApiClient):
             return await _save(response, dest, max_bytes)
 
     async def upload(self, transaction_id: str, content: bytes, *, filename: str,
-                     mime_type: str) -> str:
-        """Upload the MO's file (its detached signature); return the platform's file id."""
+                     mime_type: str, idempotency_key: str) -> str:
+        """Upload the MO's file (its detached signature); return the platform's file id. The
+        same ``idempotency_key`` must give the same file id back, not a second copy."""
         async with self._call("upload"):
             response = await self._request(
                 "POST", f"/v1/sign/upload/{segment(transaction_id)}",
-                files={"file": (filename, content, mime_type)}, data={"mimeType": mime_type})
+                files={"file": (filename, content, mime_type)}, data={"mimeType": mime_type},
+                headers={"Idempotency-Key": idempotency_key})
             return ERRORS.required_text(ERRORS.json_object(response), "fileId", response)
 
-    async def complete(self, transaction_id: str, *, phone: str, template_id: str) -> str | None:
+    async def complete(self, transaction_id: str, *, phone: str, template_id: str,
+                       idempotency_key: str) -> str | None:
+        """Finish the transaction; the same ``idempotency_key`` must not complete it twice."""
         async with self._call("complete"):
             response = await self._request(
                 "POST", f"/v1/sign/complete/{segment(transaction_id)}",
-                json={"phoneNumber": phone, "templateId": template_id})
+                json={"phoneNumber": phone, "templateId": template_id},
+                headers={"Idempotency-Key": idempotency_key})
             body = ERRORS.json_object(response) if response.content.strip() else {}
             file_id = body.get("fileId")
             return file_id if isinstance(file_id, str) and file_id else None

@@ -4,7 +4,8 @@
 that folder as the working directory (so ``var/keys`` — the development keys — is the folder's):
 ``medsign emulate goskey``, ``medsign migrate``, ``medsign api-token create``, ``medsign serve``
 and ``medsign worker`` processes. Logs go to ``<folder>/logs``. ``close`` stops every process it
-started with SIGTERM (SIGKILL after a grace period), whatever happened before.
+started with SIGTERM (SIGKILL after a grace period), whatever happened before; ``kill_and_restart``
+SIGKILLs one and starts it again with the same arguments, its log continued.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Process:
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
+    args: tuple[str, ...] = ()
 
     def tail(self, lines: int = 25) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -95,12 +97,21 @@ class Stack:
 
     def start(self, name: str, *args: str) -> Process:
         log = self.logs / f"{name}.log"
-        with log.open("wb") as out:
+        with log.open("ab") as out:
             proc = subprocess.Popen(self.command(*args), cwd=self.folder, stdout=out,
                                     stderr=subprocess.STDOUT)
-        process = Process(name, proc, log)
+        process = Process(name, proc, log, args)
         self.processes.append(process)
         return process
+
+    def kill_and_restart(self, process: Process) -> Process:
+        """SIGKILL (no goodbye: no lease given back, no answer finished) and start it again;
+        the new process takes the old one's place. The caller waits until it answers."""
+        self.stopped.add(process.proc.pid)
+        process.proc.kill()
+        process.proc.wait(timeout=10)
+        self.processes.remove(process)
+        return self.start(process.name, *process.args)
 
     def run(self, *args: str, timeout: float = 60) -> str:
         """A one-shot command; its stdout (stderr goes to the logs)."""

@@ -80,9 +80,11 @@ async def test_an_unknown_transaction_is_404(stand: Stand, tmp_path: Path) -> No
                  stand.client.download("no-such", "f", phone=PHONE, dest=tmp_path / "x",
                                        max_bytes=10))
     await expect("transaction.not.found", 404,
-                 stand.client.upload("no-such", b"x", filename="a", mime_type="b/c"))
+                 stand.client.upload("no-such", b"x", filename="a", mime_type="b/c",
+                                     idempotency_key="up-1"))
     await expect("transaction.not.found", 404,
-                 stand.client.complete("no-such", phone=PHONE, template_id="t"))
+                 stand.client.complete("no-such", phone=PHONE, template_id="t",
+                                       idempotency_key="done-4"))
 
 
 async def test_an_unknown_file_is_404_and_a_wrong_phone_400(stand: Stand,
@@ -102,16 +104,19 @@ async def test_an_unknown_file_is_404_and_a_wrong_phone_400(stand: Stand,
 async def test_upload_and_complete_before_the_patient_signed_are_409(stand: Stand) -> None:
     transaction_id = await stand.client.send(send_request(), idempotency_key="k")
     await expect("invalid.state", 409,
-                 stand.client.upload(transaction_id, b"x", filename="a", mime_type="b/c"))
+                 stand.client.upload(transaction_id, b"x", filename="a", mime_type="b/c",
+                                     idempotency_key="up-2"))
     await expect("invalid.state", 409,
-                 stand.client.complete(transaction_id, phone=PHONE, template_id="t"))
+                 stand.client.complete(transaction_id, phone=PHONE, template_id="t",
+                                       idempotency_key="done-5"))
 
 
 async def test_complete_before_upload_is_409(stand: Stand) -> None:
     transaction_id = await stand.client.send(send_request(), idempotency_key="k")
     await stand.sign(transaction_id)
     error = await expect("invalid.state", 409,
-                         stand.client.complete(transaction_id, phone=PHONE, template_id="t"))
+                         stand.client.complete(transaction_id, phone=PHONE, template_id="t",
+                                               idempotency_key="done-6"))
     assert "upload" in error.message
 
 
@@ -125,9 +130,11 @@ async def test_everything_after_a_final_status_is_409(
     final = await stand.client.status(transaction_id)
     assert (final.status, final.reason, final.is_final) == (status, reason, True)
     await expect("invalid.state", 409,
-                 stand.client.upload(transaction_id, b"x", filename="a", mime_type="b/c"))
+                 stand.client.upload(transaction_id, b"x", filename="a", mime_type="b/c",
+                                     idempotency_key="up-3"))
     await expect("invalid.state", 409,
-                 stand.client.complete(transaction_id, phone=PHONE, template_id="t"))
+                 stand.client.complete(transaction_id, phone=PHONE, template_id="t",
+                                       idempotency_key="done-7"))
     await expect("invalid.state", 409,
                  stand.client.download(transaction_id, "f", phone=PHONE, dest=tmp_path / "x",
                                        max_bytes=10))

@@ -58,9 +58,11 @@ async def test_the_whole_lifecycle(stand: Stand, tmp_path: Path, mo_keys: KeyPai
     pdf = next(data for name, data in read_zip(dest).items() if name.endswith(".pdf"))
     file_id = await stand.client.upload(transaction_id, PureSigner(mo_keys).sign(pdf),
                                         filename="mo.p7s",
-                                        mime_type="application/pkcs7-signature")
+                                        mime_type="application/pkcs7-signature",
+                                        idempotency_key="up-1")
     assert file_id and (await stand.client.status(transaction_id)).steps[0].status == "done"
-    final_id = await stand.client.complete(transaction_id, phone=PHONE, template_id="done-tpl")
+    final_id = await stand.client.complete(transaction_id, phone=PHONE, template_id="done-tpl",
+                                           idempotency_key="done-7")
     finished = await stand.client.status(transaction_id)
     assert finished.status == "finished" and finished.is_final and final_id
     await stand.client.download(transaction_id, final_id, phone=PHONE,
@@ -130,7 +132,8 @@ async def test_each_countersign_mode_is_accepted(
     target = {"pdf": content["ИДС PDF.pdf"], "xml": content["Договор XML.xml"],
               "zip": dest.read_bytes()}[mode]
     await stand.client.upload(transaction_id, PureSigner(mo_keys).sign(target),
-                              filename=f"{mode}.p7s", mime_type="application/pkcs7-signature")
+                              filename=f"{mode}.p7s", mime_type="application/pkcs7-signature",
+                              idempotency_key="up-2")
     upload = (await stand.view(transaction_id))["uploads"][0]
     assert upload["accepted"] and upload["covers"] == {
         "pdf": "ИДС PDF.pdf", "xml": "Договор XML.xml", "zip": "archive.zip"}[mode]
@@ -141,7 +144,8 @@ async def test_a_signature_over_something_else_is_rejected(
     transaction_id, _ = await signed_archive(stand, tmp_path)
     with pytest.raises(GoskeyRejected) as caught:
         await stand.client.upload(transaction_id, PureSigner(mo_keys).sign(b"another file"),
-                                  filename="mo.p7s", mime_type="application/pkcs7-signature")
+                                  filename="mo.p7s", mime_type="application/pkcs7-signature",
+                                  idempotency_key="up-3")
     assert (caught.value.status, caught.value.code) == (400, "signature.invalid")
     assert "digest_mismatch" in caught.value.message
     view = await stand.view(transaction_id)
@@ -152,7 +156,7 @@ async def test_garbage_instead_of_a_signature_is_rejected(stand: Stand, tmp_path
     transaction_id, _ = await signed_archive(stand, tmp_path)
     with pytest.raises(GoskeyRejected) as caught:
         await stand.client.upload(transaction_id, b"not a signature", filename="x.p7s",
-                                  mime_type="application/pkcs7-signature")
+                                  mime_type="application/pkcs7-signature", idempotency_key="up-4")
     assert caught.value.code == "signature.invalid" and "malformed_cms" in caught.value.message
 
 
@@ -164,7 +168,7 @@ async def test_an_untrusted_mo_certificate_is_rejected_when_a_trust_store_is_set
     signature = stranger.seal(read_zip(dest)["ИДС PDF.pdf"])
     with pytest.raises(GoskeyRejected) as caught:
         await stand.client.upload(transaction_id, signature, filename="mo.p7s",
-                                  mime_type="application/pkcs7-signature")
+                                  mime_type="application/pkcs7-signature", idempotency_key="up-5")
     assert caught.value.code == "signature.invalid"
     assert "untrusted_certificate" in caught.value.message
 
@@ -173,7 +177,9 @@ async def test_complete_is_refused_after_only_a_rejected_upload(
         stand: Stand, tmp_path: Path) -> None:
     transaction_id, _ = await signed_archive(stand, tmp_path)
     with pytest.raises(GoskeyRejected):
-        await stand.client.upload(transaction_id, b"junk", filename="x", mime_type="a/b")
+        await stand.client.upload(transaction_id, b"junk", filename="x", mime_type="a/b",
+                                  idempotency_key="up-6")
     with pytest.raises(GoskeyRejected) as caught:
-        await stand.client.complete(transaction_id, phone=PHONE, template_id="t")
+        await stand.client.complete(transaction_id, phone=PHONE, template_id="t",
+                                    idempotency_key="done-8")
     assert (caught.value.status, caught.value.code) == (409, "invalid.state")

@@ -143,7 +143,8 @@ async def test_a_rejection_keeps_the_server_message() -> None:
     body = {"code": "invalid.state", "message": "upload before the patient signed"}
     async with make_client(answer(409, body)) as client:
         with pytest.raises(GoskeyRejected) as caught:
-            await client.upload("tx-1", b"sig", filename="a.p7s", mime_type="application/pkcs7")
+            await client.upload("tx-1", b"sig", filename="a.p7s", mime_type="application/pkcs7",
+                                idempotency_key="up-1")
     assert caught.value.message == "upload before the patient signed"
 
 
@@ -192,7 +193,8 @@ async def test_transport_failures_are_transient(error: httpx.TransportError) -> 
         raise error
     async with make_client(handler) as client:
         with pytest.raises(GoskeyTransient):
-            await client.complete("tx-1", phone="+79990000000", template_id="t")
+            await client.complete("tx-1", phone="+79990000000", template_id="t",
+                                  idempotency_key="done-3")
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'{"transactionId": 5}', b"{}"])
@@ -221,33 +223,37 @@ async def test_upload_is_multipart_with_file_and_mime_type() -> None:
 
     async with make_client(handler) as client:
         file_id = await client.upload("tx-1", b"\x30\x82DER", filename="mo.p7s",
-                                      mime_type="application/pkcs7-signature")
+                                      mime_type="application/pkcs7-signature",
+                                      idempotency_key="up-2")
     assert file_id == "f-9"
     request = seen[0]
     assert request.url.path == "/gov/pep/v1/sign/upload/tx-1"
+    assert request.headers["Idempotency-Key"] == "up-2"
     assert request.headers["Content-Type"].startswith("multipart/form-data")
     content = request.content
     assert b'name="file"; filename="mo.p7s"' in content and b"\x30\x82DER" in content
     assert b'name="mimeType"\r\n\r\napplication/pkcs7-signature' in content
 
 
-async def test_complete_sends_phone_and_template_and_returns_file_id() -> None:
-    seen: list[dict[str, Any]] = []
+async def test_complete_sends_phone_template_and_key_and_returns_file_id() -> None:
+    seen: list[tuple[dict[str, Any], str | None]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(json.loads(request.content))
+        seen.append((json.loads(request.content), request.headers.get("Idempotency-Key")))
         return httpx.Response(200, json={"fileId": "final"})
 
     async with make_client(handler) as client:
-        assert await client.complete("tx-1", phone="+79990000000", template_id="c") == "final"
-    assert seen == [{"phoneNumber": "+79990000000", "templateId": "c"}]
+        assert await client.complete("tx-1", phone="+79990000000", template_id="c",
+                                     idempotency_key="done-4") == "final"
+    assert seen == [({"phoneNumber": "+79990000000", "templateId": "c"}, "done-4")]
 
 
 async def test_complete_without_a_file_id_returns_none() -> None:
     def handler(_: httpx.Request) -> httpx.Response:
         return httpx.Response(200)
     async with make_client(handler) as client:
-        assert await client.complete("tx-1", phone="+79990000000", template_id="c") is None
+        assert await client.complete("tx-1", phone="+79990000000", template_id="c",
+                                     idempotency_key="done-5") is None
 
 
 async def test_download_streams_to_dest(tmp_path: Path) -> None:

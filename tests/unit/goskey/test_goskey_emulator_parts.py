@@ -6,6 +6,7 @@ import copy
 import random
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from io import BytesIO
 from typing import Any
 
@@ -19,7 +20,12 @@ from medsign.integrations.goskey.emulator.faults import (
     parse_autopilot,
     parse_fault,
 )
-from medsign.integrations.goskey.emulator.model import InvalidState, Transaction, Upload
+from medsign.integrations.goskey.emulator.model import (
+    InvalidState,
+    KeyReused,
+    Transaction,
+    Upload,
+)
 from medsign.integrations.goskey.emulator.profile import profile_for
 from medsign.integrations.goskey.emulator.validation import ValidationFailed, parse_send
 
@@ -93,6 +99,46 @@ class TestLifecycle:
         t = transaction()
         t.sign(id_zip="z", id_sig="s", at=AT)
         t.record_upload(upload(accepted=True))
+        assert Transaction.from_dict(copy.deepcopy(t.to_dict())) == t
+
+
+class TestIdempotency:
+    def test_a_new_key_has_no_answer_and_a_remembered_one_is_replayed_once_each(self) -> None:
+        t = transaction()
+        assert t.replay("upload", "k", "fp") is None and t.replay("upload", None, "fp") is None
+        t.remember("upload", "k", "fp", {"fileId": "f1"})
+        assert t.replay("upload", "k", "fp") == {"fileId": "f1"}
+        assert t.replay("complete", "k", "fp") is None, "keys are per method"
+        assert t.tally == {"sends_created": 1, "uploads_replayed": 1}
+
+    def test_the_same_key_with_another_request_is_refused_and_counted(self) -> None:
+        t = transaction()
+        t.remember("complete", "k", "fp", {"fileId": "final"})
+        with pytest.raises(KeyReused, match="another complete request"):
+            t.replay("complete", "k", "other")
+        assert t.tally["keys_reused"] == 1 and "completes_replayed" not in t.tally
+
+    def test_send_compares_with_the_request_that_created_the_transaction(self) -> None:
+        t = transaction()
+        t.request_fingerprint = "fp"
+        assert t.replay("send", "k", "fp") == {}
+        with pytest.raises(KeyReused):
+            t.replay("send", "k", "other")
+
+    def test_accepted_uploads_are_counted_per_signature(self) -> None:
+        t = transaction()
+        t.sign(id_zip="z", id_sig="s", at=AT)
+        for digest, accepted in (("a", True), ("b", True), ("a", True), ("c", False)):
+            t.record_upload(replace(upload(accepted=accepted), sha256=digest))
+        assert t.tally["uploads_accepted"] == {"a": 2, "b": 1}
+        assert (t.duplicate_uploads(), t.tally["uploads_rejected"]) == (1, 1)
+        t.complete(final_file="f", template_id="c", at=AT)
+        assert t.tally["completes_accepted"] == 1
+
+    def test_keys_and_counts_round_trip_through_a_dict(self) -> None:
+        t = transaction()
+        t.remember("upload", "k", "fp", {"error": [400, "signature.invalid", "bad"]})
+        t.replay("upload", "k", "fp")
         assert Transaction.from_dict(copy.deepcopy(t.to_dict())) == t
 
 
@@ -176,6 +222,12 @@ class TestFaults:
         _, same = parse_fault({"drop_rate": 0.2, "rate_429": 0.3, "error_5xx_rate": 0.5,
                                "seed": 7})
         assert [same.roll() for _ in range(200)] == outcomes
+
+    def test_a_held_call_is_one_of_the_outcomes(self) -> None:
+        _, fault = parse_fault({"method": "upload", "timeout_rate": 1.0, "timeout_s": 3})
+        assert (fault.roll(), fault.timeout_s) == ("timeout", 3.0)
+        with pytest.raises(ValidationFailed, match="timeout_rate"):
+            parse_fault({"drop_after_rate": 0.5, "timeout_rate": 0.6})
 
     def test_no_rates_means_no_roll(self) -> None:
         assert Fault(latency_ms=5).roll() is None

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from medsign.integrations.goskey.emulator import control, platform
 from medsign.integrations.goskey.emulator.config import EmulatorConfig
 from medsign.integrations.goskey.emulator.core import Emulator, PlatformError
-from medsign.integrations.goskey.emulator.model import InvalidState
+from medsign.integrations.goskey.emulator.model import InvalidState, KeyReused
 from medsign.integrations.goskey.emulator.operator import Operator, UploadVerifier
 from medsign.integrations.goskey.emulator.store import Store
 from medsign.integrations.goskey.emulator.validation import ValidationFailed
@@ -42,7 +42,8 @@ def create_emulator(config: EmulatorConfig) -> Starlette:
         routes=[*platform.routes(emulator), *control.routes(emulator)],
         middleware=[Middleware(platform.FaultMiddleware, emulator=emulator)],
         exception_handlers={ValidationFailed: _error, InvalidState: _error,
-                            PlatformError: _error, 404: _not_found, 405: _not_allowed},
+                            KeyReused: _error, PlatformError: _error, 404: _not_found,
+                            405: _not_allowed},
         lifespan=_closing(emulator))
     app.state.emulator = emulator
     return app

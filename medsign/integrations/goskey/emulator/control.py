@@ -36,6 +36,7 @@ def view(emulator: Emulator, transaction: Transaction) -> dict[str, Any]:
     body.update(patient={"full_name": patient.full_name, "gender": patient.gender,
                          "birth_date": patient.birth_date.isoformat()},
                 sends_for_key=emulator.store.sends_per_key.get(key, 0) if key else 0,
+                duplicate_uploads=transaction.duplicate_uploads(),
                 status_answer=transaction.status_json())
     return body
 

@@ -1,14 +1,23 @@
 """What the emulated platform does, apart from HTTP: the five methods and the patient's acts.
 
 Rendering and sealing are CPU work (pure-Python Streebog), so they run in a worker thread; one
-lock keeps two requests from signing the same transaction twice.
+lock keeps two requests from signing the same transaction twice, and a lock per transaction
+keeps two uploads with one ``Idempotency-Key`` (a retry overtaking a slow original) from both
+being accepted while the first is being verified.
+
+``send``, ``upload`` and ``complete`` honour ``Idempotency-Key`` alike: the same key with the
+same request gets the stored answer and changes nothing; with another request, ``422
+idempotency.key.reused``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +28,12 @@ from starlette.concurrency import run_in_threadpool
 from medsign.integrations.goskey.emulator import archive
 from medsign.integrations.goskey.emulator.config import EmulatorConfig
 from medsign.integrations.goskey.emulator.faults import Autopilot, Faults
-from medsign.integrations.goskey.emulator.model import InvalidState, Transaction, Upload
+from medsign.integrations.goskey.emulator.model import (
+    InvalidState,
+    KeyReused,
+    Transaction,
+    Upload,
+)
 from medsign.integrations.goskey.emulator.operator import Operator, UploadVerifier
 from medsign.integrations.goskey.emulator.profile import profile_for
 from medsign.integrations.goskey.emulator.render import Sheet, render_pdf, render_xml
@@ -57,20 +71,23 @@ class Emulator:
         self.faults = Faults()
         self.autopilot: Autopilot | None = None
         self._signing = asyncio.Lock()
+        self._uploading: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # --- the platform's five methods -------------------------------------------------------
 
     def send(self, body: Any, *, idempotency_key: str | None) -> str:
+        fingerprint = _fingerprint(json.dumps(body, sort_keys=True, ensure_ascii=False))
         if idempotency_key:
             self.store.count_send(idempotency_key)
             earlier = self.store.for_key(idempotency_key)
             if earlier is not None:
+                self._replay(earlier, "send", idempotency_key, fingerprint)
                 return earlier.id
         parsed = parse_send(body)
         transaction = Transaction(
             id=str(uuid.uuid4()), phone=parsed.phone, department_id=parsed.department_id,
             deal_types=parsed.deal_types, documents=parsed.documents, created_at=self._now(),
-            idempotency_key=idempotency_key or None,
+            idempotency_key=idempotency_key or None, request_fingerprint=fingerprint,
             events=[{"at": self._now(), "event": "created"}])
         transaction.count_call("send")
         self.store.save(transaction)
@@ -93,8 +110,21 @@ class Emulator:
         return Download(found.name, found.media_type, self._faulty(found))
 
     async def upload(self, transaction_id: str, *, filename: str, mime_type: str,
-                     content: bytes) -> str:
-        transaction = self._called(transaction_id, "upload")
+                     content: bytes, idempotency_key: str | None = None) -> str:
+        async with self._uploading[transaction_id]:
+            transaction = self._called(transaction_id, "upload")
+            fingerprint = _fingerprint(filename, mime_type, content)
+            earlier = self._replay(transaction, "upload", idempotency_key, fingerprint)
+            if earlier is None:
+                earlier = await self._accept_upload(transaction, filename, mime_type, content)
+                transaction.remember("upload", idempotency_key, fingerprint, earlier)
+                self.store.save(transaction)
+        return _answer(earlier)
+
+    async def _accept_upload(self, transaction: Transaction, filename: str, mime_type: str,
+                             content: bytes) -> dict[str, Any]:
+        """Verify and store the MO's file; the answer to keep for the key (an error too: a
+        repeated bad signature is not stored again)."""
         transaction.check_upload_allowed()
         candidates = self._candidates(transaction)
         verdict = await run_in_threadpool(self.verifier.verify, content, candidates)
@@ -102,20 +132,25 @@ class Emulator:
         transaction.record_upload(Upload(
             file_id=file_id, filename=filename, mime_type=mime_type, size=len(content),
             accepted=verdict.accepted, covers=verdict.covers, detail=verdict.detail,
-            at=self._now()))
-        self.store.save(transaction)
+            at=self._now(), sha256=hashlib.sha256(content).hexdigest()))
         if not verdict.accepted:
-            raise PlatformError(400, "signature.invalid", verdict.detail)
-        return file_id
+            return {"error": [400, "signature.invalid", verdict.detail]}
+        return {"fileId": file_id}
 
-    def complete(self, transaction_id: str, body: Any) -> str:
+    def complete(self, transaction_id: str, body: Any, *,
+                 idempotency_key: str | None = None) -> str:
         transaction = self._called(transaction_id, "complete")
         phone, template_id = parse_complete(body)
         self._check_phone(transaction, phone)
+        fingerprint = _fingerprint(phone, template_id)
+        earlier = self._replay(transaction, "complete", idempotency_key, fingerprint)
+        if earlier is not None:
+            return _answer(earlier)
         transaction.check_complete_allowed()
         final = self.store.put_file(transaction.id, "final.zip", "application/zip",
                                     self._final_archive(transaction))
         transaction.complete(final_file=final, template_id=template_id, at=self._now())
+        transaction.remember("complete", idempotency_key, fingerprint, {"fileId": final})
         self.store.save(transaction)
         return final
 
@@ -174,6 +209,18 @@ class Emulator:
         transaction.count_call(method)
         self.store.save(transaction)
         return transaction
+
+    def _replay(self, transaction: Transaction, method: str, key: str | None,
+                fingerprint: str) -> dict[str, Any] | None:
+        """The stored answer for ``key`` (the replay counted and saved), or ``None``."""
+        try:
+            earlier = transaction.replay(method, key, fingerprint)
+        except KeyReused:
+            self.store.save(transaction)  # the refused reuse is counted
+            raise
+        if earlier is not None:
+            self.store.save(transaction)
+        return earlier
 
     def _sealed_archive(self, transaction: Transaction) -> tuple[bytes, bytes]:
         """The archive and the operator's one-line seal over it (``idZip``, ``idSig``)."""
@@ -249,4 +296,22 @@ class Emulator:
 
     def _now(self) -> str:
         return self.config.clock().isoformat(timespec="seconds")
+
+
+def _fingerprint(*parts: str | bytes) -> str:
+    """What identifies a request for its key: the same parts give the same digest."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+def _answer(stored: dict[str, Any]) -> str:
+    """The file id of a stored answer, or its stored error raised again."""
+    if "error" in stored:
+        status, code, message = stored["error"]
+        raise PlatformError(status, code, message)
+    file_id: str = stored["fileId"]
+    return file_id
 

@@ -19,7 +19,10 @@ DROP, TOO_MANY, SERVER_ERROR = "drop", "429", "5xx"
 # The platform acts on the call, then the connection drops before the answer: the lost answer
 # that idempotency keys exist for (a plain ``drop`` happens before the platform sees the call).
 DROP_AFTER = "drop_after"
-_RATES = ("drop_rate", "rate_429", "error_5xx_rate", "drop_after_rate")
+# The call waits ``timeout_s`` before the platform acts on it, then is answered: a client with a
+# shorter timeout has given up, and its retry may overtake the original, which still acts.
+TIMEOUT = "timeout"
+_RATES = ("drop_rate", "rate_429", "error_5xx_rate", "drop_after_rate", "timeout_rate")
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Fault:
     rate_429: float = 0.0
     drop_rate: float = 0.0
     drop_after_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_s: float = 10.0
     corrupt_archive: bool = False
     bad_operator_signature: bool = False
     retry_after_s: float = 1.0
@@ -36,13 +41,15 @@ class Fault:
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def roll(self) -> str | None:
-        """One draw decides the call's fate: dropped, 429, 5xx, answer lost, or served."""
+        """One draw decides the call's fate: dropped, 429, 5xx, answer lost, held past the
+        client's timeout, or served."""
         if not any(getattr(self, name) for name in _RATES):
             return None
         draw = self.rng.random()
         for outcome, rate in ((DROP, self.drop_rate), (TOO_MANY, self.rate_429),
                               (SERVER_ERROR, self.error_5xx_rate),
-                              (DROP_AFTER, self.drop_after_rate)):
+                              (DROP_AFTER, self.drop_after_rate),
+                              (TIMEOUT, self.timeout_rate)):
             if draw < rate:
                 return outcome
             draw -= rate
@@ -62,12 +69,13 @@ def parse_fault(body: Any) -> tuple[str, Fault]:
                   corrupt_archive=bool(body.get("corrupt_archive", False)),
                   bad_operator_signature=bool(body.get("bad_operator_signature", False)),
                   retry_after_s=_number(body, "retry_after_s", upper=3600, default=1.0),
+                  timeout_s=_number(body, "timeout_s", upper=600, default=10.0),
                   seed=_seed(body))
     for name in _RATES:
         setattr(fault, name, _number(body, name, upper=1.0))
     if sum(getattr(fault, name) for name in _RATES) > 1:
-        raise ValidationFailed("drop_rate + rate_429 + error_5xx_rate + drop_after_rate must "
-                               "not exceed 1")
+        raise ValidationFailed("drop_rate + rate_429 + error_5xx_rate + drop_after_rate + "
+                               "timeout_rate must not exceed 1")
     fault.rng = random.Random(fault.seed)
     return method, fault
 

@@ -3,6 +3,11 @@
 ``active/wip_client`` → (patient signs) → ``active/wip_partner`` with the archive's ids →
 (MO uploads a signature that verifies) → ``active/done`` → (complete) → ``finished``;
 or, from any active state, → ``cancelled`` (``reason`` "refused" / "expired") or ``error``.
+
+Idempotency keys of ``upload`` and ``complete`` live inside their transaction (so one
+transaction's key can never answer for another's, and a key is saved in the same write as the
+change it made); ``send``'s key is the transaction's own ``idempotency_key``. ``tally`` counts
+what each creating method really did, for tests to read through the control API.
 """
 
 from __future__ import annotations
@@ -19,6 +24,15 @@ class InvalidState(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class KeyReused(Exception):
+    """An ``Idempotency-Key`` sent again with a request other than the one it first came with."""
+
+    def __init__(self, method: str) -> None:
+        self.message = (f"this Idempotency-Key was already used for another {method} request "
+                        "of this transaction")
+        super().__init__(self.message)
 
 
 @dataclass
@@ -41,6 +55,7 @@ class Upload:
     covers: str | None
     detail: str
     at: str
+    sha256: str = ""
 
 
 @dataclass
@@ -52,6 +67,7 @@ class Transaction:
     documents: list[Document]
     created_at: str
     idempotency_key: str | None = None
+    request_fingerprint: str | None = None
     status: str = ACTIVE
     step_status: str = WIP_CLIENT
     reason: str | None = None
@@ -63,6 +79,8 @@ class Transaction:
     uploads: list[Upload] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     events: list[dict[str, str]] = field(default_factory=list)
+    replays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tally: dict[str, Any] = field(default_factory=lambda: {"sends_created": 1})
 
     @property
     def is_final(self) -> bool:
@@ -74,6 +92,33 @@ class Transaction:
 
     def count_call(self, method: str) -> None:
         self.calls[method] = self.calls.get(method, 0) + 1
+
+    def replay(self, method: str, key: str | None, fingerprint: str) -> dict[str, Any] | None:
+        """The answer stored for an earlier ``method`` call with ``key``, counted as a replay;
+        ``None`` when the key is new (or absent). Raises ``KeyReused`` for another request."""
+        earlier: dict[str, Any]
+        if method == "send":
+            earlier = {"fingerprint": self.request_fingerprint, "answer": None}
+        else:
+            found = self.replays.get(f"{method}:{key}") if key else None
+            if found is None:
+                return None
+            earlier = found
+        if earlier["fingerprint"] not in (None, fingerprint):
+            self._add("keys_reused")
+            raise KeyReused(method)
+        self._add(f"{method}s_replayed")
+        answer: dict[str, Any] = earlier["answer"] or {}
+        return answer
+
+    def remember(self, method: str, key: str | None, fingerprint: str,
+                 answer: dict[str, Any]) -> None:
+        if key:
+            self.replays[f"{method}:{key}"] = {"fingerprint": fingerprint, "answer": answer}
+
+    def duplicate_uploads(self) -> int:
+        """Copies of a signature accepted more than once: what the keys exist to prevent."""
+        return sum(n - 1 for n in self.tally.get("uploads_accepted", {}).values())
 
     def check_sign_allowed(self) -> None:
         self._require(self.awaits_patient, "the patient can sign only a pending transaction")
@@ -102,6 +147,10 @@ class Transaction:
         self.uploads.append(upload)
         if upload.accepted:
             self.step_status = DONE
+            accepted = self.tally.setdefault("uploads_accepted", {})
+            accepted[upload.sha256] = accepted.get(upload.sha256, 0) + 1
+        else:
+            self._add("uploads_rejected")
         self._record(f"upload {'accepted' if upload.accepted else 'rejected'}", upload.at)
 
     def check_download_allowed(self) -> None:
@@ -118,6 +167,7 @@ class Transaction:
         self.check_complete_allowed()
         self.status, self.final_file = FINISHED, final_file
         self.completion_template_id = template_id
+        self._add("completes_accepted")
         self._record("finished", at)
 
     def status_json(self) -> dict[str, Any]:
@@ -142,6 +192,9 @@ class Transaction:
 
     def _require_active(self) -> None:
         self._require(self.status == ACTIVE, f"the transaction is already {self.status}")
+
+    def _add(self, counter: str) -> None:
+        self.tally[counter] = self.tally.get(counter, 0) + 1
 
     def _record(self, event: str, at: str) -> None:
         self.events.append({"at": at, "event": event})

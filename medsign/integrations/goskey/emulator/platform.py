@@ -2,8 +2,8 @@
 
 Errors are ``{"code", "message"}`` as in §2.6. The middleware sits in front of these routes
 only: it counts calls, applies the rate limit, and injects latency, ``429``, ``5xx`` and
-dropped connections — before the platform acts, or after it (the answer is lost) — chosen with
-``POST /_emulator/faults``.
+dropped connections — before the platform acts, or after it (the answer is lost) — and calls held
+past the client's timeout before the platform acts on them, chosen with ``POST /_emulator/faults``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from medsign.integrations.goskey.emulator.core import Emulator, PlatformError
 from medsign.integrations.goskey.emulator.faults import (
     DROP,
     DROP_AFTER,
+    TIMEOUT,
     TOO_MANY,
     RateLimiter,
     retry_after_header,
 )
-from medsign.integrations.goskey.emulator.model import InvalidState
+from medsign.integrations.goskey.emulator.model import InvalidState, KeyReused
 from medsign.integrations.goskey.emulator.validation import ValidationFailed
 
 PREFIX = "/gov/pep/v1/sign"
@@ -52,6 +53,8 @@ def platform_error(exc: Exception) -> JSONResponse:
         return error(400, "validation.failed", exc.message)
     if isinstance(exc, InvalidState):
         return error(409, "invalid.state", exc.message)
+    if isinstance(exc, KeyReused):
+        return error(422, "idempotency.key.reused", exc.message)
     assert isinstance(exc, PlatformError)
     return error(exc.status, exc.code, exc.message)
 
@@ -79,13 +82,15 @@ def routes(emulator: Emulator) -> list[Route]:
         _authorize(request, emulator)
         filename, mime_type, content = await _multipart(request)
         file_id = await emulator.upload(request.path_params["tid"], filename=filename,
-                                        mime_type=mime_type, content=content)
+                                        mime_type=mime_type, content=content,
+                                        idempotency_key=request.headers.get("Idempotency-Key"))
         return JSONResponse({"fileId": file_id})
 
     async def complete(request: Request) -> Response:
         _authorize(request, emulator)
-        return JSONResponse({"fileId": emulator.complete(request.path_params["tid"],
-                                                         await _json(request))})
+        return JSONResponse({"fileId": emulator.complete(
+            request.path_params["tid"], await _json(request),
+            idempotency_key=request.headers.get("Idempotency-Key"))})
 
     return [Route(f"{PREFIX}/send", send, methods=["POST"]),
             Route(f"{PREFIX}/status/{{tid}}", status, methods=["GET"]),
@@ -146,6 +151,8 @@ class FaultMiddleware:
             await send(_start(200))
             raise DroppedConnection("the emulator acted, then dropped the connection "
                                     "(fault injection)")
+        elif refusal == TIMEOUT:
+            await self._late(method, scope, receive, send)
         else:
             await self._answer(refusal, method, scope, receive, send)
 
@@ -173,6 +180,20 @@ class FaultMiddleware:
         else:
             response = error(503, "service.unavailable", "Service unavailable (fault injection)")
         await response(scope, receive, send)
+
+
+    async def _late(self, method: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the whole request first (a client that gives up must not stop the platform
+        from acting on it), wait, then act and answer whoever still listens."""
+        fault = self.emulator.faults.get(method)
+        messages = [await receive()]
+        while messages[-1]["type"] == "http.request" and messages[-1].get("more_body"):
+            messages.append(await receive())
+        await asyncio.sleep(fault.timeout_s if fault else 0)
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+        await self.app(scope, replay, send)
 
 
 async def _discard(_: Message) -> None:
