@@ -48,6 +48,7 @@ from medsign.demo import (
     SCOPE,
     seed,
 )
+from medsign.demo_people import goskey_people_json
 from medsign.flows.signers import development_keys
 from medsign.services import appointments, max_links, patients
 from medsign.services.appointments import AppointmentInput, ConsentInput
@@ -85,6 +86,8 @@ class Stand:
         mo_ca, _, _ = development_keys(self.folder / "var" / "keys", code=DEMO_ORG,
                                        name=org.name, ogrn=org.ogrn, inn=org.inn)
         self.config_file.write_text(self.config(), encoding="utf-8")
+        people = self.folder / "goskey-people.json"  # the demo people, as `medsign demo` has
+        people.write_text(json.dumps(goskey_people_json(), ensure_ascii=False), encoding="utf-8")
         logs = self.folder / "logs"
         logs.mkdir(exist_ok=True)
         py = [sys.executable, "-m", "medsign"]
@@ -97,7 +100,8 @@ class Stand:
         self.procs = {
             "goskey": proc("goskey", [*py, "emulate", "goskey", "--port", str(p["goskey"]),
                                       "--token", GOSKEY_TOKEN, "--state-dir",
-                                      str(self.goskey_state), "--mo-trust", str(mo_ca)]),
+                                      str(self.goskey_state), "--mo-trust", str(mo_ca),
+                                      "--people", str(people)]),
             "max": proc("max", [*py, "emulate", "max", "--port", str(p["max"]), "--token",
                                 MAX_TOKEN, "--bot-username", BOT, "--state-dir",
                                 str(self.folder / "max-state")]),
