@@ -189,7 +189,8 @@ format = "text"
         return done.stdout.decode()
 
     def seed(self) -> None:
-        """The demo's data, plus a second appointment of ``demo-p1`` (the portal test's)."""
+        """The demo's data, plus a second appointment of ``demo-p1`` (the portal test's) and
+        one of ``demo-p3`` (the signer-mismatch test's)."""
         container = bootstrap.build(load_settings(self.config_file, env={}))
         try:
             info = seed(container)
@@ -197,7 +198,8 @@ format = "text"
             self.appointments = {"doctor": info.appointments[0],
                                  "operator": info.appointments[1],
                                  "spare": info.appointments[2],
-                                 "portal": "browser-portal-1"}
+                                 "portal": "browser-portal-1",
+                                 "mismatch": "browser-mismatch-1"}
             starts = (datetime.now(UTC) + timedelta(days=1)).replace(
                 hour=12, minute=30, second=0, microsecond=0)
             with Session(container.engine) as db:
@@ -210,6 +212,15 @@ format = "text"
                         service_name="Ультразвуковое исследование", status="scheduled",
                         consents=[ConsentInput("medical_intervention", "electronic"),
                                   ConsentInput("paid_services_contract", "electronic")]))
+                appointments.upsert(  # the signer-mismatch test's (demo-p3, no middle name)
+                    db, scope=SCOPE, external_id=self.appointments["mismatch"],
+                    now=container.clock.now(), policy=container.notification_policy(),
+                    data=AppointmentInput(
+                        organization=DEMO_ORG, patient="demo-p3", starts_at=starts,
+                        doctor_name="Петрова Анна Сергеевна", service_name="Приём врача-терапевта",
+                        status="scheduled",
+                        consents=[ConsentInput("medical_intervention", "electronic"),
+                                  ConsentInput("personal_data", "electronic")]))
                 db.commit()
         finally:
             container.engine.dispose()
