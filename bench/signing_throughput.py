@@ -22,6 +22,7 @@ Target: ≥ 20/s. One JSON line per run is appended to
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pstats
 import shutil
@@ -157,6 +158,10 @@ level = "WARNING"
     return path
 
 
+def _phone(i: int) -> str:
+    return f"+7916{i:07d}"
+
+
 def seed(folder: Path, requests: int) -> None:
     """Organisation, patients, appointments and N signing requests, through the REST API."""
     from fastapi.testclient import TestClient
@@ -171,7 +176,7 @@ def seed(folder: Path, requests: int) -> None:
         assert api.put("/api/v1/organizations/mo1", json=ORG).status_code in (200, 201)
         for i in range(requests):
             patient = {"organization": "mo1", "last_name": "Иванов", "first_name": "Иван",
-                       "birth_date": "1980-05-17", "phone": f"+7916{i:07d}"}
+                       "birth_date": "1980-05-17", "phone": _phone(i)}
             assert api.put(f"/api/v1/patients/p{i}", json=patient).status_code in (200, 201)
             appointment = {"organization": "mo1", "patient": f"p{i}", "starts_at": starts,
                            "doctor": {"name": "Петрова А. С."},
@@ -241,10 +246,15 @@ def _run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     write_config(folder, db_url, goskey_port, args.concurrency, args.signer)
     dev_ca, _, _ = development_keys(folder / "var" / "keys", code="mo1", name=ORG["name"],
                                     ogrn=ORG["ogrn"], inn=ORG["inn"])
+    people = folder / "goskey-people.json"  # each patient's Госуслуги account (see seed)
+    people.write_text(json.dumps([
+        {"phone": _phone(i), "last_name": "Иванов", "first_name": "Иван",
+         "birth_date": "1980-05-17", "gender": "M"} for i in range(args.requests)]),
+        encoding="utf-8")
     with processes() as procs:
         emulator = start_medsign(folder, "emulator", [
             "emulate", "goskey", "--port", str(goskey_port), "--token", TOKEN,
-            "--mo-trust", str(dev_ca)], profile=args.profile)
+            "--mo-trust", str(dev_ca), "--people", str(people)], profile=args.profile)
         procs.append(emulator)
         control = f"http://127.0.0.1:{goskey_port}/_emulator"
         wait_http(f"{control}/transactions", emulator)

@@ -255,16 +255,27 @@ def emulate() -> None:
               help="Отвечать 429 сверх этого числа запросов в секунду.")
 @click.option("--expire-after", type=click.FloatRange(min=0, min_open=True),
               help="Через сколько секунд неподписанная транзакция истекает.")
+@click.option("--people", "people_file", type=click.Path(path_type=Path, dir_okay=False,
+                                                         exists=True),
+              help="JSON со списком людей (учётные записи Госуслуг по телефонам), из профилей "
+                   "которых платформа заполняет документы.")
+@click.option("--unknown-phones", type=click.Choice(["refuse", "invent"]), default="refuse",
+              show_default=True,
+              help="Телефон без учётной записи: refuse — send отвечает 404 person.not.found, "
+                   "как настоящая платформа; invent — выдуманный профиль (только для тестов "
+                   "самого эмулятора).")
 def emulate_goskey(host: str, port: int, token: str, state_dir: Path | None,
                    mo_trust: tuple[Path, ...], rate_limit: float | None,
-                   expire_after: float | None) -> None:
+                   expire_after: float | None, people_file: Path | None,
+                   unknown_phones: str) -> None:
     from medsign.integrations.goskey.emulator import FontNotFound, run
     click.echo(f"Эмулятор Госключа: API http://{host}:{port}/gov/pep, страница пациента "
                f"http://{host}:{port}/_emulator/", err=True)
     try:
         run(host, port, token, state_dir=state_dir, mo_trust=mo_trust,
-            rate_limit_per_s=rate_limit, expire_after_s=expire_after)
-    except FontNotFound as exc:
+            rate_limit_per_s=rate_limit, expire_after_s=expire_after, people_file=people_file,
+            unknown_phones=unknown_phones)
+    except (FontNotFound, ValueError) as exc:  # ValueError: an unreadable people file
         raise click.ClickException(str(exc)) from None
 
 

@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 from medsign import bootstrap
 from medsign.config import Settings, parse_quiet_hours
 from medsign.db import migrate
+from medsign.demo_people import DEMO_PEOPLE
 from medsign.flows.signers import development_keys
-from medsign.integrations.esia.emulator import DEFAULT_PERSONS, TestPerson
+from medsign.integrations.esia.emulator import DEFAULT_PERSONS
 from medsign.integrations.esia.emulator import EmulatorConfig as EsiaConfig
 from medsign.integrations.esia.emulator import create_emulator as create_esia
 from medsign.integrations.goskey.emulator import EmulatorConfig as GoskeyConfig
@@ -58,11 +59,9 @@ ORGANIZATION = OrganizationInput(
     template_ids={"medical_intervention": "00000000-0000-4000-8000-0000000000a1",
                   "paid_services_contract": "00000000-0000-4000-8000-0000000000a2",
                   "personal_data": "00000000-0000-4000-8000-0000000000a3"})
-PATIENTS = {
-    "demo-p1": ("Иванова", "Мария", "Петровна", "1985-03-14", "+79990000001"),
-    "demo-p2": ("Смирнов", "Алексей", "Игоревич", "1972-11-02", "+79990000002"),
-    "demo-p3": ("Кузнецова", "Ольга", None, "1990-07-25", "+79990000003"),
-}
+# The demo patients as the МИС knows them (from ``demo_people``, which the emulators read too).
+PATIENTS = {p.patient_id: (p.last_name, p.first_name, p.middle_name, p.birth_date.isoformat(),
+                           p.phone) for p in DEMO_PEOPLE}
 
 
 @dataclass(frozen=True)
@@ -160,11 +159,10 @@ GOSKEY_STATE = Path("var/demo-goskey")
 MAX_STATE = Path("var/demo-max")
 ESIA_STATE = Path("var/demo-esia")
 ESIA_CLIENT_ID = "MEDSIGN_DEMO"
-# The first demo patient as ESIA knows her, so that «Войти через Госуслуги» finds her.
-ESIA_PERSONS = (*DEFAULT_PERSONS, TestPerson(
-    oid="1000299700", last_name="Иванова", first_name="Мария", middle_name="Петровна",
-    birth_date=datetime(1985, 3, 14).date(), gender="F", snils="145-678-912 08",
-    mobile="+79990000001", email="maria.ivanova@example.org"))
+# The demo patients as ESIA knows them, so that «Войти через Госуслуги» finds them.
+ESIA_PERSONS = (*DEFAULT_PERSONS, *(p.esia() for p in DEMO_PEOPLE))
+# ... and as the signing platform knows them: their Госуслуги profiles fill the documents.
+GOSKEY_PEOPLE = tuple(p.goskey() for p in DEMO_PEOPLE)
 
 
 @dataclass(frozen=True)
@@ -219,7 +217,8 @@ def emulators(container: bootstrap.Container, ports: Ports) -> tuple[Any, Any, A
     dev_ca, _, _ = development_keys(container.keys_dir, code=DEMO_ORG, name=org.name,
                                     ogrn=org.ogrn, inn=org.inn)
     goskey = create_goskey(GoskeyConfig(token=GOSKEY_TOKEN, state_dir=GOSKEY_STATE,
-                                        mo_trust=(dev_ca,)))
+                                        mo_trust=(dev_ca,), people=GOSKEY_PEOPLE,
+                                        unknown_phones="refuse"))
     container.operator_ca = GOSKEY_STATE / "operator-ca.pem"
     messenger = create_max(MaxConfig(token=MAX_TOKEN, state_dir=MAX_STATE,
                                      bot_username=BOT_USERNAME, insecure_webhooks=True))

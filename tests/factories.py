@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from medsign.domain.phones import normalize_phone
 from medsign.services import api_clients
 
 
@@ -41,6 +42,18 @@ def patient(org: str = "mo1", **over: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"organization": org, "last_name": "Иванов", "first_name": "Иван",
                             "middle_name": "Иванович", "birth_date": "1980-05-17",
                             "phone": "+7 (999) 123-45-67"}
+    body.update(over)
+    return body
+
+
+def goskey_person(patient_body: dict[str, Any], **over: Any) -> dict[str, Any]:
+    """The Госуслуги account of a patient (a ``patient()`` body) for the Goskey emulator's
+    registry (``POST /_emulator/people``): the platform fills the documents from it, and the
+    service checks that it is the patient."""
+    body = {"phone": normalize_phone(patient_body["phone"]),
+            "last_name": patient_body["last_name"], "first_name": patient_body["first_name"],
+            "middle_name": patient_body.get("middle_name"),
+            "birth_date": patient_body["birth_date"], "gender": "M"}
     body.update(over)
     return body
 

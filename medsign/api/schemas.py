@@ -52,7 +52,7 @@ SigningMethodName = Literal["electronic", "paper"]
 # Mirrors medsign.domain.signing.SigningState (a unit test keeps the two equal).
 SigningStateName = Literal["new", "sent", "patient_signed", "archive_verified", "countersigned",
                            "uploaded", "completed", "cancelled", "expired", "platform_error",
-                           "failed"]
+                           "failed", "signer_mismatch"]
 
 
 class Strict(BaseModel):
@@ -193,6 +193,23 @@ class HistoryEntry(Strict):
     reason: str | None
 
 
+class PersonOut(Strict):
+    last_name: str
+    first_name: str
+    middle_name: str | None
+    birth_date: date | None = Field(description="Нет, если эта сторона её не указала")
+
+
+class SignerMismatchOut(Strict):
+    document_title: str = Field(description="Документ, в котором подписант не совпал")
+    in_documents: PersonOut = Field(
+        description="Подписант, как его записала платформа в XML документа (signerInfo, "
+                    "из профиля Госуслуг владельца телефона)")
+    in_patient_record: PersonOut = Field(description="Пациент, как он записан в medsign (из МИС)")
+    differences: list[str] = Field(description="Что не совпало: фамилия, имя, отчество, "
+                                               "дата рождения")
+
+
 class SigningRequestOut(Strict):
     id: str
     appointment: str
@@ -208,6 +225,10 @@ class SigningRequestOut(Strict):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    signer_mismatch: SignerMismatchOut | None = Field(
+        None, description="Если подписание остановлено потому, что подписант в документах "
+                          "платформы не совпал с пациентом (состояние signer_mismatch, и после "
+                          "отмены такой транзакции): обе личности")
     history: list[HistoryEntry] | None = None
 
 

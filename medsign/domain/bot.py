@@ -122,6 +122,10 @@ def outcome(state: SigningState, *, kinds: Sequence[ConsentKind], reason: str | 
     if state is SigningState.expired:
         return ("Срок онлайн-подписания истёк: документы не были подписаны до приёма. "
                 "Подпишите их на бумаге в клинике.")
+    if state is SigningState.signer_mismatch:
+        return ("Онлайн-подписание остановлено: в Госуслугах документы подписал человек, чьи "
+                "данные не совпадают с вашими данными в клинике. Клиника проверит данные и "
+                "свяжется с вами; документы можно подписать в клинике.")
     if state is SigningState.cancelled:
         return (f"Подписание отменено{': ' + reason if reason else ''}. Если документы всё ещё "
                 "нужны, их можно подписать в клинике.")

@@ -3,8 +3,8 @@
 The happy path, one step per call to the partner platform::
 
     new ─▶ sent ─▶ patient_signed ─▶ archive_verified ─▶ countersigned ─▶ uploaded ─▶ completed
-            │
-            ├─▶ expired          (not signed by the appointment time plus a grace period)
+            │                                 │
+            ├─▶ expired                        └─▶ signer_mismatch ─▶ cancelled
             └─▶ platform_error   (the platform reported status "error")
 
     any active state ─▶ cancelled | failed
@@ -14,7 +14,10 @@ The happy path, one step per call to the partner platform::
 checks it before moving, and records a ``SigningEvent`` in ``events`` for the
 persistence layer to store (and drain) in the same database transaction.
 ``failed`` is not final, since an operator may retry, but it is *stopped*:
-no worker picks it up until someone does.
+no worker picks it up until someone does. ``signer_mismatch`` is stopped too: the
+signed documents name someone other than the patient (a relative's phone, a typo in the
+МИС), so the MO must not counter-sign; there is nothing to retry — the same archive would
+name the same person — and the only way out is an operator's cancel.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from medsign.domain._checks import require_text
 from medsign.domain.consents import ConsentKind
 from medsign.domain.errors import DomainError, InvalidTransition
 from medsign.domain.phones import normalize_phone
+from medsign.domain.signer_check import SignerMismatch
 
 
 class SigningState(StrEnum):
@@ -42,6 +46,7 @@ class SigningState(StrEnum):
     expired = "expired"
     platform_error = "platform_error"
     failed = "failed"
+    signer_mismatch = "signer_mismatch"
 
     @property
     def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
@@ -63,13 +68,14 @@ STATE_TITLES: Mapping[SigningState, str] = MappingProxyType(
         S.expired: "срок подписания истёк",
         S.platform_error: "ошибка платформы подписания",
         S.failed: "ошибка",
+        S.signer_mismatch: "подписант не совпадает с пациентом",
     }
 )
 
 FINAL_STATES: frozenset[SigningState] = frozenset(
     {S.completed, S.cancelled, S.expired, S.platform_error}
 )
-STOPPED_STATES: frozenset[SigningState] = FINAL_STATES | {S.failed}
+STOPPED_STATES: frozenset[SigningState] = FINAL_STATES | {S.failed, S.signer_mismatch}
 # States a worker moves forward; a failure can only happen in one of them,
 # so they are also where a retry can return to.
 ACTIVE_STATES: frozenset[SigningState] = frozenset(SigningState) - STOPPED_STATES
@@ -78,7 +84,7 @@ _FORWARD: dict[SigningState, frozenset[SigningState]] = {
     S.new: frozenset({S.sent}),
     S.sent: frozenset({S.patient_signed, S.expired, S.platform_error}),
     S.patient_signed: frozenset({S.archive_verified}),
-    S.archive_verified: frozenset({S.countersigned}),
+    S.archive_verified: frozenset({S.countersigned, S.signer_mismatch}),
     S.countersigned: frozenset({S.uploaded}),
     S.uploaded: frozenset({S.completed}),
 }
@@ -88,6 +94,7 @@ ALLOWED: Mapping[SigningState, frozenset[SigningState]] = MappingProxyType(
         **{state: _FORWARD[state] | {S.cancelled, S.failed} for state in ACTIVE_STATES},
         # Any active state is listed, but retry() narrows it to failed_from.
         S.failed: ACTIVE_STATES | {S.cancelled},
+        S.signer_mismatch: frozenset({S.cancelled}),
         **{state: frozenset() for state in FINAL_STATES},
     }
 )
@@ -96,7 +103,8 @@ INITIATORS = frozenset({"patient", "doctor", "mis"})
 
 # What must already be known once a transaction has reached a state: rebuilding
 # a request from storage with a state but without its data is a bug upstream.
-_NEEDS_ZIP = frozenset({S.patient_signed, S.archive_verified, S.countersigned, S.uploaded})
+_NEEDS_ZIP = frozenset({S.patient_signed, S.archive_verified, S.countersigned, S.uploaded,
+                        S.signer_mismatch})
 _NEEDS_TRANSACTION = _NEEDS_ZIP | {S.sent, S.expired, S.platform_error, S.completed}
 
 
@@ -173,6 +181,11 @@ class SigningRequest:
     def mark_countersigned(self) -> None:
         self._move(S.countersigned)
 
+    def stop_signer_mismatch(self, mismatch: SignerMismatch) -> None:
+        """The documents name someone else: stop before the MO signs; the event keeps both
+        identities (as read from the platform's XML and from the patient record)."""
+        self._move(S.signer_mismatch, reason=mismatch.reason, signer_mismatch=mismatch.to_json())
+
     def mark_uploaded(self, file_ids: list[str]) -> None:
         if not file_ids or not all(fid.strip() for fid in file_ids):
             raise DomainError(
@@ -206,6 +219,9 @@ class SigningRequest:
     def retry(self, reason: str | None = None) -> None:
         """An operator's retry: resume from the step that failed (``reason``, why the operator
         retries, goes into the history; the request's own reason is cleared)."""
+        if self.state is S.signer_mismatch:
+            raise self._refusal(None, "подписант не совпадает с пациентом, повтор подписал бы "
+                                      "документы того же человека; отмените транзакцию")
         if self.state is not S.failed or self.failed_from is None:
             raise self._refusal(None, "повторить можно только транзакцию в состоянии «ошибка»")
         self._move(self.failed_from, resuming=True, reason=reason)

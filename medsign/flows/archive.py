@@ -5,7 +5,8 @@ What a valid archive looks like (spec §2.3): for every document ``T`` exactly f
 ``.p7s`` is a detached CMS (one line of base64) by the platform operator over the file beside
 it. Anything else is refused with a specific reason: a zip bomb, a name that tries to leave
 the folder, a missing or an extra entry, XML that is not well-formed, a signature that does
-not verify against the trust store.
+not verify against the trust store, a document that does not say who signed it
+(``signerInfo`` without a last or a first name, or an unreadable birth date).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from medsign.crypto import SignatureInvalid, SignatureReport, TrustStore, verify_detached
 from medsign.crypto.errors import MESSAGES
+from medsign.domain.signer_check import Identity
 
 XML_SUFFIX = " XML.xml"
 XML_SIG_SUFFIX = " подпись к XML.p7s"
@@ -59,9 +62,12 @@ class SignedFile:
 
 @dataclass(frozen=True)
 class ArchiveDocument:
+    """One document; ``signer`` is who the platform's XML says signed it (``signerInfo``)."""
+
     title: str
     pdf: SignedFile
     xml: SignedFile
+    signer: Identity
 
 
 @dataclass(frozen=True)
@@ -152,14 +158,15 @@ def _document(title: str, files: dict[str, tuple[str, bytes]], trust: TrustStore
     xml_name, xml = files[XML_SUFFIX]
     if not pdf.startswith(b"%PDF-"):
         raise ArchiveRejected("archive_not_pdf", f"«{pdf_name}» не является PDF-документом.")
-    _check_xml(xml_name, xml)
+    root = _check_xml(xml_name, xml)
     return ArchiveDocument(
         title,
         pdf=_signed(pdf_name, pdf, files[PDF_SIG_SUFFIX], trust, at),
-        xml=_signed(xml_name, xml, files[XML_SIG_SUFFIX], trust, at))
+        xml=_signed(xml_name, xml, files[XML_SIG_SUFFIX], trust, at),
+        signer=_signer(xml_name, root))
 
 
-def _check_xml(name: str, xml: bytes) -> None:
+def _check_xml(name: str, xml: bytes) -> Any:
     try:
         root = ElementTree.fromstring(xml, forbid_dtd=True)
     except (ElementTree.ParseError, DefusedXmlException, ValueError, LookupError) as exc:
@@ -169,6 +176,37 @@ def _check_xml(name: str, xml: bytes) -> None:
     if root.tag.rsplit("}", 1)[-1] != "agreement":
         raise ArchiveRejected("archive_xml_invalid",
                               f"«{name}»: корневой элемент «{root.tag}», ожидался «agreement».")
+    return root
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _signer(name: str, root: Any) -> Identity:
+    """``signerInfo`` (spec §2.3): the names the platform took from the Госуслуги profile of
+    the phone's owner, and the birth date where the document carries one."""
+    info = next((e for e in root if _local(e.tag) == "signerInfo"), None)
+    fields = {_local(e.tag): (e.text or "").strip() for e in (info if info is not None else [])}
+    last, first = fields.get("signerLastName", ""), fields.get("signerFirstName", "")
+    if not last or not first:
+        raise ArchiveRejected("archive_signer_missing",
+                              f"«{name}»: в документе не указан подписант (signerInfo: фамилия "
+                              "и имя).")
+    return Identity(last, first, fields.get("signerMiddleName") or None,
+                    _birth_date(name, fields.get("signerBirthDate", "")))
+
+
+def _birth_date(name: str, text: str) -> date | None:
+    if not text:
+        return None
+    for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(text[:10], pattern).date()
+        except ValueError:
+            continue
+    raise ArchiveRejected("archive_signer_invalid",
+                          f"«{name}»: дата рождения подписанта «{text[:40]}» не читается.")
 
 
 def _signed(name: str, content: bytes, signature: tuple[str, bytes], trust: TrustStore,

@@ -2,6 +2,7 @@
 
     send ─► poll ─► download + countersign ─► upload (each file) ─► complete ─► done
              │ (patient refused, platform error, local expiry, appointment cancelled) ─► done
+                        └ (the documents name someone other than the patient) ─► stopped
 
 Each step performs its outbound call outside any transaction and returns the domain change to
 commit with the transition (``apply``), so the request's state and the runner's row never
@@ -44,6 +45,7 @@ from medsign.db.models import (
     SigningRequestRow,
 )
 from medsign.domain.consents import ConsentKind, ConsentState
+from medsign.domain.signer_check import Identity, SignerMismatch, first_mismatch
 from medsign.domain.signing import SigningRequest, SigningState
 from medsign.flows.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
 from medsign.flows.countersign import SignerProvider, countersign
@@ -159,7 +161,7 @@ class SigningFlow:
         loaded = await ctx.read(lambda conn: load(conn, item.ref or ""))
         state = SigningState(loaded.row.state)
         if state in (SigningState.cancelled, SigningState.expired, SigningState.platform_error,
-                     SigningState.completed):
+                     SigningState.completed, SigningState.signer_mismatch):
             return Done("cancelled" if state is not SigningState.completed else "done")
         step = getattr(self, f"_{item.step}", None)
         if step is None:
@@ -245,6 +247,9 @@ class SigningFlow:
         verified = await self._verify(data, loaded, ctx.clock.now())
         archive = _document(loaded.row.id, ARCHIVE, "platform-archive.zip", "application/zip",
                             data, now=ctx.clock.now())
+        mismatch = signer_mismatch(verified, loaded.patient)
+        if mismatch is not None:
+            return self._stop_mismatch(loaded, mismatch, verified_now=True, documents=[archive])
         signatures = await self._sign(loaded, verified, data, ctx.clock.now())
 
         def verified_and_countersigned(request: SigningRequest) -> None:
@@ -275,12 +280,29 @@ class SigningFlow:
         return Limits(max_uncompressed_bytes=self.settings.max_uncompressed_bytes,
                       max_compression_ratio=self.settings.max_compression_ratio)
 
-    async def _countersign(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next:
+    def _stop_mismatch(self, loaded: Loaded, mismatch: SignerMismatch, *, verified_now: bool,
+                       documents: list[DocumentRow] | None = None) -> Done:
+        """The documents name someone else: keep the archive as evidence, make no MO
+        signature, and stop where an operator sees it (the consents stay in signing until
+        the operator cancels)."""
+        log.warning("signer is not the patient",
+                    extra={"transaction_id": loaded.row.transaction_id})
+
+        def stop(request: SigningRequest) -> None:
+            if verified_now:
+                request.mark_archive_verified()
+            request.stop_signer_mismatch(mismatch)
+        return Done("cancelled", apply=self._apply(loaded, stop, documents=documents))
+
+    async def _countersign(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
         """A request whose archive was verified and stored in a run of its own (before
         ``download`` counter-signed too, or by an earlier version): verify it again in full
         — other bytes, maybe other certificates by now — and counter-sign."""
         archive = await ctx.read(lambda conn: _archive_bytes(conn, loaded.row.id))
         verified = await self._verify(archive, loaded, ctx.clock.now())
+        mismatch = signer_mismatch(verified, loaded.patient)
+        if mismatch is not None:
+            return self._stop_mismatch(loaded, mismatch, verified_now=False)
         documents = await self._sign(loaded, verified, archive, ctx.clock.now())
         return Next("upload", apply=self._apply(loaded, lambda r: r.mark_countersigned(),
                                                documents=documents))
@@ -333,6 +355,13 @@ class SigningFlow:
                 idempotency_key=key)
         return Done(apply=self._apply(loaded, lambda r: r.mark_completed(file_id),
                                      consents=ConsentState.signed))
+
+
+def signer_mismatch(verified: VerifiedArchive, patient: PatientRow) -> SignerMismatch | None:
+    """The first document whose signer (the platform's XML) is not the patient on record."""
+    record = Identity(patient.last_name, patient.first_name, patient.middle_name,
+                      patient.birth_date)
+    return first_mismatch([(d.title, d.signer) for d in verified.documents], record)
 
 
 def _cancel_reason(reason: str | None) -> str:

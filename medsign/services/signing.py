@@ -26,7 +26,8 @@ from medsign.db.models import (
     WorkItemRow,
 )
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
-from medsign.domain.signing import STOPPED_STATES, SigningRequest, SigningState
+from medsign.domain.signer_check import SignerMismatch
+from medsign.domain.signing import FINAL_STATES, STOPPED_STATES, SigningRequest, SigningState
 from medsign.runner import store
 from medsign.services import audit, notifications, organizations
 from medsign.services.errors import Conflict, NotFound, Unprocessable
@@ -164,7 +165,7 @@ def cancel_for_appointment(db: Session, *, appt: AppointmentRow, org_code: str, 
     """Stop every unfinished request of an appointment (and their runner items)."""
     rows = db.scalars(select(SigningRequestRow).where(
         SigningRequestRow.appointment_id == appt.id,
-        SigningRequestRow.state.not_in([s.value for s in STOPPED_STATES - {SigningState.failed}])))
+        SigningRequestRow.state.not_in([s.value for s in FINAL_STATES])))
     count = 0
     for row in rows:
         request = to_domain(row, appointment_external_id=appt.external_id,
@@ -253,6 +254,19 @@ def get(db: Session, *, scope: Scope, request_id: str) -> RequestView:
     return RequestView(*found)
 
 
+def signer_mismatches(db: Session, request_ids: Sequence[str]) -> dict[str, SignerMismatch]:
+    """Both identities of each request that stopped on ``signer_mismatch`` (the platform's
+    signer and the patient record), from the event that stopped it."""
+    if not request_ids:
+        return {}
+    events = db.scalars(select(SigningEventRow).where(
+        SigningEventRow.signing_request_id.in_(list(request_ids)),
+        SigningEventRow.to_state == SigningState.signer_mismatch.value)
+        .order_by(SigningEventRow.id))
+    return {e.signing_request_id: SignerMismatch.from_json(e.details["signer_mismatch"])
+            for e in events if isinstance((e.details or {}).get("signer_mismatch"), dict)}
+
+
 def history(db: Session, request_id: str) -> list[SigningEventRow]:
     return list(db.scalars(select(SigningEventRow)
                            .where(SigningEventRow.signing_request_id == request_id)
@@ -274,6 +288,11 @@ def retry(db: Session, *, scope: Scope, request_id: str, now: datetime,
     view = get(db, scope=scope, request_id=request_id)
     request = to_domain(view.row, appointment_external_id=view.appointment_external_id,
                         organization_code=view.organization_code)
+    if request.state is SigningState.signer_mismatch:
+        raise Conflict("signer_mismatch",
+                       "Подписант не совпадает с пациентом: повтор подписал бы документы того же "
+                       "человека. Отмените транзакцию, исправьте телефон или данные пациента и "
+                       "начните подписание заново.", state=request.state.value)
     if request.state is not SigningState.failed:
         raise Conflict("not_failed", "Повторить можно только транзакцию в состоянии «ошибка».",
                        state=request.state.value)

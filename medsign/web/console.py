@@ -122,9 +122,10 @@ def request_page(request: Request, user: deps.Operator, request_id: Id) -> Respo
         view = signing.get(db, scope=scope_of(user), request_id=request_id)
         row = web_console.with_items(db, [view])[0]
         history = signing.history(db, request_id)
+        mismatch = signing.signer_mismatches(db, [request_id]).get(request_id)
     state = SigningState(view.row.state)
     return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
-                  history=history, can_retry=state is SigningState.failed,
+                  history=history, mismatch=mismatch, can_retry=state is SigningState.failed,
                   can_cancel=state not in {SigningState.completed, SigningState.cancelled,
                                            SigningState.expired, SigningState.platform_error},
                   tz=deps.web_settings(request).console_timezone,

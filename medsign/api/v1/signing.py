@@ -120,7 +120,9 @@ def list_signing_requests(
                                    after=_decode_cursor(cursor), limit=limit + 1)
     page, more = views_[:limit], len(views_) > limit
     next_cursor = _encode_cursor(page[-1].row.created_at, page[-1].row.id) if more else None
-    return schemas.SigningRequestPage(items=[views.signing_request(v) for v in page],
+    mismatches = signing.signer_mismatches(db, [v.row.id for v in page])
+    return schemas.SigningRequestPage(items=[views.signing_request(v, mismatch=mismatches.get(
+                                          v.row.id)) for v in page],
                                       next_cursor=next_cursor)
 
 
@@ -129,7 +131,8 @@ def list_signing_requests(
 def get_signing_request(request_id: IdPath, db: ReadDb,
                         caller: Caller) -> schemas.SigningRequestOut:
     view = signing.get(db, scope=caller.scope, request_id=request_id)
-    return views.signing_request(view, signing.history(db, request_id))
+    return views.signing_request(view, signing.history(db, request_id),
+                                 signing.signer_mismatches(db, [request_id]).get(request_id))
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
@@ -210,4 +213,6 @@ def retry_signing_request(request_id: IdPath, db: WriteDb, caller: Caller, now: 
 def cancel_signing_request(request_id: IdPath, body: schemas.CancelRequest, db: WriteDb,
                            caller: Caller, now: Now) -> schemas.SigningRequestOut:
     signing.cancel(db, scope=caller.scope, request_id=request_id, reason=body.reason, now=now)
-    return views.signing_request(signing.get(db, scope=caller.scope, request_id=request_id))
+    return views.signing_request(signing.get(db, scope=caller.scope, request_id=request_id),
+                                 mismatch=signing.signer_mismatches(db, [request_id]).get(
+                                     request_id))

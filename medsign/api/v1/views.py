@@ -11,6 +11,7 @@ from medsign.db.models import (
     SigningEventRow,
 )
 from medsign.domain.consents import ConsentState
+from medsign.domain.signer_check import Identity, SignerMismatch
 from medsign.domain.signing import STATE_TITLES, SigningState
 from medsign.services.signing import RequestView
 
@@ -49,8 +50,22 @@ def appointment(row: AppointmentRow, org: OrganizationRow, pat: PatientRow,
         updated_at=row.updated_at)
 
 
-def signing_request(view: RequestView,
-                    history: list[SigningEventRow] | None = None) -> schemas.SigningRequestOut:
+def person(identity: Identity) -> schemas.PersonOut:
+    return schemas.PersonOut(last_name=identity.last_name, first_name=identity.first_name,
+                             middle_name=identity.middle_name, birth_date=identity.birth_date)
+
+
+def signer_mismatch(found: SignerMismatch | None) -> schemas.SignerMismatchOut | None:
+    if found is None:
+        return None
+    return schemas.SignerMismatchOut(document_title=found.document_title,
+                                     in_documents=person(found.document),
+                                     in_patient_record=person(found.patient),
+                                     differences=list(found.differences))
+
+
+def signing_request(view: RequestView, history: list[SigningEventRow] | None = None,
+                    mismatch: SignerMismatch | None = None) -> schemas.SigningRequestOut:
     row = view.row
     return schemas.SigningRequestOut(
         id=row.id, appointment=view.appointment_external_id,
@@ -59,6 +74,7 @@ def signing_request(view: RequestView,
         state=row.state, state_title=STATE_TITLES[SigningState(row.state)],
         initiated_by=row.initiated_by, transaction_id=row.transaction_id, reason=row.reason,
         created_at=row.created_at, updated_at=row.updated_at, completed_at=row.completed_at,
+        signer_mismatch=signer_mismatch(mismatch),
         history=None if history is None else [
             schemas.HistoryEntry(at=e.at, from_state=e.from_state, to_state=e.to_state,
                                  actor=e.actor, reason=e.reason) for e in history])

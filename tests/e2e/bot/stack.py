@@ -276,7 +276,7 @@ format = "text"
 
     def goskey_post(self, path: str, body: Any = None) -> Any:
         r = httpx.post(f"{self.goskey_url}/_emulator{path}", json=body, timeout=30)
-        assert r.status_code == 200, (r.status_code, r.text)
+        assert r.status_code in (200, 201), (r.status_code, r.text)
         return r.json()
 
     def chat(self, user_id: int) -> list[dict[str, Any]]:

@@ -92,6 +92,7 @@ class Path_:
         s.api("PUT", "/api/v1/organizations/mo1", f.organization(quiet_hours="00:00-00:00"),
               expect=(201,))
         s.api("PUT", "/api/v1/patients/p1", f.patient(), expect=(201,))
+        s.goskey_post("/people", f.goskey_person(f.patient()))  # her Госуслуги account
         body = f.appointment()
         body["starts_at"] = self.visit.isoformat()
         s.api("PUT", "/api/v1/appointments/a1", body, expect=(201,))

@@ -48,6 +48,7 @@ from medsign.demo import (
     SCOPE,
     seed,
 )
+from medsign.demo_people import goskey_people_json
 from medsign.flows.signers import development_keys
 from medsign.services import appointments, max_links, patients
 from medsign.services.appointments import AppointmentInput, ConsentInput
@@ -85,6 +86,8 @@ class Stand:
         mo_ca, _, _ = development_keys(self.folder / "var" / "keys", code=DEMO_ORG,
                                        name=org.name, ogrn=org.ogrn, inn=org.inn)
         self.config_file.write_text(self.config(), encoding="utf-8")
+        people = self.folder / "goskey-people.json"  # the demo people, as `medsign demo` has
+        people.write_text(json.dumps(goskey_people_json(), ensure_ascii=False), encoding="utf-8")
         logs = self.folder / "logs"
         logs.mkdir(exist_ok=True)
         py = [sys.executable, "-m", "medsign"]
@@ -97,7 +100,8 @@ class Stand:
         self.procs = {
             "goskey": proc("goskey", [*py, "emulate", "goskey", "--port", str(p["goskey"]),
                                       "--token", GOSKEY_TOKEN, "--state-dir",
-                                      str(self.goskey_state), "--mo-trust", str(mo_ca)]),
+                                      str(self.goskey_state), "--mo-trust", str(mo_ca),
+                                      "--people", str(people)]),
             "max": proc("max", [*py, "emulate", "max", "--port", str(p["max"]), "--token",
                                 MAX_TOKEN, "--bot-username", BOT, "--state-dir",
                                 str(self.folder / "max-state")]),
@@ -185,7 +189,8 @@ format = "text"
         return done.stdout.decode()
 
     def seed(self) -> None:
-        """The demo's data, plus a second appointment of ``demo-p1`` (the portal test's)."""
+        """The demo's data, plus a second appointment of ``demo-p1`` (the portal test's) and
+        one of ``demo-p3`` (the signer-mismatch test's)."""
         container = bootstrap.build(load_settings(self.config_file, env={}))
         try:
             info = seed(container)
@@ -193,7 +198,8 @@ format = "text"
             self.appointments = {"doctor": info.appointments[0],
                                  "operator": info.appointments[1],
                                  "spare": info.appointments[2],
-                                 "portal": "browser-portal-1"}
+                                 "portal": "browser-portal-1",
+                                 "mismatch": "browser-mismatch-1"}
             starts = (datetime.now(UTC) + timedelta(days=1)).replace(
                 hour=12, minute=30, second=0, microsecond=0)
             with Session(container.engine) as db:
@@ -206,6 +212,15 @@ format = "text"
                         service_name="Ультразвуковое исследование", status="scheduled",
                         consents=[ConsentInput("medical_intervention", "electronic"),
                                   ConsentInput("paid_services_contract", "electronic")]))
+                appointments.upsert(  # the signer-mismatch test's (demo-p3, no middle name)
+                    db, scope=SCOPE, external_id=self.appointments["mismatch"],
+                    now=container.clock.now(), policy=container.notification_policy(),
+                    data=AppointmentInput(
+                        organization=DEMO_ORG, patient="demo-p3", starts_at=starts,
+                        doctor_name="Петрова Анна Сергеевна", service_name="Приём врача-терапевта",
+                        status="scheduled",
+                        consents=[ConsentInput("medical_intervention", "electronic"),
+                                  ConsentInput("personal_data", "electronic")]))
                 db.commit()
         finally:
             container.engine.dispose()

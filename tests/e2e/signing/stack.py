@@ -155,6 +155,14 @@ class Stack:
         self.wait_http(f"{self.emulator_url}/_emulator/transactions", "the emulator")
         return process
 
+    def register_people(self, people: list[dict[str, Any]]) -> None:
+        """Give the emulated platform the patients' Госуслуги accounts (by phone), whose
+        profiles fill the documents (``tests.factories.goskey_person``)."""
+        with httpx.Client(base_url=f"{self.emulator_url}/_emulator", timeout=30) as emulator:
+            for person in people:
+                response = emulator.post("/people", json=person)
+                assert response.status_code in (200, 201), response.text
+
     def start_service(self, workers: int, *, concurrency: int | None = None) -> None:
         """``serve`` and the workers (the schema must be migrated already)."""
         self.start("serve", "serve", "--port", str(self.api_port))

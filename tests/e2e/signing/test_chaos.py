@@ -232,6 +232,7 @@ def test_nothing_is_sent_twice_under_sigkills_and_faults(
         chaos = Chaos(stack, api)
         chaos.arm_emulator()
         phones = load(api)
+        stack.register_people([f.goskey_person(f.patient(phone=p)) for p in phones.values()])
 
         appointment_of = chaos.run(sorted(phones))
         stack.wait_until(chaos.all_final, timeout=SCENARIO_TIMEOUT_S,

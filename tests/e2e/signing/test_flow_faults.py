@@ -124,7 +124,8 @@ def test_sporadic_poll_failures_do_not_add_up_to_a_failure(stand: SigningStand) 
 
 def test_an_autopilot_signature_queued_past_the_expiry_time_is_still_a_signature() -> None:
     now = [datetime(2026, 3, 1, 10, 0, tzinfo=UTC)]
-    app = create_emulator(EmulatorConfig(token="t", expire_after_s=60, clock=lambda: now[0]))
+    app = create_emulator(EmulatorConfig(token="t", expire_after_s=60, clock=lambda: now[0],
+                                         unknown_phones="invent"))
     core = app.state.emulator
     body = SendRequest(phone="+79161234567", department_id="d", deal_type_ids=[],
                        documents=[DocumentSpec(template_id="tpl", title="ИДС")],

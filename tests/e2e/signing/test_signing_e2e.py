@@ -228,6 +228,8 @@ def test_two_hundred_signings_through_real_processes_under_faults(
 
         loading = time.monotonic()
         phones = load(api)
+        stack.register_people([f.goskey_person(f.patient(phone=phone(i)))
+                               for i in range(REQUESTS)])
         loaded_in = time.monotonic() - loading
         started_at = time.monotonic()
         rids = start_signings(api)

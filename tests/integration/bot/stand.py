@@ -258,8 +258,12 @@ class BotStand:
         assert r.status_code in (200, 201), r.text
 
     def put_patient(self, pid: str = "p1", **over: Any) -> None:
-        r = self.api.put(f"/api/v1/patients/{pid}", json=f.patient(**over))
+        """The patient in the МИС, and their Госуслуги account at the signing platform."""
+        body = f.patient(**over)
+        r = self.api.put(f"/api/v1/patients/{pid}", json=body)
         assert r.status_code in (200, 201), r.text
+        if body.get("phone"):
+            self.goskey("POST", "/people", f.goskey_person(body), expect=None)
 
     def put_appointment(self, aid: str = "a1", *, starts_at: datetime, patient: str = "p1",
                         **over: Any) -> dict[str, Any]:

@@ -88,4 +88,7 @@ def build_stand(engine: Engine, tmp_path: Path, **emulator: Any) -> SigningStand
     assert api.put("/api/v1/organizations/mo1", json=org).status_code == 201
     assert api.put("/api/v1/patients/p1", json=f.patient()).status_code == 201
     assert api.put("/api/v1/appointments/a1", json=f.appointment()).status_code == 201
-    return SigningStand(container, clock, app, api)
+    stand = SigningStand(container, clock, app, api)
+    # the patient's Госуслуги account: the platform fills the documents from it
+    assert stand.control("POST", "/people", f.goskey_person(f.patient())).status_code == 201
+    return stand

@@ -52,13 +52,16 @@ def operator_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def make_stand(tmp_path: Path, operator_keys: Path) -> AsyncIterator[Callable[..., Any]]:
     """``await make_stand(**EmulatorConfig fields)``; by default with a fresh ``state_dir``
-    holding the shared operator keys (pass ``state_dir=None`` for an in-memory emulator)."""
+    holding the shared operator keys (pass ``state_dir=None`` for an in-memory emulator) and
+    ``unknown_phones="invent"``."""
     opened: list[Stand] = []
 
     async def build(**options: Any) -> Stand:
         if "state_dir" not in options:
             options["state_dir"] = tmp_path / f"emulator-{len(opened)}"
             shutil.copytree(operator_keys, options["state_dir"] / KEYS_DIR)
+        # these tests exercise the emulator alone, for arbitrary phones: the permissive rule
+        options.setdefault("unknown_phones", "invent")
         app = create_emulator(EmulatorConfig(token=TOKEN, **options))
         transport = httpx.ASGITransport(app=app)
         stand = Stand(app, GoskeyClient(f"{BASE}/gov/pep", TOKEN, transport=transport),

@@ -119,3 +119,11 @@ def test_toasts_are_short() -> None:
     for toast in (bot.STALE_BUTTON, bot.ALREADY_CHOSEN, bot.SIGNING_STARTED_TOAST,
                   bot.PAPER_TOAST):
         assert 0 < len(toast) <= 100
+
+
+def test_a_signer_mismatch_is_explained_without_naming_anyone() -> None:
+    reason = "Подписант не совпадает с пациентом (имя): в документах платформы — Иванов Иван"
+    text = bot.outcome(SigningState.signer_mismatch, kinds=KINDS, reason=reason)
+    assert text.startswith("Онлайн-подписание остановлено")
+    assert "можно подписать в клинике" in text
+    assert "Иванов" not in text and "ИДС" not in text  # no other person, no abbreviations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from medsign.domain.consents import ConsentKind
 from medsign.domain.errors import DomainError, InvalidTransition
+from medsign.domain.signer_check import Identity, SignerMismatch
 from medsign.domain.signing import (
     ALLOWED,
     FINAL_STATES,
@@ -30,13 +32,20 @@ EXPECTED_PAIRS = {
     (S.sent, S.platform_error),
     (S.patient_signed, S.archive_verified),
     (S.archive_verified, S.countersigned),
+    (S.archive_verified, S.signer_mismatch),
     (S.countersigned, S.uploaded),
     (S.uploaded, S.completed),
     *((state, S.cancelled) for state in ACTIVE),
     *((state, S.failed) for state in ACTIVE),
     (S.failed, S.cancelled),
+    (S.signer_mismatch, S.cancelled),
     # (S.failed, <the state it failed from>) is added per case below.
 }
+
+MISMATCH = SignerMismatch(
+    "ИДС", Identity("Иванова", "Мария", "Петровна", date(1985, 3, 14)),
+    Identity("Иванов", "Иван", "Иванович", date(1980, 5, 17)),
+    ("фамилия", "имя", "отчество", "дата рождения"))
 
 # The public method that leads into each state (failed -> X is retry(), not these).
 MOVES: dict[S, Callable[[SigningRequest], None]] = {
@@ -50,6 +59,7 @@ MOVES: dict[S, Callable[[SigningRequest], None]] = {
     S.expired: lambda r: r.expire(),
     S.platform_error: lambda r: r.mark_platform_error("status error"),
     S.failed: lambda r: r.fail("Сертификат оператора недействителен"),
+    S.signer_mismatch: lambda r: r.stop_signer_mismatch(MISMATCH),
 }
 
 
@@ -66,7 +76,8 @@ def request(state: S = S.new, failed_from: S | None = None, **overrides: Any) ->
         "state": state,
         "failed_from": failed_from,
         "transaction_id": None if reached in (S.new, S.cancelled) else "tx-1",
-        "zip_file_id": "zip-1" if reached in ACTIVE[2:] or reached is S.completed else None,
+        "zip_file_id": "zip-1" if reached in (*ACTIVE[2:], S.completed, S.signer_mismatch)
+        else None,
     }
     return SigningRequest(**{**fields, **overrides})
 
@@ -123,7 +134,9 @@ def test_the_table_lists_every_state_and_nothing_leaves_a_final_state() -> None:
 
 def test_final_and_stopped_states() -> None:
     assert {S.completed, S.cancelled, S.expired, S.platform_error} == FINAL_STATES
-    assert FINAL_STATES | {S.failed} == STOPPED_STATES
+    assert FINAL_STATES | {S.failed, S.signer_mismatch} == STOPPED_STATES
+    assert not request(S.signer_mismatch).is_final
+    assert request(S.signer_mismatch).is_stopped
     assert not request(S.failed, failed_from=S.sent).is_final
     assert request(S.failed, failed_from=S.sent).is_stopped
 
@@ -188,6 +201,30 @@ def test_a_late_worker_step_cannot_resume_a_failed_transaction(origin: S) -> Non
 def test_only_a_failed_transaction_can_be_retried() -> None:
     with pytest.raises(InvalidTransition, match="«ошибка»"):
         request(S.sent).retry()
+
+
+def test_a_signer_mismatch_stops_before_the_mo_signs_and_keeps_both_identities() -> None:
+    r = request(S.archive_verified)
+    r.stop_signer_mismatch(MISMATCH)
+    assert r.state is S.signer_mismatch and r.is_stopped and not r.is_final
+    event = r.events[-1]
+    assert (event.from_state, event.to_state) == (S.archive_verified, S.signer_mismatch)
+    assert SignerMismatch.from_json(event.details["signer_mismatch"]) == MISMATCH
+    assert event.reason == r.reason
+    assert r.reason is not None
+    assert "Иванова Мария Петровна, 14.03.1985" in r.reason
+    assert "Иванов Иван Иванович, 17.05.1980" in r.reason
+
+
+def test_a_signer_mismatch_cannot_be_retried_or_countersigned_only_cancelled() -> None:
+    r = request(S.signer_mismatch)
+    with pytest.raises(InvalidTransition, match="не совпадает"):
+        r.retry()
+    with pytest.raises(InvalidTransition):
+        r.mark_countersigned()
+    assert r.state is S.signer_mismatch and r.events == []
+    r.cancel("Телефон родственника, пациент подпишет на бумаге")
+    assert r.state is S.cancelled
 
 
 def test_an_operator_may_cancel_a_failed_transaction_instead() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from medsign.integrations.goskey.emulator.people import Person, read_people_file
 from medsign.pdf import fonts
 
 FONT_CANDIDATES = (
@@ -35,6 +36,11 @@ class EmulatorConfig:
     ``rate_limit_per_s``: answer ``429`` beyond this many platform calls per second.
     ``expire_after_s``: a transaction the patient ignores this long becomes ``cancelled``
     with reason ``expired`` (checked when it is looked at).
+    ``people``: the Госуслуги accounts by phone whose profiles fill the documents;
+    ``people_file``: more of them from a JSON file (``people.read_people_file``).
+    ``unknown_phones``: ``"refuse"`` — ``send`` for a phone with no account answers
+    ``404 person.not.found``, as the real platform would; ``"invent"`` — a stable made-up
+    profile (a permissive mode for tests of the emulator alone). See ``people.py``.
     """
 
     token: str
@@ -44,7 +50,15 @@ class EmulatorConfig:
     rate_limit_per_s: float | None = None
     expire_after_s: float | None = None
     operator_name: str = "Минцифры России (эмулятор Госключа)"
+    people: tuple[Person, ...] = ()
+    people_file: Path | None = None
+    unknown_phones: str = "refuse"
     clock: Callable[[], datetime] = field(default=_utc_now, compare=False)
+
+    def configured_people(self) -> tuple[Person, ...]:
+        """``people`` and then the file's (a phone in both: the file wins)."""
+        from_file = read_people_file(self.people_file) if self.people_file else ()
+        return (*self.people, *from_file)
 
     def resolve_font(self) -> Path:
         if self.font_path is not None:

@@ -1,5 +1,12 @@
 """The test and demo side door, ``/_emulator/*`` (no auth): look inside, act as the patient,
-inject faults, run the autopilot, reset.
+inject faults, run the autopilot, keep the registry of people, reset.
+
+People (``people.py``): ``GET /_emulator/people`` (the registry, substitutions and the rule for
+unknown phones) · ``POST /_emulator/people`` (a person as JSON: register or replace the account
+of that phone; 201 new, 200 replaced) · ``DELETE /_emulator/people/{phone}`` ·
+``POST /_emulator/answer-as`` ``{"phone"?: "+7…", "person": {…}}`` (with a phone: answer that
+phone with this person's profile until cleared; without: the next new transaction, once) ·
+``DELETE /_emulator/answer-as`` (clear every substitution).
 
 Patient actions answer JSON (the transaction's view) to programs, and redirect back to the page
 when they come from its HTML forms.
@@ -20,15 +27,15 @@ from medsign.integrations.goskey.emulator import page
 from medsign.integrations.goskey.emulator.core import Emulator, PlatformError
 from medsign.integrations.goskey.emulator.faults import parse_autopilot, parse_fault
 from medsign.integrations.goskey.emulator.model import InvalidState, Transaction
-from medsign.integrations.goskey.emulator.profile import profile_for
-from medsign.integrations.goskey.emulator.validation import ValidationFailed
+from medsign.integrations.goskey.emulator.people import Person
+from medsign.integrations.goskey.emulator.validation import PHONE, ValidationFailed
 
 ROOT = "/_emulator"
 Act = Callable[[Emulator, str], Awaitable[Transaction]]
 
 
 def view(emulator: Emulator, transaction: Transaction) -> dict[str, Any]:
-    patient = profile_for(transaction.phone)
+    patient = emulator.signer_of(transaction)
     body = transaction.to_dict()
     body["documents"] = [{**doc, "number": n, "pdf_url": _pdf_url(transaction.id, n)}
                          for n, doc in enumerate(body["documents"], start=1)]
@@ -69,7 +76,7 @@ def routes(emulator: Emulator) -> list[Route]:
             Route(f"{ROOT}/transactions/{{tid}}", one, methods=["GET"]),
             Route(f"{ROOT}/transactions/{{tid}}/documents/{{n:int}}.pdf", document,
                   methods=["GET"]),
-            *_acts(emulator), *_switches(emulator)]
+            *_acts(emulator), *_switches(emulator), *_people(emulator)]
 
 
 def _acts(emulator: Emulator) -> list[Route]:
@@ -139,6 +146,45 @@ def _switches(emulator: Emulator) -> list[Route]:
     return [Route(f"{ROOT}/faults", faults, methods=methods),
             Route(f"{ROOT}/autopilot", autopilot, methods=methods),
             Route(f"{ROOT}/reset", reset, methods=["POST"])]
+
+
+def _people(emulator: Emulator) -> list[Route]:
+    registry = emulator.people
+
+    async def people(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(registry.to_json())
+        person = Person.from_json(await _json(request))
+        new = registry.register(person)
+        emulator.people_changed()
+        return JSONResponse(person.to_json(), status_code=201 if new else 200)
+
+    async def one(request: Request) -> Response:
+        if not registry.remove(request.path_params["phone"]):
+            raise PlatformError(404, "person.not.found", "no account with this phone")
+        emulator.people_changed()
+        return JSONResponse({"removed": request.path_params["phone"]})
+
+    async def answer_as(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json(request)
+            body = body if isinstance(body, dict) else {}
+            person, phone = Person.from_json(body.get("person")), body.get("phone")
+            if phone is None:
+                registry.next_as = person
+            elif isinstance(phone, str) and PHONE.fullmatch(phone):
+                registry.answer_as[phone] = person
+            else:
+                raise ValidationFailed("phone: expected +7XXXXXXXXXX")
+        else:
+            registry.answer_as.clear()
+            registry.next_as = None
+        emulator.people_changed()
+        return JSONResponse(registry.to_json())
+
+    return [Route(f"{ROOT}/people", people, methods=["GET", "POST"]),
+            Route(f"{ROOT}/people/{{phone}}", one, methods=["DELETE"]),
+            Route(f"{ROOT}/answer-as", answer_as, methods=["POST", "DELETE"])]
 
 
 def _transactions(emulator: Emulator, phone: str | None) -> list[Transaction]:

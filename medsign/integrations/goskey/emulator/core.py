@@ -35,7 +35,8 @@ from medsign.integrations.goskey.emulator.model import (
     Upload,
 )
 from medsign.integrations.goskey.emulator.operator import Operator, UploadVerifier
-from medsign.integrations.goskey.emulator.profile import profile_for
+from medsign.integrations.goskey.emulator.people import Registry, UnknownPerson
+from medsign.integrations.goskey.emulator.profile import PatientProfile, profile_for
 from medsign.integrations.goskey.emulator.render import Sheet, render_pdf, render_xml
 from medsign.integrations.goskey.emulator.store import Store, StoredFile
 from medsign.integrations.goskey.emulator.validation import (
@@ -72,6 +73,10 @@ class Emulator:
         self.autopilot: Autopilot | None = None
         self._signing = asyncio.Lock()
         self._uploading: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.people = Registry(config.configured_people(), config.unknown_phones)
+        saved = store.saved_people()
+        if saved is not None:
+            self.people.restore(saved)
 
     # --- the platform's five methods -------------------------------------------------------
 
@@ -84,10 +89,16 @@ class Emulator:
                 self._replay(earlier, "send", idempotency_key, fingerprint)
                 return earlier.id
         parsed = parse_send(body)
+        try:
+            signer = self.people.signer_for(parsed.phone)
+        except UnknownPerson as exc:
+            raise PlatformError(404, "person.not.found", exc.message) from None
+        self.people_changed()  # a one-off substitution (next_as) is used up
         transaction = Transaction(
             id=str(uuid.uuid4()), phone=parsed.phone, department_id=parsed.department_id,
             deal_types=parsed.deal_types, documents=parsed.documents, created_at=self._now(),
             idempotency_key=idempotency_key or None, request_fingerprint=fingerprint,
+            signer=signer.to_json(),
             events=[{"at": self._now(), "event": "created"}])
         transaction.count_call("send")
         self.store.save(transaction)
@@ -201,6 +212,18 @@ class Emulator:
         self.store.reset()
         self.faults.clear()
         self.autopilot = None
+        self.people.reset()
+        self.people_changed()
+
+    def people_changed(self) -> None:
+        self.store.save_people(self.people.to_json())
+
+    @staticmethod
+    def signer_of(transaction: Transaction) -> PatientProfile:
+        """The profile that fills the transaction's documents (chosen at ``send``)."""
+        if transaction.signer is None:  # stored before the registry existed
+            return profile_for(transaction.phone)
+        return PatientProfile.from_json(transaction.signer)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -233,7 +256,7 @@ class Emulator:
         return zip_bytes, archive.p7s_line(self.operator.seal(zip_bytes))
 
     def _sheet(self, transaction: Transaction, index: int) -> Sheet:
-        return Sheet(document=transaction.documents[index], patient=profile_for(transaction.phone),
+        return Sheet(document=transaction.documents[index], patient=self.signer_of(transaction),
                      transaction_id=transaction.id,
                      created_at=datetime.fromisoformat(transaction.created_at))
 

@@ -76,6 +76,9 @@ class Transaction:
     final_file: str | None = None
     completion_template_id: str | None = None
     decision: str | None = None
+    # the Госуслуги profile chosen at send (``PatientProfile.to_json``); None in transactions
+    # stored before the emulator kept a registry of people
+    signer: dict[str, Any] | None = None
     uploads: list[Upload] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     events: list[dict[str, str]] = field(default_factory=list)

@@ -1,11 +1,14 @@
-"""A fake Госуслуги profile, always the same for the same phone number."""
+"""A Госуслуги profile as the platform puts it into documents; ``profile_for`` makes a fake
+one, always the same for the same phone number (the registry's permissive mode, ``people.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 _MALE = (("Иванов", "Иван", "Петрович"), ("Смирнов", "Алексей", "Сергеевич"),
          ("Кузнецов", "Дмитрий", "Андреевич"), ("Попов", "Николай", "Викторович"),
@@ -34,7 +37,20 @@ class PatientProfile:
 
     @property
     def full_name(self) -> str:
-        return f"{self.last_name} {self.first_name} {self.middle_name}"
+        return " ".join(p for p in (self.last_name, self.first_name, self.middle_name) if p)
+
+    def to_json(self) -> dict[str, Any]:
+        body = dataclasses.asdict(self)
+        body.update(birth_date=self.birth_date.isoformat(),
+                    passport_issued_on=self.passport_issued_on.isoformat())
+        return body
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PatientProfile:
+        values = dict(raw)
+        for key in ("birth_date", "passport_issued_on"):
+            values[key] = date.fromisoformat(values[key])
+        return cls(**values)
 
     @property
     def passport(self) -> str:

@@ -15,12 +15,14 @@ from medsign.integrations.goskey.emulator.platform import DroppedConnection
 def run(host: str, port: int, token: str, *, state_dir: Path | None = None,
         mo_trust: tuple[Path, ...] = (), font_path: Path | None = None,
         rate_limit_per_s: float | None = None, expire_after_s: float | None = None,
+        people_file: Path | None = None, unknown_phones: str = "refuse",
         log_level: str = "info") -> None:
     """Blocks until interrupted. The base URL for the service is
     ``http://{host}:{port}/gov/pep``; the patient's page is ``/_emulator/``."""
     config = EmulatorConfig(token=token, state_dir=state_dir, mo_trust=mo_trust,
                             font_path=font_path, rate_limit_per_s=rate_limit_per_s,
-                            expire_after_s=expire_after_s)
+                            expire_after_s=expire_after_s, people_file=people_file,
+                            unknown_phones=unknown_phones)
     server_config = uvicorn.Config(create_emulator(config), host=host, port=port,
                                    log_level=log_level, proxy_headers=False,
                                    server_header=False)

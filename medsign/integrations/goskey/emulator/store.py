@@ -95,6 +95,20 @@ class Store:
             self._db.executescript("DELETE FROM transactions; DELETE FROM files; "
                                    "DELETE FROM counters;")
 
+    def save_people(self, registry: dict[str, Any]) -> None:
+        """Keep the registry of people (``people.Registry.to_json``) across restarts."""
+        if self._db is not None:
+            self._db.execute("INSERT OR REPLACE INTO counters VALUES ('people', ?)",
+                             (json.dumps(registry),))
+
+    def saved_people(self) -> dict[str, Any] | None:
+        if self._db is None:
+            return None
+        for (body,) in self._db.execute("SELECT body FROM counters WHERE name = 'people'"):
+            saved: dict[str, Any] = json.loads(body)
+            return saved
+        return None
+
     def counters(self) -> dict[str, Any]:
         return {"calls": dict(self.calls), "sends_per_key": dict(self.sends_per_key)}
 
