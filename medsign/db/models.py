@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from medsign.db.types import UTCDateTime
+from medsign.domain.signing import FINAL_STATES
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -102,11 +103,23 @@ class ConsentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# A request is open until it reaches a final state (``domain.signing.OPEN_STATES``, ``failed``
+# included); the SQL is derived from the one list of final states.
+OPEN_SIGNING_WHERE = "state NOT IN ({})".format(
+    ", ".join(f"'{state.value}'" for state in sorted(FINAL_STATES)))
+ONE_OPEN_SIGNING_INDEX = "uq_signing_requests_open_appointment"
+
+
 class SigningRequestRow(Timestamps, Base):
+    """One signing transaction. At most one per appointment is open (a partial unique index):
+    the service refuses a second start, and the index refuses whatever slips past it."""
+
     __tablename__ = "signing_requests"
     __table_args__ = (
         UniqueConstraint("api_client_id", "idempotency_key"),
         Index("ix_signing_requests_org_created", "organization_id", "created_at"),
+        Index(ONE_OPEN_SIGNING_INDEX, "appointment_id", unique=True,
+              postgresql_where=text(OPEN_SIGNING_WHERE), sqlite_where=text(OPEN_SIGNING_WHERE)),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)

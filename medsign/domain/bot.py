@@ -81,6 +81,8 @@ def after_paper(starts_at: datetime, timezone: str) -> str:
 STALE_BUTTON = "Эта кнопка больше не действует. Если нужна помощь — обратитесь в клинику."
 ALREADY_CHOSEN = "Ваш выбор уже принят."
 SIGNING_STARTED_TOAST = "Документы отправлены в Госключ"
+SIGNING_ALREADY_OPEN = ("Подписание документов по этой записи уже начато. Если нужна помощь — "
+                        "обратитесь в клинику.")
 PAPER_TOAST = "Подпишете в клинике"
 
 

@@ -76,6 +76,10 @@ FINAL_STATES: frozenset[SigningState] = frozenset(
     {S.completed, S.cancelled, S.expired, S.platform_error}
 )
 STOPPED_STATES: frozenset[SigningState] = FINAL_STATES | {S.failed, S.signer_mismatch}
+# States that hold the appointment: at most one request per appointment may be in one of them
+# (the service refuses a second, a partial unique index backs it). ``failed`` counts: an operator
+# may still retry it, so a second request beside it could sign the same documents twice.
+OPEN_STATES: frozenset[SigningState] = frozenset(SigningState) - FINAL_STATES
 # States a worker moves forward; a failure can only happen in one of them,
 # so they are also where a retry can return to.
 ACTIVE_STATES: frozenset[SigningState] = frozenset(SigningState) - STOPPED_STATES

@@ -30,7 +30,7 @@ from medsign.db.models import (
     PatientRow,
 )
 from medsign.domain import bot
-from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
+from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
 from medsign.domain.errors import DomainError
 from medsign.domain.phones import normalize_phone
 from medsign.integrations.max.schemas import (
@@ -41,7 +41,7 @@ from medsign.integrations.max.schemas import (
     parse_update,
 )
 from medsign.runner import store
-from medsign.services import max_links, notifications, signing
+from medsign.services import max_links, notifications, records, signing
 from medsign.services.errors import ServiceError
 from medsign.services.notifications import NotificationPolicy
 from medsign.services.scope import Scope
@@ -130,10 +130,11 @@ class Handler:
         try:
             started = signing.start(db, scope=Scope(actor=f"max:{cb.user_id}"),
                                     command=command, now=now)
-        except ServiceError as exc:
+        except ServiceError as exc:  # staff wording stays with staff
             if exc.code == PHONE_MISSING:
                 return self._ask_for_phone(cb, row)
-            return _toast(cb, exc.message)
+            return _toast(cb, bot.SIGNING_ALREADY_OPEN if exc.code == "signing_request_active"
+                          else exc.message)
         row.signing_request_id = started.id
         kinds = [ConsentKind(k) for k in started.consent_kinds]
         return _answer(cb, toast=bot.SIGNING_STARTED_TOAST, text=bot.after_sign(kinds),
@@ -154,7 +155,7 @@ class Handler:
                 ConsentRow.appointment_id == appt.id,
                 ConsentRow.signing_method == SigningMethod.electronic.value,
                 ConsentRow.state == ConsentState.pending.value)):
-            consent.signing_method, consent.updated_at = SigningMethod.paper.value, now
+            records.change_consent(consent, Consent.choose_paper, now=now)
         return _answer(cb, toast=bot.PAPER_TOAST, text=bot.after_paper(appt.starts_at,
                                                                         org.timezone),
                        buttons="none")

@@ -24,10 +24,11 @@ import asyncio
 import hashlib
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
@@ -44,9 +45,9 @@ from medsign.db.models import (
     PatientRow,
     SigningRequestRow,
 )
-from medsign.domain.consents import ConsentKind, ConsentState
+from medsign.domain.consents import Consent, ConsentKind, ConsentState
 from medsign.domain.signer_check import Identity, SignerMismatch, first_mismatch
-from medsign.domain.signing import SigningRequest, SigningState
+from medsign.domain.signing import FINAL_STATES, SigningRequest, SigningState
 from medsign.flows.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
 from medsign.flows.countersign import SignerProvider, countersign
 from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
@@ -54,7 +55,7 @@ from medsign.integrations.goskey.schemas import DocumentSpec, Executor, SendRequ
 from medsign.runner.backoff import poll_delay
 from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
 from medsign.runner.worker import StepContext
-from medsign.services import notifications
+from medsign.services import notifications, records
 from medsign.services import signing as signing_service
 
 log = logging.getLogger("medsign.flows.signing")
@@ -116,7 +117,7 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
             if request.is_stopped:
                 notifications.announce_outcome(db, row, request, clock.now())
             if consents is not None:
-                _set_consents(db, row, consents)
+                _set_consents(db, row, consents, clock.now())
             db.add_all(documents or [])
             if also is not None:
                 also(db)
@@ -134,13 +135,22 @@ def _domain(db: Session, row: SigningRequestRow) -> SigningRequest:
                                      organization_code=org.code)
 
 
-def _set_consents(db: Session, row: SigningRequestRow, state: ConsentState) -> None:
+# How a request's ending moves the consents it was signing (through the domain's methods).
+_CONSENT_MOVES: dict[ConsentState, Callable[[Consent], None]] = {
+    ConsentState.signed: Consent.mark_signed,
+    ConsentState.declined: Consent.mark_declined,
+    ConsentState.pending: Consent.abort_signing,
+}
+
+
+def _set_consents(db: Session, row: SigningRequestRow, state: ConsentState,
+                  now: datetime) -> None:
     consents = db.scalars(select(ConsentRow).where(
         ConsentRow.appointment_id == row.appointment_id,
         ConsentRow.kind.in_(list(row.consent_kinds)),
         ConsentRow.state == ConsentState.in_signing.value))
     for consent in consents:
-        consent.state = state.value
+        records.change_consent(consent, _CONSENT_MOVES[state], now=now)
 
 
 class SigningFlow:
@@ -160,14 +170,13 @@ class SigningFlow:
         assert item.ref is not None
         loaded = await ctx.read(lambda conn: load(conn, item.ref or ""))
         state = SigningState(loaded.row.state)
-        if state in (SigningState.cancelled, SigningState.expired, SigningState.platform_error,
-                     SigningState.completed, SigningState.signer_mismatch):
+        if state in FINAL_STATES or state is SigningState.signer_mismatch:
             return Done("cancelled" if state is not SigningState.completed else "done")
-        step = getattr(self, f"_{item.step}", None)
+        step = STEPS.get(item.step)
         if step is None:
             raise PermanentError(f"неизвестный шаг «{item.step}»", code="unknown_step")
         try:
-            result: Next | Done = await step(item, ctx, loaded)
+            result: Next | Done = await step(self, item, ctx, loaded)
         except GoskeyTransient as exc:
             raise TransientError(exc.message, code="goskey_unavailable",
                                  retry_after=exc.retry_after) from exc
@@ -362,6 +371,18 @@ def signer_mismatch(verified: VerifiedArchive, patient: PatientRow) -> SignerMis
     record = Identity(patient.last_name, patient.first_name, patient.middle_name,
                       patient.birth_date)
     return first_mismatch([(d.title, d.signer) for d in verified.documents], record)
+
+
+Step = Callable[[SigningFlow, WorkItem, StepContext, Loaded], Awaitable[Next | Done]]
+# The steps a signing work item may name, and nothing else (``run`` looks them up here).
+STEPS: Mapping[str, Step] = MappingProxyType({
+    "send": SigningFlow._send,
+    "poll": SigningFlow._poll,
+    "download": SigningFlow._download,
+    "countersign": SigningFlow._countersign,
+    "upload": SigningFlow._upload,
+    "complete": SigningFlow._complete,
+})
 
 
 def _cancel_reason(reason: str | None) -> str:

@@ -6,7 +6,7 @@ status ``cancelled`` cancels the open consents and stops any signing in progress
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from medsign.db.models import AppointmentRow, ConsentRow, OrganizationRow, PatientRow
 from medsign.domain.appointments import Appointment, AppointmentStatus
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
-from medsign.services import audit, notifications, organizations, patients, signing
+from medsign.domain.errors import InvalidTransition
+from medsign.services import audit, notifications, organizations, patients, records, signing
 from medsign.services.errors import Conflict, NotFound, Unprocessable
 from medsign.services.notifications import NotificationPolicy
 from medsign.services.scope import Scope
@@ -119,11 +120,11 @@ def _update(db: Session, scope: Scope, org: OrganizationRow, row: AppointmentRow
     if wanted.starts_at != row.starts_at:
         changes["starts_at"] = {"from": row.starts_at.isoformat(),
                                 "to": wanted.starts_at.isoformat()}
-        row.starts_at, row.reschedule_count = wanted.starts_at, row.reschedule_count + 1
+        _change(db, org, row, wanted, lambda a: a.reschedule(wanted.starts_at), now)
     row.doctor_name, row.service_name = wanted.doctor_name, wanted.service_name
     _merge_consents(db, row, wanted.consents, now)
     if wanted.is_cancelled and row.status != AppointmentStatus.cancelled:
-        _cancel(db, scope, org, row, now)
+        _cancel(db, scope, org, row, wanted, now)
         changes["status"] = "cancelled"
     row.updated_at = now
     _audit(db, scope, row, org, "appointment.updated", now, changes)
@@ -158,13 +159,26 @@ def _require_pending(stored: ConsentRow) -> None:
 
 
 def _cancel(db: Session, scope: Scope, org: OrganizationRow, row: AppointmentRow,
-            now: datetime) -> None:
-    row.status = AppointmentStatus.cancelled.value
+            wanted: Appointment, now: datetime) -> None:
+    """Stop its signing first (the requests end ``cancelled``), then cancel the visit and
+    every consent still open."""
     signing.cancel_for_appointment(db, appt=row, org_code=org.code, actor=scope.actor,
                                    reason="Запись на приём отменена клиникой.", now=now)
-    for consent in consents_of(db, row):
-        if consent.state in (ConsentState.pending, ConsentState.in_signing):
-            consent.state, consent.updated_at = ConsentState.cancelled.value, now
+    _change(db, org, row, wanted, Appointment.cancel, now)
+
+
+def _change(db: Session, org: OrganizationRow, row: AppointmentRow, wanted: Appointment,
+            move: Callable[[Appointment], object], now: datetime) -> None:
+    """Apply one domain move to the stored appointment and its consents."""
+    consents = consents_of(db, row)
+    current = records.appointment_of(row, consents, organization_code=org.code,
+                                     patient_external_id=wanted.patient_external_id)
+    try:
+        move(current)
+    except InvalidTransition:
+        raise Conflict("appointment_cancelled",
+                       "Запись на приём отменена; её нельзя изменить.") from None
+    records.write_appointment(row, current, consents, now=now)
 
 
 def _audit(db: Session, scope: Scope, row: AppointmentRow, org: OrganizationRow, action: str,

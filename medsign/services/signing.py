@@ -3,33 +3,43 @@
 The state machine itself is ``medsign.domain.signing``; this module loads a request into the
 domain object, lets it decide, and writes the resulting state and its events (history + audit)
 in the caller's transaction, together with the runner's work item (outbox).
+
+Starting is guarded here, once, for every path (the МИС API, the doctor's workstation, the
+patient's button in MAX): the appointment's row is locked, an open request refuses a second
+one, and a partial unique index (``models.ONE_OPEN_SIGNING_INDEX``) refuses whatever slips
+past — its violation becomes the same ``signing_request_active`` conflict. A start that
+carries an idempotency key (the API) is replayed here too, under the same lock.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medsign.db.models import (
     AppointmentRow,
     ConsentRow,
+    IdempotencyRow,
     OrganizationRow,
     PatientRow,
     SigningEventRow,
     SigningRequestRow,
     WorkItemRow,
 )
-from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
+from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
 from medsign.domain.signer_check import SignerMismatch
-from medsign.domain.signing import FINAL_STATES, STOPPED_STATES, SigningRequest, SigningState
+from medsign.domain.signing import FINAL_STATES, SigningRequest, SigningState
 from medsign.runner import store
-from medsign.services import audit, notifications, organizations
+from medsign.services import audit, notifications, organizations, paging, records
 from medsign.services.errors import Conflict, NotFound, Unprocessable
 from medsign.services.scope import Scope
 
@@ -82,16 +92,27 @@ class StartRequest:
 
 
 def start(db: Session, *, scope: Scope, command: StartRequest, now: datetime) -> SigningRequestRow:
-    """Start signing the appointment's electronic consents now (flow B)."""
-    appt, org, patient = _load_appointment(db, scope, command.appointment_external_id)
+    """Start signing the appointment's electronic consents now (flows A and B).
+
+    Every path that starts signing comes here: the appointment's row is locked first, so
+    concurrent starts for one appointment queue up and the second sees the first."""
+    appt, org, patient = _load_appointment(db, scope, command.appointment_external_id,
+                                           lock=True)
+    return _start_locked(db, scope, command, appt, org, patient, now)
+
+
+def _start_locked(db: Session, scope: Scope, command: StartRequest, appt: AppointmentRow,
+                  org: OrganizationRow, patient: PatientRow, now: datetime) -> SigningRequestRow:
     if appt.status != "scheduled":
         raise Conflict("appointment_cancelled", "Запись на приём отменена: подписание невозможно.")
     if not patient.phone:
         raise Unprocessable("patient_phone_missing",
                             "У пациента не указан телефон, с которым он зарегистрирован в MAX.")
-    _refuse_if_active(db, appt)
+    _refuse_if_open(db, appt)
     consents = _consents_to_sign(db, appt, command.consent_kinds)
     row = _insert(db, appt, org, patient, consents, command, now)
+    for consent in consents:
+        records.change_consent(consent, Consent.start_signing, now=now)
     request = to_domain(row, appointment_external_id=appt.external_id,
                         organization_code=org.code)
     db.add(SigningEventRow(signing_request_id=row.id, at=now, from_state=None, to_state="new",
@@ -104,10 +125,14 @@ def start(db: Session, *, scope: Scope, command: StartRequest, now: datetime) ->
     return row
 
 
-def _load_appointment(db: Session, scope: Scope,
-                      external_id: str) -> tuple[AppointmentRow, OrganizationRow, PatientRow]:
-    appt = db.scalars(select(AppointmentRow)
-                      .where(AppointmentRow.external_id == external_id)).first()
+def _load_appointment(db: Session, scope: Scope, external_id: str, *,
+                      lock: bool = False) -> tuple[AppointmentRow, OrganizationRow, PatientRow]:
+    """The appointment (locked ``FOR UPDATE`` on PostgreSQL when ``lock``; SQLite has one
+    writer at a time anyway), its organisation and patient; 404 outside the scope."""
+    query = select(AppointmentRow).where(AppointmentRow.external_id == external_id)
+    if lock:  # re-read under the lock: the caller may have loaded it before
+        query = query.with_for_update().execution_options(populate_existing=True)
+    appt = db.scalars(query).first()
     org = db.get(OrganizationRow, appt.organization_id) if appt else None
     if appt is None or org is None or not scope.allows(org.code):
         raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
@@ -116,13 +141,29 @@ def _load_appointment(db: Session, scope: Scope,
     return appt, org, patient
 
 
-def _refuse_if_active(db: Session, appt: AppointmentRow) -> None:
-    active = db.scalars(select(SigningRequestRow.id).where(
-        SigningRequestRow.appointment_id == appt.id,
-        SigningRequestRow.state.not_in([s.value for s in STOPPED_STATES]))).first()
-    if active is not None:
-        raise Conflict("signing_request_active",
-                       "По этой записи на приём подписание уже идёт.", signing_request=active)
+def open_request(db: Session, appointment_id: int) -> SigningRequestRow | None:
+    """The appointment's open request (``domain.signing.OPEN_STATES``): at most one exists."""
+    return db.scalars(select(SigningRequestRow).where(
+        SigningRequestRow.appointment_id == appointment_id,
+        SigningRequestRow.state.not_in([s.value for s in FINAL_STATES]))).first()
+
+
+def _refuse_if_open(db: Session, appt: AppointmentRow) -> None:
+    found = open_request(db, appt.id)
+    if found is not None:
+        raise _open_conflict(found)
+
+
+def _open_conflict(found: SigningRequestRow | None) -> Conflict:
+    """``signing_request_active``: a stopped (failed) request holds the appointment too, until
+    an operator retries or cancels it."""
+    if found is not None and found.state == SigningState.failed:
+        message = ("По этой записи на приём подписание остановлено с ошибкой: оператор должен "
+                   "повторить или отменить его.")
+    else:
+        message = "По этой записи на приём подписание уже идёт."
+    return Conflict("signing_request_active", message,
+                    signing_request=found.id if found is not None else None)
 
 
 def _consents_to_sign(db: Session, appt: AppointmentRow,
@@ -147,17 +188,98 @@ def _consents_to_sign(db: Session, appt: AppointmentRow,
 def _insert(db: Session, appt: AppointmentRow, org: OrganizationRow, patient: PatientRow,
             consents: list[ConsentRow], command: StartRequest,
             now: datetime) -> SigningRequestRow:
-    for consent in consents:
-        consent.state, consent.updated_at = ConsentState.in_signing.value, now
+    """Insert the request in a savepoint: when the database refuses it (a second open request
+    for the appointment, or a twin's idempotency key), the caller's transaction goes on and
+    gets the conflict."""
     row = SigningRequestRow(
         id=str(uuid.uuid4()), appointment_id=appt.id, organization_id=org.id,
         patient_id=patient.id, consent_kinds=sorted(c.kind for c in consents),
         phone=patient.phone, initiated_by=command.initiated_by, state="new",
         uploaded_file_ids=[], api_client_id=command.api_client_id,
         idempotency_key=command.idempotency_key, created_at=now, updated_at=now)
-    db.add(row)
-    db.flush()
+    try:
+        with db.begin_nested():
+            db.add(row)
+            db.flush()
+    except IntegrityError:
+        found = open_request(db, appt.id)
+        if found is not None:
+            raise _open_conflict(found) from None
+        if command.idempotency_key is not None:
+            raise _key_in_progress() from None
+        raise
     return row
+
+
+# -- idempotent start (the МИС API's Idempotency-Key) ---------------------------------------
+
+@dataclass(frozen=True)
+class Started:
+    """The answer to an idempotent start: the request and the body first answered for it."""
+
+    request_id: str
+    body: dict[str, Any]
+    replayed: bool
+
+
+def start_once(db: Session, *, scope: Scope, command: StartRequest, now: datetime,
+               answer: Callable[[RequestView], dict[str, Any]]) -> Started:
+    """``start``, replayable: with ``command.idempotency_key`` a repeat of the same request
+    gets the stored answer (``answer`` renders it the first time) and starts nothing.
+
+    The replay is looked up again under the appointment's lock: a concurrent twin that got
+    the lock first has committed its answer by then."""
+    fingerprint = _fingerprint(command)
+    replay = _replay(db, command, fingerprint)
+    if replay is not None:
+        return replay
+    appt, org, patient = _load_appointment(db, scope, command.appointment_external_id,
+                                           lock=True)
+    replay = _replay(db, command, fingerprint)
+    if replay is not None:
+        return replay
+    row = _start_locked(db, scope, command, appt, org, patient, now)
+    body = answer(get(db, scope=scope, request_id=row.id))
+    _remember(db, command, fingerprint, body, now)
+    return Started(row.id, body, replayed=False)
+
+
+def _fingerprint(command: StartRequest) -> str:
+    """What a repeat must match (the same format the endpoint used to hash its body)."""
+    kinds = None if command.consent_kinds is None else {"consents": list(command.consent_kinds)}
+    raw = json.dumps([command.appointment_external_id, kinds], sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _replay(db: Session, command: StartRequest, fingerprint: str) -> Started | None:
+    if command.idempotency_key is None or command.api_client_id is None:
+        return None
+    stored = db.get(IdempotencyRow, (command.api_client_id, command.idempotency_key),
+                    populate_existing=True)
+    if stored is None:
+        return None
+    if stored.request_hash != fingerprint:
+        raise Unprocessable("idempotency_key_reused",
+                            "Этот Idempotency-Key уже использован с другим запросом.")
+    return Started(str(stored.body["id"]), dict(stored.body), replayed=True)
+
+
+def _remember(db: Session, command: StartRequest, fingerprint: str, body: dict[str, Any],
+              now: datetime) -> None:
+    if command.idempotency_key is None or command.api_client_id is None:
+        return
+    db.add(IdempotencyRow(api_client_id=command.api_client_id, key=command.idempotency_key,
+                          request_hash=fingerprint, status_code=201, body=body,
+                          created_at=now))
+    try:
+        db.flush()
+    except IntegrityError:  # a concurrent twin won the race; its answer stands
+        raise _key_in_progress() from None
+
+
+def _key_in_progress() -> Conflict:
+    return Conflict("idempotency_in_progress",
+                    "Запрос с этим Idempotency-Key уже выполняется; повторите позже.")
 
 
 def cancel_for_appointment(db: Session, *, appt: AppointmentRow, org_code: str, actor: str,
@@ -192,8 +314,26 @@ class ListFilter:
 
 @dataclass(frozen=True)
 class Cursor:
+    """Where a page of ``list_requests`` ends: the last request's (created_at, id)."""
+
     created_at: datetime
     id: str
+
+    def encode(self) -> str:
+        return paging.encode({"c": self.created_at.isoformat(), "i": self.id})
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor | None:
+        """The cursor ``encode`` made, or None for anything else."""
+        data = paging.decode(token)
+        if data is None or not paging.is_id(data.get("i")):
+            return None
+        try:
+            created = datetime.fromisoformat(data["c"])
+            created.astimezone(UTC)  # representable in UTC, as the database keeps it
+        except (ValueError, KeyError, TypeError, OverflowError):
+            return None
+        return cls(created, data["i"]) if created.tzinfo is not None else None
 
 
 @dataclass(frozen=True)
@@ -321,5 +461,5 @@ def cancel(db: Session, *, scope: Scope, request_id: str, reason: str,
             ConsentRow.appointment_id == view.row.appointment_id,
             ConsentRow.kind.in_(list(view.row.consent_kinds)),
             ConsentRow.state == ConsentState.in_signing.value)):
-        consent.state, consent.updated_at = ConsentState.pending.value, now
+        records.change_consent(consent, Consent.abort_signing, now=now)
     return view

@@ -23,7 +23,7 @@ from medsign.db.models import (
     SigningRequestRow,
 )
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
-from medsign.domain.signing import STOPPED_STATES, SigningState
+from medsign.domain.signing import OPEN_STATES, SigningState
 from medsign.services import appointments, organizations
 from medsign.services.scope import Scope
 
@@ -52,7 +52,9 @@ class RequestSummary:
 
     @property
     def active(self) -> bool:
-        return SigningState(self.state) not in STOPPED_STATES
+        """Still holds the appointment (``failed`` too, until an operator retries or cancels
+        it): the service refuses a second start while it does."""
+        return SigningState(self.state) in OPEN_STATES
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ def _blocker(a: AppointmentRow, p: PatientRow, consents: list[ConsentRow],
              request: RequestSummary | None) -> str | None:
     if a.status != "scheduled":
         return "запись на приём отменена"
+    if request is not None and request.state == SigningState.failed:
+        return "подписание остановлено с ошибкой: оператор должен повторить или отменить его"
     if request is not None and request.active:
         return "подписание уже идёт"
     if not any(c.signing_method == SigningMethod.electronic and c.state == ConsentState.pending

@@ -3,7 +3,6 @@ notifications. Operators and administrators see every organisation."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -15,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from medsign.db.engine import read_only
 from medsign.db.models import OrganizationRow
-from medsign.domain.signing import SigningState
+from medsign.domain.signing import FINAL_STATES, SigningState
 from medsign.runner import store
 from medsign.services import signing, web_console, web_health
 from medsign.services.scope import Scope
 from medsign.services.staff import StaffUser
 from medsign.web import deps
-from medsign.web.forms import day_range, decode_cursor, encode_cursor
+from medsign.web.forms import day_range
 from medsign.web.templating import render
 
 router = APIRouter(prefix="/console", dependencies=[deps.Guard], include_in_schema=False)
@@ -96,24 +95,12 @@ def _request_filter(state: str, organization: str, day: str, view: str,
 
 def _page(db: Session, user: StaffUser, where: signing.ListFilter,
           cursor: str) -> tuple[list[web_console.ConsoleRequest], str | None]:
-    after = _cursor(cursor)
+    after = signing.Cursor.decode(cursor)
     views = signing.list_requests(db, scope=scope_of(user), where=where, after=after,
                                   limit=PAGE + 1)
     page, more = views[:PAGE], len(views) > PAGE
-    token = encode_cursor({"c": page[-1].row.created_at.isoformat(), "i": page[-1].row.id}) \
-        if more else None
+    token = signing.Cursor(page[-1].row.created_at, page[-1].row.id).encode() if more else None
     return web_console.with_items(db, page), token
-
-
-def _cursor(cursor: str) -> signing.Cursor | None:
-    data = decode_cursor(cursor)
-    try:
-        created = datetime.fromisoformat(str(data["c"])) if data else None
-    except (KeyError, ValueError):
-        return None
-    if data is None or created is None or created.tzinfo is None:
-        return None
-    return signing.Cursor(created, str(data.get("i", ""))[:36])
 
 
 @router.get("/requests/{request_id}")
@@ -126,8 +113,7 @@ def request_page(request: Request, user: deps.Operator, request_id: Id) -> Respo
     state = SigningState(view.row.state)
     return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
                   history=history, mismatch=mismatch, can_retry=state is SigningState.failed,
-                  can_cancel=state not in {SigningState.completed, SigningState.cancelled,
-                                           SigningState.expired, SigningState.platform_error},
+                  can_cancel=state not in FINAL_STATES,
                   tz=deps.web_settings(request).console_timezone,
                   item_titles=web_console.ITEM_TITLES)
 

@@ -12,10 +12,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medsign.db.models import AppointmentRow
 from medsign.services import evidence, signing, web_doctor, web_documents
 from medsign.services.errors import ServiceError, ServiceUnavailable
 from medsign.services.scope import Scope
@@ -94,9 +92,6 @@ def start_signing(request: Request, user: deps.Doctor, appointment_id: Id) -> Re
                                    initiated_by="doctor")
     try:
         with deps.write_db(request) as db:
-            db.execute(select(AppointmentRow.id)
-                       .where(AppointmentRow.external_id == appointment_id)
-                       .with_for_update())  # one start at a time per appointment (PostgreSQL)
             signing.start(db, scope=scope, command=command, now=deps.now(request))
             db.commit()
     except ServiceError as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
+
+from medsign.services.paging import decode as decode_cursor
+from medsign.services.paging import encode as encode_cursor
+
+__all__ = ["day_range", "decode_cursor", "encode_cursor", "page_number"]
 
 
 def day_range(value: str, tz: str) -> tuple[datetime, datetime] | None:
@@ -35,22 +37,6 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     except OverflowError:
         return FIRST_INSTANT if day.year == date.min.year else LAST_INSTANT
     return local
-
-
-def encode_cursor(data: dict[str, Any]) -> str:
-    raw = json.dumps(data, separators=(",", ":"), default=str)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> dict[str, Any] | None:
-    """The cursor's data, or None for anything that is not one of ours (a fresh first page)."""
-    if not cursor or len(cursor) > 500:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def page_number(value: int, total: int, size: int) -> int:

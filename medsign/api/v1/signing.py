@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from medsign.api import schemas
 from medsign.api.deps import Caller, Now, ReadDb, WriteDb, state
@@ -22,15 +15,12 @@ from medsign.api.v1 import views
 from medsign.api.v1.reference import (
     CODE_PATTERN,
     ERRORS,
-    ID_PATTERN,
     WITH_BODY,
     IdPath,
     unavailable,
 )
-from medsign.db.models import AppointmentRow, IdempotencyRow
 from medsign.services import evidence, signing
-from medsign.services.api_clients import Principal
-from medsign.services.errors import Conflict, ServiceUnavailable, Unprocessable
+from medsign.services.errors import ServiceUnavailable, Unprocessable
 
 router = APIRouter(prefix="/api/v1")
 IdempotencyKey = Annotated[str | None, Header(
@@ -43,58 +33,21 @@ IdempotencyKey = Annotated[str | None, Header(
              response_model=schemas.SigningRequestOut, responses=WITH_BODY,
              summary="Отправить документы записи на подписание сейчас")
 def start_signing(appointment_id: IdPath, db: WriteDb, caller: Caller, now: Now,
-                  response: Response, body: schemas.SigningStart | None = None,
-                  key: IdempotencyKey = None) -> schemas.SigningRequestOut | JSONResponse:
-    fingerprint = _fingerprint(appointment_id, body)
-    if key is not None:
-        replay = _replay(db, caller, key, fingerprint)
-        if replay is not None:
-            return replay
-    _lock_appointment(db, appointment_id)
+                  body: schemas.SigningStart | None = None,
+                  key: IdempotencyKey = None) -> JSONResponse:
+    """The service starts (or, for a repeated ``Idempotency-Key``, replays) the request; this
+    only turns its answer into HTTP."""
     command = signing.StartRequest(
         appointment_external_id=appointment_id,
         consent_kinds=body.consents if body else None, initiated_by="mis",
         api_client_id=caller.client_id, idempotency_key=key)
-    row = signing.start(db, scope=caller.scope, command=command, now=now)
-    out = views.signing_request(signing.get(db, scope=caller.scope, request_id=row.id))
-    if key is not None:
-        _remember(db, caller, key, fingerprint, out, now)
-    response.headers["Location"] = f"/api/v1/signing-requests/{row.id}"
-    return out
-
-
-def _fingerprint(appointment_id: str, body: schemas.SigningStart | None) -> str:
-    raw = json.dumps([appointment_id, body.model_dump() if body else None], sort_keys=True)
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def _replay(db: Session, caller: Principal, key: str, fingerprint: str) -> JSONResponse | None:
-    stored = db.get(IdempotencyRow, (caller.client_id, key))
-    if stored is None:
-        return None
-    if stored.request_hash != fingerprint:
-        raise Unprocessable("idempotency_key_reused",
-                            "Этот Idempotency-Key уже использован с другим запросом.")
-    return JSONResponse(stored.body, status_code=stored.status_code,
-                        headers={"Idempotent-Replayed": "true",
-                                 "Location": f"/api/v1/signing-requests/{stored.body['id']}"})
-
-
-def _remember(db: Session, caller: Principal, key: str, fingerprint: str,
-              out: schemas.SigningRequestOut, now: datetime) -> None:
-    db.add(IdempotencyRow(api_client_id=caller.client_id, key=key, request_hash=fingerprint,
-                          status_code=201, body=jsonable_encoder(out), created_at=now))
-    try:
-        db.flush()
-    except IntegrityError:  # a concurrent twin won the race; its answer stands
-        raise Conflict("idempotency_in_progress",
-                       "Запрос с этим Idempotency-Key уже выполняется; повторите позже.") from None
-
-
-def _lock_appointment(db: Session, appointment_id: str) -> None:
-    """Serialise concurrent starts for one appointment (PostgreSQL; SQLite has one writer)."""
-    db.execute(select(AppointmentRow.id).where(AppointmentRow.external_id == appointment_id)
-               .with_for_update())
+    started = signing.start_once(
+        db, scope=caller.scope, command=command, now=now,
+        answer=lambda view: jsonable_encoder(views.signing_request(view)))
+    headers = {"Location": f"/api/v1/signing-requests/{started.request_id}"}
+    if started.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(started.body, status_code=201, headers=headers)
 
 
 @router.get("/signing-requests", response_model=schemas.SigningRequestPage, responses=ERRORS,
@@ -119,7 +72,8 @@ def list_signing_requests(
     views_ = signing.list_requests(db, scope=caller.scope, where=where,
                                    after=_decode_cursor(cursor), limit=limit + 1)
     page, more = views_[:limit], len(views_) > limit
-    next_cursor = _encode_cursor(page[-1].row.created_at, page[-1].row.id) if more else None
+    next_cursor = signing.Cursor(page[-1].row.created_at, page[-1].row.id).encode() \
+        if more else None
     mismatches = signing.signer_mismatches(db, [v.row.id for v in page])
     return schemas.SigningRequestPage(items=[views.signing_request(v, mismatch=mismatches.get(
                                           v.row.id)) for v in page],
@@ -142,23 +96,13 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-def _encode_cursor(created_at: datetime, request_id: str) -> str:
-    raw = json.dumps({"c": created_at.isoformat(), "i": request_id})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str | None) -> signing.Cursor | None:
     if cursor is None:
         return None
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        created = datetime.fromisoformat(raw["c"])
-        if created.tzinfo is None or not re.fullmatch(ID_PATTERN, raw["i"]):
-            raise ValueError
-        created.astimezone(UTC)  # representable in UTC, as the database keeps it
-        return signing.Cursor(created, raw["i"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, OverflowError):
-        raise Unprocessable("invalid_cursor", "Некорректный курсор страницы.") from None
+    found = signing.Cursor.decode(cursor)
+    if found is None:
+        raise Unprocessable("invalid_cursor", "Некорректный курсор страницы.")
+    return found
 
 
 @router.get("/signing-requests/{request_id}/evidence", responses={

@@ -4,8 +4,8 @@ An appointment moved after its invitation went out gets a fresh invitation (new 
 buttons); the old row stays as ``superseded`` with its message id, so the old buttons are
 refused and the history shows both. At most one row per appointment is live.
 
-Revision ID: 0004
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-08 10:00:00
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
