@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from medsign.db.models import AuditRow
 from medsign.domain import bot
+from tests import factories as f
 from tests.integration.bot.conftest import VISIT
 from tests.integration.bot.stand import PHONE, BotStand
 from tests.integration.bot.test_bot_linking import CONTACT_KEYBOARD, someone_elses_contact
@@ -22,6 +23,8 @@ def invited_without_phone(stand: BotStand) -> tuple[int, str, str]:
     """A linked patient the МИС gave no phone, whose invitation has just gone out."""
     stand.put_organization()
     stand.put_patient(phone=None)
+    # The person's Госуслуги account is registered with that number at the platform.
+    stand.goskey("POST", "/people", f.goskey_person(f.patient(phone=PHONE)), expect=None)
     user = stand.link(phone=PHONE)  # the MAX account has the number; the record does not
     stand.put_appointment(starts_at=VISIT)
     row = stand.notification()
