@@ -13,6 +13,12 @@ The happy path, one step per call to the partner platform::
 ``ALLOWED`` is the single source of truth for these arrows: every method
 checks it before moving, and records a ``SigningEvent`` in ``events`` for the
 persistence layer to store (and drain) in the same database transaction.
+
+Each event also says *what happened* (``SigningAction``), which the state alone
+cannot: ``cancelled`` is a patient's refusal, an operator's or the clinic's
+decision or the visit's cancellation; ``failed -> patient_signed`` is an
+operator's retry, not the patient signing again. The audit log, the history
+pages and the patient's messages all read the action, never re-derive it.
 ``failed`` is not final, since an operator may retry, but it is *stopped*:
 no worker picks it up until someone does.
 """
@@ -47,8 +53,30 @@ class SigningState(StrEnum):
     def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
         return STATE_TITLES[self]
 
+    @property
+    def patient_title(self) -> str:
+        """The state as the patient reads it on the portal: plain words, nothing internal (a
+        state not named here — a newer one — reads as a stop)."""
+        return _PATIENT_STATE_TITLES.get(self, "онлайн-подписание остановлено")
+
 
 S = SigningState
+
+_PATIENT_STATE_TITLES: Mapping[SigningState, str] = MappingProxyType(
+    {
+        S.new: "готовим документы к подписанию",
+        S.sent: "ждёт вашей подписи в Госключе",
+        S.patient_signed: "подписано вами, клиника оформляет документы",
+        S.archive_verified: "подписано вами, клиника оформляет документы",
+        S.countersigned: "подписано вами, клиника оформляет документы",
+        S.uploaded: "подписано вами, клиника оформляет документы",
+        S.completed: "подписано",
+        S.cancelled: "онлайн-подписание отменено",
+        S.expired: "срок онлайн-подписания истёк",
+        S.platform_error: "онлайн-подписание не состоялось",
+        S.failed: "онлайн-подписание не удалось завершить",
+    }
+)
 
 STATE_TITLES: Mapping[SigningState, str] = MappingProxyType(
     {
@@ -100,14 +128,144 @@ _NEEDS_ZIP = frozenset({S.patient_signed, S.archive_verified, S.countersigned, S
 _NEEDS_TRANSACTION = _NEEDS_ZIP | {S.sent, S.expired, S.platform_error, S.completed}
 
 
+class SigningAction(StrEnum):
+    """What a move of a request means: the audit log's action, the history's words."""
+
+    created = "signing.new"
+    sent = "signing.sent"
+    patient_signed = "signing.patient_signed"
+    archive_verified = "signing.archive_verified"
+    countersigned = "signing.countersigned"
+    uploaded = "signing.uploaded"
+    completed = "signing.completed"
+    refused = "signing.refused"
+    cancelled_by_operator = "signing.cancelled_by_operator"
+    cancelled_by_clinic = "signing.cancelled_by_clinic"
+    appointment_cancelled = "signing.appointment_cancelled"
+    expired = "signing.expired"
+    platform_error = "signing.platform_error"
+    failed = "signing.failed"
+    retried = "signing.retried"
+
+    @property
+    def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
+        return ACTION_TITLES[self]
+
+
+A = SigningAction
+
+ACTION_TITLES: Mapping[SigningAction, str] = MappingProxyType(
+    {
+        A.created: "подписание начато",
+        A.sent: "документы отправлены в Госключ",
+        A.patient_signed: "пациент подписал документы",
+        A.archive_verified: "подпись пациента проверена",
+        A.countersigned: "подписано со стороны МО",
+        A.uploaded: "подпись МО передана на платформу",
+        A.completed: "подписание завершено",
+        A.refused: "пациент отказался",
+        A.cancelled_by_operator: "отменено оператором",
+        A.cancelled_by_clinic: "отменено клиникой (МИС)",
+        A.appointment_cancelled: "запись на приём отменена",
+        A.expired: "срок подписания истёк",
+        A.platform_error: "ошибка платформы подписания",
+        A.failed: "техническая ошибка",
+        A.retried: "повтор",
+    }
+)
+
+
+_ACTION_VALUES = frozenset(a.value for a in SigningAction)
+_STATE_VALUES = frozenset(s.value for s in SigningState)
+
+
+def action_title(action: str, to_state: str | None = None) -> str:
+    """Words for a stored action; one this version does not know (a newer state's, or a row
+    written before actions were recorded) reads as the state it led to."""
+    if action in _ACTION_VALUES:
+        return SigningAction(action).title
+    if to_state in _STATE_VALUES:
+        return SigningState(to_state).title
+    return action
+
+
+class CancelledBy(StrEnum):
+    """Who stopped a request: each is its own action, and the patient is told differently."""
+
+    patient = "patient"  # refused in Goskey
+    operator = "operator"  # an operator in the console
+    clinic = "clinic"  # the clinic's МИС through the API
+    appointment = "appointment"  # the visit itself was cancelled
+
+
+_CANCEL_ACTIONS: Mapping[CancelledBy, SigningAction] = MappingProxyType(
+    {
+        CancelledBy.patient: A.refused,
+        CancelledBy.operator: A.cancelled_by_operator,
+        CancelledBy.clinic: A.cancelled_by_clinic,
+        CancelledBy.appointment: A.appointment_cancelled,
+    }
+)
+
+
 @dataclass(frozen=True)
 class SigningEvent:
-    """One move of a request, waiting to be stored; ``details`` hold what the step learned."""
+    """One move of a request, waiting to be stored; ``details`` hold what the step learned.
+
+    ``action`` defaults to ``signing.<to_state>``: a plain step forward, named by its state."""
 
     from_state: SigningState
     to_state: SigningState
     reason: str | None = None
     details: dict[str, object] = field(default_factory=dict, hash=False)
+    action: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.action:
+            object.__setattr__(self, "action", f"signing.{self.to_state.value}")
+
+    @property
+    def title(self) -> str:
+        return action_title(self.action, self.to_state.value)
+
+
+class PatientNotice(StrEnum):
+    """What the patient is told in MAX after a move: chosen by the kind of event, never by
+    pasting its reason (an operator's words and logins stay in the history)."""
+
+    documents_sent = "documents_sent"
+    signed = "signed"
+    refused = "refused"
+    cancelled_by_clinic = "cancelled_by_clinic"
+    appointment_cancelled = "appointment_cancelled"
+    expired = "expired"
+    platform_error = "platform_error"
+    technical_failure = "technical_failure"
+    stopped = "stopped"  # any other end: says nothing about why
+
+
+_NOTICES: Mapping[str, PatientNotice] = MappingProxyType(
+    {
+        A.sent: PatientNotice.documents_sent,
+        A.completed: PatientNotice.signed,
+        A.refused: PatientNotice.refused,
+        A.cancelled_by_operator: PatientNotice.cancelled_by_clinic,
+        A.cancelled_by_clinic: PatientNotice.cancelled_by_clinic,
+        A.appointment_cancelled: PatientNotice.appointment_cancelled,
+        A.expired: PatientNotice.expired,
+        A.platform_error: PatientNotice.platform_error,
+        A.failed: PatientNotice.technical_failure,
+    }
+)
+
+
+def patient_notice(event: SigningEvent) -> PatientNotice | None:
+    """The message an event owes the patient, if any: the documents reaching Госключ, and
+    every stop (one this version does not name gets the generic one)."""
+    notice = _NOTICES.get(event.action)
+    if notice is None and event.to_state in STOPPED_STATES:
+        return PatientNotice.stopped
+    return notice
 
 
 @dataclass
@@ -187,20 +345,24 @@ class SigningRequest:
 
     # --- the other endings -------------------------------------------------------
 
-    def cancel(self, reason: str) -> None:
+    def cancel(self, reason: str, *, by: CancelledBy) -> None:
+        """Stop the request; ``by`` says whose decision it was (the reason stays for staff)."""
         require_text(reason, "reason", "Причина отмены")
-        self._move(S.cancelled, reason=reason)
+        self._move(S.cancelled, reason=reason, action=_CANCEL_ACTIONS[by])
 
-    def expire(self) -> None:
-        self._move(S.expired, reason="Пациент не подписал документы в отведённый срок.")
+    def expire(self, *, on_platform: bool = False) -> None:
+        why = ("Срок подписания на платформе истёк." if on_platform
+               else "Пациент не подписал документы в отведённый срок.")
+        self._move(S.expired, reason=why, action=A.expired)
 
     def mark_platform_error(self, message: str) -> None:
-        self._move(S.platform_error, reason=message or "Платформа подписания сообщила об ошибке.")
+        self._move(S.platform_error, reason=message or "Платформа подписания сообщила об ошибке.",
+                   action=A.platform_error)
 
     def fail(self, reason: str) -> None:
         require_text(reason, "reason", "Причина ошибки")
         failed_from = self.state
-        self._move(S.failed, reason=reason)
+        self._move(S.failed, reason=reason, action=A.failed)
         self.failed_from = failed_from
 
     def retry(self, reason: str | None = None) -> None:
@@ -208,7 +370,7 @@ class SigningRequest:
         retries, goes into the history; the request's own reason is cleared)."""
         if self.state is not S.failed or self.failed_from is None:
             raise self._refusal(None, "повторить можно только транзакцию в состоянии «ошибка»")
-        self._move(self.failed_from, resuming=True, reason=reason)
+        self._move(self.failed_from, resuming=True, reason=reason, action=A.retried)
         self.failed_from = None
         self.reason = None
 
@@ -225,10 +387,12 @@ class SigningRequest:
         *,
         reason: str | None = None,
         resuming: bool = False,
+        action: SigningAction | None = None,
         **details: object,
     ) -> None:
         self._check_move(to, resuming)
-        self.events.append(SigningEvent(self.state, to, reason, details))
+        self.events.append(SigningEvent(self.state, to, reason, details,
+                                        action.value if action else ""))
         if self.state is S.failed and to is S.cancelled:
             self.failed_from = None
         self.state = to

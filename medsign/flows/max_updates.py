@@ -129,8 +129,10 @@ class Handler:
             return _toast(cb, exc.message)
         row.signing_request_id = started.id
         kinds = [ConsentKind(k) for k in started.consent_kinds]
+        # Only "being prepared": the documents reach Госключ when the runner's ``send`` has
+        # been accepted, and that is told then, with the link (``notifications.tell_patient``).
         return _answer(cb, toast=bot.SIGNING_STARTED_TOAST, text=bot.after_sign(kinds),
-                       buttons="goskey")
+                       buttons="none")
 
     def _paper(self, db: Session, cb: MessageCallback, row: NotificationRow,
                now: datetime) -> dict[str, Any]:
