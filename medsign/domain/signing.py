@@ -54,6 +54,12 @@ class SigningState(StrEnum):
         return STATE_TITLES[self]
 
     @property
+    def reason_label(self) -> str:
+        """How staff pages label the request's reason: only a failure's reason is an error."""
+        return {"failed": "Причина ошибки", "cancelled": "Причина отмены"}.get(self.value,
+                                                                             "Причина")
+
+    @property
     def patient_title(self) -> str:
         """The state as the patient reads it on the portal: plain words, nothing internal (a
         state not named here — a newer one — reads as a stop)."""

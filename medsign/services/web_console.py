@@ -64,6 +64,10 @@ class ConsoleRequest:
     def state_title(self) -> str:
         return SigningState(self.view.row.state).title
 
+    @property
+    def reason_label(self) -> str:
+        return SigningState(self.view.row.state).reason_label
+
 
 def latest_items(db: Session, request_ids: list[str]) -> dict[str, ItemInfo]:
     if not request_ids:

@@ -53,6 +53,10 @@ class RequestSummary:
         return self.state == SigningState.completed
 
     @property
+    def reason_label(self) -> str:
+        return SigningState(self.state).reason_label
+
+    @property
     def active(self) -> bool:
         return SigningState(self.state) not in STOPPED_STATES
 

@@ -121,6 +121,7 @@ def test_cancel_needs_a_reason_and_is_audited(client: TestClient, seeded: stand.
     # the cancel's reason is the request's reason, not an error of its runner item
     assert 'data-testid="last-error"' not in page
     assert "Последняя ошибка" not in page and "Причина ошибки" not in page
+    assert "Причина отмены" in page
     listing = client.get("/console/requests").text
     row_html = listing[listing.index(f'data-request="{request_id}"'):]
     assert "пациент попросил" not in row_html.split("</tr>")[0]

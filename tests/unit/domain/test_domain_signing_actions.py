@@ -127,3 +127,14 @@ def test_the_patient_notice_follows_the_kind_of_event(event: SigningEvent,
 ])
 def test_intermediate_steps_and_retries_tell_the_patient_nothing(event: SigningEvent) -> None:
     assert patient_notice(event) is None
+
+
+def test_only_a_failures_reason_is_labelled_an_error() -> None:
+    assert S.failed.reason_label == "Причина ошибки"
+    assert S.cancelled.reason_label == "Причина отмены"
+    assert S.expired.reason_label == "Причина"
+
+
+def test_the_patient_reads_every_state_in_plain_words() -> None:
+    for state in S:
+        assert state.patient_title and "МО" not in state.patient_title.split()
