@@ -34,6 +34,12 @@ from medsign.domain._checks import require_text
 from medsign.domain.consents import ConsentKind
 from medsign.domain.errors import DomainError, InvalidTransition
 from medsign.domain.phones import normalize_phone
+from medsign.domain.signing_actions import CANCEL_ACTIONS, NOTICES
+
+# Re-exported: callers name the events' vocabulary with the state machine's.
+from medsign.domain.signing_actions import CancelledBy as CancelledBy
+from medsign.domain.signing_actions import PatientNotice as PatientNotice
+from medsign.domain.signing_actions import SigningAction as SigningAction
 
 
 class SigningState(StrEnum):
@@ -67,6 +73,7 @@ class SigningState(StrEnum):
 
 
 S = SigningState
+A = SigningAction
 
 _PATIENT_STATE_TITLES: Mapping[SigningState, str] = MappingProxyType(
     {
@@ -134,53 +141,6 @@ _NEEDS_ZIP = frozenset({S.patient_signed, S.archive_verified, S.countersigned, S
 _NEEDS_TRANSACTION = _NEEDS_ZIP | {S.sent, S.expired, S.platform_error, S.completed}
 
 
-class SigningAction(StrEnum):
-    """What a move of a request means: the audit log's action, the history's words."""
-
-    created = "signing.new"
-    sent = "signing.sent"
-    patient_signed = "signing.patient_signed"
-    archive_verified = "signing.archive_verified"
-    countersigned = "signing.countersigned"
-    uploaded = "signing.uploaded"
-    completed = "signing.completed"
-    refused = "signing.refused"
-    cancelled_by_operator = "signing.cancelled_by_operator"
-    cancelled_by_clinic = "signing.cancelled_by_clinic"
-    appointment_cancelled = "signing.appointment_cancelled"
-    expired = "signing.expired"
-    platform_error = "signing.platform_error"
-    failed = "signing.failed"
-    retried = "signing.retried"
-
-    @property
-    def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
-        return ACTION_TITLES[self]
-
-
-A = SigningAction
-
-ACTION_TITLES: Mapping[SigningAction, str] = MappingProxyType(
-    {
-        A.created: "подписание начато",
-        A.sent: "документы отправлены в Госключ",
-        A.patient_signed: "пациент подписал документы",
-        A.archive_verified: "подпись пациента проверена",
-        A.countersigned: "подписано со стороны МО",
-        A.uploaded: "подпись МО передана на платформу",
-        A.completed: "подписание завершено",
-        A.refused: "пациент отказался",
-        A.cancelled_by_operator: "отменено оператором",
-        A.cancelled_by_clinic: "отменено клиникой (МИС)",
-        A.appointment_cancelled: "запись на приём отменена",
-        A.expired: "срок подписания истёк",
-        A.platform_error: "ошибка платформы подписания",
-        A.failed: "техническая ошибка",
-        A.retried: "повтор",
-    }
-)
-
-
 _ACTION_VALUES = frozenset(a.value for a in SigningAction)
 _STATE_VALUES = frozenset(s.value for s in SigningState)
 
@@ -193,25 +153,6 @@ def action_title(action: str, to_state: str | None = None) -> str:
     if to_state in _STATE_VALUES:
         return SigningState(to_state).title
     return action
-
-
-class CancelledBy(StrEnum):
-    """Who stopped a request: each is its own action, and the patient is told differently."""
-
-    patient = "patient"  # refused in Goskey
-    operator = "operator"  # an operator in the console
-    clinic = "clinic"  # the clinic's МИС through the API
-    appointment = "appointment"  # the visit itself was cancelled
-
-
-_CANCEL_ACTIONS: Mapping[CancelledBy, SigningAction] = MappingProxyType(
-    {
-        CancelledBy.patient: A.refused,
-        CancelledBy.operator: A.cancelled_by_operator,
-        CancelledBy.clinic: A.cancelled_by_clinic,
-        CancelledBy.appointment: A.appointment_cancelled,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -235,40 +176,10 @@ class SigningEvent:
         return action_title(self.action, self.to_state.value)
 
 
-class PatientNotice(StrEnum):
-    """What the patient is told in MAX after a move: chosen by the kind of event, never by
-    pasting its reason (an operator's words and logins stay in the history)."""
-
-    documents_sent = "documents_sent"
-    signed = "signed"
-    refused = "refused"
-    cancelled_by_clinic = "cancelled_by_clinic"
-    appointment_cancelled = "appointment_cancelled"
-    expired = "expired"
-    platform_error = "platform_error"
-    technical_failure = "technical_failure"
-    stopped = "stopped"  # any other end: says nothing about why
-
-
-_NOTICES: Mapping[str, PatientNotice] = MappingProxyType(
-    {
-        A.sent: PatientNotice.documents_sent,
-        A.completed: PatientNotice.signed,
-        A.refused: PatientNotice.refused,
-        A.cancelled_by_operator: PatientNotice.cancelled_by_clinic,
-        A.cancelled_by_clinic: PatientNotice.cancelled_by_clinic,
-        A.appointment_cancelled: PatientNotice.appointment_cancelled,
-        A.expired: PatientNotice.expired,
-        A.platform_error: PatientNotice.platform_error,
-        A.failed: PatientNotice.technical_failure,
-    }
-)
-
-
 def patient_notice(event: SigningEvent) -> PatientNotice | None:
     """The message an event owes the patient, if any: the documents reaching Госключ, and
     every stop (one this version does not name gets the generic one)."""
-    notice = _NOTICES.get(event.action)
+    notice = NOTICES.get(event.action)
     if notice is None and event.to_state in STOPPED_STATES:
         return PatientNotice.stopped
     return notice
@@ -354,7 +265,7 @@ class SigningRequest:
     def cancel(self, reason: str, *, by: CancelledBy) -> None:
         """Stop the request; ``by`` says whose decision it was (the reason stays for staff)."""
         require_text(reason, "reason", "Причина отмены")
-        self._move(S.cancelled, reason=reason, action=_CANCEL_ACTIONS[by])
+        self._move(S.cancelled, reason=reason, action=CANCEL_ACTIONS[by])
 
     def expire(self, *, on_platform: bool = False) -> None:
         why = ("Срок подписания на платформе истёк." if on_platform

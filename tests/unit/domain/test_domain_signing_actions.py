@@ -9,7 +9,6 @@ import pytest
 
 from medsign.domain.consents import ConsentKind
 from medsign.domain.signing import (
-    ACTION_TITLES,
     CancelledBy,
     PatientNotice,
     SigningAction,
@@ -19,6 +18,7 @@ from medsign.domain.signing import (
     patient_notice,
 )
 from medsign.domain.signing import SigningState as S
+from medsign.domain.signing_actions import ACTION_TITLES
 
 
 def request(state: S = S.sent, failed_from: S | None = None) -> SigningRequest:
