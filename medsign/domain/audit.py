@@ -55,3 +55,65 @@ class AuditEvent:
             # A copy, so a caller mutating its dict later cannot rewrite history.
             details=MappingProxyType(dict(details or {})),
         )
+
+
+# -- what the console shows -------------------------------------------------------------------
+# Words for the actions other modules record; signing actions are named by the signing domain
+# (``SigningAction``). An action nobody named yet is shown as it is stored.
+
+ACTION_TITLES: Mapping[str, str] = MappingProxyType({
+    "api_client.created": "выпущен ключ API",
+    "api_client.revoked": "ключ API отозван",
+    "appointment.created": "запись на приём создана",
+    "appointment.updated": "запись на приём изменена",
+    "max.bot_started": "пациент снова открыл бота",
+    "max.bot_stopped": "пациент остановил бота",
+    "max_link.issued": "выдана ссылка для привязки MAX",
+    "max_link.linked": "аккаунт MAX привязан",
+    "organization.created": "МО добавлена",
+    "organization.updated": "сведения о МО изменены",
+    "patient.created": "пациент добавлен",
+    "patient.updated": "сведения о пациенте изменены",
+    "portal_account.created": "создана учётная запись портала",
+    "staff_user.created": "сотрудник добавлен",
+    "staff_user.password_set": "пароль сотрудника изменён",
+    "support.closed": "обращение закрыто",
+    "support.submitted": "обращение в поддержку",
+    "web.login": "вход",
+    "web.logout": "выход",
+    "web.login_esia_unknown": "вход через Госуслуги: пациент не найден",
+})
+
+SUBJECT_TITLES: Mapping[str, str] = MappingProxyType({
+    "api_client": "клиент API",
+    "appointment": "запись на приём",
+    "organization": "МО",
+    "patient": "пациент",
+    "portal_account": "учётная запись портала",
+    "signing_request": "транзакция подписания",
+    "staff_user": "сотрудник",
+    "support_request": "обращение",
+})
+
+DETAIL_LABELS: Mapping[str, str] = MappingProxyType({
+    "address": "адрес",
+    "appointment": "запись на приём",
+    "consents": "документы",
+    "how": "способ",
+    "initiated_by": "инициатор",
+    "organizations": "МО",
+    "realm": "раздел",
+    "request_id": "запрос",
+    "role": "роль",
+    "starts_at": "время приёма",
+    "status": "статус",
+    "trusted": "учётная запись подтверждена",
+    "via": "через",
+})
+
+
+def action_title(action: str) -> str:
+    """Russian words for an action (``signing.*`` by the signing domain's table)."""
+    if action.startswith("web.login_") and action not in ACTION_TITLES:
+        return "неудачный вход"
+    return ACTION_TITLES.get(action, action)

@@ -1,5 +1,9 @@
 """What the MAX bot says, and how its buttons are named — pure functions, no I/O.
 
+Everything here is read by the patient: plain Russian, documents by their patient-facing
+names (``ConsentKind.patient_title``, no abbreviations), and no staff reasons or logins —
+how a signing ended is told by the kind of its end (``PatientNotice``), never by its reason.
+
 Button payloads are ``<choice>:<token>``: the token is unguessable and belongs to one
 appointment's notification, so a payload cannot be forged for another patient, and it
 stops working when the notification expires.
@@ -7,13 +11,13 @@ stops working when the notification expires.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from medsign.domain.consents import ConsentKind
-from medsign.domain.signing import SigningState
+from medsign.domain.signing import PatientNotice
 
 _MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
            "сентября", "октября", "ноября", "декабря")
@@ -48,7 +52,7 @@ def when(moment: datetime, timezone: str) -> str:
 
 
 def _documents(kinds: Sequence[ConsentKind]) -> str:
-    return "\n".join(f"• {kind.title}" for kind in kinds)
+    return "\n".join(f"• {kind.patient_title}" for kind in kinds)
 
 
 def _greeting(first_name: str, middle_name: str | None) -> str:
@@ -67,10 +71,18 @@ def invitation(*, first_name: str, middle_name: str | None, starts_at: datetime,
 
 
 def after_sign(kinds: Sequence[ConsentKind]) -> str:
-    return ("Спасибо! Документы отправлены на подписание:\n"
+    """The invitation after «Подписать онлайн»: nothing has reached Госключ yet, so this only
+    promises the next message (``documents_sent``)."""
+    return ("Спасибо! Готовим документы к подписанию:\n"
             f"{_documents(kinds)}\n\n"
-            "Откройте чат-бот «Госключ» в MAX — документы появятся там в течение нескольких "
-            "минут. Подпишите их до начала приёма.")
+            "Когда они появятся в Госключе, мы сразу напишем вам здесь.")
+
+
+def documents_sent(kinds: Sequence[ConsentKind]) -> str:
+    """Sent once the platform has accepted the transaction (the request is ``sent``)."""
+    return ("Документы отправлены в Госключ:\n"
+            f"{_documents(kinds)}\n\n"
+            "Откройте чат-бот «Госключ» в MAX и подпишите их до начала приёма.")
 
 
 def after_paper(starts_at: datetime, timezone: str) -> str:
@@ -80,7 +92,7 @@ def after_paper(starts_at: datetime, timezone: str) -> str:
 
 STALE_BUTTON = "Эта кнопка больше не действует. Если нужна помощь — обратитесь в клинику."
 ALREADY_CHOSEN = "Ваш выбор уже принят."
-SIGNING_STARTED_TOAST = "Документы отправлены в Госключ"
+SIGNING_STARTED_TOAST = "Готовим документы к подписанию…"
 SIGNING_ALREADY_OPEN = ("Подписание документов по этой записи уже начато. Если нужна помощь — "
                         "обратитесь в клинику.")
 PAPER_TOAST = "Подпишете в клинике"
@@ -115,24 +127,42 @@ CONTACT_NOT_FOUND = ("Мы не нашли пациента с этим номе
                      "клинике или привяжите аккаунт по ссылке с портала.")
 
 
-def outcome(state: SigningState, *, kinds: Sequence[ConsentKind], reason: str | None) -> str:
-    """The final message about a signing transaction."""
-    if state is SigningState.completed:
-        return ("Готово: документы подписаны.\n"
-                f"{_documents(kinds)}\n\nПодписанные документы хранятся в клинике. Ждём вас "
-                "на приёме!")
-    if state is SigningState.expired:
-        return ("Срок онлайн-подписания истёк: документы не были подписаны до приёма. "
-                "Подпишите их на бумаге в клинике.")
-    if state is SigningState.signer_mismatch:
-        return ("Онлайн-подписание остановлено: в Госуслугах документы подписал человек, чьи "
-                "данные не совпадают с вашими данными в клинике. Клиника проверит данные и "
-                "свяжется с вами; документы можно подписать в клинике.")
-    if state is SigningState.cancelled:
-        return (f"Подписание отменено{': ' + reason if reason else ''}. Если документы всё ещё "
-                "нужны, их можно подписать в клинике.")
-    return ("Не удалось завершить онлайн-подписание из-за технической ошибки. Документы можно "
-            "подписать в клинике; мы уже разбираемся с проблемой.")
+def outcome(notice: PatientNotice, *, kinds: Sequence[ConsentKind]) -> str:
+    """The message an event owes the patient, by its kind (``medsign.domain.signing``)."""
+    return _NOTICE_TEXTS[notice](kinds)
+
+
+_IN_CLINIC = "Если документы всё ещё нужны, их можно подписать на бумаге в клинике."
+_NOTICE_TEXTS: dict[PatientNotice, Callable[[Sequence[ConsentKind]], str]] = {
+    PatientNotice.documents_sent: documents_sent,
+    PatientNotice.signed: lambda kinds: (
+        f"Готово: документы подписаны.\n{_documents(kinds)}\n\nПодписанные документы "
+        "хранятся в клинике. Ждём вас на приёме!"),
+    PatientNotice.refused: lambda kinds: (
+        "Вы отказались подписывать документы в Госключе, онлайн-подписание завершено. "
+        + _IN_CLINIC),
+    PatientNotice.cancelled_by_clinic: lambda kinds: (
+        f"Клиника отменила онлайн-подписание документов:\n{_documents(kinds)}\n\n"
+        "Подписывать их в Госключе не нужно. Если у вас есть вопросы, обратитесь в клинику."),
+    PatientNotice.appointment_cancelled: lambda kinds: (
+        "Приём отменён клиникой, поэтому подписывать документы не нужно."),
+    PatientNotice.expired: lambda kinds: (
+        "Срок онлайн-подписания истёк: документы не были подписаны до приёма. "
+        "Подпишите их на бумаге в клинике."),
+    PatientNotice.platform_error: lambda kinds: (
+        "Госключ не смог обработать документы, поэтому онлайн-подписание не состоялось. "
+        "Подпишите их, пожалуйста, на бумаге в клинике."),
+    PatientNotice.technical_failure: lambda kinds: (
+        "Не удалось завершить онлайн-подписание из-за технической ошибки. Документы можно "
+        "подписать в клинике; мы уже разбираемся с проблемой."),
+    PatientNotice.signer_mismatch: lambda kinds: (
+        "Онлайн-подписание остановлено: документы в Госключе подписал человек, чьи данные не "
+        "совпадают с вашими данными в клинике. Клиника проверит данные и свяжется с вами; "
+        "документы можно подписать на бумаге в клинике."),
+    PatientNotice.stopped: lambda kinds: (
+        "Онлайн-подписание документов остановлено. " + _IN_CLINIC
+        + " Если у вас есть вопросы, обратитесь в клинику."),
+}
 
 
 SHARE_CONTACT_BUTTON = "Поделиться номером телефона"

@@ -39,6 +39,11 @@ class ConsentKind(StrEnum):
     def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
         return _KIND_TITLES[self]
 
+    @property
+    def patient_title(self) -> str:
+        """The name a patient reads (bot messages, the portal, Госключ): no abbreviations."""
+        return _PATIENT_TITLES[self]
+
 
 class SigningMethod(StrEnum):
     electronic = "electronic"
@@ -63,6 +68,12 @@ class ConsentState(StrEnum):
 
 _KIND_TITLES = {
     ConsentKind.medical_intervention: "ИДС на медицинское вмешательство",
+    ConsentKind.paid_services_contract: "Договор на оказание платных медицинских услуг",
+    ConsentKind.personal_data: "Согласие на обработку персональных данных",
+}
+
+_PATIENT_TITLES = {
+    ConsentKind.medical_intervention: "Согласие на медицинское вмешательство",
     ConsentKind.paid_services_contract: "Договор на оказание платных медицинских услуг",
     ConsentKind.personal_data: "Согласие на обработку персональных данных",
 }

@@ -13,6 +13,12 @@ The happy path, one step per call to the partner platform::
 ``ALLOWED`` is the single source of truth for these arrows: every method
 checks it before moving, and records a ``SigningEvent`` in ``events`` for the
 persistence layer to store (and drain) in the same database transaction.
+
+Each event also says *what happened* (``SigningAction``), which the state alone
+cannot: ``cancelled`` is a patient's refusal, an operator's or the clinic's
+decision or the visit's cancellation; ``failed -> patient_signed`` is an
+operator's retry, not the patient signing again. The audit log, the history
+pages and the patient's messages all read the action, never re-derive it.
 ``failed`` is not final, since an operator may retry, but it is *stopped*:
 no worker picks it up until someone does. ``signer_mismatch`` is stopped too: the
 signed documents name someone other than the patient (a relative's phone, a typo in the
@@ -32,6 +38,12 @@ from medsign.domain.consents import ConsentKind
 from medsign.domain.errors import DomainError, InvalidTransition
 from medsign.domain.phones import normalize_phone
 from medsign.domain.signer_check import SignerMismatch
+from medsign.domain.signing_actions import CANCEL_ACTIONS, NOTICES
+
+# Re-exported: callers name the events' vocabulary with the state machine's.
+from medsign.domain.signing_actions import CancelledBy as CancelledBy
+from medsign.domain.signing_actions import PatientNotice as PatientNotice
+from medsign.domain.signing_actions import SigningAction as SigningAction
 
 
 class SigningState(StrEnum):
@@ -52,8 +64,37 @@ class SigningState(StrEnum):
     def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
         return STATE_TITLES[self]
 
+    @property
+    def reason_label(self) -> str:
+        """How staff pages label the request's reason: only a failure's reason is an error."""
+        return {"failed": "Причина ошибки", "cancelled": "Причина отмены"}.get(self.value,
+                                                                             "Причина")
+
+    @property
+    def patient_title(self) -> str:
+        """The state as the patient reads it on the portal: plain words, nothing internal (a
+        state not named here — a newer one — reads as a stop)."""
+        return _PATIENT_STATE_TITLES.get(self, "онлайн-подписание остановлено")
+
 
 S = SigningState
+A = SigningAction
+
+_PATIENT_STATE_TITLES: Mapping[SigningState, str] = MappingProxyType(
+    {
+        S.new: "готовим документы к подписанию",
+        S.sent: "ждёт вашей подписи в Госключе",
+        S.patient_signed: "подписано вами, клиника оформляет документы",
+        S.archive_verified: "подписано вами, клиника оформляет документы",
+        S.countersigned: "подписано вами, клиника оформляет документы",
+        S.uploaded: "подписано вами, клиника оформляет документы",
+        S.completed: "подписано",
+        S.cancelled: "онлайн-подписание отменено",
+        S.expired: "срок онлайн-подписания истёк",
+        S.platform_error: "онлайн-подписание не состоялось",
+        S.failed: "онлайн-подписание не удалось завершить",
+    }
+)
 
 STATE_TITLES: Mapping[SigningState, str] = MappingProxyType(
     {
@@ -112,14 +153,48 @@ _NEEDS_ZIP = frozenset({S.patient_signed, S.archive_verified, S.countersigned, S
 _NEEDS_TRANSACTION = _NEEDS_ZIP | {S.sent, S.expired, S.platform_error, S.completed}
 
 
+_ACTION_VALUES = frozenset(a.value for a in SigningAction)
+_STATE_VALUES = frozenset(s.value for s in SigningState)
+
+
+def action_title(action: str, to_state: str | None = None) -> str:
+    """Words for a stored action; one this version does not know (a newer state's, or a row
+    written before actions were recorded) reads as the state it led to."""
+    if action in _ACTION_VALUES:
+        return SigningAction(action).title
+    if to_state in _STATE_VALUES:
+        return SigningState(to_state).title
+    return action
+
+
 @dataclass(frozen=True)
 class SigningEvent:
-    """One move of a request, waiting to be stored; ``details`` hold what the step learned."""
+    """One move of a request, waiting to be stored; ``details`` hold what the step learned.
+
+    ``action`` defaults to ``signing.<to_state>``: a plain step forward, named by its state."""
 
     from_state: SigningState
     to_state: SigningState
     reason: str | None = None
     details: dict[str, object] = field(default_factory=dict, hash=False)
+    action: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.action:
+            object.__setattr__(self, "action", f"signing.{self.to_state.value}")
+
+    @property
+    def title(self) -> str:
+        return action_title(self.action, self.to_state.value)
+
+
+def patient_notice(event: SigningEvent) -> PatientNotice | None:
+    """The message an event owes the patient, if any: the documents reaching Госключ, and
+    every stop (one this version does not name gets the generic one)."""
+    notice = NOTICES.get(event.action)
+    if notice is None and event.to_state in STOPPED_STATES:
+        return PatientNotice.stopped
+    return notice
 
 
 @dataclass
@@ -188,7 +263,8 @@ class SigningRequest:
     def stop_signer_mismatch(self, mismatch: SignerMismatch) -> None:
         """The documents name someone else: stop before the MO signs; the event keeps both
         identities (as read from the platform's XML and from the patient record)."""
-        self._move(S.signer_mismatch, reason=mismatch.reason, signer_mismatch=mismatch.to_json())
+        self._move(S.signer_mismatch, reason=mismatch.reason, action=A.signer_mismatch,
+                   signer_mismatch=mismatch.to_json())
 
     def mark_uploaded(self, file_ids: list[str]) -> None:
         if not file_ids or not all(fid.strip() for fid in file_ids):
@@ -204,20 +280,24 @@ class SigningRequest:
 
     # --- the other endings -------------------------------------------------------
 
-    def cancel(self, reason: str) -> None:
+    def cancel(self, reason: str, *, by: CancelledBy) -> None:
+        """Stop the request; ``by`` says whose decision it was (the reason stays for staff)."""
         require_text(reason, "reason", "Причина отмены")
-        self._move(S.cancelled, reason=reason)
+        self._move(S.cancelled, reason=reason, action=CANCEL_ACTIONS[by])
 
-    def expire(self) -> None:
-        self._move(S.expired, reason="Пациент не подписал документы в отведённый срок.")
+    def expire(self, *, on_platform: bool = False) -> None:
+        why = ("Срок подписания на платформе истёк." if on_platform
+               else "Пациент не подписал документы в отведённый срок.")
+        self._move(S.expired, reason=why, action=A.expired)
 
     def mark_platform_error(self, message: str) -> None:
-        self._move(S.platform_error, reason=message or "Платформа подписания сообщила об ошибке.")
+        self._move(S.platform_error, reason=message or "Платформа подписания сообщила об ошибке.",
+                   action=A.platform_error)
 
     def fail(self, reason: str) -> None:
         require_text(reason, "reason", "Причина ошибки")
         failed_from = self.state
-        self._move(S.failed, reason=reason)
+        self._move(S.failed, reason=reason, action=A.failed)
         self.failed_from = failed_from
 
     def retry(self, reason: str | None = None) -> None:
@@ -228,7 +308,7 @@ class SigningRequest:
                                       "документы того же человека; отмените транзакцию")
         if self.state is not S.failed or self.failed_from is None:
             raise self._refusal(None, "повторить можно только транзакцию в состоянии «ошибка»")
-        self._move(self.failed_from, resuming=True, reason=reason)
+        self._move(self.failed_from, resuming=True, reason=reason, action=A.retried)
         self.failed_from = None
         self.reason = None
 
@@ -245,10 +325,12 @@ class SigningRequest:
         *,
         reason: str | None = None,
         resuming: bool = False,
+        action: SigningAction | None = None,
         **details: object,
     ) -> None:
         self._check_move(to, resuming)
-        self.events.append(SigningEvent(self.state, to, reason, details))
+        self.events.append(SigningEvent(self.state, to, reason, details,
+                                        action.value if action else ""))
         if self.state is S.failed and to is S.cancelled:
             self.failed_from = None
         self.state = to

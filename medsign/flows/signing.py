@@ -47,7 +47,7 @@ from medsign.db.models import (
 )
 from medsign.domain.consents import Consent, ConsentKind, ConsentState
 from medsign.domain.signer_check import Identity, SignerMismatch, first_mismatch
-from medsign.domain.signing import FINAL_STATES, SigningRequest, SigningState
+from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningRequest, SigningState
 from medsign.flows.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
 from medsign.flows.countersign import SignerProvider, countersign
 from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
@@ -63,6 +63,7 @@ ACTOR = "system:signing"
 ARCHIVE = "platform_archive"
 MO_SIGNATURE = "mo_signature"
 DEAL_TYPE = "med_permission"
+REFUSED = "Пациент отказался от подписания в Госключе."
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,8 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
                 row, appointment_external_id=loaded.appointment.external_id,
                 organization_code=loaded.organization.code)
             change(request)
-            signing_service.save(db, row, request, actor=ACTOR, now=clock.now())
-            if request.is_stopped:
-                notifications.announce_outcome(db, row, request, clock.now())
+            events = signing_service.save(db, row, request, actor=ACTOR, now=clock.now())
+            notifications.tell_patient(db, row, events, clock.now())
             if consents is not None:
                 _set_consents(db, row, consents, clock.now())
             db.add_all(documents or [])
@@ -217,7 +217,8 @@ class SigningFlow:
             if not template:
                 raise PermanentError(f"для МО {org.code} не настроен шаблон «{kind}»",
                                      code="template_not_configured")
-            documents.append(DocumentSpec(template_id=template, title=ConsentKind(kind).title))
+            documents.append(DocumentSpec(template_id=template,
+                                           title=ConsentKind(kind).patient_title))
         return SendRequest(
             phone=loaded.row.phone, department_id=org.partner_department_id or "",
             deal_type_ids=self.deal_type_ids, documents=documents,
@@ -235,10 +236,13 @@ class SigningFlow:
         if zip_id:
             return Next("download",
                         apply=self._apply(loaded, lambda r: r.mark_patient_signed(zip_id)))
+        if status.status == "cancelled" and status.reason == "expired":
+            return Done("cancelled", apply=self._apply(
+                loaded, lambda r: r.expire(on_platform=True), consents=ConsentState.pending))
         if status.status == "cancelled":
-            reason = _cancel_reason(status.reason)
-            return Done("cancelled", apply=self._apply(loaded, lambda r: r.cancel(reason),
-                                                      consents=ConsentState.declined))
+            return Done("cancelled", apply=self._apply(
+                loaded, lambda r: r.cancel(REFUSED, by=CancelledBy.patient),
+                consents=ConsentState.declined))
         if status.status in ("error", "finished"):
             message = f"платформа сообщила статус «{status.status}» до завершения подписания"
             return Done("cancelled", apply=self._apply(
@@ -383,12 +387,6 @@ STEPS: Mapping[str, Step] = MappingProxyType({
     "upload": SigningFlow._upload,
     "complete": SigningFlow._complete,
 })
-
-
-def _cancel_reason(reason: str | None) -> str:
-    if reason == "expired":
-        return "Срок подписания на платформе истёк."
-    return "Пациент отказался от подписания в Госключе."
 
 
 def _document(request_id: str, kind: str, name: str, media_type: str, content: bytes, *,

@@ -12,6 +12,7 @@ cancelled and the last message the patient got says so.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from medsign.domain import bot
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
 from medsign.domain.notifications import notification_time
 from medsign.domain.organizations import QuietHours, parse_quiet_hours
-from medsign.domain.signing import SigningRequest
+from medsign.domain.signing import PatientNotice, SigningEvent, patient_notice
 from medsign.runner import store
 
 NOTIFY_KIND = "max.notify"
@@ -249,13 +250,29 @@ def sync_patient(db: Session, *, patient: PatientRow, policy: NotificationPolicy
         sync(db, appointment=appointment, policy=policy, now=now)
 
 
-def announce_outcome(db: Session, row: SigningRequestRow, request: SigningRequest,
-                     now: datetime) -> None:
-    """Tell the patient in MAX how a signing ended (once per outcome), if MAX can reach them."""
+def tell_patient(db: Session, row: SigningRequestRow, events: Sequence[SigningEvent],
+                 now: datetime) -> None:
+    """Tell the patient in MAX what the request's events mean for them — the documents
+    reaching Госключ, and how signing ended — once each, if MAX can reach them.
+
+    The text comes from the kind of event (``patient_notice``), never from its reason: an
+    operator's words and logins stay in the history and the audit log."""
+    notices = [(e, n) for e in events if (n := patient_notice(e)) is not None]
+    if not notices:
+        return
     patient = db.get_one(PatientRow, row.patient_id)
     if patient.max_user_id is None or not patient.max_reachable:
         return
     kinds = [ConsentKind(k) for k in row.consent_kinds]
-    enqueue_message(db, ref=f"signing-{row.id}-{request.state.value}", now=now,
-                    user_id=patient.max_user_id,
-                    text=bot.outcome(request.state, kinds=kinds, reason=request.reason))
+    for event, notice in notices:
+        if notice is PatientNotice.appointment_cancelled and _invitation_sent(db, row):
+            continue  # the invitation itself is edited to say the visit is cancelled
+        enqueue_message(db, ref=f"signing-{row.id}-{event.to_state.value}", now=now,
+                        user_id=patient.max_user_id, text=bot.outcome(notice, kinds=kinds),
+                        buttons="goskey" if notice is PatientNotice.documents_sent else "none")
+
+
+def _invitation_sent(db: Session, row: SigningRequestRow) -> bool:
+    return db.scalars(select(NotificationRow.id).where(
+        NotificationRow.appointment_id == row.appointment_id,
+        NotificationRow.message_mid.is_not(None))).first() is not None

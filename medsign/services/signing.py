@@ -37,7 +37,14 @@ from medsign.db.models import (
 )
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
 from medsign.domain.signer_check import SignerMismatch
-from medsign.domain.signing import FINAL_STATES, SigningRequest, SigningState
+from medsign.domain.signing import (
+    FINAL_STATES,
+    CancelledBy,
+    SigningAction,
+    SigningEvent,
+    SigningRequest,
+    SigningState,
+)
 from medsign.runner import store
 from medsign.services import audit, notifications, organizations, paging, records
 from medsign.services.errors import Conflict, NotFound, Unprocessable
@@ -62,8 +69,11 @@ def to_domain(row: SigningRequestRow, *, appointment_external_id: str,
 
 
 def save(db: Session, row: SigningRequestRow, request: SigningRequest, *, actor: str,
-         now: datetime) -> None:
-    """Write the domain object's state back and drain its events into history and audit."""
+         now: datetime) -> list[SigningEvent]:
+    """Write the domain object's state back and drain its events into history and audit.
+
+    Each event is audited under its own action (``signing.retried``, ``signing.refused``, …,
+    as the domain named it); the drained events are returned for whoever tells the patient."""
     row.state, row.transaction_id = request.state.value, request.transaction_id
     row.zip_file_id, row.uploaded_file_ids = request.zip_file_id, list(request.uploaded_file_ids)
     row.completion_file_id, row.reason = request.completion_file_id, request.reason
@@ -71,15 +81,17 @@ def save(db: Session, row: SigningRequestRow, request: SigningRequest, *, actor:
     row.updated_at = now
     if request.state is SigningState.completed:
         row.completed_at = now
-    for event in request.events:
+    events = request.drain_events()
+    for event in events:
         db.add(SigningEventRow(signing_request_id=row.id, at=now, from_state=event.from_state,
                                to_state=event.to_state, actor=actor, reason=event.reason,
-                               details=dict(event.details)))
-        audit.record(db, at=now, actor=actor, action=f"signing.{event.to_state}",
+                               details={**event.details, "action": event.action}))
+        audit.record(db, at=now, actor=actor, action=event.action,
                      subject_type="signing_request", subject_id=row.id,
                      organization_code=request.organization_code,
-                     details={"from": event.from_state, "reason": event.reason})
-    request.events.clear()
+                     details={"from": event.from_state, "to": event.to_state,
+                              "reason": event.reason})
+    return events
 
 
 @dataclass(frozen=True)
@@ -116,8 +128,9 @@ def _start_locked(db: Session, scope: Scope, command: StartRequest, appt: Appoin
     request = to_domain(row, appointment_external_id=appt.external_id,
                         organization_code=org.code)
     db.add(SigningEventRow(signing_request_id=row.id, at=now, from_state=None, to_state="new",
-                           actor=scope.actor, reason=None, details={}))
-    audit.record(db, at=now, actor=scope.actor, action="signing.new",
+                           actor=scope.actor, reason=None,
+                           details={"action": SigningAction.created.value}))
+    audit.record(db, at=now, actor=scope.actor, action=SigningAction.created.value,
                  subject_type="signing_request", subject_id=row.id, organization_code=org.code,
                  details={"appointment": appt.external_id, "consents": row.consent_kinds,
                           "initiated_by": request.initiated_by})
@@ -292,8 +305,8 @@ def cancel_for_appointment(db: Session, *, appt: AppointmentRow, org_code: str, 
     for row in rows:
         request = to_domain(row, appointment_external_id=appt.external_id,
                             organization_code=org_code)
-        request.cancel(reason)
-        save(db, row, request, actor=actor, now=now)
+        request.cancel(reason, by=CancelledBy.appointment)
+        notifications.tell_patient(db, row, save(db, row, request, actor=actor, now=now), now)
         store.cancel_for_ref(db.connection(), kind=SIGNING_KIND, ref=row.id, now=now,
                              reason=reason)
         count += 1
@@ -444,17 +457,18 @@ def retry(db: Session, *, scope: Scope, request_id: str, now: datetime,
     return view
 
 
-def cancel(db: Session, *, scope: Scope, request_id: str, reason: str,
+def cancel(db: Session, *, scope: Scope, request_id: str, reason: str, by: CancelledBy,
            now: datetime) -> RequestView:
-    """Stop a request that has not ended; its runner item is fenced out (audited)."""
+    """Stop a request that has not ended; its runner item is fenced out (audited as ``by``'s
+    cancel). The patient is told that the clinic cancelled it, never ``reason``."""
     view = get(db, scope=scope, request_id=request_id)
     request = to_domain(view.row, appointment_external_id=view.appointment_external_id,
                         organization_code=view.organization_code)
     if not request.can_transition(SigningState.cancelled):
         raise Conflict("already_ended", "Транзакция уже завершена.", state=request.state.value)
-    request.cancel(reason)
-    save(db, view.row, request, actor=scope.actor, now=now)
-    notifications.announce_outcome(db, view.row, request, now)
+    request.cancel(reason, by=by)
+    events = save(db, view.row, request, actor=scope.actor, now=now)
+    notifications.tell_patient(db, view.row, events, now)
     store.cancel_for_ref(db.connection(), kind=SIGNING_KIND, ref=request_id, now=now,
                          reason=reason)
     for consent in db.scalars(select(ConsentRow).where(

@@ -21,12 +21,15 @@ from medsign.db.models import (
     NotificationRow,
     OrganizationRow,
     PatientRow,
+    SigningEventRow,
     SigningRequestRow,
     WorkItemRow,
 )
-from medsign.domain.signing import ACTIVE_STATES, SigningState
+from medsign.domain import audit as audit_words
+from medsign.domain.consents import ConsentKind
+from medsign.domain.signing import ACTIVE_STATES, SigningState, action_title
 from medsign.runner import store
-from medsign.services import signing
+from medsign.services import actors, signing
 from medsign.services.signing import RequestView
 
 NOTIFICATION_TITLES = {"scheduled": "запланировано", "skipped": "не отправляется",
@@ -46,6 +49,12 @@ class ItemInfo:
     updated_at: datetime
     next_run_at: datetime | None
 
+    @property
+    def error(self) -> str | None:
+        """The item's error, if it still stands: a cancelled item keeps the cancel's reason in
+        ``last_error`` (and a finished one an old attempt's), and neither is an error."""
+        return self.last_error if self.status in (store.SCHEDULED, store.FAILED) else None
+
 
 @dataclass(frozen=True)
 class ConsoleRequest:
@@ -55,6 +64,10 @@ class ConsoleRequest:
     @property
     def state_title(self) -> str:
         return SigningState(self.view.row.state).title
+
+    @property
+    def reason_label(self) -> str:
+        return SigningState(self.view.row.state).reason_label
 
 
 def latest_items(db: Session, request_ids: list[str]) -> dict[str, ItemInfo]:
@@ -185,3 +198,90 @@ def _subject(text: str) -> Any:
         return or_(AuditRow.subject_id == text,
                    and_(AuditRow.subject_type == kind, AuditRow.subject_id == ident))
     return AuditRow.subject_id == text
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit record as an operator reads it: names and words, the raw values beside."""
+
+    row: AuditRow
+    actor: str
+    action: str
+    subject: str
+    reason: str | None
+    details: list[tuple[str, str]]
+
+
+def audit_entries(db: Session, rows: list[AuditRow]) -> list[AuditEntry]:
+    who = actors.names(db, {r.actor for r in rows})
+    return [_entry(r, who[r.actor]) for r in rows]
+
+
+def _entry(row: AuditRow, actor: str) -> AuditEntry:
+    details = dict(row.details or {})
+    reason = details.pop("reason", None)
+    return AuditEntry(row, actor, describe_action(row.action, details.get("to")),
+                      audit_words.SUBJECT_TITLES.get(row.subject_type, row.subject_type),
+                      str(reason) if reason else None, _details(details))
+
+
+def describe_action(action: str, to_state: object = None) -> str:
+    if action.startswith("signing."):
+        return action_title(action, str(to_state) if to_state else None)
+    return audit_words.action_title(action)
+
+
+def _details(details: dict[str, Any]) -> list[tuple[str, str]]:
+    moved = (details.pop("from", None), details.pop("to", None))
+    shown = [("переход", f"{_state(moved[0])} → {_state(moved[1])}")] if moved[1] else []
+    for key, value in details.items():
+        if value not in (None, "", [], {}):
+            shown.append((audit_words.DETAIL_LABELS.get(key, key), _value(key, value)))
+    return shown
+
+
+def _state(value: object) -> str:
+    return "—" if value is None else f"«{_state_title(str(value))}»"
+
+
+def _state_title(value: str) -> str:
+    return SigningState(value).title if value in SigningState.__members__ else value
+
+
+def _value(key: str, value: object) -> str:
+    if key == "consents" and isinstance(value, list):
+        return ", ".join(ConsentKind(v).title if v in ConsentKind.__members__ else str(v)
+                         for v in value)
+    if key == "initiated_by":
+        return {"doctor": "врач", "patient": "пациент", "mis": "МИС"}.get(str(value), str(value))
+    if isinstance(value, bool):
+        return "да" if value else "нет"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One move of a request as staff read it: what happened, by whom (a name), and why."""
+
+    at: datetime
+    from_state: str | None
+    to_state: str
+    what: str
+    actor: str
+    reason: str | None
+
+
+def history(db: Session, request_id: str) -> list[HistoryEntry]:
+    events = signing.history(db, request_id)
+    who = actors.names(db, {e.actor for e in events})
+    return [HistoryEntry(e.at, e.from_state, e.to_state, _what(e), who[e.actor], e.reason)
+            for e in events]
+
+
+def _what(event: SigningEventRow) -> str:
+    action = str((event.details or {}).get("action") or "")
+    return action_title(action, event.to_state)

@@ -32,6 +32,7 @@ from medsign.services.scope import Scope
 class ConsentView:
     kind: str
     title: str
+    patient_title: str
     method: str
     method_title: str
     state: str
@@ -45,10 +46,15 @@ class RequestSummary:
     state_title: str
     updated_at: datetime
     reason: str | None
+    patient_state_title: str = ""
 
     @property
     def completed(self) -> bool:
         return self.state == SigningState.completed
+
+    @property
+    def reason_label(self) -> str:
+        return SigningState(self.state).reason_label
 
     @property
     def active(self) -> bool:
@@ -171,14 +177,15 @@ def _card(a: AppointmentRow, p: PatientRow, consents: list[ConsentRow],
 
 def summarize(r: SigningRequestRow) -> RequestSummary:
     state = SigningState(r.state)
-    return RequestSummary(r.id, state.value, state.title, r.updated_at, r.reason)
+    return RequestSummary(r.id, state.value, state.title, r.updated_at, r.reason,
+                          state.patient_title)
 
 
 def consent_view(c: ConsentRow) -> ConsentView:
     kind, method, state = (ConsentKind(c.kind), SigningMethod(c.signing_method),
                            ConsentState(c.state))
-    return ConsentView(kind.value, kind.title, method.value, method.title, state.value,
-                       state.title)
+    return ConsentView(kind.value, kind.title, kind.patient_title, method.value, method.title,
+                       state.value, state.title)
 
 
 def max_link(p: PatientRow) -> tuple[str, str]:

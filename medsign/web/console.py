@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from medsign.db.engine import read_only
 from medsign.db.models import OrganizationRow
-from medsign.domain.signing import FINAL_STATES, SigningState
+from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningState
 from medsign.runner import store
 from medsign.services import signing, web_console, web_health
 from medsign.services.scope import Scope
@@ -108,7 +108,7 @@ def request_page(request: Request, user: deps.Operator, request_id: Id) -> Respo
     with deps.read_db(request) as db:
         view = signing.get(db, scope=scope_of(user), request_id=request_id)
         row = web_console.with_items(db, [view])[0]
-        history = signing.history(db, request_id)
+        history = web_console.history(db, request_id)
         mismatch = signing.signer_mismatches(db, [request_id]).get(request_id)
     state = SigningState(view.row.state)
     return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
@@ -128,7 +128,7 @@ def retry(request: Request, user: deps.Operator, request_id: Id,
           reason: Reason) -> Response:
     with deps.write_db(request) as db:
         signing.retry(db, scope=scope_of(user), request_id=request_id, now=deps.now(request),
-                      reason=f"{reason} (оператор {user.login})")
+                      reason=reason)
         db.commit()
     return _back_to(request_id, "retried")
 
@@ -137,8 +137,8 @@ def retry(request: Request, user: deps.Operator, request_id: Id,
 def cancel(request: Request, user: deps.Operator, request_id: Id,
            reason: Reason) -> Response:
     with deps.write_db(request) as db:
-        signing.cancel(db, scope=scope_of(user), request_id=request_id,
-                       reason=f"{reason} (оператор {user.login})", now=deps.now(request))
+        signing.cancel(db, scope=scope_of(user), request_id=request_id, reason=reason,
+                       by=CancelledBy.operator, now=deps.now(request))
         db.commit()
     return _back_to(request_id, "cancelled")
 

@@ -37,11 +37,12 @@ def audit_page(request: Request, user: deps.Operator, actor: Filter = "", action
     with deps.read_db(request) as db:
         rows = web_console.audit_page(db, where=where, limit=PAGE + 1,
                                       before_id=before_id if isinstance(before_id, int) else None)
+        entries = web_console.audit_entries(db, rows[:PAGE])
     filters = {"actor": actor, "action": action, "subject": subject, "day": day}
     next_url = ("/console/audit?" + urlencode({**filters,
                                                 "cursor": encode_cursor({"b": rows[PAGE - 1].id})})
                 if len(rows) > PAGE else None)
-    return render(request, "console/audit.html", title="Журнал аудита", rows=rows[:PAGE],
+    return render(request, "console/audit.html", title="Журнал аудита", rows=entries,
                   filters=filters, next_url=next_url, tz=tz)
 
 

@@ -19,6 +19,7 @@ from medsign.api.v1.reference import (
     IdPath,
     unavailable,
 )
+from medsign.domain.signing import CancelledBy
 from medsign.services import evidence, signing
 from medsign.services.errors import ServiceUnavailable, Unprocessable
 
@@ -156,7 +157,8 @@ def retry_signing_request(request_id: IdPath, db: WriteDb, caller: Caller, now: 
              responses=WITH_BODY, summary="Отменить незавершённую транзакцию")
 def cancel_signing_request(request_id: IdPath, body: schemas.CancelRequest, db: WriteDb,
                            caller: Caller, now: Now) -> schemas.SigningRequestOut:
-    signing.cancel(db, scope=caller.scope, request_id=request_id, reason=body.reason, now=now)
+    signing.cancel(db, scope=caller.scope, request_id=request_id, reason=body.reason,
+                   by=CancelledBy.clinic, now=now)
     return views.signing_request(signing.get(db, scope=caller.scope, request_id=request_id),
                                  mismatch=signing.signer_mismatches(db, [request_id]).get(
                                      request_id))

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 
 from medsign.domain import bot
 from medsign.domain.consents import ConsentKind
-from medsign.domain.signing import SigningState
+from medsign.domain.signing import PatientNotice
 from tests import factories as f
 from tests.e2e.bot.stack import (
     MAX_TOKEN,
@@ -149,9 +149,14 @@ class Path_:
 
         def edited() -> bool:
             [m] = [m for m in s.bot_messages(self.user) if m["mid"] == self.invitation_mid]
-            return bool(m["text"] == bot.after_sign(KINDS)
-                        and m["keyboard"][0][0]["type"] == "link")
-        self.wait(edited, "the invitation to become the Goskey link")
+            return bool(m["text"] == bot.after_sign(KINDS) and not m["keyboard"])
+        self.wait(edited, "the invitation to say the documents are being prepared")
+
+        def in_goskey() -> bool:  # said once the platform accepted them, with the link
+            return any(m["text"] == bot.documents_sent(KINDS)
+                       and m["keyboard"][0][0]["type"] == "link"
+                       for m in s.bot_messages(self.user))
+        self.wait(in_goskey, "the message that the documents are in Госключ")
         [tx] = self.wait(lambda: s.goskey_get(f"/transactions?phone=%2B{PHONE[1:]}")[
             "transactions"], "the Goskey transaction")
         self.transaction = tx["id"]
@@ -169,9 +174,11 @@ class Path_:
         s = self.stack
         texts = [m["text"] for m in s.bot_messages(self.user)]
         assert texts.count(LINKED) == 1, texts
-        assert len(texts) == 3, texts  # linked, the invitation (edited in place), signed
+        # linked, the invitation (edited in place), the documents in Госключ, signed
+        assert len(texts) == 4, texts
+        assert texts.count(bot.documents_sent(KINDS)) == 1, texts
         [final] = [t for t in texts if SIGNED in t]
-        assert final == bot.outcome(SigningState.completed, kinds=KINDS, reason=None)
+        assert final == bot.outcome(PatientNotice.signed, kinds=KINDS)
         assert len(s.transactions()) == 1, s.transactions()
         requests = s.api("GET", "/api/v1/signing-requests")["items"]
         assert [(r["state"], r["initiated_by"]) for r in requests] == [("completed", "patient")]

@@ -225,10 +225,11 @@ format = "text"
         finally:
             container.engine.dispose()
 
-    def link_max(self, patient_id: str) -> None:
+    def link_max(self, patient_id: str) -> int:
         """Link a patient's MAX account as the patient does: a one-time deep link opened in
         the messenger (``bot_started``), as ``medsign demo`` does for two of its patients.
-        The worker picks the update up by polling MAX, then announces the patient's visits."""
+        The worker picks the update up by polling MAX, then announces the patient's visits.
+        Returns the patient's MAX user id (whose chat ``max_chat`` reads)."""
         container = bootstrap.build(load_settings(self.config_file, env={}))
         try:
             with Session(container.engine) as db:
@@ -252,6 +253,8 @@ format = "text"
         # announced)
         wait_for(lambda: self._max_user_of(patient_id) == user["user_id"], timeout=60,
                  what=f"the worker linking {patient_id} to MAX", describe=self.describe)
+        linked: int = user["user_id"]
+        return linked
 
     def _max_user_of(self, patient_id: str) -> int | None:
         container = bootstrap.build(load_settings(self.config_file, env={}))
@@ -327,6 +330,13 @@ format = "text"
                           headers={"Content-Type": "application/json"})
         assert r.status_code == 200, (method, path, r.status_code, r.text)
         return r.json()
+
+    def max_chat(self, user_id: int) -> list[dict[str, Any]]:
+        """The patient's MAX dialog as the emulator shows it (messages after edits, toasts)."""
+        r = httpx.get(f"{self.max_url}/_emulator/users/{user_id}/chat", timeout=30)
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
 
     def request_state(self, request_id: str) -> dict[str, Any]:
         found: dict[str, Any] = self.api("GET", f"/signing-requests/{request_id}")

@@ -1,6 +1,7 @@
 """An operator finds a signing request that failed because the platform served an archive
 with a bad operator signature (a fault injected into the Goskey emulator), retries it from
-the console once the fault is gone, and it completes."""
+the console once the fault is gone, and it completes; the history and the audit log name
+the operator and say «повтор», with the operator's reason."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.e2e.browser.stand import Stand
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 FAILED_TIMEOUT_MS = 60_000
+OPERATOR_NAME = "Соколов Игорь Викторович"  # medsign.demo's operator
 
 
 def test_operator_retries_a_request_failed_by_an_injected_fault(ui: Ui, stand: Stand) -> None:
@@ -62,7 +64,22 @@ def test_operator_retries_a_request_failed_by_an_injected_fault(ui: Ui, stand: S
     history = operator.get_by_test_id("history")
     expect(history).to_contain_text("ошибка")
     expect(history).to_contain_text("подписано")
+    expect(history).to_contain_text("повтор")
+    expect(history).to_contain_text(OPERATOR_NAME)
     ui.check(operator, "console-request-completed")
+
+    # the audit log: the retry is the operator's, by name, as «повтор», with the reason —
+    # not the patient signing again (the request failed from patient_signed)
+    ui.goto(operator, f"/console/audit?subject={request_id}&action=signing.")
+    entry = operator.locator('[data-testid="audit-row"][data-action="signing.retried"]')
+    expect(entry).to_have_count(1)
+    expect(entry.get_by_test_id("audit-actor")).to_contain_text(OPERATOR_NAME)
+    expect(entry.get_by_test_id("audit-action")).to_contain_text("повтор")
+    expect(entry.get_by_test_id("audit-reason")).to_contain_text("платформа снова доступна")
+    patient_signed = operator.locator('[data-testid="audit-row"]'
+                                      '[data-action="signing.patient_signed"]')
+    expect(patient_signed).to_have_count(1)  # once, when the patient did sign
+    ui.check(operator, "console-audit-retried")
 
     # operators are not administrators: the users page is refused, in Russian
     response = ui.goto(operator, "/console/users")

@@ -11,7 +11,7 @@ fixed seed, deciding at the first status poll) and fails 10 % of platform calls:
 connections dropped after it acted (the answer lost — what idempotency keys are for). An ignored
 transaction expires on the platform after ``EXPIRE_AFTER_S`` (``emulate goskey
 --expire-after``): the platform answers ``cancelled`` with reason ``expired`` and the service
-ends the request in ``cancelled`` with the expiry reason.
+ends the request in ``expired`` with the platform's expiry as its reason.
 
 The test waits (polling the API, bounded) until every request is final, then checks each
 against the decision the emulator recorded, that the platform saw exactly one transaction per
@@ -268,7 +268,7 @@ def test_two_hundred_signings_through_real_processes_under_faults(
                 continue
             expected = {"sign": ("completed", None, "finished", None),
                         "refuse": ("cancelled", REFUSED, "cancelled", "refused"),
-                        "ignore": ("cancelled", EXPIRED, "cancelled", "expired")}.get(
+                        "ignore": ("expired", EXPIRED, "cancelled", "expired")}.get(
                 tx["decision"])
             actual = (r["state"], r["reason"], tx["status"], tx["reason"])
             outcome[f"{tx['decision']} -> {r['state']}"] += 1

@@ -32,9 +32,13 @@ def test_sign_online_answers_edits_and_starts_one_transaction_for_a_double_press
     assert sorted(stand.toasts(invited.user_id)) == sorted(
         [bot.SIGNING_STARTED_TOAST, bot.ALREADY_CHOSEN])
     message = stand.invitation(invited.user_id)
-    assert message["text"] == bot.after_sign(KINDS)
-    assert message["keyboard"] == [[{"type": "link", "text": bot.GOSKEY_BUTTON,
-                                     "url": GOSKEY_BOT_URL}]]
+    assert message["text"] == bot.after_sign(KINDS)  # «готовим», nothing claimed yet
+    assert message["keyboard"] is None
+    # once the platform accepted the transaction: the documents are in Госключ, with the link
+    [sent] = [m for m in stand.bot_messages(invited.user_id)
+              if m["text"] == bot.documents_sent(KINDS)]
+    assert sent["keyboard"] == [[{"type": "link", "text": bot.GOSKEY_BUTTON,
+                                  "url": GOSKEY_BOT_URL}]]
     [request] = stand.signing_requests()
     assert (request["state"], request["initiated_by"]) == ("sent", "patient")
     [transaction] = stand.transactions()

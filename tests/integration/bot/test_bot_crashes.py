@@ -93,13 +93,15 @@ def test_a_final_message_sent_just_before_a_crash_is_not_sent_again(stand: BotSt
         worker = stand.container.worker()
         worker.flows = {k: f for k, f in worker.flows.items() if k == SIGNING_KIND}
         stand.run(worker.run(asyncio.Event(), until_idle=True))
-    assert [i.status for i in stand.items(MESSAGE_KIND)] == ["scheduled"]
+    # «documents in Госключ» went out with the send; the refusal's message is queued
+    assert [i.status for i in stand.items(MESSAGE_KIND)] == ["done", "scheduled"]
     run_and_die(stand, MESSAGE_KIND)
-    assert len(stand.sent_with(invited.user_id, "Подписание отменено")) == 1
+    assert len(stand.sent_with(invited.user_id, "Вы отказались")) == 1
 
     stand.advance(LEASE + timedelta(seconds=1))
     stand.work()
-    assert len(stand.sent_with(invited.user_id, "Подписание отменено")) == 1
-    assert [i.status for i in stand.items(MESSAGE_KIND)] == ["done"]
-    assert stand.stats()["messages_sent"] == 3  # linked, invitation, the final message
+    assert len(stand.sent_with(invited.user_id, "Вы отказались")) == 1
+    assert [i.status for i in stand.items(MESSAGE_KIND)] == ["done", "done"]
+    # linked, invitation, documents in Госключ, the final message
+    assert stand.stats()["messages_sent"] == 4
     assert bot.ALREADY_CHOSEN not in stand.toasts(invited.user_id)

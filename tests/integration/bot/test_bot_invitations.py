@@ -321,7 +321,9 @@ def test_the_goskey_link_is_the_configured_one(stand: BotStand) -> None:
     invited = invite(stand)
     stand.press(invited.user_id, invited.mid, invited.sign)
     stand.work()
-    assert stand.invitation(invited.user_id)["keyboard"] == [
+    [sent] = [m for m in stand.bot_messages(invited.user_id)
+              if m["text"].startswith("Документы отправлены в Госключ")]
+    assert sent["keyboard"] == [
         [{"type": "link", "text": bot.GOSKEY_BUTTON, "url": GOSKEY_BOT_URL}]]
 
 

@@ -1,4 +1,6 @@
-"""Flow C's end, told to the patient in MAX: one final message per signing, whatever the end."""
+"""Flow C told to the patient in MAX: that the documents are in Госключ once the platform has
+accepted them, then one final message per signing, chosen by how it ended — never the
+reason staff typed."""
 
 from __future__ import annotations
 
@@ -6,10 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from medsign.db.models import AuditRow
 from medsign.domain import bot
 from medsign.domain.consents import ConsentKind
-from medsign.domain.signing import SigningState
+from medsign.domain.signing import PatientNotice
 from tests.integration.bot.conftest import VISIT, Invited, invite
 from tests.integration.bot.stand import BotStand
 
@@ -26,12 +31,23 @@ def signing_started(stand: BotStand) -> tuple[Invited, str, str]:
     return invited, request["id"], transaction["id"]
 
 
-def finals(stand: BotStand, user_id: int) -> list[str]:
+def told(stand: BotStand, user_id: int) -> list[str]:
     """Bot messages after the invitation (the invitation itself is edited, not repeated)."""
     row = stand.notification()
     assert row is not None
     return [m["text"] for m in stand.bot_messages(user_id)
             if m["mid"] != row.message_mid and not m["text"].startswith("Аккаунт MAX")]
+
+
+def finals(stand: BotStand, user_id: int) -> list[str]:
+    """What was told after the documents reached Госключ (said once, before anything else)."""
+    texts = told(stand, user_id)
+    assert texts[:1] == [bot.documents_sent(KINDS)], texts
+    return texts[1:]
+
+
+def outcome(notice: PatientNotice) -> str:
+    return bot.outcome(notice, kinds=KINDS)
 
 
 def settle(stand: BotStand, *, rounds: int = 6) -> None:
@@ -53,32 +69,52 @@ def test_completed_signing_ends_with_documents_signed(any_stand: BotStand) -> No
     stand.goskey("POST", f"/transactions/{tx}/sign")
     settle(stand)
     assert state_of(stand, rid)["state"] == "completed"
-    assert finals(stand, invited.user_id) == [
-        bot.outcome(SigningState.completed, kinds=KINDS, reason=None)]
+    assert finals(stand, invited.user_id) == [outcome(PatientNotice.signed)]
     assert "документы подписаны" in finals(stand, invited.user_id)[0]
     assert stand.consents()["medical_intervention"] == ("electronic", "signed")
     settle(stand)  # nothing more is said
     assert len(finals(stand, invited.user_id)) == 1
 
 
-def test_refused_signing_ends_with_cancelled_and_the_reason(stand: BotStand) -> None:
+def test_the_documents_are_said_to_be_in_goskey_only_once_the_platform_has_them(
+        stand: BotStand) -> None:
+    invited = invite(stand)
+    stand.goskey("POST", "/faults", {"method": "send", "error_5xx_rate": 1.0})
+    stand.press(invited.user_id, invited.mid, invited.sign)
+    stand.work()
+    assert stand.toasts(invited.user_id) == [bot.SIGNING_STARTED_TOAST]
+    assert "отправлены" not in bot.SIGNING_STARTED_TOAST
+    assert stand.transactions() == [] and told(stand, invited.user_id) == []
+    stand.goskey("DELETE", "/faults")
+    settle(stand, rounds=3)  # the send is retried and accepted
+    [transaction] = stand.transactions()
+    assert told(stand, invited.user_id) == [bot.documents_sent(KINDS)]
+    [sent] = [m for m in stand.bot_messages(invited.user_id)
+              if m["text"] == bot.documents_sent(KINDS)]
+    assert sent["keyboard"][0][0]["type"] == "link"  # the way to Госключ comes with it
+    settle(stand)
+    assert told(stand, invited.user_id) == [bot.documents_sent(KINDS)]  # said once
+    assert transaction["id"]
+
+
+def test_refused_signing_ends_with_the_refusal_in_plain_words(stand: BotStand) -> None:
     invited, rid, tx = signing_started(stand)
     stand.goskey("POST", f"/transactions/{tx}/refuse")
     settle(stand)
     detail = state_of(stand, rid)
     assert detail["state"] == "cancelled"
-    [final] = finals(stand, invited.user_id)
-    assert final == bot.outcome(SigningState.cancelled, kinds=KINDS, reason=detail["reason"])
-    assert final.startswith("Подписание отменено: Пациент отказался")
+    assert [e["action"] for e in audit_of(stand, rid)][-1] == "signing.refused"
+    assert finals(stand, invited.user_id) == [outcome(PatientNotice.refused)]
 
 
-def test_expired_on_the_platform_ends_with_cancelled(stand: BotStand) -> None:
+def test_expired_on_the_platform_ends_with_expired(stand: BotStand) -> None:
     invited, rid, tx = signing_started(stand)
     stand.goskey("POST", f"/transactions/{tx}/expire")
     settle(stand)
-    assert state_of(stand, rid)["state"] == "cancelled"
-    [final] = finals(stand, invited.user_id)
-    assert final.startswith("Подписание отменено: Срок подписания на платформе истёк")
+    detail = state_of(stand, rid)
+    assert detail["state"] == "expired" and "на платформе" in detail["reason"]
+    assert finals(stand, invited.user_id) == [outcome(PatientNotice.expired)]
+    assert stand.consents()["medical_intervention"] == ("electronic", "pending")
 
 
 def test_not_signed_by_the_visit_ends_with_expired(stand: BotStand) -> None:
@@ -86,8 +122,7 @@ def test_not_signed_by_the_visit_ends_with_expired(stand: BotStand) -> None:
     stand.set_time(VISIT + timedelta(hours=2))  # the visit plus signing.expiry_grace
     settle(stand, rounds=2)
     assert state_of(stand, rid)["state"] == "expired"
-    assert finals(stand, invited.user_id) == [
-        bot.outcome(SigningState.expired, kinds=KINDS, reason=None)]
+    assert finals(stand, invited.user_id) == [outcome(PatientNotice.expired)]
 
 
 def test_a_platform_error_ends_with_a_technical_failure(stand: BotStand) -> None:
@@ -95,8 +130,7 @@ def test_a_platform_error_ends_with_a_technical_failure(stand: BotStand) -> None
     stand.goskey("POST", f"/transactions/{tx}/error")
     settle(stand)
     assert state_of(stand, rid)["state"] == "platform_error"
-    [final] = finals(stand, invited.user_id)
-    assert "технической ошибки" in final
+    assert finals(stand, invited.user_id) == [outcome(PatientNotice.platform_error)]
 
 
 @pytest.mark.parametrize("fault", [{"method": "download", "corrupt_archive": True},
@@ -108,8 +142,7 @@ def test_a_failed_signing_ends_with_a_technical_failure(stand: BotStand,
     stand.goskey("POST", f"/transactions/{tx}/sign")
     settle(stand)
     assert state_of(stand, rid)["state"] == "failed"
-    assert finals(stand, invited.user_id) == [
-        bot.outcome(SigningState.failed, kinds=KINDS, reason=None)]
+    assert finals(stand, invited.user_id) == [outcome(PatientNotice.technical_failure)]
 
 
 def test_a_signing_stopped_by_the_appointments_cancellation_is_told_once(
@@ -126,6 +159,7 @@ def test_a_signing_stopped_by_the_appointments_cancellation_is_told_once(
     assert message["keyboard"] is None
     assert finals(stand, invited.user_id) == []
     assert stand.notification().state == "cancelled"  # type: ignore[union-attr]
+    assert [e["action"] for e in audit_of(stand, rid)][-1] == "signing.appointment_cancelled"
 
 
 def test_no_final_message_to_a_patient_who_stopped_the_bot(stand: BotStand) -> None:
@@ -135,16 +169,26 @@ def test_no_final_message_to_a_patient_who_stopped_the_bot(stand: BotStand) -> N
     stand.goskey("POST", f"/transactions/{tx}/sign")
     settle(stand)
     assert state_of(stand, rid)["state"] == "completed"
-    assert finals(stand, invited.user_id) == []
+    assert finals(stand, invited.user_id) == []  # only what was said before the stop
     assert stand.stats()["too_many_requests"] == 0
 
 
-def test_an_operators_cancellation_is_told_to_the_patient(stand: BotStand) -> None:
+def test_a_clinics_cancellation_is_told_without_its_reason(stand: BotStand) -> None:
     invited, rid, _ = signing_started(stand)
     r = stand.api.post(f"/api/v1/signing-requests/{rid}/cancel",
                        json={"reason": "документы переоформляются"})
     assert r.status_code == 200, r.text
     settle(stand, rounds=2)
     assert state_of(stand, rid)["state"] == "cancelled"
-    assert finals(stand, invited.user_id) == [bot.outcome(
-        SigningState.cancelled, kinds=KINDS, reason="документы переоформляются")]
+    assert finals(stand, invited.user_id) == [outcome(PatientNotice.cancelled_by_clinic)]
+    assert "переоформляются" not in " ".join(told(stand, invited.user_id))
+    [entry] = [e for e in audit_of(stand, rid) if e["action"].startswith("signing.cancel")]
+    assert entry["action"] == "signing.cancelled_by_clinic"
+    assert entry["details"]["reason"] == "документы переоформляются"
+
+
+def audit_of(stand: BotStand, rid: str) -> list[dict[str, Any]]:
+    with Session(stand.engine) as db:
+        return [{"action": a.action, "actor": a.actor, "details": a.details}
+                for a in db.scalars(select(AuditRow).where(AuditRow.subject_id == rid)
+                                    .order_by(AuditRow.id))]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from medsign.clock import FakeClock
 from medsign.db.models import AuditRow, SigningRequestRow
 from medsign.db.models_web import StaffUserRow
+from medsign.domain.signing import CancelledBy
 from medsign.services import audit, signing
 from medsign.services.scope import SYSTEM
 from medsign.services.web_health import HealthRecorder
@@ -43,7 +44,8 @@ def test_requests_are_paginated(client: TestClient, seeded: stand.Seeded, engine
     for _ in range(27):  # cancel each so that the appointment can be sent again
         ids.append(stand.start_signing(engine, "a1", clock.now()))
         with Session(engine) as db:
-            signing.cancel(db, scope=SYSTEM, request_id=ids[-1], reason="тест", now=clock.now())
+            signing.cancel(db, scope=SYSTEM, request_id=ids[-1], reason="тест",
+                           by=CancelledBy.operator, now=clock.now())
             db.commit()
         clock.advance(timedelta(seconds=1))
     stand.logged_in(client, "op")
@@ -74,9 +76,18 @@ def test_a_failed_request_shows_its_error_and_can_be_retried(
     assert r.status_code == 303 and r.headers["location"].endswith("?msg=retried")
     with Session(engine) as db:
         assert db.get(SigningRequestRow, request_id).state == "new"  # type: ignore[union-attr]
-        audited = [(a.actor, (a.details or {}).get("reason")) for a in db.scalars(select(
-            AuditRow).where(AuditRow.subject_id == request_id, AuditRow.action == "signing.new"))]
-    assert ("web:op", "платформа снова доступна (оператор op)") in audited
+        [audited] = db.scalars(select(AuditRow).where(AuditRow.subject_id == request_id,
+                                                      AuditRow.action == "signing.retried"))
+    # the operator's retry is the operator's, under its own action — not «signing.new»
+    assert (audited.actor, audited.details["reason"]) == ("web:op", "платформа снова доступна")
+    assert audited.details["to"] == "new"
+    history = client.get(f"/console/requests/{request_id}").text
+    assert "повтор" in history and "Сотрудник op (оператор)" in history
+    assert "web:op" not in history
+    audit_page = client.get("/console/audit", params={"action": "signing.retried"}).text
+    assert audit_page.count('data-testid="audit-row"') == 1
+    assert "Сотрудник op (оператор)" in audit_page and "повтор" in audit_page
+    assert "Причина: платформа снова доступна" in audit_page
 
 
 def test_retrying_a_request_that_has_not_failed_is_explained(
@@ -101,9 +112,19 @@ def test_cancel_needs_a_reason_and_is_audited(client: TestClient, seeded: stand.
     assert r.status_code == 303
     with Session(engine) as db:
         row = db.get(SigningRequestRow, request_id)
-        entry = db.scalars(select(AuditRow).where(AuditRow.action == "signing.cancelled")).one()
+        entry = db.scalars(select(AuditRow).where(
+            AuditRow.action == "signing.cancelled_by_operator")).one()
     assert row is not None and row.state == "cancelled"
-    assert entry.actor == "web:op" and "пациент попросил" in entry.details["reason"]
+    assert entry.actor == "web:op" and entry.details["reason"] == "пациент попросил"
+    page = client.get(f"/console/requests/{request_id}").text
+    assert "отменено оператором" in page and "Сотрудник op (оператор)" in page
+    # the cancel's reason is the request's reason, not an error of its runner item
+    assert 'data-testid="last-error"' not in page
+    assert "Последняя ошибка" not in page and "Причина ошибки" not in page
+    assert "Причина отмены" in page
+    listing = client.get("/console/requests").text
+    row_html = listing[listing.index(f'data-request="{request_id}"'):]
+    assert "пациент попросил" not in row_html.split("</tr>")[0]
 
 
 def test_a_request_nobody_works_on_is_stuck(client: TestClient, seeded: stand.Seeded,

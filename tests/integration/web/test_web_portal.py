@@ -20,7 +20,10 @@ def test_my_documents_lists_only_my_appointments(client: TestClient, seeded: sta
     page = stand.logged_in(client, "pat1", path="/portal/login").get("/portal").text
     assert 'data-appointment="a1"' in page and 'data-appointment="a4"' in page
     assert 'data-appointment="a2"' not in page and "Смирнов" not in page
-    assert "подписано" in page and "ИДС (PDF, подписан)" in page
+    assert "подписано" in page and "ИДС (PDF, подписан)" in page  # the archive's file name
+    # the patient reads documents by plain names (no «ИДС»), the doctor's page keeps the term
+    assert "Согласие на медицинское вмешательство (электронно)" in page
+    assert "ИДС на медицинское вмешательство" not in page
     r = client.get(f"/portal/requests/{request_id}/documents/1")
     assert r.status_code == 200 and r.content == pdf
 

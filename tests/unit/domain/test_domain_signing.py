@@ -17,6 +17,7 @@ from medsign.domain.signing import (
     FINAL_STATES,
     STATE_TITLES,
     STOPPED_STATES,
+    CancelledBy,
     SigningEvent,
     SigningRequest,
 )
@@ -55,7 +56,7 @@ MOVES: dict[S, Callable[[SigningRequest], None]] = {
     S.countersigned: lambda r: r.mark_countersigned(),
     S.uploaded: lambda r: r.mark_uploaded(["f-1", "f-2"]),
     S.completed: lambda r: r.mark_completed("final-1"),
-    S.cancelled: lambda r: r.cancel("Пациент отказался"),
+    S.cancelled: lambda r: r.cancel("Пациент отказался", by=CancelledBy.patient),
     S.expired: lambda r: r.expire(),
     S.platform_error: lambda r: r.mark_platform_error("status error"),
     S.failed: lambda r: r.fail("Сертификат оператора недействителен"),
@@ -229,7 +230,7 @@ def test_a_signer_mismatch_cannot_be_retried_or_countersigned_only_cancelled() -
 
 def test_an_operator_may_cancel_a_failed_transaction_instead() -> None:
     r = request(S.failed, failed_from=S.countersigned)
-    r.cancel("Пациент подпишет на бумаге")
+    r.cancel("Пациент подпишет на бумаге", by=CancelledBy.operator)
     assert (r.state, r.failed_from, r.reason) == (S.cancelled, None, "Пациент подпишет на бумаге")
 
 
@@ -252,7 +253,7 @@ def test_draining_events_hands_them_over_once() -> None:
     "move",
     [
         lambda r: r.mark_sent(" "),
-        lambda r: r.cancel(""),
+        lambda r: r.cancel("", by=CancelledBy.operator),
         lambda r: r.fail(""),
     ],
 )
