@@ -27,7 +27,7 @@ from medsign.db.models import (
     SigningRequestRow,
 )
 from medsign.demo import ORGANIZATION
-from medsign.domain.signing import FINAL_STATES, OPEN_STATES, SigningState
+from medsign.domain.signing import FINAL_STATES, OPEN_STATES, CancelledBy, SigningState
 from medsign.services import organizations, patients, signing
 from medsign.services.errors import Conflict
 from medsign.services.patients import PatientInput
@@ -143,7 +143,7 @@ def test_a_failed_request_blocks_a_new_start_until_an_operator_acts(
     assert "оператор должен повторить или отменить" in refused.value.message
     with Session(engine) as db:
         signing.cancel(db, scope=SYSTEM, request_id=request_id, reason="Пациент передумал",
-                       now=NOW)
+                       by=CancelledBy.operator, now=NOW)
         db.commit()
     assert stand.start_signing(engine, "a1", NOW + timedelta(minutes=1)) != request_id
 

@@ -167,5 +167,5 @@ def test_toasts_are_short() -> None:
 def test_a_signer_mismatch_is_explained_without_naming_anyone() -> None:
     text = bot.outcome(PatientNotice.signer_mismatch, kinds=KINDS)
     assert text.startswith("Онлайн-подписание остановлено")
-    assert "можно подписать в клинике" in text
+    assert "можно подписать на бумаге в клинике" in text
     assert "Иванов" not in text and "ИДС" not in text  # no other person, no abbreviations

@@ -224,7 +224,7 @@ def test_a_signer_mismatch_cannot_be_retried_or_countersigned_only_cancelled() -
     with pytest.raises(InvalidTransition):
         r.mark_countersigned()
     assert r.state is S.signer_mismatch and r.events == []
-    r.cancel("Телефон родственника, пациент подпишет на бумаге")
+    r.cancel("Телефон родственника, пациент подпишет на бумаге", by=CancelledBy.operator)
     assert r.state is S.cancelled
 
 
