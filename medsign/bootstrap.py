@@ -90,6 +90,15 @@ class Container:
             atexit.register(self._health.close)
         return self._health
 
+    def close(self) -> None:
+        """Stop what the container started in the background (its health counter's flush
+        thread, after a last flush): a process that builds containers one after another —
+        a test run — must not keep a thread and a database connection per container."""
+        if self._health is not None:
+            atexit.unregister(self._health.close)
+            self._health.close()
+            self._health = None
+
     def _on_call(self, api: str) -> Callable[[str, str, float], None]:
         def observe(method: str, outcome: str, seconds: float) -> None:
             self.metrics.observe_call(api, method, outcome, seconds)

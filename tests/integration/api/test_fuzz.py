@@ -105,7 +105,8 @@ def seeded(engine: Engine, trust_store: Path) -> Iterator[Seeded]:
     settings = load_settings(None, env={"MEDSIGN_SIGNING__TRUST_STORE": str(trust_store),
                                         "MEDSIGN_MAX__TOKEN": "max-bot-token-for-fuzzing",
                                         "MEDSIGN_MAX__BOT_DEEP_LINK_BASE": "https://max.ru/bot"})
-    app = Container(settings=settings, engine=engine).app()  # wired as in production
+    container = Container(settings=settings, engine=engine)
+    app = container.app()  # wired as in production
     token = f.token(engine)
     with TestClient(app, raise_server_exceptions=False) as client:
         client.headers["Authorization"] = f"Bearer {token}"
@@ -117,6 +118,7 @@ def seeded(engine: Engine, trust_store: Path) -> Iterator[Seeded]:
         rid = _ok(client.post("/api/v1/appointments/a1/signing-requests")).json()["id"]
         yield Seeded(app, token, {"code": ["mo1", "mo2"], "patient_id": ["p1", "p2"],
                                   "appointment_id": ["a1", "a2", "a3"], "request_id": [rid]})
+    container.close()
 
 
 def _ok(response: Any) -> Any:

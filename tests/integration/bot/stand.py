@@ -117,6 +117,7 @@ class BotStand:
         finally:
             self.loop.close()
             self.api.close()
+            self.container.close()
 
     def advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)

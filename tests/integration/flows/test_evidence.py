@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pypdf
-import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from medsign.services import signing, staff
 from medsign.services.scope import Scope
-from tests.integration.flows.stand import SigningStand, build_stand
+from tests.integration.flows.stand import SigningStand
 
 OPERATOR = "ivanova"
 ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+03:00$")  # Moscow, no fraction
@@ -58,11 +57,6 @@ def add_operator(engine: Engine) -> None:
                                             password="Оператор-пароль-2026!"),
                      allow_demo_password=True, actor="test", now=datetime.now(UTC))
         db.commit()
-
-
-@pytest.fixture
-def stand(engine: Engine, tmp_path: Path) -> SigningStand:
-    return build_stand(engine, tmp_path)
 
 
 def package(stand: SigningStand, rid: str) -> zipfile.ZipFile:

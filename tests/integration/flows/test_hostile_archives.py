@@ -30,7 +30,7 @@ from medsign.db.engine import read_only
 from medsign.db.models import DocumentRow, SigningRequestRow
 from medsign.runner.store import T
 from tests import factories as f
-from tests.integration.flows.stand import SigningStand, build_stand
+from tests.integration.flows.stand import SigningStand
 from tests.unit.flows.archive_kit import (
     BILLION_LAUGHS,
     Entries,
@@ -172,8 +172,8 @@ CASES: dict[str, tuple[Mutation, str, str]] = {
 
 
 @pytest.fixture
-def stand(engine: Engine, tmp_path: Path) -> SigningStand:
-    stand = build_stand(engine, tmp_path)
+def stand(stand: SigningStand) -> SigningStand:
+    """The shared stand, with a small limit on the archive's unpacked size."""
     settings = stand.container.settings
     stand.container.settings = settings.model_copy(update={"signing": settings.signing.model_copy(
         update={"max_uncompressed_bytes": MAX_UNCOMPRESSED})})

@@ -4,23 +4,16 @@ counter-sign and the request waits for an operator (in-process stand, real datab
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsign.db.models import DocumentRow
 from tests import factories as f
-from tests.integration.flows.stand import SigningStand, build_stand
+from tests.integration.flows.stand import SigningStand
 
 RELATIVE = {"phone": "+79990000099", "last_name": "Иванова", "first_name": "Мария",
             "middle_name": "Петровна", "birth_date": "1985-03-14", "gender": "F"}
-
-
-@pytest.fixture
-def stand(engine: Engine, tmp_path: Path) -> SigningStand:
-    return build_stand(engine, tmp_path)
 
 
 def signed_by_the_patient(stand: SigningStand) -> tuple[str, str]:

@@ -5,22 +5,15 @@ retried (never as the state it resumes), each kind of cancel as its own action."
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsign.db.models import AuditRow, SigningEventRow
 from tests import factories as f
-from tests.integration.flows.stand import SigningStand, build_stand
+from tests.integration.flows.stand import SigningStand
 
 POLL = timedelta(seconds=11)
-
-
-@pytest.fixture
-def stand(engine: Engine, tmp_path: Path) -> SigningStand:
-    return build_stand(engine, tmp_path)
 
 
 def audited(stand: SigningStand, rid: str) -> list[tuple[str, str, str | None]]:

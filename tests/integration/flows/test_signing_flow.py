@@ -4,17 +4,8 @@ import io
 import json
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine
-
-from tests.integration.flows.stand import SigningStand, build_stand
-
-
-@pytest.fixture
-def stand(engine: Engine, tmp_path: Path) -> SigningStand:
-    return build_stand(engine, tmp_path)
+from tests.integration.flows.stand import SigningStand
 
 
 def transaction_of(stand: SigningStand, rid: str) -> str:

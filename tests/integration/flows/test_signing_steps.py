@@ -3,20 +3,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from medsign.db.models import WorkItemRow
 from medsign.flows.signing import STEPS, SigningFlow
-from tests.integration.flows.stand import SigningStand, build_stand
-
-
-@pytest.fixture
-def stand(engine: Engine, tmp_path: Path) -> SigningStand:
-    return build_stand(engine, tmp_path)
+from tests.integration.flows.stand import SigningStand
 
 
 def test_the_table_names_every_step_and_only_steps() -> None:

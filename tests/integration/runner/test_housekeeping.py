@@ -200,7 +200,9 @@ def test_a_bucket_name_with_like_wildcards_is_matched_literally(engine: Engine) 
 @pytest.fixture
 def container(engine: Engine) -> Iterator[Container]:
     env = {**FAST_RUNNER_ENV, "MEDSIGN_HOUSEKEEPING__BATCH_SIZE": "2"}
-    yield Container(load_settings(None, env=env), engine, clock=FakeClock(NOW))
+    built = Container(load_settings(None, env=env), engine, clock=FakeClock(NOW))
+    yield built
+    built.close()
 
 
 def run_worker(container: Container) -> None:
