@@ -122,12 +122,9 @@ def document(request: Request, user: deps.Doctor, request_id: Id,
 
 @router.get("/requests/{request_id}/evidence")
 def evidence_package(request: Request, user: deps.Doctor, request_id: Id) -> Response:
-    config = deps.app_state(request).evidence
     with deps.read_db(request) as db:
         signing.get(db, scope=scope_of(user), request_id=request_id)  # 404 before anything else
-        if config is None:
-            raise ServiceUnavailable("evidence_unavailable", "Проверка подписей не настроена: "
-                                                             "пакет доказательств недоступен.")
+        config = _evidence_config(request, "пакет доказательств недоступен")
         content = evidence.build(db, scope=scope_of(user), request_id=request_id, config=config,
                                  now=deps.now(request))
     return attachment(content, f"evidence-{request_id}.zip", "application/zip")
@@ -135,12 +132,9 @@ def evidence_package(request: Request, user: deps.Doctor, request_id: Id) -> Res
 
 @router.get("/requests/{request_id}/signature-sheet")
 def signature_sheet(request: Request, user: deps.Doctor, request_id: Id) -> Response:
-    config = deps.app_state(request).evidence
     with deps.read_db(request) as db:
         signing.get(db, scope=scope_of(user), request_id=request_id)  # 404 before anything else
-        if config is None:
-            raise ServiceUnavailable("evidence_unavailable", "Проверка подписей не настроена: "
-                                                             "лист подписания недоступен.")
+        config = _evidence_config(request, "лист подписания недоступен")
         content = evidence.signature_sheet(db, scope=scope_of(user), request_id=request_id,
                                            config=config, now=deps.now(request))
     return attachment(content, f"Лист подписания {request_id}.pdf", "application/pdf")
@@ -151,3 +145,11 @@ def attachment(content: bytes, filename: str, media_type: str) -> Response:
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
     return Response(content, media_type=media_type,
                     headers={"Content-Disposition": disposition})
+
+
+def _evidence_config(request: Request, what: str) -> evidence.EvidenceConfig:
+    config = deps.app_state(request).evidence
+    if config is None:
+        raise ServiceUnavailable("evidence_unavailable",
+                                 f"Проверка подписей не настроена: {what}.")
+    return config

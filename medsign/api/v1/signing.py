@@ -113,12 +113,8 @@ def _decode_cursor(cursor: str | None) -> signing.Cursor | None:
     response_class=Response, summary="Пакет доказательств завершённого подписания")
 def get_evidence(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
                  request: Request) -> Response:
-    config = state(request).evidence
-    if config is None:
-        raise ServiceUnavailable("evidence_unavailable",
-                                 "Проверка подписей не настроена в этом процессе.")
-    content = evidence.build(db, scope=caller.scope, request_id=request_id, config=config,
-                             now=now)
+    content = evidence.build(db, scope=caller.scope, request_id=request_id,
+                             config=_evidence_config(request), now=now)
     return Response(content, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="evidence-{request_id}.zip"'})
 
@@ -132,12 +128,8 @@ def get_evidence(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
     response_class=Response, summary="Лист подписания завершённого подписания (PDF)")
 def get_signature_sheet(request_id: IdPath, db: ReadDb, caller: Caller, now: Now,
                         request: Request) -> Response:
-    config = state(request).evidence
-    if config is None:
-        raise ServiceUnavailable("evidence_unavailable",
-                                 "Проверка подписей не настроена в этом процессе.")
     content = evidence.signature_sheet(db, scope=caller.scope, request_id=request_id,
-                                       config=config, now=now)
+                                       config=_evidence_config(request), now=now)
     return Response(content, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="signature-sheet-{request_id}.pdf"'})
 
@@ -162,3 +154,12 @@ def cancel_signing_request(request_id: IdPath, body: schemas.CancelRequest, db: 
     return views.signing_request(signing.get(db, scope=caller.scope, request_id=request_id),
                                  mismatch=signing.signer_mismatches(db, [request_id]).get(
                                      request_id))
+
+
+def _evidence_config(request: Request) -> evidence.EvidenceConfig:
+    """What checking the signatures needs; a process without it answers 503."""
+    config = state(request).evidence
+    if config is None:
+        raise ServiceUnavailable("evidence_unavailable",
+                                 "Проверка подписей не настроена в этом процессе.")
+    return config

@@ -20,21 +20,16 @@ do not rewrite documents already being signed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import random
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from medsign.integrations.goskey.emulator.profile import PatientProfile, profile_for
+from medsign.integrations.goskey.emulator.profile import PatientProfile, filled_in, profile_for
 from medsign.integrations.goskey.emulator.validation import PHONE, ValidationFailed
 
 UNKNOWN_PHONE_RULES = ("refuse", "invent")
-_ISSUERS = ("ГУ МВД России по г. Москве", "ГУ МВД России по Московской области",
-            "ОВД района Хамовники г. Москвы", "УФМС России по Тверской области")
-_STREETS = ("ул. Ленина", "ул. Мира", "пр-т Победы", "ул. Садовая", "ул. Лесная")
 
 
 class UnknownPerson(LookupError):
@@ -85,19 +80,10 @@ class Person:
         return {**dataclasses.asdict(self), "birth_date": self.birth_date.isoformat()}
 
     def profile(self) -> PatientProfile:
-        """The full profile: the name and birth date as registered, the passport and address
-        made up (stable for the phone) — the service compares only names and birth date."""
-        rng = random.Random(hashlib.sha256(self.phone.encode()).digest())
-        issued = self.birth_date + timedelta(days=365 * 20 + rng.randrange(365 * 5))
-        return PatientProfile(
-            last_name=self.last_name, first_name=self.first_name,
-            middle_name=self.middle_name or "", gender=self.gender, birth_date=self.birth_date,
-            passport_series=f"{rng.randrange(10, 99)}{rng.randrange(10, 99)}",
-            passport_number=f"{rng.randrange(10**6):06d}",
-            passport_issued_by=rng.choice(_ISSUERS), passport_issued_on=issued,
-            passport_department_code=f"{rng.randrange(100, 999)}-{rng.randrange(100, 999)}",
-            address=f"г. Москва, {rng.choice(_STREETS)}, д. {rng.randrange(1, 120)}, "
-                    f"кв. {rng.randrange(1, 300)}")
+        """The full profile: the name and birth date as registered, the rest made up."""
+        return filled_in(self.phone, last_name=self.last_name, first_name=self.first_name,
+                         middle_name=self.middle_name or "", gender=self.gender,
+                         birth_date=self.birth_date)
 
 
 def _date(value: Any, where: str) -> date:

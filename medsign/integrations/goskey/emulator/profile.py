@@ -62,9 +62,20 @@ def profile_for(phone: str) -> PatientProfile:
     gender = rng.choice(("M", "F"))
     last, first, middle = rng.choice(_MALE if gender == "M" else _FEMALE)
     born = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
-    issued = born + timedelta(days=365 * 20 + rng.randrange(365 * 5))
+    return filled_in(phone, last_name=last, first_name=first, middle_name=middle, gender=gender,
+                     birth_date=born)
+
+
+def filled_in(phone: str, *, last_name: str, first_name: str, middle_name: str, gender: str,
+              birth_date: date) -> PatientProfile:
+    """A profile with the name and birth date given and the passport and address made up —
+    always the same for the same phone number (the service compares only names and birth
+    date)."""
+    rng = random.Random(hashlib.sha256(f"documents:{phone}".encode()).digest())
+    issued = birth_date + timedelta(days=365 * 20 + rng.randrange(365 * 5))
     return PatientProfile(
-        last_name=last, first_name=first, middle_name=middle, gender=gender, birth_date=born,
+        last_name=last_name, first_name=first_name, middle_name=middle_name, gender=gender,
+        birth_date=birth_date,
         passport_series=f"{rng.randrange(10, 99)}{rng.randrange(10, 99)}",
         passport_number=f"{rng.randrange(10**6):06d}",
         passport_issued_by=rng.choice(_ISSUERS), passport_issued_on=issued,
