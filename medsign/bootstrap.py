@@ -79,7 +79,8 @@ class Container:
     def app(self) -> FastAPI:
         return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
                           bot=self.bot_settings(), web=self.web_settings(),
-                          max_body_bytes=int(self.settings.server.max_body_size))
+                          max_body_bytes=int(self.settings.server.max_body_size),
+                          hsts=self.settings.profile == "production")
 
     # -- web pages ------------------------------------------------------------------------
     def health(self) -> HealthRecorder:

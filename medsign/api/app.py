@@ -9,11 +9,12 @@ import uuid
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
-from medsign.api import ops, problems, webhook
+from medsign.api import docs, ops, problems, webhook
 from medsign.api.deps import AppState, BotSettings
 from medsign.api.guard import RequestGuard
 from medsign.api.v1 import reference, signing
 from medsign.clock import Clock, SystemClock
+from medsign.httpsafe.headers import SecurityHeaders
 from medsign.logs import bind_correlation
 from medsign.services.evidence import EvidenceConfig
 from medsign.web import WebSettings, mount
@@ -32,9 +33,11 @@ REST API подсистемы подписания медицинских док
 
 def create_app(engine: Engine, *, clock: Clock | None = None,
                evidence: EvidenceConfig | None = None, bot: BotSettings | None = None,
-               web: WebSettings | None = None, max_body_bytes: int = 1024**2) -> FastAPI:
+               web: WebSettings | None = None, max_body_bytes: int = 1024**2,
+               hsts: bool = False) -> FastAPI:
+    """``hsts``: send ``Strict-Transport-Security`` (the production profile, over https)."""
     app = FastAPI(title="medsign", version="1", description=DESCRIPTION,
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
                                  bot=bot)
     app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock)
@@ -43,10 +46,12 @@ def create_app(engine: Engine, *, clock: Clock | None = None,
     app.include_router(signing.router, tags=["Подписание"])
     app.include_router(ops.router)
     app.include_router(webhook.router)
+    docs.mount(app)  # /api/docs from the package's own Swagger UI files, not a CDN
     mount(app, web or WebSettings())  # the pages: /login, /doctor, /console, /portal, /support
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)  # innermost of the three
     app.middleware("http")(ops.timing_middleware)
     app.middleware("http")(_correlation_middleware)
+    app.add_middleware(SecurityHeaders, hsts=hsts)  # outermost: every answer gets them
     return app
 
 

@@ -5,6 +5,10 @@
   handed to the application, so no record is touched.
 - A ``POST``/``PUT``/``PATCH`` of the REST API whose body is not JSON (by its
   ``Content-Type``) is answered with 415 instead of a confusing validation error.
+- A JSON body (by its ``Content-Type``, on any path) nested deeper than
+  ``medsign.httpsafe.bodies.MAX_DEPTH`` is answered with 400 ``malformed_json`` (the API's
+  code for a body it cannot parse) saying so: no request of this service nests that deep,
+  and parsing such a body costs a recursion per level (at ~1000, a ``RecursionError``).
 
 Both answers are ``application/problem+json`` with a stable ``code``, like every other API
 error. The body is read into memory up to the limit (requests of this service are small JSON
@@ -19,6 +23,7 @@ from typing import Any
 from starlette.datastructures import Headers
 
 from medsign.api import problems
+from medsign.httpsafe import bodies
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,6 +33,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _JSON_PREFIXES = ("/api/",)
+TOO_DEEP = (f"Тело запроса — JSON с вложенностью глубже {bodies.MAX_DEPTH} уровней; "
+            "такие запросы не принимаются.")
 
 
 def is_json(content_type: str) -> bool:
@@ -79,6 +86,9 @@ class RequestGuard:
         body = await self._read(receive)
         if body is None:
             await self._too_large(scope, receive, send)
+            return
+        if is_json(headers.get("content-type", "")) and bodies.depth(body) > bodies.MAX_DEPTH:
+            await self._refuse(scope, receive, send, 400, "malformed_json", TOO_DEEP)
             return
         await self.app(scope, _replay(body, receive), send)
 

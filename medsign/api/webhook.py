@@ -7,7 +7,6 @@ digest — replays are harmless) with its work item, and answers. The worker doe
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,8 +14,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from medsign.api.deps import state
+from medsign.api.guard import TOO_DEEP
 from medsign.api.problems import problem
 from medsign.flows.max_updates import ingest
+from medsign.httpsafe import bodies
 from medsign.integrations.max.client import verify_webhook_secret
 
 router = APIRouter()
@@ -31,7 +32,13 @@ async def max_webhook(request: Request) -> JSONResponse:
         return problem(404, "webhook_disabled", "Приём обновлений MAX через вебхук выключен.")
     if not verify_webhook_secret(app.bot.webhook_secret, request.headers.get(SECRET_HEADER)):
         return problem(401, "invalid_webhook_secret", "Неверный секрет вебхука MAX.")
-    raw = _update(await request.body())
+    try:
+        raw = _update(await request.body())
+    except bodies.JsonRejected as exc:  # refused before parsing
+        if exc.reason == "too_large":
+            return problem(413, "payload_too_large", "Тело запроса больше допустимого.",
+                           limit=MAX_BODY)
+        return problem(400, "malformed_json", TOO_DEEP)
     if raw is None:
         return problem(400, "invalid_update", "Тело запроса — не обновление MAX в JSON.")
     stored = await run_in_threadpool(_store, request, raw)
@@ -39,11 +46,13 @@ async def max_webhook(request: Request) -> JSONResponse:
 
 
 def _update(body: bytes) -> dict[str, Any] | None:
-    if len(body) > MAX_BODY:
-        return None
+    """The update, None when the body is not one; :class:`bodies.JsonRejected` when it is
+    too large or too deep to parse (whatever its ``Content-Type``)."""
     try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        raw = bodies.loads(body, max_bytes=MAX_BODY)
+    except bodies.JsonRejected:
+        raise
+    except ValueError:  # UnicodeDecodeError included
         return None
     ok = isinstance(raw, dict) and isinstance(raw.get("update_type"), str)
     return raw if ok else None

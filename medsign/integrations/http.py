@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import json
 import ssl
 import time
 import urllib.parse
@@ -29,10 +28,13 @@ from typing import Any, Self
 
 import httpx
 
+from medsign.httpsafe import bodies
 from medsign.integrations.pool import LeanTransport
 
 CallHook = Callable[[str, str, float], None]
 ERROR_TEXT_LIMIT = 500
+# A JSON answer larger than this is refused unparsed (MAX's update batches are the largest).
+MAX_ANSWER_BYTES = 16 * 1024**2
 # The keys an API's error body may use: MAX and the partner API say code/message, OAuth
 # (ESIA) says error/error_description.
 ERROR_KEYS = (("code", "message"), ("error", "error_description"))
@@ -112,7 +114,7 @@ class ErrorMap:
 
     def json_object(self, response: httpx.Response) -> dict[str, Any]:
         try:
-            body = json.loads(response.content)
+            body = bodies.loads(response.content, max_bytes=MAX_ANSWER_BYTES)
         except ValueError:
             raise self.malformed(response, "the answer is not JSON") from None
         if not isinstance(body, dict):
@@ -155,7 +157,7 @@ def error_body(response: httpx.Response) -> tuple[str, str]:
     """The server's error code and message, or ``http_<status>`` and whatever text it sent."""
     fallback = f"http_{response.status_code}"
     try:
-        body = response.json()
+        body = bodies.loads(response.content, max_bytes=MAX_ANSWER_BYTES)
     except ValueError:
         return fallback, response.text[:ERROR_TEXT_LIMIT] or response.reason_phrase
     if not isinstance(body, dict):

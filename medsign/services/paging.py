@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from medsign.httpsafe import bodies
+
 MAX_LENGTH = 500
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}")
 
@@ -25,7 +27,7 @@ def decode(token: str) -> dict[str, Any] | None:
     if not token or len(token) > MAX_LENGTH:
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        data = bodies.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, UnicodeDecodeError, binascii.Error):
         return None
     return data if isinstance(data, dict) else None

@@ -1,4 +1,5 @@
-"""Per-response work of the web pages: the session cookie, and security headers.
+"""Per-response work of the web pages: the session cookie and ``Cache-Control`` (the security
+headers are ``medsign.httpsafe.headers``, shared with the emulators).
 
 Route code says *what* the cookie should become (``request.state.web_cookie`` /
 ``web_cookie_clear``); this one place says *how* (flags), so no route can set it without
@@ -13,23 +14,12 @@ from medsign.api.ops import Call
 from medsign.web.deps import cookie_name, web_settings
 from medsign.web.errors import wants_html
 
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                               "script-src 'self'; object-src 'none'; base-uri 'none'; "
-                               "frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
 
 async def web_middleware(request: Request, call_next: Call) -> Response:
     response = await call_next(request)
     if not wants_html(request):
         return response
     _cookie(request, response)
-    for name, value in _HEADERS.items():
-        response.headers.setdefault(name, value)
     if not request.url.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,6 +23,7 @@ from typing import Any
 
 from medsign.domain.errors import DomainError
 from medsign.domain.phones import normalize_phone
+from medsign.httpsafe import bodies
 
 __all__ = ["DEFAULT_SCOPE", "SBJ_ID_CLAIM", "TIMESTAMP_FORMAT", "AuthorizationRequest",
            "MalformedAnswer", "Person", "Token", "b64url_decode", "b64url_encode",
@@ -116,7 +116,7 @@ def jwt_claims(token: str) -> dict[str, Any]:
     if len(parts) != 3:
         raise MalformedAnswer("the token is not header.payload.signature")
     try:
-        claims = json.loads(b64url_decode(parts[1]))
+        claims = bodies.loads(b64url_decode(parts[1]))
     except ValueError:
         raise MalformedAnswer("the token's payload is not base64url JSON") from None
     if not isinstance(claims, dict):

@@ -7,15 +7,24 @@ OAuth under ``/aas/oauth2/*``, the person's data under ``/rs/prns/*``, the side 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
+from medsign.httpsafe.headers import SecurityHeaders
 from medsign.integrations.esia.emulator import control, oauth, rest
 from medsign.integrations.esia.emulator.config import EmulatorConfig
 from medsign.integrations.esia.emulator.core import Emulator
 from medsign.integrations.esia.emulator.store import STATE_FILE, Store
 from medsign.integrations.esia.emulator.tokens import TokenSigner
+
+# the pages' CSS: a file, so the pages render under the same CSP as the service's pages
+STATIC = Mount("/_emulator/static", StaticFiles(directory=Path(__file__).with_name("static")))
 
 
 def build_emulator(config: EmulatorConfig) -> Emulator:
@@ -29,8 +38,9 @@ def build_emulator(config: EmulatorConfig) -> Emulator:
 
 def create_emulator(config: EmulatorConfig) -> Starlette:
     emulator = build_emulator(config)
-    app = Starlette(routes=[*oauth.routes(emulator), *rest.routes(emulator),
+    app = Starlette(routes=[STATIC, *oauth.routes(emulator), *rest.routes(emulator),
                             *control.routes(emulator)],
+                    middleware=[Middleware(SecurityHeaders)],
                     exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.emulator = emulator
     return app

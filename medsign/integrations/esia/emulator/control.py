@@ -9,13 +9,13 @@ logins, codes or tokens).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from medsign.httpsafe import bodies
 from medsign.integrations.esia.emulator.checks import OAuthError
 from medsign.integrations.esia.emulator.core import Emulator
 from medsign.integrations.esia.emulator.model import InvalidPerson, TestPerson, to_dict
@@ -59,8 +59,11 @@ def routes(emulator: Emulator) -> list[Route]:
 
 async def _add_person(emulator: Emulator, request: Request) -> Response:
     try:
-        person = TestPerson.from_json(json.loads(await request.body() or b"null"))
+        person = TestPerson.from_json(bodies.loads(await request.body() or b"null"))
         emulator.add_person(person)
+    except bodies.JsonRejected as exc:  # not a person at all: refused before parsing
+        return JSONResponse({"error": "invalid_request", "error_description": str(exc)},
+                            status_code=400)
     except (ValueError, InvalidPerson) as exc:
         return JSONResponse({"error": "invalid_person", "error_description": str(exc)},
                             status_code=422)

@@ -16,6 +16,7 @@ from typing import Any
 from medsign.crypto import KeyPair, gost, make_ca, save_pem
 from medsign.crypto.certs import parse_certificate
 from medsign.crypto.keys import certificate_pem, load_pem, load_private_key
+from medsign.httpsafe import bodies
 from medsign.integrations.esia.schemas import b64url_decode, b64url_encode
 
 ALGORITHM = "GOST3410_2012_256"
@@ -54,7 +55,7 @@ class TokenSigner:
             return None
         try:
             signature = b64url_decode(parts[2])
-            claims = json.loads(b64url_decode(parts[1]))
+            claims = bodies.loads(b64url_decode(parts[1]))
         except ValueError:
             return None
         digest = gost.streebog(f"{parts[0]}.{parts[1]}".encode())

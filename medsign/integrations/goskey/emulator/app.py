@@ -10,12 +10,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
+from medsign.httpsafe.headers import SecurityHeaders
 from medsign.integrations.goskey.emulator import control, platform
 from medsign.integrations.goskey.emulator.config import EmulatorConfig
 from medsign.integrations.goskey.emulator.core import Emulator, PlatformError
@@ -25,6 +29,8 @@ from medsign.integrations.goskey.emulator.store import Store
 from medsign.integrations.goskey.emulator.validation import ValidationFailed
 
 STORE_FILE = "goskey-emulator.sqlite3"
+# the page's CSS and JS: files, so the page runs under the same CSP as the service's pages
+STATIC = Mount("/_emulator/static", StaticFiles(directory=Path(__file__).with_name("static")))
 
 
 def build_emulator(config: EmulatorConfig) -> Emulator:
@@ -39,8 +45,9 @@ def build_emulator(config: EmulatorConfig) -> Emulator:
 def create_emulator(config: EmulatorConfig) -> Starlette:
     emulator = build_emulator(config)
     app = Starlette(
-        routes=[*platform.routes(emulator), *control.routes(emulator)],
-        middleware=[Middleware(platform.FaultMiddleware, emulator=emulator)],
+        routes=[STATIC, *platform.routes(emulator), *control.routes(emulator)],
+        middleware=[Middleware(SecurityHeaders),
+                    Middleware(platform.FaultMiddleware, emulator=emulator)],
         exception_handlers={ValidationFailed: _error, InvalidState: _error,
                             KeyReused: _error, PlatformError: _error, 404: _not_found,
                             405: _not_allowed},

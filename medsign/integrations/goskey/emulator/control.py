@@ -14,7 +14,6 @@ when they come from its HTML forms.
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from medsign.httpsafe import bodies
 from medsign.integrations.goskey.emulator import page
 from medsign.integrations.goskey.emulator.core import Emulator, PlatformError
 from medsign.integrations.goskey.emulator.faults import parse_autopilot, parse_fault
@@ -200,7 +200,9 @@ def _pdf_url(transaction_id: str, number: int) -> str:
 async def _json(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw) if raw.strip() else {}
+        return bodies.loads(raw) if raw.strip() else {}
+    except bodies.JsonRejected as exc:
+        raise ValidationFailed(str(exc)) from None
     except ValueError:
         raise ValidationFailed("body: not valid JSON") from None
 

@@ -9,7 +9,6 @@ past the client's timeout before the platform acts on them, chosen with ``POST /
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import urllib.parse
 from typing import Any
@@ -21,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medsign.httpsafe import bodies
 from medsign.integrations.goskey.emulator.core import Emulator, PlatformError
 from medsign.integrations.goskey.emulator.faults import (
     DROP,
@@ -106,7 +106,9 @@ def _authorize(request: Request, emulator: Emulator) -> None:
 
 async def _json(request: Request) -> Any:
     try:
-        return json.loads(await request.body())
+        return bodies.loads(await request.body())
+    except bodies.JsonRejected as exc:
+        raise ValidationFailed(str(exc)) from None
     except ValueError:
         raise ValidationFailed("body: not valid JSON") from None
 

@@ -11,20 +11,29 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
+from medsign.httpsafe.headers import SecurityHeaders
 from medsign.integrations.max.emulator import control, platform
 from medsign.integrations.max.emulator.config import EmulatorConfig
 from medsign.integrations.max.emulator.core import Emulator, PlatformError
+
+# the page's CSS and JS: files, so the page runs under the same CSP as the service's pages
+STATIC = Mount("/_emulator/static", StaticFiles(directory=Path(__file__).with_name("static")))
 
 
 def create_emulator(config: EmulatorConfig) -> Starlette:
     emulator = Emulator(config)
     app = Starlette(
-        routes=[*platform.routes(emulator), *control.routes(emulator)],
+        routes=[STATIC, *platform.routes(emulator), *control.routes(emulator)],
+        middleware=[Middleware(SecurityHeaders)],
         exception_handlers={PlatformError: _error, 404: _not_found, 405: _not_allowed},
         lifespan=_lifespan(emulator))
     app.state.emulator = emulator

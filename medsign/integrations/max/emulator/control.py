@@ -20,7 +20,6 @@ change limits at run time. Answers JSON; errors are ``{"code", "message"}`` too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from medsign.httpsafe import bodies
 from medsign.integrations.max.emulator import page, people
 from medsign.integrations.max.emulator.core import Emulator, PlatformError
 
@@ -119,6 +119,8 @@ def _field(body: Any, name: str) -> Any:
 async def _json(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw) if raw.strip() else {}
+        return bodies.loads(raw) if raw.strip() else {}
+    except bodies.JsonRejected as exc:
+        raise PlatformError(400, "bad.request", str(exc)) from None
     except ValueError:
         raise PlatformError(400, "bad.request", "body: not valid JSON") from None

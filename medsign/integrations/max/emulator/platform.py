@@ -10,7 +10,6 @@ it; the exact answer is [UNCONFIRMED]).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from medsign.httpsafe import bodies
 from medsign.integrations.max.emulator import messaging, webhooks
 from medsign.integrations.max.emulator.core import Emulator, PlatformError
 from medsign.integrations.max.emulator.limits import TooManyRequests
@@ -177,6 +177,8 @@ async def _json(request: Request) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return bodies.loads(raw)
+    except bodies.JsonRejected as exc:
+        raise ProtoPayload(str(exc)) from None
     except ValueError:
         raise ProtoPayload("body: not valid JSON") from None
