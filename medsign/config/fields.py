@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainVali
 from pydantic_core import PydanticCustomError
 
 from medsign.config import units
+from medsign.domain.login_limits import parse_networks
 
 CUSTOM_ERROR = "medsign_config"
 
@@ -114,6 +115,17 @@ def mask_url_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
+def _networks(value: object) -> tuple[str, ...]:
+    """A TOML list, or (from the environment) one string separated by commas or spaces."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise fail("список IP-адресов или сетей CIDR, например [\"10.0.0.1\", \"10.0.0.0/8\"]")
+    try:
+        return tuple(str(n) for n in parse_networks(items))
+    except ValueError as error:
+        raise fail(f"список IP-адресов или сетей CIDR: {error}") from None
+
+
 def _serialize_duration(value: timedelta) -> str:
     return units.format_duration(value)
 
@@ -129,6 +141,12 @@ ByteSize = Annotated[
     PlainValidator(_parsing(units.parse_size)),
     AfterValidator(_positive_size),
     Display(units.format_size),
+]
+Networks = Annotated[
+    tuple[str, ...],
+    PlainValidator(_networks),
+    PlainSerializer(list, return_type=list[str]),
+    Display(lambda value: ", ".join(value)),
 ]
 QuietHoursField = Annotated[
     units.QuietHours,

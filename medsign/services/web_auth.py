@@ -8,7 +8,7 @@ A login runs in three phases so that the slow Argon2 check holds no database loc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from sqlalchemy import or_, select
@@ -21,7 +21,7 @@ from medsign.services.web_sessions import Owner, SessionPolicy
 
 class Verdict(Enum):
     ok = "ok"
-    locked = "locked"
+    delayed = "delayed"  # too soon after failures: answered at once, the password unchecked
     wrong = "wrong"
     weak = "weak"  # the right password, but one the policy no longer allows here
 
@@ -29,7 +29,7 @@ class Verdict(Enum):
 @dataclass(frozen=True)
 class Settled:
     token: str | None  # the new session's cookie value after a good login
-    locked_until: datetime | None  # the lock in force after a failure (maybe this one's)
+    wait: timedelta  # how long the next attempt must wait after a failure (maybe zero)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Candidate:
     owner: Owner | None
     password_hash: str | None
     organization_code: str | None
-    locked_until: datetime | None
+    wait: timedelta  # left of the delay when the form was sent
     keys: tuple[web_throttle.Key, ...]
 
     @property
@@ -53,19 +53,27 @@ class Candidate:
 def look_up(db: Session, *, realm: str, login: str, address: str | None,
             now: datetime) -> Candidate:
     login = login.strip()[:254]
-    keys = tuple(web_throttle.keys(realm=realm, login=login, address=address))
-    until = web_throttle.locked_until(db, keys, now)
     if realm == "staff":
         row = staff.find(db, login)
         active = row is not None and row.disabled_at is None
         owner = Owner(staff_user_id=row.id) if row is not None and active else None
+        keys = _keys(realm, f"#{row.id}" if row else staff.normalize_login(login), address)
         return Candidate(realm, staff.normalize_login(login), owner,
                          row.password_hash if owner and row else None,
-                         _org_code(db, row) if row else None, until, keys)
+                         _org_code(db, row) if row else None,
+                         web_throttle.wait(db, keys, now), keys)
     account = find_portal_account(db, login)
     owner = Owner(portal_account_id=account.id) if account else None
+    keys = _keys(realm, f"#{account.id}" if account else login, address)
     return Candidate(realm, login.casefold(), owner,
-                     account.password_hash if account else None, None, until, keys)
+                     account.password_hash if account else None, None,
+                     web_throttle.wait(db, keys, now), keys)
+
+
+def _keys(realm: str, account: str, address: str | None) -> tuple[web_throttle.Key, ...]:
+    """An existing account counts by its id ("#12"), so its login and e-mail share one count;
+    an unknown name by itself ("#" never starts a login or an e-mail)."""
+    return tuple(web_throttle.keys(realm=realm, account=account, address=address))
 
 
 def find_portal_account(db: Session, login_or_email: str) -> PortalAccountRow | None:
@@ -81,10 +89,15 @@ def _org_code(db: Session, row: StaffUserRow) -> str | None:
     return user.organization_code if user else None
 
 
-def judge(candidate: Candidate, password: str, *, now: datetime,
-          allow_demo_password: bool) -> Verdict:
-    if candidate.locked_until is not None and now < candidate.locked_until:
-        return Verdict.locked
+def judge(candidate: Candidate, password: str, *, allow_demo_password: bool) -> Verdict:
+    """The outcome of the form. Outside the demo profile the demo password is simply wrong
+    (same answer, same count): a demo database moved into production must not even tell an
+    outsider that its public password once was right."""
+    if candidate.wait:
+        return Verdict.delayed
+    if not allow_demo_password and password == web_passwords.DEMO_PASSWORD:
+        web_passwords.verify(None, password)  # spend the time a real check spends
+        return Verdict.wrong
     if not web_passwords.verify(candidate.password_hash, password) or candidate.owner is None:
         return Verdict.wrong
     if not web_passwords.acceptable(password, login=candidate.login,
@@ -102,14 +115,14 @@ def settle(db: Session, candidate: Candidate, verdict: Verdict, *, now: datetime
         web_throttle.record_failure(db, candidate.keys, now)
     if verdict is not Verdict.ok or candidate.owner is None:
         _audit(db, candidate, f"web.login_{verdict.value}", now, details)
-        return Settled(None, web_throttle.locked_until(db, candidate.keys, now))
+        return Settled(None, web_throttle.wait(db, candidate.keys, now))
     web_throttle.record_success(db, candidate.keys[0])
     web_sessions.purge(db, policy=policy, now=now)
     web_throttle.purge(db, now)
     token, _ = web_sessions.create(db, owner=candidate.owner, policy=policy, now=now, ip=address,
                                    user_agent=user_agent)
     _audit(db, candidate, "web.login", now, details)
-    return Settled(token, None)
+    return Settled(token, timedelta(0))
 
 
 def _audit(db: Session, candidate: Candidate, action: str, now: datetime,

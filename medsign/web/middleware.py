@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from medsign.api.ops import Call
-from medsign.web.deps import cookie_name, web_settings
+from medsign.web.deps import cookie_name, csrf_cookie_name, web_settings
 from medsign.web.errors import wants_html
 
 _HEADERS = {
@@ -45,3 +45,7 @@ def _cookie(request: Request, response: Response) -> None:
     elif getattr(request.state, "web_cookie_clear", False):
         response.delete_cookie(name, path="/", secure=settings.cookie_secure, httponly=True,
                                samesite="lax")
+    csrf = getattr(request.state, "web_csrf_cookie", None)
+    if isinstance(csrf, str):
+        response.set_cookie(csrf_cookie_name(settings), csrf, path="/",
+                            secure=settings.cookie_secure, httponly=True, samesite="lax")
