@@ -110,9 +110,34 @@ def normalize_database_url(value: object) -> str:
     )
 
 
+# Query parameters that carry a secret: password=, passwd=, pwd=, token=, access_token=,
+# secret=, client_secret=, api_key=, sslpassword= and the like.
+_SECRET_PARAMETER = re.compile(r"([?&;][^=&;#]*(?:pass|pwd|token|secret|key)[^=&;#]*=)[^&;#]*",
+                               re.IGNORECASE)
+
+
 def mask_url_password(url: str) -> str:
-    """``postgresql+psycopg://u:secret@h/db`` -> ``postgresql+psycopg://u:***@h/db``."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """Every password a URL carries replaced by ``***``: in the user-info
+    (``postgresql+psycopg://u:secret@h/db`` -> ``…u:***@h/db``) and in query parameters
+    (``…?sslmode=require&password=secret`` -> ``…&password=***``). Text that is not a URL is
+    returned as it is."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    authority, sep, tail = _split_authority(rest)
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        authority = userinfo.split(":", 1)[0] + ":***@" + host
+    return scheme + "://" + authority + _SECRET_PARAMETER.sub(r"\1***", sep + tail)
+
+
+def _split_authority(rest: str) -> tuple[str, str, str]:
+    """``user:pw@host/db?x`` -> (``user:pw@host``, ``/``, ``db?x``): the authority ends at the
+    first ``/``, ``?`` or ``#`` after the last ``@`` (a password may hold any of them)."""
+    start = rest.rfind("@") + 1
+    ends = [i for i in (rest.find(c, start) for c in "/?#") if i >= 0]
+    end = min(ends) if ends else len(rest)
+    return rest[:end], rest[end:end + 1], rest[end + 1:]
 
 
 def _networks(value: object) -> tuple[str, ...]:
