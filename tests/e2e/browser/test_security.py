@@ -17,10 +17,11 @@ from tests.e2e.browser.stand import PASSWORD, Stand
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 LOCAL_COOKIE = "medsign_session"  # http://127.0.0.1, profile "demo": not Secure
+CSRF_COOKIE = "medsign_csrf"  # an anonymous visitor's CSRF token: no session row before login
 
 
-def session_cookie(page: Page) -> Cookie:
-    found = [c for c in page.context.cookies() if c.get("name") == LOCAL_COOKIE]
+def session_cookie(page: Page, name: str = LOCAL_COOKIE) -> Cookie:
+    found = [c for c in page.context.cookies() if c.get("name") == name]
     assert len(found) == 1, page.context.cookies()
     return found[0]
 
@@ -74,13 +75,14 @@ def test_the_session_cookie_flags(ui: Ui, stand: Stand) -> None:
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
-    anonymous = session_cookie(page)  # the login form's CSRF token lives in a session
+    assert [c for c in page.context.cookies() if c.get("name") == LOCAL_COOKIE] == []
+    anonymous = session_cookie(page, CSRF_COOKIE)  # the login form's token, in its own cookie
     assert_flags(anonymous)
     raw = login_page.header_value("set-cookie") or ""
-    assert raw.startswith(f"{LOCAL_COOKIE}="), raw
+    assert raw.startswith(f"{CSRF_COOKIE}="), raw
     assert re.search(r"(?i); HttpOnly", raw) and re.search(r"(?i); SameSite=lax", raw), raw
     assert not re.search(r"(?i); Secure", raw), raw
-    assert LOCAL_COOKIE not in page.evaluate("document.cookie")  # scripts cannot read it
+    assert CSRF_COOKIE not in page.evaluate("document.cookie")  # scripts cannot read it
 
     page.get_by_label("Логин").fill("doctor")
     page.get_by_label("Пароль").fill(PASSWORD)
@@ -97,6 +99,6 @@ def test_the_session_cookie_flags(ui: Ui, stand: Stand) -> None:
     page.get_by_test_id("logout").click()
     expect(page).to_have_url(re.compile(r"/login\?msg=logged_out$"))
     after = [c.get("value") for c in page.context.cookies() if c.get("name") == LOCAL_COOKIE]
-    assert signed_in.get("value") not in after  # the login page gave a new anonymous one
+    assert after == []  # the session is gone; the login form needs none
     ui.check(page, "logged-out")
     ui.finish()
