@@ -95,6 +95,20 @@ def csrf_cookie_name(settings: WebSettings) -> str:
     return "__Host-medsign-csrf" if settings.cookie_secure else "medsign_csrf"
 
 
+def device_cookie_name(settings: WebSettings) -> str:
+    """The browser's login device tokens (``domain.login_devices``)."""
+    return "__Host-medsign-device" if settings.cookie_secure else "medsign_device"
+
+
+def device_cookie(request: Request) -> str | None:
+    return request.cookies.get(device_cookie_name(web_settings(request)))
+
+
+def remember_device(request: Request, value: str) -> None:
+    """After login: the device cookie the browser keeps for its next logins."""
+    request.state.web_device_cookie = value
+
+
 def now(request: Request) -> datetime:
     return app_state(request).clock.now()
 

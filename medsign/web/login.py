@@ -1,7 +1,9 @@
 """The password login shared by staff and patients: throttled, audited, and a new session.
 
-The three phases of ``services.web_auth`` run here against the request's database: the slow
-Argon2 check runs between two short transactions, holding no lock.
+The phases of ``services.web_auth`` run here against the request's database: the slow Argon2
+check runs between short transactions, holding no lock. A browser that presents a device token
+of the account (``deps.device_cookie_name``) has the attempt claimed against that token first;
+after a good login the browser gets the token back, for the next time.
 """
 
 from __future__ import annotations
@@ -57,7 +59,11 @@ def password_login(request: Request, *, realm: str, login: str, password: str) -
     visitor = deps.visitor(request)
     with deps.read_db(request) as db:
         candidate = web_auth.look_up(db, realm=realm, login=login, address=visitor.address,
-                                     now=moment)
+                                     now=moment, device_cookie=deps.device_cookie(request))
+    if candidate.device is not None:
+        with deps.write_db(request) as db:
+            candidate = web_auth.claim_device(db, candidate, moment)
+            db.commit()
     verdict = web_auth.judge(candidate, password,
                              allow_demo_password=settings.allow_demo_passwords)
     with deps.write_db(request) as db:
@@ -69,6 +75,8 @@ def password_login(request: Request, *, realm: str, login: str, password: str) -
         db.commit()
     if settled.token is not None:
         deps.start_session(request, settled.token)
+    if settled.devices is not None:
+        deps.remember_device(request, settled.devices)
     return LoginResult(verdict, settled.wait if verdict is not Verdict.delayed
                        else candidate.wait)
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
@@ -42,19 +43,33 @@ def test_the_session_cookie_is_secure_httponly_lax_and_host_only(
         https_client: TestClient, seeded: stand.Seeded) -> None:
     r = stand.login(https_client, "doc1")
     assert r.status_code == 303
-    cookie = r.headers["set-cookie"]
-    assert cookie.startswith("__Host-medsign=")
+    cookie = set_cookie(r, "__Host-medsign=")
     for flag in ("Secure", "HttpOnly", "Path=/", "SameSite=lax"):
         assert flag in cookie
     assert "domain" not in cookie.lower() and "max-age" not in cookie.lower()
     assert https_client.get("/doctor").status_code == 200
 
 
+def set_cookie(r: Response, prefix: str) -> str:
+    found = [c for c in r.headers.get_list("set-cookie") if c.startswith(prefix)]
+    assert len(found) == 1, r.headers.get_list("set-cookie")
+    return found[0]
+
+
+def test_the_device_cookie_is_long_lived_secure_httponly_lax_and_host_only(
+        https_client: TestClient, seeded: stand.Seeded) -> None:
+    cookie = set_cookie(stand.login(https_client, "doc1"), "__Host-medsign-device=")
+    for flag in ("Secure", "HttpOnly", "Path=/", "SameSite=lax", "Max-Age=7776000"):  # 90 days
+        assert flag in cookie
+    assert "domain" not in cookie.lower()
+
+
 def test_on_plain_http_localhost_the_cookie_is_not_secure(client: TestClient,
                                                           seeded: stand.Seeded) -> None:
-    cookie = stand.login(client, "doc1").headers["set-cookie"]
-    assert cookie.startswith("medsign_session=") and "Secure" not in cookie
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    r = stand.login(client, "doc1")
+    for prefix in ("medsign_session=", "medsign_device="):
+        cookie = set_cookie(r, prefix)
+        assert "Secure" not in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
 
 
 def test_login_starts_a_new_session_and_audits_it(client: TestClient, seeded: stand.Seeded,
