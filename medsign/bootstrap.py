@@ -22,6 +22,7 @@ from medsign.clock import Clock, SystemClock, clock_from_environment
 from medsign.config import Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
+from medsign.domain.login_limits import parse_networks
 from medsign.domain.organizations import QuietHours
 from medsign.flows.archive import Limits
 from medsign.flows.housekeeping import KIND as HOUSEKEEPING_KIND
@@ -111,7 +112,8 @@ class Container:
         return WebSettings(cookie_secure=cookie_secure_for(s.server.public_url, s.profile),
                            allow_demo_passwords=s.profile == "demo",
                            archive_limits=self.archive_limits(), esia=self.esia_factory(),
-                           health=self.health())
+                           health=self.health(),
+                           trusted_proxies=parse_networks(s.server.trusted_proxies))
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""

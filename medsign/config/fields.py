@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainVali
 from pydantic_core import PydanticCustomError
 
 from medsign.config import units
+from medsign.domain.login_limits import parse_networks
 
 CUSTOM_ERROR = "medsign_config"
 
@@ -109,9 +110,45 @@ def normalize_database_url(value: object) -> str:
     )
 
 
+# Query parameters that carry a secret: password=, passwd=, pwd=, token=, access_token=,
+# secret=, client_secret=, api_key=, sslpassword= and the like.
+_SECRET_PARAMETER = re.compile(r"([?&;][^=&;#]*(?:pass|pwd|token|secret|key)[^=&;#]*=)[^&;#]*",
+                               re.IGNORECASE)
+
+
 def mask_url_password(url: str) -> str:
-    """``postgresql+psycopg://u:secret@h/db`` -> ``postgresql+psycopg://u:***@h/db``."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """Every password a URL carries replaced by ``***``: in the user-info
+    (``postgresql+psycopg://u:secret@h/db`` -> ``…u:***@h/db``) and in query parameters
+    (``…?sslmode=require&password=secret`` -> ``…&password=***``). Text that is not a URL is
+    returned as it is."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    authority, sep, tail = _split_authority(rest)
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        authority = userinfo.split(":", 1)[0] + ":***@" + host
+    return scheme + "://" + authority + _SECRET_PARAMETER.sub(r"\1***", sep + tail)
+
+
+def _split_authority(rest: str) -> tuple[str, str, str]:
+    """``user:pw@host/db?x`` -> (``user:pw@host``, ``/``, ``db?x``): the authority ends at the
+    first ``/``, ``?`` or ``#`` after the last ``@`` (a password may hold any of them)."""
+    start = rest.rfind("@") + 1
+    ends = [i for i in (rest.find(c, start) for c in "/?#") if i >= 0]
+    end = min(ends) if ends else len(rest)
+    return rest[:end], rest[end:end + 1], rest[end + 1:]
+
+
+def _networks(value: object) -> tuple[str, ...]:
+    """A TOML list, or (from the environment) one string separated by commas or spaces."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise fail("список IP-адресов или сетей CIDR, например [\"10.0.0.1\", \"10.0.0.0/8\"]")
+    try:
+        return tuple(str(n) for n in parse_networks(items))
+    except ValueError as error:
+        raise fail(f"список IP-адресов или сетей CIDR: {error}") from None
 
 
 def _serialize_duration(value: timedelta) -> str:
@@ -129,6 +166,12 @@ ByteSize = Annotated[
     PlainValidator(_parsing(units.parse_size)),
     AfterValidator(_positive_size),
     Display(units.format_size),
+]
+Networks = Annotated[
+    tuple[str, ...],
+    PlainValidator(_networks),
+    PlainSerializer(list, return_type=list[str]),
+    Display(lambda value: ", ".join(value)),
 ]
 QuietHoursField = Annotated[
     units.QuietHours,

@@ -17,6 +17,7 @@ from medsign.config.fields import (
     ByteSize,
     DatabaseUrl,
     Duration,
+    Networks,
     OptionalPath,
     OptionalWebUrl,
     PositiveDuration,
@@ -58,6 +59,7 @@ class ServerSettings(Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     public_url: WebUrl = ""
     max_body_size: ByteSize = 1024**2
+    trusted_proxies: Networks = ()
 
     @model_validator(mode="before")
     @classmethod

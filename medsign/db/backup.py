@@ -39,7 +39,7 @@ from sqlalchemy import URL, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from medsign.db.engine import make_engine, normalize_url, sqlite_path
+from medsign.db.engine import create_private, make_engine, normalize_url, sqlite_path
 from medsign.db.migrate import current_revision
 
 ProgressCallback = Callable[[int, int], None]
@@ -267,6 +267,7 @@ def _sqlite_backup(url: URL, target: Path, tmp: Path,
     if target.resolve() == live:
         raise BackupError(f"Резервную копию нельзя записать поверх самой базы: {live}")
     with _failure(f"Не удалось снять резервную копию базы {live}"):
+        create_private(tmp)  # a backup holds every patient's data: the owner's eyes only
         with closing(_sqlite_connect(live, "rw")) as src, \
                 closing(_sqlite_connect(tmp.resolve(), "rwc")) as dst:
             src.execute("BEGIN")
@@ -297,6 +298,7 @@ def _sqlite_restore(path: Path, url: URL, progress: ProgressCallback | None) -> 
     live = _sqlite_file(url)
     with _failure(f"Не удалось восстановить базу {live} из {path}"):
         live.parent.mkdir(parents=True, exist_ok=True)
+        create_private(live)
         with closing(_sqlite_connect(path.resolve(), "ro")) as src, \
                 closing(_sqlite_connect(live, "rwc")) as dst:
             src.backup(dst, pages=PAGES_PER_STEP, progress=_sqlite_steps(progress))
@@ -313,6 +315,7 @@ def _remove_sqlite_file(path: Path) -> None:
 def _pg_backup(url: URL, tmp: Path, progress: ProgressCallback | None) -> str | None:
     pg_dump = _pg_tool("pg_dump")
     revision, tables = _pg_catalog(url)
+    create_private(tmp)  # pg_dump writes into it and keeps its mode
     _run_pg_tool([pg_dump, "--format=custom", "--verbose", "--no-password", f"--file={tmp}",
                   f"--dbname={_conninfo(url)}"], _pg_env(url),
                  marker="dumping contents of table", total=tables, progress=progress)

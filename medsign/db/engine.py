@@ -62,9 +62,27 @@ def make_engine(url: str, *, busy_timeout_s: float = 5.0, pool_size: int = 10,
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)
         return _sqlite_engine(url, busy_timeout_s, echo)
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                          echo=echo)
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only (0600) unless it exists.
+
+    The mode is set explicitly after creation, so a permissive umask cannot widen it. SQLite
+    gives the ``-wal`` and ``-shm`` files it makes the database file's own mode, so they are
+    private too. An existing file keeps the mode its administrator chose.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _sqlite_engine(url: str, busy_timeout_s: float, echo: bool) -> Engine:
@@ -116,7 +134,8 @@ class _WriterLock:
     """
 
     def __init__(self, path: Path, timeout_s: float) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        create_private(path)
+        self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         self._timeout_s = timeout_s
         self.held = False
 

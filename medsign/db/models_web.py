@@ -1,5 +1,5 @@
-"""Tables of the web side: staff and patient accounts, sessions, login throttling, support
-requests, and the health counters of external systems.
+"""Tables of the web side: staff and patient accounts, sessions, login throttling and device
+cookies, support requests, and the health counters of external systems.
 
 Imported at the end of ``medsign.db.models`` so that ``Base.metadata`` (and so Alembic) sees
 them. Secrets are never stored in the clear: passwords as Argon2 hashes, session ids as
@@ -84,6 +84,21 @@ class LoginThrottleRow(Base):
     window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginDeviceRow(Base):
+    """A browser that logged in to an account (a device cookie, ``domain.login_devices``): its
+    password logins skip the account's delay. Only the token's SHA-256 is kept."""
+
+    __tablename__ = "login_devices"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    portal_account_id: Mapped[int | None] = mapped_column(ForeignKey("portal_accounts.id"),
+                                                          index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # wrong passwords since a good one
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class SupportRequestRow(Base):

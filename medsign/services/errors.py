@@ -5,6 +5,7 @@
     ├── Conflict          409 — the request clashes with the object's current state
     ├── Unprocessable     422 — well-formed but semantically wrong input
     ├── Forbidden         403 — authenticated, but not allowed to do this
+    ├── TooManyRequests   429 — the same again is welcome later (a rate limit)
     └── ServiceUnavailable 503 — a part this process needs is not configured or reachable
 
 ``DomainError`` from ``medsign.domain`` is mapped to ``Unprocessable`` by the API layer.
@@ -39,6 +40,10 @@ class Unprocessable(ServiceError):
 
 class Forbidden(ServiceError):
     status = 403
+
+
+class TooManyRequests(ServiceError):
+    status = 429
 
 
 class ServiceUnavailable(ServiceError):

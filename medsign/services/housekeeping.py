@@ -3,9 +3,10 @@
 
 Each rule names the rows that carry no more information: finished work, processed MAX
 updates, old idempotency keys, spent link tokens, ended web sessions, stale login throttles,
-full per-chat rate buckets. ``prune`` deletes at most ``batch`` rows per table in the
-caller's transaction, so a first run over a large backlog never holds a long write lock:
-the runner commits and comes back for the next batch when ``backlog`` says there is one.
+expired login device tokens, full per-chat rate buckets. ``prune`` deletes at most ``batch``
+rows per table in the caller's transaction, so a first run over a large backlog never holds a
+long write lock: the runner commits and comes back for the next batch when ``backlog`` says
+there is one.
 
 The audit log, signing requests with their events and documents, and notifications are kept
 by design: they are the evidence and the history.
@@ -27,7 +28,7 @@ from medsign.db.models import (
     RateBucketRow,
     WorkItemRow,
 )
-from medsign.db.models_web import LoginThrottleRow, WebSessionRow
+from medsign.db.models_web import LoginDeviceRow, LoginThrottleRow, WebSessionRow
 from medsign.runner import ratelimit, store
 
 # A login throttle row older than this has no failures left to count (web_throttle's window).
@@ -80,6 +81,9 @@ def rules(retention: Retention, limits: dict[str, ratelimit.Limit]) -> dict[str,
         "web_sessions": Rule(WebSessionRow, ("id_hash",), lambda t, now: t.c.expires_at <= now),
         "login_throttle": Rule(LoginThrottleRow, ("scope", "key"), lambda t, now:
                                t.c.updated_at < now - THROTTLE_KEEP),
+        # Unused for their whole lifetime: they vouch for nothing any more.
+        "login_devices": Rule(LoginDeviceRow, ("token_hash",), lambda t, now:
+                              t.c.expires_at <= now),
         "rate_buckets": Rule(RateBucketRow, ("name",), lambda t, now:
                              ratelimit.idle_buckets(limits, now.timestamp())),
     }

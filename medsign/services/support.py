@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from medsign.db.models_web import SupportRequestRow
-from medsign.services import audit
-from medsign.services.errors import Conflict, NotFound, Unprocessable
+from medsign.domain.login_limits import SUPPORT_PER_ADDRESS, wait_text
+from medsign.services import audit, web_throttle
+from medsign.services.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 
 OPEN, CLOSED = "open", "closed"
 MAX_MESSAGE = 5000
@@ -32,6 +33,7 @@ class Report:
     request_id: str | None
     actor: str | None
     user_agent: str | None
+    address: str | None = None  # the client's, for the per-address limit
 
 
 def new_reference() -> str:
@@ -39,12 +41,14 @@ def new_reference() -> str:
 
 
 def submit(db: Session, *, report: Report, now: datetime) -> SupportRequestRow:
+    """Store a request; an address sending too many in a row is asked to wait (429)."""
     message = report.message.strip()
     if not message:
         raise Unprocessable("empty_message", "Опишите проблему: поле не может быть пустым.")
     if len(message) > MAX_MESSAGE:
         raise Unprocessable("message_too_long",
                             f"Описание слишком длинное: не больше {MAX_MESSAGE} символов.")
+    _count_address(db, report.address, now)
     row = SupportRequestRow(
         reference=new_reference(), status=OPEN, message=message,
         contact=_clip(report.contact, 200), page_url=_clip(report.page_url, 1000),
@@ -56,6 +60,19 @@ def submit(db: Session, *, report: Report, now: datetime) -> SupportRequestRow:
                  subject_type="support_request", subject_id=row.reference,
                  organization_code=None, details={"request_id": row.request_id})
     return row
+
+
+def _count_address(db: Session, address: str | None, now: datetime) -> None:
+    if not address:
+        return
+    keys = [web_throttle.Key("support", address[:200], SUPPORT_PER_ADDRESS)]
+    wait = web_throttle.wait(db, keys, now)
+    if wait:
+        raise TooManyRequests("too_many_support_requests",
+                              f"С этого адреса только что отправлено несколько обращений. "
+                              f"Следующее можно отправить через {wait_text(wait)}.",
+                              retry_after=int(wait.total_seconds()) + 1)
+    web_throttle.record(db, keys, now)
 
 
 def _clip(value: str | None, limit: int) -> str | None:

@@ -3,8 +3,9 @@
 The cookie holds a random id; the table keeps only its SHA-256, so a copy of the database
 does not let anyone take over a session. A session ends after ``idle`` without activity or
 ``absolute`` after it began, whichever comes first; logout deletes the row. Anonymous sessions
-(before login: they carry the login form's CSRF token and the ESIA ``state``) live at most
-``anonymous``. Login always starts a new session (no fixation).
+(before login, made only when a form needs state on the server: the ESIA ``state``) live at
+most ``anonymous``; the housekeeping job deletes ended sessions in batches. Login always
+starts a new session (no fixation).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
 def csrf_matches(expected: str | None, given: str | None) -> bool:
     """Constant-time comparison; a missing token on either side never matches."""
     if not expected or not given:
@@ -61,7 +66,7 @@ def create(db: Session, *, owner: Owner, policy: SessionPolicy, now: datetime,
     lifetime = policy.anonymous if owner.anonymous else policy.absolute
     row = WebSessionRow(id_hash=digest(token), staff_user_id=owner.staff_user_id,
                         portal_account_id=owner.portal_account_id,
-                        csrf_token=secrets.token_urlsafe(TOKEN_BYTES), data=data or {},
+                        csrf_token=new_csrf_token(), data=data or {},
                         ip=(ip or "")[:64] or None, user_agent=(user_agent or "")[:300] or None,
                         created_at=now, last_seen_at=now, expires_at=now + lifetime)
     db.add(row)

@@ -1,10 +1,17 @@
-"""Login throttling: failures per login name and per client address, stored in the database so
-that every process of the installation shares them.
+"""Login limits: failures per account and per client address, stored in the database so that
+every process of the installation shares them.
 
-The rule (pure, see :func:`after_failure`): failures are counted in a window that opens at the
-first failure; the ``limit``-th failure inside ``window`` locks the key for ``lockout`` and
-starts counting afresh. A successful login clears its login name's count (not the address's:
-one valid account must not let an address guess the passwords of others).
+The rule is the growing delay of :mod:`medsign.domain.login_limits` (never a lock). Keys:
+
+- the account (``staff`` or ``portal``): the account's id when the login or e-mail names one
+  (login name and e-mail are one account), else the typed name folded;
+- the client address, one bucket per realm (``address:staff``, ``address:portal``): a patient
+  portal busy with typos must not slow the clinic's staff down, nor the other way round.
+
+A successful login clears its account's count, not the address's (one valid account must not
+let an address guess the passwords of others). The row keeps the count in ``failures``, the
+last failure in ``updated_at`` and, for the console's eyes, the end of the wait in
+``locked_until`` (the name is the table's; it is a wait, not a lock).
 """
 
 from __future__ import annotations
@@ -20,82 +27,55 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from medsign.db.models_web import LoginThrottleRow
-
-
-@dataclass(frozen=True)
-class Rule:
-    limit: int
-    window: timedelta
-    lockout: timedelta
-
-
-# A login name is a target; an address may be a whole clinic behind one NAT, hence more room.
-PER_LOGIN = Rule(limit=5, window=timedelta(minutes=15), lockout=timedelta(minutes=15))
-PER_ADDRESS = Rule(limit=20, window=timedelta(minutes=15), lockout=timedelta(minutes=15))
-
-
-@dataclass(frozen=True)
-class Count:
-    failures: int = 0
-    window_started_at: datetime | None = None
-    locked_until: datetime | None = None
-
-    def locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and now < self.locked_until
-
-
-def after_failure(count: Count, rule: Rule, now: datetime) -> Count:
-    """The count after one more failure at ``now``."""
-    if count.locked(now):
-        return count
-    fresh = count.window_started_at is None or now - count.window_started_at >= rule.window
-    failures = 1 if fresh else count.failures + 1
-    started = now if fresh else count.window_started_at
-    if failures >= rule.limit:
-        return Count(0, None, now + rule.lockout)
-    return Count(failures, started, None)
+from medsign.domain.login_limits import PER_ACCOUNT, PER_ADDRESS, DelayRule, Failures, after_failure
 
 
 @dataclass(frozen=True)
 class Key:
-    scope: str  # "staff", "portal" (a login name) or "address"
+    scope: str  # "staff"/"portal" (an account) or "address:staff"/"address:portal"
     key: str
-    rule: Rule
+    rule: DelayRule
 
 
-def keys(*, realm: str, login: str, address: str | None) -> list[Key]:
-    found = [Key(realm, login.strip().casefold()[:200], PER_LOGIN)]
+def keys(*, realm: str, account: str, address: str | None) -> list[Key]:
+    """The account's key first (a success clears it), then the address's, if known."""
+    found = [Key(realm, account.strip().casefold()[:200], PER_ACCOUNT)]
     if address:
-        found.append(Key("address", address[:200], PER_ADDRESS))
+        found.append(Key(f"address:{realm}", address[:200], PER_ADDRESS))
     return found
 
 
-def locked_until(db: Session, which: Iterable[Key], now: datetime) -> datetime | None:
-    """The latest lock among ``which`` that is still in force, if any."""
-    until = [c.locked_until for c in (_load(db, k) for k in which)
-             if c.locked(now) and c.locked_until is not None]
-    return max(until) if until else None
+def wait(db: Session, which: Iterable[Key], now: datetime) -> timedelta:
+    """The longest wait still in force among ``which`` (zero: an attempt may be made now)."""
+    return max((_load(db, k).wait(k.rule, now) for k in which), default=timedelta(0))
 
 
 def record_failure(db: Session, which: Iterable[Key], now: datetime) -> None:
+    record(db, which, now)
+
+
+def record(db: Session, which: Iterable[Key], now: datetime) -> None:
+    """Count one more event (a failed login, a support request) against each of ``which``."""
     for k in which:
         row = _lock_row(db, k, now)
-        new = after_failure(Count(row.failures, row.window_started_at, row.locked_until),
+        new = after_failure(Failures(row.failures, row.updated_at if row.failures else None),
                             k.rule, now)
-        row.failures, row.window_started_at = new.failures, new.window_started_at
-        row.locked_until, row.updated_at = new.locked_until, now
+        if new.count == 1:
+            row.window_started_at = now
+        row.failures, row.updated_at = new.count, now
+        row.locked_until = new.not_before(k.rule)
 
 
-def record_success(db: Session, login_key: Key) -> None:
-    db.execute(delete(LoginThrottleRow).where(LoginThrottleRow.scope == login_key.scope,
-                                              LoginThrottleRow.key == login_key.key))
+def record_success(db: Session, account_key: Key) -> None:
+    db.execute(delete(LoginThrottleRow).where(LoginThrottleRow.scope == account_key.scope,
+                                              LoginThrottleRow.key == account_key.key))
 
 
-def _load(db: Session, k: Key) -> Count:
+def _load(db: Session, k: Key) -> Failures:
     row = db.get(LoginThrottleRow, (k.scope, k.key))
-    if row is None:
-        return Count()
-    return Count(row.failures, row.window_started_at, row.locked_until)
+    if row is None or not row.failures:
+        return Failures()
+    return Failures(row.failures, row.updated_at)
 
 
 def _lock_row(db: Session, k: Key, now: datetime) -> LoginThrottleRow:
@@ -111,6 +91,6 @@ def _lock_row(db: Session, k: Key, now: datetime) -> LoginThrottleRow:
     return row
 
 
-def purge(db: Session, now: datetime, *, older_than: timedelta = timedelta(days=1)) -> None:
-    """Forget counts nobody has touched for a day (their windows and locks are long over)."""
+def purge(db: Session, now: datetime, *, older_than: timedelta = PER_ACCOUNT.forget) -> None:
+    """Forget counts nobody has touched for a day (their delays are long over)."""
     db.execute(delete(LoginThrottleRow).where(LoginThrottleRow.updated_at < now - older_than))

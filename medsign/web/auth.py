@@ -29,7 +29,7 @@ def start_page(request: Request) -> Response:
 
 @router.get("/login")
 def login_page(request: Request, next: str = "") -> Response:  # noqa: A002
-    visitor = deps.ensure_session(request)
+    visitor = deps.ensure_csrf(request)
     if visitor.staff is not None:
         return RedirectResponse(home_of(visitor), status_code=303)
     return render(request, "login.html", title="Вход для сотрудников", next=safe_next(next, ""),
@@ -41,11 +41,10 @@ def login_submit(request: Request, login: Text = "", password: Text = "",
                  next: Annotated[str, Form(max_length=1000)] = "") -> Response:  # noqa: A002
     result = password_login(request, realm="staff", login=login, password=password)
     if not result.ok:
-        deps.ensure_session(request)
-        tz = deps.web_settings(request).console_timezone
+        deps.ensure_csrf(request)
         return render(request, "login.html", status=result.status, title="Вход для сотрудников",
                       next=safe_next(next, ""), login=login[:100],
-                      error=result.message("staff", tz))
+                      error=result.message("staff"))
     return RedirectResponse(safe_next(next, "/after-login"), status_code=303)
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from medsign.domain.login_limits import IpNetwork
 from medsign.flows.archive import Limits
 from medsign.services.web_health import HealthRecorder
 from medsign.services.web_sessions import SessionPolicy
@@ -35,6 +36,7 @@ class WebSettings:
     archive_limits: Limits | None = None
     esia: Callable[[], EsiaClient] | None = None
     health: HealthRecorder | None = None
+    trusted_proxies: tuple[IpNetwork, ...] = ()  # whose X-Forwarded-For is believed
 
 
 def cookie_secure_for(public_url: str, profile: str) -> bool:

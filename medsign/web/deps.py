@@ -5,6 +5,12 @@ form cannot forget it): it loads the visitor from the session cookie and, for ev
 that changes state, requires the session's CSRF token in the ``csrf_token`` form field or the
 ``X-CSRF-Token`` header. The web never reads ``Authorization``: API tokens and web sessions
 are separate worlds.
+
+A visitor without a session gets no session row just for looking: the forms it may send
+before logging in (login, support) carry a random CSRF token that lives in a cookie of its own
+(``HttpOnly``, ``SameSite=Lax``, ``__Host-`` when secure, so no other site or subdomain can
+plant one) and must come back in the form. A row is written only at login, or when a form
+needs server-side state (the ESIA ``state``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from medsign.api.deps import AppState
 from medsign.db.engine import READ_ONLY
 from medsign.db.models_web import WebSessionRow
+from medsign.domain.login_limits import client_address as choose_address
 from medsign.services import staff, web_portal, web_sessions
 from medsign.services.staff import Role, StaffUser
 from medsign.services.web_portal import PortalUser
@@ -83,6 +90,25 @@ def cookie_name(settings: WebSettings) -> str:
     return "__Host-medsign" if settings.cookie_secure else "medsign_session"
 
 
+def csrf_cookie_name(settings: WebSettings) -> str:
+    """The anonymous visitor's CSRF token (see the module docstring)."""
+    return "__Host-medsign-csrf" if settings.cookie_secure else "medsign_csrf"
+
+
+def device_cookie_name(settings: WebSettings) -> str:
+    """The browser's login device tokens (``domain.login_devices``)."""
+    return "__Host-medsign-device" if settings.cookie_secure else "medsign_device"
+
+
+def device_cookie(request: Request) -> str | None:
+    return request.cookies.get(device_cookie_name(web_settings(request)))
+
+
+def remember_device(request: Request, value: str) -> None:
+    """After login: the device cookie the browser keeps for its next logins."""
+    request.state.web_device_cookie = value
+
+
 def now(request: Request) -> datetime:
     return app_state(request).clock.now()
 
@@ -102,12 +128,21 @@ def write_db(request: Request) -> Iterator[Session]:
 
 
 def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The peer, or what a trusted proxy says in ``X-Forwarded-For``
+    (``server.trusted_proxies``)."""
+    peer = request.client.host if request.client else None
+    return choose_address(peer, request.headers.getlist("x-forwarded-for"),
+                          web_settings(request).trusted_proxies)
+
+
+def _anonymous_csrf(request: Request, settings: WebSettings) -> str | None:
+    value = request.cookies.get(csrf_cookie_name(settings))
+    return value if value and len(value) <= 100 else None
 
 
 def _load_visitor(request: Request) -> Visitor:
     settings, moment = web_settings(request), now(request)
-    base = Visitor(address=client_address(request),
+    base = Visitor(address=client_address(request), csrf_token=_anonymous_csrf(request, settings),
                    user_agent=request.headers.get("user-agent", "")[:300] or None)
     token = request.cookies.get(cookie_name(settings))
     with read_db(request) as db:
@@ -163,9 +198,20 @@ def visitor(request: Request) -> Visitor:
     return value
 
 
+def ensure_csrf(request: Request) -> Visitor:
+    """The visitor, with a CSRF token for the page's forms: the session's, or an anonymous
+    one in its own cookie (no row: looking at a page stores nothing)."""
+    current = visitor(request)
+    if current.csrf_token is not None:
+        return current
+    request.state.web_csrf_cookie = web_sessions.new_csrf_token()
+    request.state.visitor = replace(current, csrf_token=request.state.web_csrf_cookie)
+    return visitor(request)
+
+
 def ensure_session(request: Request) -> Visitor:
-    """The visitor, with an (anonymous) session made now if there is none: for pages with a
-    form, whose CSRF token needs a session to live in."""
+    """The visitor, with an (anonymous) session made now if there is none: for a submitted
+    form whose next step needs state kept on the server (the ESIA ``state``)."""
     current = visitor(request)
     if current.session is not None:
         return current

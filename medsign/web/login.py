@@ -1,18 +1,20 @@
 """The password login shared by staff and patients: throttled, audited, and a new session.
 
-The three phases of ``services.web_auth`` run here against the request's database: the slow
-Argon2 check runs between two short transactions, holding no lock.
+The phases of ``services.web_auth`` run here against the request's database: the slow Argon2
+check runs between short transactions, holding no lock. A browser that presents a device token
+of the account (``deps.device_cookie_name``) has the attempt claimed against that token first;
+after a good login the browser gets the token back, for the next time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from medsign.domain.login_limits import wait_text
 from medsign.services import web_auth, web_sessions
 from medsign.services.web_auth import Verdict
 from medsign.web import deps
@@ -29,24 +31,27 @@ WEAK_TEXT = {
 @dataclass(frozen=True)
 class LoginResult:
     verdict: Verdict
-    locked_until: datetime | None
+    wait: timedelta  # before the next attempt (zero: at once)
 
     @property
     def ok(self) -> bool:
         return self.verdict is Verdict.ok
 
-    def message(self, realm: str, timezone: str) -> str:
-        if self.verdict is Verdict.locked and self.locked_until is not None:
-            until = self.locked_until.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
-            return (f"Слишком много неудачных попыток входа. Вход временно заблокирован до "
-                    f"{until} (МСК). Попробуйте позже или обратитесь к администратору.")
+    def message(self, realm: str) -> str:
+        if self.verdict is Verdict.delayed:
+            return (f"Слишком много неудачных попыток входа. Следующую попытку можно сделать "
+                    f"через {wait_text(self.wait)}. Вход не заблокирован: после паузы введите "
+                    f"логин и пароль снова.")
         if self.verdict is Verdict.weak:
             return WEAK_TEXT[realm]
+        if self.wait:
+            return (f"Неверный логин или пароль. Следующую попытку можно сделать через "
+                    f"{wait_text(self.wait)}.")
         return "Неверный логин или пароль."
 
     @property
     def status(self) -> int:
-        return {Verdict.ok: 303, Verdict.locked: 429, Verdict.weak: 403}.get(self.verdict, 401)
+        return {Verdict.ok: 303, Verdict.delayed: 429, Verdict.weak: 403}.get(self.verdict, 401)
 
 
 def password_login(request: Request, *, realm: str, login: str, password: str) -> LoginResult:
@@ -54,8 +59,12 @@ def password_login(request: Request, *, realm: str, login: str, password: str) -
     visitor = deps.visitor(request)
     with deps.read_db(request) as db:
         candidate = web_auth.look_up(db, realm=realm, login=login, address=visitor.address,
-                                     now=moment)
-    verdict = web_auth.judge(candidate, password, now=moment,
+                                     now=moment, device_cookie=deps.device_cookie(request))
+    if candidate.device is not None:
+        with deps.write_db(request) as db:
+            candidate = web_auth.claim_device(db, candidate, moment)
+            db.commit()
+    verdict = web_auth.judge(candidate, password,
                              allow_demo_password=settings.allow_demo_passwords)
     with deps.write_db(request) as db:
         settled = web_auth.settle(db, candidate, verdict, now=moment,
@@ -66,9 +75,10 @@ def password_login(request: Request, *, realm: str, login: str, password: str) -
         db.commit()
     if settled.token is not None:
         deps.start_session(request, settled.token)
-    if settled.locked_until is not None:
-        return LoginResult(Verdict.locked, settled.locked_until)
-    return LoginResult(verdict, candidate.locked_until)
+    if settled.devices is not None:
+        deps.remember_device(request, settled.devices)
+    return LoginResult(verdict, settled.wait if verdict is not Verdict.delayed
+                       else candidate.wait)
 
 
 def logout(request: Request) -> None:

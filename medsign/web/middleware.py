@@ -11,7 +11,8 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from medsign.api.ops import Call
-from medsign.web.deps import cookie_name, web_settings
+from medsign.domain.login_devices import DEVICE
+from medsign.web.deps import cookie_name, csrf_cookie_name, device_cookie_name, web_settings
 from medsign.web.errors import wants_html
 
 
@@ -35,3 +36,12 @@ def _cookie(request: Request, response: Response) -> None:
     elif getattr(request.state, "web_cookie_clear", False):
         response.delete_cookie(name, path="/", secure=settings.cookie_secure, httponly=True,
                                samesite="lax")
+    csrf = getattr(request.state, "web_csrf_cookie", None)
+    if isinstance(csrf, str):
+        response.set_cookie(csrf_cookie_name(settings), csrf, path="/",
+                            secure=settings.cookie_secure, httponly=True, samesite="lax")
+    device = getattr(request.state, "web_device_cookie", None)
+    if isinstance(device, str):  # outlives the session and logout: it is the browser's
+        response.set_cookie(device_cookie_name(settings), device, path="/",
+                            max_age=int(DEVICE.lifetime.total_seconds()),
+                            secure=settings.cookie_secure, httponly=True, samesite="lax")

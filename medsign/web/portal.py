@@ -26,7 +26,7 @@ Id = Annotated[str, Path(min_length=1, max_length=100)]
 
 @router.get("/login")
 def login_page(request: Request, next: str = "") -> Response:  # noqa: A002
-    visitor = deps.ensure_session(request)
+    visitor = deps.ensure_csrf(request)
     if visitor.patient is not None:
         return RedirectResponse("/portal", status_code=303)
     return login_form(request, next=next)
@@ -34,7 +34,7 @@ def login_page(request: Request, next: str = "") -> Response:  # noqa: A002
 
 def login_form(request: Request, *, status: int = 200, next: str = "",  # noqa: A002
            login: str = "", error: str | None = None) -> Response:
-    deps.ensure_session(request)
+    deps.ensure_csrf(request)
     return render(request, "portal/login.html", status=status, title="Вход на портал пациента",
                   next=safe_next(next, ""), login=login[:254], error=error,
                   esia_enabled=deps.web_settings(request).esia is not None)
@@ -45,9 +45,8 @@ def login_submit(request: Request, login: Text = "", password: Text = "",
                  next: Text = "") -> Response:  # noqa: A002
     result = password_login(request, realm="portal", login=login, password=password)
     if not result.ok:
-        tz = deps.web_settings(request).console_timezone
         return login_form(request, status=result.status, next=next, login=login,
-                      error=result.message("portal", tz))
+                          error=result.message("portal"))
     return RedirectResponse(safe_next(next, "/portal"), status_code=303)
 
 

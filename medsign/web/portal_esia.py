@@ -48,9 +48,8 @@ async def start(request: Request) -> Response:
 
 
 def _keep_state(request: Request, state: str) -> None:
-    visitor = deps.visitor(request)
-    if visitor.session is None:  # cannot happen after the CSRF check, which needs a session
-        raise deps.CsrfRejected()
+    visitor = deps.ensure_session(request)  # the form was sent: now the state needs a row
+    assert visitor.session is not None
     with deps.write_db(request) as db:
         web_sessions.set_data(db, visitor.session, {**visitor.data, STATE_KEY: state})
         db.commit()

@@ -20,7 +20,7 @@ Short = Annotated[str, Form(max_length=1000)]
 @router.get("")
 def support_form(request: Request, ref: Annotated[str, Query(max_length=64)] = "",
                  page: Annotated[str, Query(max_length=1000)] = "") -> Response:
-    deps.ensure_session(request)
+    deps.ensure_csrf(request)
     return render(request, "support/form.html", title="Служба поддержки",
                   ref=_reference(ref), page=safe_next(page, ""), message="", contact="")
 
@@ -39,7 +39,8 @@ def support_submit(request: Request,
     report = support.Report(
         message=message, contact=contact or None, page_url=safe_next(page, "") or None,
         request_id=_reference(ref) or getattr(request.state, "request_id", None),
-        actor=visitor.actor, user_agent=request.headers.get("user-agent"))
+        actor=visitor.actor, user_agent=request.headers.get("user-agent"),
+        address=visitor.address)
     try:
         with deps.write_db(request) as db:
             row = support.submit(db, report=report, now=deps.now(request))

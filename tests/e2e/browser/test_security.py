@@ -7,6 +7,7 @@ then, and only then, the cookie is ``medsign_session`` instead of ``__Host-medsi
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Cookie, Page, expect
@@ -17,10 +18,12 @@ from tests.e2e.browser.stand import PASSWORD, Stand
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 LOCAL_COOKIE = "medsign_session"  # http://127.0.0.1, profile "demo": not Secure
+CSRF_COOKIE = "medsign_csrf"  # an anonymous visitor's CSRF token: no session row before login
+DEVICE_COOKIE = "medsign_device"  # this browser logged in before: skips the account's delay
 
 
-def session_cookie(page: Page) -> Cookie:
-    found = [c for c in page.context.cookies() if c.get("name") == LOCAL_COOKIE]
+def session_cookie(page: Page, name: str = LOCAL_COOKIE) -> Cookie:
+    found = [c for c in page.context.cookies() if c.get("name") == name]
     assert len(found) == 1, page.context.cookies()
     return found[0]
 
@@ -74,13 +77,14 @@ def test_the_session_cookie_flags(ui: Ui, stand: Stand) -> None:
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
-    anonymous = session_cookie(page)  # the login form's CSRF token lives in a session
+    assert [c for c in page.context.cookies() if c.get("name") == LOCAL_COOKIE] == []
+    anonymous = session_cookie(page, CSRF_COOKIE)  # the login form's token, in its own cookie
     assert_flags(anonymous)
     raw = login_page.header_value("set-cookie") or ""
-    assert raw.startswith(f"{LOCAL_COOKIE}="), raw
+    assert raw.startswith(f"{CSRF_COOKIE}="), raw
     assert re.search(r"(?i); HttpOnly", raw) and re.search(r"(?i); SameSite=lax", raw), raw
     assert not re.search(r"(?i); Secure", raw), raw
-    assert LOCAL_COOKIE not in page.evaluate("document.cookie")  # scripts cannot read it
+    assert CSRF_COOKIE not in page.evaluate("document.cookie")  # scripts cannot read it
 
     page.get_by_label("Логин").fill("doctor")
     page.get_by_label("Пароль").fill(PASSWORD)
@@ -92,11 +96,17 @@ def test_the_session_cookie_flags(ui: Ui, stand: Stand) -> None:
     assert_flags(signed_in)
     assert signed_in.get("value") != anonymous.get("value"), "the session id must change"
     assert LOCAL_COOKIE not in page.evaluate("document.cookie")
+    device = session_cookie(page, DEVICE_COOKIE)
+    assert_flags(device)
+    days_left = (float(device.get("expires", -1)) - time.time()) / (24 * 3600)
+    assert 89 < days_left <= 90, device  # long-lived, not a session cookie
+    assert DEVICE_COOKIE not in page.evaluate("document.cookie")
     ui.check(page, "doctor-board")
 
     page.get_by_test_id("logout").click()
     expect(page).to_have_url(re.compile(r"/login\?msg=logged_out$"))
     after = [c.get("value") for c in page.context.cookies() if c.get("name") == LOCAL_COOKIE]
-    assert signed_in.get("value") not in after  # the login page gave a new anonymous one
+    assert after == []  # the session is gone; the login form needs none
+    assert session_cookie(page, DEVICE_COOKIE).get("value") == device.get("value")  # kept
     ui.check(page, "logged-out")
     ui.finish()

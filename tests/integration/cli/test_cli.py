@@ -229,6 +229,15 @@ def test_check_config_accepts_a_good_file_and_hides_secrets_with_show(cli: Cli) 
     assert "Настройки в порядке" in done.stdout
 
 
+def test_check_config_show_masks_passwords_in_a_urls_query(cli: Cli) -> None:
+    (cli.cwd / "ok.toml").write_text(
+        f'[database]\nurl = "postgresql://medsign:{SECRETS[0]}@db/m?password={SECRETS[0]}"\n',
+        encoding="utf-8")
+    done = cli.run("check-config", "--config", "ok.toml", "--show")
+    assert "database.url = postgresql+psycopg://medsign:***@db/m?password=***" in done.stdout
+    assert SECRETS[0] not in done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_serve_and_worker_refuse_an_invalid_configuration(cli: Cli, command: str) -> None:
     (cli.cwd / "bad.toml").write_text(BAD_CONFIG, encoding="utf-8")

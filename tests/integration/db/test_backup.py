@@ -446,3 +446,55 @@ def test_pg_restore_recreates_the_append_only_audit_log_with_its_guards(
             conn.execute(text("TRUNCATE audit_log"))
     finally:
         engine.dispose()
+
+
+# --- file modes -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The most permissive umask: the modes below must not depend on the process's."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_new_sqlite_database_and_its_side_files_are_the_owners_only(
+        tmp_path: Path, open_umask: None) -> None:
+    path = tmp_path / "var" / "medsign.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:  # a write: WAL, shared memory and the writer lock exist now
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        files = [path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-writer.lock"))]
+        assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
+    engine.dispose()
+
+
+def test_an_existing_database_keeps_the_mode_its_administrator_chose(tmp_path: Path) -> None:
+    path = tmp_path / "medsign.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    make_engine(f"sqlite:///{path}").dispose()
+    assert mode(path) == 0o640
+
+
+def test_a_sqlite_backup_and_a_restored_database_are_the_owners_only(
+        sqlite_url: str, tmp_path: Path, open_umask: None) -> None:
+    info = create_backup(sqlite_url, tmp_path / "backups" / "m.bak")
+    assert mode(info.path) == 0o600
+    fresh = tmp_path / "new" / "medsign.db"
+    restore_backup(info.path, f"sqlite:///{fresh}")
+    assert mode(fresh) == 0o600
+
+
+def test_a_postgresql_backup_is_the_owners_only(pg_url: str, tmp_path: Path,
+                                                open_umask: None) -> None:
+    info = create_backup(pg_url, tmp_path / "pg.dump")
+    assert mode(info.path) == 0o600

@@ -26,7 +26,12 @@ from medsign.db.models import (
     RateBucketRow,
     WorkItemRow,
 )
-from medsign.db.models_web import LoginThrottleRow, WebSessionRow
+from medsign.db.models_web import (
+    LoginDeviceRow,
+    LoginThrottleRow,
+    PortalAccountRow,
+    WebSessionRow,
+)
 from medsign.flows.housekeeping import KIND
 from medsign.runner import store
 from medsign.runner.ratelimit import Limit, RateLimiter
@@ -88,6 +93,14 @@ def seed(engine: Engine) -> None:
         for mark, age in (("old", timedelta(days=1, seconds=1)), ("keep", timedelta(hours=23))):
             db.add(LoginThrottleRow(scope="login", key=mark, failures=1,
                                     window_started_at=NOW - age, updated_at=NOW - age))
+        account = PortalAccountRow(login="pat1", full_name="И И", created_at=NOW,
+                                   updated_at=NOW)
+        db.add(account)
+        db.flush()
+        for mark, expires in (("old", NOW), ("keep", NOW + timedelta(seconds=1))):
+            db.add(LoginDeviceRow(token_hash=mark, portal_account_id=account.id, failures=0,
+                                  created_at=NOW - 90 * DAY, last_used_at=NOW - 90 * DAY,
+                                  expires_at=expires))
         db.commit()
 
 
@@ -101,6 +114,7 @@ def remaining(engine: Engine) -> dict[str, set[Any]]:
             "max_link_tokens": set(db.scalars(select(MaxLinkTokenRow.token_hash))),
             "web_sessions": set(db.scalars(select(WebSessionRow.id_hash))),
             "login_throttle": set(db.scalars(select(LoginThrottleRow.key))),
+            "login_devices": set(db.scalars(select(LoginDeviceRow.token_hash))),
         }
 
 
@@ -111,6 +125,7 @@ KEPT = {
     "max_link_tokens": {"keep"},
     "web_sessions": {"keep"},
     "login_throttle": {"keep"},
+    "login_devices": {"keep"},
 }
 
 
@@ -132,7 +147,7 @@ def test_pruning_deletes_exactly_what_carries_no_more_information(engine: Engine
     assert remaining(engine) == KEPT
     assert deleted == {"work_items": 2, "max_updates": 1, "idempotency_keys": 1,
                        "max_link_tokens": 1, "web_sessions": 1, "login_throttle": 1,
-                       "rate_buckets": 0}
+                       "login_devices": 1, "rate_buckets": 0}
     assert set(prune(engine).values()) == {0}  # a second pass finds nothing
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from medsign.config import ConfigError, describe_settings, load_settings
+from medsign.config.fields import mask_url_password
 
 TOKEN = "super-secret-token-value-42"
 WEBHOOK = "webhook_secret_value_42"
@@ -73,3 +74,28 @@ def test_placeholder_token_in_production_is_masked_too() -> None:
     problem = next(p for p in caught.value.problems if p.key == "max.token")
     assert problem.value == "***"
     assert "short-but-secre" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql+psycopg://medsign:pw-1@db/medsign", "postgresql+psycopg://medsign:***@db/medsign"),
+    ("postgresql://u:p@ss/w?rd@db:5432/m", "postgresql://u:***@db:5432/m"),
+    ("postgresql://db/m?user=u&password=pw-2&sslmode=require",
+     "postgresql://db/m?user=u&password=***&sslmode=require"),
+    ("postgresql://u:pw-1@db/m?sslpassword=pw-3", "postgresql://u:***@db/m?sslpassword=***"),
+    ("https://api.example/v1?Token=t-1&access_token=t-2;secret=s-1&api_key=k-1&x=1",
+     "https://api.example/v1?Token=***&access_token=***;secret=***&api_key=***&x=1"),
+    ("https://u@api.example/v1?page=2", "https://u@api.example/v1?page=2"),
+    ("sqlite:///var/medsign.db", "sqlite:///var/medsign.db"),
+    ("", ""),
+])
+def test_a_url_shows_no_password_in_its_user_info_or_its_query(url: str, shown: str) -> None:
+    assert mask_url_password(url) == shown
+
+
+def test_check_config_show_masks_a_password_in_the_database_urls_query() -> None:
+    env = {"MEDSIGN_DATABASE__URL": f"postgresql://db/medsign?user=m&password={DB_PASSWORD}",
+           "MEDSIGN_ESIA__BASE_URL": f"https://esia.example/?token={TOKEN}"}
+    shown = dict(describe_settings(load_settings(env=env)))
+    assert shown["database.url"].endswith("?user=m&password=***")
+    assert shown["esia.base_url"] == "https://esia.example/?token=***"
+    assert_no_secret_in(repr(describe_settings(load_settings(env=env))))
