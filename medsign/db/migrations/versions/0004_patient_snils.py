@@ -52,6 +52,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_max_relink_requests_patient_id'))
 
     op.drop_table('max_relink_requests')
-    with op.batch_alter_table('patients', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_patients_snils'))
-        batch_op.drop_column('snils')
+    # Not a batch: SQLite would rebuild ``patients``, which other tables' foreign keys
+    # reference; ALTER TABLE … DROP COLUMN (SQLite 3.35+) drops the column in place.
+    op.drop_index(op.f('ix_patients_snils'), table_name='patients')
+    op.drop_column('patients', 'snils')
