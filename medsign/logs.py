@@ -2,8 +2,8 @@
 
 Every line is one JSON object (or a readable line with ``format = "text"``) carrying the
 correlation id of the API request or runner step it belongs to. Phone numbers, passport
-numbers, tokens and full names are masked in the message and in every extra field — a log is
-not a place for personal data (152-ФЗ), and a leaked token is a breach.
+numbers, СНИЛС, tokens and full names are masked in the message and in every extra field — a
+log is not a place for personal data (152-ФЗ), and a leaked token is a breach.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ _PHONE = re.compile(rf"(?<![\d+])(?:\+7|8|7){_SEP}(?:\d{_SEP}){{8}}(\d){_SEP}(\d
 # 45 06 123456, 4506123456, 45 06 № 123456, 4506 номер 123456 (after "серия").
 _PASSPORT = re.compile(r"(?<!\d)\d{2}[\s\u00a0]?\d{2}[\s\u00a0]*(?:№|N|номер)?[\s\u00a0]*"
                        r"\d{6}(?!\d)")
+# СНИЛС as people write it: 112-233-445 95, 112-233-445-95. (Its stored form, 11 bare digits,
+# is masked by its key, ``snils``: as free text it cannot be told from an id.)
+_SNILS = re.compile(r"(?<!\d)\d{3}-\d{3}-\d{3}(?:[\s\u00a0-]|\\xa0)\d{2}(?!\d)")
 # "Authorization: Bearer X" masks X, not the word "Bearer".
 _TOKEN = re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?|bearer\s+|"
                     r"token[\"']?\s*[:=]\s*[\"']?|ms_)([A-Za-z0-9._~+/=\-]{6,})")
@@ -53,6 +56,7 @@ _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
 def mask(text: str) -> str:
     text = _TOKEN.sub(lambda m: m.group(1) + "***", text)
     text = _PHONE.sub(lambda m: "+7******" + m.group(1) + m.group(2), text)
+    text = _SNILS.sub("***-***-*** **", text)
     text = _PASSPORT.sub("** ** ******", text)
     return _FULL_NAME.sub("*** *** ***", text)
 

@@ -114,6 +114,10 @@ class PatientIn(Strict):
     phone: Annotated[str, StringConstraints(max_length=40)] | None = Field(
         None, description="Телефон, с которым пациент зарегистрирован в MAX")
     max_user_id: Annotated[int, Field(gt=0, lt=2**63)] | None = None
+    snils: Annotated[str, StringConstraints(max_length=20)] | None = Field(
+        None, description="СНИЛС: «XXX-XXX-XXX YY» или 11 цифр, с верным контрольным числом. "
+                          "Если указан, вход через Госуслуги сопоставляется с пациентом только "
+                          "по нему")
 
 
 class PatientOut(Strict):
@@ -126,6 +130,7 @@ class PatientOut(Strict):
     phone: str | None
     max_user_id: int | None
     max_reachable: bool
+    snils: str | None = Field(description="СНИЛС, 11 цифр")
     created_at: datetime
     updated_at: datetime
 

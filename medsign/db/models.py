@@ -76,6 +76,8 @@ class PatientRow(Timestamps, Base):
     max_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     max_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     max_reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 11 digits; one person is a patient of several МО, so not unique (``domain.identity``).
+    snils: Mapped[str | None] = mapped_column(String(11), index=True)
 
 
 class AppointmentRow(Timestamps, Base):
@@ -255,6 +257,25 @@ class MaxLinkTokenRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MaxRelinkRow(Base):
+    """A MAX account asking to replace the one linked to a patient: waits for «Да» from the
+    chat of the current account (``services.max_links``). ``decision``: None while open,
+    ``yes`` or ``no``; an open row past ``expires_at`` is refused."""
+
+    __tablename__ = "max_relink_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    current_user_id: Mapped[int] = mapped_column(BigInteger)
+    new_user_id: Mapped[int] = mapped_column(BigInteger)
+    new_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    how: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decision: Mapped[str | None] = mapped_column(String(10))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MaxUpdateRow(Base):

@@ -178,3 +178,48 @@ PHONE_UNUSABLE = ("Этот номер телефона не подходит д
 WELCOME_UNKNOWN = ("Здравствуйте! Это бот записи к врачу. Чтобы получать напоминания о приёмах и "
                    "подписывать документы онлайн, привяжите аккаунт по ссылке с портала или "
                    "поделитесь номером телефона, с которым вы записаны в клинику.")
+
+# -- replacing the MAX account of a patient ------------------------------------------------
+# Asked in the chat of the account linked now; only its «Да» moves the link (``max_links``).
+RELINK_YES_BUTTON = "Да, привязать новый аккаунт"
+RELINK_NO_BUTTON = "Нет"
+
+
+class RelinkAnswer(StrEnum):
+    yes = "relink_yes"
+    no = "relink_no"
+
+
+def relink_payload(answer: RelinkAnswer, token: str) -> str:
+    return f"{answer.value}:{token}"
+
+
+def parse_relink_payload(raw: str | None) -> tuple[RelinkAnswer, str] | None:
+    """The answer and token of a confirmation button, or None for any other payload."""
+    if not raw or raw.count(":") != 1:
+        return None
+    answer, token = raw.split(":")
+    if answer not in {a.value for a in RelinkAnswer} or not token:
+        return None
+    return RelinkAnswer(answer), token
+
+
+def relink_question(full_name: str) -> str:
+    return (f"Кто-то хочет привязать другой аккаунт MAX к медицинской карте пациента "
+            f"{full_name}. Сейчас напоминания о приёмах и документы на подпись приходят в этот "
+            "аккаунт.\n\nЕсли это вы (например, у вас новый телефон или аккаунт), нажмите "
+            f"«{RELINK_YES_BUTTON}». Если вы этого не делали, нажмите «{RELINK_NO_BUTTON}» — "
+            "всё останется как есть.")
+
+
+RELINK_WAIT = ("К этой медицинской карте уже привязан другой аккаунт MAX. Мы отправили в него "
+               "запрос: аккаунт сменится, когда там подтвердят смену. Если доступа к тому "
+               "аккаунту у вас нет, обратитесь в клинику.")
+RELINK_DONE_OLD = ("Готово: медицинская карта привязана к новому аккаунту MAX. Напоминания о "
+                   "приёмах и документы на подпись будут приходить туда, а не сюда.")
+RELINK_KEPT_OLD = ("Хорошо, ничего не меняем: напоминания о приёмах и документы на подпись "
+                   "по-прежнему приходят в этот аккаунт.")
+RELINK_DECLINED = ("Смену аккаунта MAX не подтвердили, поэтому привязка не изменилась. Если это "
+                   "ошибка, обратитесь в клинику.")
+RELINK_YES_TOAST = "Аккаунт сменён"
+RELINK_NO_TOAST = "Привязка не изменилась"

@@ -1,4 +1,5 @@
-"""Patients as the МИС knows them: identity, contact phone and MAX account."""
+"""Patients as the МИС knows them: identity (with the optional СНИЛС), contact phone and MAX
+account."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Self
 from medsign.domain._checks import require_text
 from medsign.domain.errors import DomainError
 from medsign.domain.phones import normalize_phone
+from medsign.domain.snils import normalize_snils
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
@@ -66,6 +68,7 @@ class Patient:
     phone: str | None
     max_user_id: int | None
     max_reachable: bool = True
+    snils: str | None = None  # 11 digits, check digits verified (``domain.snils``)
 
     def __post_init__(self) -> None:
         require_text(self.external_id, "external_id", "Идентификатор пациента")
@@ -76,6 +79,9 @@ class Patient:
             validate_name(self.middle_name, "middle_name")
         validate_birth_date(self.birth_date, date.max)
         self._check_phone_is_normalized()
+        if self.snils is not None and normalize_snils(self.snils) != self.snils:
+            raise DomainError("invalid_snils", "СНИЛС пациента должен храниться как 11 цифр.",
+                              "snils")
         if self.max_user_id is not None and self.max_user_id <= 0:
             raise DomainError(
                 "invalid_max_user_id",
@@ -96,9 +102,11 @@ class Patient:
         phone: str | None = None,
         max_user_id: int | None = None,
         max_reachable: bool = True,
+        snils: str | None = None,
         today: date,
     ) -> Self:
-        """A new patient from raw input: names trimmed, blanks as None, phone normalized."""
+        """A new patient from raw input: names trimmed, blanks as None, phone and СНИЛС
+        normalized."""
         return cls(
             external_id=external_id.strip(),
             organization_code=organization_code.strip(),
@@ -109,6 +117,7 @@ class Patient:
             phone=normalize_phone(phone) if phone and phone.strip() else None,
             max_user_id=max_user_id,
             max_reachable=max_reachable,
+            snils=normalize_snils(snils) if snils and snils.strip() else None,
         )
 
     @property

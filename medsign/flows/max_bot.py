@@ -44,10 +44,16 @@ Keyboard = list[list[Any]] | None
 
 
 def keyboard(kind: str, *, token: str | None, goskey_url: str) -> Keyboard:
-    """The buttons of a message by name: the choice, the Goskey link, the contact request."""
+    """The buttons of a message by name: the choice, the Goskey link, the contact request,
+    the confirmation of a new MAX account."""
     if kind == "choice" and token:
         return [[CallbackButton(bot.SIGN_BUTTON, bot.payload(bot.Choice.sign, token)),
                  CallbackButton(bot.PAPER_BUTTON, bot.payload(bot.Choice.paper, token))]]
+    if kind == "relink" and token:
+        return [[CallbackButton(bot.RELINK_YES_BUTTON,
+                                bot.relink_payload(bot.RelinkAnswer.yes, token)),
+                 CallbackButton(bot.RELINK_NO_BUTTON,
+                                bot.relink_payload(bot.RelinkAnswer.no, token))]]
     if kind == "goskey":
         return [[LinkButton(bot.GOSKEY_BUTTON, goskey_url)]]
     if kind == "contact":

@@ -105,6 +105,9 @@ class Handler:
 
     # -- buttons --------------------------------------------------------------------------
     def _callback(self, db: Session, cb: MessageCallback, now: datetime) -> dict[str, Any]:
+        relink = bot.parse_relink_payload(cb.payload)
+        if relink is not None:
+            return self._relink(db, cb, relink[0] is bot.RelinkAnswer.yes, relink[1], now)
         parsed = bot.parse_payload(cb.payload)
         row = db.scalars(select(NotificationRow).where(NotificationRow.token == parsed[1])
                          ).first() if parsed else None
@@ -166,19 +169,20 @@ class Handler:
     def _started(self, db: Session, started: BotStarted, now: datetime) -> dict[str, Any]:
         known = max_links.set_reachable(db, user_id=started.user_id, reachable=True,
                                         chat_id=started.chat_id, now=now)
-        failed = False
+        linking = None
         if started.payload:
-            patient = max_links.link_by_token(db, token=started.payload,
+            linking = max_links.link_by_token(db, token=started.payload,
                                               user_id=started.user_id,
                                               chat_id=started.chat_id, now=now)
-            failed = patient is None
-            known = known if patient is None else [patient]
+            known = [linking.patient] if linking is not None and linking.linked else known
         # Re-plan also when the link fails: a patient who stopped the bot and restarts it
         # from the portal link they already used is reachable again all the same.
         for patient in known:
             notifications.sync_patient(db, patient=patient, policy=self.policy, now=now)
-        if failed:
+        if started.payload and linking is None:
             return _send(started.user_id, started.chat_id, bot.LINK_FAILED, "contact")
+        if linking is not None and not linking.linked:
+            return _send(started.user_id, started.chat_id, bot.RELINK_WAIT)
         if not known:
             return _send(started.user_id, started.chat_id, bot.WELCOME_UNKNOWN, "contact")
         return _send(started.user_id, started.chat_id, bot.linked(_full_name(known[0])))
@@ -187,8 +191,9 @@ class Handler:
         if message.contact_user_id != message.user_id or not message.contact_phone:
             return {}  # someone else's contact proves nothing about this account
         user, chat = message.user_id, message.chat_id
-        patients = max_links.link_by_phone(db, phone=message.contact_phone, user_id=user,
-                                           chat_id=chat, now=now)
+        linking = max_links.link_by_phone(db, phone=message.contact_phone, user_id=user,
+                                          chat_id=chat, now=now)
+        patients = linking.linked
         phone = _signing_phone(message.contact_phone)
         adopted = [] if phone is None else max_links.adopt_phone(db, phone=phone, user_id=user,
                                                                  now=now)
@@ -198,9 +203,28 @@ class Handler:
             return self._phone_saved(db, user, chat, adopted, now)
         if patients:
             return _send(user, chat, bot.linked(_full_name(patients[0])))
+        if linking.waiting:
+            return _send(user, chat, bot.RELINK_WAIT)
         if phone is None and _linked(db, user):
             return _send(user, chat, bot.PHONE_UNUSABLE)
         return _send(user, chat, bot.CONTACT_NOT_FOUND)
+
+    def _relink(self, db: Session, cb: MessageCallback, yes: bool, token: str,
+                now: datetime) -> dict[str, Any]:
+        """The current account answers whether a new account may take the patient over."""
+        decision = max_links.decide_relink(db, token=token, user_id=cb.user_id, yes=yes,
+                                           now=now)
+        if decision is None:
+            return _toast(cb, bot.STALE_BUTTON)
+        if not decision.switched:
+            return {**_answer(cb, toast=bot.RELINK_NO_TOAST, text=bot.RELINK_KEPT_OLD,
+                              buttons="none"),
+                    **_send(decision.new_user_id, decision.new_chat_id, bot.RELINK_DECLINED)}
+        notifications.sync_patient(db, patient=decision.patient, policy=self.policy, now=now)
+        return {**_answer(cb, toast=bot.RELINK_YES_TOAST, text=bot.RELINK_DONE_OLD,
+                          buttons="none"),
+                **_send(decision.new_user_id, decision.new_chat_id,
+                        bot.linked(_full_name(decision.patient)))}
 
     @staticmethod
     def _phone_saved(db: Session, user_id: int, chat_id: int | None, patients: list[Any],

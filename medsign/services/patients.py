@@ -25,6 +25,7 @@ class PatientInput:
     birth_date: date
     phone: str | None
     max_user_id: int | None
+    snils: str | None = None
 
 
 def find(db: Session, external_id: str) -> PatientRow | None:
@@ -45,7 +46,7 @@ def upsert(db: Session, *, scope: Scope, external_id: str, data: PatientInput,
     patient = Patient.create(
         external_id=external_id, organization_code=org.code, last_name=data.last_name,
         first_name=data.first_name, middle_name=data.middle_name, birth_date=data.birth_date,
-        phone=data.phone, max_user_id=data.max_user_id, today=now.date())
+        phone=data.phone, max_user_id=data.max_user_id, snils=data.snils, today=now.date())
     row = find(db, external_id)
     if row is not None:
         _check_same_organization(db, scope, row, org)
@@ -83,6 +84,7 @@ def _copy(patient: Patient, row: PatientRow, org: OrganizationRow) -> None:
     row.last_name, row.first_name = patient.last_name, patient.first_name
     row.middle_name, row.birth_date = patient.middle_name, patient.birth_date
     row.phone = patient.phone
+    row.snils = patient.snils  # PUT states the whole record: an omitted СНИЛС is cleared
     # An omitted MAX id keeps the link the bot may have made itself; a new one is reachable.
     if patient.max_user_id is not None and patient.max_user_id != row.max_user_id:
         row.max_user_id, row.max_reachable = patient.max_user_id, True

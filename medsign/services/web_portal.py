@@ -1,17 +1,17 @@
 """Patient portal accounts: password accounts, ESIA sign-in, and "Мои документы".
 
-Matching an ESIA person to our patients (the rule, in order):
+Which patient records an ESIA account gets is decided by one rule,
+:func:`medsign.domain.identity.same_person` (a record's СНИЛС decides; without it the full
+name, birth date and the ESIA-verified mobile number must all agree), applied to the records
+of every organisation. The candidates read from the database are only those the rule could
+accept: the records with the person's СНИЛС and the records born on the person's birth
+date.
 
-1. an account that already signed in with this ESIA ``oid`` keeps its patients;
-2. otherwise only a *confirmed* (trusted) ESIA account is matched, to the patients whose
-   surname, first name, patronymic (case-insensitive, ё = е) **and** date of birth equal the
-   person's — one row per medical organisation the person is a patient of;
-3. if no name matches (a changed surname, a spelling), the patients with the same date of
-   birth **and** the same mobile phone as the confirmed ESIA account.
-
-СНИЛС is stored on the account (it is what ESIA vouches for), but the МИС does not send it
-for patients yet, so it cannot be matched on; when the patients table gets it, it becomes the
-first rule. The account is created automatically at the first ESIA sign-in (seed 3.4.1).
+The account is created at the first ESIA sign-in that matches at least one record (seed
+3.4.1). Later sign-ins add newly matching records; a linked record is dropped when the
+rule now refuses it (the МИС has since added a СНИЛС that is not this person's). A person
+whom no record matches gets no account and no link: the page sends them to the clinic,
+with the same words whether or not a namesake exists.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from medsign.db.models import AppointmentRow, OrganizationRow, PatientRow, SigningRequestRow
 from medsign.db.models_web import PortalAccountPatientRow, PortalAccountRow
 from medsign.domain.errors import DomainError
+from medsign.domain.identity import EsiaIdentity, RecordIdentity, same_person
 from medsign.domain.phones import normalize_phone
+from medsign.domain.snils import snils_digits
 from medsign.services import audit, patients, web_doctor, web_passwords
 from medsign.services.errors import Conflict, NotFound, Unprocessable
 
@@ -41,6 +43,15 @@ class EsiaPerson:
     snils: str | None
     phone: str | None
     trusted: bool
+    phone_verified: bool = False
+
+    def identity(self) -> EsiaIdentity:
+        """What ESIA vouches for, as the matching rule reads it."""
+        return EsiaIdentity(last_name=self.last_name, first_name=self.first_name,
+                            middle_name=self.middle_name, birth_date=self.birth_date,
+                            snils=snils_digits(self.snils),
+                            verified_phone=_phone(self.phone) if self.phone_verified else None,
+                            trusted=self.trusted)
 
 
 @dataclass(frozen=True)
@@ -99,23 +110,24 @@ def find_by_login(db: Session, login: str) -> PortalAccountRow | None:
 
 # -- ESIA ---------------------------------------------------------------------------------
 
-def _fold(text: str | None) -> str:
-    return (text or "").strip().casefold().replace("ё", "е")
+def record_identity(p: PatientRow) -> RecordIdentity:
+    return RecordIdentity(last_name=p.last_name, first_name=p.first_name,
+                          middle_name=p.middle_name, birth_date=p.birth_date, snils=p.snils,
+                          phone=p.phone)
 
 
 def match_patients(db: Session, person: EsiaPerson) -> list[PatientRow]:
-    """Rules 2 and 3 of the module docstring."""
-    if not person.trusted or person.birth_date is None:
+    """The records of every organisation that are this person's (``domain.identity``)."""
+    who = person.identity()
+    if not who.trusted:
         return []
-    same_birth = list(db.scalars(select(PatientRow)
-                                 .where(PatientRow.birth_date == person.birth_date)))
-    wanted = (_fold(person.last_name), _fold(person.first_name), _fold(person.middle_name))
-    by_name = [p for p in same_birth
-               if (_fold(p.last_name), _fold(p.first_name), _fold(p.middle_name)) == wanted]
-    if by_name:
-        return by_name
-    phone = _phone(person.phone)
-    return [p for p in same_birth if phone is not None and p.phone == phone]
+    wanted = [PatientRow.snils == who.snils] if who.snils else []
+    if who.birth_date is not None:
+        wanted.append(PatientRow.birth_date == who.birth_date)
+    if not wanted:
+        return []
+    candidates = db.scalars(select(PatientRow).where(or_(*wanted)).order_by(PatientRow.id))
+    return [p for p in candidates if same_person(record_identity(p), who)]
 
 
 def _phone(raw: str | None) -> str | None:
@@ -128,13 +140,15 @@ def _phone(raw: str | None) -> str | None:
 def sign_in_with_esia(db: Session, *, person: EsiaPerson, now: datetime) -> PortalAccountRow:
     """The account of this ESIA person: found by ``oid`` or created; its patients refreshed.
 
-    Raises ``NotFound`` when the person is none of our patients (or not confirmed)."""
+    Raises ``NotFound`` when no record is certainly this person's (or the account is not
+    confirmed) and the person has no account yet: nothing is created or linked then."""
     row = db.scalars(select(PortalAccountRow)
                      .where(PortalAccountRow.esia_oid == person.oid)).first()
     matched = match_patients(db, person)
     if row is None and not matched:
         reason = ("учётная запись на Госуслугах не подтверждена" if not person.trusted
-                  else "нет пациента с такими ФИО и датой рождения")
+                  else "нет пациента, совпадающего по СНИЛС или по ФИО, дате рождения "
+                       "и подтверждённому телефону")
         raise NotFound("esia_person_unknown", reason)
     if row is None:
         row = PortalAccountRow(esia_oid=person.oid, full_name=_esia_name(person),
@@ -143,6 +157,7 @@ def sign_in_with_esia(db: Session, *, person: EsiaPerson, now: datetime) -> Port
         db.flush()
         _audit(db, f"esia:{person.oid}", "portal_account.created", row, now)
     row.snils, row.last_login_at, row.updated_at = person.snils, now, now
+    _unlink_refused(db, row, person, now)
     _link(db, row, matched)
     return row
 
@@ -151,9 +166,24 @@ def _esia_name(person: EsiaPerson) -> str:
     return " ".join(x for x in (person.last_name, person.first_name, person.middle_name) if x)
 
 
+def _unlink_refused(db: Session, row: PortalAccountRow, person: EsiaPerson,
+                    now: datetime) -> None:
+    """Drop the account's records the rule now refuses: a record that got a СНИЛС which is
+    not this person's (or links made by an older, weaker rule)."""
+    who = person.identity()
+    for patient, org in patients_of(db, row.id):
+        if not same_person(record_identity(patient), who):
+            db.execute(delete(PortalAccountPatientRow).where(
+                PortalAccountPatientRow.account_id == row.id,
+                PortalAccountPatientRow.patient_id == patient.id))
+            audit.record(db, at=now, actor=f"esia:{person.oid}",
+                         action="portal_account.patient_unlinked", subject_type="patient",
+                         subject_id=patient.external_id, organization_code=org.code,
+                         details={"account": f"esia-{person.oid}"})
+
+
 def _link(db: Session, row: PortalAccountRow, matched: list[PatientRow]) -> None:
-    """Add newly matched patients; links made earlier stay (a patient does not disappear
-    from an account because the МИС corrected a spelling)."""
+    """Add newly matched patients (the ones still linked were matched by the same rule)."""
     have = set(db.scalars(select(PortalAccountPatientRow.patient_id)
                           .where(PortalAccountPatientRow.account_id == row.id)))
     for p in matched:

@@ -115,7 +115,8 @@ def _observe(request: Request, method: str, outcome: str) -> None:
 def _to_person(person: Person) -> EsiaPerson:
     return EsiaPerson(oid=person.oid, last_name=person.last_name, first_name=person.first_name,
                       middle_name=person.middle_name, birth_date=person.birth_date,
-                      snils=person.snils, phone=person.phone, trusted=person.trusted)
+                      snils=person.snils, phone=person.phone, trusted=person.trusted,
+                      phone_verified=person.phone_verified)
 
 
 def _sign_in(request: Request, person: Person) -> None:
@@ -149,9 +150,11 @@ def _unknown_text(person: Person) -> str:
     if not person.trusted:
         return ("Ваша учётная запись на Госуслугах не подтверждена. Получите статус "
                 "«Подтверждённая» и повторите вход.")
-    return ("Мы не нашли вас среди пациентов медицинских организаций, подключённых к сервису. "
-            "Если вы записаны на приём, обратитесь в регистратуру: проверьте, что ФИО и дата "
-            "рождения в вашей карте совпадают с данными Госуслуг.")
+    # The same words whether or not someone with this name exists: no hint of another record.
+    return ("Мы не смогли точно найти вашу медицинскую карту, поэтому доступ к документам не "
+            "открыт. Обратитесь в регистратуру вашей клиники: попросите внести в карту ваш "
+            "страховой номер индивидуального лицевого счёта (СНИЛС) или номер мобильного "
+            "телефона, подтверждённый на Госуслугах. После этого войдите снова.")
 
 
 async def _fail(request: Request, text: str, *, status: int = 400) -> Response:

@@ -153,6 +153,15 @@ def test_passport_numbers_are_masked(passport: str) -> None:
     assert "123456" not in entry["exc"]
 
 
+@pytest.mark.parametrize("snils", ["112-233-445 95", "112-233-445-95", "112-233-445\u00a095"])
+def test_snils_numbers_are_masked(snils: str) -> None:
+    entry = as_json(record(f"СНИЛС пациента {snils} сохранён", exc=raised(snils),
+                           details={"snils": snils}, value=snils))
+    for part in (entry["msg"], entry["exc"], entry["value"]):
+        assert "445" not in part and "233" not in part, part
+    assert "***-***-*** **" in entry["msg"] and entry["details"]["snils"] == "***"
+
+
 @pytest.mark.parametrize("token", TOKENS)
 def test_tokens_are_masked(token: str) -> None:
     entry = as_json(record(f"запрос с {token}", header=token, exc=raised(token)))

@@ -75,7 +75,7 @@ def put_patient(body: schemas.PatientIn, db: WriteDb, caller: Caller, now: Now,
     data = PatientInput(organization=body.organization, last_name=body.last_name,
                         first_name=body.first_name, middle_name=body.middle_name,
                         birth_date=body.birth_date, phone=body.phone,
-                        max_user_id=body.max_user_id)
+                        max_user_id=body.max_user_id, snils=body.snils)
     row, created = patients.upsert(db, scope=caller.scope, external_id=patient_id, data=data,
                                    now=now, policy=policy)
     _status(response, created)

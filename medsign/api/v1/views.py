@@ -30,7 +30,7 @@ def patient(row: PatientRow, org: OrganizationRow) -> schemas.PatientOut:
         id=row.external_id, organization=org.code, last_name=row.last_name,
         first_name=row.first_name, middle_name=row.middle_name, birth_date=row.birth_date,
         phone=row.phone, max_user_id=row.max_user_id, max_reachable=row.max_reachable,
-        created_at=row.created_at, updated_at=row.updated_at)
+        snils=row.snils, created_at=row.created_at, updated_at=row.updated_at)
 
 
 def consent(row: ConsentRow) -> schemas.ConsentOut:

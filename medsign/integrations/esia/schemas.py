@@ -64,7 +64,9 @@ class Token:
 @dataclass(frozen=True)
 class Person:
     """The ESIA account as the portal needs it. ``trusted``: a confirmed ("подтверждённая")
-    account; ``phone`` is ``+7XXXXXXXXXX`` when ESIA's value is a Russian number."""
+    account; ``phone`` is ``+7XXXXXXXXXX`` when ESIA's value is a Russian number;
+    ``phone_verified``: ESIA marks that mobile number ``VERIFIED`` (only such a number may
+    identify the person — ``medsign.domain.identity``)."""
 
     oid: str
     last_name: str
@@ -75,6 +77,7 @@ class Person:
     phone: str | None
     email: str | None
     trusted: bool
+    phone_verified: bool = False
 
     @property
     def full_name(self) -> str:
@@ -139,22 +142,28 @@ def token_from_json(body: Mapping[str, Any]) -> Token:
 
 def person_from_json(oid: str, body: Mapping[str, Any],
                      contacts: list[Mapping[str, Any]]) -> Person:
+    mobile = _contact_element(contacts, "MBT")
     return Person(oid=oid, last_name=_text(body, "lastName"),
                   first_name=_text(body, "firstName"),
                   middle_name=_optional(body, "middleName"),
                   birth_date=_birth_date(_optional(body, "birthDate")),
                   snils=_optional(body, "snils"),
-                  phone=_phone(_contact(contacts, "MBT")),
-                  email=_contact(contacts, "EML"),
-                  trusted=body.get("trusted") is True)
+                  phone=_phone(_value(mobile)),
+                  email=_value(_contact_element(contacts, "EML")),
+                  trusted=body.get("trusted") is True,
+                  phone_verified=mobile is not None and mobile.get("vrfStu") == "VERIFIED")
 
 
-def _contact(contacts: list[Mapping[str, Any]], kind: str) -> str | None:
+def _contact_element(contacts: list[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
     """The verified contact of ``kind`` if there is one, else the first of that kind."""
     found = [c for c in contacts if c.get("type") == kind and isinstance(c.get("value"), str)
              and c["value"].strip()]
     found.sort(key=lambda c: c.get("vrfStu") != "VERIFIED")  # stable: verified first
-    return str(found[0]["value"]).strip() if found else None
+    return found[0] if found else None
+
+
+def _value(element: Mapping[str, Any] | None) -> str | None:
+    return str(element["value"]).strip() if element is not None else None
 
 
 def _phone(raw: str | None) -> str | None:

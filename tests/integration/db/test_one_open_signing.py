@@ -12,13 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medsign.db.engine import make_engine
-from medsign.db.migrate import upgrade
+from medsign.db.migrate import alembic_config, upgrade
 from medsign.db.models import (
     ONE_OPEN_SIGNING_INDEX,
     AppointmentRow,
@@ -172,8 +173,11 @@ def test_the_migration_closes_older_duplicates_before_building_the_index(
     (a failed one and a newer one): the older is cancelled, with a history entry."""
     engine = make_engine(empty_url)
     try:
-        upgrade(engine, "0001")
+        # Seeded through today's services (their tables need today's columns), then taken back
+        # to before the index; the duplicates are written at that revision.
+        upgrade(engine)
         appt = _seed(engine)
+        command.downgrade(alembic_config(engine), "0001")
         with Session(engine) as db:
             older = _behind_the_service(db, appt, "failed")
             older.created_at = NOW - timedelta(hours=1)

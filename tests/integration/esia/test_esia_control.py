@@ -27,7 +27,7 @@ async def test_the_configured_people_are_listed(stand: Stand) -> None:
 
 async def test_an_added_person_can_log_in(stand: Stand) -> None:
     added = await stand.browser.post("/_emulator/persons", json=SEMYON)
-    assert added.status_code == 201 and added.json() == SEMYON
+    assert added.status_code == 201 and added.json() == {**SEMYON, "mobile_verified": True}
     code, state = await stand.code("1000300002")
     person = await stand.client.person(await stand.client.exchange_code(code, state=state))
     assert (person.full_name, person.phone) == ("Соколов Семён Ильич", "+79995550011")

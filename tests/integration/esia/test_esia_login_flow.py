@@ -40,7 +40,8 @@ async def test_a_person_logs_in_and_the_portal_reads_the_account(stand: Stand) -
     assert person == Person(oid=ANNA, last_name="Иванова", first_name="Анна",
                             middle_name="Сергеевна", birth_date=date(1985, 3, 14),
                             snils="112-233-445 95", phone="+79161234567",
-                            email="anna.ivanova@example.org", trusted=True)
+                            email="anna.ivanova@example.org", trusted=True,
+                            phone_verified=True)
     assert person.full_name == "Иванова Анна Сергеевна"
 
 

@@ -1,4 +1,4 @@
-"""Patients: clean names, a plausible birth date, a normalized phone."""
+"""Patients: clean names, a plausible birth date, a normalized phone and СНИЛС."""
 
 from __future__ import annotations
 
@@ -49,6 +49,27 @@ def test_a_patient_may_have_no_phone(phone: str | None) -> None:
 
 def test_a_bad_phone_is_refused_at_creation() -> None:
     assert refusal(phone="+375 29 123 45 67").code == "invalid_phone"
+
+
+@pytest.mark.parametrize("snils", [None, "", "  "])
+def test_a_patient_may_have_no_snils(snils: str | None) -> None:
+    assert create(snils=snils).snils is None
+
+
+def test_creating_a_patient_stores_the_snils_as_eleven_digits() -> None:
+    assert create(snils=" 112-233-445 95").snils == "11223344595"
+
+
+def test_a_snils_with_a_wrong_check_number_is_refused_at_creation() -> None:
+    error = refusal(snils="112-233-445 96")
+    assert (error.code, error.field) == ("invalid_snils", "snils")
+
+
+def test_a_stored_patient_keeps_its_snils_in_the_stored_form() -> None:
+    with pytest.raises(DomainError):
+        Patient(external_id="p", organization_code="mo", last_name="Иванова",
+                first_name="Анна", middle_name=None, birth_date=date(1980, 1, 1), phone=None,
+                max_user_id=None, snils="112-233-445 95")
 
 
 def test_the_full_name_reads_last_first_middle() -> None:

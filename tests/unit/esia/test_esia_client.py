@@ -294,6 +294,17 @@ async def test_the_person_is_read_with_verified_contacts_first(signer: PureSigne
         "Иванова", "Анна", "Сергеевна")
     assert person.birth_date == date(1985, 3, 14) and person.trusted
     assert (person.phone, person.email) == ("+79161234567", "anna@example.org")
+    assert person.phone_verified is True
+
+
+async def test_an_unverified_mobile_number_is_read_but_marked_unverified(
+        signer: PureSigner) -> None:
+    ctts = {"elements": [{"type": "MBT", "vrfStu": "NOT_VERIFIED", "value": "+7(916)1234567"}]}
+    person = await make_client(signer, person_handler([], ctts=ctts)).person(token())
+    assert (person.phone, person.phone_verified) == ("+79161234567", False)
+    no_status = {"elements": [{"type": "MBT", "value": "+7(916)1234567"}]}
+    person = await make_client(signer, person_handler([], ctts=no_status)).person(token())
+    assert person.phone_verified is False
 
 
 async def test_contacts_are_not_asked_for_without_a_contact_scope(signer: PureSigner) -> None:

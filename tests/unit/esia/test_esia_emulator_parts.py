@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +52,17 @@ def test_contacts_follow_the_scope_and_esias_phone_spelling() -> None:
     assert [(c["type"], c["value"]) for c in mobile] == [("MBT", "+7(916)1234567")]
     assert [c["type"] for c in ANNA.contacts(frozenset({"contacts"}))] == ["MBT", "EML"]
     assert DEFAULT_PERSONS[2].contacts(frozenset({"email"})) == []
+
+
+def test_an_unverified_mobile_number_is_shown_as_not_verified() -> None:
+    person = replace(ANNA, mobile_verified=False)
+    [mobile, email] = person.contacts(frozenset({"contacts"}))
+    assert (mobile["type"], mobile["vrfStu"]) == ("MBT", "NOT_VERIFIED")
+    assert (email["type"], email["vrfStu"]) == ("EML", "VERIFIED")
+    assert [c["vrfStu"] for c in ANNA.contacts(frozenset({"mobile"}))] == ["VERIFIED"]
+    assert TestPerson.from_json(person.to_json()) == person
+    with pytest.raises(InvalidPerson):
+        TestPerson.from_json({**ANNA.to_json(), "mobile_verified": "no"})
 
 
 def test_a_person_round_trips_through_the_control_apis_json() -> None:

@@ -27,8 +27,9 @@ class InvalidPerson(ValueError):
 
 @dataclass(frozen=True)
 class TestPerson:
-    """``mobile``: ``+7XXXXXXXXXX`` (shown by ESIA as ``+7(XXX)XXXXXXX``); ``snils``:
-    ``XXX-XXX-XXX XX``; ``trusted``: a confirmed account."""
+    """``mobile``: ``+7XXXXXXXXXX`` (shown by ESIA as ``+7(XXX)XXXXXXX``);
+    ``mobile_verified``: ESIA has confirmed that number by a code (``vrfStu`` ``VERIFIED``,
+    else ``NOT_VERIFIED``); ``snils``: ``XXX-XXX-XXX XX``; ``trusted``: a confirmed account."""
 
     __test__ = False  # not a pytest test class, whatever its name says
 
@@ -42,13 +43,15 @@ class TestPerson:
     mobile: str | None
     email: str | None
     trusted: bool = True
+    mobile_verified: bool = True
 
     def __post_init__(self) -> None:
         texts = (self.oid, self.last_name, self.first_name, self.gender)
         optional = (self.middle_name, self.snils, self.mobile, self.email)
         if (not all(isinstance(t, str) for t in texts)
                 or not all(t is None or isinstance(t, str) for t in optional)
-                or not isinstance(self.trusted, bool) or not isinstance(self.birth_date, date)):
+                or not isinstance(self.trusted, bool) or not isinstance(self.mobile_verified, bool)
+                or not isinstance(self.birth_date, date)):
             raise InvalidPerson("wrong field types")
         problems = [text for ok, text in (
             (bool(_OID.fullmatch(self.oid)), "oid: digits"),
@@ -86,11 +89,12 @@ class TestPerson:
     def contacts(self, scopes: frozenset[str]) -> list[dict[str, Any]]:
         """The contact elements ``scopes`` grant: ``MBT`` (mobile), ``EML`` (e-mail)."""
         wide = "contacts" in scopes
-        found = [(1, "MBT", self.esia_mobile, wide or "mobile" in scopes),
-                 (2, "EML", self.email, wide or "email" in scopes)]
+        found = [(1, "MBT", self.esia_mobile, wide or "mobile" in scopes, self.mobile_verified),
+                 (2, "EML", self.email, wide or "email" in scopes, True)]
         return [{"stateFacts": ["Identifiable"], "id": number, "type": kind,
-                 "vrfStu": "VERIFIED", "value": value, "eTag": _etag(self, kind)}
-                for number, kind, value, allowed in found if value and allowed]
+                 "vrfStu": "VERIFIED" if verified else "NOT_VERIFIED", "value": value,
+                 "eTag": _etag(self, kind)}
+                for number, kind, value, allowed, verified in found if value and allowed]
 
     def to_json(self) -> dict[str, Any]:
         body = dataclasses.asdict(self)
