@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Connection, Select, Table, delete, func, s
 from medsign.db.models import (
     IdempotencyRow,
     MaxLinkTokenRow,
+    MaxRelinkRow,
     MaxUpdateRow,
     RateBucketRow,
     WorkItemRow,
@@ -78,6 +79,10 @@ def rules(retention: Retention, limits: dict[str, ratelimit.Limit]) -> dict[str,
                                  t.c.created_at < now - r.idempotency_keys),
         "max_link_tokens": Rule(MaxLinkTokenRow, ("token_hash",), lambda t, now:
                                 t.c.expires_at < now - r.link_tokens),
+        # Answered or unanswered, a re-link question past its expiry decides nothing more;
+        # the switch itself (or its refusal) is in the audit log.
+        "max_relink_requests": Rule(MaxRelinkRow, ("id",), lambda t, now:
+                                    t.c.expires_at < now - r.link_tokens),
         "web_sessions": Rule(WebSessionRow, ("id_hash",), lambda t, now: t.c.expires_at <= now),
         "login_throttle": Rule(LoginThrottleRow, ("scope", "key"), lambda t, now:
                                t.c.updated_at < now - THROTTLE_KEEP),

@@ -20,6 +20,7 @@ from medsign.db.models import (
     ApiClientRow,
     IdempotencyRow,
     MaxLinkTokenRow,
+    MaxRelinkRow,
     MaxUpdateRow,
     OrganizationRow,
     PatientRow,
@@ -86,6 +87,9 @@ def seed(engine: Engine) -> None:
             db.add(MaxLinkTokenRow(token_hash=mark, patient_id=patient.id,
                                    created_at=NOW - (age + 1) * DAY,
                                    expires_at=NOW - age * DAY))
+            db.add(MaxRelinkRow(token_hash=mark, patient_id=patient.id, current_user_id=1,
+                                new_user_id=2, new_chat_id=None, how="link",
+                                created_at=NOW - (age + 1) * DAY, expires_at=NOW - age * DAY))
         for mark, expires in (("old", NOW - timedelta(seconds=1)), ("keep", NOW + DAY)):
             db.add(WebSessionRow(id_hash=mark, csrf_token="c", data={},
                                  created_at=NOW - 2 * DAY, last_seen_at=NOW - DAY,
@@ -112,6 +116,7 @@ def remaining(engine: Engine) -> dict[str, set[Any]]:
             "max_updates": set(db.scalars(select(MaxUpdateRow.dedupe_key))),
             "idempotency_keys": set(db.scalars(select(IdempotencyRow.key))),
             "max_link_tokens": set(db.scalars(select(MaxLinkTokenRow.token_hash))),
+            "max_relink_requests": set(db.scalars(select(MaxRelinkRow.token_hash))),
             "web_sessions": set(db.scalars(select(WebSessionRow.id_hash))),
             "login_throttle": set(db.scalars(select(LoginThrottleRow.key))),
             "login_devices": set(db.scalars(select(LoginDeviceRow.token_hash))),
@@ -123,6 +128,7 @@ KEPT = {
     "max_updates": {"keep-recent", "keep-unhandled"},
     "idempotency_keys": {"keep"},
     "max_link_tokens": {"keep"},
+    "max_relink_requests": {"keep"},
     "web_sessions": {"keep"},
     "login_throttle": {"keep"},
     "login_devices": {"keep"},
@@ -146,7 +152,8 @@ def test_pruning_deletes_exactly_what_carries_no_more_information(engine: Engine
     deleted = prune(engine)
     assert remaining(engine) == KEPT
     assert deleted == {"work_items": 2, "max_updates": 1, "idempotency_keys": 1,
-                       "max_link_tokens": 1, "web_sessions": 1, "login_throttle": 1,
+                       "max_link_tokens": 1, "max_relink_requests": 1, "web_sessions": 1,
+                       "login_throttle": 1,
                        "login_devices": 1, "rate_buckets": 0}
     assert set(prune(engine).values()) == {0}  # a second pass finds nothing
 

@@ -5,7 +5,7 @@ its password logins skip the account's growing delay (``domain.login_devices``).
 token's SHA-256 is stored, with its account, failure count, creation, last use and expiry.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-10 10:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import medsign.db.types
 
 revision = '0005'
-down_revision = '0003'  # this branch's head; the lead re-chains at merge
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
