@@ -117,7 +117,7 @@ async def seed(base: str, token: str, count: int) -> list[str]:
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
         _ok(await http.put("/api/v1/organizations/bench", json=ORGANIZATION))
         for i in range(PATIENTS):
-            _ok(await http.put(f"/api/v1/patients/p{i}", json={
+            _ok(await http.put(f"/api/v1/organizations/bench/patients/p{i}", json={
                 "organization": "bench", "last_name": "Иванова", "first_name": "Анна",
                 "birth_date": "1980-05-17", "phone": f"+7999{i:07d}"}))
         queue = list(range(count))
@@ -127,13 +127,14 @@ async def seed(base: str, token: str, count: int) -> list[str]:
             while queue:
                 i = queue.pop()
                 starts = datetime.now(UTC) + timedelta(days=2, minutes=i)
-                _ok(await http.put(f"/api/v1/appointments/a{i}", json={
+                _ok(await http.put(f"/api/v1/organizations/bench/appointments/a{i}", json={
                     "organization": "bench", "patient": f"p{i % PATIENTS}",
                     "starts_at": starts.isoformat(), "doctor": {"name": "Петрова А. С."},
                     "service_name": "Приём врача-терапевта",
                     "consents": [{"kind": "medical_intervention", "signing_method": "electronic"},
                                  {"kind": "personal_data", "signing_method": "electronic"}]}))
-                r = _ok(await http.post(f"/api/v1/appointments/a{i}/signing-requests"))
+                r = _ok(await http.post(
+                    f"/api/v1/organizations/bench/appointments/a{i}/signing-requests"))
                 ids.append(r.json()["id"])
         await asyncio.gather(*(worker() for _ in range(SEED_CLIENTS)))
     return ids

@@ -150,12 +150,14 @@ def seed(db_url: str, users: list[int]) -> float:
         organizations.upsert(db, scope=SCOPE, code="mo1", data=ORG, now=now)
         db.commit()
         for i, user_id in enumerate(users):
-            patients.upsert(db, scope=SCOPE, external_id=f"p{i}", now=now, policy=policy,
+            patients.upsert(db, scope=SCOPE, organization="mo1", external_id=f"p{i}", now=now,
+                            policy=policy,
                             data=PatientInput(organization="mo1", last_name="Иванов",
                                               first_name="Иван", middle_name=None,
                                               birth_date=date(1980, 5, 17), phone=phone(i),
                                               max_user_id=user_id))
-            appointments.upsert(db, scope=SCOPE, external_id=f"a{i}", now=now, policy=policy,
+            appointments.upsert(db, scope=SCOPE, organization="mo1", external_id=f"a{i}",
+                                now=now, policy=policy,
                                 data=AppointmentInput(
                                     organization="mo1", patient=f"p{i}", starts_at=starts,
                                     doctor_name="Петрова А. С.",

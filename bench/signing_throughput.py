@@ -177,15 +177,16 @@ def seed(folder: Path, requests: int) -> None:
         for i in range(requests):
             patient = {"organization": "mo1", "last_name": "Иванов", "first_name": "Иван",
                        "birth_date": "1980-05-17", "phone": _phone(i)}
-            assert api.put(f"/api/v1/patients/p{i}", json=patient).status_code in (200, 201)
+            assert api.put(f"/api/v1/organizations/mo1/patients/p{i}",
+                           json=patient).status_code in (200, 201)
             appointment = {"organization": "mo1", "patient": f"p{i}", "starts_at": starts,
                            "doctor": {"name": "Петрова А. С."},
                            "service_name": "Приём врача-терапевта", "consents": [
                                {"kind": "medical_intervention", "signing_method": "electronic"},
                                {"kind": "personal_data", "signing_method": "electronic"}]}
-            r = api.put(f"/api/v1/appointments/a{i}", json=appointment)
+            r = api.put(f"/api/v1/organizations/mo1/appointments/a{i}", json=appointment)
             assert r.status_code in (200, 201), r.text
-            r = api.post(f"/api/v1/appointments/a{i}/signing-requests")
+            r = api.post(f"/api/v1/organizations/mo1/appointments/a{i}/signing-requests")
             assert r.status_code == 201, r.text
     container.engine.dispose()
 

@@ -76,8 +76,9 @@ def seed(container: bootstrap.Container) -> DemoInfo:
     with Session(container.engine, expire_on_commit=False) as db:
         organizations.upsert(db, scope=SCOPE, code=DEMO_ORG, data=ORGANIZATION, now=now)
         for pid, (last, first, middle, born, phone) in PATIENTS.items():
-            patients.upsert(db, scope=SCOPE, external_id=pid, now=now, data=PatientInput(
-                organization=DEMO_ORG, last_name=last, first_name=first, middle_name=middle,
+            patients.upsert(db, scope=SCOPE, organization=DEMO_ORG, external_id=pid,
+                            now=now, data=PatientInput(
+                organization=None, last_name=last, first_name=first, middle_name=middle,
                 birth_date=datetime.fromisoformat(born).date(), phone=phone, max_user_id=None))
         policy = container.notification_policy()
         ids = [_appointment(db, pid, i, now, policy) for i, pid in enumerate(PATIENTS)]
@@ -94,8 +95,10 @@ def _appointment(db: Session, pid: str, index: int, now: datetime,
     tomorrow = (now + timedelta(days=1)).astimezone(UTC).replace(hour=7 + index, minute=0,
                                                                  second=0, microsecond=0)
     aid = f"demo-a{index + 1}-{tomorrow:%Y%m%d}"
-    if appointments.find(db, aid) is None:
-        appointments.upsert(db, scope=SCOPE, external_id=aid, now=now, policy=policy,
+    org = organizations.get(db, scope=SCOPE, code=DEMO_ORG)
+    if appointments.find(db, org.id, aid) is None:
+        appointments.upsert(db, scope=SCOPE, organization=DEMO_ORG, external_id=aid, now=now,
+                            policy=policy,
                             data=AppointmentInput(
             organization=DEMO_ORG, patient=pid, starts_at=tomorrow,
             doctor_name="Петрова Анна Сергеевна", service_name="Приём врача-терапевта",
@@ -121,7 +124,8 @@ def _web_accounts(db: Session, now: datetime) -> None:
     if web_portal.find_by_login(db, "patient") is None:
         web_portal.create_password_account(
             db, login="patient", email="patient@example.org", password=DEMO_PASSWORD,
-            patient_external_id="demo-p1", allow_demo_password=True, actor="demo", now=now)
+            organization=DEMO_ORG, patient_external_id="demo-p1", allow_demo_password=True,
+            actor="demo", now=now)
 
 
 def banner(ports: Ports, info: DemoInfo) -> str:
@@ -145,7 +149,8 @@ def banner(ports: Ports, info: DemoInfo) -> str:
         "  Госключа, подпишите документы — в чате MAX придёт сообщение «документы подписаны».", "",
         f"  Токен API демо-МИС:               {info.token}",
         "  Врач отправляет документы на подписание сам (поток без MAX):",
-        f"    curl -X POST {auth} {base}/api/v1/appointments/{first}/signing-requests",
+        f"    curl -X POST {auth} "
+        f"{base}/api/v1/organizations/{DEMO_ORG}/appointments/{first}/signing-requests",
         "  Транзакции подписания и пакет доказательств:",
         f"    curl {auth} {base}/api/v1/signing-requests",
         f"    curl -OJ {auth} {base}/api/v1/signing-requests/<id>/evidence",
@@ -244,7 +249,8 @@ async def link_demo_patients(container: bootstrap.Container, max_url: str) -> No
 
 def _link_token_if_unlinked(container: bootstrap.Container, pid: str) -> str | None:
     with Session(container.engine) as db:
-        patient = patients.find(db, pid)
+        org = organizations.get(db, scope=SCOPE, code=DEMO_ORG)
+        patient = patients.find(db, org.id, pid)
         if patient is None or patient.max_user_id is not None:
             return None
         link = max_links.issue(db, patient=patient, link_base=f"https://max.ru/{BOT_USERNAME}",

@@ -38,11 +38,18 @@ def organization(name: str = "ГБУЗ «Городская поликлиник
     return body
 
 
-def patient(org: str = "mo1", **over: Any) -> dict[str, Any]:
+def patient(org: str | None = "mo1", **over: Any) -> dict[str, Any]:
+    """A patient's body; ``org`` None leaves out ``organization`` (the path names it)."""
     body: dict[str, Any] = {"organization": org, "last_name": "Иванов", "first_name": "Иван",
                             "middle_name": "Иванович", "birth_date": "1980-05-17",
                             "phone": "+7 (999) 123-45-67"}
     body.update(over)
+    return _without_null_organization(body)
+
+
+def _without_null_organization(body: dict[str, Any]) -> dict[str, Any]:
+    if body.get("organization", "") is None:
+        del body["organization"]
     return body
 
 
@@ -58,7 +65,7 @@ def goskey_person(patient_body: dict[str, Any], **over: Any) -> dict[str, Any]:
     return body
 
 
-def appointment(org: str = "mo1", patient_id: str = "p1", *, in_hours: float = 26,
+def appointment(org: str | None = "mo1", patient_id: str = "p1", *, in_hours: float = 26,
                 **over: Any) -> dict[str, Any]:
     start = datetime.now(UTC) + timedelta(hours=in_hours)
     body: dict[str, Any] = {
@@ -68,7 +75,7 @@ def appointment(org: str = "mo1", patient_id: str = "p1", *, in_hours: float = 2
                      {"kind": "personal_data", "signing_method": "electronic"},
                      {"kind": "paid_services_contract", "signing_method": "paper"}]}
     body.update(over)
-    return body
+    return _without_null_organization(body)
 
 
 def token(engine: Engine, name: str = "mis", organizations: list[str] | None = None) -> str:

@@ -106,7 +106,8 @@ class OrganizationOut(OrganizationIn):
 
 
 class PatientIn(Strict):
-    organization: Code
+    organization: Code | None = Field(
+        None, description="Необязательно: код МО из адреса; если указан, должен совпадать с ним")
     last_name: Name
     first_name: Name
     middle_name: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -150,8 +151,9 @@ class Doctor(Strict):
 
 
 class AppointmentIn(Strict):
-    organization: Code
-    patient: ExternalId
+    organization: Code | None = Field(
+        None, description="Необязательно: код МО из адреса; если указан, должен совпадать с ним")
+    patient: ExternalId = Field(description="Идентификатор пациента этой же МО")
     starts_at: AwareInstant = Field(description="Начало приёма, с часовым поясом (ISO 8601)")
     doctor: Doctor
     service_name: Text

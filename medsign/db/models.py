@@ -65,8 +65,10 @@ class OrganizationRow(Timestamps, Base):
 
 class PatientRow(Timestamps, Base):
     __tablename__ = "patients"
+    # The МИС's id is unique within its organisation only: two clinics may both count from 1.
+    __table_args__ = (UniqueConstraint("organization_id", "external_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    external_id: Mapped[str] = mapped_column(String(100))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     last_name: Mapped[str] = mapped_column(String(200))
     first_name: Mapped[str] = mapped_column(String(200))
@@ -82,8 +84,9 @@ class PatientRow(Timestamps, Base):
 
 class AppointmentRow(Timestamps, Base):
     __tablename__ = "appointments"
+    __table_args__ = (UniqueConstraint("organization_id", "external_id"),)  # as patients'
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    external_id: Mapped[str] = mapped_column(String(100))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

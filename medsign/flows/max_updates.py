@@ -128,7 +128,9 @@ class Handler:
     def _sign(self, db: Session, cb: MessageCallback, row: NotificationRow,
               now: datetime) -> dict[str, Any]:
         appt = db.get_one(AppointmentRow, row.appointment_id)
-        command = signing.StartRequest(appointment_external_id=appt.external_id,
+        org = db.get_one(OrganizationRow, appt.organization_id)
+        command = signing.StartRequest(organization_code=org.code,
+                                       appointment_external_id=appt.external_id,
                                        consent_kinds=None, initiated_by="patient")
         try:
             started = signing.start(db, scope=Scope(actor=f"max:{cb.user_id}"),

@@ -18,7 +18,7 @@ from medsign.domain.appointments import Appointment, AppointmentStatus
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
 from medsign.domain.errors import InvalidTransition
 from medsign.services import audit, notifications, organizations, patients, records, signing
-from medsign.services.errors import Conflict, NotFound, Unprocessable
+from medsign.services.errors import Conflict, NotFound
 from medsign.services.notifications import NotificationPolicy
 from medsign.services.scope import Scope
 
@@ -31,7 +31,10 @@ class ConsentInput:
 
 @dataclass(frozen=True)
 class AppointmentInput:
-    organization: str
+    """``organization`` repeats the appointment's own (the API's path) and may be omitted;
+    ``patient`` is the МИС's id of a patient of that same organisation."""
+
+    organization: str | None
     patient: str
     starts_at: datetime
     doctor_name: str
@@ -40,16 +43,19 @@ class AppointmentInput:
     consents: Sequence[ConsentInput]
 
 
-def find(db: Session, external_id: str) -> AppointmentRow | None:
+def find(db: Session, organization_id: int, external_id: str) -> AppointmentRow | None:
     return db.scalars(select(AppointmentRow)
-                      .where(AppointmentRow.external_id == external_id)).first()
+                      .where(AppointmentRow.organization_id == organization_id,
+                             AppointmentRow.external_id == external_id)).first()
 
 
-def get(db: Session, *, scope: Scope,
+def get(db: Session, *, scope: Scope, organization: str,
         external_id: str) -> tuple[AppointmentRow, OrganizationRow, PatientRow, list[ConsentRow]]:
-    row = find(db, external_id)
-    org = db.get(OrganizationRow, row.organization_id) if row else None
-    if row is None or org is None or not scope.allows(org.code):
+    """The appointment with its organisation, patient and consents; an organisation outside
+    the scope is "not found" whatever ids it holds."""
+    org = organizations.get(db, scope=scope, code=organization)
+    row = find(db, org.id, external_id)
+    if row is None:
         raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
     patient = db.get(PatientRow, row.patient_id)
     assert patient is not None
@@ -61,34 +67,34 @@ def consents_of(db: Session, row: AppointmentRow) -> list[ConsentRow]:
                            .order_by(ConsentRow.kind)))
 
 
-def upsert(db: Session, *, scope: Scope, external_id: str, data: AppointmentInput,
-           now: datetime, policy: NotificationPolicy | None) -> tuple[AppointmentRow, bool]:
+def upsert(db: Session, *, scope: Scope, organization: str, external_id: str,
+           data: AppointmentInput, now: datetime,
+           policy: NotificationPolicy | None) -> tuple[AppointmentRow, bool]:
     """Create or update; then bring its day-before notification in line (when MAX is on)."""
-    row, created = _upsert(db, scope=scope, external_id=external_id, data=data, now=now)
+    organizations.require_same(organization, data.organization)
+    row, created = _upsert(db, scope=scope, organization=organization,
+                           external_id=external_id, data=data, now=now)
     if policy is not None:
         notifications.sync(db, appointment=row, policy=policy, now=now)
     return row, created
 
 
-def _upsert(db: Session, *, scope: Scope, external_id: str, data: AppointmentInput,
-            now: datetime) -> tuple[AppointmentRow, bool]:
-    org = organizations.get(db, scope=scope, code=data.organization)
-    patient, patient_org = patients.get(db, scope=scope, external_id=data.patient)
-    if patient_org.id != org.id:
-        raise Unprocessable("patient_of_other_organization",
-                            "Пациент прикреплён к другой МО, чем запись на приём.")
+def _upsert(db: Session, *, scope: Scope, organization: str, external_id: str,
+            data: AppointmentInput, now: datetime) -> tuple[AppointmentRow, bool]:
+    patient, org = patients.get(db, scope=scope, organization=organization,
+                                external_id=data.patient)
     wanted = Appointment(
         external_id=external_id, organization_code=org.code, patient_external_id=data.patient,
         starts_at=data.starts_at, doctor_name=data.doctor_name.strip(),
         service_name=data.service_name.strip(), status=AppointmentStatus(data.status),
         consents=[Consent(ConsentKind(c.kind), SigningMethod(c.signing_method))
                   for c in data.consents])
-    row = find(db, external_id)
+    row = find(db, org.id, wanted.external_id)
     if row is None:
         return _create(db, scope, org, patient, wanted, now), True
-    if row.organization_id != org.id or row.patient_id != patient.id:
+    if row.patient_id != patient.id:
         raise Conflict("appointment_identity_change",
-                       "Нельзя сменить МО или пациента у существующей записи на приём.")
+                       "Нельзя сменить пациента у существующей записи на приём.")
     _update(db, scope, org, row, wanted, now)
     return row, False
 

@@ -18,7 +18,7 @@ from medsign.domain.organizations import (
     parse_quiet_hours,
 )
 from medsign.services import audit
-from medsign.services.errors import NotFound
+from medsign.services.errors import NotFound, Unprocessable
 from medsign.services.scope import Scope
 
 
@@ -87,6 +87,18 @@ def get(db: Session, *, scope: Scope, code: str) -> OrganizationRow:
     if row is None:
         raise NotFound("organization_not_found", f"Медицинская организация «{code}» не найдена.")
     return row
+
+
+def require_same(organization: str, stated: str | None) -> None:
+    """A body's ``organization`` that repeats the one in the path must name the same one.
+
+    Patients and appointments live under their organisation (their ids are unique only
+    there), so the path decides; the body may omit the field, and a different value is a
+    mistake of the caller, not a move to another organisation."""
+    if stated is not None and stated != organization:
+        raise Unprocessable("organization_mismatch",
+                            f"Поле organization («{stated}») не совпадает с медицинской "
+                            f"организацией в адресе («{organization}»).")
 
 
 def ids_in_scope(db: Session, scope: Scope) -> list[int] | None:

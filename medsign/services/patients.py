@@ -1,4 +1,9 @@
-"""Patients: idempotent upsert by the МИС's id; each patient belongs to one organisation."""
+"""Patients: idempotent upsert by the МИС's id; each patient belongs to one organisation.
+
+The МИС's id is unique within its organisation only (two clinics may both number patients
+from 1): every lookup names the organisation, and one outside the caller's scope is "not
+found" whether or not it holds such an id.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,17 @@ from sqlalchemy.orm import Session
 from medsign.db.models import OrganizationRow, PatientRow
 from medsign.domain.patients import Patient
 from medsign.services import audit, notifications, organizations
-from medsign.services.errors import Conflict, NotFound
+from medsign.services.errors import NotFound
 from medsign.services.notifications import NotificationPolicy
 from medsign.services.scope import Scope
 
 
 @dataclass(frozen=True)
 class PatientInput:
-    organization: str
+    """``organization`` repeats the one the patient is put under (the API's path) and may be
+    omitted; when stated, it must be the same (``organizations.require_same``)."""
+
+    organization: str | None
     last_name: str
     first_name: str
     middle_name: str | None
@@ -28,28 +36,30 @@ class PatientInput:
     snils: str | None = None
 
 
-def find(db: Session, external_id: str) -> PatientRow | None:
-    return db.scalars(select(PatientRow).where(PatientRow.external_id == external_id)).first()
+def find(db: Session, organization_id: int, external_id: str) -> PatientRow | None:
+    return db.scalars(select(PatientRow).where(PatientRow.organization_id == organization_id,
+                                               PatientRow.external_id == external_id)).first()
 
 
-def get(db: Session, *, scope: Scope, external_id: str) -> tuple[PatientRow, OrganizationRow]:
-    row = find(db, external_id)
-    org = db.get(OrganizationRow, row.organization_id) if row else None
-    if row is None or org is None or not scope.allows(org.code):
+def get(db: Session, *, scope: Scope, organization: str,
+        external_id: str) -> tuple[PatientRow, OrganizationRow]:
+    org = organizations.get(db, scope=scope, code=organization)
+    row = find(db, org.id, external_id)
+    if row is None:
         raise NotFound("patient_not_found", f"Пациент «{external_id}» не найден.")
     return row, org
 
 
-def upsert(db: Session, *, scope: Scope, external_id: str, data: PatientInput,
-           now: datetime, policy: NotificationPolicy | None = None) -> tuple[PatientRow, bool]:
-    org = organizations.get(db, scope=scope, code=data.organization)
+def upsert(db: Session, *, scope: Scope, organization: str, external_id: str,
+           data: PatientInput, now: datetime,
+           policy: NotificationPolicy | None = None) -> tuple[PatientRow, bool]:
+    organizations.require_same(organization, data.organization)
+    org = organizations.get(db, scope=scope, code=organization)
     patient = Patient.create(
         external_id=external_id, organization_code=org.code, last_name=data.last_name,
         first_name=data.first_name, middle_name=data.middle_name, birth_date=data.birth_date,
         phone=data.phone, max_user_id=data.max_user_id, snils=data.snils, today=now.date())
-    row = find(db, external_id)
-    if row is not None:
-        _check_same_organization(db, scope, row, org)
+    row = find(db, org.id, patient.external_id)
     created = row is None
     if row is None:
         row = PatientRow(external_id=patient.external_id, created_at=now, max_reachable=True)
@@ -64,19 +74,6 @@ def upsert(db: Session, *, scope: Scope, external_id: str, data: PatientInput,
                  action="patient.created" if created else "patient.updated",
                  subject_type="patient", subject_id=external_id, organization_code=org.code)
     return row, created
-
-
-def _check_same_organization(db: Session, scope: Scope, row: PatientRow,
-                             org: OrganizationRow) -> None:
-    if row.organization_id == org.id:
-        return
-    current = db.get(OrganizationRow, row.organization_id)
-    if current is None or not scope.allows(current.code):
-        # Another tenant's patient: answer as if the id were free but refuse to take it over.
-        raise Conflict("patient_id_taken", "Идентификатор пациента уже занят.")
-    raise Conflict("patient_organization_change",
-                   "Пациента нельзя перенести в другую МО: создайте его заново с новым "
-                   "идентификатором.")
 
 
 def _copy(patient: Patient, row: PatientRow, org: OrganizationRow) -> None:

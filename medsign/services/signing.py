@@ -96,6 +96,7 @@ def save(db: Session, row: SigningRequestRow, request: SigningRequest, *, actor:
 
 @dataclass(frozen=True)
 class StartRequest:
+    organization_code: str  # the МИС's appointment ids are unique within it only
     appointment_external_id: str
     consent_kinds: Sequence[str] | None
     initiated_by: str
@@ -108,8 +109,8 @@ def start(db: Session, *, scope: Scope, command: StartRequest, now: datetime) ->
 
     Every path that starts signing comes here: the appointment's row is locked first, so
     concurrent starts for one appointment queue up and the second sees the first."""
-    appt, org, patient = _load_appointment(db, scope, command.appointment_external_id,
-                                           lock=True)
+    appt, org, patient = _load_appointment(db, scope, command.organization_code,
+                                           command.appointment_external_id, lock=True)
     return _start_locked(db, scope, command, appt, org, patient, now)
 
 
@@ -138,16 +139,17 @@ def _start_locked(db: Session, scope: Scope, command: StartRequest, appt: Appoin
     return row
 
 
-def _load_appointment(db: Session, scope: Scope, external_id: str, *,
+def _load_appointment(db: Session, scope: Scope, organization: str, external_id: str, *,
                       lock: bool = False) -> tuple[AppointmentRow, OrganizationRow, PatientRow]:
     """The appointment (locked ``FOR UPDATE`` on PostgreSQL when ``lock``; SQLite has one
     writer at a time anyway), its organisation and patient; 404 outside the scope."""
-    query = select(AppointmentRow).where(AppointmentRow.external_id == external_id)
+    org = organizations.get(db, scope=scope, code=organization)
+    query = select(AppointmentRow).where(AppointmentRow.organization_id == org.id,
+                                         AppointmentRow.external_id == external_id)
     if lock:  # re-read under the lock: the caller may have loaded it before
         query = query.with_for_update().execution_options(populate_existing=True)
     appt = db.scalars(query).first()
-    org = db.get(OrganizationRow, appt.organization_id) if appt else None
-    if appt is None or org is None or not scope.allows(org.code):
+    if appt is None:
         raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
     patient = db.get(PatientRow, appt.patient_id)
     assert patient is not None  # a foreign key guarantees it
@@ -246,8 +248,8 @@ def start_once(db: Session, *, scope: Scope, command: StartRequest, now: datetim
     replay = _replay(db, command, fingerprint)
     if replay is not None:
         return replay
-    appt, org, patient = _load_appointment(db, scope, command.appointment_external_id,
-                                           lock=True)
+    appt, org, patient = _load_appointment(db, scope, command.organization_code,
+                                           command.appointment_external_id, lock=True)
     replay = _replay(db, command, fingerprint)
     if replay is not None:
         return replay
@@ -258,9 +260,10 @@ def start_once(db: Session, *, scope: Scope, command: StartRequest, now: datetim
 
 
 def _fingerprint(command: StartRequest) -> str:
-    """What a repeat must match (the same format the endpoint used to hash its body)."""
+    """What a repeat must match: the appointment (with its organisation) and the body."""
     kinds = None if command.consent_kinds is None else {"consents": list(command.consent_kinds)}
-    raw = json.dumps([command.appointment_external_id, kinds], sort_keys=True)
+    raw = json.dumps([command.organization_code, command.appointment_external_id, kinds],
+                     sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

@@ -66,6 +66,7 @@ class RequestSummary:
 @dataclass(frozen=True)
 class Card:
     appointment_id: str
+    organization_code: str  # the appointment id is unique within it only (pages' URLs carry both)
     starts_at: datetime  # in the organisation's time zone
     timezone: str
     status: str
@@ -117,7 +118,7 @@ def board(db: Session, *, scope: Scope, organization: str, now: datetime,
                       .order_by(AppointmentRow.starts_at, AppointmentRow.id)).all()
     wanted = _matches(query)
     pairs = [(a, p) for a, p in rows if wanted(full_name(p))]
-    found = cards(db, pairs, tz)
+    found = cards(db, pairs, tz, org.code)
     days = [Day(label, day, [c for c in found if c.starts_at.date() == day])
             for label, day in (("Сегодня", today), ("Завтра", today + timedelta(days=1)))]
     return Board(org.name, org.timezone, days)
@@ -132,18 +133,21 @@ def _fold(text: str) -> str:
     return text.casefold().replace("ё", "е")
 
 
-def card(db: Session, *, scope: Scope, appointment_id: str) -> Card:
+def card(db: Session, *, scope: Scope, organization: str, appointment_id: str) -> Card:
     """One appointment (404 outside the scope, like the API)."""
-    appt, org, patient, _ = appointments.get(db, scope=scope, external_id=appointment_id)
-    return cards(db, [(appt, patient)], ZoneInfo(org.timezone))[0]
+    appt, org, patient, _ = appointments.get(db, scope=scope, organization=organization,
+                                             external_id=appointment_id)
+    return cards(db, [(appt, patient)], ZoneInfo(org.timezone), org.code)[0]
 
 
 def cards(db: Session, pairs: Sequence[tuple[AppointmentRow, PatientRow]],
-           tz: ZoneInfo) -> list[Card]:
+          tz: ZoneInfo, organization_code: str) -> list[Card]:
+    """Cards of one organisation's appointments."""
     ids = [a.id for a, _ in pairs]
     consents = _consents(db, ids)
     latest = _latest_requests(db, ids)
-    return [_card(a, p, consents.get(a.id, []), latest.get(a.id), tz) for a, p in pairs]
+    return [_card(a, p, consents.get(a.id, []), latest.get(a.id), tz, organization_code)
+            for a, p in pairs]
 
 
 def _consents(db: Session, ids: list[int]) -> dict[int, list[ConsentRow]]:
@@ -163,11 +167,12 @@ def _latest_requests(db: Session, ids: list[int]) -> dict[int, SigningRequestRow
 
 
 def _card(a: AppointmentRow, p: PatientRow, consents: list[ConsentRow],
-          request: SigningRequestRow | None, tz: ZoneInfo) -> Card:
+          request: SigningRequestRow | None, tz: ZoneInfo, organization_code: str) -> Card:
     summary = summarize(request) if request else None
     link, link_title = max_link(p)
     return Card(
-        appointment_id=a.external_id, starts_at=a.starts_at.astimezone(tz), timezone=tz.key,
+        appointment_id=a.external_id, organization_code=organization_code,
+        starts_at=a.starts_at.astimezone(tz), timezone=tz.key,
         status=a.status,
         patient_name=full_name(p), birth_date=p.birth_date, phone=p.phone,
         service=a.service_name, doctor_name=a.doctor_name,
@@ -212,9 +217,11 @@ def _blocker(a: AppointmentRow, p: PatientRow, consents: list[ConsentRow],
     return None
 
 
-def requests_of(db: Session, *, appointment_id: str, scope: Scope) -> list[RequestSummary]:
+def requests_of(db: Session, *, organization: str, appointment_id: str,
+                scope: Scope) -> list[RequestSummary]:
     """Every signing request of an appointment, newest first."""
-    appt, _, _, _ = appointments.get(db, scope=scope, external_id=appointment_id)
+    appt, _, _, _ = appointments.get(db, scope=scope, organization=organization,
+                                     external_id=appointment_id)
     rows = db.scalars(select(SigningRequestRow).where(SigningRequestRow.appointment_id == appt.id)
                       .order_by(SigningRequestRow.created_at.desc(), SigningRequestRow.id.desc()))
     return [summarize(r) for r in rows]

@@ -31,6 +31,7 @@ from medsign.domain.phones import normalize_phone
 from medsign.domain.snils import snils_digits
 from medsign.services import audit, patients, web_doctor, web_passwords
 from medsign.services.errors import Conflict, NotFound, Unprocessable
+from medsign.services.scope import SYSTEM
 
 
 @dataclass(frozen=True)
@@ -73,15 +74,15 @@ def get(db: Session, account_id: int) -> PortalUser | None:
 
 
 def create_password_account(db: Session, *, login: str, email: str | None, password: str,
-                            patient_external_id: str, allow_demo_password: bool, actor: str,
+                            organization: str, patient_external_id: str,
+                            allow_demo_password: bool, actor: str,
                             now: datetime) -> PortalAccountRow:
     login = login.strip().casefold()
     found = web_passwords.problems(password, login=login, allow_demo=allow_demo_password)
     if found:
         raise Unprocessable("weak_password", "Пароль не подходит: " + "; ".join(found) + ".")
-    patient = patients.find(db, patient_external_id)
-    if patient is None:
-        raise NotFound("patient_not_found", f"Пациент «{patient_external_id}» не найден.")
+    patient, _ = patients.get(db, scope=SYSTEM, organization=organization,
+                              external_id=patient_external_id)
     if db.scalars(select(PortalAccountRow.id).where(PortalAccountRow.login == login)).first():
         raise Conflict("login_taken", f"Логин «{login}» уже занят.")
     row = PortalAccountRow(login=login, email=(email or "").strip().casefold() or None,
@@ -229,7 +230,8 @@ def documents(db: Session, *, account_id: int, now: datetime,
         link, link_title = web_doctor.max_link(patient)
         found.append(PatientDocuments(
             org.name, _name(patient), patient.external_id, link, link_title,
-            web_doctor.cards(db, [(a, patient) for a in appts], ZoneInfo(org.timezone))))
+            web_doctor.cards(db, [(a, patient) for a in appts], ZoneInfo(org.timezone),
+                             org.code)))
     return found
 
 

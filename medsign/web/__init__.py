@@ -6,13 +6,16 @@ patient portal and the support form (Jinja2 templates, one CSS file, a little Ja
     /                        start page                 /support        support form (anyone)
     /login, /logout          staff login; logout (all)  /portal/login   patient login, ESIA
     /doctor                  АРМ врача (doctor)         /portal         "Мои документы"
-    /doctor/appointments/ID  appointment, downloads     /portal/max     linking MAX (QR)
-    /doctor/appointments/ID/sign   confirmation page, then POST starts signing
+    /doctor/organizations/MO/appointments/ID  appointment, downloads (an id is unique
+                             only within its МО)        /portal/max     linking MAX (QR)
+    /doctor/organizations/MO/appointments/ID/sign   confirmation page, then POST starts it
+    /doctor/appointments/ID  redirects to the doctor's own МО's appointment (old links)
     /console                 overview: states, health, queue (operator, admin)
     /console/requests[/ID]   signing requests, retry, cancel
     /console/notifications   /console/audit   /console/support   /console/users (admin)
 
-Live regions carry ``data-refresh-url``; ``/doctor/board``, ``/doctor/appointments/ID/live``
+Live regions carry ``data-refresh-url``; ``/doctor/board``,
+``/doctor/organizations/MO/appointments/ID/live``
 and ``/console/overview`` are their fragments (send ``X-Requested-With: medsign-refresh``).
 Key controls carry ``data-testid`` (``login-submit``, ``start-signing``, ``confirm-signing``,
 ``retry``, ``cancel``, ``esia-login``, ``issue-link``, ``support-submit``, ``logout``, …) for

@@ -53,43 +53,62 @@ def _board(request: Request, db: Session, user: StaffUser, q: str) -> web_doctor
                             now=deps.now(request), query=q)
 
 
+def appointment_url(code: str, appointment_id: str, tail: str = "") -> str:
+    """An appointment's page: its id is the МИС's, unique only within its organisation."""
+    return f"/doctor/organizations/{quote(code, safe='')}/appointments/" \
+           f"{quote(appointment_id, safe='')}{tail}"
+
+
 @router.get("/appointments/{appointment_id}")
-def appointment_page(request: Request, user: deps.Doctor, appointment_id: Id) -> Response:
-    context = _appointment(request, user, appointment_id)
+def old_appointment_page(user: deps.Doctor, appointment_id: Id) -> Response:
+    """Links from before ids were per organisation: the doctor's own organisation's page."""
+    scope_of(user)  # refuses a doctor without an organisation
+    return RedirectResponse(appointment_url(user.organization_code or "", appointment_id),
+                            status_code=303)
+
+
+@router.get("/organizations/{code}/appointments/{appointment_id}")
+def appointment_page(request: Request, user: deps.Doctor, code: Id,
+                     appointment_id: Id) -> Response:
+    context = _appointment(request, user, code, appointment_id)
     return render(request, "doctor/appointment.html",
                   title=f"Запись: {context['card'].patient_name}", **context,
-                  refresh_url=f"/doctor/appointments/{quote(appointment_id)}/live")
+                  refresh_url=appointment_url(code, appointment_id, "/live"))
 
 
-@router.get("/appointments/{appointment_id}/live")
-def appointment_fragment(request: Request, user: deps.Doctor, appointment_id: Id) -> Response:
+@router.get("/organizations/{code}/appointments/{appointment_id}/live")
+def appointment_fragment(request: Request, user: deps.Doctor, code: Id,
+                         appointment_id: Id) -> Response:
     """The appointment page's live part: documents, the start button, signing requests."""
     return render(request, "doctor/_appointment.html",
-                  **_appointment(request, user, appointment_id))
+                  **_appointment(request, user, code, appointment_id))
 
 
-def _appointment(request: Request, user: StaffUser, appointment_id: str) -> dict[str, Any]:
+def _appointment(request: Request, user: StaffUser, code: str,
+                 appointment_id: str) -> dict[str, Any]:
     scope = scope_of(user)
     with deps.read_db(request) as db:
-        card = web_doctor.card(db, scope=scope, appointment_id=appointment_id)
-        requests = web_doctor.requests_of(db, scope=scope, appointment_id=appointment_id)
+        card = web_doctor.card(db, scope=scope, organization=code, appointment_id=appointment_id)
+        requests = web_doctor.requests_of(db, scope=scope, organization=code,
+                                          appointment_id=appointment_id)
         pdfs = {r.id: web_documents.list_pdfs(db, request_id=r.id, state=r.state)
                 for r in requests}
     return {"card": card, "requests": requests, "pdfs": pdfs}
 
 
-@router.get("/appointments/{appointment_id}/sign")
-def confirm_page(request: Request, user: deps.Doctor, appointment_id: Id) -> Response:
+@router.get("/organizations/{code}/appointments/{appointment_id}/sign")
+def confirm_page(request: Request, user: deps.Doctor, code: Id, appointment_id: Id) -> Response:
     with deps.read_db(request) as db:
-        card = web_doctor.card(db, scope=scope_of(user), appointment_id=appointment_id)
+        card = web_doctor.card(db, scope=scope_of(user), organization=code,
+                               appointment_id=appointment_id)
     return render(request, "doctor/confirm.html", title="Отправить на подписание", card=card)
 
 
-@router.post("/appointments/{appointment_id}/sign")
-def start_signing(request: Request, user: deps.Doctor, appointment_id: Id) -> Response:
+@router.post("/organizations/{code}/appointments/{appointment_id}/sign")
+def start_signing(request: Request, user: deps.Doctor, code: Id, appointment_id: Id) -> Response:
     scope = scope_of(user)
-    command = signing.StartRequest(appointment_external_id=appointment_id, consent_kinds=None,
-                                   initiated_by="doctor")
+    command = signing.StartRequest(organization_code=code, appointment_external_id=appointment_id,
+                                   consent_kinds=None, initiated_by="doctor")
     try:
         with deps.write_db(request) as db:
             signing.start(db, scope=scope, command=command, now=deps.now(request))
@@ -97,14 +116,15 @@ def start_signing(request: Request, user: deps.Doctor, appointment_id: Id) -> Re
     except ServiceError as exc:
         if exc.status == 404:
             raise
-        return _refused(request, scope, appointment_id, exc.message)
-    return RedirectResponse(f"/doctor/appointments/{quote(appointment_id)}?msg=signing_started",
+        return _refused(request, scope, code, appointment_id, exc.message)
+    return RedirectResponse(appointment_url(code, appointment_id, "?msg=signing_started"),
                             status_code=303)
 
 
-def _refused(request: Request, scope: Scope, appointment_id: str, message: str) -> Response:
+def _refused(request: Request, scope: Scope, code: str, appointment_id: str,
+             message: str) -> Response:
     with deps.read_db(request) as db:
-        card = web_doctor.card(db, scope=scope, appointment_id=appointment_id)
+        card = web_doctor.card(db, scope=scope, organization=code, appointment_id=appointment_id)
     return render(request, "doctor/confirm.html", status=409, title="Отправить на подписание",
                   card=card, error=message)
 

@@ -248,13 +248,13 @@ def test_an_api_request_logs_its_request_id_and_no_phone(engine: Engine,
         client.headers["Authorization"] = f"Bearer {f.token(engine)}"
         assert client.put("/api/v1/organizations/mo1", json=f.organization()).status_code == 201
         # A МИС that uses the phone as the patient's id puts it into the logged path, too.
-        r = client.put("/api/v1/patients/79991234567", json=body,
+        r = client.put("/api/v1/organizations/mo1/patients/79991234567", json=body,
                        headers={"X-Request-ID": "req-phone-1"})
     assert r.status_code == 422 and r.headers["x-request-id"] == "req-phone-1"
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
     mine = [x for x in lines if x["correlation_id"] == "req-phone-1"]
-    assert mine and any(x["msg"].startswith("PUT /api/v1/patients/") and x["msg"].endswith(
-        "-> 422") for x in mine), lines
+    assert mine and any(x["msg"].startswith("PUT /api/v1/organizations/mo1/patients/")
+                        and x["msg"].endswith("-> 422") for x in mine), lines
     text = log_lines.getvalue()
     assert "1234567" not in text and "123-45-67" not in text and "Иванович" not in text
 

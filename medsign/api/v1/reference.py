@@ -67,65 +67,70 @@ def get_organization(db: ReadDb, caller: Caller, code: CodePath) -> schemas.Orga
     return views.organization(organizations.get(db, scope=caller.scope, code=code))
 
 
-@router.put("/patients/{patient_id}", response_model=schemas.PatientOut,
+@router.put("/organizations/{code}/patients/{patient_id}", response_model=schemas.PatientOut,
             responses=_upserted(schemas.PatientOut),
-            summary="Создать или обновить пациента")
+            summary="Создать или обновить пациента медицинской организации")
 def put_patient(body: schemas.PatientIn, db: WriteDb, caller: Caller, now: Now,
-                policy: Policy, response: Response, patient_id: IdPath) -> schemas.PatientOut:
+                policy: Policy, response: Response, code: CodePath,
+                patient_id: IdPath) -> schemas.PatientOut:
     data = PatientInput(organization=body.organization, last_name=body.last_name,
                         first_name=body.first_name, middle_name=body.middle_name,
                         birth_date=body.birth_date, phone=body.phone,
                         max_user_id=body.max_user_id, snils=body.snils)
-    row, created = patients.upsert(db, scope=caller.scope, external_id=patient_id, data=data,
-                                   now=now, policy=policy)
+    row, created = patients.upsert(db, scope=caller.scope, organization=code,
+                                   external_id=patient_id, data=data, now=now, policy=policy)
     _status(response, created)
-    _, org = patients.get(db, scope=caller.scope, external_id=patient_id)
+    _, org = patients.get(db, scope=caller.scope, organization=code, external_id=patient_id)
     return views.patient(row, org)
 
 
-@router.get("/patients/{patient_id}", response_model=schemas.PatientOut, responses=ERRORS,
-            summary="Пациент")
-def get_patient(db: ReadDb, caller: Caller, patient_id: IdPath) -> schemas.PatientOut:
-    row, org = patients.get(db, scope=caller.scope, external_id=patient_id)
+@router.get("/organizations/{code}/patients/{patient_id}", response_model=schemas.PatientOut,
+            responses=ERRORS, summary="Пациент медицинской организации")
+def get_patient(db: ReadDb, caller: Caller, code: CodePath,
+                patient_id: IdPath) -> schemas.PatientOut:
+    row, org = patients.get(db, scope=caller.scope, organization=code, external_id=patient_id)
     return views.patient(row, org)
 
 
-@router.put("/appointments/{appointment_id}", response_model=schemas.AppointmentOut,
-            responses=_upserted(schemas.AppointmentOut),
-            summary="Создать или обновить запись на приём с её документами")
+@router.put("/organizations/{code}/appointments/{appointment_id}",
+            response_model=schemas.AppointmentOut, responses=_upserted(schemas.AppointmentOut),
+            summary="Создать или обновить запись на приём медицинской организации с её "
+                    "документами")
 def put_appointment(body: schemas.AppointmentIn, db: WriteDb, caller: Caller, now: Now,
-                    policy: Policy, response: Response,
+                    policy: Policy, response: Response, code: CodePath,
                     appointment_id: IdPath) -> schemas.AppointmentOut:
     data = AppointmentInput(
         organization=body.organization, patient=body.patient, starts_at=body.starts_at,
         doctor_name=body.doctor.name, service_name=body.service_name, status=body.status,
         consents=[ConsentInput(c.kind, c.signing_method) for c in body.consents])
-    _, created = appointments.upsert(db, scope=caller.scope, external_id=appointment_id,
-                                     data=data, now=now, policy=policy)
+    _, created = appointments.upsert(db, scope=caller.scope, organization=code,
+                                     external_id=appointment_id, data=data, now=now,
+                                     policy=policy)
     _status(response, created)
-    return views.appointment(*appointments.get(db, scope=caller.scope,
+    return views.appointment(*appointments.get(db, scope=caller.scope, organization=code,
                                                external_id=appointment_id))
 
 
-@router.get("/appointments/{appointment_id}", response_model=schemas.AppointmentOut,
-            responses=ERRORS, summary="Запись на приём")
-def get_appointment(db: ReadDb, caller: Caller,
+@router.get("/organizations/{code}/appointments/{appointment_id}",
+            response_model=schemas.AppointmentOut, responses=ERRORS,
+            summary="Запись на приём медицинской организации")
+def get_appointment(db: ReadDb, caller: Caller, code: CodePath,
                     appointment_id: IdPath) -> schemas.AppointmentOut:
-    return views.appointment(*appointments.get(db, scope=caller.scope,
+    return views.appointment(*appointments.get(db, scope=caller.scope, organization=code,
                                                external_id=appointment_id))
 
 
-@router.post("/patients/{patient_id}/max-link", response_model=schemas.MaxLinkOut,
-             status_code=201,
+@router.post("/organizations/{code}/patients/{patient_id}/max-link",
+             response_model=schemas.MaxLinkOut, status_code=201,
              responses={**ERRORS, **unavailable("Бот MAX не настроен (max.bot_deep_link_base)")},
              summary="Одноразовая ссылка для привязки аккаунта MAX пациента (для портала)")
-def issue_max_link(patient_id: IdPath, db: WriteDb, caller: Caller, now: Now,
+def issue_max_link(code: CodePath, patient_id: IdPath, db: WriteDb, caller: Caller, now: Now,
                    request: Request) -> schemas.MaxLinkOut:
     bot = state(request).bot
     if bot is None or not bot.deep_link_base:
         raise ServiceUnavailable("max_not_configured", "Бот MAX не настроен: нет адреса для "
                                  "ссылок (max.bot_deep_link_base).")
-    row, org = patients.get(db, scope=caller.scope, external_id=patient_id)
+    row, org = patients.get(db, scope=caller.scope, organization=code, external_id=patient_id)
     link = max_links.issue(db, patient=row, link_base=bot.deep_link_base, ttl=bot.link_ttl,
                            actor=caller.scope.actor, organization_code=org.code, now=now)
     return schemas.MaxLinkOut(deep_link=link.deep_link, token=link.token,

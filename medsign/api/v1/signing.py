@@ -16,6 +16,7 @@ from medsign.api.v1.reference import (
     CODE_PATTERN,
     ERRORS,
     WITH_BODY,
+    CodePath,
     IdPath,
     unavailable,
 )
@@ -30,16 +31,17 @@ IdempotencyKey = Annotated[str | None, Header(
                 "транзакции")]
 
 
-@router.post("/appointments/{appointment_id}/signing-requests", status_code=201,
-             response_model=schemas.SigningRequestOut, responses=WITH_BODY,
-             summary="Отправить документы записи на подписание сейчас")
-def start_signing(appointment_id: IdPath, db: WriteDb, caller: Caller, now: Now,
+@router.post("/organizations/{code}/appointments/{appointment_id}/signing-requests",
+             status_code=201, response_model=schemas.SigningRequestOut, responses=WITH_BODY,
+             summary="Отправить документы записи на приём медицинской организации на "
+                     "подписание сейчас")
+def start_signing(code: CodePath, appointment_id: IdPath, db: WriteDb, caller: Caller, now: Now,
                   body: schemas.SigningStart | None = None,
                   key: IdempotencyKey = None) -> JSONResponse:
     """The service starts (or, for a repeated ``Idempotency-Key``, replays) the request; this
     only turns its answer into HTTP."""
     command = signing.StartRequest(
-        appointment_external_id=appointment_id,
+        organization_code=code, appointment_external_id=appointment_id,
         consent_kinds=body.consents if body else None, initiated_by="mis",
         api_client_id=caller.client_id, idempotency_key=key)
     started = signing.start_once(

@@ -91,21 +91,22 @@ class Path_:
         s = self.stack
         s.api("PUT", "/api/v1/organizations/mo1", f.organization(quiet_hours="00:00-00:00"),
               expect=(201,))
-        s.api("PUT", "/api/v1/patients/p1", f.patient(), expect=(201,))
+        s.api("PUT", "/api/v1/organizations/mo1/patients/p1", f.patient(), expect=(201,))
         s.goskey_post("/people", f.goskey_person(f.patient()))  # her Госуслуги account
         body = f.appointment()
         body["starts_at"] = self.visit.isoformat()
-        s.api("PUT", "/api/v1/appointments/a1", body, expect=(201,))
+        s.api("PUT", "/api/v1/organizations/mo1/appointments/a1", body, expect=(201,))
 
     def patient_opens_the_deep_link(self, *, then: Callable[[], None] | None = None) -> None:
         s = self.stack
-        link = s.api("POST", "/api/v1/patients/p1/max-link", expect=(201,))
+        link = s.api("POST", "/api/v1/organizations/mo1/patients/p1/max-link", expect=(201,))
         assert link["deep_link"] == f"https://max.ru/medsign_e2e_bot?start={link['token']}"
         self.user = s.max_post("/users", {"name": "Иван Иванов", "phone": PHONE})["user_id"]
         s.max_post(f"/users/{self.user}/start", {"payload": link["token"]})
         if then is not None:
             then()
-        self.wait(lambda: s.api("GET", "/api/v1/patients/p1")["max_user_id"] == self.user,
+        self.wait(lambda: s.api("GET", "/api/v1/organizations/mo1/patients/p1")[
+                      "max_user_id"] == self.user,
                   "the patient to be linked")
         self.wait(lambda: [m["text"] for m in s.bot_messages(self.user)] == [LINKED],
                   "«аккаунт привязан» in the chat")
@@ -183,7 +184,7 @@ class Path_:
         requests = s.api("GET", "/api/v1/signing-requests")["items"]
         assert [(r["state"], r["initiated_by"]) for r in requests] == [("completed", "patient")]
         consents = {c["kind"]: c["state"] for c in
-                    s.api("GET", "/api/v1/appointments/a1")["consents"]}
+                    s.api("GET", "/api/v1/organizations/mo1/appointments/a1")["consents"]}
         assert consents["medical_intervention"] == consents["personal_data"] == "signed"
         assert s.max_get("/stats")["repeated_idempotency_keys"] == 0
 
@@ -256,7 +257,7 @@ def test_duplicate_presses_replayed_webhooks_and_a_forged_secret_change_nothing(
     assert toasts.count(bot.SIGNING_STARTED_TOAST) == 1
     assert toasts.count(bot.ALREADY_CHOSEN) == (1 if second else 0)
     consents = {c["kind"]: c["signing_method"] for c in
-                stack.api("GET", "/api/v1/appointments/a1")["consents"]}
+                stack.api("GET", "/api/v1/organizations/mo1/appointments/a1")["consents"]}
     assert consents["medical_intervention"] == "electronic"  # the forged «paper» did nothing
     assert [tx["sends_for_key"] for tx in stack.transactions()] == [1]
 
@@ -270,7 +271,8 @@ def test_a_patient_who_stopped_the_bot_gets_no_message_and_no_transaction(
     path.mis_pushes_the_appointment()
     path.patient_opens_the_deep_link()
     stack.max_post(f"/users/{path.user}/stop")
-    path.wait(lambda: stack.api("GET", "/api/v1/patients/p1")["max_reachable"] is False,
+    path.wait(lambda: stack.api("GET", "/api/v1/organizations/mo1/patients/p1")[
+                  "max_reachable"] is False,
               "the stop to reach the service")
     path.the_day_before_comes()
 

@@ -50,7 +50,7 @@ from medsign.demo import (
 )
 from medsign.demo_people import goskey_people_json
 from medsign.flows.signers import development_keys
-from medsign.services import appointments, max_links, patients
+from medsign.services import appointments, max_links, organizations, patients
 from medsign.services.appointments import AppointmentInput, ConsentInput
 from tests.e2e.processes import (
     Proc,
@@ -204,7 +204,8 @@ format = "text"
                 hour=12, minute=30, second=0, microsecond=0)
             with Session(container.engine) as db:
                 appointments.upsert(
-                    db, scope=SCOPE, external_id=self.appointments["portal"],
+                    db, scope=SCOPE, organization=DEMO_ORG,
+                    external_id=self.appointments["portal"],
                     now=container.clock.now(), policy=container.notification_policy(),
                     data=AppointmentInput(
                         organization=DEMO_ORG, patient="demo-p1", starts_at=starts,
@@ -213,7 +214,8 @@ format = "text"
                         consents=[ConsentInput("medical_intervention", "electronic"),
                                   ConsentInput("paid_services_contract", "electronic")]))
                 appointments.upsert(  # the signer-mismatch test's (demo-p3, no middle name)
-                    db, scope=SCOPE, external_id=self.appointments["mismatch"],
+                    db, scope=SCOPE, organization=DEMO_ORG,
+                    external_id=self.appointments["mismatch"],
                     now=container.clock.now(), policy=container.notification_policy(),
                     data=AppointmentInput(
                         organization=DEMO_ORG, patient="demo-p3", starts_at=starts,
@@ -233,8 +235,8 @@ format = "text"
         container = bootstrap.build(load_settings(self.config_file, env={}))
         try:
             with Session(container.engine) as db:
-                patient = patients.find(db, patient_id)
-                assert patient is not None
+                patient, _ = patients.get(db, scope=SCOPE, organization=DEMO_ORG,
+                                          external_id=patient_id)
                 token = max_links.issue(db, patient=patient, link_base=f"https://max.ru/{BOT}",
                                         ttl=timedelta(hours=1), actor="browser-tests",
                                         organization_code=DEMO_ORG,
@@ -260,7 +262,8 @@ format = "text"
         container = bootstrap.build(load_settings(self.config_file, env={}))
         try:
             with Session(container.engine) as db:
-                patient = patients.find(db, patient_id)
+                org = organizations.get(db, scope=SCOPE, code=DEMO_ORG)
+                patient = patients.find(db, org.id, patient_id)
                 return None if patient is None else patient.max_user_id
         finally:
             container.engine.dispose()
@@ -361,7 +364,8 @@ format = "text"
     def sign_now(self, appointment_id: str) -> str:
         """Flow B without a browser: the МИС starts signing, the patient signs in the
         emulator; the request's id once it is completed."""
-        started = self.api("POST", f"/appointments/{appointment_id}/signing-requests")
+        started = self.api(
+            "POST", f"/organizations/{DEMO_ORG}/appointments/{appointment_id}/signing-requests")
         tid = self.transaction_of(started["id"])
         self.goskey("POST", f"/transactions/{tid}/sign")
         self.wait_state(started["id"], "completed")

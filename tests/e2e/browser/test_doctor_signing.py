@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
+from medsign.demo import DEMO_ORG
 from tests.e2e.browser.pages import Ui
 from tests.e2e.browser.stand import Stand, patient_name, patient_phone
 
@@ -32,14 +33,14 @@ def test_doctor_starts_signing_patient_signs_and_doctor_sees_it_live(ui: Ui,
 
     # the confirmation step
     row.get_by_test_id("start-signing").click()
-    expect(doctor).to_have_url(re.compile(rf"/doctor/appointments/{aid}/sign$"))
+    expect(doctor).to_have_url(re.compile(rf"/doctor/organizations/{DEMO_ORG}/appointments/{aid}/sign$"))
     expect(doctor.get_by_role("heading", level=1)).to_have_text(
         "Отправить документы на подписание?")
     expect(doctor.get_by_test_id("message-warning")).to_contain_text(patient_phone(patient))
     ui.check(doctor, "confirmation")
     doctor.get_by_test_id("confirm-signing").click()
 
-    expect(doctor).to_have_url(re.compile(rf"/doctor/appointments/{aid}\?msg=signing_started$"))
+    expect(doctor).to_have_url(re.compile(rf"/doctor/organizations/{DEMO_ORG}/appointments/{aid}\?msg=signing_started$"))
     expect(doctor.get_by_test_id("message-success")).to_contain_text("отправлены на подписание")
     request = doctor.get_by_test_id("signing-request")
     expect(request).to_have_count(1)

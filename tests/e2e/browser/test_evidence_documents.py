@@ -63,7 +63,7 @@ def poppler(tool: str) -> str:
 def book_appointment(stand: Stand) -> None:
     starts = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0,
                                                              microsecond=0)
-    stand.api("PUT", f"/appointments/{APPOINTMENT}", {
+    stand.api("PUT", f"/organizations/{DEMO_ORG}/appointments/{APPOINTMENT}", {
         "organization": DEMO_ORG, "patient": PATIENT, "starts_at": starts.isoformat(),
         "doctor": {"name": "Петрова Анна Сергеевна"}, "service_name": "Гастроскопия",
         "consents": [{"kind": "medical_intervention", "signing_method": "electronic"},
@@ -73,7 +73,7 @@ def book_appointment(stand: Stand) -> None:
 def doctor_signs_with_the_patient(ui: Ui, stand: Stand) -> tuple[Page, str]:
     doctor = ui.person("doctor")
     ui.login(doctor, "doctor", name="staff-login")
-    ui.goto(doctor, f"/doctor/appointments/{APPOINTMENT}")
+    ui.goto(doctor, f"/doctor/organizations/{DEMO_ORG}/appointments/{APPOINTMENT}")
     doctor.get_by_test_id("start-signing").click()
     doctor.get_by_test_id("confirm-signing").click()
     expect(doctor.get_by_test_id("message-success")).to_contain_text("отправлены на подписание")

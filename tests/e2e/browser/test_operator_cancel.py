@@ -30,7 +30,7 @@ KINDS = [ConsentKind.medical_intervention]
 def book(stand: Stand) -> None:
     starts = (datetime.now(UTC) + timedelta(days=1)).replace(hour=15, minute=0, second=0,
                                                              microsecond=0)
-    stand.api("PUT", f"/appointments/{APPOINTMENT}", {
+    stand.api("PUT", f"/organizations/{DEMO_ORG}/appointments/{APPOINTMENT}", {
         "organization": DEMO_ORG, "patient": PATIENT, "starts_at": starts.isoformat(),
         "doctor": {"name": "Петрова Анна Сергеевна"}, "service_name": "Приём врача-терапевта",
         "consents": [{"kind": "medical_intervention", "signing_method": "electronic"}]})
@@ -59,7 +59,8 @@ def test_the_patient_is_told_of_an_operators_cancel_without_the_reason_or_the_op
         ui: Ui, stand: Stand) -> None:
     book(stand)
     user_id = stand.link_max(PATIENT)
-    started = stand.api("POST", f"/appointments/{APPOINTMENT}/signing-requests")
+    started = stand.api(
+        "POST", f"/organizations/{DEMO_ORG}/appointments/{APPOINTMENT}/signing-requests")
     request_id = started["id"]
     stand.transaction_of(request_id)
     # the documents are said to be in Госключ once the platform has them — not before

@@ -10,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from medsign.demo import DEMO_ORG
 from tests.e2e.browser.pages import Ui
 from tests.e2e.browser.stand import Stand
 
@@ -22,7 +23,8 @@ def test_operator_retries_a_request_failed_by_an_injected_fault(ui: Ui, stand: S
     aid = stand.appointments["operator"]
     stand.goskey("POST", "/faults", {"method": "download", "bad_operator_signature": True})
     try:
-        started = stand.api("POST", f"/appointments/{aid}/signing-requests")
+        started = stand.api(
+            "POST", f"/organizations/{DEMO_ORG}/appointments/{aid}/signing-requests")
         request_id = started["id"]
         transaction = stand.transaction_of(request_id)
         stand.goskey("POST", f"/transactions/{transaction}/sign")  # the patient signs

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, func, select
 
 from medsign.db.models import DocumentRow
+from medsign.demo import DEMO_ORG
 from medsign.demo_people import DEMO_PEOPLE
 from tests.e2e.browser.pages import Ui
 from tests.e2e.browser.stand import Stand
@@ -46,14 +47,15 @@ def mo_signatures(stand: Stand, request_id: str) -> int:
 
 
 def electronic_consents(stand: Stand, appointment_id: str) -> set[str]:
-    found = stand.api("GET", f"/appointments/{appointment_id}")["consents"]
+    found = stand.api("GET", f"/organizations/{DEMO_ORG}/appointments/{appointment_id}")["consents"]
     return {c["state"] for c in found if c["signing_method"] == "electronic"}
 
 
 def test_operator_sees_both_identities_and_cancels_a_mismatched_signer(
         ui: Ui, stand: Stand, relatives_phone: None) -> None:
     aid = stand.appointments["mismatch"]
-    request_id = stand.api("POST", f"/appointments/{aid}/signing-requests")["id"]
+    request_id = stand.api(
+        "POST", f"/organizations/{DEMO_ORG}/appointments/{aid}/signing-requests")["id"]
     transaction = stand.transaction_of(request_id)
     stand.goskey("POST", f"/transactions/{transaction}/sign")  # the father signs in Goskey
     stopped = stand.wait_state(request_id, "signer_mismatch", timeout=MISMATCH_TIMEOUT_S)

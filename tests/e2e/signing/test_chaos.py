@@ -73,8 +73,10 @@ def load(api: Api) -> dict[str, str]:
     phones = {}
     for i in range(REQUESTS):
         phones[f"a{i}"] = f"+7917{i:07d}"
-        api.put_visible(f"/api/v1/patients/p{i}", f.patient(phone=phones[f"a{i}"]))
-        api.put_visible(f"/api/v1/appointments/a{i}", f.appointment(patient_id=f"p{i}"))
+        api.put_visible(f"/api/v1/organizations/mo1/patients/p{i}",
+                        f.patient(phone=phones[f"a{i}"]))
+        api.put_visible(f"/api/v1/organizations/mo1/appointments/a{i}",
+                        f.appointment(patient_id=f"p{i}"))
     return phones
 
 
@@ -152,7 +154,8 @@ class Chaos:
     def start_signings(self, appointments: list[str]) -> dict[str, str]:
         started = {}
         for appointment in appointments:
-            r = self.api.ok("POST", f"/api/v1/appointments/{appointment}/signing-requests",
+            r = self.api.ok("POST",
+                            f"/api/v1/organizations/mo1/appointments/{appointment}/signing-requests",
                             expect=(201,), headers={"Idempotency-Key": f"chaos-{appointment}"})
             started[r.json()["id"]] = appointment
         return started

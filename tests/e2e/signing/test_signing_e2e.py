@@ -126,8 +126,9 @@ def load(api: Api) -> dict[str, str]:
     api.put_visible("/api/v1/organizations/mo1", f.organization())
     phones = {}
     for i in range(REQUESTS):
-        api.put_visible(f"/api/v1/patients/p{i}", f.patient(phone=phone(i)))
-        api.put_visible(f"/api/v1/appointments/a{i}", f.appointment(patient_id=f"p{i}"))
+        api.put_visible(f"/api/v1/organizations/mo1/patients/p{i}", f.patient(phone=phone(i)))
+        api.put_visible(f"/api/v1/organizations/mo1/appointments/a{i}",
+                        f.appointment(patient_id=f"p{i}"))
         phones[f"a{i}"] = phone(i)
     return phones
 
@@ -135,13 +136,15 @@ def load(api: Api) -> dict[str, str]:
 def start_signings(api: Api) -> dict[str, str]:
     """POST a signing request per appointment (two client threads); request id -> appt."""
     def start(i: int) -> tuple[str, str]:
-        r = api.ok("POST", f"/api/v1/appointments/a{i}/signing-requests", expect=(201,),
+        r = api.ok("POST", f"/api/v1/organizations/mo1/appointments/a{i}/signing-requests",
+                   expect=(201,),
                    headers={"Idempotency-Key": f"e2e-start-a{i}"})
         return r.json()["id"], f"a{i}"
     with ThreadPoolExecutor(2) as pool:
         started = dict(pool.map(start, range(REQUESTS)))
     for i in range(3):  # a client that repeats itself gets the same request back
-        again = api.ok("POST", f"/api/v1/appointments/a{i}/signing-requests", expect=(201,),
+        again = api.ok("POST", f"/api/v1/organizations/mo1/appointments/a{i}/signing-requests",
+                       expect=(201,),
                        headers={"Idempotency-Key": f"e2e-start-a{i}"})
         assert again.headers.get("Idempotent-Replayed") == "true"
         assert started[again.json()["id"]] == f"a{i}"

@@ -75,9 +75,11 @@ OPERATIONS = _operations()
 def test_the_fuzzer_sees_every_operation_of_the_api() -> None:
     core = {f"{m} /api/v1/{p}" for m, p in (
         ("PUT", "organizations/{code}"), ("GET", "organizations/{code}"),
-        ("PUT", "patients/{patient_id}"), ("GET", "patients/{patient_id}"),
-        ("PUT", "appointments/{appointment_id}"), ("GET", "appointments/{appointment_id}"),
-        ("POST", "appointments/{appointment_id}/signing-requests"),
+        ("PUT", "organizations/{code}/patients/{patient_id}"),
+        ("GET", "organizations/{code}/patients/{patient_id}"),
+        ("PUT", "organizations/{code}/appointments/{appointment_id}"),
+        ("GET", "organizations/{code}/appointments/{appointment_id}"),
+        ("POST", "organizations/{code}/appointments/{appointment_id}/signing-requests"),
         ("GET", "signing-requests"), ("GET", "signing-requests/{request_id}"))}
     assert core <= set(OPERATIONS), sorted(core - set(OPERATIONS))
 
@@ -110,14 +112,18 @@ def seeded(engine: Engine, trust_store: Path) -> Iterator[Seeded]:
     token = f.token(engine)
     with TestClient(app, raise_server_exceptions=False) as client:
         client.headers["Authorization"] = f"Bearer {token}"
-        for org, pid, aids in (("mo1", "p1", ["a1", "a2"]), ("mo2", "p2", ["a3"])):
+        # Both organisations use the same ids (each its own rows): every steered combination
+        # of organisation and id exists, and the same id is reached in either.
+        for org in ("mo1", "mo2"):
             _ok(client.put(f"/api/v1/organizations/{org}", json=f.organization()))
-            _ok(client.put(f"/api/v1/patients/{pid}", json=f.patient(org)))
-            for aid in aids:
-                _ok(client.put(f"/api/v1/appointments/{aid}", json=f.appointment(org, pid)))
-        rid = _ok(client.post("/api/v1/appointments/a1/signing-requests")).json()["id"]
-        yield Seeded(app, token, {"code": ["mo1", "mo2"], "patient_id": ["p1", "p2"],
-                                  "appointment_id": ["a1", "a2", "a3"], "request_id": [rid]})
+            _ok(client.put(f"/api/v1/organizations/{org}/patients/p1", json=f.patient(org)))
+            for aid in ("a1", "a2"):
+                _ok(client.put(f"/api/v1/organizations/{org}/appointments/{aid}",
+                               json=f.appointment(org, "p1")))
+        rid = _ok(client.post(
+            "/api/v1/organizations/mo1/appointments/a1/signing-requests")).json()["id"]
+        yield Seeded(app, token, {"code": ["mo1", "mo2"], "patient_id": ["p1"],
+                                  "appointment_id": ["a1", "a2"], "request_id": [rid]})
     container.close()
 
 
@@ -161,6 +167,8 @@ def _steer(case: schemathesis.Case, rows: dict[str, str | None], body: str) -> s
         case.path_parameters = {**case.path_parameters, **chosen}
     if body != "as generated" and isinstance(case.body, dict):
         case.body = {k: REAL_FIELDS.get(k, v) for k, v in case.body.items()}
+        if "code" in chosen and "organization" in case.body:  # agrees with the path
+            case.body["organization"] = chosen["code"]
         if body == "with NUL":  # PostgreSQL text cannot store U+0000: must be a 422, not a 500
             case.body = {k: f"{v}\x00" if isinstance(v, str) and k not in REAL_FIELDS else v
                          for k, v in case.body.items()}
@@ -274,11 +282,11 @@ NUL_FIELDS = [
         "department_id": "dep\x00", "templates": {"personal_data": "tpl"}})),
     ("/api/v1/organizations/mo1", f.organization(partner={
         "templates": {"personal_data": "tpl\x00"}})),
-    ("/api/v1/patients/p1", f.patient(last_name="Ива\x00нов")),
-    ("/api/v1/patients/p1", f.patient(middle_name="\x00")),
-    ("/api/v1/patients/p1", f.patient(phone="+7 999 123-45-67\x00")),
-    ("/api/v1/appointments/a2", f.appointment(service_name="Приём\x00")),
-    ("/api/v1/appointments/a2", f.appointment(doctor={"name": "Петрова\x00"})),
+    ("/api/v1/organizations/mo1/patients/p1", f.patient(last_name="Ива\x00нов")),
+    ("/api/v1/organizations/mo1/patients/p1", f.patient(middle_name="\x00")),
+    ("/api/v1/organizations/mo1/patients/p1", f.patient(phone="+7 999 123-45-67\x00")),
+    ("/api/v1/organizations/mo1/appointments/a2", f.appointment(service_name="Приём\x00")),
+    ("/api/v1/organizations/mo1/appointments/a2", f.appointment(doctor={"name": "Петрова\x00"})),
 ]
 
 
@@ -316,7 +324,7 @@ def test_hostile_list_filters_are_4xx(client: TestClient) -> None:
 def test_a_start_time_out_of_range_or_given_as_a_number_is_a_422(client: TestClient) -> None:
     for starts_at in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", 1_800_000_000,
                       "1800000000"):
-        assert_problem(client.put("/api/v1/appointments/a9", json=f.appointment(
+        assert_problem(client.put("/api/v1/organizations/mo1/appointments/a9", json=f.appointment(
             starts_at=starts_at)), 422, case=starts_at)
 
 
@@ -326,12 +334,17 @@ ODD_IDS = ["%00", "a%00b", "..", "a%2Fb", "%D1%8B", "%20", "x" * 101, "a%0Ab", "
 
 def test_odd_characters_in_path_ids_are_404_or_422(client: TestClient) -> None:
     for raw_id in ODD_IDS:
-        for url in (f"/api/v1/patients/{raw_id}", f"/api/v1/organizations/{raw_id}",
-                    f"/api/v1/appointments/{raw_id}", f"/api/v1/signing-requests/{raw_id}"):
+        urls = [f"/api/v1/organizations/{raw_id}", f"/api/v1/signing-requests/{raw_id}"]
+        if raw_id != "..":  # httpx resolves it: …/mo1/patients/.. would be …/mo1 itself
+            urls += [f"/api/v1/organizations/mo1/patients/{raw_id}",
+                     f"/api/v1/organizations/{raw_id}/patients/p1",
+                     f"/api/v1/organizations/mo1/appointments/{raw_id}"]
+        for url in urls:
             assert_problem(client.get(url), 404, 422, case=url)
-        # httpx resolves ".." itself: POST /api/v1/signing-requests is then a 405.
-        assert_problem(client.post(f"/api/v1/appointments/{raw_id}/signing-requests"),
-                       404, 405, 422, case=raw_id)
+        # httpx resolves ".." itself: the POST then goes to another path (404 or 405).
+        for url in (f"/api/v1/organizations/mo1/appointments/{raw_id}/signing-requests",
+                    f"/api/v1/organizations/{raw_id}/appointments/a1/signing-requests"):
+            assert_problem(client.post(url), 404, 405, 422, case=url)
 
 
 BAD_KEYS = [b"", b" ", b"a b", "ключ".encode(), b"x" * 201, b"a\tb", b"\x7f", b"\xff"]
@@ -339,7 +352,7 @@ BAD_KEYS = [b"", b" ", b"a b", "ключ".encode(), b"x" * 201, b"a\tb", b"\x7f"
 
 def test_invalid_idempotency_keys_are_422_and_start_nothing(client: TestClient) -> None:
     for key in BAD_KEYS:
-        r = client.post("/api/v1/appointments/a2/signing-requests",
+        r = client.post("/api/v1/organizations/mo1/appointments/a2/signing-requests",
                         headers={"Idempotency-Key": key})
         assert assert_problem(r, 422, case=key)["code"] == "validation_failed"
     listed = client.get("/api/v1/signing-requests").json()["items"]
@@ -368,10 +381,7 @@ def test_a_token_of_another_organization_sees_only_not_found(seeded: Seeded,
             r = c.request(method, url, json=_body_for(url))
             if url == "/api/v1/signing-requests":
                 assert r.status_code == 200 and r.json()["items"] == []
-            elif url.startswith("/api/v1/patients/"):  # p1 exists elsewhere: taken, not shown
-                assert assert_problem(r, 404, 409)["code"] in ("patient_not_found",
-                                                               "patient_id_taken")
-            else:
+            else:  # mo2 has its own p1 and a1: nothing of mo1's is shown, taken or changed
                 assert_problem(r, 404)
         with Session(engine) as db:
             assert db.scalar(select(OrganizationRow.name).where(
@@ -381,19 +391,21 @@ def test_a_token_of_another_organization_sees_only_not_found(seeded: Seeded,
 def _every_operation(seeded: Seeded) -> list[tuple[str, str]]:
     rid = seeded.ids["request_id"][0]
     return [("PUT", "/api/v1/organizations/mo1"), ("GET", "/api/v1/organizations/mo1"),
-            ("PUT", "/api/v1/patients/p1"), ("GET", "/api/v1/patients/p1"),
-            ("PUT", "/api/v1/appointments/a1"), ("GET", "/api/v1/appointments/a1"),
-            ("POST", "/api/v1/appointments/a2/signing-requests"),
+            ("PUT", "/api/v1/organizations/mo1/patients/p1"),
+            ("GET", "/api/v1/organizations/mo1/patients/p1"),
+            ("PUT", "/api/v1/organizations/mo1/appointments/a1"),
+            ("GET", "/api/v1/organizations/mo1/appointments/a1"),
+            ("POST", "/api/v1/organizations/mo1/appointments/a2/signing-requests"),
             ("GET", "/api/v1/signing-requests"), ("GET", f"/api/v1/signing-requests/{rid}")]
 
 
 def _body_for(url: str) -> dict[str, Any] | None:
-    if "/organizations/" in url:
-        return f.organization(name="Захват")
     if "/patients/" in url:
-        return f.patient("mo2")
+        return f.patient(None, last_name="Захватов")
     if url.endswith("/a1"):
-        return f.appointment("mo1", "p1")
+        return f.appointment(None, "p1")
+    if "/organizations/" in url and "/appointments/" not in url:
+        return f.organization(name="Захват")
     return None
 
 
@@ -426,8 +438,9 @@ def test_many_concurrent_reads_do_not_deadlock_the_connection_pool(seeded: Seede
     deadlocked here until the pool's 30-second timeout, then answered 500.)
     """
     rid = seeded.ids["request_id"][0]
-    urls = [f"/api/v1/signing-requests/{rid}", "/api/v1/patients/p1",
-            "/api/v1/appointments/a1", "/api/v1/organizations/mo1", "/api/v1/signing-requests"]
+    urls = [f"/api/v1/signing-requests/{rid}", "/api/v1/organizations/mo1/patients/p1",
+            "/api/v1/organizations/mo1/appointments/a1", "/api/v1/organizations/mo1",
+            "/api/v1/signing-requests"]
 
     async def burst() -> list[int]:
         transport = httpx.ASGITransport(app=seeded.app)

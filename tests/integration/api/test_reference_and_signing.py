@@ -21,8 +21,9 @@ def client(engine: Engine) -> Iterator[TestClient]:
 def seed(client: TestClient, org: str = "mo1", pid: str = "p1", aid: str = "a1") -> None:
     assert client.put(f"/api/v1/organizations/{org}", json=f.organization()).status_code in (200,
                                                                                               201)
-    assert client.put(f"/api/v1/patients/{pid}", json=f.patient(org)).status_code in (200, 201)
-    r = client.put(f"/api/v1/appointments/{aid}", json=f.appointment(org, pid))
+    assert client.put(f"/api/v1/organizations/{org}/patients/{pid}",
+                      json=f.patient(org)).status_code in (200, 201)
+    r = client.put(f"/api/v1/organizations/{org}/appointments/{aid}", json=f.appointment(org, pid))
     assert r.status_code in (200, 201), r.text
 
 
@@ -30,9 +31,9 @@ def test_upserts_create_then_update_idempotently(client: TestClient) -> None:
     first = client.put("/api/v1/organizations/mo1", json=f.organization())
     again = client.put("/api/v1/organizations/mo1", json=f.organization())
     assert (first.status_code, again.status_code) == (201, 200)
-    r = client.put("/api/v1/patients/p1", json=f.patient())
+    r = client.put("/api/v1/organizations/mo1/patients/p1", json=f.patient())
     assert r.status_code == 201 and r.json()["phone"] == "+79991234567"
-    r = client.put("/api/v1/appointments/a1", json=f.appointment())
+    r = client.put("/api/v1/organizations/mo1/appointments/a1", json=f.appointment())
     assert r.status_code == 201
     assert {c["kind"]: c["state"] for c in r.json()["consents"]} == {
         "medical_intervention": "pending", "personal_data": "pending",
@@ -41,7 +42,7 @@ def test_upserts_create_then_update_idempotently(client: TestClient) -> None:
 
 def test_a_bad_phone_is_a_422_with_a_specific_code(client: TestClient) -> None:
     client.put("/api/v1/organizations/mo1", json=f.organization())
-    r = client.put("/api/v1/patients/p1", json=f.patient(phone="+1 555 0100"))
+    r = client.put("/api/v1/organizations/mo1/patients/p1", json=f.patient(phone="+1 555 0100"))
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["code"] == "invalid_phone"
@@ -67,15 +68,16 @@ def test_no_token_is_401_with_www_authenticate(engine: Engine) -> None:
 def test_starting_signing_creates_one_request_and_one_work_item(client: TestClient,
                                                                  engine: Engine) -> None:
     seed(client)
-    r = client.post("/api/v1/appointments/a1/signing-requests", headers={"Idempotency-Key": "k1"})
+    r = client.post("/api/v1/organizations/mo1/appointments/a1/signing-requests",
+                    headers={"Idempotency-Key": "k1"})
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["state"] == "new" and body["consents"] == ["medical_intervention",
                                                            "personal_data"]
-    replay = client.post("/api/v1/appointments/a1/signing-requests",
+    replay = client.post("/api/v1/organizations/mo1/appointments/a1/signing-requests",
                          headers={"Idempotency-Key": "k1"})
     assert replay.status_code == 201 and replay.json()["id"] == body["id"]
-    again = client.post("/api/v1/appointments/a1/signing-requests")
+    again = client.post("/api/v1/organizations/mo1/appointments/a1/signing-requests")
     assert again.status_code == 409 and again.json()["code"] == "signing_request_active"
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(SigningRequestRow)) == 1
@@ -87,8 +89,9 @@ def test_starting_signing_creates_one_request_and_one_work_item(client: TestClie
 def test_cancelling_the_appointment_cancels_its_signing(client: TestClient,
                                                         engine: Engine) -> None:
     seed(client)
-    rid = client.post("/api/v1/appointments/a1/signing-requests").json()["id"]
-    r = client.put("/api/v1/appointments/a1", json=f.appointment(status="cancelled"))
+    rid = client.post("/api/v1/organizations/mo1/appointments/a1/signing-requests").json()["id"]
+    r = client.put("/api/v1/organizations/mo1/appointments/a1",
+                   json=f.appointment(status="cancelled"))
     assert r.status_code == 200, r.text
     detail = client.get(f"/api/v1/signing-requests/{rid}").json()
     assert detail["state"] == "cancelled"
@@ -98,11 +101,11 @@ def test_cancelling_the_appointment_cancels_its_signing(client: TestClient,
 
 def test_list_paginates_with_a_cursor_and_filters(client: TestClient) -> None:
     client.put("/api/v1/organizations/mo1", json=f.organization())
-    client.put("/api/v1/patients/p1", json=f.patient())
+    client.put("/api/v1/organizations/mo1/patients/p1", json=f.patient())
     ids = []
     for i in range(5):
-        client.put(f"/api/v1/appointments/a{i}", json=f.appointment())
-        ids.append(client.post(f"/api/v1/appointments/a{i}/signing-requests").json()["id"])
+        client.put(f"/api/v1/organizations/mo1/appointments/a{i}", json=f.appointment())
+        ids.append(client.post(f"/api/v1/organizations/mo1/appointments/a{i}/signing-requests").json()["id"])
     seen: list[str] = []
     cursor = None
     while True:
@@ -124,17 +127,19 @@ def test_a_token_limited_to_one_organization_sees_nothing_of_another(client: Tes
                                                                       engine: Engine) -> None:
     seed(client, "mo1", "p1", "a1")
     seed(client, "mo2", "p2", "a2")
-    client.post("/api/v1/appointments/a2/signing-requests")
+    client.post("/api/v1/organizations/mo2/appointments/a2/signing-requests")
     limited = client.headers.copy()
     limited["Authorization"] = f"Bearer {f.token(engine, 'mo1-only', ['mo1'])}"
-    assert client.get("/api/v1/patients/p2", headers=limited).status_code == 404
-    assert client.get("/api/v1/appointments/a2", headers=limited).status_code == 404
-    assert client.post("/api/v1/appointments/a2/signing-requests",
+    assert client.get("/api/v1/organizations/mo2/patients/p2", headers=limited).status_code == 404
+    assert client.get("/api/v1/organizations/mo2/appointments/a2",
+                      headers=limited).status_code == 404
+    assert client.post("/api/v1/organizations/mo2/appointments/a2/signing-requests",
                        headers=limited).status_code == 404
     assert client.put("/api/v1/organizations/mo2", json=f.organization(),
                       headers=limited).status_code == 404
-    assert client.put("/api/v1/patients/p2", json=f.patient("mo1"),
-                      headers=limited).status_code == 409
+    # The same id in its own organisation is a different patient: nothing is taken or shown.
+    assert client.put("/api/v1/organizations/mo1/patients/p2", json=f.patient("mo1"),
+                      headers=limited).status_code == 201
     assert client.get("/api/v1/signing-requests", headers=limited).json()["items"] == []
     assert client.get("/api/v1/signing-requests", params={"organization": "mo2"},
                       headers=limited).status_code == 404
@@ -153,7 +158,7 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": True,
                                                                    "migrations": True}
     seed(client)
-    client.post("/api/v1/appointments/a1/signing-requests")
+    client.post("/api/v1/organizations/mo1/appointments/a1/signing-requests")
     text = client.get("/metrics").text
     assert 'medsign_runner_items{kind="signing",status="scheduled"} 1.0' in text
     assert "medsign_http_requests_total" in text

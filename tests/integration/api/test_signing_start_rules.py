@@ -24,13 +24,14 @@ def client(engine: Engine) -> Iterator[TestClient]:
     with TestClient(create_app(engine), raise_server_exceptions=False) as c:
         c.headers["Authorization"] = f"Bearer {f.token(engine)}"
         assert c.put("/api/v1/organizations/mo1", json=f.organization()).status_code == 201
-        assert c.put("/api/v1/patients/p1", json=f.patient()).status_code == 201
-        assert c.put("/api/v1/appointments/a1", json=f.appointment()).status_code == 201
+        assert c.put("/api/v1/organizations/mo1/patients/p1", json=f.patient()).status_code == 201
+        assert c.put("/api/v1/organizations/mo1/appointments/a1",
+                     json=f.appointment()).status_code == 201
         yield c
 
 
 def _start(client: TestClient, key: str, body: Any = None) -> Any:
-    return client.post("/api/v1/appointments/a1/signing-requests", json=body,
+    return client.post("/api/v1/organizations/mo1/appointments/a1/signing-requests", json=body,
                        headers={"Idempotency-Key": key})
 
 
@@ -61,8 +62,8 @@ def test_the_same_key_with_another_request_is_refused(client: TestClient,
 
 
 def test_a_second_start_without_a_key_names_the_open_request(client: TestClient) -> None:
-    first = client.post("/api/v1/appointments/a1/signing-requests")
-    again = client.post("/api/v1/appointments/a1/signing-requests")
+    first = client.post("/api/v1/organizations/mo1/appointments/a1/signing-requests")
+    again = client.post("/api/v1/organizations/mo1/appointments/a1/signing-requests")
     assert again.status_code == 409 and again.json()["code"] == "signing_request_active"
     assert again.json()["signing_request"] == first.json()["id"]
 
@@ -90,7 +91,7 @@ def test_a_reschedule_counts_once_per_move(client: TestClient, engine: Engine) -
         moved = f.appointment(in_hours=hours)
         moved["starts_at"] = moved["starts_at"][:13] + ":00:00+00:00"
         body["starts_at"] = moved["starts_at"]
-        assert client.put("/api/v1/appointments/a1", json=body).status_code == 200
+        assert client.put("/api/v1/organizations/mo1/appointments/a1", json=body).status_code == 200
     with Session(engine) as db:
         row = db.scalars(select(AppointmentRow)).one()
     assert row.reschedule_count == 2
@@ -98,15 +99,15 @@ def test_a_reschedule_counts_once_per_move(client: TestClient, engine: Engine) -
 
 def test_a_cancelled_appointment_cannot_be_moved(client: TestClient, engine: Engine) -> None:
     body = f.appointment(status="cancelled")
-    assert client.put("/api/v1/appointments/a1", json=body).status_code == 200
+    assert client.put("/api/v1/organizations/mo1/appointments/a1", json=body).status_code == 200
     with Session(engine) as db:
         before = db.scalars(select(AppointmentRow)).one()
         stored = (before.starts_at, before.reschedule_count, before.updated_at)
     body["starts_at"] = f.appointment(in_hours=50)["starts_at"]
-    r = client.put("/api/v1/appointments/a1", json=body)
+    r = client.put("/api/v1/organizations/mo1/appointments/a1", json=body)
     assert (r.status_code, r.json()["code"]) == (409, "appointment_cancelled")
     with Session(engine) as db:
         after = db.scalars(select(AppointmentRow)).one()
     assert (after.starts_at, after.reschedule_count, after.updated_at) == stored
-    consents = client.get("/api/v1/appointments/a1").json()["consents"]
+    consents = client.get("/api/v1/organizations/mo1/appointments/a1").json()["consents"]
     assert {c["state"] for c in consents} == {"cancelled"}

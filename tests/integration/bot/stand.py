@@ -261,7 +261,7 @@ class BotStand:
     def put_patient(self, pid: str = "p1", **over: Any) -> None:
         """The patient in the МИС, and their Госуслуги account at the signing platform."""
         body = f.patient(**over)
-        r = self.api.put(f"/api/v1/patients/{pid}", json=body)
+        r = self.api.put(f"/api/v1/organizations/mo1/patients/{pid}", json=body)
         assert r.status_code in (200, 201), r.text
         if body.get("phone"):
             self.goskey("POST", "/people", f.goskey_person(body), expect=None)
@@ -270,13 +270,13 @@ class BotStand:
                         **over: Any) -> dict[str, Any]:
         body = f.appointment(patient_id=patient, **over)
         body["starts_at"] = starts_at.isoformat()
-        r = self.api.put(f"/api/v1/appointments/{aid}", json=body)
+        r = self.api.put(f"/api/v1/organizations/mo1/appointments/{aid}", json=body)
         assert r.status_code in (200, 201), r.text
         result: dict[str, Any] = r.json()
         return result
 
     def deep_link_token(self, pid: str = "p1") -> str:
-        r = self.api.post(f"/api/v1/patients/{pid}/max-link")
+        r = self.api.post(f"/api/v1/organizations/mo1/patients/{pid}/max-link")
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["deep_link"] == f"{DEEP_LINK_BASE}?start={body['token']}"
@@ -292,7 +292,7 @@ class BotStand:
         return user_id
 
     def consents(self, aid: str = "a1") -> dict[str, tuple[str, str]]:
-        r = self.api.get(f"/api/v1/appointments/{aid}")
+        r = self.api.get(f"/api/v1/organizations/mo1/appointments/{aid}")
         assert r.status_code == 200, r.text
         return {c["kind"]: (c["signing_method"], c["state"]) for c in r.json()["consents"]}
 

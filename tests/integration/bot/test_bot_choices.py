@@ -174,7 +174,7 @@ def test_a_press_that_cannot_be_read_is_ignored(stand: BotStand) -> None:
 
 def test_a_press_after_the_doctor_already_started_signing(stand: BotStand) -> None:
     invited = invite(stand)
-    r = stand.api.post("/api/v1/appointments/a1/signing-requests")
+    r = stand.api.post("/api/v1/organizations/mo1/appointments/a1/signing-requests")
     assert r.status_code == 201, r.text
     stand.press(invited.user_id, invited.mid, invited.sign)
     stand.work()

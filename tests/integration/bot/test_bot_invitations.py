@@ -355,7 +355,7 @@ def test_no_invitation_once_the_doctor_has_sent_the_documents(stand: BotStand) -
     stand.put_patient()
     user = stand.link()
     stand.put_appointment(starts_at=VISIT)
-    r = stand.api.post("/api/v1/appointments/a1/signing-requests")
+    r = stand.api.post("/api/v1/organizations/mo1/appointments/a1/signing-requests")
     assert r.status_code == 201, r.text
     stand.work()
     stand.set_time(VISIT - timedelta(hours=24))

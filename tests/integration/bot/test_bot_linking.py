@@ -30,7 +30,7 @@ def texts(stand: BotStand, user_id: int) -> list[str]:
 
 def test_the_deep_link_links_once(stand: BotStand) -> None:
     patient_with_visit(stand)
-    r = stand.api.post("/api/v1/patients/p1/max-link")
+    r = stand.api.post("/api/v1/organizations/mo1/patients/p1/max-link")
     assert r.status_code == 201, r.text
     link = r.json()
     assert link["deep_link"] == f"{DEEP_LINK_BASE}?start={link['token']}"

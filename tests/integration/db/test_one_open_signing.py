@@ -43,7 +43,8 @@ def _seed(engine: Engine) -> int:
     """Appointment ``a1`` (two electronic consents) of patient ``p1`` in ``mo1``, by row id."""
     with Session(engine) as db:
         organizations.upsert(db, scope=SYSTEM, code="mo1", now=NOW, data=ORGANIZATION)
-        patients.upsert(db, scope=SYSTEM, external_id="p1", now=NOW, data=PatientInput(
+        patients.upsert(db, scope=SYSTEM, organization="mo1", external_id="p1", now=NOW,
+                        data=PatientInput(
             organization="mo1", last_name="Иванова", first_name="Мария", middle_name=None,
             birth_date=date(1985, 3, 14), phone="+79990000001", max_user_id=None))
         stand.appointment(db, "a1", "mo1", "p1", NOW + timedelta(hours=4), NOW)
@@ -115,12 +116,12 @@ def test_a_refused_insert_becomes_the_conflict_and_the_transaction_goes_on(
         sneaked = _behind_the_service(db, appointment, "sent").id
         db.commit()
     with Session(engine) as db:
-        appt, org, patient = signing._load_appointment(db, SYSTEM, "a1", lock=True)
+        appt, org, patient = signing._load_appointment(db, SYSTEM, "mo1", "a1", lock=True)
         appt.doctor_name = "Сидоров С. С."  # the caller's earlier work in this transaction
         consents = list(db.scalars(select(ConsentRow)
                                    .where(ConsentRow.appointment_id == appointment)))
-        command = signing.StartRequest(appointment_external_id="a1", consent_kinds=None,
-                                       initiated_by="doctor")
+        command = signing.StartRequest(organization_code="mo1", appointment_external_id="a1",
+                                       consent_kinds=None, initiated_by="doctor")
         with pytest.raises(Conflict) as refused:
             signing._insert(db, appt, org, patient, consents, command, NOW)
         assert refused.value.code == "signing_request_active"
@@ -139,7 +140,8 @@ def test_a_failed_request_blocks_a_new_start_until_an_operator_acts(
     stand.fail(engine, request_id, NOW)
     with Session(engine) as db, pytest.raises(Conflict) as refused:
         signing.start(db, scope=SYSTEM, now=NOW, command=signing.StartRequest(
-            appointment_external_id="a1", consent_kinds=None, initiated_by="mis"))
+            organization_code="mo1", appointment_external_id="a1", consent_kinds=None,
+            initiated_by="mis"))
     assert refused.value.code == "signing_request_active"
     assert "оператор должен повторить или отменить" in refused.value.message
     with Session(engine) as db:

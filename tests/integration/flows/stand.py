@@ -62,7 +62,7 @@ class SigningStand:
         return asyncio.run(call())
 
     def start_signing(self, appointment: str = "a1") -> str:
-        r = self.api.post(f"/api/v1/appointments/{appointment}/signing-requests")
+        r = self.api.post(f"/api/v1/organizations/mo1/appointments/{appointment}/signing-requests")
         assert r.status_code == 201, r.text
         rid: str = r.json()["id"]
         return rid
@@ -86,8 +86,9 @@ def build_stand(engine: Engine, tmp_path: Path, **emulator: Any) -> SigningStand
     api = TestClient(container.app(), raise_server_exceptions=False)
     api.headers["Authorization"] = f"Bearer {f.token(engine)}"
     assert api.put("/api/v1/organizations/mo1", json=org).status_code == 201
-    assert api.put("/api/v1/patients/p1", json=f.patient()).status_code == 201
-    assert api.put("/api/v1/appointments/a1", json=f.appointment()).status_code == 201
+    assert api.put("/api/v1/organizations/mo1/patients/p1", json=f.patient()).status_code == 201
+    assert api.put("/api/v1/organizations/mo1/appointments/a1",
+                   json=f.appointment()).status_code == 201
     stand = SigningStand(container, clock, app, api)
     # the patient's Госуслуги account: the platform fills the documents from it
     assert stand.control("POST", "/people", f.goskey_person(f.patient())).status_code == 201

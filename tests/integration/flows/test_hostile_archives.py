@@ -207,7 +207,8 @@ def test_every_hostile_archive_fails_only_its_own_request_with_a_readable_reason
 
     names = [*CASES, "genuine", "bystander"]
     for n in range(2, len(names) + 2):
-        assert stand.api.put(f"/api/v1/appointments/a{n}", json=f.appointment()).status_code == 201
+        assert stand.api.put(f"/api/v1/organizations/mo1/appointments/a{n}",
+                             json=f.appointment()).status_code == 201
     rids = {name: stand.start_signing(f"a{n}") for n, name in enumerate(names, start=2)}
     stand.run_worker()
     txs = {name: stand.request(rid)["transaction_id"] for name, rid in rids.items()}

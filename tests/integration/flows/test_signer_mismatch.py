@@ -35,7 +35,7 @@ def documents(stand: SigningStand, rid: str) -> list[str]:
 
 def consent_states(stand: SigningStand) -> set[str]:
     """The states of the appointment's electronic consents (the ones sent for signing)."""
-    consents = stand.api.get("/api/v1/appointments/a1").json()["consents"]
+    consents = stand.api.get("/api/v1/organizations/mo1/appointments/a1").json()["consents"]
     return {c["state"] for c in consents if c["signing_method"] == "electronic"}
 
 

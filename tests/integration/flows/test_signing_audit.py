@@ -99,7 +99,8 @@ def test_an_appointments_cancellation_stops_its_signing_under_its_own_action(
         stand: SigningStand) -> None:
     rid = stand.start_signing()
     stand.run_worker()
-    stand.api.put("/api/v1/appointments/a1", json=f.appointment(status="cancelled"))
+    stand.api.put("/api/v1/organizations/mo1/appointments/a1",
+                  json=f.appointment(status="cancelled"))
     assert audited(stand, rid)[-1][0] == "signing.appointment_cancelled"
 
 

@@ -31,7 +31,7 @@ def test_a_signed_transaction_is_counter_signed_uploaded_and_completed(
     view = stand.control("GET", f"/transactions/{tx}").json()
     assert view["status"] == "finished"
     assert [u["accepted"] for u in view["uploads"]] == [True, True]  # one PDF per consent
-    consents = stand.api.get("/api/v1/appointments/a1").json()["consents"]
+    consents = stand.api.get("/api/v1/organizations/mo1/appointments/a1").json()["consents"]
     assert {c["kind"]: c["state"] for c in consents}["medical_intervention"] == "signed"
 
 
@@ -112,7 +112,8 @@ def test_cancelling_the_appointment_stops_polling(stand: SigningStand) -> None:
     from tests import factories as f
     rid = stand.start_signing()
     stand.run_worker()
-    stand.api.put("/api/v1/appointments/a1", json=f.appointment(status="cancelled"))
+    stand.api.put("/api/v1/organizations/mo1/appointments/a1",
+                  json=f.appointment(status="cancelled"))
     stand.advance(timedelta(seconds=11))
     calls_before = stand.control("GET", "/transactions").json()["calls"]
     stand.run_worker()

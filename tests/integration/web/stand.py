@@ -11,11 +11,17 @@ from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from medsign.api.deps import BotSettings
-from medsign.db.models import DocumentRow, SigningRequestRow, WorkItemRow
+from medsign.db.models import (
+    AppointmentRow,
+    DocumentRow,
+    OrganizationRow,
+    SigningRequestRow,
+    WorkItemRow,
+)
 from medsign.demo import ORGANIZATION
 from medsign.domain.organizations import parse_quiet_hours
 from medsign.services import appointments, organizations, patients, signing, staff, web_portal
@@ -58,7 +64,8 @@ def seed(engine: Engine, now: datetime, policy: NotificationPolicy) -> Seeded:
             organizations.upsert(db, scope=SYSTEM, code=code, now=now, data=replace(
                 ORGANIZATION, name=f"Поликлиника {code}", timezone=tz))
         for pid, (org, last, first, middle, born, phone) in PEOPLE.items():
-            patients.upsert(db, scope=SYSTEM, external_id=pid, now=now, data=PatientInput(
+            patients.upsert(db, scope=SYSTEM, organization=org, external_id=pid, now=now,
+                            data=PatientInput(
                 organization=org, last_name=last, first_name=first, middle_name=middle,
                 birth_date=datetime.fromisoformat(born).date(), phone=phone, max_user_id=None))
         for aid, org, pid, hours in (("a1", "mo1", "p1", 4), ("a2", "mo1", "p2", 26),
@@ -71,7 +78,8 @@ def seed(engine: Engine, now: datetime, policy: NotificationPolicy) -> Seeded:
 
 def appointment(db: Session, aid: str, org: str, pid: str, starts_at: datetime, now: datetime,
                 policy: NotificationPolicy | None = None) -> None:
-    appointments.upsert(db, scope=SYSTEM, external_id=aid, now=now, policy=policy,
+    appointments.upsert(db, scope=SYSTEM, organization=org, external_id=aid, now=now,
+                        policy=policy,
                         data=AppointmentInput(
         organization=org, patient=pid, starts_at=starts_at, doctor_name="Петрова А. С.",
         service_name="Приём врача-терапевта", status="scheduled",
@@ -87,17 +95,24 @@ def _users(db: Session, now: datetime) -> None:
                                             role=role, organization=org, password=PASSWORD),
                      allow_demo_password=False, actor="test", now=now)
     web_portal.create_password_account(db, login="pat1", email="pat1@example.org",
-                                       password=PASSWORD, patient_external_id="p1",
+                                       password=PASSWORD, organization="mo1",
+                                       patient_external_id="p1",
                                        allow_demo_password=False, actor="test", now=now)
     web_portal.create_password_account(db, login="pat3", email=None, password=PASSWORD,
-                                       patient_external_id="p3", allow_demo_password=False,
+                                       organization="mo2", patient_external_id="p3",
+                                       allow_demo_password=False,
                                        actor="test", now=now)
 
 
 def start_signing(engine: Engine, aid: str, now: datetime) -> str:
+    """Start signing the seeded appointment ``aid`` (the seeds' ids are unique across МО)."""
     with Session(engine, expire_on_commit=False) as db:
+        org = db.scalars(select(OrganizationRow.code).join(
+            AppointmentRow, AppointmentRow.organization_id == OrganizationRow.id)
+            .where(AppointmentRow.external_id == aid)).one()
         row = signing.start(db, scope=SYSTEM, now=now, command=signing.StartRequest(
-            appointment_external_id=aid, consent_kinds=None, initiated_by="mis"))
+            organization_code=org, appointment_external_id=aid, consent_kinds=None,
+            initiated_by="mis"))
         db.commit()
         return row.id
 

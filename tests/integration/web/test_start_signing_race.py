@@ -50,7 +50,7 @@ def paths(engine: Engine, seeded: stand.Seeded, client: TestClient,
     doctor = stand.logged_in(client, "doc1")
     api = new_client()
     api.headers["Authorization"] = f"Bearer {f.token(engine)}"
-    csrf = stand.token_of(doctor, f"/doctor/appointments/{seeded.today_mo1}/sign")
+    csrf = stand.token_of(doctor, f"/doctor/organizations/mo1/appointments/{seeded.today_mo1}/sign")
     handler = max_updates.Handler(clock=clock, policy=bot.policy)
     return Paths(api, doctor, csrf, handler, engine, clock)
 
@@ -76,9 +76,9 @@ def _race(paths: Paths, aid: str, update_id: int) -> dict[str, bool]:
         return run
     with ThreadPoolExecutor(max_workers=3) as pool:
         api = pool.submit(at_once(lambda: paths.api.post(
-            f"/api/v1/appointments/{aid}/signing-requests")))
+            f"/api/v1/organizations/mo1/appointments/{aid}/signing-requests")))
         doctor = pool.submit(at_once(lambda: paths.doctor.post(
-            f"/doctor/appointments/{aid}/sign", data={"csrf_token": paths.csrf})))
+            f"/doctor/organizations/mo1/appointments/{aid}/sign", data={"csrf_token": paths.csrf})))
         patient = pool.submit(at_once(lambda: _press(paths, update_id)))
         return {"api": _api_won(api.result(timeout=WAIT)),
                 "doctor": _doctor_won(doctor.result(timeout=WAIT)),

@@ -32,8 +32,9 @@ def test_the_other_doctor_sees_the_other_organisation(client: TestClient,
 
 
 @pytest.mark.parametrize("path", [
-    "/doctor/appointments/a3", "/doctor/appointments/a3/sign",
-    "/doctor/appointments/no-such-appointment",
+    "/doctor/organizations/mo2/appointments/a3", "/doctor/organizations/mo2/appointments/a3/sign",
+    "/doctor/organizations/mo1/appointments/a3",  # mo2's id under the doctor's own МО
+    "/doctor/organizations/mo1/appointments/no-such-appointment",
 ])
 def test_guessing_an_appointment_of_another_organisation_is_not_found(
         client: TestClient, seeded: stand.Seeded, path: str) -> None:
@@ -46,7 +47,7 @@ def test_starting_signing_of_another_organisations_appointment_is_not_found(
         client: TestClient, seeded: stand.Seeded, engine: Engine) -> None:
     stand.logged_in(client, "doc1")
     token = stand.token_of(client, "/doctor")
-    r = client.post("/doctor/appointments/a3/sign", data={"csrf_token": token})
+    r = client.post("/doctor/organizations/mo2/appointments/a3/sign", data={"csrf_token": token})
     assert r.status_code == 404
     with Session(engine) as db:
         assert db.scalar(select(func.count()).select_from(SigningRequestRow)) == 0

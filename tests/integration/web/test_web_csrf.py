@@ -48,7 +48,7 @@ def concrete(path: str) -> str:
 
 def test_the_enumeration_finds_the_forms(app: FastAPI) -> None:
     paths = {p for _, p in state_changing_routes(app)}
-    assert {"/login", "/logout", "/doctor/appointments/{appointment_id}/sign",
+    assert {"/login", "/logout", "/doctor/organizations/{code}/appointments/{appointment_id}/sign",
             "/console/requests/{request_id}/retry", "/console/requests/{request_id}/cancel",
             "/console/support/{reference}/close", "/console/users", "/portal/login",
             "/portal/esia/start", "/portal/max/link", "/support"} <= paths

@@ -37,14 +37,15 @@ def test_the_name_search_folds_case_and_yo(client: TestClient, seeded: stand.See
 def test_signing_starts_only_after_the_confirmation(client: TestClient, seeded: stand.Seeded,
                                                     engine: Engine) -> None:
     stand.logged_in(client, "doc1")
-    confirm = client.get("/doctor/appointments/a1/sign")
+    confirm = client.get("/doctor/organizations/mo1/appointments/a1/sign")
     assert confirm.status_code == 200 and "Отправить документы на подписание?" in confirm.text
     assert "+79990000001" in confirm.text
     with Session(engine) as db:
         assert db.scalars(select(SigningRequestRow)).first() is None
-    r = client.post("/doctor/appointments/a1/sign", data={"csrf_token": stand.csrf(confirm)})
+    r = client.post("/doctor/organizations/mo1/appointments/a1/sign",
+                    data={"csrf_token": stand.csrf(confirm)})
     assert r.status_code == 303
-    assert r.headers["location"] == "/doctor/appointments/a1?msg=signing_started"
+    assert r.headers["location"] == "/doctor/organizations/mo1/appointments/a1?msg=signing_started"
     page = client.get(r.headers["location"]).text
     assert "Документы отправлены на подписание" in page and 'role="status"' in page
     with Session(engine) as db:
@@ -69,9 +70,9 @@ def test_the_board_follows_the_request_without_reloading(
 def test_a_second_start_is_refused_with_a_message(client: TestClient, seeded: stand.Seeded,
                                                   engine: Engine, clock: FakeClock) -> None:
     stand.logged_in(client, "doc1")
-    token = stand.token_of(client, "/doctor/appointments/a1/sign")
+    token = stand.token_of(client, "/doctor/organizations/mo1/appointments/a1/sign")
     stand.start_signing(engine, "a1", clock.now())
-    r = client.post("/doctor/appointments/a1/sign", data={"csrf_token": token})
+    r = client.post("/doctor/organizations/mo1/appointments/a1/sign", data={"csrf_token": token})
     assert r.status_code == 409 and "уже идёт" in r.text and 'role="alert"' in r.text
 
 
@@ -80,7 +81,7 @@ def test_signed_documents_and_the_evidence_package(client: TestClient, seeded: s
     request_id = stand.start_signing(engine, "a1", clock.now())
     pdf = stand.complete(engine, request_id, clock.now())
     stand.logged_in(client, "doc1")
-    page = client.get("/doctor/appointments/a1").text
+    page = client.get("/doctor/organizations/mo1/appointments/a1").text
     assert f"/doctor/requests/{request_id}/documents/1" in page and "ИДС (PDF)" in page
     r = client.get(f"/doctor/requests/{request_id}/documents/1")
     assert r.status_code == 200 and r.content == pdf

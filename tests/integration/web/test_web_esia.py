@@ -210,7 +210,8 @@ def put_maria(engine: Engine, clock: FakeClock, *, pid: str = "p1", org: str = "
               snils: str | None = None) -> None:
     """Мария's record as the МИС sends it (``snils``: what the МИС knows of her СНИЛС)."""
     with Session(engine) as db:
-        patients.upsert(db, scope=SYSTEM, external_id=pid, now=clock.now(), data=PatientInput(
+        patients.upsert(db, scope=SYSTEM, organization=org, external_id=pid, now=clock.now(),
+                        data=PatientInput(
             organization=org, last_name="Иванова", first_name="Мария", middle_name="Петровна",
             birth_date=date(1985, 3, 14), phone="+79990000001", max_user_id=None, snils=snils))
         db.commit()

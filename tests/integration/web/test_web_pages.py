@@ -16,9 +16,10 @@ from tests.integration.web.a11y import check
 PAGES = {
     None: ["/", "/login", "/portal/login", "/support", "/support?ref=abc-1&page=/doctor",
            "/doctor/no/such/page", "/login?msg=logged_out"],
-    "doc1": ["/doctor", "/doctor?q=иван", "/doctor/appointments/a1",
-             "/doctor/appointments/a1/sign", "/doctor/appointments/a2/sign",
-             "/doctor/appointments/a3", "/console"],
+    "doc1": ["/doctor", "/doctor?q=иван", "/doctor/organizations/mo1/appointments/a1",
+             "/doctor/organizations/mo1/appointments/a1/sign",
+             "/doctor/organizations/mo1/appointments/a2/sign",
+             "/doctor/organizations/mo2/appointments/a3", "/console"],
     "op": ["/console", "/console/requests", "/console/requests?view=stuck",
            "/console/requests?view=failed", "/console/requests/{request}",
            "/console/requests/{failed}", "/console/notifications", "/console/audit",
