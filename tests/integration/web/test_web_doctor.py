@@ -101,3 +101,18 @@ def test_documents_of_an_unfinished_request_are_not_offered(
     stand.logged_in(client, "doc1")
     r = client.get(f"/doctor/requests/{request_id}/documents/1")
     assert r.status_code == 409 and "после завершения подписания" in r.text
+
+
+def test_board_links_carry_the_organisation_and_old_links_still_open(
+        client: TestClient, seeded: stand.Seeded) -> None:
+    """An appointment id is unique only within its organisation: the pages' URLs carry both;
+    a link from before leads to the doctor's own organisation's appointment, never another's."""
+    stand.logged_in(client, "doc1")
+    board = client.get("/doctor").text
+    assert 'href="/doctor/organizations/mo1/appointments/a1"' in board
+    assert 'href="/doctor/appointments/' not in board
+    old = client.get("/doctor/appointments/a1", follow_redirects=False)
+    assert old.status_code == 303
+    assert old.headers["location"] == "/doctor/organizations/mo1/appointments/a1"
+    gone = client.get("/doctor/appointments/a3", follow_redirects=True)  # mo2's id
+    assert gone.status_code == 404 and "Кузнецова" not in gone.text
