@@ -211,6 +211,7 @@ def unlink_all(db: Session, account_id: int) -> None:
 
 @dataclass(frozen=True)
 class PatientDocuments:
+    organization_code: str
     organization_name: str
     patient_name: str
     patient_id: str
@@ -229,7 +230,7 @@ def documents(db: Session, *, account_id: int, now: datetime,
             .order_by(AppointmentRow.starts_at.desc()).limit(50))
         link, link_title = web_doctor.max_link(patient)
         found.append(PatientDocuments(
-            org.name, _name(patient), patient.external_id, link, link_title,
+            org.code, org.name, _name(patient), patient.external_id, link, link_title,
             web_doctor.cards(db, [(a, patient) for a in appts], ZoneInfo(org.timezone),
                              org.code)))
     return found
@@ -244,9 +245,10 @@ def owns_request(db: Session, *, account_id: int, request_id: str) -> SigningReq
     return row
 
 
-def owned_patient(db: Session, *, account_id: int,
+def owned_patient(db: Session, *, account_id: int, organization_code: str,
                   patient_external_id: str) -> tuple[PatientRow, OrganizationRow]:
+    """One of the account's patients, named as the МИС names it: within its organisation."""
     for patient, org in patients_of(db, account_id):
-        if patient.external_id == patient_external_id:
+        if (org.code, patient.external_id) == (organization_code, patient_external_id):
             return patient, org
     raise NotFound("patient_not_found", "Пациент не найден.")

@@ -82,12 +82,14 @@ def max_page(request: Request, user: deps.Patient) -> Response:
 
 @router.post("/max/link")
 def max_link(request: Request, user: deps.Patient,
+             organization: Annotated[str, Form(min_length=1, max_length=64)],
              patient: Annotated[str, Form(min_length=1, max_length=100)]) -> Response:
     bot = deps.app_state(request).bot
     if bot is None:
         raise ServiceUnavailable("max_disabled", "Бот MAX не подключён: привязка недоступна.")
     with deps.write_db(request) as db:
-        row, org = web_portal.owned_patient(db, account_id=user.id, patient_external_id=patient)
+        row, org = web_portal.owned_patient(db, account_id=user.id, organization_code=organization,
+                                            patient_external_id=patient)
         issued = max_links.issue(db, patient=row, link_base=bot.deep_link_base,
                                  ttl=bot.link_ttl, actor=user.actor, organization_code=org.code,
                                  now=deps.now(request))

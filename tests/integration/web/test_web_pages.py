@@ -62,7 +62,7 @@ def test_pages_after_a_post_pass_too(client: TestClient, seeded: stand.Seeded) -
     stand.logged_in(client, "pat1", path="/portal/login")
     page = client.get("/portal/max")
     issued = client.post("/portal/max/link", data={"csrf_token": stand.csrf(page),
-                                                   "patient": "p1"})
+                                                   "organization": "mo1", "patient": "p1"})
     assert check(issued.text) == []
     client.cookies.clear()
     failed = stand.login(client, "doc1", "Wrong-Password-1")

@@ -33,7 +33,8 @@ def test_linking_max_shows_a_one_time_deep_link_and_a_qr_code(
     stand.logged_in(client, "pat1", path="/portal/login")
     page = client.get("/portal/max")
     assert "не привязан" in page.text
-    r = client.post("/portal/max/link", data={"csrf_token": stand.csrf(page), "patient": "p1"})
+    r = client.post("/portal/max/link", data={"csrf_token": stand.csrf(page),
+                                              "organization": "mo1", "patient": "p1"})
     assert r.status_code == 200
     assert 'href="https://max.ru/medsign_test_bot?start=' in r.text
     assert '<svg role="img" aria-label="QR-код ссылки на бота MAX"' in r.text
@@ -45,7 +46,12 @@ def test_linking_someone_elses_patient_is_not_found(client: TestClient,
                                                     seeded: stand.Seeded) -> None:
     stand.logged_in(client, "pat1", path="/portal/login")
     token = stand.token_of(client, "/portal/max")
-    r = client.post("/portal/max/link", data={"csrf_token": token, "patient": "p3"})
+    r = client.post("/portal/max/link", data={"csrf_token": token, "organization": "mo2",
+                                              "patient": "p3"})
+    assert r.status_code == 404
+    # The account's own patient id, named in another organisation, is someone else's record.
+    r = client.post("/portal/max/link", data={"csrf_token": token, "organization": "mo2",
+                                              "patient": "p1"})
     assert r.status_code == 404
 
 
@@ -56,7 +62,8 @@ def test_without_the_bot_linking_is_explained(engine: Engine, clock: FakeClock,
         stand.logged_in(c, "pat1", path="/portal/login")
         page = c.get("/portal/max")
         assert "не подключён" in page.text and 'data-testid="issue-link"' not in page.text
-        r = c.post("/portal/max/link", data={"csrf_token": stand.csrf(page), "patient": "p1"})
+        r = c.post("/portal/max/link", data={"csrf_token": stand.csrf(page),
+                                             "organization": "mo1", "patient": "p1"})
         assert r.status_code == 503
 
 
