@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from medsign.db.engine import make_engine
-from tests.dbs import PgDatabase, SqliteTemplate, pg_available
+from tests.dbs import PgDatabase, SqliteTemplate, admin_pg_url, pg_available
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -66,3 +68,22 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema yet (for migration tests): a new SQLite file, or a new
+    PostgreSQL database dropped after the test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"medsign_empty_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_pg_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_pg_url()).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from medsign.domain.consents import ConsentKind
 from medsign.domain.signing import PatientNotice
+
+E = TypeVar("E", bound=StrEnum)
 
 _MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
            "сентября", "октября", "ноября", "декабря")
@@ -37,12 +40,17 @@ def payload(choice: Choice, token: str) -> str:
 
 def parse_payload(raw: str | None) -> tuple[Choice, str] | None:
     """The choice and token of a button payload, or None for anything we did not make."""
+    return _parse(raw, Choice)
+
+
+def _parse(raw: str | None, kind: type[E]) -> tuple[E, str] | None:
+    """``<value>:<token>`` with a value of ``kind`` and a non-empty token, or None."""
     if not raw or raw.count(":") != 1:
         return None
-    choice, token = raw.split(":")
-    if choice not in Choice.__members__ or not token:
+    value, token = raw.split(":")
+    if value not in {member.value for member in kind} or not token:
         return None
-    return Choice(choice), token
+    return kind(value), token
 
 
 def when(moment: datetime, timezone: str) -> str:
@@ -196,12 +204,7 @@ def relink_payload(answer: RelinkAnswer, token: str) -> str:
 
 def parse_relink_payload(raw: str | None) -> tuple[RelinkAnswer, str] | None:
     """The answer and token of a confirmation button, or None for any other payload."""
-    if not raw or raw.count(":") != 1:
-        return None
-    answer, token = raw.split(":")
-    if answer not in {a.value for a in RelinkAnswer} or not token:
-        return None
-    return RelinkAnswer(answer), token
+    return _parse(raw, RelinkAnswer)
 
 
 def relink_question(full_name: str) -> str:

@@ -8,17 +8,14 @@ not exist), and the installation-wide paths of before are gone.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 from httpx import Headers
-from sqlalchemy import Engine, create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +24,6 @@ from medsign.db.engine import make_engine
 from medsign.db.migrate import alembic_config, upgrade
 from medsign.db.models import AppointmentRow, ConsentRow, PatientRow, SigningRequestRow
 from tests import factories as f
-from tests.dbs import admin_pg_url
 
 ORGS = ("mo1", "mo2")
 
@@ -204,24 +200,6 @@ def test_the_database_refuses_a_duplicate_id_within_one_organisation(
                           updated_at=first.updated_at))
         with pytest.raises(IntegrityError):
             db.flush()
-
-
-@pytest.fixture
-def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema yet: a new SQLite file, or a new PostgreSQL database."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    name = f"medsign_ids_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_pg_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_pg_url()).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_the_migration_keeps_every_row_and_reference(empty_url: str) -> None:

@@ -7,14 +7,11 @@ service turns its refusal into ``signing_request_active`` without losing its tra
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +30,6 @@ from medsign.services import organizations, patients, signing
 from medsign.services.errors import Conflict
 from medsign.services.patients import PatientInput
 from medsign.services.scope import SYSTEM
-from tests.dbs import admin_pg_url
 from tests.integration.web import stand
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
@@ -149,24 +145,6 @@ def test_a_failed_request_blocks_a_new_start_until_an_operator_acts(
                        by=CancelledBy.operator, now=NOW)
         db.commit()
     assert stand.start_signing(engine, "a1", NOW + timedelta(minutes=1)) != request_id
-
-
-@pytest.fixture
-def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema yet: a new SQLite file, or a new PostgreSQL database."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    name = f"medsign_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_pg_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_pg_url()).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_the_migration_closes_older_duplicates_before_building_the_index(
