@@ -29,7 +29,7 @@ from medsign.domain import audit as audit_words
 from medsign.domain.consents import ConsentKind
 from medsign.domain.signing import ACTIVE_STATES, SigningState, action_title
 from medsign.runner import store
-from medsign.services import actors, signing
+from medsign.services import actors, signing, web_doctor
 from medsign.services.signing import RequestView
 
 NOTIFICATION_TITLES = {"scheduled": "запланировано", "skipped": "не отправляется",
@@ -79,6 +79,24 @@ def latest_items(db: Session, request_ids: list[str]) -> dict[str, ItemInfo]:
     rows = db.scalars(select(WorkItemRow).where(WorkItemRow.id.in_(newest)))
     return {r.ref or "": ItemInfo(r.status, r.step, r.attempts, r.last_error, r.updated_at,
                                   r.next_run_at) for r in rows}
+
+
+@dataclass(frozen=True)
+class RequestNames:
+    """What a request's page names in words: staff read names, not the МИС's codes."""
+
+    organization: str
+    patient: str
+    documents: list[str]
+
+
+def names(db: Session, view: RequestView) -> RequestNames:
+    org = db.get_one(OrganizationRow, view.row.organization_id)
+    patient = db.get_one(PatientRow, view.row.patient_id)
+    return RequestNames(
+        organization=f"{org.name} (код {org.code})",
+        patient=f"{web_doctor.full_name(patient)} (идентификатор в МИС {patient.external_id})",
+        documents=[ConsentKind(kind).title for kind in view.row.consent_kinds])
 
 
 def with_items(db: Session, views: list[RequestView]) -> list[ConsoleRequest]:

@@ -87,16 +87,13 @@ def create_password_account(db: Session, *, login: str, email: str | None, passw
         raise Conflict("login_taken", f"Логин «{login}» уже занят.")
     row = PortalAccountRow(login=login, email=(email or "").strip().casefold() or None,
                            password_hash=web_passwords.hash_password(password),
-                           full_name=_name(patient), created_at=now, updated_at=now)
+                           full_name=web_doctor.full_name(patient), created_at=now,
+                           updated_at=now)
     db.add(row)
     db.flush()
     db.add(PortalAccountPatientRow(account_id=row.id, patient_id=patient.id))
     _audit(db, actor, "portal_account.created", row, now)
     return row
-
-
-def _name(p: PatientRow) -> str:
-    return " ".join(x for x in (p.last_name, p.first_name, p.middle_name) if x)
 
 
 def _audit(db: Session, actor: str, action: str, row: PortalAccountRow, now: datetime) -> None:
@@ -230,7 +227,8 @@ def documents(db: Session, *, account_id: int, now: datetime,
             .order_by(AppointmentRow.starts_at.desc()).limit(50))
         link, link_title = web_doctor.max_link(patient)
         found.append(PatientDocuments(
-            org.code, org.name, _name(patient), patient.external_id, link, link_title,
+            org.code, org.name, web_doctor.full_name(patient), patient.external_id, link,
+            link_title,
             web_doctor.cards(db, [(a, patient) for a in appts], ZoneInfo(org.timezone),
                              org.code)))
     return found

@@ -110,9 +110,11 @@ def request_page(request: Request, user: deps.Operator, request_id: Id) -> Respo
         row = web_console.with_items(db, [view])[0]
         history = web_console.history(db, request_id)
         mismatch = signing.signer_mismatches(db, [request_id]).get(request_id)
+        names = web_console.names(db, view)
     state = SigningState(view.row.state)
     return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
-                  history=history, mismatch=mismatch, can_retry=state is SigningState.failed,
+                  history=history, mismatch=mismatch, names=names,
+                  can_retry=state is SigningState.failed,
                   can_cancel=state not in FINAL_STATES,
                   tz=deps.web_settings(request).console_timezone,
                   item_titles=web_console.ITEM_TITLES)

@@ -66,6 +66,9 @@ def test_a_failed_request_shows_its_error_and_can_be_retried(
     assert request_id in listing and "goskey: 500" in listing
     page = client.get(f"/console/requests/{request_id}")
     assert "goskey: 500" in page.text and 'data-testid="retry"' in page.text
+    # names for staff, not the МИС's codes
+    assert "Иванова Мария Петровна (идентификатор в МИС p1)" in page.text
+    assert "medical_intervention" not in page.text
     refused = client.post(f"/console/requests/{request_id}/retry",
                           data={"csrf_token": stand.csrf(page), "reason": "   "})
     assert refused.status_code == 422
