@@ -100,3 +100,17 @@ def new_client(app: FastAPI) -> Iterator[Callable[[], TestClient]]:
 
 def later(clock: FakeClock, **delta: float) -> None:
     clock.advance(timedelta(**delta))
+
+
+@pytest.fixture
+def attacker(app: FastAPI) -> Iterator[TestClient]:
+    """A browser at an address of its own, guessing passwords (login-limit tests)."""
+    with stand.browser(app, "198.51.100.66") as c:
+        yield c
+
+
+@pytest.fixture
+def owner(app: FastAPI) -> Iterator[TestClient]:
+    """The account owner's browser (login-limit tests)."""
+    with stand.browser(app, "203.0.113.10") as c:
+        yield c

@@ -9,6 +9,7 @@ import zipfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, select, update
@@ -180,3 +181,9 @@ def link(html: str, testid: str) -> str:
 def token_of(client: TestClient, path: str) -> str:
     """The CSRF token of the signed-in session, as a page carries it."""
     return csrf(client.get(path))
+
+
+def browser(app: FastAPI, address: str = "203.0.113.10",
+            headers: dict[str, str] | None = None) -> TestClient:
+    """A browser of its own (cookies) at ``address``, as the login limits see it."""
+    return TestClient(app, follow_redirects=False, client=(address, 40000), headers=headers)

@@ -4,7 +4,6 @@ cookie buys a few guesses and is revoked; a cookie vouches for its own account o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -25,22 +24,6 @@ WRONG = "Wrong-Password-1"
 DEVICE_COOKIE = "medsign_device"
 STAFF = ("doc1", "/login", "/doctor")
 PATIENT = ("pat1", "/portal/login", "/portal")
-
-
-def browser(app: FastAPI, address: str) -> TestClient:
-    return TestClient(app, follow_redirects=False, client=(address, 40000))
-
-
-@pytest.fixture
-def attacker(app: FastAPI) -> Iterator[TestClient]:
-    with browser(app, "198.51.100.66") as c:
-        yield c
-
-
-@pytest.fixture
-def owner(app: FastAPI) -> Iterator[TestClient]:
-    with browser(app, "203.0.113.10") as c:
-        yield c
 
 
 def delayed(r: Response) -> bool:
@@ -88,7 +71,7 @@ def test_the_owner_who_logged_in_here_before_logs_in_at_once_while_an_attacker_k
         log_out(owner, home)
         clock.advance(timedelta(minutes=20))
     keep_behind_delay(attacker, name, path)
-    with browser(app, "203.0.113.10") as new_browser:  # the owner elsewhere, no cookie: waits
+    with stand.browser(app, "203.0.113.10") as new_browser:  # the owner elsewhere, no cookie: waits
         assert delayed(stand.login(new_browser, name, path=path))
 
 
@@ -115,7 +98,7 @@ def test_a_stolen_device_cookie_with_wrong_passwords_is_revoked_after_its_limit(
         seeded: stand.Seeded) -> None:
     token = came_before(owner, *STAFF)
     keep_behind_delay(attacker, "doc1", "/login")
-    with browser(app, "192.0.2.77") as thief:
+    with stand.browser(app, "192.0.2.77") as thief:
         thief.cookies.set(DEVICE_COOKIE, token)
         for _ in range(DEVICE.failures):  # judged despite the account's delay ...
             r = stand.login(thief, "doc1", WRONG)

@@ -3,7 +3,6 @@ and the client address taken from ``X-Forwarded-For`` only behind a trusted prox
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -21,23 +20,6 @@ from medsign.web.config import WebSettings
 from tests.integration.web import stand
 
 WRONG = "Wrong-Password-1"
-
-
-def browser(app: FastAPI, address: str = "203.0.113.10",
-            headers: dict[str, str] | None = None) -> TestClient:
-    return TestClient(app, follow_redirects=False, client=(address, 40000), headers=headers)
-
-
-@pytest.fixture
-def attacker(app: FastAPI) -> Iterator[TestClient]:
-    with browser(app, "198.51.100.66") as c:
-        yield c
-
-
-@pytest.fixture
-def owner(app: FastAPI) -> Iterator[TestClient]:
-    with browser(app, "203.0.113.10") as c:
-        yield c
 
 
 def delayed(r: Response, wait: str) -> bool:
@@ -77,7 +59,7 @@ def test_a_login_and_its_e_mail_are_one_account(app: FastAPI, attacker: TestClie
     assert delayed(stand.login(owner, "pat1@example.org", path="/portal/login"), "2 с")
     assert stand.login(owner, "pat3", path="/portal/login").status_code == 303  # others: free
     clock.advance(timedelta(seconds=2))
-    with browser(app) as fresh:
+    with stand.browser(app) as fresh:
         assert stand.login(fresh, "pat1", path="/portal/login").status_code == 303
 
 
@@ -88,7 +70,7 @@ def test_an_address_gets_a_delay_of_its_own_per_realm(
         assert stand.login(attacker, f"guess{i}", WRONG).status_code == 401
     assert delayed(stand.login(attacker, "op"), "2 с")
     assert stand.login(owner, "op").status_code == 303  # other addresses are not slowed
-    with browser(app, "198.51.100.66") as patient:
+    with stand.browser(app, "198.51.100.66") as patient:
         assert stand.login(patient, "pat1", path="/portal/login").status_code == 303
     clock.advance(timedelta(seconds=2))
     assert stand.login(attacker, "op").status_code == 303
@@ -97,7 +79,7 @@ def test_an_address_gets_a_delay_of_its_own_per_realm(
 def test_the_delay_is_shared_by_every_process(app: FastAPI, engine: Engine, clock: FakeClock,
                                               seeded: stand.Seeded) -> None:
     other = create_app(engine, clock=clock, web=WebSettings(cookie_secure=False))
-    with browser(app) as one, browser(other) as two:
+    with stand.browser(app) as one, stand.browser(other) as two:
         for c in (one, two, one, two, one):
             stand.login(c, "doc1", WRONG)
         assert delayed(stand.login(two, "doc1"), "2 с")
@@ -119,8 +101,8 @@ def behind_proxy(engine: Engine, clock: FakeClock) -> FastAPI:
 def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
         behind_proxy: FastAPI, engine: Engine, seeded: stand.Seeded) -> None:
     forged = {"X-Forwarded-For": "192.0.2.1, 198.51.100.7"}
-    with browser(behind_proxy, "10.0.0.5", forged) as via_nginx, \
-            browser(behind_proxy, "203.0.113.99", forged) as direct:
+    with stand.browser(behind_proxy, "10.0.0.5", forged) as via_nginx, \
+            stand.browser(behind_proxy, "203.0.113.99", forged) as direct:
         stand.login(via_nginx, "doc1", WRONG)
         stand.login(direct, "doc1", WRONG)
     # Through nginx: the right-most address it appended; the client's own "192.0.2.1" never.
@@ -130,6 +112,6 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
 
 def test_without_trusted_proxies_the_header_is_ignored(app: FastAPI, engine: Engine,
                                                        seeded: stand.Seeded) -> None:
-    with browser(app, "10.0.0.5", {"X-Forwarded-For": "198.51.100.7"}) as c:
+    with stand.browser(app, "10.0.0.5", {"X-Forwarded-For": "198.51.100.7"}) as c:
         stand.login(c, "doc1", WRONG)
     assert addresses(engine) == {"10.0.0.5"}
