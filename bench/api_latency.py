@@ -33,9 +33,9 @@ import httpx
 from _support import append_result, bench_database, cpu_seconds, free_port, print_table, say
 from sqlalchemy.orm import Session
 
+from medsign.accounts import api_clients
 from medsign.db.engine import make_engine
-from medsign.flows.signers import development_keys
-from medsign.services import api_clients
+from medsign.signing.signers import development_keys
 
 # Valid requisites (checksums pass) for the one organisation of the benchmark.
 ORGANIZATION = {"name": "ГБУЗ «Городская поликлиника № 1»", "address": "г. Москва, ул. Ленина, 1",

@@ -52,17 +52,18 @@ from _support import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from medsign.clinic import appointments, patients
+from medsign.clinic.appointments import AppointmentInput, ConsentInput
+from medsign.clinic.patients import PatientInput
 from medsign.config import load_settings
 from medsign.db.engine import make_engine, read_only
 from medsign.db.models import NotificationRow, WorkItemRow
 from medsign.domain.organizations import NO_QUIET_HOURS
-from medsign.flows.signers import development_keys
-from medsign.services import appointments, organizations, patients
-from medsign.services.appointments import AppointmentInput, ConsentInput
-from medsign.services.notifications import NOTIFY_KIND, NotificationPolicy
-from medsign.services.organizations import OrganizationInput
-from medsign.services.patients import PatientInput
-from medsign.services.scope import Scope
+from medsign.notifications.service import NOTIFY_KIND, NotificationPolicy
+from medsign.records import organizations
+from medsign.records.organizations import OrganizationInput
+from medsign.records.scope import Scope
+from medsign.signing.signers import development_keys
 
 TOKEN = "bench-bot-token-0123456789"
 TARGET_SHARE = 0.95

@@ -49,14 +49,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from medsign import bootstrap
+from medsign.accounts import api_clients
 from medsign.config import load_settings
 from medsign.crypto import native as native_hash
 from medsign.crypto import openssl_gost_available
 from medsign.db.engine import make_engine, read_only
 from medsign.db.migrate import upgrade
 from medsign.db.models import SigningEventRow, SigningRequestRow
-from medsign.flows.signers import development_keys
-from medsign.services import api_clients
+from medsign.signing.signers import development_keys
 
 TARGET_PER_S = 20.0
 TOKEN = "bench-partner-token"
@@ -378,12 +378,12 @@ def unit_costs(rounds: int = 9) -> list[dict[str, Any]]:
         verify_detached,
     )
     from medsign.crypto.signers import PureSigner
-    from medsign.flows.archive import Limits, verify_archive
     from medsign.integrations.goskey.emulator import archive as emulated
     from medsign.integrations.goskey.emulator.config import EmulatorConfig
     from medsign.integrations.goskey.emulator.model import Document
     from medsign.integrations.goskey.emulator.profile import profile_for
     from medsign.integrations.goskey.emulator.render import Sheet, render_pdf, render_xml
+    from medsign.signing.archive import Limits, verify_archive
 
     def median_ms(action: Any, clock: Any = time.thread_time) -> float:
         """CPU time of this thread (steady on a shared machine); wall time for a subprocess."""

@@ -16,40 +16,33 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from medsign.api.app import create_app
 from medsign.api.deps import BotSettings
+from medsign.app import create_app
+from medsign.bot.flow import MaxDeps, MessageFlow, NotifyFlow, PollFlow, SubscribeFlow, UpdateFlow
+from medsign.bot.updates import POLL_KIND, SUBSCRIBE_KIND, Handler
 from medsign.clock import Clock, SystemClock, clock_from_environment
 from medsign.config import Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
 from medsign.domain.login_limits import parse_networks
 from medsign.domain.organizations import QuietHours
-from medsign.flows.archive import Limits
-from medsign.flows.housekeeping import KIND as HOUSEKEEPING_KIND
-from medsign.flows.housekeeping import STEP as HOUSEKEEPING_STEP
-from medsign.flows.housekeeping import HousekeepingFlow, HousekeepingPolicy
-from medsign.flows.max_bot import (
-    MaxDeps,
-    MessageFlow,
-    NotifyFlow,
-    PollFlow,
-    SubscribeFlow,
-    UpdateFlow,
-)
-from medsign.flows.max_updates import POLL_KIND, SUBSCRIBE_KIND, Handler
-from medsign.flows.signers import ConfiguredSigners
-from medsign.flows.signing import SigningFlow
+from medsign.health import HealthRecorder
+from medsign.housekeeping.flow import KIND as HOUSEKEEPING_KIND
+from medsign.housekeeping.flow import STEP as HOUSEKEEPING_STEP
+from medsign.housekeeping.flow import HousekeepingFlow, HousekeepingPolicy
+from medsign.housekeeping.service import Retention
 from medsign.integrations.esia import EsiaClient
 from medsign.integrations.goskey.client import GoskeyClient
 from medsign.integrations.max.client import MaxClient
+from medsign.notifications.service import NotificationPolicy
 from medsign.runner import store
 from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
-from medsign.services.evidence import EvidenceConfig
-from medsign.services.housekeeping import Retention
-from medsign.services.notifications import NotificationPolicy
-from medsign.services.web_health import HealthRecorder
+from medsign.signing.archive import Limits
+from medsign.signing.evidence import EvidenceConfig
+from medsign.signing.flow import SigningFlow
+from medsign.signing.signers import ConfiguredSigners
 from medsign.web.config import WebSettings, cookie_secure_for
 
 log = logging.getLogger("medsign.bootstrap")

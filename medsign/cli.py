@@ -319,9 +319,9 @@ def keys() -> None:
               help="Код МО (она должна быть загружена через API).")
 @click.pass_context
 def keys_init(ctx: click.Context, code: str) -> None:
-    from medsign.flows.signers import development_keys
-    from medsign.services import organizations
-    from medsign.services.scope import SYSTEM
+    from medsign.records import organizations
+    from medsign.records.scope import SYSTEM
+    from medsign.signing.signers import development_keys
     container = _container(ctx)
     if container.settings.profile == "production":
         _fail(ctx, "ключи разработки запрещены в профиле production: укажите "
@@ -344,7 +344,7 @@ def api_token() -> None:
               help="Ограничить токен этой МО (можно несколько раз); без опции — все МО.")
 @click.pass_context
 def api_token_create(ctx: click.Context, name: str, organizations: tuple[str, ...]) -> None:
-    from medsign.services import api_clients
+    from medsign.accounts import api_clients
     new = _in_session(ctx, lambda db, now: api_clients.create(
         db, name=name, organizations=list(organizations) or None, actor="cli", now=now))
     scope = ", ".join(organizations) if organizations else "все МО"
@@ -357,7 +357,7 @@ def api_token_create(ctx: click.Context, name: str, organizations: tuple[str, ..
 @config_option
 @click.pass_context
 def api_token_list(ctx: click.Context) -> None:
-    from medsign.services import api_clients
+    from medsign.accounts import api_clients
     rows = _in_session(ctx, lambda db, _now: api_clients.list_all(db))
     for row in rows:
         scope = ", ".join(row.organizations) if row.organizations else "все МО"
@@ -370,7 +370,7 @@ def api_token_list(ctx: click.Context) -> None:
 @click.argument("name")
 @click.pass_context
 def api_token_revoke(ctx: click.Context, name: str) -> None:
-    from medsign.services import api_clients
+    from medsign.accounts import api_clients
     _in_session(ctx, lambda db, now: api_clients.revoke(db, name=name, actor="cli", now=now))
     click.echo(f"Токен клиента «{name}» отозван.")
 
@@ -391,7 +391,7 @@ def user() -> None:
 @click.pass_context
 def user_create(ctx: click.Context, login: str, role: str, organization: str | None,
                 full_name: str, password_stdin: bool) -> None:
-    from medsign.services import staff
+    from medsign.accounts import staff
     password = (sys.stdin.readline().rstrip("\r\n") if password_stdin else
                 click.prompt("Пароль", hide_input=True, confirmation_prompt="Пароль ещё раз"))
     demo = _settings(ctx).profile == "demo"
@@ -406,7 +406,7 @@ def user_create(ctx: click.Context, login: str, role: str, organization: str | N
 @config_option
 @click.pass_context
 def user_list(ctx: click.Context) -> None:
-    from medsign.services import staff
+    from medsign.accounts import staff
     for u in _in_session(ctx, lambda db, _now: staff.list_all(db)):
         click.echo(f"{u.login}\t{u.role.value}\t{u.organization_code or '-'}\t{u.full_name}")
 
@@ -414,7 +414,7 @@ def user_list(ctx: click.Context) -> None:
 def _in_session(ctx: click.Context, action: Callable[[Any, datetime], Any]) -> Any:
     from sqlalchemy.orm import Session
 
-    from medsign.services.errors import ServiceError
+    from medsign.errors import ServiceError
     container = _container(ctx)
     _require_schema(ctx, container)
     with Session(container.engine, expire_on_commit=False) as db:

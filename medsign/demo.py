@@ -23,10 +23,15 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from medsign import bootstrap
+from medsign.accounts import api_clients, staff
+from medsign.accounts import portal as web_portal
+from medsign.bot import links as max_links
+from medsign.clinic import appointments, patients
+from medsign.clinic.appointments import AppointmentInput, ConsentInput
+from medsign.clinic.patients import PatientInput
 from medsign.config import Settings, parse_quiet_hours
 from medsign.db import migrate
 from medsign.demo_people import DEMO_PEOPLE
-from medsign.flows.signers import development_keys
 from medsign.integrations.esia.emulator import DEFAULT_PERSONS
 from medsign.integrations.esia.emulator import EmulatorConfig as EsiaConfig
 from medsign.integrations.esia.emulator import create_emulator as create_esia
@@ -34,20 +39,11 @@ from medsign.integrations.goskey.emulator import EmulatorConfig as GoskeyConfig
 from medsign.integrations.goskey.emulator import create_emulator as create_goskey
 from medsign.integrations.max.emulator import EmulatorConfig as MaxConfig
 from medsign.integrations.max.emulator import create_emulator as create_max
-from medsign.services import (
-    api_clients,
-    appointments,
-    max_links,
-    organizations,
-    patients,
-    staff,
-    web_portal,
-)
-from medsign.services.appointments import AppointmentInput, ConsentInput
-from medsign.services.notifications import NotificationPolicy
-from medsign.services.organizations import OrganizationInput
-from medsign.services.patients import PatientInput
-from medsign.services.scope import Scope
+from medsign.notifications.service import NotificationPolicy
+from medsign.records import organizations
+from medsign.records.organizations import OrganizationInput
+from medsign.records.scope import Scope
+from medsign.signing.signers import development_keys
 
 DEMO_ORG = "demo-mo"
 SCOPE = Scope(actor="demo")

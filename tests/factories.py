@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from medsign.accounts import api_clients
 from medsign.domain.phones import normalize_phone
-from medsign.services import api_clients
 
 
 def now_utc() -> datetime:

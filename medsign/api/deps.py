@@ -12,13 +12,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from medsign.accounts import api_clients
+from medsign.accounts.api_clients import Principal
 from medsign.clock import Clock
 from medsign.db.engine import READ_ONLY
-from medsign.services import api_clients
-from medsign.services.api_clients import Principal
-from medsign.services.errors import ServiceError
-from medsign.services.evidence import EvidenceConfig
-from medsign.services.notifications import NotificationPolicy
+from medsign.errors import ServiceError
+from medsign.notifications.service import NotificationPolicy
+from medsign.signing.evidence import EvidenceConfig
 
 
 @dataclass

@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from medsign.domain.errors import DomainError
+from medsign.errors import ServiceError
 from medsign.logs import bind_correlation, correlation_id
-from medsign.services.errors import ServiceError
 
 log = logging.getLogger("medsign.api")
 MEDIA_TYPE = "application/problem+json"

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from medsign.api.deps import state
 from medsign.api.guard import TOO_DEEP
 from medsign.api.problems import problem
-from medsign.flows.max_updates import ingest
+from medsign.bot.updates import ingest
 from medsign.httpsafe import bodies
 from medsign.integrations.max.client import verify_webhook_secret
 

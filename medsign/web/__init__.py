@@ -1,7 +1,7 @@
 """The server-rendered web: login, the doctor's workstation, the operators' console, the
 patient portal and the support form (Jinja2 templates, one CSS file, a little JavaScript).
 
-:func:`mount` adds it to the application made by ``medsign.api.app.create_app``. Pages::
+:func:`mount` adds it to the application made by ``medsign.app.create_app``. Pages::
 
     /                        start page                 /support        support form (anyone)
     /login, /logout          staff login; logout (all)  /portal/login   patient login, ESIA
@@ -27,18 +27,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from medsign.web import (
-    auth,
-    console,
-    console_admin,
-    doctor,
-    errors,
-    middleware,
-    portal,
-    portal_esia,
-    support,
-)
+from medsign.web import errors, middleware
 from medsign.web.config import WebSettings
+from medsign.web.console import admin as console_admin
+from medsign.web.console import routes as console
+from medsign.web.doctor import routes as doctor
+from medsign.web.login import staff as auth
+from medsign.web.portal import esia as portal_esia
+from medsign.web.portal import routes as portal
+from medsign.web.support import routes as support
 from medsign.web.templating import STATIC
 
 __all__ = ["WebSettings", "mount"]

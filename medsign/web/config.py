@@ -8,10 +8,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from medsign.accounts.sessions import SessionPolicy
 from medsign.domain.login_limits import IpNetwork
-from medsign.flows.archive import Limits
-from medsign.services.web_health import HealthRecorder
-from medsign.services.web_sessions import SessionPolicy
+from medsign.health import HealthRecorder
+from medsign.signing.archive import Limits
 
 if TYPE_CHECKING:
     from medsign.integrations.esia import EsiaClient

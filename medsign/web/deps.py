@@ -25,14 +25,16 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from medsign.accounts import portal as web_portal
+from medsign.accounts import sessions as web_sessions
+from medsign.accounts import staff
+from medsign.accounts.portal import PortalUser
+from medsign.accounts.sessions import Owner
+from medsign.accounts.staff import Role, StaffUser
 from medsign.api.deps import AppState
 from medsign.db.engine import READ_ONLY
-from medsign.db.models_web import WebSessionRow
+from medsign.db.models import WebSessionRow
 from medsign.domain.login_limits import client_address as choose_address
-from medsign.services import staff, web_portal, web_sessions
-from medsign.services.staff import Role, StaffUser
-from medsign.services.web_portal import PortalUser
-from medsign.services.web_sessions import Owner
 from medsign.web.config import WebSettings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -22,8 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medsign.domain.errors import DomainError
+from medsign.errors import ServiceError
 from medsign.logs import bind_correlation
-from medsign.services.errors import ServiceError
 from medsign.web.deps import AccessDenied, CsrfRejected, LoginRequired, WebError
 from medsign.web.templating import render
 

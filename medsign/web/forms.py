@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from medsign.services.paging import decode as decode_cursor
-from medsign.services.paging import encode as encode_cursor
+from medsign.records.paging import decode as decode_cursor
+from medsign.records.paging import encode as encode_cursor
 
 __all__ = ["day_range", "decode_cursor", "encode_cursor", "page_number"]
 

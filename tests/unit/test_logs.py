@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.logs import (
     JsonFormatter,
     TextFormatter,

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Path, Request, Response
 from medsign.api import schemas
 from medsign.api.deps import Caller, Now, Policy, ReadDb, WriteDb, state
 from medsign.api.v1 import views
-from medsign.services import appointments, max_links, organizations, patients
-from medsign.services.appointments import AppointmentInput, ConsentInput
-from medsign.services.errors import ServiceUnavailable
-from medsign.services.organizations import OrganizationInput
-from medsign.services.patients import PatientInput
+from medsign.bot import links as max_links
+from medsign.clinic import appointments, patients
+from medsign.clinic.appointments import AppointmentInput, ConsentInput
+from medsign.clinic.patients import PatientInput
+from medsign.errors import ServiceUnavailable
+from medsign.records import organizations
+from medsign.records.organizations import OrganizationInput
 
 router = APIRouter(prefix="/api/v1")
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"

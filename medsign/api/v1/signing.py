@@ -12,17 +12,11 @@ from fastapi.responses import JSONResponse
 from medsign.api import schemas
 from medsign.api.deps import Caller, Now, ReadDb, WriteDb, state
 from medsign.api.v1 import views
-from medsign.api.v1.reference import (
-    CODE_PATTERN,
-    ERRORS,
-    WITH_BODY,
-    CodePath,
-    IdPath,
-    unavailable,
-)
+from medsign.api.v1.reference import CODE_PATTERN, ERRORS, WITH_BODY, CodePath, IdPath, unavailable
 from medsign.domain.signing import CancelledBy
-from medsign.services import evidence, signing
-from medsign.services.errors import ServiceUnavailable, Unprocessable
+from medsign.errors import ServiceUnavailable, Unprocessable
+from medsign.signing import evidence
+from medsign.signing import service as signing
 
 router = APIRouter(prefix="/api/v1")
 IdempotencyKey = Annotated[str | None, Header(

@@ -13,7 +13,7 @@ from medsign.db.models import (
 from medsign.domain.consents import ConsentState
 from medsign.domain.signer_check import Identity, SignerMismatch
 from medsign.domain.signing import STATE_TITLES, SigningState
-from medsign.services.signing import RequestView
+from medsign.signing.service import RequestView
 
 
 def organization(row: OrganizationRow) -> schemas.OrganizationOut:

@@ -31,7 +31,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from medsign.flows.signers import development_keys
+from medsign.signing.signers import development_keys
 from tests import factories as f
 from tests.dbs import admin_pg_url
 from tests.e2e.processes import (

@@ -37,6 +37,9 @@ import httpx
 from sqlalchemy.orm import Session
 
 from medsign import bootstrap
+from medsign.bot import links as max_links
+from medsign.clinic import appointments, patients
+from medsign.clinic.appointments import AppointmentInput, ConsentInput
 from medsign.config import load_settings
 from medsign.demo import (
     DEMO_ORG,
@@ -49,9 +52,8 @@ from medsign.demo import (
     seed,
 )
 from medsign.demo_people import goskey_people_json
-from medsign.flows.signers import development_keys
-from medsign.services import appointments, max_links, organizations, patients
-from medsign.services.appointments import AppointmentInput, ConsentInput
+from medsign.records import organizations
+from medsign.signing.signers import development_keys
 from tests.e2e.processes import (
     Proc,
     check_alive,

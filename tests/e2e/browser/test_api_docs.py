@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, expect
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.db.engine import make_engine
 from medsign.db.models import Base
 from tests.e2e.processes import wait_for

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
-from medsign.flows.signers import development_keys
+from medsign.signing.signers import development_keys
 from tests import factories as f
 from tests.e2e.signing.stack import Process, Stack
 from tests.e2e.signing.test_signing_e2e import Api, check_evidence

@@ -38,7 +38,7 @@ import httpx
 import pytest
 
 from medsign.crypto import TrustStore, verify_detached
-from medsign.flows.signers import development_keys
+from medsign.signing.signers import development_keys
 from tests import factories as f
 from tests.e2e.signing.stack import Stack, prometheus_samples
 

@@ -43,14 +43,14 @@ from schemathesis.generation.hypothesis.builder import (
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
+from medsign.accounts import api_clients
+from medsign.app import create_app
 from medsign.bootstrap import Container
 from medsign.config import load_settings
 from medsign.db.models import OrganizationRow
-from medsign.flows.signers import development_keys
 from medsign.logs import JsonFormatter
-from medsign.services import api_clients
-from medsign.services import signing as signing_service
+from medsign.signing import service as signing_service
+from medsign.signing.signers import development_keys
 from tests import factories as f
 
 PROBLEM = "application/problem+json"

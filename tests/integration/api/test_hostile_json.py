@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.db.models import OrganizationRow
 from medsign.httpsafe.bodies import MAX_DEPTH
 from tests import factories as f

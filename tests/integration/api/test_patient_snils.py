@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.db.models import PatientRow
 from tests import factories as f
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.db.models import AuditRow, SigningRequestRow, WorkItemRow
 from tests import factories as f
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
 from medsign.api.guard import is_json
+from medsign.app import create_app
 from medsign.db.models import OrganizationRow
 from tests import factories as f
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.db.engine import make_engine
 from medsign.db.migrate import alembic_config, upgrade
 from medsign.db.models import AppointmentRow, ConsentRow, PatientRow, SigningRequestRow

@@ -28,6 +28,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from medsign.bootstrap import Container
+from medsign.bot import updates as max_updates
 from medsign.clock import FakeClock
 from medsign.config import load_settings
 from medsign.db.engine import read_only
@@ -40,8 +41,6 @@ from medsign.db.models import (
     SigningRequestRow,
     WorkItemRow,
 )
-from medsign.flows import max_updates
-from medsign.flows.signers import development_keys
 from medsign.integrations.goskey.emulator import EmulatorConfig as GoskeyConfig
 from medsign.integrations.goskey.emulator import create_emulator as create_goskey
 from medsign.integrations.max import MaxClient
@@ -49,6 +48,7 @@ from medsign.integrations.max.emulator import Emulator as MaxEmulator
 from medsign.integrations.max.emulator import EmulatorConfig as MaxConfig
 from medsign.integrations.max.emulator import create_emulator as create_max
 from medsign.integrations.max.emulator.model import Callback, Ids
+from medsign.signing.signers import development_keys
 from tests import factories as f
 from tests.integration.flows.stand import FAST_RUNNER_ENV
 

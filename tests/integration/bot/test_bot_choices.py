@@ -7,10 +7,10 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from medsign.bot.updates import UPDATE_KIND
 from medsign.db.models import MaxUpdateRow
 from medsign.domain import bot
 from medsign.domain.consents import ConsentKind
-from medsign.flows.max_updates import UPDATE_KIND
 from tests.integration.bot.conftest import VISIT, Invited, invite
 from tests.integration.bot.stand import GOSKEY_BOT_URL, BotStand
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from medsign.domain import bot
+from medsign.notifications.service import MESSAGE_KIND, NOTIFY_KIND
 from medsign.runner import store
 from medsign.runner.outcomes import WorkItem
 from medsign.runner.worker import StepContext, Worker
-from medsign.services.notifications import MESSAGE_KIND, NOTIFY_KIND
-from medsign.services.signing import SIGNING_KIND
+from medsign.signing.service import SIGNING_KIND
 from tests.integration.bot.conftest import VISIT, invite
 from tests.integration.bot.stand import BotStand
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from medsign.bot.updates import UPDATE_KIND
 from medsign.db.models import MaxUpdateRow
-from medsign.flows.max_updates import UPDATE_KIND
 from tests.integration.bot.stand import SECRET, BotStand
 from tests.integration.bot.test_bot_webhook import HEADER, started
 

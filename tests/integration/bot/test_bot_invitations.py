@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from medsign.domain import bot
-from medsign.services.notifications import NOTIFY_KIND
+from medsign.notifications.service import NOTIFY_KIND
 from tests.integration.bot.conftest import DAY1, DAY2, MOSCOW, VISIT, Invited, invite
 from tests.integration.bot.stand import GOSKEY_BOT_URL, BotStand
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from medsign.db.models import MaxLinkTokenRow
 from medsign.domain import bot
-from medsign.services.notifications import NOTIFY_KIND
+from medsign.notifications.service import NOTIFY_KIND
 from tests.integration.bot.conftest import VISIT, invite
 from tests.integration.bot.stand import DEEP_LINK_BASE, PHONE, BotStand
 

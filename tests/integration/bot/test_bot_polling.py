@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from medsign.bot import updates as max_updates
+from medsign.bot.flow import PollFlow
+from medsign.bot.updates import POLL_KIND
 from medsign.db.models import MaxUpdateRow, WorkItemRow
 from medsign.domain import bot
-from medsign.flows import max_updates
-from medsign.flows.max_bot import PollFlow
-from medsign.flows.max_updates import POLL_KIND
 from medsign.runner import store
 from medsign.runner.worker import StepContext, Worker
 from tests.integration.bot.stand import BotStand

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from medsign.integrations.max.emulator.limits import TooManyRequests
-from medsign.services.notifications import NOTIFY_KIND
+from medsign.notifications.service import NOTIFY_KIND
 from tests.integration.bot.conftest import VISIT
 from tests.integration.bot.stand import BotStand
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from medsign.bot import links as max_links
 from medsign.db.models import AuditRow, MaxRelinkRow
 from medsign.domain import bot
-from medsign.services import max_links
 from tests.integration.bot.conftest import VISIT
 from tests.integration.bot.stand import PHONE, BotStand
 

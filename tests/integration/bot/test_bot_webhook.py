@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from medsign.bot.updates import UPDATE_KIND
 from medsign.db.models import MaxUpdateRow
 from medsign.domain import bot
-from medsign.flows.max_updates import UPDATE_KIND
 from tests.integration.bot.stand import SECRET, BotStand
 
 HEADER = "X-Max-Bot-Api-Secret"

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.cli import main
 from medsign.db.engine import make_engine
 from medsign.db.migrate import head_revision

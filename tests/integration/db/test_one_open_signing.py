@@ -15,6 +15,8 @@ from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medsign.clinic import patients
+from medsign.clinic.patients import PatientInput
 from medsign.db.engine import make_engine
 from medsign.db.migrate import alembic_config, upgrade
 from medsign.db.models import (
@@ -26,10 +28,10 @@ from medsign.db.models import (
 )
 from medsign.demo import ORGANIZATION
 from medsign.domain.signing import FINAL_STATES, OPEN_STATES, CancelledBy, SigningState
-from medsign.services import organizations, patients, signing
-from medsign.services.errors import Conflict
-from medsign.services.patients import PatientInput
-from medsign.services.scope import SYSTEM
+from medsign.errors import Conflict
+from medsign.records import organizations
+from medsign.records.scope import SYSTEM
+from medsign.signing import service as signing
 from tests.integration.web import stand
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from medsign.bootstrap import Container
 from medsign.clock import FakeClock
 from medsign.config import load_settings
-from medsign.flows.signers import development_keys
 from medsign.integrations.goskey.emulator import EmulatorConfig, create_emulator
+from medsign.signing.signers import development_keys
 from tests import factories as f
 
 TOKEN = "partner-token-for-tests"

@@ -19,8 +19,9 @@ import pypdf
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from medsign.services import signing, staff
-from medsign.services.scope import Scope
+from medsign.accounts import staff
+from medsign.records.scope import Scope
+from medsign.signing import service as signing
 from tests.integration.flows.stand import SigningStand
 
 OPERATOR = "ivanova"

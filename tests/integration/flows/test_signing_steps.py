@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from medsign.db.models import WorkItemRow
-from medsign.flows.signing import STEPS, SigningFlow
+from medsign.signing.flow import STEPS, SigningFlow
 from tests.integration.flows.stand import SigningStand
 
 

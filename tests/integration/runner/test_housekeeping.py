@@ -19,26 +19,24 @@ from medsign.config import load_settings
 from medsign.db.models import (
     ApiClientRow,
     IdempotencyRow,
+    LoginDeviceRow,
+    LoginThrottleRow,
     MaxLinkTokenRow,
     MaxRelinkRow,
     MaxUpdateRow,
     OrganizationRow,
     PatientRow,
+    PortalAccountRow,
     RateBucketRow,
+    WebSessionRow,
     WorkItemRow,
 )
-from medsign.db.models_web import (
-    LoginDeviceRow,
-    LoginThrottleRow,
-    PortalAccountRow,
-    WebSessionRow,
-)
-from medsign.flows.housekeeping import KIND
+from medsign.housekeeping import service as housekeeping
+from medsign.housekeeping.flow import KIND
+from medsign.housekeeping.service import Retention
 from medsign.runner import store
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Worker
-from medsign.services import housekeeping
-from medsign.services.housekeeping import Retention
 from tests import factories as f
 from tests.integration.flows.stand import FAST_RUNNER_ENV
 

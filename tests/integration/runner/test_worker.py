@@ -9,14 +9,7 @@ from sqlalchemy import Engine, select
 from medsign.clock import SystemClock
 from medsign.db.models import WorkItemRow
 from medsign.runner import store
-from medsign.runner.outcomes import (
-    Done,
-    LeaseLost,
-    Next,
-    PermanentError,
-    TransientError,
-    WorkItem,
-)
+from medsign.runner.outcomes import Done, LeaseLost, Next, PermanentError, TransientError, WorkItem
 from medsign.runner.worker import RunnerConfig, StepContext, Worker
 
 FAST = RunnerConfig(concurrency=4, poll_interval=timedelta(milliseconds=20),

@@ -16,12 +16,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from medsign.api.app import create_app
+from medsign.accounts import passwords as web_passwords
 from medsign.api.deps import BotSettings
+from medsign.app import create_app
 from medsign.clock import FakeClock
 from medsign.db.engine import make_engine
 from medsign.db.models import Base
-from medsign.services import web_passwords
 from medsign.web.config import WebSettings
 from tests.dbs import PgDatabase
 from tests.integration.web import stand

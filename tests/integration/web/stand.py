@@ -15,7 +15,12 @@ from httpx import Response
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from medsign.accounts import portal as web_portal
+from medsign.accounts import staff
 from medsign.api.deps import BotSettings
+from medsign.clinic import appointments, patients
+from medsign.clinic.appointments import AppointmentInput, ConsentInput
+from medsign.clinic.patients import PatientInput
 from medsign.db.models import (
     AppointmentRow,
     DocumentRow,
@@ -25,11 +30,10 @@ from medsign.db.models import (
 )
 from medsign.demo import ORGANIZATION
 from medsign.domain.organizations import parse_quiet_hours
-from medsign.services import appointments, organizations, patients, signing, staff, web_portal
-from medsign.services.appointments import AppointmentInput, ConsentInput
-from medsign.services.notifications import NotificationPolicy
-from medsign.services.patients import PatientInput
-from medsign.services.scope import SYSTEM
+from medsign.notifications.service import NotificationPolicy
+from medsign.records import organizations
+from medsign.records.scope import SYSTEM
+from medsign.signing import service as signing
 
 PASSWORD = "Correct-Horse-42"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

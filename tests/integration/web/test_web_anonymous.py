@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from medsign.clock import FakeClock
-from medsign.db.models_web import SupportRequestRow, WebSessionRow
+from medsign.db.models import SupportRequestRow, WebSessionRow
 from tests.integration.web import stand
 
 PAGES = ["/", "/login", "/portal/login", "/support", "/login?next=/console",

@@ -11,11 +11,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from medsign.accounts import passwords as web_passwords
 from medsign.api.deps import BotSettings
 from medsign.clock import FakeClock
-from medsign.db.models import AuditRow
-from medsign.db.models_web import StaffUserRow
-from medsign.services import web_passwords
+from medsign.db.models import AuditRow, StaffUserRow
 from tests.integration.web import stand
 
 

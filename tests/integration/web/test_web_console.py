@@ -11,12 +11,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from medsign.clock import FakeClock
-from medsign.db.models import AuditRow, SigningRequestRow
-from medsign.db.models_web import StaffUserRow
+from medsign.db.models import AuditRow, SigningRequestRow, StaffUserRow
 from medsign.domain.signing import CancelledBy
-from medsign.services import audit, signing
-from medsign.services.scope import SYSTEM
-from medsign.services.web_health import HealthRecorder
+from medsign.health import HealthRecorder
+from medsign.records import audit
+from medsign.records.scope import SYSTEM
+from medsign.signing import service as signing
 from tests.integration.web import stand
 
 
@@ -165,7 +165,7 @@ def test_the_overview_shows_the_queue_and_each_systems_health(
 
 def test_health_counts_of_several_processes_add_up(engine: Engine, clock: FakeClock,
                                                    seeded: stand.Seeded) -> None:
-    from medsign.services import web_health
+    from medsign import health as web_health
     for _ in range(2):
         recorder = HealthRecorder(engine, clock)
         recorder.observe("max", "send_message", "ok")

@@ -6,9 +6,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from medsign import bootstrap, demo
-from medsign.api.app import create_app
+from medsign.accounts.sessions import SessionPolicy
+from medsign.app import create_app
 from medsign.config import Settings
-from medsign.services.web_sessions import SessionPolicy
 from tests.integration.web import stand
 
 PORTS = demo.Ports(host="127.0.0.1", api=8000, goskey=8100, max=8200)

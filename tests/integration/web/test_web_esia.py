@@ -15,12 +15,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
+from medsign import health as web_health
+from medsign.app import create_app
+from medsign.clinic import patients
+from medsign.clinic.patients import PatientInput
 from medsign.clock import FakeClock
 from medsign.crypto import KeyPair, issue_certificate, make_ca
 from medsign.crypto.signers import PureSigner
-from medsign.db.models import AuditRow, PatientRow
-from medsign.db.models_web import PortalAccountPatientRow, PortalAccountRow
+from medsign.db.models import AuditRow, PatientRow, PortalAccountPatientRow, PortalAccountRow
+from medsign.health import HealthRecorder
 from medsign.integrations.esia import EsiaClient
 from medsign.integrations.esia.emulator import (
     DEFAULT_PERSONS,
@@ -28,10 +31,7 @@ from medsign.integrations.esia.emulator import (
     TestPerson,
     create_emulator,
 )
-from medsign.services import patients, web_health
-from medsign.services.patients import PatientInput
-from medsign.services.scope import SYSTEM
-from medsign.services.web_health import HealthRecorder
+from medsign.records.scope import SYSTEM
 from medsign.web.config import WebSettings
 from tests.integration.web import stand
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.bootstrap import Container
 from medsign.config import load_settings
 from medsign.httpsafe.headers import CSP, HEADERS, HSTS

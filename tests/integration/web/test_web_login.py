@@ -12,11 +12,11 @@ from httpx import Response
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
+from medsign.accounts import passwords as web_passwords
+from medsign.accounts import sessions as web_sessions
+from medsign.app import create_app
 from medsign.clock import FakeClock
-from medsign.db.models import AuditRow
-from medsign.db.models_web import StaffUserRow, WebSessionRow
-from medsign.services import web_passwords, web_sessions
+from medsign.db.models import AuditRow, StaffUserRow, WebSessionRow
 from medsign.web.config import WebSettings
 from tests.integration.web import stand
 

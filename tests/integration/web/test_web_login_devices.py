@@ -13,11 +13,11 @@ from httpx import Response
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from medsign.accounts import devices as web_devices
+from medsign.accounts import sessions as web_sessions
 from medsign.clock import FakeClock
-from medsign.db.models import AuditRow
-from medsign.db.models_web import LoginDeviceRow, PortalAccountRow, StaffUserRow
+from medsign.db.models import AuditRow, LoginDeviceRow, PortalAccountRow, StaffUserRow
 from medsign.domain.login_devices import DEVICE
-from medsign.services import web_devices, web_sessions
 from tests.integration.web import stand
 
 WRONG = "Wrong-Password-1"

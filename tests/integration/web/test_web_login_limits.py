@@ -12,9 +12,9 @@ from httpx import Response
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.clock import FakeClock
-from medsign.db.models_web import LoginThrottleRow
+from medsign.db.models import LoginThrottleRow
 from medsign.domain.login_limits import parse_networks
 from medsign.web.config import WebSettings
 from tests.integration.web import stand

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from medsign.api.app import create_app
+from medsign.app import create_app
 from medsign.clock import FakeClock
 from medsign.db.models import MaxLinkTokenRow
 from medsign.web.config import WebSettings

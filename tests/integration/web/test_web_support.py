@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from medsign.db.models_web import SupportRequestRow
+from medsign.db.models import SupportRequestRow
 from tests.integration.web import stand
 
 SECRET = "internal detail 0xDEADBEEF"

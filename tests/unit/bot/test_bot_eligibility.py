@@ -8,7 +8,7 @@ import pytest
 
 from medsign.db.models import AppointmentRow, OrganizationRow, PatientRow
 from medsign.domain.consents import ConsentKind
-from medsign.services.notifications import Context, eligible
+from medsign.notifications.service import Context, eligible
 
 START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

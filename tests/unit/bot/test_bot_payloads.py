@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from medsign.bot.flow import keyboard
+from medsign.bot.updates import dedupe_key
 from medsign.domain import bot
-from medsign.flows.max_bot import keyboard
-from medsign.flows.max_updates import dedupe_key
 from medsign.integrations.max.emulator.validation import check_new_message
 from medsign.integrations.max.schemas import (
     CallbackButton,

@@ -9,14 +9,7 @@ from datetime import timedelta
 import pytest
 from asn1crypto import cms, core
 
-from medsign.crypto import (
-    KeyPair,
-    SignatureInvalid,
-    TrustStore,
-    gost,
-    oids,
-    verify_detached,
-)
+from medsign.crypto import KeyPair, SignatureInvalid, TrustStore, gost, oids, verify_detached
 from medsign.crypto import cms as gost_cms
 from medsign.crypto.certs import parse_certificate
 from medsign.crypto.keys import check_pair

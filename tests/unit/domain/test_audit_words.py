@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from medsign.accounts.actors import describe
 from medsign.domain.audit import ACTION_TITLES, action_title
-from medsign.services.actors import describe
 
 
 @pytest.mark.parametrize(("action", "words"), [

@@ -12,7 +12,7 @@ from typing import Any
 import pypdf
 
 from medsign.pdf import fonts, writer
-from medsign.services.evidence import render_html, render_sheet
+from medsign.signing.evidence import render_html, render_sheet
 
 PDF_SHA = "7c06900b31489246b860bbbc6ed02a37f8f81965e28d8bb111913ff024b83af5"
 SEAL = {"covers": "Согласие на вмешательство PDF.pdf", "valid": True,

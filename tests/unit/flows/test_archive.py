@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from medsign.flows.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
+from medsign.signing.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
 from tests.unit.flows.archive_kit import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,

@@ -20,12 +20,7 @@ from medsign.integrations.goskey.emulator.faults import (
     parse_autopilot,
     parse_fault,
 )
-from medsign.integrations.goskey.emulator.model import (
-    InvalidState,
-    KeyReused,
-    Transaction,
-    Upload,
-)
+from medsign.integrations.goskey.emulator.model import InvalidState, KeyReused, Transaction, Upload
 from medsign.integrations.goskey.emulator.profile import profile_for
 from medsign.integrations.goskey.emulator.validation import ValidationFailed, parse_send
 

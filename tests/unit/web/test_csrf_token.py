@@ -4,7 +4,7 @@ import hmac
 
 import pytest
 
-from medsign.services.web_sessions import csrf_matches
+from medsign.accounts.sessions import csrf_matches
 
 
 def test_the_same_token_matches() -> None:

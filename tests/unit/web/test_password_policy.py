@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from medsign.services import web_passwords as pw
+from medsign.accounts import passwords as pw
 
 
 @pytest.mark.parametrize("password", ["Correct-Horse-42", "длинный пароль 2026", "x" * 10])

@@ -28,12 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from medsign.integrations.goskey.emulator import archive
 from medsign.integrations.goskey.emulator.config import EmulatorConfig
 from medsign.integrations.goskey.emulator.faults import Autopilot, Faults
-from medsign.integrations.goskey.emulator.model import (
-    InvalidState,
-    KeyReused,
-    Transaction,
-    Upload,
-)
+from medsign.integrations.goskey.emulator.model import InvalidState, KeyReused, Transaction, Upload
 from medsign.integrations.goskey.emulator.operator import Operator, UploadVerifier
 from medsign.integrations.goskey.emulator.people import Registry, UnknownPerson
 from medsign.integrations.goskey.emulator.profile import PatientProfile, profile_for

@@ -1,0 +1,261 @@
+"""Patient portal accounts: password accounts, ESIA sign-in, and "Мои документы".
+
+Which patient records an ESIA account gets is decided by one rule,
+:func:`medsign.domain.identity.same_person` (a record's СНИЛС decides; without it the full
+name, birth date and the ESIA-verified mobile number must all agree), applied to the records
+of every organisation. The candidates read from the database are only those the rule could
+accept: the records with the person's СНИЛС and the records born on the person's birth
+date.
+
+The account is created at the first ESIA sign-in that matches at least one record (seed
+3.4.1). Later sign-ins add newly matching records; a linked record is dropped when the
+rule now refuses it (the МИС has since added a СНИЛС that is not this person's). A person
+whom no record matches gets no account and no link: the page sends them to the clinic,
+with the same words whether or not a namesake exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from medsign.accounts import passwords as web_passwords
+from medsign.clinic import patients
+from medsign.db.models import (
+    AppointmentRow,
+    OrganizationRow,
+    PatientRow,
+    PortalAccountPatientRow,
+    PortalAccountRow,
+    SigningRequestRow,
+)
+from medsign.domain.errors import DomainError
+from medsign.domain.identity import EsiaIdentity, RecordIdentity, same_person
+from medsign.domain.phones import normalize_phone
+from medsign.domain.snils import snils_digits
+from medsign.errors import Conflict, NotFound, Unprocessable
+from medsign.records import audit
+from medsign.records.scope import SYSTEM
+from medsign.web.doctor import queries as web_doctor
+
+
+@dataclass(frozen=True)
+class EsiaPerson:
+    oid: str
+    last_name: str
+    first_name: str
+    middle_name: str | None
+    birth_date: date | None
+    snils: str | None
+    phone: str | None
+    trusted: bool
+    phone_verified: bool = False
+
+    def identity(self) -> EsiaIdentity:
+        """What ESIA vouches for, as the matching rule reads it."""
+        return EsiaIdentity(last_name=self.last_name, first_name=self.first_name,
+                            middle_name=self.middle_name, birth_date=self.birth_date,
+                            snils=snils_digits(self.snils),
+                            verified_phone=_phone(self.phone) if self.phone_verified else None,
+                            trusted=self.trusted)
+
+
+@dataclass(frozen=True)
+class PortalUser:
+    id: int
+    login: str
+    full_name: str
+
+    @property
+    def actor(self) -> str:
+        return f"portal:{self.login}"
+
+
+def get(db: Session, account_id: int) -> PortalUser | None:
+    row = db.get(PortalAccountRow, account_id)
+    if row is None:
+        return None
+    return PortalUser(row.id, row.login or row.email or f"esia-{row.esia_oid}", row.full_name)
+
+
+def create_password_account(db: Session, *, login: str, email: str | None, password: str,
+                            organization: str, patient_external_id: str,
+                            allow_demo_password: bool, actor: str,
+                            now: datetime) -> PortalAccountRow:
+    login = login.strip().casefold()
+    found = web_passwords.problems(password, login=login, allow_demo=allow_demo_password)
+    if found:
+        raise Unprocessable("weak_password", "Пароль не подходит: " + "; ".join(found) + ".")
+    patient, _ = patients.get(db, scope=SYSTEM, organization=organization,
+                              external_id=patient_external_id)
+    if db.scalars(select(PortalAccountRow.id).where(PortalAccountRow.login == login)).first():
+        raise Conflict("login_taken", f"Логин «{login}» уже занят.")
+    row = PortalAccountRow(login=login, email=(email or "").strip().casefold() or None,
+                           password_hash=web_passwords.hash_password(password),
+                           full_name=web_doctor.full_name(patient), created_at=now,
+                           updated_at=now)
+    db.add(row)
+    db.flush()
+    db.add(PortalAccountPatientRow(account_id=row.id, patient_id=patient.id))
+    _audit(db, actor, "portal_account.created", row, now)
+    return row
+
+
+def _audit(db: Session, actor: str, action: str, row: PortalAccountRow, now: datetime) -> None:
+    audit.record(db, at=now, actor=actor, action=action, subject_type="portal_account",
+                 subject_id=row.login or f"esia-{row.esia_oid}", organization_code=None)
+
+
+def find_by_login(db: Session, login: str) -> PortalAccountRow | None:
+    return db.scalars(select(PortalAccountRow)
+                      .where(PortalAccountRow.login == login.strip().casefold())).first()
+
+
+# -- ESIA ---------------------------------------------------------------------------------
+
+def record_identity(p: PatientRow) -> RecordIdentity:
+    return RecordIdentity(last_name=p.last_name, first_name=p.first_name,
+                          middle_name=p.middle_name, birth_date=p.birth_date, snils=p.snils,
+                          phone=p.phone)
+
+
+def match_patients(db: Session, person: EsiaPerson) -> list[PatientRow]:
+    """The records of every organisation that are this person's (``domain.identity``)."""
+    who = person.identity()
+    if not who.trusted:
+        return []
+    wanted = [PatientRow.snils == who.snils] if who.snils else []
+    if who.birth_date is not None:
+        wanted.append(PatientRow.birth_date == who.birth_date)
+    if not wanted:
+        return []
+    candidates = db.scalars(select(PatientRow).where(or_(*wanted)).order_by(PatientRow.id))
+    return [p for p in candidates if same_person(record_identity(p), who)]
+
+
+def _phone(raw: str | None) -> str | None:
+    try:
+        return normalize_phone(raw) if raw else None
+    except DomainError:
+        return None
+
+
+def sign_in_with_esia(db: Session, *, person: EsiaPerson, now: datetime) -> PortalAccountRow:
+    """The account of this ESIA person: found by ``oid`` or created; its patients refreshed.
+
+    Raises ``NotFound`` when no record is certainly this person's (or the account is not
+    confirmed) and the person has no account yet: nothing is created or linked then."""
+    row = db.scalars(select(PortalAccountRow)
+                     .where(PortalAccountRow.esia_oid == person.oid)).first()
+    matched = match_patients(db, person)
+    if row is None and not matched:
+        reason = ("учётная запись на Госуслугах не подтверждена" if not person.trusted
+                  else "нет пациента, совпадающего по СНИЛС или по ФИО, дате рождения "
+                       "и подтверждённому телефону")
+        raise NotFound("esia_person_unknown", reason)
+    if row is None:
+        row = PortalAccountRow(esia_oid=person.oid, full_name=_esia_name(person),
+                               created_at=now, updated_at=now)
+        db.add(row)
+        db.flush()
+        _audit(db, f"esia:{person.oid}", "portal_account.created", row, now)
+    row.snils, row.last_login_at, row.updated_at = person.snils, now, now
+    _unlink_refused(db, row, person, now)
+    _link(db, row, matched)
+    return row
+
+
+def _esia_name(person: EsiaPerson) -> str:
+    return " ".join(x for x in (person.last_name, person.first_name, person.middle_name) if x)
+
+
+def _unlink_refused(db: Session, row: PortalAccountRow, person: EsiaPerson,
+                    now: datetime) -> None:
+    """Drop the account's records the rule now refuses: a record that got a СНИЛС which is
+    not this person's (or links made by an older, weaker rule)."""
+    who = person.identity()
+    for patient, org in patients_of(db, row.id):
+        if not same_person(record_identity(patient), who):
+            db.execute(delete(PortalAccountPatientRow).where(
+                PortalAccountPatientRow.account_id == row.id,
+                PortalAccountPatientRow.patient_id == patient.id))
+            audit.record(db, at=now, actor=f"esia:{person.oid}",
+                         action="portal_account.patient_unlinked", subject_type="patient",
+                         subject_id=patient.external_id, organization_code=org.code,
+                         details={"account": f"esia-{person.oid}"})
+
+
+def _link(db: Session, row: PortalAccountRow, matched: list[PatientRow]) -> None:
+    """Add newly matched patients (the ones still linked were matched by the same rule)."""
+    have = set(db.scalars(select(PortalAccountPatientRow.patient_id)
+                          .where(PortalAccountPatientRow.account_id == row.id)))
+    for p in matched:
+        if p.id not in have:
+            db.add(PortalAccountPatientRow(account_id=row.id, patient_id=p.id))
+
+
+def patients_of(db: Session, account_id: int) -> list[tuple[PatientRow, OrganizationRow]]:
+    rows = db.execute(select(PatientRow, OrganizationRow)
+                      .join(PortalAccountPatientRow,
+                            PortalAccountPatientRow.patient_id == PatientRow.id)
+                      .join(OrganizationRow, OrganizationRow.id == PatientRow.organization_id)
+                      .where(PortalAccountPatientRow.account_id == account_id)
+                      .order_by(OrganizationRow.name)).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def unlink_all(db: Session, account_id: int) -> None:
+    db.execute(delete(PortalAccountPatientRow)
+               .where(PortalAccountPatientRow.account_id == account_id))
+
+
+# -- "Мои документы" ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PatientDocuments:
+    organization_code: str
+    organization_name: str
+    patient_name: str
+    patient_id: str
+    max_link: str
+    max_link_title: str
+    cards: list[web_doctor.Card]
+
+
+def documents(db: Session, *, account_id: int, now: datetime,
+              history: timedelta = timedelta(days=180)) -> list[PatientDocuments]:
+    """Each of the account's patients with appointments from ``history`` ago onwards."""
+    found = []
+    for patient, org in patients_of(db, account_id):
+        appts = db.scalars(select(AppointmentRow).where(
+            AppointmentRow.patient_id == patient.id, AppointmentRow.starts_at >= now - history)
+            .order_by(AppointmentRow.starts_at.desc()).limit(50))
+        link, link_title = web_doctor.max_link(patient)
+        found.append(PatientDocuments(
+            org.code, org.name, web_doctor.full_name(patient), patient.external_id, link,
+            link_title,
+            web_doctor.cards(db, [(a, patient) for a in appts], ZoneInfo(org.timezone),
+                             org.code)))
+    return found
+
+
+def owns_request(db: Session, *, account_id: int, request_id: str) -> SigningRequestRow:
+    """The request if it is of one of the account's patients; ``NotFound`` otherwise."""
+    row = db.get(SigningRequestRow, request_id)
+    mine = {p.id for p, _ in patients_of(db, account_id)}
+    if row is None or row.patient_id not in mine:
+        raise NotFound("signing_request_not_found", "Документы не найдены.")
+    return row
+
+
+def owned_patient(db: Session, *, account_id: int, organization_code: str,
+                  patient_external_id: str) -> tuple[PatientRow, OrganizationRow]:
+    """One of the account's patients, named as the МИС names it: within its organisation."""
+    for patient, org in patients_of(db, account_id):
+        if (org.code, patient.external_id) == (organization_code, patient_external_id):
+            return patient, org
+    raise NotFound("patient_not_found", "Пациент не найден.")

@@ -1,0 +1,157 @@
+"""Staff accounts: doctors (bound to one medical organisation), operators, administrators.
+
+Creating a user and changing a password check the password policy (``web_passwords``) and are
+audited; nothing here commits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medsign.accounts import passwords as web_passwords
+from medsign.db.models import OrganizationRow, StaffUserRow
+from medsign.errors import Conflict, NotFound, Unprocessable
+from medsign.records import audit
+
+LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+class Role(StrEnum):
+    doctor = "doctor"
+    operator = "operator"
+    admin = "admin"
+
+    @property
+    def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
+        return {"doctor": "врач", "operator": "оператор", "admin": "администратор"}[self.value]
+
+
+@dataclass(frozen=True)
+class NewUser:
+    login: str
+    full_name: str
+    role: str
+    organization: str | None
+    password: str
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    """What a page needs to know about the signed-in employee."""
+
+    id: int
+    login: str
+    full_name: str
+    role: Role
+    organization_code: str | None
+    organization_name: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"web:{self.login}"
+
+
+def normalize_login(login: str) -> str:
+    return login.strip().lower()
+
+
+def create(db: Session, *, user: NewUser, allow_demo_password: bool, actor: str,
+           now: datetime) -> StaffUserRow:
+    login = normalize_login(user.login)
+    role, org = _check_new(db, user, login)
+    _check_password(user.password, login, allow_demo_password)
+    row = StaffUserRow(login=login, full_name=user.full_name.strip(), role=role.value,
+                       organization_id=org.id if org else None,
+                       password_hash=web_passwords.hash_password(user.password),
+                       password_changed_at=now, created_at=now, updated_at=now)
+    db.add(row)
+    db.flush()
+    audit.record(db, at=now, actor=actor, action="staff_user.created", subject_type="staff_user",
+                 subject_id=login, organization_code=org.code if org else None,
+                 details={"role": role.value})
+    return row
+
+
+def _check_new(db: Session, user: NewUser,
+               login: str) -> tuple[Role, OrganizationRow | None]:
+    if not LOGIN_PATTERN.fullmatch(login):
+        raise Unprocessable("invalid_login", "Логин: от 2 до 64 символов — латинские буквы, "
+                            "цифры, точка, дефис, подчёркивание.")
+    if not user.full_name.strip() or len(user.full_name) > 300:
+        raise Unprocessable("invalid_full_name", "Укажите ФИО (до 300 символов).")
+    try:
+        role = Role(user.role)
+    except ValueError:
+        raise Unprocessable("invalid_role", "Роль: doctor, operator или admin.") from None
+    if find(db, login) is not None:
+        raise Conflict("login_taken", f"Логин «{login}» уже занят.")
+    return role, _organization_for(db, role, user.organization)
+
+
+def _organization_for(db: Session, role: Role, code: str | None) -> OrganizationRow | None:
+    if role is not Role.doctor:
+        if code:
+            raise Unprocessable("organization_not_allowed",
+                                "МО указывается только для врача.")
+        return None
+    if not code:
+        raise Unprocessable("organization_required", "Для врача укажите код его МО.")
+    org = db.scalars(select(OrganizationRow).where(OrganizationRow.code == code)).first()
+    if org is None:
+        raise NotFound("organization_not_found", f"Медицинская организация «{code}» не найдена.")
+    return org
+
+
+def _check_password(password: str, login: str, allow_demo: bool) -> None:
+    found = web_passwords.problems(password, login=login, allow_demo=allow_demo)
+    if found:
+        raise Unprocessable("weak_password", "Пароль не подходит: " + "; ".join(found) + ".")
+
+
+def set_password(db: Session, *, login: str, password: str, allow_demo_password: bool,
+                 actor: str, now: datetime) -> StaffUserRow:
+    row = find(db, login)
+    if row is None:
+        raise NotFound("staff_user_not_found", f"Пользователь «{login}» не найден.")
+    _check_password(password, row.login, allow_demo_password)
+    row.password_hash = web_passwords.hash_password(password)
+    row.password_changed_at = row.updated_at = now
+    audit.record(db, at=now, actor=actor, action="staff_user.password_set",
+                 subject_type="staff_user", subject_id=row.login, organization_code=None)
+    return row
+
+
+def find(db: Session, login: str) -> StaffUserRow | None:
+    return db.scalars(select(StaffUserRow)
+                      .where(StaffUserRow.login == normalize_login(login))).first()
+
+
+def get(db: Session, user_id: int) -> StaffUser | None:
+    """An active user by id (for a session), with their organisation."""
+    found = db.execute(select(StaffUserRow, OrganizationRow)
+                       .outerjoin(OrganizationRow,
+                                  OrganizationRow.id == StaffUserRow.organization_id)
+                       .where(StaffUserRow.id == user_id)).first()
+    if found is None or found[0].disabled_at is not None:
+        return None
+    return to_user(found[0], found[1])
+
+
+def to_user(row: StaffUserRow, org: OrganizationRow | None) -> StaffUser:
+    return StaffUser(id=row.id, login=row.login, full_name=row.full_name, role=Role(row.role),
+                     organization_code=org.code if org else None,
+                     organization_name=org.name if org else None)
+
+
+def list_all(db: Session) -> list[StaffUser]:
+    rows = db.execute(select(StaffUserRow, OrganizationRow)
+                      .outerjoin(OrganizationRow,
+                                 OrganizationRow.id == StaffUserRow.organization_id)
+                      .order_by(StaffUserRow.login)).all()
+    return [to_user(r[0], r[1]) for r in rows]

@@ -1,0 +1,110 @@
+"""Support requests (seed 5.2: "describe the problem through the feedback form").
+
+A request keeps the context it came from — the page, the time, the request id the fault page
+showed (its "номер обращения"), the signed-in user, the browser — so that an operator can find
+the log lines without asking. The person gets a short reference of their own, never a database
+id. Operators close a request with a resolution note (audited).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from medsign.accounts import throttle as web_throttle
+from medsign.db.models import SupportRequestRow
+from medsign.domain.login_limits import SUPPORT_PER_ADDRESS, wait_text
+from medsign.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from medsign.records import audit
+
+OPEN, CLOSED = "open", "closed"
+MAX_MESSAGE = 5000
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
+
+
+@dataclass(frozen=True)
+class Report:
+    message: str
+    contact: str | None
+    page_url: str | None
+    request_id: str | None
+    actor: str | None
+    user_agent: str | None
+    address: str | None = None  # the client's, for the per-address limit
+
+
+def new_reference() -> str:
+    return "SR-" + "".join(secrets.choice(_ALPHABET) for _ in range(8))
+
+
+def submit(db: Session, *, report: Report, now: datetime) -> SupportRequestRow:
+    """Store a request; an address sending too many in a row is asked to wait (429)."""
+    message = report.message.strip()
+    if not message:
+        raise Unprocessable("empty_message", "Опишите проблему: поле не может быть пустым.")
+    if len(message) > MAX_MESSAGE:
+        raise Unprocessable("message_too_long",
+                            f"Описание слишком длинное: не больше {MAX_MESSAGE} символов.")
+    _count_address(db, report.address, now)
+    row = SupportRequestRow(
+        reference=new_reference(), status=OPEN, message=message,
+        contact=_clip(report.contact, 200), page_url=_clip(report.page_url, 1000),
+        request_id=_clip(report.request_id, 64), actor=_clip(report.actor, 200),
+        user_agent=_clip(report.user_agent, 500), created_at=now)
+    db.add(row)
+    db.flush()
+    audit.record(db, at=now, actor=report.actor or "anonymous", action="support.submitted",
+                 subject_type="support_request", subject_id=row.reference,
+                 organization_code=None, details={"request_id": row.request_id})
+    return row
+
+
+def _count_address(db: Session, address: str | None, now: datetime) -> None:
+    if not address:
+        return
+    keys = [web_throttle.Key("support", address[:200], SUPPORT_PER_ADDRESS)]
+    wait = web_throttle.wait(db, keys, now)
+    if wait:
+        raise TooManyRequests("too_many_support_requests",
+                              f"С этого адреса только что отправлено несколько обращений. "
+                              f"Следующее можно отправить через {wait_text(wait)}.",
+                              retry_after=int(wait.total_seconds()) + 1)
+    web_throttle.record(db, keys, now)
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    value = (value or "").strip()
+    return value[:limit] or None
+
+
+def close(db: Session, *, reference: str, resolution: str, actor: str,
+          now: datetime) -> SupportRequestRow:
+    row = db.scalars(select(SupportRequestRow)
+                     .where(SupportRequestRow.reference == reference)).first()
+    if row is None:
+        raise NotFound("support_request_not_found", f"Обращение «{reference}» не найдено.")
+    if row.status == CLOSED:
+        raise Conflict("support_request_closed", "Обращение уже закрыто.")
+    if not resolution.strip():
+        raise Unprocessable("empty_resolution", "Опишите, чем закончилось обращение.")
+    row.status, row.closed_at, row.closed_by = CLOSED, now, actor
+    row.resolution = resolution.strip()[:MAX_MESSAGE]
+    audit.record(db, at=now, actor=actor, action="support.closed",
+                 subject_type="support_request", subject_id=row.reference,
+                 organization_code=None)
+    return row
+
+
+def list_requests(db: Session, *, status: str, offset: int,
+                  limit: int) -> tuple[list[SupportRequestRow], int]:
+    """A page of requests of one status, newest first, and how many there are in all."""
+    where = SupportRequestRow.status == status
+    total = db.scalar(select(func.count()).select_from(SupportRequestRow).where(where)) or 0
+    rows = db.scalars(select(SupportRequestRow).where(where)
+                      .order_by(SupportRequestRow.created_at.desc(), SupportRequestRow.id.desc())
+                      .offset(offset).limit(limit))
+    return list(rows), total

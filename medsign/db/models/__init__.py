@@ -1,0 +1,69 @@
+"""The tables, one module per subject. Rows are plain storage: rules live in
+``medsign.domain``. Importing this package registers every table on ``Base.metadata``
+(which Alembic and ``create_all`` read).
+
+Relationships are ``lazy="raise"`` so that a hidden query fails loudly instead of slowly.
+"""
+
+from medsign.db.models.accounts import (
+    ExternalCallStatRow,
+    LoginDeviceRow,
+    LoginThrottleRow,
+    PortalAccountPatientRow,
+    PortalAccountRow,
+    StaffUserRow,
+    SupportRequestRow,
+    WebSessionRow,
+)
+from medsign.db.models.base import NAMING, Base, Timestamps
+from medsign.db.models.messaging import MaxLinkTokenRow, MaxRelinkRow, MaxUpdateRow, NotificationRow
+from medsign.db.models.records import (
+    ApiClientRow,
+    AppointmentRow,
+    AuditRow,
+    ConsentRow,
+    IdempotencyRow,
+    OrganizationRow,
+    PatientRow,
+)
+from medsign.db.models.runner import RateBucketRow, SingletonRow, WorkItemRow
+from medsign.db.models.signing import (
+    ONE_OPEN_SIGNING_INDEX,
+    OPEN_SIGNING_WHERE,
+    DocumentRow,
+    SigningEventRow,
+    SigningRequestRow,
+)
+
+__all__ = [
+    "ApiClientRow",
+    "AppointmentRow",
+    "AuditRow",
+    "Base",
+    "ConsentRow",
+    "DocumentRow",
+    "ExternalCallStatRow",
+    "IdempotencyRow",
+    "LoginDeviceRow",
+    "LoginThrottleRow",
+    "MaxLinkTokenRow",
+    "MaxRelinkRow",
+    "MaxUpdateRow",
+    "NAMING",
+    "NotificationRow",
+    "ONE_OPEN_SIGNING_INDEX",
+    "OPEN_SIGNING_WHERE",
+    "OrganizationRow",
+    "PatientRow",
+    "PortalAccountPatientRow",
+    "PortalAccountRow",
+    "RateBucketRow",
+    "SigningEventRow",
+    "SigningRequestRow",
+    "SingletonRow",
+    "StaffUserRow",
+    "SupportRequestRow",
+    "Timestamps",
+    "WebSessionRow",
+    "WorkItemRow",
+]

@@ -1,0 +1,484 @@
+"""Signing requests: start one (doctor or МИС), read them, stop them when the visit is off.
+
+The state machine itself is ``medsign.domain.signing``; this module loads a request into the
+domain object, lets it decide, and writes the resulting state and its events (history + audit)
+in the caller's transaction, together with the runner's work item (outbox).
+
+Starting is guarded here, once, for every path (the МИС API, the doctor's workstation, the
+patient's button in MAX): the appointment's row is locked, an open request refuses a second
+one, and a partial unique index (``models.ONE_OPEN_SIGNING_INDEX``) refuses whatever slips
+past — its violation becomes the same ``signing_request_active`` conflict. A start that
+carries an idempotency key (the API) is replayed here too, under the same lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from medsign.db.models import (
+    AppointmentRow,
+    ConsentRow,
+    IdempotencyRow,
+    OrganizationRow,
+    PatientRow,
+    SigningEventRow,
+    SigningRequestRow,
+    WorkItemRow,
+)
+from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
+from medsign.domain.signer_check import SignerMismatch
+from medsign.domain.signing import (
+    FINAL_STATES,
+    CancelledBy,
+    SigningAction,
+    SigningEvent,
+    SigningRequest,
+    SigningState,
+)
+from medsign.errors import Conflict, NotFound, Unprocessable
+from medsign.notifications import service as notifications
+from medsign.records import audit, organizations, paging
+from medsign.records import repository as records
+from medsign.records.scope import Scope
+from medsign.runner import store
+
+SIGNING_KIND = "signing"
+FIRST_STEP = "send"
+
+
+def to_domain(row: SigningRequestRow, *, appointment_external_id: str,
+              organization_code: str) -> SigningRequest:
+    return SigningRequest(
+        id=row.id, appointment_external_id=appointment_external_id,
+        organization_code=organization_code,
+        consent_kinds=[ConsentKind(k) for k in row.consent_kinds], phone=row.phone,
+        initiated_by=row.initiated_by, state=SigningState(row.state),
+        transaction_id=row.transaction_id, zip_file_id=row.zip_file_id,
+        uploaded_file_ids=list(row.uploaded_file_ids or []),
+        completion_file_id=row.completion_file_id,
+        failed_from=SigningState(row.failed_from) if row.failed_from else None,
+        reason=row.reason)
+
+
+def save(db: Session, row: SigningRequestRow, request: SigningRequest, *, actor: str,
+         now: datetime) -> list[SigningEvent]:
+    """Write the domain object's state back and drain its events into history and audit.
+
+    Each event is audited under its own action (``signing.retried``, ``signing.refused``, …,
+    as the domain named it); the drained events are returned for whoever tells the patient."""
+    row.state, row.transaction_id = request.state.value, request.transaction_id
+    row.zip_file_id, row.uploaded_file_ids = request.zip_file_id, list(request.uploaded_file_ids)
+    row.completion_file_id, row.reason = request.completion_file_id, request.reason
+    row.failed_from = request.failed_from.value if request.failed_from else None
+    row.updated_at = now
+    if request.state is SigningState.completed:
+        row.completed_at = now
+    events = request.drain_events()
+    for event in events:
+        db.add(SigningEventRow(signing_request_id=row.id, at=now, from_state=event.from_state,
+                               to_state=event.to_state, actor=actor, reason=event.reason,
+                               details={**event.details, "action": event.action}))
+        audit.record(db, at=now, actor=actor, action=event.action,
+                     subject_type="signing_request", subject_id=row.id,
+                     organization_code=request.organization_code,
+                     details={"from": event.from_state, "to": event.to_state,
+                              "reason": event.reason})
+    return events
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    organization_code: str  # the МИС's appointment ids are unique within it only
+    appointment_external_id: str
+    consent_kinds: Sequence[str] | None
+    initiated_by: str
+    api_client_id: int | None = None
+    idempotency_key: str | None = None
+
+
+def start(db: Session, *, scope: Scope, command: StartRequest, now: datetime) -> SigningRequestRow:
+    """Start signing the appointment's electronic consents now (flows A and B).
+
+    Every path that starts signing comes here: the appointment's row is locked first, so
+    concurrent starts for one appointment queue up and the second sees the first."""
+    appt, org, patient = _load_appointment(db, scope, command.organization_code,
+                                           command.appointment_external_id, lock=True)
+    return _start_locked(db, scope, command, appt, org, patient, now)
+
+
+def _start_locked(db: Session, scope: Scope, command: StartRequest, appt: AppointmentRow,
+                  org: OrganizationRow, patient: PatientRow, now: datetime) -> SigningRequestRow:
+    if appt.status != "scheduled":
+        raise Conflict("appointment_cancelled", "Запись на приём отменена: подписание невозможно.")
+    if not patient.phone:
+        raise Unprocessable("patient_phone_missing",
+                            "У пациента не указан телефон, с которым он зарегистрирован в MAX.")
+    _refuse_if_open(db, appt)
+    consents = _consents_to_sign(db, appt, command.consent_kinds)
+    row = _insert(db, appt, org, patient, consents, command, now)
+    for consent in consents:
+        records.change_consent(consent, Consent.start_signing, now=now)
+    request = to_domain(row, appointment_external_id=appt.external_id,
+                        organization_code=org.code)
+    db.add(SigningEventRow(signing_request_id=row.id, at=now, from_state=None, to_state="new",
+                           actor=scope.actor, reason=None,
+                           details={"action": SigningAction.created.value}))
+    audit.record(db, at=now, actor=scope.actor, action=SigningAction.created.value,
+                 subject_type="signing_request", subject_id=row.id, organization_code=org.code,
+                 details={"appointment": appt.external_id, "consents": row.consent_kinds,
+                          "initiated_by": request.initiated_by})
+    store.enqueue(db.connection(), kind=SIGNING_KIND, step=FIRST_STEP, ref=row.id, now=now)
+    return row
+
+
+def _load_appointment(db: Session, scope: Scope, organization: str, external_id: str, *,
+                      lock: bool = False) -> tuple[AppointmentRow, OrganizationRow, PatientRow]:
+    """The appointment (locked ``FOR UPDATE`` on PostgreSQL when ``lock``; SQLite has one
+    writer at a time anyway), its organisation and patient; 404 outside the scope."""
+    org = organizations.get(db, scope=scope, code=organization)
+    query = select(AppointmentRow).where(AppointmentRow.organization_id == org.id,
+                                         AppointmentRow.external_id == external_id)
+    if lock:  # re-read under the lock: the caller may have loaded it before
+        query = query.with_for_update().execution_options(populate_existing=True)
+    appt = db.scalars(query).first()
+    if appt is None:
+        raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
+    patient = db.get(PatientRow, appt.patient_id)
+    assert patient is not None  # a foreign key guarantees it
+    return appt, org, patient
+
+
+def open_request(db: Session, appointment_id: int) -> SigningRequestRow | None:
+    """The appointment's open request (``domain.signing.OPEN_STATES``): at most one exists."""
+    return db.scalars(select(SigningRequestRow).where(
+        SigningRequestRow.appointment_id == appointment_id,
+        SigningRequestRow.state.not_in([s.value for s in FINAL_STATES]))).first()
+
+
+def _refuse_if_open(db: Session, appt: AppointmentRow) -> None:
+    found = open_request(db, appt.id)
+    if found is not None:
+        raise _open_conflict(found)
+
+
+def _open_conflict(found: SigningRequestRow | None) -> Conflict:
+    """``signing_request_active``: a stopped (failed) request holds the appointment too, until
+    an operator retries or cancels it."""
+    if found is not None and found.state == SigningState.failed:
+        message = ("По этой записи на приём подписание остановлено с ошибкой: оператор должен "
+                   "повторить или отменить его.")
+    else:
+        message = "По этой записи на приём подписание уже идёт."
+    return Conflict("signing_request_active", message,
+                    signing_request=found.id if found is not None else None)
+
+
+def _consents_to_sign(db: Session, appt: AppointmentRow,
+                      kinds: Sequence[str] | None) -> list[ConsentRow]:
+    rows = list(db.scalars(select(ConsentRow).where(ConsentRow.appointment_id == appt.id)))
+    open_electronic = [c for c in rows if c.signing_method == SigningMethod.electronic
+                       and c.state == ConsentState.pending]
+    if kinds is not None:
+        wanted = set(kinds)
+        open_electronic = [c for c in open_electronic if c.kind in wanted]
+        missing = wanted - {c.kind for c in open_electronic}
+        if missing:
+            raise Unprocessable("consent_not_signable",
+                                "Эти документы нельзя отправить на подписание (нет в записи, "
+                                "на бумаге или уже подписаны): " + ", ".join(sorted(missing)))
+    if not open_electronic:
+        raise Unprocessable("no_electronic_consents",
+                            "В записи нет документов, ожидающих электронного подписания.")
+    return open_electronic
+
+
+def _insert(db: Session, appt: AppointmentRow, org: OrganizationRow, patient: PatientRow,
+            consents: list[ConsentRow], command: StartRequest,
+            now: datetime) -> SigningRequestRow:
+    """Insert the request in a savepoint: when the database refuses it (a second open request
+    for the appointment, or a twin's idempotency key), the caller's transaction goes on and
+    gets the conflict."""
+    row = SigningRequestRow(
+        id=str(uuid.uuid4()), appointment_id=appt.id, organization_id=org.id,
+        patient_id=patient.id, consent_kinds=sorted(c.kind for c in consents),
+        phone=patient.phone, initiated_by=command.initiated_by, state="new",
+        uploaded_file_ids=[], api_client_id=command.api_client_id,
+        idempotency_key=command.idempotency_key, created_at=now, updated_at=now)
+    try:
+        with db.begin_nested():
+            db.add(row)
+            db.flush()
+    except IntegrityError:
+        found = open_request(db, appt.id)
+        if found is not None:
+            raise _open_conflict(found) from None
+        if command.idempotency_key is not None:
+            raise _key_in_progress() from None
+        raise
+    return row
+
+
+# -- idempotent start (the МИС API's Idempotency-Key) ---------------------------------------
+
+@dataclass(frozen=True)
+class Started:
+    """The answer to an idempotent start: the request and the body first answered for it."""
+
+    request_id: str
+    body: dict[str, Any]
+    replayed: bool
+
+
+def start_once(db: Session, *, scope: Scope, command: StartRequest, now: datetime,
+               answer: Callable[[RequestView], dict[str, Any]]) -> Started:
+    """``start``, replayable: with ``command.idempotency_key`` a repeat of the same request
+    gets the stored answer (``answer`` renders it the first time) and starts nothing.
+
+    The replay is looked up again under the appointment's lock: a concurrent twin that got
+    the lock first has committed its answer by then."""
+    fingerprint = _fingerprint(command)
+    replay = _replay(db, command, fingerprint)
+    if replay is not None:
+        return replay
+    appt, org, patient = _load_appointment(db, scope, command.organization_code,
+                                           command.appointment_external_id, lock=True)
+    replay = _replay(db, command, fingerprint)
+    if replay is not None:
+        return replay
+    row = _start_locked(db, scope, command, appt, org, patient, now)
+    body = answer(get(db, scope=scope, request_id=row.id))
+    _remember(db, command, fingerprint, body, now)
+    return Started(row.id, body, replayed=False)
+
+
+def _fingerprint(command: StartRequest) -> str:
+    """What a repeat must match: the appointment (with its organisation) and the body."""
+    kinds = None if command.consent_kinds is None else {"consents": list(command.consent_kinds)}
+    raw = json.dumps([command.organization_code, command.appointment_external_id, kinds],
+                     sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _replay(db: Session, command: StartRequest, fingerprint: str) -> Started | None:
+    if command.idempotency_key is None or command.api_client_id is None:
+        return None
+    stored = db.get(IdempotencyRow, (command.api_client_id, command.idempotency_key),
+                    populate_existing=True)
+    if stored is None:
+        return None
+    if stored.request_hash != fingerprint:
+        raise Unprocessable("idempotency_key_reused",
+                            "Этот Idempotency-Key уже использован с другим запросом.")
+    return Started(str(stored.body["id"]), dict(stored.body), replayed=True)
+
+
+def _remember(db: Session, command: StartRequest, fingerprint: str, body: dict[str, Any],
+              now: datetime) -> None:
+    if command.idempotency_key is None or command.api_client_id is None:
+        return
+    db.add(IdempotencyRow(api_client_id=command.api_client_id, key=command.idempotency_key,
+                          request_hash=fingerprint, status_code=201, body=body,
+                          created_at=now))
+    try:
+        db.flush()
+    except IntegrityError:  # a concurrent twin won the race; its answer stands
+        raise _key_in_progress() from None
+
+
+def _key_in_progress() -> Conflict:
+    return Conflict("idempotency_in_progress",
+                    "Запрос с этим Idempotency-Key уже выполняется; повторите позже.")
+
+
+def cancel_for_appointment(db: Session, *, appt: AppointmentRow, org_code: str, actor: str,
+                           reason: str, now: datetime) -> int:
+    """Stop every unfinished request of an appointment (and their runner items)."""
+    rows = db.scalars(select(SigningRequestRow).where(
+        SigningRequestRow.appointment_id == appt.id,
+        SigningRequestRow.state.not_in([s.value for s in FINAL_STATES])))
+    count = 0
+    for row in rows:
+        request = to_domain(row, appointment_external_id=appt.external_id,
+                            organization_code=org_code)
+        request.cancel(reason, by=CancelledBy.appointment)
+        notifications.tell_patient(db, row, save(db, row, request, actor=actor, now=now), now)
+        store.cancel_for_ref(db.connection(), kind=SIGNING_KIND, ref=row.id, now=now,
+                             reason=reason)
+        count += 1
+    return count
+
+
+# -- reading ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ListFilter:
+    states: Sequence[str] = ()
+    organization: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    appointment_from: datetime | None = None
+    appointment_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of ``list_requests`` ends: the last request's (created_at, id)."""
+
+    created_at: datetime
+    id: str
+
+    def encode(self) -> str:
+        return paging.encode({"c": self.created_at.isoformat(), "i": self.id})
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor | None:
+        """The cursor ``encode`` made, or None for anything else."""
+        data = paging.decode(token)
+        if data is None or not paging.is_id(data.get("i")):
+            return None
+        try:
+            created = datetime.fromisoformat(data["c"])
+            created.astimezone(UTC)  # representable in UTC, as the database keeps it
+        except (ValueError, KeyError, TypeError, OverflowError):
+            return None
+        return cls(created, data["i"]) if created.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class RequestView:
+    row: SigningRequestRow
+    appointment_external_id: str
+    organization_code: str
+    patient_external_id: str
+    appointment_starts_at: datetime
+
+
+_VIEW = (select(SigningRequestRow, AppointmentRow.external_id, OrganizationRow.code,
+                PatientRow.external_id, AppointmentRow.starts_at)
+         .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
+         .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
+         .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id))
+
+
+def list_requests(db: Session, *, scope: Scope, where: ListFilter, after: Cursor | None,
+                  limit: int) -> list[RequestView]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    query: Select[Any] = _VIEW  # type: ignore[assignment]  # widen the row shape
+    if where.organization is not None:
+        scope.require(where.organization)
+        query = query.where(OrganizationRow.code == where.organization)
+    org_ids = organizations.ids_in_scope(db, scope)
+    if org_ids is not None:
+        query = query.where(SigningRequestRow.organization_id.in_(org_ids))
+    query = _filters(query, where)
+    if after is not None:
+        query = query.where(or_(SigningRequestRow.created_at < after.created_at,
+                                and_(SigningRequestRow.created_at == after.created_at,
+                                     SigningRequestRow.id < after.id)))
+    query = query.order_by(SigningRequestRow.created_at.desc(), SigningRequestRow.id.desc())
+    return [RequestView(*r) for r in db.execute(query.limit(limit)).all()]
+
+
+def _filters(query: Select[Any], where: ListFilter) -> Select[Any]:
+    R, A = SigningRequestRow, AppointmentRow  # noqa: N806
+    if where.states:
+        query = query.where(R.state.in_(list(where.states)))
+    if where.created_from is not None:
+        query = query.where(R.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(R.created_at < where.created_to)
+    if where.appointment_from is not None:
+        query = query.where(A.starts_at >= where.appointment_from)
+    if where.appointment_to is not None:
+        query = query.where(A.starts_at < where.appointment_to)
+    return query
+
+
+def get(db: Session, *, scope: Scope, request_id: str) -> RequestView:
+    found = db.execute(_VIEW.where(SigningRequestRow.id == request_id)).first()
+    if found is None or not scope.allows(found[2]):
+        raise NotFound("signing_request_not_found",
+                       f"Транзакция подписания «{request_id}» не найдена.")
+    return RequestView(*found)
+
+
+def signer_mismatches(db: Session, request_ids: Sequence[str]) -> dict[str, SignerMismatch]:
+    """Both identities of each request that stopped on ``signer_mismatch`` (the platform's
+    signer and the patient record), from the event that stopped it."""
+    if not request_ids:
+        return {}
+    events = db.scalars(select(SigningEventRow).where(
+        SigningEventRow.signing_request_id.in_(list(request_ids)),
+        SigningEventRow.to_state == SigningState.signer_mismatch.value)
+        .order_by(SigningEventRow.id))
+    return {e.signing_request_id: SignerMismatch.from_json(e.details["signer_mismatch"])
+            for e in events if isinstance((e.details or {}).get("signer_mismatch"), dict)}
+
+
+def history(db: Session, request_id: str) -> list[SigningEventRow]:
+    return list(db.scalars(select(SigningEventRow)
+                           .where(SigningEventRow.signing_request_id == request_id)
+                           .order_by(SigningEventRow.id)))
+
+
+# -- operator actions ---------------------------------------------------------------------
+
+def _work_item_id(db: Session, request_id: str) -> int | None:
+    item: int | None = db.scalars(select(WorkItemRow.id).where(
+        WorkItemRow.kind == SIGNING_KIND, WorkItemRow.ref == request_id)
+        .order_by(WorkItemRow.id.desc())).first()
+    return item
+
+
+def retry(db: Session, *, scope: Scope, request_id: str, now: datetime,
+          reason: str | None = None) -> RequestView:
+    """Resume a ``failed`` request at the step where it failed (audited, with ``reason``)."""
+    view = get(db, scope=scope, request_id=request_id)
+    request = to_domain(view.row, appointment_external_id=view.appointment_external_id,
+                        organization_code=view.organization_code)
+    if request.state is SigningState.signer_mismatch:
+        raise Conflict("signer_mismatch",
+                       "Подписант не совпадает с пациентом: повтор подписал бы документы того же "
+                       "человека. Отмените транзакцию, исправьте телефон или данные пациента и "
+                       "начните подписание заново.", state=request.state.value)
+    if request.state is not SigningState.failed:
+        raise Conflict("not_failed", "Повторить можно только транзакцию в состоянии «ошибка».",
+                       state=request.state.value)
+    item_id = _work_item_id(db, request_id)
+    if item_id is None or not store.operator_retry(db.connection(), item_id, now=now).ok:
+        raise Conflict("not_retryable", "Фоновая работа этой транзакции не в состоянии ошибки.")
+    request.retry(reason)
+    save(db, view.row, request, actor=scope.actor, now=now)
+    return view
+
+
+def cancel(db: Session, *, scope: Scope, request_id: str, reason: str, by: CancelledBy,
+           now: datetime) -> RequestView:
+    """Stop a request that has not ended; its runner item is fenced out (audited as ``by``'s
+    cancel). The patient is told that the clinic cancelled it, never ``reason``."""
+    view = get(db, scope=scope, request_id=request_id)
+    request = to_domain(view.row, appointment_external_id=view.appointment_external_id,
+                        organization_code=view.organization_code)
+    if not request.can_transition(SigningState.cancelled):
+        raise Conflict("already_ended", "Транзакция уже завершена.", state=request.state.value)
+    request.cancel(reason, by=by)
+    events = save(db, view.row, request, actor=scope.actor, now=now)
+    notifications.tell_patient(db, view.row, events, now)
+    store.cancel_for_ref(db.connection(), kind=SIGNING_KIND, ref=request_id, now=now,
+                         reason=reason)
+    for consent in db.scalars(select(ConsentRow).where(
+            ConsentRow.appointment_id == view.row.appointment_id,
+            ConsentRow.kind.in_(list(view.row.consent_kinds)),
+            ConsentRow.state == ConsentState.in_signing.value)):
+        records.change_consent(consent, Consent.abort_signing, now=now)
+    return view

@@ -1,0 +1,307 @@
+"""What the operators' console reads: signing requests with their runner item, stuck and failed
+ones, notifications, the audit log, the queue.
+
+"Stuck" means an active request whose runner item has not changed for ``stuck_after`` (or that
+has no open item at all): a request waiting for the patient is not stuck — its item is polled
+and so keeps changing — but one no worker has touched for that long is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from medsign.accounts import actors
+from medsign.db.models import (
+    AppointmentRow,
+    AuditRow,
+    NotificationRow,
+    OrganizationRow,
+    PatientRow,
+    SigningEventRow,
+    SigningRequestRow,
+    WorkItemRow,
+)
+from medsign.domain import audit as audit_words
+from medsign.domain.consents import ConsentKind
+from medsign.domain.signing import ACTIVE_STATES, SigningState, action_title
+from medsign.runner import store
+from medsign.signing import service as signing
+from medsign.signing.service import RequestView
+from medsign.web.doctor import queries as web_doctor
+
+NOTIFICATION_TITLES = {"scheduled": "запланировано", "skipped": "не отправляется",
+                       "sent": "отправлено", "cancelled": "отменено",
+                       "undeliverable": "не доставлено", "failed": "ошибка",
+                       "superseded": "заменено новым: приём перенесён"}
+ITEM_TITLES = {store.SCHEDULED: "в очереди", store.DONE: "выполнено", store.FAILED: "ошибка",
+               store.CANCELLED: "отменено"}
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    status: str
+    step: str
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+    next_run_at: datetime | None
+
+    @property
+    def error(self) -> str | None:
+        """The item's error, if it still stands: a cancelled item keeps the cancel's reason in
+        ``last_error`` (and a finished one an old attempt's), and neither is an error."""
+        return self.last_error if self.status in (store.SCHEDULED, store.FAILED) else None
+
+
+@dataclass(frozen=True)
+class ConsoleRequest:
+    view: RequestView
+    item: ItemInfo | None
+
+    @property
+    def state_title(self) -> str:
+        return SigningState(self.view.row.state).title
+
+    @property
+    def reason_label(self) -> str:
+        return SigningState(self.view.row.state).reason_label
+
+
+def latest_items(db: Session, request_ids: list[str]) -> dict[str, ItemInfo]:
+    if not request_ids:
+        return {}
+    newest = (select(func.max(WorkItemRow.id)).where(WorkItemRow.kind == signing.SIGNING_KIND,
+                                                     WorkItemRow.ref.in_(request_ids))
+              .group_by(WorkItemRow.ref))
+    rows = db.scalars(select(WorkItemRow).where(WorkItemRow.id.in_(newest)))
+    return {r.ref or "": ItemInfo(r.status, r.step, r.attempts, r.last_error, r.updated_at,
+                                  r.next_run_at) for r in rows}
+
+
+@dataclass(frozen=True)
+class RequestNames:
+    """What a request's page names in words: staff read names, not the МИС's codes."""
+
+    organization: str
+    patient: str
+    documents: list[str]
+
+
+def names(db: Session, view: RequestView) -> RequestNames:
+    org = db.get_one(OrganizationRow, view.row.organization_id)
+    patient = db.get_one(PatientRow, view.row.patient_id)
+    return RequestNames(
+        organization=f"{org.name} (код {org.code})",
+        patient=f"{web_doctor.full_name(patient)} (идентификатор в МИС {patient.external_id})",
+        documents=[ConsentKind(kind).title for kind in view.row.consent_kinds])
+
+
+def with_items(db: Session, views: list[RequestView]) -> list[ConsoleRequest]:
+    items = latest_items(db, [v.row.id for v in views])
+    return [ConsoleRequest(v, items.get(v.row.id)) for v in views]
+
+
+def stuck(db: Session, *, now: datetime, stuck_after: timedelta,
+          limit: int = 100) -> list[ConsoleRequest]:
+    newest = (select(WorkItemRow.ref, func.max(WorkItemRow.id).label("item_id"))
+              .where(WorkItemRow.kind == signing.SIGNING_KIND).group_by(WorkItemRow.ref)
+              .subquery())
+    query = (_request_view_query()
+             .outerjoin(newest, newest.c.ref == SigningRequestRow.id)
+             .outerjoin(WorkItemRow, WorkItemRow.id == newest.c.item_id)
+             .where(SigningRequestRow.state.in_([s.value for s in ACTIVE_STATES]),
+                    or_(WorkItemRow.id.is_(None), WorkItemRow.status != store.SCHEDULED,
+                        WorkItemRow.updated_at < now - stuck_after))
+             .order_by(SigningRequestRow.updated_at).limit(limit))
+    return with_items(db, [RequestView(*r) for r in db.execute(query).all()])
+
+
+def _request_view_query() -> Select[SigningRequestRow, str, str, str, datetime]:
+    return (select(SigningRequestRow, AppointmentRow.external_id, OrganizationRow.code,
+                   PatientRow.external_id, AppointmentRow.starts_at)
+            .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
+            .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
+            .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id))
+
+
+def count_by_state(db: Session) -> dict[str, int]:
+    rows = db.execute(select(SigningRequestRow.state, func.count())
+                      .group_by(SigningRequestRow.state)).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# -- notifications ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NotificationFilter:
+    state: str | None = None
+    organization: str | None = None
+    appointment_from: datetime | None = None
+    appointment_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    state: str
+    state_title: str
+    appointment_id: str
+    organization: str
+    patient_id: str
+    starts_at: datetime
+    scheduled_for: datetime | None
+    sent_at: datetime | None
+    choice: str | None
+    reason: str | None
+
+
+def notifications(db: Session, *, where: NotificationFilter, offset: int,
+                  limit: int) -> list[NotificationView]:
+    n, a = NotificationRow, AppointmentRow
+    query = (select(n, a.external_id, OrganizationRow.code, PatientRow.external_id, a.starts_at)
+             .join(a, a.id == n.appointment_id)
+             .join(OrganizationRow, OrganizationRow.id == a.organization_id)
+             .join(PatientRow, PatientRow.id == n.patient_id))
+    if where.state:
+        query = query.where(n.state == where.state)
+    if where.organization:
+        query = query.where(OrganizationRow.code == where.organization)
+    if where.appointment_from is not None:
+        query = query.where(a.starts_at >= where.appointment_from)
+    if where.appointment_to is not None:
+        query = query.where(a.starts_at < where.appointment_to)
+    rows = db.execute(query.order_by(a.starts_at.desc(), n.id.desc())
+                      .offset(offset).limit(limit)).all()
+    return [NotificationView(r[0].state, NOTIFICATION_TITLES.get(r[0].state, r[0].state), r[1],
+                             r[2], r[3], r[4], r[0].scheduled_for, r[0].sent_at, r[0].choice,
+                             r[0].reason) for r in rows]
+
+
+# -- audit --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    subject: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def audit_page(db: Session, *, where: AuditFilter, before_id: int | None,
+               limit: int) -> list[AuditRow]:
+    """Newest first; ``actor``/``action`` match a prefix, ``subject`` the object's id exactly
+    (or its type and id as ``type:id``)."""
+    query = select(AuditRow)
+    if where.actor:
+        query = query.where(AuditRow.actor.startswith(where.actor, autoescape=True))
+    if where.action:
+        query = query.where(AuditRow.action.startswith(where.action, autoescape=True))
+    if where.subject:
+        query = query.where(_subject(where.subject))
+    if where.since is not None:
+        query = query.where(AuditRow.at >= where.since)
+    if where.until is not None:
+        query = query.where(AuditRow.at < where.until)
+    if before_id is not None:
+        query = query.where(AuditRow.id < before_id)
+    return list(db.scalars(query.order_by(AuditRow.id.desc()).limit(limit)))
+
+
+def _subject(text: str) -> Any:
+    kind, _, ident = text.partition(":")
+    if ident and kind.isidentifier():
+        return or_(AuditRow.subject_id == text,
+                   and_(AuditRow.subject_type == kind, AuditRow.subject_id == ident))
+    return AuditRow.subject_id == text
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit record as an operator reads it: names and words, the raw values beside."""
+
+    row: AuditRow
+    actor: str
+    action: str
+    subject: str
+    reason: str | None
+    details: list[tuple[str, str]]
+
+
+def audit_entries(db: Session, rows: list[AuditRow]) -> list[AuditEntry]:
+    who = actors.names(db, {r.actor for r in rows})
+    return [_entry(r, who[r.actor]) for r in rows]
+
+
+def _entry(row: AuditRow, actor: str) -> AuditEntry:
+    details = dict(row.details or {})
+    reason = details.pop("reason", None)
+    return AuditEntry(row, actor, describe_action(row.action, details.get("to")),
+                      audit_words.SUBJECT_TITLES.get(row.subject_type, row.subject_type),
+                      str(reason) if reason else None, _details(details))
+
+
+def describe_action(action: str, to_state: object = None) -> str:
+    if action.startswith("signing."):
+        return action_title(action, str(to_state) if to_state else None)
+    return audit_words.action_title(action)
+
+
+def _details(details: dict[str, Any]) -> list[tuple[str, str]]:
+    moved = (details.pop("from", None), details.pop("to", None))
+    shown = [("переход", f"{_state(moved[0])} → {_state(moved[1])}")] if moved[1] else []
+    for key, value in details.items():
+        if value not in (None, "", [], {}):
+            shown.append((audit_words.DETAIL_LABELS.get(key, key), _value(key, value)))
+    return shown
+
+
+def _state(value: object) -> str:
+    return "—" if value is None else f"«{_state_title(str(value))}»"
+
+
+def _state_title(value: str) -> str:
+    return SigningState(value).title if value in SigningState.__members__ else value
+
+
+def _value(key: str, value: object) -> str:
+    if key == "consents" and isinstance(value, list):
+        return ", ".join(ConsentKind(v).title if v in ConsentKind.__members__ else str(v)
+                         for v in value)
+    if key == "initiated_by":
+        return {"doctor": "врач", "patient": "пациент", "mis": "МИС"}.get(str(value), str(value))
+    if isinstance(value, bool):
+        return "да" if value else "нет"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One move of a request as staff read it: what happened, by whom (a name), and why."""
+
+    at: datetime
+    from_state: str | None
+    to_state: str
+    what: str
+    actor: str
+    reason: str | None
+
+
+def history(db: Session, request_id: str) -> list[HistoryEntry]:
+    events = signing.history(db, request_id)
+    who = actors.names(db, {e.actor for e in events})
+    return [HistoryEntry(e.at, e.from_state, e.to_state, _what(e), who[e.actor], e.reason)
+            for e in events]
+
+
+def _what(event: SigningEventRow) -> str:
+    action = str((event.details or {}).get("action") or "")
+    return action_title(action, event.to_state)

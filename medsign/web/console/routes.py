@@ -1,0 +1,180 @@
+"""The operators' console: overview (queue, health), signing requests with retry and cancel,
+notifications. Operators and administrators see every organisation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import StringConstraints
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medsign import health as web_health
+from medsign.accounts.staff import StaffUser
+from medsign.db.engine import read_only
+from medsign.db.models import OrganizationRow
+from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningState
+from medsign.records.scope import Scope
+from medsign.runner import store
+from medsign.signing import service as signing
+from medsign.web import deps
+from medsign.web.console import queries as web_console
+from medsign.web.forms import day_range
+from medsign.web.templating import render
+
+router = APIRouter(prefix="/console", dependencies=[deps.Guard], include_in_schema=False)
+Id = Annotated[str, Path(min_length=1, max_length=100)]
+Filter = Annotated[str, Query(max_length=100)]
+PAGE = 25
+STATE_OPTIONS = [(s.value, s.title) for s in SigningState]
+STATE_VALUES = frozenset(s.value for s in SigningState)
+
+
+def scope_of(user: StaffUser) -> Scope:
+    return Scope(actor=user.actor)
+
+
+@router.get("")
+def overview_page(request: Request, user: deps.Operator) -> Response:
+    return render(request, "console/overview.html", title="Консоль оператора",
+                  **_overview(request))
+
+
+@router.get("/overview")
+def overview_fragment(request: Request, user: deps.Operator) -> Response:
+    return render(request, "console/_overview.html", **_overview(request))
+
+
+def _overview(request: Request) -> dict[str, Any]:
+    settings, now = deps.web_settings(request), deps.now(request)
+    with read_only(deps.app_state(request).engine) as conn:
+        queue = sorted(store.queue_stats(conn), key=lambda s: (s.kind, s.status))
+    with deps.read_db(request) as db:
+        counts = web_console.count_by_state(db)
+        stuck = web_console.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
+        health = web_health.summary(db, now=now)
+    return {"queue": queue, "counts": counts, "stuck": stuck, "health": health, "now": now,
+            "tz": settings.console_timezone, "states": STATE_OPTIONS,
+            "item_titles": web_console.ITEM_TITLES, "stuck_after": settings.stuck_after}
+
+
+def organizations(db: Session) -> list[tuple[str, str]]:
+    return [(r.code, r.name) for r in db.scalars(select(OrganizationRow)
+                                                  .order_by(OrganizationRow.code))]
+
+
+@router.get("/requests")
+def requests_page(request: Request, user: deps.Operator, state: Filter = "",
+                  organization: Filter = "", day: Filter = "", view: Filter = "all",
+                  cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
+    settings = deps.web_settings(request)
+    where = _request_filter(state, organization, day, view, settings.console_timezone)
+    with deps.read_db(request) as db:
+        if view == "stuck":
+            rows, more = web_console.stuck(db, now=deps.now(request),
+                                           stuck_after=settings.stuck_after), None
+        else:
+            rows, more = _page(db, user, where, cursor)
+        orgs = organizations(db)
+    filters = {"state": state, "organization": organization, "day": day, "view": view}
+    next_url = ("/console/requests?" + urlencode({**filters, "cursor": more})) if more else None
+    return render(request, "console/requests.html", title="Транзакции подписания", rows=rows,
+                  filters=filters, next_url=next_url, states=STATE_OPTIONS, organizations=orgs,
+                  tz=settings.console_timezone, item_titles=web_console.ITEM_TITLES)
+
+
+def _request_filter(state: str, organization: str, day: str, view: str,
+                    tz: str) -> signing.ListFilter:
+    bounds = day_range(day, tz) if day else None
+    states = ["failed"] if view == "failed" else [state] if state in STATE_VALUES else []
+    return signing.ListFilter(states=states, organization=organization or None,
+                              appointment_from=bounds[0] if bounds else None,
+                              appointment_to=bounds[1] if bounds else None)
+
+
+def _page(db: Session, user: StaffUser, where: signing.ListFilter,
+          cursor: str) -> tuple[list[web_console.ConsoleRequest], str | None]:
+    after = signing.Cursor.decode(cursor)
+    views = signing.list_requests(db, scope=scope_of(user), where=where, after=after,
+                                  limit=PAGE + 1)
+    page, more = views[:PAGE], len(views) > PAGE
+    token = signing.Cursor(page[-1].row.created_at, page[-1].row.id).encode() if more else None
+    return web_console.with_items(db, page), token
+
+
+@router.get("/requests/{request_id}")
+def request_page(request: Request, user: deps.Operator, request_id: Id) -> Response:
+    with deps.read_db(request) as db:
+        view = signing.get(db, scope=scope_of(user), request_id=request_id)
+        row = web_console.with_items(db, [view])[0]
+        history = web_console.history(db, request_id)
+        mismatch = signing.signer_mismatches(db, [request_id]).get(request_id)
+        names = web_console.names(db, view)
+    state = SigningState(view.row.state)
+    return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
+                  history=history, mismatch=mismatch, names=names,
+                  can_retry=state is SigningState.failed,
+                  can_cancel=state not in FINAL_STATES,
+                  tz=deps.web_settings(request).console_timezone,
+                  item_titles=web_console.ITEM_TITLES)
+
+
+# Why an operator retries or cancels: required, and blanks do not count as an answer.
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000),
+                   Form()]
+
+
+@router.post("/requests/{request_id}/retry")
+def retry(request: Request, user: deps.Operator, request_id: Id,
+          reason: Reason) -> Response:
+    with deps.write_db(request) as db:
+        signing.retry(db, scope=scope_of(user), request_id=request_id, now=deps.now(request),
+                      reason=reason)
+        db.commit()
+    return _back_to(request_id, "retried")
+
+
+@router.post("/requests/{request_id}/cancel")
+def cancel(request: Request, user: deps.Operator, request_id: Id,
+           reason: Reason) -> Response:
+    with deps.write_db(request) as db:
+        signing.cancel(db, scope=scope_of(user), request_id=request_id, reason=reason,
+                       by=CancelledBy.operator, now=deps.now(request))
+        db.commit()
+    return _back_to(request_id, "cancelled")
+
+
+def _back_to(request_id: str, msg: str) -> Response:
+    return RedirectResponse(f"/console/requests/{quote(request_id)}?msg={msg}", status_code=303)
+
+
+@router.get("/notifications")
+def notifications_page(request: Request, user: deps.Operator, state: Filter = "",
+                       organization: Filter = "", day: Filter = "",
+                       page: Annotated[int, Query(ge=1, le=10000)] = 1) -> Response:
+    tz = deps.web_settings(request).console_timezone
+    bounds = day_range(day, tz) if day else None
+    where = web_console.NotificationFilter(
+        state=state or None, organization=organization or None,
+        appointment_from=bounds[0] if bounds else None,
+        appointment_to=bounds[1] if bounds else None)
+    with deps.read_db(request) as db:
+        rows = web_console.notifications(db, where=where, offset=(page - 1) * PAGE,
+                                         limit=PAGE + 1)
+        orgs = organizations(db)
+    filters = {"state": state, "organization": organization, "day": day}
+    more = len(rows) > PAGE
+    return render(request, "console/notifications.html", title="Уведомления пациентам",
+                  rows=rows[:PAGE], filters=filters, page=page, organizations=orgs,
+                  states=list(web_console.NOTIFICATION_TITLES.items()), tz=tz,
+                  prev_url=_page_url("/console/notifications", filters, page - 1)
+                  if page > 1 else None,
+                  next_url=_page_url("/console/notifications", filters, page + 1)
+                  if more else None)
+
+
+def _page_url(path: str, filters: dict[str, str], page: int) -> str:
+    return f"{path}?{urlencode({**filters, 'page': page})}"

@@ -1,0 +1,178 @@
+"""The doctor's workstation (АРМ врача): today's and tomorrow's appointments of the doctor's
+organisation, starting signing (flow B), downloading signed documents.
+
+Every route reads through the doctor's own ``Scope`` (one organisation): another
+organisation's appointment or request is "not found", exactly as in the API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from medsign.accounts.staff import StaffUser
+from medsign.errors import ServiceError, ServiceUnavailable
+from medsign.records.scope import Scope
+from medsign.signing import documents as web_documents
+from medsign.signing import evidence
+from medsign.signing import service as signing
+from medsign.web import deps
+from medsign.web.doctor import queries as web_doctor
+from medsign.web.templating import render
+
+router = APIRouter(prefix="/doctor", dependencies=[deps.Guard], include_in_schema=False)
+Id = Annotated[str, Path(min_length=1, max_length=100)]
+Search = Annotated[str, Query(max_length=100)]
+
+
+def scope_of(user: StaffUser) -> Scope:
+    if user.organization_code is None:
+        raise deps.AccessDenied()
+    return Scope(actor=user.actor, organizations=frozenset({user.organization_code}))
+
+
+@router.get("")
+def board_page(request: Request, user: deps.Doctor, q: Search = "") -> Response:
+    with deps.read_db(request) as db:
+        board = _board(request, db, user, q)
+    return render(request, "doctor/board.html", title="АРМ врача", board=board, q=q,
+                  refresh_url=f"/doctor/board?q={quote(q)}")
+
+
+@router.get("/board")
+def board_fragment(request: Request, user: deps.Doctor, q: Search = "") -> Response:
+    with deps.read_db(request) as db:
+        board = _board(request, db, user, q)
+    return render(request, "doctor/_board.html", board=board, q=q)
+
+
+def _board(request: Request, db: Session, user: StaffUser, q: str) -> web_doctor.Board:
+    scope = scope_of(user)  # refuses a doctor without an organisation
+    return web_doctor.board(db, scope=scope, organization=user.organization_code or "",
+                            now=deps.now(request), query=q)
+
+
+def appointment_url(code: str, appointment_id: str, tail: str = "") -> str:
+    """An appointment's page: its id is the МИС's, unique only within its organisation."""
+    return f"/doctor/organizations/{quote(code, safe='')}/appointments/" \
+           f"{quote(appointment_id, safe='')}{tail}"
+
+
+@router.get("/appointments/{appointment_id}")
+def old_appointment_page(user: deps.Doctor, appointment_id: Id) -> Response:
+    """Links from before ids were per organisation: the doctor's own organisation's page."""
+    scope_of(user)  # refuses a doctor without an organisation
+    return RedirectResponse(appointment_url(user.organization_code or "", appointment_id),
+                            status_code=303)
+
+
+@router.get("/organizations/{code}/appointments/{appointment_id}")
+def appointment_page(request: Request, user: deps.Doctor, code: Id,
+                     appointment_id: Id) -> Response:
+    context = _appointment(request, user, code, appointment_id)
+    return render(request, "doctor/appointment.html",
+                  title=f"Запись: {context['card'].patient_name}", **context,
+                  refresh_url=appointment_url(code, appointment_id, "/live"))
+
+
+@router.get("/organizations/{code}/appointments/{appointment_id}/live")
+def appointment_fragment(request: Request, user: deps.Doctor, code: Id,
+                         appointment_id: Id) -> Response:
+    """The appointment page's live part: documents, the start button, signing requests."""
+    return render(request, "doctor/_appointment.html",
+                  **_appointment(request, user, code, appointment_id))
+
+
+def _appointment(request: Request, user: StaffUser, code: str,
+                 appointment_id: str) -> dict[str, Any]:
+    scope = scope_of(user)
+    with deps.read_db(request) as db:
+        card = web_doctor.card(db, scope=scope, organization=code, appointment_id=appointment_id)
+        requests = web_doctor.requests_of(db, scope=scope, organization=code,
+                                          appointment_id=appointment_id)
+        pdfs = {r.id: web_documents.list_pdfs(db, request_id=r.id, state=r.state)
+                for r in requests}
+    return {"card": card, "requests": requests, "pdfs": pdfs}
+
+
+@router.get("/organizations/{code}/appointments/{appointment_id}/sign")
+def confirm_page(request: Request, user: deps.Doctor, code: Id, appointment_id: Id) -> Response:
+    with deps.read_db(request) as db:
+        card = web_doctor.card(db, scope=scope_of(user), organization=code,
+                               appointment_id=appointment_id)
+    return render(request, "doctor/confirm.html", title="Отправить на подписание", card=card)
+
+
+@router.post("/organizations/{code}/appointments/{appointment_id}/sign")
+def start_signing(request: Request, user: deps.Doctor, code: Id, appointment_id: Id) -> Response:
+    scope = scope_of(user)
+    command = signing.StartRequest(organization_code=code, appointment_external_id=appointment_id,
+                                   consent_kinds=None, initiated_by="doctor")
+    try:
+        with deps.write_db(request) as db:
+            signing.start(db, scope=scope, command=command, now=deps.now(request))
+            db.commit()
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        return _refused(request, scope, code, appointment_id, exc.message)
+    return RedirectResponse(appointment_url(code, appointment_id, "?msg=signing_started"),
+                            status_code=303)
+
+
+def _refused(request: Request, scope: Scope, code: str, appointment_id: str,
+             message: str) -> Response:
+    with deps.read_db(request) as db:
+        card = web_doctor.card(db, scope=scope, organization=code, appointment_id=appointment_id)
+    return render(request, "doctor/confirm.html", status=409, title="Отправить на подписание",
+                  card=card, error=message)
+
+
+@router.get("/requests/{request_id}/documents/{number}")
+def document(request: Request, user: deps.Doctor, request_id: Id,
+             number: Annotated[int, Path(ge=1, le=100)]) -> Response:
+    with deps.read_db(request) as db:
+        view = signing.get(db, scope=scope_of(user), request_id=request_id)
+        name, content = web_documents.read_pdf(
+            db, request_id=request_id, state=view.row.state, number=number,
+            limits=deps.web_settings(request).archive_limits)
+    return attachment(content, name, "application/pdf")
+
+
+@router.get("/requests/{request_id}/evidence")
+def evidence_package(request: Request, user: deps.Doctor, request_id: Id) -> Response:
+    with deps.read_db(request) as db:
+        signing.get(db, scope=scope_of(user), request_id=request_id)  # 404 before anything else
+        config = _evidence_config(request, "пакет доказательств недоступен")
+        content = evidence.build(db, scope=scope_of(user), request_id=request_id, config=config,
+                                 now=deps.now(request))
+    return attachment(content, f"evidence-{request_id}.zip", "application/zip")
+
+
+@router.get("/requests/{request_id}/signature-sheet")
+def signature_sheet(request: Request, user: deps.Doctor, request_id: Id) -> Response:
+    with deps.read_db(request) as db:
+        signing.get(db, scope=scope_of(user), request_id=request_id)  # 404 before anything else
+        config = _evidence_config(request, "лист подписания недоступен")
+        content = evidence.signature_sheet(db, scope=scope_of(user), request_id=request_id,
+                                           config=config, now=deps.now(request))
+    return attachment(content, f"Лист подписания {request_id}.pdf", "application/pdf")
+
+
+def attachment(content: bytes, filename: str, media_type: str) -> Response:
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return Response(content, media_type=media_type,
+                    headers={"Content-Disposition": disposition})
+
+
+def _evidence_config(request: Request, what: str) -> evidence.EvidenceConfig:
+    config = deps.app_state(request).evidence
+    if config is None:
+        raise ServiceUnavailable("evidence_unavailable",
+                                 f"Проверка подписей не настроена: {what}.")
+    return config
