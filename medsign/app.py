@@ -10,12 +10,12 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
 from medsign.api import docs, ops, problems, webhook
-from medsign.api.deps import AppState, BotSettings
 from medsign.api.guard import RequestGuard
 from medsign.api.v1 import reference, signing
 from medsign.clock import Clock, SystemClock
 from medsign.httpsafe.headers import SecurityHeaders
 from medsign.logs import bind_correlation
+from medsign.serving import AppState, BotSettings, Call
 from medsign.signing.evidence import EvidenceConfig
 from medsign.web import WebSettings, mount
 
@@ -55,7 +55,7 @@ def create_app(engine: Engine, *, clock: Clock | None = None,
     return app
 
 
-async def _correlation_middleware(request: Request, call_next: ops.Call) -> Response:
+async def _correlation_middleware(request: Request, call_next: Call) -> Response:
     given = request.headers.get("X-Request-ID", "")
     request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
     request.state.request_id = request_id  # for the 500 handler, which runs outside this one

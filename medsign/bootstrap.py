@@ -16,7 +16,6 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from medsign.api.deps import BotSettings
 from medsign.app import create_app
 from medsign.bot.flow import MaxDeps, MessageFlow, NotifyFlow, PollFlow, SubscribeFlow, UpdateFlow
 from medsign.bot.updates import POLL_KIND, SUBSCRIBE_KIND, Handler
@@ -39,6 +38,7 @@ from medsign.runner import store
 from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
+from medsign.serving import BotSettings
 from medsign.signing.archive import Limits
 from medsign.signing.evidence import EvidenceConfig
 from medsign.signing.flow import SigningFlow

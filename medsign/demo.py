@@ -40,7 +40,9 @@ from medsign.integrations.goskey.emulator import create_emulator as create_goske
 from medsign.integrations.max.emulator import EmulatorConfig as MaxConfig
 from medsign.integrations.max.emulator import create_emulator as create_max
 from medsign.notifications.service import NotificationPolicy
+from medsign.records import appointments as appointment_records
 from medsign.records import organizations
+from medsign.records import patients as patient_records
 from medsign.records.organizations import OrganizationInput
 from medsign.records.scope import Scope
 from medsign.signing.signers import development_keys
@@ -92,7 +94,7 @@ def _appointment(db: Session, pid: str, index: int, now: datetime,
                                                                  second=0, microsecond=0)
     aid = f"demo-a{index + 1}-{tomorrow:%Y%m%d}"
     org = organizations.get(db, scope=SCOPE, code=DEMO_ORG)
-    if appointments.find(db, org.id, aid) is None:
+    if appointment_records.find(db, org.id, aid) is None:
         appointments.upsert(db, scope=SCOPE, organization=DEMO_ORG, external_id=aid, now=now,
                             policy=policy,
                             data=AppointmentInput(
@@ -246,7 +248,7 @@ async def link_demo_patients(container: bootstrap.Container, max_url: str) -> No
 def _link_token_if_unlinked(container: bootstrap.Container, pid: str) -> str | None:
     with Session(container.engine) as db:
         org = organizations.get(db, scope=SCOPE, code=DEMO_ORG)
-        patient = patients.find(db, org.id, pid)
+        patient = patient_records.find(db, org.id, pid)
         if patient is None or patient.max_user_id is not None:
             return None
         link = max_links.issue(db, patient=patient, link_base=f"https://max.ru/{BOT_USERNAME}",

@@ -17,16 +17,13 @@ with the same words whether or not a namesake exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from medsign.accounts import passwords as web_passwords
-from medsign.clinic import patients
 from medsign.db.models import (
-    AppointmentRow,
     OrganizationRow,
     PatientRow,
     PortalAccountPatientRow,
@@ -38,9 +35,9 @@ from medsign.domain.identity import EsiaIdentity, RecordIdentity, same_person
 from medsign.domain.phones import normalize_phone
 from medsign.domain.snils import snils_digits
 from medsign.errors import Conflict, NotFound, Unprocessable
-from medsign.records import audit
+from medsign.records import audit, patients
+from medsign.records.patients import full_name
 from medsign.records.scope import SYSTEM
-from medsign.web.doctor import queries as web_doctor
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ def create_password_account(db: Session, *, login: str, email: str | None, passw
         raise Conflict("login_taken", f"Логин «{login}» уже занят.")
     row = PortalAccountRow(login=login, email=(email or "").strip().casefold() or None,
                            password_hash=web_passwords.hash_password(password),
-                           full_name=web_doctor.full_name(patient), created_at=now,
+                           full_name=full_name(patient), created_at=now,
                            updated_at=now)
     db.add(row)
     db.flush()
@@ -211,36 +208,6 @@ def patients_of(db: Session, account_id: int) -> list[tuple[PatientRow, Organiza
 def unlink_all(db: Session, account_id: int) -> None:
     db.execute(delete(PortalAccountPatientRow)
                .where(PortalAccountPatientRow.account_id == account_id))
-
-
-# -- "Мои документы" ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PatientDocuments:
-    organization_code: str
-    organization_name: str
-    patient_name: str
-    patient_id: str
-    max_link: str
-    max_link_title: str
-    cards: list[web_doctor.Card]
-
-
-def documents(db: Session, *, account_id: int, now: datetime,
-              history: timedelta = timedelta(days=180)) -> list[PatientDocuments]:
-    """Each of the account's patients with appointments from ``history`` ago onwards."""
-    found = []
-    for patient, org in patients_of(db, account_id):
-        appts = db.scalars(select(AppointmentRow).where(
-            AppointmentRow.patient_id == patient.id, AppointmentRow.starts_at >= now - history)
-            .order_by(AppointmentRow.starts_at.desc()).limit(50))
-        link, link_title = web_doctor.max_link(patient)
-        found.append(PatientDocuments(
-            org.code, org.name, web_doctor.full_name(patient), patient.external_id, link,
-            link_title,
-            web_doctor.cards(db, [(a, patient) for a in appts], ZoneInfo(org.timezone),
-                             org.code)))
-    return found
 
 
 def owns_request(db: Session, *, account_id: int, request_id: str) -> SigningRequestRow:

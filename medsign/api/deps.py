@@ -3,49 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from medsign.accounts import api_clients
 from medsign.accounts.api_clients import Principal
-from medsign.clock import Clock
 from medsign.db.engine import READ_ONLY
 from medsign.errors import ServiceError
 from medsign.notifications.service import NotificationPolicy
-from medsign.signing.evidence import EvidenceConfig
-
-
-@dataclass
-class AppState:
-    engine: Engine
-    clock: Clock
-    evidence: EvidenceConfig | None = None
-    bot: BotSettings | None = None
-
-
-@dataclass(frozen=True)
-class BotSettings:
-    """What the web side of the MAX bot needs: notification policy, deep links, webhook."""
-
-    policy: NotificationPolicy
-    deep_link_base: str
-    link_ttl: timedelta
-    webhook_secret: str | None
+from medsign.serving import state
 
 
 class Unauthorized(ServiceError):
     status = 401
-
-
-def state(request: Request) -> AppState:
-    value: AppState = request.app.state.medsign
-    return value
 
 
 # At most this many requests use the database at once. A request keeps its pooled connection

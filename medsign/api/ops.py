@@ -9,7 +9,7 @@ latencies are counted where they happen, in the worker processes (``medsign work
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -29,6 +29,7 @@ from medsign.clock import Clock
 from medsign.db import migrate
 from medsign.db.engine import read_only
 from medsign.runner import store
+from medsign.serving import Call
 
 router = APIRouter()
 
@@ -104,7 +105,6 @@ class HttpMetrics:
         self.latency.labels(method, route).observe(seconds)
 
 
-Call = Callable[[Request], Awaitable[Response]]
 
 
 async def timing_middleware(request: Request, call_next: Call) -> Response:

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from medsign.api.deps import state
 from medsign.api.guard import TOO_DEEP
 from medsign.api.problems import problem
 from medsign.bot.updates import ingest
 from medsign.httpsafe import bodies
 from medsign.integrations.max.client import verify_webhook_secret
+from medsign.serving import state
 
 router = APIRouter()
 MAX_BODY = 1024 * 1024

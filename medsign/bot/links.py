@@ -27,6 +27,7 @@ from medsign.domain import bot
 from medsign.domain.phones import mask_phone
 from medsign.notifications import service as notifications
 from medsign.records import audit
+from medsign.records.patients import full_name
 
 # Deep-link payloads are limited to 128 characters of [A-Za-z0-9_-] by the platform.
 TOKEN_BYTES = 24
@@ -143,7 +144,7 @@ def _ask_current(db: Session, patient: PatientRow, user_id: int, chat_id: int | 
     db.add(row)
     db.flush()
     notifications.enqueue_message(db, ref=f"relink-{row.id}", now=now, user_id=current,
-                                  text=bot.relink_question(_full_name(patient)),
+                                  text=bot.relink_question(full_name(patient)),
                                   buttons="relink", token=token)
     audit.record(db, at=now, actor=f"max:{user_id}", action="max_link.relink_asked",
                  subject_type="patient", subject_id=patient.external_id,
@@ -188,9 +189,6 @@ def decide_relink(db: Session, *, token: str, user_id: int, yes: bool,
                  organization_code=None, details=details)
     return RelinkDecision(patient, row.new_user_id, row.new_chat_id, yes)
 
-
-def _full_name(patient: PatientRow) -> str:
-    return " ".join(p for p in (patient.last_name, patient.first_name, patient.middle_name) if p)
 
 
 def set_reachable(db: Session, *, user_id: int, reachable: bool, chat_id: int | None,

@@ -45,6 +45,7 @@ from medsign.integrations.max.schemas import (
 from medsign.notifications import service as notifications
 from medsign.notifications.service import NotificationPolicy
 from medsign.records import repository as records
+from medsign.records.patients import full_name
 from medsign.records.scope import Scope
 from medsign.runner import store
 from medsign.signing import service as signing
@@ -190,7 +191,7 @@ class Handler:
             return _send(started.user_id, started.chat_id, bot.RELINK_WAIT)
         if not known:
             return _send(started.user_id, started.chat_id, bot.WELCOME_UNKNOWN, "contact")
-        return _send(started.user_id, started.chat_id, bot.linked(_full_name(known[0])))
+        return _send(started.user_id, started.chat_id, bot.linked(full_name(known[0])))
 
     def _contact(self, db: Session, message: MessageCreated, now: datetime) -> dict[str, Any]:
         if message.contact_user_id != message.user_id or not message.contact_phone:
@@ -207,7 +208,7 @@ class Handler:
         if adopted:
             return self._phone_saved(db, user, chat, adopted, now)
         if patients:
-            return _send(user, chat, bot.linked(_full_name(patients[0])))
+            return _send(user, chat, bot.linked(full_name(patients[0])))
         if linking.waiting:
             return _send(user, chat, bot.RELINK_WAIT)
         if phone is None and _linked(db, user):
@@ -229,7 +230,7 @@ class Handler:
         return {**_answer(cb, toast=bot.RELINK_YES_TOAST, text=bot.RELINK_DONE_OLD,
                           buttons="none"),
                 **_send(decision.new_user_id, decision.new_chat_id,
-                        bot.linked(_full_name(decision.patient)))}
+                        bot.linked(full_name(decision.patient)))}
 
     @staticmethod
     def _phone_saved(db: Session, user_id: int, chat_id: int | None, patients: list[Any],
@@ -260,9 +261,6 @@ def _linked(db: Session, user_id: int) -> bool:
     return db.scalars(select(PatientRow.id).where(PatientRow.max_user_id == user_id)
                       ).first() is not None
 
-
-def _full_name(patient: Any) -> str:
-    return " ".join(p for p in (patient.last_name, patient.first_name, patient.middle_name) if p)
 
 
 def _toast(cb: MessageCallback, text: str) -> dict[str, Any]:

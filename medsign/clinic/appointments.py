@@ -10,19 +10,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medsign.clinic import patients
 from medsign.db.models import AppointmentRow, ConsentRow, OrganizationRow, PatientRow
 from medsign.domain.appointments import Appointment, AppointmentStatus
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
 from medsign.domain.errors import InvalidTransition
-from medsign.errors import Conflict, NotFound
+from medsign.errors import Conflict
 from medsign.notifications import service as notifications
 from medsign.notifications.service import NotificationPolicy
-from medsign.records import audit, organizations
+from medsign.records import audit, organizations, patients
 from medsign.records import repository as records
+from medsign.records.appointments import consents_of, find
 from medsign.records.scope import Scope
 from medsign.signing import service as signing
 
@@ -45,30 +44,6 @@ class AppointmentInput:
     service_name: str
     status: str
     consents: Sequence[ConsentInput]
-
-
-def find(db: Session, organization_id: int, external_id: str) -> AppointmentRow | None:
-    return db.scalars(select(AppointmentRow)
-                      .where(AppointmentRow.organization_id == organization_id,
-                             AppointmentRow.external_id == external_id)).first()
-
-
-def get(db: Session, *, scope: Scope, organization: str,
-        external_id: str) -> tuple[AppointmentRow, OrganizationRow, PatientRow, list[ConsentRow]]:
-    """The appointment with its organisation, patient and consents; an organisation outside
-    the scope is "not found" whatever ids it holds."""
-    org = organizations.get(db, scope=scope, code=organization)
-    row = find(db, org.id, external_id)
-    if row is None:
-        raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
-    patient = db.get(PatientRow, row.patient_id)
-    assert patient is not None
-    return row, org, patient, consents_of(db, row)
-
-
-def consents_of(db: Session, row: AppointmentRow) -> list[ConsentRow]:
-    return list(db.scalars(select(ConsentRow).where(ConsentRow.appointment_id == row.id)
-                           .order_by(ConsentRow.kind)))
 
 
 def upsert(db: Session, *, scope: Scope, organization: str, external_id: str,

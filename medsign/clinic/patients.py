@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsign.db.models import OrganizationRow, PatientRow
 from medsign.domain.patients import Patient
-from medsign.errors import NotFound
 from medsign.notifications import service as notifications
 from medsign.notifications.service import NotificationPolicy
 from medsign.records import audit, organizations
+from medsign.records.patients import find
 from medsign.records.scope import Scope
 
 
@@ -35,20 +34,6 @@ class PatientInput:
     phone: str | None
     max_user_id: int | None
     snils: str | None = None
-
-
-def find(db: Session, organization_id: int, external_id: str) -> PatientRow | None:
-    return db.scalars(select(PatientRow).where(PatientRow.organization_id == organization_id,
-                                               PatientRow.external_id == external_id)).first()
-
-
-def get(db: Session, *, scope: Scope, organization: str,
-        external_id: str) -> tuple[PatientRow, OrganizationRow]:
-    org = organizations.get(db, scope=scope, code=organization)
-    row = find(db, org.id, external_id)
-    if row is None:
-        raise NotFound("patient_not_found", f"Пациент «{external_id}» не найден.")
-    return row, org
 
 
 def upsert(db: Session, *, scope: Scope, organization: str, external_id: str,

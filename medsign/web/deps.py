@@ -31,10 +31,10 @@ from medsign.accounts import staff
 from medsign.accounts.portal import PortalUser
 from medsign.accounts.sessions import Owner
 from medsign.accounts.staff import Role, StaffUser
-from medsign.api.deps import AppState
 from medsign.db.engine import READ_ONLY
 from medsign.db.models import WebSessionRow
 from medsign.domain.login_limits import client_address as choose_address
+from medsign.serving import AppState
 from medsign.web.config import WebSettings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

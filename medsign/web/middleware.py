@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from medsign.api.ops import Call
 from medsign.domain.login_devices import DEVICE
+from medsign.serving import Call
 from medsign.web.deps import cookie_name, csrf_cookie_name, device_cookie_name, web_settings
 from medsign.web.errors import wants_html
 

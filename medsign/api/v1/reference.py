@@ -7,15 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from medsign.api import schemas
-from medsign.api.deps import Caller, Now, Policy, ReadDb, WriteDb, state
+from medsign.api.deps import Caller, Now, Policy, ReadDb, WriteDb
 from medsign.api.v1 import views
 from medsign.bot import links as max_links
 from medsign.clinic import appointments, patients
 from medsign.clinic.appointments import AppointmentInput, ConsentInput
 from medsign.clinic.patients import PatientInput
 from medsign.errors import ServiceUnavailable
+from medsign.records import appointments as appointment_records
 from medsign.records import organizations
+from medsign.records import patients as patient_records
 from medsign.records.organizations import OrganizationInput
+from medsign.serving import state
 
 router = APIRouter(prefix="/api/v1")
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
@@ -82,7 +85,7 @@ def put_patient(body: schemas.PatientIn, db: WriteDb, caller: Caller, now: Now,
     row, created = patients.upsert(db, scope=caller.scope, organization=code,
                                    external_id=patient_id, data=data, now=now, policy=policy)
     _status(response, created)
-    _, org = patients.get(db, scope=caller.scope, organization=code, external_id=patient_id)
+    _, org = patient_records.get(db, scope=caller.scope, organization=code, external_id=patient_id)
     return views.patient(row, org)
 
 
@@ -90,7 +93,8 @@ def put_patient(body: schemas.PatientIn, db: WriteDb, caller: Caller, now: Now,
             responses=ERRORS, summary="Пациент медицинской организации")
 def get_patient(db: ReadDb, caller: Caller, code: CodePath,
                 patient_id: IdPath) -> schemas.PatientOut:
-    row, org = patients.get(db, scope=caller.scope, organization=code, external_id=patient_id)
+    row, org = patient_records.get(db, scope=caller.scope, organization=code,
+                                   external_id=patient_id)
     return views.patient(row, org)
 
 
@@ -109,7 +113,7 @@ def put_appointment(body: schemas.AppointmentIn, db: WriteDb, caller: Caller, no
                                      external_id=appointment_id, data=data, now=now,
                                      policy=policy)
     _status(response, created)
-    return views.appointment(*appointments.get(db, scope=caller.scope, organization=code,
+    return views.appointment(*appointment_records.get(db, scope=caller.scope, organization=code,
                                                external_id=appointment_id))
 
 
@@ -118,7 +122,7 @@ def put_appointment(body: schemas.AppointmentIn, db: WriteDb, caller: Caller, no
             summary="Запись на приём медицинской организации")
 def get_appointment(db: ReadDb, caller: Caller, code: CodePath,
                     appointment_id: IdPath) -> schemas.AppointmentOut:
-    return views.appointment(*appointments.get(db, scope=caller.scope, organization=code,
+    return views.appointment(*appointment_records.get(db, scope=caller.scope, organization=code,
                                                external_id=appointment_id))
 
 
@@ -132,7 +136,8 @@ def issue_max_link(code: CodePath, patient_id: IdPath, db: WriteDb, caller: Call
     if bot is None or not bot.deep_link_base:
         raise ServiceUnavailable("max_not_configured", "Бот MAX не настроен: нет адреса для "
                                  "ссылок (max.bot_deep_link_base).")
-    row, org = patients.get(db, scope=caller.scope, organization=code, external_id=patient_id)
+    row, org = patient_records.get(db, scope=caller.scope, organization=code,
+                                   external_id=patient_id)
     link = max_links.issue(db, patient=row, link_base=bot.deep_link_base, ttl=bot.link_ttl,
                            actor=caller.scope.actor, organization_code=org.code, now=now)
     return schemas.MaxLinkOut(deep_link=link.deep_link, token=link.token,

@@ -10,11 +10,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from medsign.api import schemas
-from medsign.api.deps import Caller, Now, ReadDb, WriteDb, state
+from medsign.api.deps import Caller, Now, ReadDb, WriteDb
 from medsign.api.v1 import views
 from medsign.api.v1.reference import CODE_PATTERN, ERRORS, WITH_BODY, CodePath, IdPath, unavailable
 from medsign.domain.signing import CancelledBy
 from medsign.errors import ServiceUnavailable, Unprocessable
+from medsign.serving import state
 from medsign.signing import evidence
 from medsign.signing import service as signing
 

@@ -29,10 +29,10 @@ from medsign.db.models import (
 from medsign.domain import audit as audit_words
 from medsign.domain.consents import ConsentKind
 from medsign.domain.signing import ACTIVE_STATES, SigningState, action_title
+from medsign.records.patients import full_name
 from medsign.runner import store
 from medsign.signing import service as signing
 from medsign.signing.service import RequestView
-from medsign.web.doctor import queries as web_doctor
 
 NOTIFICATION_TITLES = {"scheduled": "запланировано", "skipped": "не отправляется",
                        "sent": "отправлено", "cancelled": "отменено",
@@ -97,7 +97,7 @@ def names(db: Session, view: RequestView) -> RequestNames:
     patient = db.get_one(PatientRow, view.row.patient_id)
     return RequestNames(
         organization=f"{org.name} (код {org.code})",
-        patient=f"{web_doctor.full_name(patient)} (идентификатор в МИС {patient.external_id})",
+        patient=f"{full_name(patient)} (идентификатор в МИС {patient.external_id})",
         documents=[ConsentKind(kind).title for kind in view.row.consent_kinds])
 
 

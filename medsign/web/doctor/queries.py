@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medsign.clinic import appointments
 from medsign.db.models import AppointmentRow, ConsentRow, PatientRow, SigningRequestRow
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
 from medsign.domain.signing import OPEN_STATES, SigningState
-from medsign.records import organizations
+from medsign.records import appointments, organizations
+from medsign.records.patients import full_name
 from medsign.records.scope import Scope
 
 
@@ -94,10 +94,6 @@ class Board:
     organization_name: str
     timezone: str
     days: list[Day]
-
-
-def full_name(p: PatientRow) -> str:
-    return " ".join(x for x in (p.last_name, p.first_name, p.middle_name) if x)
 
 
 def board(db: Session, *, scope: Scope, organization: str, now: datetime,

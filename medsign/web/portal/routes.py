@@ -18,6 +18,7 @@ from medsign.signing import documents as web_documents
 from medsign.web import deps
 from medsign.web.doctor.routes import attachment
 from medsign.web.login.routes import password_login, safe_next
+from medsign.web.portal import queries
 from medsign.web.qr import svg
 from medsign.web.templating import render
 
@@ -55,7 +56,7 @@ def login_submit(request: Request, login: Text = "", password: Text = "",
 @router.get("")
 def documents_page(request: Request, user: deps.Patient) -> Response:
     with deps.read_db(request) as db:
-        people = web_portal.documents(db, account_id=user.id, now=deps.now(request))
+        people = queries.documents(db, account_id=user.id, now=deps.now(request))
         pdfs = {c.request.id: web_documents.list_pdfs(db, request_id=c.request.id,
                                                       state=c.request.state)
                 for p in people for c in p.cards if c.request is not None}
@@ -77,7 +78,7 @@ def document(request: Request, user: deps.Patient, request_id: Id,
 @router.get("/max")
 def max_page(request: Request, user: deps.Patient) -> Response:
     with deps.read_db(request) as db:
-        people = web_portal.documents(db, account_id=user.id, now=deps.now(request))
+        people = queries.documents(db, account_id=user.id, now=deps.now(request))
     return render(request, "portal/max.html", title="Привязка MAX", people=people, issued=None,
                   enabled=deps.app_state(request).bot is not None)
 
@@ -97,7 +98,7 @@ def max_link(request: Request, user: deps.Patient,
                                  now=deps.now(request))
         db.commit()
     with deps.read_db(request) as db:
-        people = web_portal.documents(db, account_id=user.id, now=deps.now(request))
+        people = queries.documents(db, account_id=user.id, now=deps.now(request))
     return render(request, "portal/max.html", title="Привязка MAX", people=people,
                   issued=issued, issued_for=patient, enabled=True,
                   qr=svg(issued.deep_link, title="QR-код ссылки на бота MAX"))

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from medsign import bootstrap
 from medsign.bot import links as max_links
-from medsign.clinic import appointments, patients
+from medsign.clinic import appointments
 from medsign.clinic.appointments import AppointmentInput, ConsentInput
 from medsign.config import load_settings
 from medsign.demo import (
@@ -53,6 +53,7 @@ from medsign.demo import (
 )
 from medsign.demo_people import goskey_people_json
 from medsign.records import organizations
+from medsign.records import patients as patient_records
 from medsign.signing.signers import development_keys
 from tests.e2e.processes import (
     Proc,
@@ -237,7 +238,7 @@ format = "text"
         container = bootstrap.build(load_settings(self.config_file, env={}))
         try:
             with Session(container.engine) as db:
-                patient, _ = patients.get(db, scope=SCOPE, organization=DEMO_ORG,
+                patient, _ = patient_records.get(db, scope=SCOPE, organization=DEMO_ORG,
                                           external_id=patient_id)
                 token = max_links.issue(db, patient=patient, link_base=f"https://max.ru/{BOT}",
                                         ttl=timedelta(hours=1), actor="browser-tests",
@@ -265,7 +266,7 @@ format = "text"
         try:
             with Session(container.engine) as db:
                 org = organizations.get(db, scope=SCOPE, code=DEMO_ORG)
-                patient = patients.find(db, org.id, patient_id)
+                patient = patient_records.find(db, org.id, patient_id)
                 return None if patient is None else patient.max_user_id
         finally:
             container.engine.dispose()

@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from medsign.accounts import passwords as web_passwords
-from medsign.api.deps import BotSettings
 from medsign.app import create_app
 from medsign.clock import FakeClock
 from medsign.db.engine import make_engine
 from medsign.db.models import Base
+from medsign.serving import BotSettings
 from medsign.web.config import WebSettings
 from tests.dbs import PgDatabase
 from tests.integration.web import stand

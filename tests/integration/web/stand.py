@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from medsign.accounts import portal as web_portal
 from medsign.accounts import staff
-from medsign.api.deps import BotSettings
 from medsign.clinic import appointments, patients
 from medsign.clinic.appointments import AppointmentInput, ConsentInput
 from medsign.clinic.patients import PatientInput
@@ -33,6 +32,7 @@ from medsign.domain.organizations import parse_quiet_hours
 from medsign.notifications.service import NotificationPolicy
 from medsign.records import organizations
 from medsign.records.scope import SYSTEM
+from medsign.serving import BotSettings
 from medsign.signing import service as signing
 
 PASSWORD = "Correct-Horse-42"

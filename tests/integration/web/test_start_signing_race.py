@@ -20,12 +20,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from medsign.api.deps import BotSettings
 from medsign.bot import updates as max_updates
 from medsign.clock import FakeClock
 from medsign.db.models import AppointmentRow, MaxUpdateRow, NotificationRow, SigningRequestRow
 from medsign.domain import bot as bot_texts
 from medsign.domain.signing import OPEN_STATES
+from medsign.serving import BotSettings
 from tests import factories as f
 from tests.integration.web import stand
 

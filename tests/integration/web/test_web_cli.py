@@ -12,9 +12,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from medsign.accounts import passwords as web_passwords
-from medsign.api.deps import BotSettings
 from medsign.clock import FakeClock
 from medsign.db.models import AuditRow, StaffUserRow
+from medsign.serving import BotSettings
 from tests.integration.web import stand
 
 

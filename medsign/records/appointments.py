@@ -1,0 +1,35 @@
+"""Looking up an appointment with its organisation, patient and consents."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medsign.db.models import AppointmentRow, ConsentRow, OrganizationRow, PatientRow
+from medsign.errors import NotFound
+from medsign.records import organizations
+from medsign.records.scope import Scope
+
+
+def find(db: Session, organization_id: int, external_id: str) -> AppointmentRow | None:
+    return db.scalars(select(AppointmentRow)
+                      .where(AppointmentRow.organization_id == organization_id,
+                             AppointmentRow.external_id == external_id)).first()
+
+
+def get(db: Session, *, scope: Scope, organization: str,
+        external_id: str) -> tuple[AppointmentRow, OrganizationRow, PatientRow, list[ConsentRow]]:
+    """The appointment with its organisation, patient and consents; an organisation outside
+    the scope is "not found" whatever ids it holds."""
+    org = organizations.get(db, scope=scope, code=organization)
+    row = find(db, org.id, external_id)
+    if row is None:
+        raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
+    patient = db.get(PatientRow, row.patient_id)
+    assert patient is not None
+    return row, org, patient, consents_of(db, row)
+
+
+def consents_of(db: Session, row: AppointmentRow) -> list[ConsentRow]:
+    return list(db.scalars(select(ConsentRow).where(ConsentRow.appointment_id == row.id)
+                           .order_by(ConsentRow.kind)))

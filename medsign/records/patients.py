@@ -1,0 +1,32 @@
+"""Looking up a patient: the МИС's id is unique within its organisation only (two clinics
+may both number patients from 1), so every lookup names the organisation, and one outside
+the caller's scope is "not found" whether or not it holds such an id.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medsign.db.models import OrganizationRow, PatientRow
+from medsign.errors import NotFound
+from medsign.records import organizations
+from medsign.records.scope import Scope
+
+
+def find(db: Session, organization_id: int, external_id: str) -> PatientRow | None:
+    return db.scalars(select(PatientRow).where(PatientRow.organization_id == organization_id,
+                                               PatientRow.external_id == external_id)).first()
+
+
+def get(db: Session, *, scope: Scope, organization: str,
+        external_id: str) -> tuple[PatientRow, OrganizationRow]:
+    org = organizations.get(db, scope=scope, code=organization)
+    row = find(db, org.id, external_id)
+    if row is None:
+        raise NotFound("patient_not_found", f"Пациент «{external_id}» не найден.")
+    return row, org
+
+
+def full_name(p: PatientRow) -> str:
+    return " ".join(x for x in (p.last_name, p.first_name, p.middle_name) if x)

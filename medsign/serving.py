@@ -1,0 +1,45 @@
+"""What the two HTTP faces (the REST API and the pages) share at run time: the state the
+composition root puts on the application, and the shape of a middleware's next call.
+
+``medsign.app`` builds the application and sets ``app.state.medsign``; endpoints of both
+faces read it through :func:`state`. Neither face imports the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import Request, Response
+from sqlalchemy import Engine
+
+from medsign.clock import Clock
+from medsign.notifications.service import NotificationPolicy
+from medsign.signing.evidence import EvidenceConfig
+
+Call = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class AppState:
+    engine: Engine
+    clock: Clock
+    evidence: EvidenceConfig | None = None
+    bot: BotSettings | None = None
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """What the web side of the MAX bot needs: notification policy, deep links, webhook."""
+
+    policy: NotificationPolicy
+    deep_link_base: str
+    link_ttl: timedelta
+    webhook_secret: str | None
+
+
+
+def state(request: Request) -> AppState:
+    value: AppState = request.app.state.medsign
+    return value
