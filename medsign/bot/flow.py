@@ -36,7 +36,7 @@ from medsign.notifications.service import NotificationPolicy
 from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
 from medsign.runner.worker import StepContext
 
-log = logging.getLogger("medsign.flows.max")
+log = logging.getLogger("medsign.bot.flow")
 # The error code of a send MAX refused with 429 (so nothing was sent).
 SEND_REFUSED = "max_send_refused"
 T = TypeVar("T")
