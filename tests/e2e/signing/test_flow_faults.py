@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from medsign.integrations.goskey.emulator import EmulatorConfig, create_emulator
 from medsign.integrations.goskey.schemas import DocumentSpec, Executor, SendRequest
-from tests.integration.flows.stand import SigningStand, build_stand
+from tests.integration.signing.stand import SigningStand, build_stand
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ from medsign.integrations.max.emulator import create_emulator as create_max
 from medsign.integrations.max.emulator.model import Callback, Ids
 from medsign.signing.signers import development_keys
 from tests import factories as f
-from tests.integration.flows.stand import FAST_RUNNER_ENV
+from tests.integration.signing.stand import FAST_RUNNER_ENV
 
 T = TypeVar("T")
 MAX_TOKEN = "bot-token-for-integration-tests-0123456789"

@@ -38,7 +38,7 @@ from medsign.runner import store
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Worker
 from tests import factories as f
-from tests.integration.flows.stand import FAST_RUNNER_ENV
+from tests.integration.signing.stand import FAST_RUNNER_ENV
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

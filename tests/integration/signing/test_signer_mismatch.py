@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from medsign.db.models import DocumentRow
 from tests import factories as f
-from tests.integration.flows.stand import SigningStand
+from tests.integration.signing.stand import SigningStand
 
 RELATIVE = {"phone": "+79990000099", "last_name": "Иванова", "first_name": "Мария",
             "middle_name": "Петровна", "birth_date": "1985-03-14", "gender": "F"}

@@ -5,7 +5,7 @@ import json
 import zipfile
 from datetime import timedelta
 
-from tests.integration.flows.stand import SigningStand
+from tests.integration.signing.stand import SigningStand
 
 
 def transaction_of(stand: SigningStand, rid: str) -> str:

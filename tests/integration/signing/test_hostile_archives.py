@@ -30,8 +30,8 @@ from medsign.db.engine import read_only
 from medsign.db.models import DocumentRow, SigningRequestRow
 from medsign.runner.store import T
 from tests import factories as f
-from tests.integration.flows.stand import SigningStand
-from tests.unit.flows.archive_kit import (
+from tests.integration.signing.stand import SigningStand
+from tests.unit.signing.archive_kit import (
     BILLION_LAUGHS,
     Entries,
     Operator,

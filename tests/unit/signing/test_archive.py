@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from medsign.signing.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
-from tests.unit.flows.archive_kit import (
+from tests.unit.signing.archive_kit import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
     NOW,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from medsign.db.models import WorkItemRow
 from medsign.signing.flow import STEPS, SigningFlow
-from tests.integration.flows.stand import SigningStand
+from tests.integration.signing.stand import SigningStand
 
 
 def test_the_table_names_every_step_and_only_steps() -> None:

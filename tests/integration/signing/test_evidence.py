@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from medsign.accounts import staff
 from medsign.records.scope import Scope
 from medsign.signing import service as signing
-from tests.integration.flows.stand import SigningStand
+from tests.integration.signing.stand import SigningStand
 
 OPERATOR = "ivanova"
 ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+03:00$")  # Moscow, no fraction

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests.integration.flows.stand import SigningStand, build_stand
+from tests.integration.signing.stand import SigningStand, build_stand
 
 
 @pytest.fixture

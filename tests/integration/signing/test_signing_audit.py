@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from medsign.db.models import AuditRow, SigningEventRow
 from tests import factories as f
-from tests.integration.flows.stand import SigningStand
+from tests.integration.signing.stand import SigningStand
 
 POLL = timedelta(seconds=11)
 
