@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Set up and run medsign with nothing but Python: ``python3 run.py demo`` or
-``python3 run.py test``.
+"""Set up and run medsign with nothing but Python: ``python3 run.py demo``,
+``python3 run.py test`` or ``python3 run.py lint``.
 
 The first run creates ``.venv`` and installs the pinned dependencies (``constraints.txt``);
 later runs reinstall only when ``pyproject.toml`` or ``constraints.txt`` changed.
 
     python3 run.py demo [demo options]     the demo stand: service, worker, demo data (SQLite)
     python3 run.py test [pytest options]   the whole test suite on SQLite and PostgreSQL
+    python3 run.py lint                    ruff check and mypy (strict), as pyproject.toml says
     python3 run.py medsign ARGS...         any medsign command inside the environment
 
 ``test`` makes sure PostgreSQL is reachable (``MEDSIGN_TEST_PG_URL``, default the local
@@ -133,8 +134,21 @@ def ensure_system_packages(packages: tuple[str, ...]) -> None:
     sh("apt-get", "install", "-y", "-qq", *missing, env=env)
 
 
+# The conventions CI enforces; each runs even when the one before failed, so that one run
+# reports everything. mypy checks the packages that pyproject.toml names.
+LINTERS = (("ruff", ("check", ".")), ("mypy", ()))
+
+
+def lint() -> int:
+    failed = [name for name, args in LINTERS
+              if sh(str(BIN / name), *args, check=False, cwd=ROOT) != 0]
+    if failed:
+        say(f"проверки не прошли: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "medsign"):
+    if not argv or argv[0] not in ("demo", "test", "lint", "medsign"):
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
@@ -143,6 +157,8 @@ def main(argv: list[str]) -> int:
         return sh(str(BIN / "medsign"), "demo", *rest, check=False, cwd=ROOT)
     if command == "medsign":
         return sh(str(BIN / "medsign"), *rest, check=False)
+    if command == "lint":
+        return lint()
     ensure_postgres()
     ensure_system_packages(TEST_PACKAGES)
     return sh(str(BIN / "python"), "-m", "pytest", *rest, check=False, cwd=ROOT)

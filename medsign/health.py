@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from medsign.clock import Clock
+from medsign.db.integrity import get_existing
 from medsign.db.models import ExternalCallStatRow
 
 log = logging.getLogger("medsign.health")
@@ -112,8 +113,7 @@ def _add(db: Session, system: str, minute: datetime, b: _Bucket) -> None:
     dialect_insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     db.execute(dialect_insert(table).values(system=system, minute=minute, ok=0, transient=0,
                                             rejected=0).on_conflict_do_nothing())
-    row = db.get(ExternalCallStatRow, (system, minute), with_for_update=True)
-    assert row is not None
+    row = get_existing(db, ExternalCallStatRow, (system, minute), with_for_update=True)
     row.ok, row.transient, row.rejected = row.ok + b.ok, row.transient + b.transient, \
         row.rejected + b.rejected
     row.last_ok_at = _later(row.last_ok_at, b.last_ok_at)

@@ -99,5 +99,6 @@ def _device(row: LoginDeviceRow) -> Device:
 def _account(owner: Owner) -> tuple[str, int]:
     if owner.staff_user_id is not None:
         return "staff", owner.staff_user_id
-    assert owner.portal_account_id is not None
+    if owner.portal_account_id is None:
+        raise ValueError("an anonymous owner has no account to vouch for")
     return "portal", owner.portal_account_id

@@ -49,19 +49,22 @@ def problem(status: int, code: str, detail: str, *, title: str | None = None,
 
 
 def _service_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
+    if not isinstance(exc, ServiceError):
+        raise TypeError(f"ServiceError handler got {type(exc).__name__}")
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return problem(exc.status, exc.code, exc.message, headers=headers, **exc.extra)
 
 
 def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+    if not isinstance(exc, DomainError):
+        raise TypeError(f"DomainError handler got {type(exc).__name__}")
     errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
     return problem(422, exc.code, exc.message, errors=errors)
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):
+        raise TypeError(f"RequestValidationError handler got {type(exc).__name__}")
     errors = [_describe(e) for e in exc.errors()]
     if any(e["code"] == "json_invalid" for e in errors):
         return problem(400, "malformed_json", "Тело запроса не является корректным JSON.",
@@ -77,7 +80,8 @@ def _describe(error: Any) -> dict[str, Any]:
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):
+        raise TypeError(f"StarletteHTTPException handler got {type(exc).__name__}")
     code, text = _HTTP_CODES.get(exc.status_code, ("http_error", "Ошибка запроса."))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in (
         "Not Found", "Method Not Allowed", "There was an error parsing the body") else text

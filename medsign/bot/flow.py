@@ -147,7 +147,8 @@ class NotifyFlow:
         if row.state != "scheduled" or reason is not None:
             return Done("cancelled", apply=_set_state(row.id, "skipped", reason, self.deps.clock))
         user_id = context.patient.max_user_id
-        assert user_id is not None
+        if user_id is None:  # eligible() gives a reason for a patient without MAX
+            raise RuntimeError(f"notification {row.id}: the patient has no MAX account")
         buttons = keyboard("choice", token=row.token, goskey_url=self.deps.policy.goskey_bot_url)
         try:
             mid, chat_id = await self.deps.send_once(

@@ -131,7 +131,8 @@ def _ask_current(db: Session, patient: PatientRow, user_id: int, chat_id: int | 
                  now: datetime, *, how: str) -> None:
     """Put ``user_id`` on hold and ask the linked account — once while a question is open."""
     current = patient.max_user_id
-    assert current is not None
+    if current is None:
+        raise ValueError(f"patient {patient.id} has no linked MAX account to ask")
     if db.scalars(select(MaxRelinkRow.id).where(
             MaxRelinkRow.patient_id == patient.id, MaxRelinkRow.new_user_id == user_id,
             MaxRelinkRow.current_user_id == current, MaxRelinkRow.decision.is_(None),

@@ -184,7 +184,8 @@ def _comb(curve: Curve, table: _Table, k: int) -> _Jacobian:
 @functools.cache
 def _base_table(curve: Curve) -> _Table:
     table = _comb_table(curve, (curve.x, curve.y))
-    assert table is not None  # G has order q: no multiple below 2^bits(q) is infinity
+    if table is None:  # G has order q: no multiple below 2^bits(q) is infinity
+        raise ValueError(f"curve {curve.name}: the base point does not have order q")
     return table
 
 

@@ -409,7 +409,8 @@ def _run_pg_tool(args: list[str], env: dict[str, str], *, marker: str, total: in
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 encoding="utf-8", errors="replace")
     with proc:
-        assert proc.stderr is not None  # stderr=PIPE
+        if proc.stderr is None:  # cannot happen with stderr=PIPE
+            raise RuntimeError(f"{args[0]} started without a pipe for its stderr")
         try:
             _follow(proc.stderr, tail, marker, total, progress)
         except BaseException:

@@ -63,7 +63,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 5.0, pool_size: int = 10,
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         create_private(path)
-        return _sqlite_engine(url, busy_timeout_s, echo)
+        return _sqlite_engine(url, path, busy_timeout_s, echo)
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                          echo=echo)
 
@@ -85,9 +85,7 @@ def create_private(path: Path) -> None:
         os.close(fd)
 
 
-def _sqlite_engine(url: str, busy_timeout_s: float, echo: bool) -> Engine:
-    path = sqlite_path(url)
-    assert path is not None
+def _sqlite_engine(url: str, path: Path, busy_timeout_s: float, echo: bool) -> Engine:
     lock_path = path.with_name(path.name + "-writer.lock")
     engine = create_engine(url, echo=echo, connect_args={
         "timeout": busy_timeout_s, "check_same_thread": False,
@@ -110,7 +108,8 @@ def _sqlite_engine(url: str, busy_timeout_s: float, echo: bool) -> Engine:
             conn.exec_driver_sql("BEGIN DEFERRED")
             return
         dbapi = conn.connection.dbapi_connection
-        assert isinstance(dbapi, _LockingConnection)
+        if not isinstance(dbapi, _LockingConnection):  # the connect_args factory makes them
+            raise TypeError(f"SQLite connection without the writer lock: {type(dbapi).__name__}")
         dbapi.writer.acquire()
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")

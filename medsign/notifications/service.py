@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from medsign.db.integrity import IntegrityBroken, get_existing
 from medsign.db.models import (
     AppointmentRow,
     ConsentRow,
@@ -60,9 +61,8 @@ class Context:
 
 
 def load(db: Session, appointment: AppointmentRow) -> Context:
-    org = db.get(OrganizationRow, appointment.organization_id)
-    patient = db.get(PatientRow, appointment.patient_id)
-    assert org is not None and patient is not None
+    org = get_existing(db, OrganizationRow, appointment.organization_id)
+    patient = get_existing(db, PatientRow, appointment.patient_id)
     consents = db.scalars(select(ConsentRow).where(ConsentRow.appointment_id == appointment.id))
     kinds = sorted(ConsentKind(c.kind) for c in consents
                    if c.signing_method == SigningMethod.electronic
@@ -119,7 +119,8 @@ def _plan(db: Session, ctx: Context, row: NotificationRow | None, policy: Notifi
             store.cancel_for_ref(db.connection(), kind=NOTIFY_KIND, ref=str(row.id), now=now,
                                  reason=reason)
         return
-    assert at is not None
+    if at is None:  # no send time always comes with a reason, handled above
+        raise RuntimeError(f"notification {row.id} has neither a send time nor a reason")
     row.state, row.scheduled_for = "scheduled", at
     row.token_expires_at = ctx.appointment.starts_at + policy.callback_ttl
     _schedule(db, row, at, item, now)
@@ -191,7 +192,8 @@ def _follow_up(db: Session, ctx: Context, row: NotificationRow, policy: Notifica
 def _supersede(db: Session, ctx: Context, row: NotificationRow, policy: NotificationPolicy,
                now: datetime) -> None:
     """The visit moved after its invitation went out: retire it and plan a fresh one."""
-    assert row.announced_start is not None
+    if row.announced_start is None:
+        raise IntegrityBroken(f"notification {row.id} was sent without announced_start")
     row.state, row.reason, row.updated_at = SUPERSEDED, "приём перенесён", now
     db.flush()  # the live-row index admits the new row only after this one left it
     _plan(db, ctx, None, policy, now)

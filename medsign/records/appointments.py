@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medsign.db.integrity import get_existing
 from medsign.db.models import AppointmentRow, ConsentRow, OrganizationRow, PatientRow
 from medsign.errors import NotFound
 from medsign.records import organizations
@@ -25,8 +26,7 @@ def get(db: Session, *, scope: Scope, organization: str,
     row = find(db, org.id, external_id)
     if row is None:
         raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
-    patient = db.get(PatientRow, row.patient_id)
-    assert patient is not None
+    patient = get_existing(db, PatientRow, row.patient_id)
     return row, org, patient, consents_of(db, row)
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from medsign.clock import Clock
 from medsign.config import SigningSettings
 from medsign.crypto import TrustStore
+from medsign.db.integrity import IntegrityBroken, get_existing
 from medsign.db.models import (
     AppointmentRow,
     ConsentRow,
@@ -109,8 +110,7 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
     and the organisation's code again: neither ever changes."""
     def apply(conn: Connection) -> None:
         with Session(bind=conn, expire_on_commit=False) as db:
-            row = db.get(SigningRequestRow, request_id, with_for_update=True)
-            assert row is not None
+            row = get_existing(db, SigningRequestRow, request_id, with_for_update=True)
             request = _domain(db, row) if loaded is None else signing_service.to_domain(
                 row, appointment_external_id=loaded.appointment.external_id,
                 organization_code=loaded.organization.code)
@@ -129,9 +129,8 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
 
 
 def _domain(db: Session, row: SigningRequestRow) -> SigningRequest:
-    appointment = db.get(AppointmentRow, row.appointment_id)
-    org = db.get(OrganizationRow, row.organization_id)
-    assert appointment is not None and org is not None
+    appointment = get_existing(db, AppointmentRow, row.appointment_id)
+    org = get_existing(db, OrganizationRow, row.organization_id)
     return signing_service.to_domain(row, appointment_external_id=appointment.external_id,
                                      organization_code=org.code)
 
@@ -168,7 +167,8 @@ class SigningFlow:
         self.deal_type_ids = deal_type_ids or []
 
     async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
-        assert item.ref is not None
+        if item.ref is None:
+            raise IntegrityBroken(f"signing work item {item.id} has no ref (request id)")
         loaded = await ctx.read(lambda conn: load(conn, item.ref or ""))
         state = SigningState(loaded.row.state)
         if state in FINAL_STATES or state is SigningState.signer_mismatch:

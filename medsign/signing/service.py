@@ -25,6 +25,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medsign.db.integrity import get_existing
 from medsign.db.models import (
     AppointmentRow,
     ConsentRow,
@@ -153,8 +154,7 @@ def _load_appointment(db: Session, scope: Scope, organization: str, external_id:
     appt = db.scalars(query).first()
     if appt is None:
         raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
-    patient = db.get(PatientRow, appt.patient_id)
-    assert patient is not None  # a foreign key guarantees it
+    patient = get_existing(db, PatientRow, appt.patient_id)
     return appt, org, patient
 
 

@@ -51,7 +51,8 @@ async def start(request: Request) -> Response:
 
 def _keep_state(request: Request, state: str) -> None:
     visitor = deps.ensure_session(request)  # the form was sent: now the state needs a row
-    assert visitor.session is not None
+    if visitor.session is None:
+        raise RuntimeError("ensure_session() left the visitor without a session")
     with deps.write_db(request) as db:
         web_sessions.set_data(db, visitor.session, {**visitor.data, STATE_KEY: state})
         db.commit()
@@ -90,7 +91,8 @@ def _keep_state_cleared(request: Request) -> None:
 
 async def _person(request: Request, expected: str) -> Person:
     factory = deps.web_settings(request).esia
-    assert factory is not None
+    if factory is None:  # callback() answers before calling here when ESIA is off
+        raise RuntimeError("ESIA sign-in is not configured")
     code = read_callback(dict(request.query_params), expected_state=expected)
     outcome, step = "transient", "token"
     client = await run_in_threadpool(factory)

@@ -55,7 +55,8 @@ def platform_error(exc: Exception) -> JSONResponse:
         return error(409, "invalid.state", exc.message)
     if isinstance(exc, KeyReused):
         return error(422, "idempotency.key.reused", exc.message)
-    assert isinstance(exc, PlatformError)
+    if not isinstance(exc, PlatformError):
+        raise TypeError(f"not a platform error: {type(exc).__name__}")
     return error(exc.status, exc.code, exc.message)
 
 

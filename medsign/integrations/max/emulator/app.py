@@ -52,7 +52,8 @@ def _lifespan(emulator: Emulator) -> Callable[[Starlette], AbstractAsyncContextM
 
 
 async def _error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PlatformError)
+    if not isinstance(exc, PlatformError):
+        raise TypeError(f"not a platform error: {type(exc).__name__}")
     return platform.error(exc.status, exc.code, exc.message)
 
 

@@ -44,7 +44,8 @@ def platform_error(emulator: Emulator, exc: Exception) -> JSONResponse:
     if isinstance(exc, TooManyRequests):
         emulator.store.count(f"429:{exc.limit}")
         return error(429, "too.many.requests", exc.message, {"Retry-After": exc.retry_after})
-    assert isinstance(exc, PlatformError)
+    if not isinstance(exc, PlatformError):
+        raise TypeError(f"not a platform error: {type(exc).__name__}")
     return error(exc.status, exc.code, exc.message)
 
 
