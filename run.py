@@ -7,7 +7,8 @@ later runs reinstall only when ``pyproject.toml`` or ``constraints.txt`` changed
 
     python3 run.py demo [demo options]     the demo stand: service, worker, demo data (SQLite)
     python3 run.py test [pytest options]   the whole test suite on SQLite and PostgreSQL
-    python3 run.py lint                    ruff check and mypy (strict), as pyproject.toml says
+    python3 run.py lint                    ruff check, mypy (strict) and the import contracts
+                                           (lint-imports), as pyproject.toml says
     python3 run.py medsign ARGS...         any medsign command inside the environment
 
 ``test`` makes sure PostgreSQL is reachable (``MEDSIGN_TEST_PG_URL``, default the local
@@ -136,7 +137,8 @@ def ensure_system_packages(packages: tuple[str, ...]) -> None:
 
 # The conventions CI enforces; each runs even when the one before failed, so that one run
 # reports everything. mypy checks the packages that pyproject.toml names.
-LINTERS = (("ruff", ("check", ".")), ("mypy", ()))
+LINTERS = (("ruff", ("check", ".")), ("mypy", ()),
+           ("lint-imports", ("--no-cache", "--no-logo")))
 
 
 def lint() -> int:

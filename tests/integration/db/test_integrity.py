@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from medsign.services import organizations
-from medsign.services.scope import SYSTEM
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from medsign.db.integrity import IntegrityBroken, get_existing
 from medsign.db.models import OrganizationRow
 from medsign.demo import ORGANIZATION
+from medsign.records import organizations
+from medsign.records.scope import SYSTEM
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 
