@@ -6,7 +6,7 @@ makes them again from a DejaVu installation (Debian: ``fonts-dejavu-core``,
 
     python -c "from medsign.pdf import cutting; cutting.rebuild()"
 
-The Goskey emulator cuts the system's DejaVu the same way at run time, and adds a document's
+The Goskey emulator cuts the system's DejaVu at run time, to its own set and a document's
 other characters when it has some. fontTools does the cutting: it comes with the ``emulators``
 extra (the service only reads the shipped cuts, with ``truetype``).
 """
@@ -33,15 +33,15 @@ _DROPPED = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBD
             "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR"]
 
 
-def cut(source: Path, extra: Iterable[str] = ()) -> bytes:
-    """The working set of the TrueType font ``source`` and the characters ``extra`` (those the
-    font has), hinting kept."""
+def cut(source: Path, unicodes: Iterable[int] = WORKING_SET) -> bytes:
+    """The code points ``unicodes`` of the TrueType font ``source`` (those it has), hinting
+    kept."""
     parsed = ttLib.TTFont(source, recalcTimestamp=False)
     options = subset.Options(notdef_outline=True, recommended_glyphs=True, name_IDs=["*"],
                              name_languages=["*"])
     options.drop_tables += _DROPPED
     subsetter = subset.Subsetter(options)
-    subsetter.populate(unicodes=sorted(WORKING_SET | {ord(ch) for ch in extra}))
+    subsetter.populate(unicodes=sorted(unicodes))
     subsetter.subset(parsed)
     buffer = io.BytesIO()
     parsed.save(buffer)

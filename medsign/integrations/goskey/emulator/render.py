@@ -6,8 +6,8 @@ The patient's name is also in the PDF's ``/Author`` metadata, where a test can f
 a PDF parser.
 
 Rendering is the emulator's main cost in a throughput run, so, once per process and font, the
-font is cut down to the working set of ``medsign.pdf.cutting`` — Latin with its extensions,
-Cyrillic, common punctuation, №, ₽, € (~900 glyphs with their hinting, ~90 KB) — and prepared
+font is cut down to a working set — Latin, Latin-1 and Latin Extended-A, Cyrillic, common
+punctuation, №, ₽, €, U+FFFD (~700 glyphs with their hinting, ~80 KB) — and prepared
 for the project's small PDF writer, which embeds that cut whole: a document then costs its line
 breaking (well under a millisecond of font work). A document with characters outside the
 working set gets a cut that adds them (~0.2 s from the full DejaVu Sans, once per set of such
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import logging
 import threading
 import xml.etree.ElementTree as ET
@@ -33,6 +34,11 @@ from medsign.pdf import writer as pdf
 
 log = logging.getLogger("medsign.goskey.emulator")
 _CREATOR = "Госключ (эмулятор)"
+# narrower than the shipped cuts' set (``cutting.WORKING_SET``): the cut is embedded in every
+# PDF, and the archive deflates each PDF again — every 10 KB more costs ~0.5 ms a document
+_WORKING_SET = frozenset(itertools.chain(
+    range(0x20, 0x7F), range(0xA0, 0x180), range(0x400, 0x500), range(0x2010, 0x203B),
+    (0x20AC, 0x20BD, 0x2116, 0x2122, ord(fonts.REPLACEMENT))))
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,10 @@ class Sheet:
 def render_pdf(sheet: Sheet, *, font: Path) -> bytes:
     blocks = _blocks(sheet)
     face = _face(font, "".join(block.text for block in blocks))
-    shown = [dataclasses.replace(block, text=fonts.printable(block.text, face))
-             for block in blocks]
-    return pdf.render(face, shown, title=sheet.document.title,
+    if not all(face.covers(block.text) for block in blocks):  # what the font itself lacks
+        blocks = [dataclasses.replace(block, text=fonts.printable(block.text, face))
+                  for block in blocks]
+    return pdf.render(face, blocks, title=sheet.document.title,
                       author=sheet.patient.full_name, creator=_CREATOR,
                       created=sheet.created_at)
 
@@ -70,7 +77,7 @@ def _face(font: Path, text: str) -> pdf.Font:
     working = working_font(font)
     if working is None:
         return fonts.regular()
-    others = frozenset(ch for ch in text if not working.covers(ch))
+    others = frozenset(ch for ch in set(text) if not working.covers(ch))
     return _with_characters(font, others) if others else working
 
 
@@ -95,7 +102,7 @@ def working_font(font: Path) -> pdf.Font | None:
 
 def _cut(font: Path, characters: frozenset[str] = frozenset()) -> pdf.Font | None:
     try:
-        return pdf.load_font(cutting.cut(font, characters))
+        return pdf.load_font(cutting.cut(font, _WORKING_SET | {ord(ch) for ch in characters}))
     except Exception:  # a font that cannot be cut: the shipped cut still renders the text
         log.warning("could not cut the font %s down; PDFs are set in the shipped cut", font,
                     exc_info=True)
