@@ -2,8 +2,9 @@
 """Set up and run medsign with nothing but Python: ``python3 run.py demo``,
 ``python3 run.py test`` or ``python3 run.py lint``.
 
-The first run creates ``.venv`` and installs the pinned dependencies (``constraints.txt``);
-later runs reinstall only when ``pyproject.toml`` or ``constraints.txt`` changed.
+The first run creates ``.venv`` and installs medsign with its ``test`` extra (which includes the
+``emulators`` extra the demo needs), pinned by ``constraints.txt``; later runs reinstall only
+when ``pyproject.toml`` or ``constraints.txt`` changed.
 
     python3 run.py demo [demo options]     the demo stand: service, worker, demo data (SQLite)
     python3 run.py test [pytest options]   the whole test suite on SQLite and PostgreSQL
@@ -55,6 +56,7 @@ def ensure_venv() -> None:
     say("устанавливаю зависимости (constraints.txt)")
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
     sh(*pip, "install", "--upgrade", "pip")
+    # the test extra includes the emulators extra, which the demo runs
     sh(*pip, "install", "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[test]")
     STAMP.write_text(wanted)
 

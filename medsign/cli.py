@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,36 @@ def _settings(ctx: click.Context) -> Settings:
 
 def _container(ctx: click.Context) -> bootstrap.Container:
     return bootstrap.build(_settings(ctx))
+
+
+def _require_emulators() -> None:
+    """``emulate`` and ``demo`` run the emulators, whose packages come with the ``emulators``
+    extra: without them, say what to install rather than fail on an import."""
+    missing = _missing_from_extra("emulators")
+    if missing:
+        click.echo(f"Эмуляторы не установлены: нет пакетов {', '.join(missing)}. Установите "
+                   "дополнение emulators: pip install 'medsign[emulators]'", err=True)
+        click.get_current_context().exit(1)
+
+
+def _missing_from_extra(extra: str) -> list[str]:
+    """The distributions of medsign's ``extra`` that are not installed."""
+    try:
+        requirements = metadata.requires("medsign") or []
+    except metadata.PackageNotFoundError:  # run from a bare source tree: the imports will tell
+        return []
+    wanted = re.compile(rf"""extra\s*==\s*["']{re.escape(extra)}["']""")
+    names = [re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+             for requirement in requirements if wanted.search(requirement.partition(";")[2])]
+    return [name for name in names if not _installed(name)]
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -225,6 +256,7 @@ async def _run_until_signal(run: Callable[[asyncio.Event], Any],
 @click.pass_context
 def demo(ctx: click.Context, host: str, port: int, goskey_port: int, max_port: int,
          database: str) -> None:
+    _require_emulators()
     from medsign import demo as demo_mod
     ports = demo_mod.Ports(host=host, api=port, goskey=goskey_port, max=max_port)
     settings = demo_mod.demo_settings(_settings(ctx), database=database, ports=ports)
@@ -233,7 +265,8 @@ def demo(ctx: click.Context, host: str, port: int, goskey_port: int, max_port: i
                              announce=lambda text: click.echo(text, err=True)))
 
 
-@main.group(help="Эмуляторы внешних систем для разработки, тестов и демонстрации.")
+@main.group(help="Эмуляторы внешних систем для разработки, тестов и демонстрации (нужно "
+                 "дополнение emulators: pip install 'medsign[emulators]').")
 def emulate() -> None:
     pass
 
@@ -268,6 +301,7 @@ def emulate_goskey(host: str, port: int, token: str, state_dir: Path | None,
                    mo_trust: tuple[Path, ...], rate_limit: float | None,
                    expire_after: float | None, people_file: Path | None,
                    unknown_phones: str) -> None:
+    _require_emulators()
     from medsign.integrations.goskey.emulator import FontNotFound, run
     click.echo(f"Эмулятор Госключа: API http://{host}:{port}/gov/pep, страница пациента "
                f"http://{host}:{port}/_emulator/", err=True)
@@ -299,6 +333,7 @@ def emulate_goskey(host: str, port: int, token: str, state_dir: Path | None,
 def emulate_max(host: str, port: int, token: str, state_dir: Path | None, bot_username: str,
                 rate_limit: float, no_rate_limit: bool, insecure_webhooks: bool,
                 webhook_time_scale: float) -> None:
+    _require_emulators()
     from medsign.integrations.max.emulator import run
     click.echo(f"Эмулятор MAX: API http://{host}:{port}, телефон http://{host}:{port}/_emulator/",
                err=True)

@@ -4,14 +4,14 @@
 Used by the signing emulator (the consents the patient signs) and by the evidence package
 (the signature sheet, «Лист подписания»); ``medsign.pdf.fonts`` ships the fonts.
 
-The emulator renders two PDFs per transaction. With fpdf2 each one parsed the font, laid the
-text out through its general machinery and subset the font again on output (~9–20 ms a PDF,
-most of the emulator's time in a throughput run). The documents are plain — a centred
-heading, captions, justified paragraphs on A4 pages — so this writer does only that, and does
-the font work once per process: the working-set cut of DejaVu Sans (``render.working_font``)
-is embedded whole (compressed once), with its widths and a ToUnicode map, as a Type 0 font
-with Identity-H encoding (a CID is the cut font's glyph id). A document then costs the line
-breaking and a few string joins: well under a millisecond of font work.
+The documents are plain — a centred heading, captions, justified paragraphs on A4 pages — so
+this writer does only that, and does the font work once per process: a cut of DejaVu Sans
+(``fonts`` ships two; the emulator cuts the system's, ``render.working_font``), read with
+``truetype``, is embedded whole (compressed once), with its widths and a ToUnicode map, as a
+Type 0 font with Identity-H encoding (a CID is the cut font's glyph id). A document then costs
+the line breaking and a few string joins: well under a millisecond of font work (fpdf2, which
+the emulator used before, took 9–20 ms a PDF: it parsed the font, laid the text out through
+its general machinery and subset the font again on output).
 
 The output is PDF 1.7: catalog, page tree, pages with one compressed content stream each, the
 font (Type 0 → CIDFontType2 → FontDescriptor with FontFile2), an information dictionary, a
@@ -21,13 +21,12 @@ renders the same bytes every time for the same content.
 
 from __future__ import annotations
 
-import io
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from fontTools import ttLib
+from medsign.pdf import truetype
 
 PT_PER_MM = 72 / 25.4
 PAGE_W, PAGE_H = 210.0, 297.0  # A4, mm
@@ -101,20 +100,15 @@ def first_object(slot: int) -> int:
 
 
 def load_font(raw: bytes, *, slot: int = 0) -> Font:
-    """Parse ``raw`` (a TrueType font, embedded whole) and build its PDF objects for ``slot``
-    (0: the document's regular face, 1: its bold face)."""
+    """Read ``raw`` (a TrueType font, embedded whole) and build its PDF objects for ``slot``
+    (0: the document's regular face, 1: its bold face); ``truetype.FontError`` if it is none."""
     first = first_object(slot)
-    parsed = ttLib.TTFont(io.BytesIO(raw))
-    scale = 1000 / parsed["head"].unitsPerEm
-    order = parsed.getGlyphOrder()
-    metrics = parsed["hmtx"].metrics
-    widths = tuple(round(metrics[name][0] * scale, 3) for name in order)
-    by_name = {name: gid for gid, name in enumerate(order)}
-    gids = {cp: by_name[name] for cp, name in (parsed.getBestCmap() or {}).items()}
-    name = f"{TAGS[slot]}+{parsed['name'].getDebugName(6) or 'Font'}".replace(" ", "")
-    head, hhea = parsed["head"], parsed["hhea"]
-    cap = getattr(parsed["OS/2"], "sCapHeight", 0) or _cap_height(parsed) or hhea.ascent
-    bbox = " ".join(str(round(v * scale)) for v in (head.xMin, head.yMin, head.xMax, head.yMax))
+    font = truetype.read(raw)
+    scale = 1000 / font.units_per_em
+    widths = tuple(round(advance * scale, 3) for advance in font.advances)
+    name = f"{TAGS[slot]}+{font.postscript_name or 'Font'}".replace(" ", "")
+    cap = font.cap_height or font.ascent
+    bbox = " ".join(str(round(v * scale)) for v in font.bbox)
     type0 = (f"<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H "
              f"/DescendantFonts [{first + 1} 0 R] "
              f"/ToUnicode {first + 4} 0 R >>").encode()
@@ -124,20 +118,13 @@ def load_font(raw: bytes, *, slot: int = 0) -> Font:
            f"/FontDescriptor {first + 2} 0 R /DW 1000 /W [0 [{w}]] "
            f"/CIDToGIDMap /Identity >>").encode()
     descriptor = (f"<< /Type /FontDescriptor /FontName /{name} /Flags 32 /FontBBox [{bbox}] "
-                  f"/ItalicAngle {parsed['post'].italicAngle:g} "
-                  f"/Ascent {round(hhea.ascent * scale)} /Descent {round(hhea.descent * scale)} "
+                  f"/ItalicAngle {font.italic_angle:g} "
+                  f"/Ascent {round(font.ascent * scale)} /Descent {round(font.descent * scale)} "
                   f"/CapHeight {round(cap * scale)} /StemV 87 "
                   f"/FontFile2 {first + 3} 0 R >>").encode()
     font_file = _stream(zlib.compress(raw, 9), f"/Length1 {len(raw)} /Filter /FlateDecode")
-    to_unicode = _stream(zlib.compress(_to_unicode(gids), 9), "/Filter /FlateDecode")
-    return Font(gids, widths, (type0, cid, descriptor, font_file, to_unicode), slot)
-
-
-def _cap_height(parsed: ttLib.TTFont) -> int:
-    """The top of "H", for fonts whose OS/2 table is too old to state the cap height."""
-    if "glyf" not in parsed or "H" not in parsed.getGlyphOrder():
-        return 0
-    return int(getattr(parsed["glyf"]["H"], "yMax", 0) or 0)
+    to_unicode = _stream(zlib.compress(_to_unicode(font.cmap), 9), "/Filter /FlateDecode")
+    return Font(dict(font.cmap), widths, (type0, cid, descriptor, font_file, to_unicode), slot)
 
 
 def _to_unicode(gids: dict[int, int]) -> bytes:

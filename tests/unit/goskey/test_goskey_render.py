@@ -1,6 +1,6 @@
-"""The emulator's PDFs: the small writer of ``pdf.py`` with the working-set cut of DejaVu for
-documents it covers, fpdf2 and the full font for the rest — read back with pypdf, an
-independent PDF parser."""
+"""The emulator's PDFs: the project's small writer with the working-set cut of DejaVu for
+documents it covers, and a cut that adds a document's other characters for the rest — read
+back with pypdf, an independent PDF parser."""
 
 from __future__ import annotations
 
@@ -113,16 +113,26 @@ def test_justified_lines_reach_the_right_margin(font: Path) -> None:
     assert any(b"] TJ" in s for s in streams)  # stretched with TJ offsets after the spaces
 
 
-def test_text_outside_the_working_set_goes_through_fpdf2_with_the_full_font(
-        font: Path) -> None:
+def test_text_outside_the_working_set_gets_a_cut_that_adds_it(font: Path) -> None:
     prepared = render.working_font(font)
     assert prepared is not None
     for foreign in ("Ωμέγα", "Ա", "→"):
         assert not prepared.covers(f"Иванов {foreign}")
     data = render.render_pdf(sheet(services=["Ωμέγα → Ա"]), font=font)
-    assert b"/FontFile2" in data and b"/Producer (medsign)" not in data  # fpdf2's document
+    assert b"/Producer (medsign)" in data  # the project's writer, not another library
     _, text = read(data)
-    assert "Ωμέγα" in text and squeeze("Приём врача") not in text  # services replaced
+    if not font.name.startswith("DejaVuSans-medsign"):  # the system's DejaVu has them all
+        assert "Ωμέγα → Ա" in text
+    assert squeeze(sheet().document.title) in squeeze(text)
+    cut_before = render._with_characters.cache_info().hits
+    render.render_pdf(sheet(services=["→ Ωμέγα Ա"]), font=font)  # the same characters
+    assert render._with_characters.cache_info().hits == cut_before + 1  # the same cut
+
+
+def test_characters_the_font_lacks_show_as_the_replacement_mark(font: Path) -> None:
+    data = render.render_pdf(sheet(services=["Иероглиф 伊 в названии"]), font=font)
+    _, text = read(data)
+    assert squeeze("Иероглиф \ufffd в названии") in squeeze(text)
 
 
 def test_the_embedded_font_is_dejavus_own_glyphs_cut_once(font: Path) -> None:
@@ -142,10 +152,13 @@ def test_the_embedded_font_is_dejavus_own_glyphs_cut_once(font: Path) -> None:
             original["glyf"][theirs].getCoordinates(original["glyf"])[0]
 
 
-def test_a_font_fonttools_cannot_cut_sends_every_document_to_fpdf2(tmp_path: Path) -> None:
+def test_a_font_that_cannot_be_cut_leaves_the_documents_to_the_shipped_cut(
+        tmp_path: Path) -> None:
     broken = tmp_path / "broken.ttf"
     broken.write_bytes(b"not a font")
     assert render.working_font(broken) is None
+    _, text = read(render.render_pdf(sheet(), font=broken))
+    assert squeeze("ГБУЗ «Городская поликлиника № 1»") in squeeze(text)
 
 
 def test_the_xml_carries_the_agreement_fields() -> None:

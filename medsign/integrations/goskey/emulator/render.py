@@ -7,16 +7,18 @@ a PDF parser.
 
 Rendering is the emulator's main cost in a throughput run, so, once per process and font, the
 font is cut down to a working set — Latin, Latin-1 and Latin Extended-A, Cyrillic, common
-punctuation, №, ₽, € (~700 glyphs with their hinting, ~80 KB) — and prepared for the small
-writer of ``pdf.py``, which embeds that cut whole: a document then costs its line breaking
-(well under a millisecond of font work; fpdf2 took 9–20 ms). A document with any character
-outside the working set is rendered by fpdf2 from the full font, which subsets it.
+punctuation, №, ₽, €, U+FFFD (~700 glyphs with their hinting, ~80 KB) — and prepared
+for the project's small PDF writer, which embeds that cut whole: a document then costs its line
+breaking (well under a millisecond of font work). A document with characters outside the
+working set gets a cut that adds them (~0.2 s from the full DejaVu Sans, once per set of such
+characters: kept for the next document with the same ones); characters the font lacks show as
+U+FFFD.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
+import functools
 import itertools
 import logging
 import threading
@@ -25,23 +27,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from fontTools import subset, ttLib
-from fpdf import FPDF
-
 from medsign.integrations.goskey.emulator.model import Document
 from medsign.integrations.goskey.emulator.profile import PatientProfile
+from medsign.pdf import cutting, fonts
 from medsign.pdf import writer as pdf
 
 log = logging.getLogger("medsign.goskey.emulator")
-# tables a PDF viewer never uses from an embedded TrueType font (layout, colour, bitmaps,
-# FontForge timestamps): not embedded
-_DROPPED = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC",
-            "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR"]
-_FONT = "DejaVu"
 _CREATOR = "Госключ (эмулятор)"
+# narrower than the shipped cuts' set (``cutting.WORKING_SET``): the cut is embedded in every
+# PDF, and the archive deflates each PDF again — every 10 KB more costs ~0.5 ms a document
 _WORKING_SET = frozenset(itertools.chain(
     range(0x20, 0x7F), range(0xA0, 0x180), range(0x400, 0x500), range(0x2010, 0x203B),
-    (0x20AC, 0x20BD, 0x2116, 0x2122)))
+    (0x20AC, 0x20BD, 0x2116, 0x2122, ord(fonts.REPLACEMENT))))
 
 
 @dataclass(frozen=True)
@@ -56,12 +53,13 @@ class Sheet:
 
 def render_pdf(sheet: Sheet, *, font: Path) -> bytes:
     blocks = _blocks(sheet)
-    prepared = working_font(font)
-    if prepared is not None and all(prepared.covers(b.text) for b in blocks):
-        return pdf.render(prepared, blocks, title=sheet.document.title,
-                          author=sheet.patient.full_name, creator=_CREATOR,
-                          created=sheet.created_at)
-    return _render_with_fpdf(sheet, blocks, font)
+    face = _face(font, "".join(block.text for block in blocks))
+    if not all(face.covers(block.text) for block in blocks):  # what the font itself lacks
+        blocks = [dataclasses.replace(block, text=fonts.printable(block.text, face))
+                  for block in blocks]
+    return pdf.render(face, blocks, title=sheet.document.title,
+                      author=sheet.patient.full_name, creator=_CREATOR,
+                      created=sheet.created_at)
 
 
 def _blocks(sheet: Sheet) -> list[pdf.Block]:
@@ -73,22 +71,19 @@ def _blocks(sheet: Sheet) -> list[pdf.Block]:
     return blocks
 
 
-def _render_with_fpdf(sheet: Sheet, blocks: list[pdf.Block], font: Path) -> bytes:
-    """The general path, for text the working set does not cover: fpdf2 and the full font."""
-    document = FPDF(format="A4")
-    document.set_creation_date(sheet.created_at)
-    document.set_title(sheet.document.title)
-    document.set_author(sheet.patient.full_name)
-    document.set_creator(_CREATOR)
-    document.add_font(_FONT, fname=str(font))
-    document.add_page()
-    for block in blocks:
-        document.set_font(_FONT, size=block.size)
-        document.multi_cell(0, block.line, block.text, align=block.align, new_x="LMARGIN",
-                            new_y="NEXT")
-        if block.space:
-            document.ln(block.space)
-    return bytes(document.output())
+def _face(font: Path, text: str) -> pdf.Font:
+    """The working-set cut of ``font`` when it covers ``text``, else a cut that adds the
+    other characters of ``text``."""
+    working = working_font(font)
+    if working is None:
+        return fonts.regular()
+    others = frozenset(ch for ch in set(text) if not working.covers(ch))
+    return _with_characters(font, others) if others else working
+
+
+@functools.lru_cache(maxsize=64)
+def _with_characters(font: Path, characters: frozenset[str]) -> pdf.Font:
+    return _cut(font, characters) or fonts.regular()
 
 
 _working: dict[Path, pdf.Font | None] = {}
@@ -97,27 +92,19 @@ _working_lock = threading.Lock()
 
 def working_font(font: Path) -> pdf.Font | None:
     """The working-set cut of ``font``, prepared for ``pdf.render`` (once per process and
-    font); None when it cannot be made here (every document then goes through fpdf2)."""
+    font); None when it cannot be made (every document is then set in the cut shipped with
+    medsign)."""
     with _working_lock:
         if font not in _working:
             _working[font] = _cut(font)
         return _working[font]
 
 
-def _cut(font: Path) -> pdf.Font | None:
+def _cut(font: Path, characters: frozenset[str] = frozenset()) -> pdf.Font | None:
     try:
-        parsed = ttLib.TTFont(font, recalcTimestamp=False)
-        options = subset.Options(notdef_outline=True, recommended_glyphs=True,
-                                 name_IDs=["*"], name_languages=["*"])
-        options.drop_tables += _DROPPED
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(unicodes=sorted(_WORKING_SET))
-        subsetter.subset(parsed)
-        buffer = io.BytesIO()
-        parsed.save(buffer)
-        return pdf.load_font(buffer.getvalue())
-    except Exception:  # any failure only costs speed
-        log.warning("could not cut the font %s down; PDFs are rendered with fpdf2", font,
+        return pdf.load_font(cutting.cut(font, _WORKING_SET | {ord(ch) for ch in characters}))
+    except Exception:  # a font that cannot be cut: the shipped cut still renders the text
+        log.warning("could not cut the font %s down; PDFs are set in the shipped cut", font,
                     exc_info=True)
         return None
 

@@ -8,6 +8,9 @@ the update stays queued (for long polling). All those times are multiplied by
 ``webhook_time_scale``. If the retries run out first, the update is dropped [UNCONFIRMED].
 Assumptions: one subscription per bot (a new URL replaces the old one); update types the
 subscription does not want are skipped.
+
+The module sits below :mod:`core`, whose ``Emulator`` owns a :class:`Deliverer`: it sees the
+emulator only as a :class:`Platform`, so nothing here imports the core back.
 """
 
 from __future__ import annotations
@@ -17,22 +20,34 @@ import contextlib
 import json
 import urllib.parse
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import httpx
 
+from medsign.integrations.max.emulator.config import EmulatorConfig
 from medsign.integrations.max.emulator.model import Subscription
+from medsign.integrations.max.emulator.store import Store
 from medsign.integrations.max.emulator.updates import Queued
 from medsign.integrations.max.emulator.validation import ProtoPayload, check_schema
-
-if TYPE_CHECKING:
-    from medsign.integrations.max.emulator.core import Emulator
 
 SECRET_HEADER = "X-Max-Bot-Api-Secret"
 ATTEMPTS_KEPT = 200
 
 
-def subscribe(emulator: Emulator, body: Any) -> None:
+class Platform(Protocol):
+    """What webhooks use of the emulated platform (``core.Emulator`` is one)."""
+
+    config: EmulatorConfig
+    store: Store
+    webhooks: Deliverer
+
+    def now_ms(self) -> int: ...
+
+    def changing(self) -> AbstractContextManager[None]: ...
+
+
+def subscribe(emulator: Platform, body: Any) -> None:
     check_schema(body, "SubscriptionRequestBody")
     url = body["url"]
     _check_url(url, insecure=emulator.config.insecure_webhooks)
@@ -43,7 +58,7 @@ def subscribe(emulator: Emulator, body: Any) -> None:
     emulator.webhooks.restart()
 
 
-def unsubscribe(emulator: Emulator, url: str) -> None:
+def unsubscribe(emulator: Platform, url: str) -> None:
     current = emulator.store.subscription
     if current is not None and current.url == url:
         with emulator.changing():
@@ -66,7 +81,7 @@ def _check_url(url: str, *, insecure: bool) -> None:
 
 
 class Deliverer:
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Platform) -> None:
         self.emulator = emulator
         self.attempts: deque[dict[str, Any]] = deque(maxlen=ATTEMPTS_KEPT)
         self._task: asyncio.Task[None] | None = None
