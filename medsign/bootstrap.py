@@ -24,7 +24,6 @@ from medsign.config import Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
 from medsign.domain.login_limits import parse_networks
-from medsign.domain.organizations import QuietHours
 from medsign.health import HealthRecorder
 from medsign.housekeeping.flow import KIND as HOUSEKEEPING_KIND
 from medsign.housekeeping.flow import STEP as HOUSEKEEPING_STEP
@@ -185,9 +184,8 @@ class Container:
 
     def notification_policy(self) -> NotificationPolicy:
         n = self.settings.notifications
-        quiet = n.default_quiet_hours
         return NotificationPolicy(offset=n.offset, min_lead=n.min_lead,
-                                  default_quiet_hours=QuietHours(quiet.start, quiet.end),
+                                  default_quiet_hours=n.default_quiet_hours,
                                   callback_ttl=n.callback_ttl,
                                   goskey_bot_url=self.settings.max.goskey_bot_url)
 

@@ -33,15 +33,7 @@ from medsign.config.model import (
     SigningSettings,
 )
 from medsign.config.rules import settings_warnings
-from medsign.config.units import (
-    QuietHours,
-    format_duration,
-    format_size,
-    parse_duration,
-    parse_quiet_hours,
-    parse_size,
-    parse_time_of_day,
-)
+from medsign.config.units import format_duration, format_size, parse_duration, parse_size
 
 __all__ = [
     "CONFIG_PATH_VARIABLE",
@@ -55,7 +47,6 @@ __all__ = [
     "NotificationSettings",
     "Problem",
     "Profile",
-    "QuietHours",
     "RateLimit",
     "RateLimitSettings",
     "RunnerSettings",
@@ -67,8 +58,6 @@ __all__ = [
     "format_size",
     "load_settings",
     "parse_duration",
-    "parse_quiet_hours",
     "parse_size",
-    "parse_time_of_day",
     "settings_warnings",
 ]

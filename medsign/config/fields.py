@@ -19,7 +19,9 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainVali
 from pydantic_core import PydanticCustomError
 
 from medsign.config import units
+from medsign.domain.errors import DomainError
 from medsign.domain.login_limits import parse_networks
+from medsign.domain.organizations import QuietHours, parse_quiet_hours
 
 CUSTOM_ERROR = "medsign_config"
 
@@ -151,6 +153,18 @@ def _networks(value: object) -> tuple[str, ...]:
         raise fail(f"список IP-адресов или сетей CIDR: {error}") from None
 
 
+def _quiet_hours(value: object) -> QuietHours:
+    """The domain's own parser: the МИС sends an organisation's quiet hours in the same form."""
+    if isinstance(value, QuietHours):
+        return value
+    if not isinstance(value, str):
+        raise fail(units.QUIET_HOURS_FORMS)
+    try:
+        return parse_quiet_hours(value)
+    except DomainError:
+        raise fail(units.QUIET_HOURS_FORMS) from None
+
+
 def _serialize_duration(value: timedelta) -> str:
     return units.format_duration(value)
 
@@ -174,8 +188,8 @@ Networks = Annotated[
     Display(lambda value: ", ".join(value)),
 ]
 QuietHoursField = Annotated[
-    units.QuietHours,
-    PlainValidator(_parsing(units.parse_quiet_hours)),
+    QuietHours,
+    PlainValidator(_quiet_hours),
     PlainSerializer(str),
 ]
 OptionalPath = Annotated[Path | None, PlainValidator(_optional_path)]

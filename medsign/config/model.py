@@ -7,12 +7,11 @@ tests check the three agree. Rules that involve several keys or the profile live
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
-from medsign.config import units
 from medsign.config.fields import (
     ByteSize,
     DatabaseUrl,
@@ -27,6 +26,7 @@ from medsign.config.fields import (
     WebUrl,
     mask_url_password,
 )
+from medsign.domain.organizations import QuietHours
 
 Profile = Literal["development", "demo", "production"]
 
@@ -85,7 +85,7 @@ class RunnerSettings(Section):
 
 class NotificationSettings(Section):
     offset: PositiveDuration = _seconds(24 * 3600)
-    default_quiet_hours: QuietHoursField = units.parse_quiet_hours("21:00-09:00")
+    default_quiet_hours: QuietHoursField = QuietHours(time(21), time(9))
     min_lead: Duration = _seconds(12 * 3600)
     link_token_ttl: PositiveDuration = _seconds(24 * 3600)
     callback_ttl: PositiveDuration = _seconds(48 * 3600)
