@@ -16,7 +16,7 @@ Exceptions::
 
 from medsign.config.describe import describe_settings
 from medsign.config.errors import ConfigError, Problem
-from medsign.config.loader import CONFIG_PATH_VARIABLE, DEFAULT_CONFIG_PATH, load_settings
+from medsign.config.loader import DEFAULT_CONFIG_PATH, load_settings
 from medsign.config.model import (
     DatabaseSettings,
     EsiaSettings,
@@ -33,6 +33,7 @@ from medsign.config.model import (
     SigningSettings,
 )
 from medsign.config.rules import settings_warnings
+from medsign.config.sources import CONFIG_PATH_VARIABLE
 from medsign.config.units import format_duration, format_size, parse_duration, parse_size
 
 __all__ = [

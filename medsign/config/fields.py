@@ -2,7 +2,9 @@
 
 Each type parses with our own function (``PlainValidator``) so that a bad value yields one
 error whose message is the Russian description of the accepted forms — the loader copies
-that message into :attr:`Problem.expected` as is.
+that message into :attr:`Problem.expected` as is. Types that pydantic-settings would take
+for JSON in an environment variable (a sequence, a dataclass) are marked ``NoDecode``: the
+variable holds the same text as the file (``10.0.0.1, 10.0.0.0/8``, ``21:00-09:00``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator, SecretStr
 from pydantic_core import PydanticCustomError
+from pydantic_settings import NoDecode
 
 from medsign.config import units
 from medsign.domain.errors import DomainError
@@ -183,12 +186,14 @@ ByteSize = Annotated[
 ]
 Networks = Annotated[
     tuple[str, ...],
+    NoDecode,
     PlainValidator(_networks),
     PlainSerializer(list, return_type=list[str]),
     Display(lambda value: ", ".join(value)),
 ]
 QuietHoursField = Annotated[
     QuietHours,
+    NoDecode,
     PlainValidator(_quiet_hours),
     PlainSerializer(str),
 ]

@@ -108,6 +108,22 @@ def test_one_env_variable_of_a_rate_limit_keeps_the_other_default() -> None:
     assert (settings.rate_limits.goskey.rate, settings.rate_limits.goskey.burst) == (5, 30)
 
 
+def test_the_process_environment_is_read_by_default_and_never_by_direct_construction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDSIGN_RUNNER__CONCURRENCY", "3")
+    assert load_settings().runner.concurrency == 3
+    assert load_settings(env={}).runner.concurrency == 8
+    assert Settings().runner.concurrency == 8
+
+
+def test_a_type_error_in_one_section_does_not_hide_a_rule_broken_in_another() -> None:
+    env = {"MEDSIGN_RUNNER__CONCURRENCY": "many", "MEDSIGN_SIGNING__POLL_INTERVAL_MAX": "10s"}
+    found = by_key(problems_of(env=env))
+    assert set(found) == {"runner.concurrency", "signing.poll_interval_max"}
+    assert found["signing.poll_interval_max"].source == "MEDSIGN_SIGNING__POLL_INTERVAL_MAX"
+
+
 def test_other_environment_variables_are_ignored() -> None:
     env = {"PATH": "/bin", "MEDSIGN_TEST_POSTGRES_URL": "postgresql://x/y", "MEDSIGNAL": "1"}
     assert load_settings(env=env) == load_settings(env={})
