@@ -23,7 +23,7 @@ from pydantic_settings import NoDecode
 
 from medsign.config import units
 from medsign.domain.errors import DomainError
-from medsign.domain.login_limits import parse_networks
+from medsign.domain.login_limits import IpNetwork, parse_networks
 from medsign.domain.organizations import QuietHours, parse_quiet_hours
 
 CUSTOM_ERROR = "medsign_config"
@@ -145,13 +145,15 @@ def _split_authority(rest: str) -> tuple[str, str, str]:
     return rest[:end], rest[end:end + 1], rest[end + 1:]
 
 
-def _networks(value: object) -> tuple[str, ...]:
+def _networks(value: object) -> tuple[IpNetwork, ...]:
     """A TOML list, or (from the environment) one string separated by commas or spaces."""
     items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if isinstance(items, tuple) and all(isinstance(i, IpNetwork) for i in items):
+        return items  # already parsed: a copy of the settings
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
         raise fail("список IP-адресов или сетей CIDR, например [\"10.0.0.1\", \"10.0.0.0/8\"]")
     try:
-        return tuple(str(n) for n in parse_networks(items))
+        return parse_networks(items)
     except ValueError as error:
         raise fail(f"список IP-адресов или сетей CIDR: {error}") from None
 
@@ -185,11 +187,11 @@ ByteSize = Annotated[
     Display(units.format_size),
 ]
 Networks = Annotated[
-    tuple[str, ...],
+    tuple[IpNetwork, ...],
     NoDecode,
     PlainValidator(_networks),
-    PlainSerializer(list, return_type=list[str]),
-    Display(lambda value: ", ".join(value)),
+    PlainSerializer(lambda value: [str(n) for n in value], return_type=list[str]),
+    Display(lambda value: ", ".join(str(n) for n in value)),
 ]
 QuietHoursField = Annotated[
     QuietHours,

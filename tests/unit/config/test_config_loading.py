@@ -1,4 +1,5 @@
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,18 @@ def test_public_url_is_derived_from_host_and_port() -> None:
     assert settings.server.public_url == "http://[::1]:9000"
     given = load_settings(env={"MEDSIGN_SERVER__PUBLIC_URL": "https://medsign.example.ru/"})
     assert given.server.public_url == "https://medsign.example.ru"
+
+
+def test_trusted_proxies_are_networks_from_a_list_or_a_variable(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.toml", '[server]\ntrusted_proxies = ["10.0.0.0/8", "127.0.0.1"]\n')
+    from_file = load_settings(path, env={})
+    variable = {"MEDSIGN_SERVER__TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"}
+    assert from_file.server.trusted_proxies == load_settings(env=variable).server.trusted_proxies
+    assert from_file.server.trusted_proxies == (ip_network("10.0.0.0/8"), ip_network("127.0.0.1"))
+    shown = dict(describe_settings(from_file))["server.trusted_proxies"]
+    assert shown == "10.0.0.0/8, 127.0.0.1/32"
+    (problem,) = problems_of(env={"MEDSIGN_SERVER__TRUSTED_PROXIES": "10.0.0.0/8, proxy"})
+    assert "«proxy»" in problem.expected
 
 
 def test_toml_syntax_error_is_reported_with_line_and_column(tmp_path: Path) -> None:
