@@ -9,6 +9,10 @@ and ``MEDSIGN_PROFILE`` for the top-level key. ``MEDSIGN_CONFIG`` names the file
 is passed; ``MEDSIGN_TEST_*`` is left to test suites. Any other unknown ``MEDSIGN_*`` variable
 is a problem (a typo). Every knob and its default: ``docs/configuration.md``.
 
+``Settings`` is a pydantic-settings ``BaseSettings``: its TOML and environment sources
+(``sources.py``) read the values, ``loader.py`` turns whatever is wrong into problems and
+``rules.py`` checks what involves several keys or the profile.
+
 Exceptions::
 
     ConfigError          .problems: list[Problem] — everything found, not only the first
