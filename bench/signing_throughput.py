@@ -369,6 +369,7 @@ def print_profiles(result: dict[str, Any]) -> None:
 def unit_costs(rounds: int = 9) -> list[dict[str, Any]]:
     """Milliseconds per operation, measured in this process without a profiler, and how many
     of each one transaction needs: the CPU budget of a transaction, by what it is made of."""
+    from medsign.config import SigningSettings
     from medsign.crypto import (
         TrustStore,
         issue_certificate,
@@ -383,7 +384,7 @@ def unit_costs(rounds: int = 9) -> list[dict[str, Any]]:
     from medsign.integrations.goskey.emulator.model import Document
     from medsign.integrations.goskey.emulator.profile import profile_for
     from medsign.integrations.goskey.emulator.render import Sheet, render_pdf, render_xml
-    from medsign.signing.archive import Limits, verify_archive
+    from medsign.signing.archive import verify_archive
 
     def median_ms(action: Any, clock: Any = time.thread_time) -> float:
         """CPU time of this thread (steady on a shared machine); wall time for a subprocess."""
@@ -413,7 +414,7 @@ def unit_costs(rounds: int = 9) -> list[dict[str, Any]]:
     archive = emulated.build_archive(rendered, signer.sign)
     pdf = rendered[0].pdf
     signature = signer.sign(pdf)
-    limits = Limits(max_uncompressed_bytes=100 * 1024**2, max_compression_ratio=100)
+    limits = SigningSettings(max_uncompressed_bytes=100 * 1024**2, max_compression_ratio=100)
     rows = [
         ("emulator", "render one PDF (DejaVu Sans, pdf.py)", median_ms(
             lambda: render_pdf(sheets[0], font=font)), 2),

@@ -23,13 +23,10 @@ from medsign.clock import Clock, SystemClock, clock_from_environment
 from medsign.config import Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
-from medsign.domain.login_limits import parse_networks
-from medsign.domain.organizations import QuietHours
 from medsign.health import HealthRecorder
 from medsign.housekeeping.flow import KIND as HOUSEKEEPING_KIND
 from medsign.housekeeping.flow import STEP as HOUSEKEEPING_STEP
-from medsign.housekeeping.flow import HousekeepingFlow, HousekeepingPolicy
-from medsign.housekeeping.service import Retention
+from medsign.housekeeping.flow import HousekeepingFlow
 from medsign.integrations.esia import EsiaClient
 from medsign.integrations.goskey.client import GoskeyClient
 from medsign.integrations.max.client import MaxClient
@@ -39,7 +36,6 @@ from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
 from medsign.serving import BotSettings
-from medsign.signing.archive import Limits
 from medsign.signing.evidence import EvidenceConfig
 from medsign.signing.flow import SigningFlow
 from medsign.signing.signers import ConfiguredSigners
@@ -104,9 +100,9 @@ class Container:
         s = self.settings
         return WebSettings(cookie_secure=cookie_secure_for(s.server.public_url, s.profile),
                            allow_demo_passwords=s.profile == "demo",
-                           archive_limits=self.archive_limits(), esia=self.esia_factory(),
+                           archive_limits=s.signing, esia=self.esia_factory(),
                            health=self.health(),
-                           trusted_proxies=parse_networks(s.server.trusted_proxies))
+                           trusted_proxies=s.server.trusted_proxies)
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""
@@ -123,11 +119,6 @@ class Container:
                               transport=self.esia_transport)
         return make
 
-    def archive_limits(self) -> Limits:
-        s = self.settings.signing
-        return Limits(max_uncompressed_bytes=s.max_uncompressed_bytes,
-                      max_compression_ratio=s.max_compression_ratio)
-
     def operator_trust(self) -> TrustStore:
         """The platform operator's CA: configured, or the local emulator's outside production."""
         path = self.settings.signing.trust_store
@@ -140,7 +131,7 @@ class Container:
         return TrustStore.from_file(path)
 
     def evidence_config(self) -> EvidenceConfig:
-        return EvidenceConfig(operator_trust=self.operator_trust(), limits=self.archive_limits())
+        return EvidenceConfig(operator_trust=self.operator_trust(), limits=self.settings.signing)
 
     def goskey_client(self) -> GoskeyClient:
         g = self.settings.goskey
@@ -170,13 +161,7 @@ class Container:
         return RateLimiter(self.engine, self.rate_limits())
 
     def housekeeping_flow(self) -> HousekeepingFlow:
-        h = self.settings.housekeeping
-        retention = Retention(finished_work_items=h.finished_work_items,
-                              max_updates=h.max_updates, idempotency_keys=h.idempotency_keys,
-                              link_tokens=h.link_tokens)
-        policy = HousekeepingPolicy(retention=retention, limits=self.rate_limits(),
-                                    interval=h.interval, batch=h.batch_size)
-        return HousekeepingFlow(policy, self.clock)
+        return HousekeepingFlow(self.settings.housekeeping, self.rate_limits(), self.clock)
 
     # -- MAX ------------------------------------------------------------------------------
     @property
@@ -185,9 +170,8 @@ class Container:
 
     def notification_policy(self) -> NotificationPolicy:
         n = self.settings.notifications
-        quiet = n.default_quiet_hours
         return NotificationPolicy(offset=n.offset, min_lead=n.min_lead,
-                                  default_quiet_hours=QuietHours(quiet.start, quiet.end),
+                                  default_quiet_hours=n.default_quiet_hours,
                                   callback_ttl=n.callback_ttl,
                                   goskey_bot_url=self.settings.max.goskey_bot_url)
 

@@ -29,9 +29,10 @@ from medsign.bot import links as max_links
 from medsign.clinic import appointments, patients
 from medsign.clinic.appointments import AppointmentInput, ConsentInput
 from medsign.clinic.patients import PatientInput
-from medsign.config import Settings, parse_quiet_hours
+from medsign.config import Settings
 from medsign.db import migrate
 from medsign.demo_people import DEMO_PEOPLE
+from medsign.domain.organizations import NO_QUIET_HOURS
 from medsign.integrations.esia.emulator import DEFAULT_PERSONS
 from medsign.integrations.esia.emulator import EmulatorConfig as EsiaConfig
 from medsign.integrations.esia.emulator import create_emulator as create_esia
@@ -194,7 +195,7 @@ def demo_settings(settings: Settings, *, database: str, ports: Ports) -> Setting
         "max": section("max", base_url=ports.url(ports.max), token=SecretStr(MAX_TOKEN),
                        updates="polling", bot_deep_link_base=f"https://max.ru/{BOT_USERNAME}"),
         "notifications": section("notifications", offset=timedelta(hours=36),
-                                 default_quiet_hours=parse_quiet_hours("00:00-00:00"),
+                                 default_quiet_hours=NO_QUIET_HOURS,
                                  # the demo's visits are tomorrow morning: invite at once
                                  min_lead=timedelta(hours=1)),
         "signing": section("signing", poll_interval=timedelta(seconds=3),

@@ -9,6 +9,10 @@ and ``MEDSIGN_PROFILE`` for the top-level key. ``MEDSIGN_CONFIG`` names the file
 is passed; ``MEDSIGN_TEST_*`` is left to test suites. Any other unknown ``MEDSIGN_*`` variable
 is a problem (a typo). Every knob and its default: ``docs/configuration.md``.
 
+``Settings`` is a pydantic-settings ``BaseSettings``: its TOML and environment sources
+(``sources.py``) read the values, ``loader.py`` turns whatever is wrong into problems and
+``rules.py`` checks what involves several keys or the profile.
+
 Exceptions::
 
     ConfigError          .problems: list[Problem] — everything found, not only the first
@@ -16,11 +20,12 @@ Exceptions::
 
 from medsign.config.describe import describe_settings
 from medsign.config.errors import ConfigError, Problem
-from medsign.config.loader import CONFIG_PATH_VARIABLE, DEFAULT_CONFIG_PATH, load_settings
+from medsign.config.loader import DEFAULT_CONFIG_PATH, load_settings
 from medsign.config.model import (
     DatabaseSettings,
     EsiaSettings,
     GoskeySettings,
+    HousekeepingSettings,
     LoggingSettings,
     MaxSettings,
     NotificationSettings,
@@ -33,15 +38,8 @@ from medsign.config.model import (
     SigningSettings,
 )
 from medsign.config.rules import settings_warnings
-from medsign.config.units import (
-    QuietHours,
-    format_duration,
-    format_size,
-    parse_duration,
-    parse_quiet_hours,
-    parse_size,
-    parse_time_of_day,
-)
+from medsign.config.sources import CONFIG_PATH_VARIABLE
+from medsign.config.units import format_duration, format_size, parse_duration, parse_size
 
 __all__ = [
     "CONFIG_PATH_VARIABLE",
@@ -50,12 +48,12 @@ __all__ = [
     "DatabaseSettings",
     "EsiaSettings",
     "GoskeySettings",
+    "HousekeepingSettings",
     "LoggingSettings",
     "MaxSettings",
     "NotificationSettings",
     "Problem",
     "Profile",
-    "QuietHours",
     "RateLimit",
     "RateLimitSettings",
     "RunnerSettings",
@@ -67,8 +65,6 @@ __all__ = [
     "format_size",
     "load_settings",
     "parse_duration",
-    "parse_quiet_hours",
     "parse_size",
-    "parse_time_of_day",
     "settings_warnings",
 ]

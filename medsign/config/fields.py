@@ -2,7 +2,9 @@
 
 Each type parses with our own function (``PlainValidator``) so that a bad value yields one
 error whose message is the Russian description of the accepted forms — the loader copies
-that message into :attr:`Problem.expected` as is.
+that message into :attr:`Problem.expected` as is. Types that pydantic-settings would take
+for JSON in an environment variable (a sequence, a dataclass) are marked ``NoDecode``: the
+variable holds the same text as the file (``10.0.0.1, 10.0.0.0/8``, ``21:00-09:00``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator, SecretStr
 from pydantic_core import PydanticCustomError
+from pydantic_settings import NoDecode
 
 from medsign.config import units
-from medsign.domain.login_limits import parse_networks
+from medsign.domain.errors import DomainError
+from medsign.domain.login_limits import IpNetwork, parse_networks
+from medsign.domain.organizations import QuietHours, parse_quiet_hours
 
 CUSTOM_ERROR = "medsign_config"
 
@@ -140,15 +145,29 @@ def _split_authority(rest: str) -> tuple[str, str, str]:
     return rest[:end], rest[end:end + 1], rest[end + 1:]
 
 
-def _networks(value: object) -> tuple[str, ...]:
+def _networks(value: object) -> tuple[IpNetwork, ...]:
     """A TOML list, or (from the environment) one string separated by commas or spaces."""
     items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if isinstance(items, tuple) and all(isinstance(i, IpNetwork) for i in items):
+        return items  # already parsed: a copy of the settings
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
         raise fail("список IP-адресов или сетей CIDR, например [\"10.0.0.1\", \"10.0.0.0/8\"]")
     try:
-        return tuple(str(n) for n in parse_networks(items))
+        return parse_networks(items)
     except ValueError as error:
         raise fail(f"список IP-адресов или сетей CIDR: {error}") from None
+
+
+def _quiet_hours(value: object) -> QuietHours:
+    """The domain's own parser: the МИС sends an organisation's quiet hours in the same form."""
+    if isinstance(value, QuietHours):
+        return value
+    if not isinstance(value, str):
+        raise fail(units.QUIET_HOURS_FORMS)
+    try:
+        return parse_quiet_hours(value)
+    except DomainError:
+        raise fail(units.QUIET_HOURS_FORMS) from None
 
 
 def _serialize_duration(value: timedelta) -> str:
@@ -168,14 +187,16 @@ ByteSize = Annotated[
     Display(units.format_size),
 ]
 Networks = Annotated[
-    tuple[str, ...],
+    tuple[IpNetwork, ...],
+    NoDecode,
     PlainValidator(_networks),
-    PlainSerializer(list, return_type=list[str]),
-    Display(lambda value: ", ".join(value)),
+    PlainSerializer(lambda value: [str(n) for n in value], return_type=list[str]),
+    Display(lambda value: ", ".join(str(n) for n in value)),
 ]
 QuietHoursField = Annotated[
-    units.QuietHours,
-    PlainValidator(_parsing(units.parse_quiet_hours)),
+    QuietHours,
+    NoDecode,
+    PlainValidator(_quiet_hours),
     PlainSerializer(str),
 ]
 OptionalPath = Annotated[Path | None, PlainValidator(_optional_path)]

@@ -1,18 +1,26 @@
-"""The settings model: one frozen pydantic object, a section per concern.
+"""The settings model: one frozen ``BaseSettings``, a section (a plain pydantic model) per concern.
 
 Defaults here are the documented ones (``medsign.example.toml``, ``docs/configuration.md``);
 tests check the three agree. Rules that involve several keys or the profile live in
 ``rules.py`` and run from :func:`load_settings`, not on direct construction.
+
+Where the values come from is pydantic-settings' business: ``settings_customise_sources``
+puts the keyword arguments first, then the sources :func:`load_settings` chose for this load
+(the ``MEDSIGN_*`` variables, then the TOML file — see ``sources.py``). Built directly,
+``Settings()`` reads nothing from outside and holds the defaults.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from medsign.config import units
 from medsign.config.fields import (
     ByteSize,
     DatabaseUrl,
@@ -27,6 +35,10 @@ from medsign.config.fields import (
     WebUrl,
     mask_url_password,
 )
+from medsign.domain.organizations import QuietHours
+
+ENV_PREFIX = "MEDSIGN_"
+ENV_SEPARATOR = "__"
 
 Profile = Literal["development", "demo", "production"]
 
@@ -85,7 +97,7 @@ class RunnerSettings(Section):
 
 class NotificationSettings(Section):
     offset: PositiveDuration = _seconds(24 * 3600)
-    default_quiet_hours: QuietHoursField = units.parse_quiet_hours("21:00-09:00")
+    default_quiet_hours: QuietHoursField = QuietHours(time(21), time(9))
     min_lead: Duration = _seconds(12 * 3600)
     link_token_ttl: PositiveDuration = _seconds(24 * 3600)
     callback_ttl: PositiveDuration = _seconds(48 * 3600)
@@ -190,8 +202,20 @@ class LoggingSettings(Section):
     format: Literal["json", "text"] = "json"
 
 
-class Settings(Section):
+# The sources of the load in progress; none outside load_settings. pydantic-settings asks
+# the class for its sources, while the file and the variables differ from call to call
+# (--config, tests): a context variable carries them into one construction, thread-safely.
+_chosen_sources: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar(
+    "medsign_settings_sources", default=())
+
+
+class Settings(BaseSettings):
     """Everything medsign can be told, already parsed: durations are ``timedelta``, sizes bytes."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, validate_default=True,
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_SEPARATOR, case_sensitive=False,
+    )
 
     profile: Profile = "development"
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -205,3 +229,27 @@ class Settings(Section):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then the chosen sources in their order of precedence; never the
+        process environment on its own (``env_settings``) — :func:`load_settings` passes it
+        through a source that also reports unknown names."""
+        return (init_settings, *_chosen_sources.get())
+
+
+@contextmanager
+def reading(sources: Sequence[PydanticBaseSettingsSource]) -> Iterator[None]:
+    """``Settings()`` inside takes its values from ``sources`` (the first one wins)."""
+    token = _chosen_sources.set(tuple(sources))
+    try:
+        yield
+    finally:
+        _chosen_sources.reset(token)

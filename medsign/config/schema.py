@@ -12,10 +12,7 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from medsign.config.model import Settings
-
-ENV_PREFIX = "MEDSIGN_"
-ENV_SEPARATOR = "__"
+from medsign.config.model import ENV_PREFIX, ENV_SEPARATOR, Settings
 
 
 def section_model(field: FieldInfo) -> type[BaseModel] | None:

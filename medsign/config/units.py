@@ -1,4 +1,4 @@
-"""Human-friendly units of the configuration file: durations, sizes, times of day.
+"""Human-friendly units of the configuration file: durations and sizes.
 
 Parsers take whatever TOML or the environment gave (``str``, ``int``, ``float``) and raise
 ``ValueError`` with a Russian explanation of the accepted forms; formatters turn a value
@@ -8,12 +8,10 @@ back into the shortest form the parser accepts, for ``check-config --show``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import timedelta
 
 DURATION_FORMS = "длительность: «30s», «15m», «24h», «1d», «1h30m» или число секунд"
 SIZE_FORMS = "размер: «512KiB», «20MiB», «1GiB», «100B» или число байт"
-TIME_FORMS = "время суток «ЧЧ:ММ», например «09:00»"
 QUIET_HOURS_FORMS = "интервал «ЧЧ:ММ-ЧЧ:ММ», например «21:00-09:00» (равные концы — без тишины)"
 
 _MAX_SECONDS = 100 * 365 * 86400
@@ -21,7 +19,6 @@ _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")
 _SIZE_UNITS = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
 _SIZE_RE = re.compile(r"(\d+)\s*([kmg]ib|b)")
-_TIME_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 def parse_duration(value: object) -> timedelta:
@@ -96,47 +93,3 @@ def format_size(value: int) -> str:
         if value and value % size == 0:
             return f"{value // size}{unit}"
     return str(value)
-
-
-def parse_time_of_day(value: object) -> time:
-    """``"09:00"`` -> ``time(9, 0)``; hours 00..23, two digits each."""
-    if isinstance(value, time):
-        return value
-    match = _TIME_RE.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(TIME_FORMS)
-    return time(int(match.group(1)), int(match.group(2)))
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """Local times between which the bot stays silent; ``start > end`` wraps midnight."""
-
-    start: time
-    end: time
-
-    @property
-    def is_empty(self) -> bool:
-        return self.start == self.end
-
-    def contains(self, moment: time) -> bool:
-        """Whether a local time of day falls inside (the start inclusive, the end exclusive)."""
-        if self.start <= self.end:
-            return self.start <= moment < self.end
-        return moment >= self.start or moment < self.end
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
-def parse_quiet_hours(value: object) -> QuietHours:
-    """``"21:00-09:00"`` -> ``QuietHours``; equal ends (``"00:00-00:00"``) mean none."""
-    if isinstance(value, QuietHours):
-        return value
-    ends = value.split("-") if isinstance(value, str) else []
-    if len(ends) != 2:
-        raise ValueError(QUIET_HOURS_FORMS)
-    try:
-        return QuietHours(parse_time_of_day(ends[0]), parse_time_of_day(ends[1]))
-    except ValueError:
-        raise ValueError(QUIET_HOURS_FORMS) from None

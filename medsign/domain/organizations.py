@@ -127,6 +127,10 @@ class QuietHours:
             day -= timedelta(days=1)  # morning part: quiet began yesterday evening
         return _at(day, self.start, local_dt)
 
+    def __str__(self) -> str:
+        """``21:00-09:00``: the form :func:`parse_quiet_hours` reads back."""
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
 
 def _at(day: date, wall: time, like: datetime) -> datetime:
     # Wall-clock construction, not arithmetic: correct even where a zone has DST.

@@ -9,14 +9,13 @@ a backlog remains, else after ``interval``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Connection
 
 from medsign.clock import Clock
+from medsign.config import HousekeepingSettings
 from medsign.housekeeping import service as housekeeping
-from medsign.housekeeping.service import Retention
 from medsign.runner.outcomes import Next, WorkItem
 from medsign.runner.ratelimit import Limit
 from medsign.runner.worker import StepContext
@@ -26,31 +25,27 @@ STEP = "prune"
 log = logging.getLogger("medsign.housekeeping.flow")
 
 
-@dataclass(frozen=True)
-class HousekeepingPolicy:
-    retention: Retention
-    limits: dict[str, Limit]
-    interval: timedelta
-    batch: int
-
-
 class HousekeepingFlow:
+    """Prunes by the ``[housekeeping]`` settings; ``limits`` are the runner's rate buckets (a
+    per-chat bucket that has filled up again may go)."""
+
     kind = KIND
 
-    def __init__(self, policy: HousekeepingPolicy, clock: Clock) -> None:
-        self.policy, self.clock = policy, clock
+    def __init__(self, settings: HousekeepingSettings, limits: dict[str, Limit],
+                 clock: Clock) -> None:
+        self.settings, self.limits, self.clock = settings, limits, clock
 
     async def run(self, item: WorkItem, ctx: StepContext) -> Next:
-        p, now = self.policy, self.clock.now()
+        s, now = self.settings, self.clock.now()
         more = await ctx.read(lambda conn: housekeeping.backlog(
-            conn, retention=p.retention, limits=p.limits, now=now, batch=p.batch))
+            conn, retention=s, limits=self.limits, now=now, batch=s.batch_size))
 
         def apply(conn: Connection) -> None:
-            deleted = housekeeping.prune(conn, retention=p.retention, limits=p.limits, now=now,
-                                         batch=p.batch)
+            deleted = housekeeping.prune(conn, retention=s, limits=self.limits, now=now,
+                                         batch=s.batch_size)
             if any(deleted.values()):
                 log.info("housekeeping deleted %s", {k: v for k, v in deleted.items() if v})
-        return Next(STEP, delay=timedelta(0) if more else p.interval, apply=apply)
+        return Next(STEP, delay=timedelta(0) if more else s.interval, apply=apply)
 
     def on_failed(self, conn: Connection, item: WorkItem, reason: str) -> None:
         log.error("housekeeping stopped: %s", reason)

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Select, Table, delete, func, select, tuple_
 
+from medsign.config import HousekeepingSettings
 from medsign.db.models import (
     IdempotencyRow,
     LoginDeviceRow,
@@ -36,14 +37,6 @@ from medsign.runner import ratelimit, store
 
 # A login throttle row older than this has no failures left to count (web_throttle's window).
 THROTTLE_KEEP = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Retention:
-    finished_work_items: timedelta
-    max_updates: timedelta
-    idempotency_keys: timedelta
-    link_tokens: timedelta
 
 
 @dataclass(frozen=True)
@@ -69,7 +62,7 @@ class Rule:
         return int(conn.execute(delete(t).where(target.in_(self.chosen(now, batch)))).rowcount)
 
 
-def rules(retention: Retention, limits: dict[str, ratelimit.Limit]) -> dict[str, Rule]:
+def rules(retention: HousekeepingSettings, limits: dict[str, ratelimit.Limit]) -> dict[str, Rule]:
     r = retention
     return {
         "work_items": Rule(WorkItemRow, ("id",), lambda t, now: t.c.status.in_(
@@ -96,15 +89,15 @@ def rules(retention: Retention, limits: dict[str, ratelimit.Limit]) -> dict[str,
     }
 
 
-def prune(conn: Connection, *, retention: Retention, limits: dict[str, ratelimit.Limit],
-          now: datetime, batch: int) -> dict[str, int]:
+def prune(conn: Connection, *, retention: HousekeepingSettings,
+          limits: dict[str, ratelimit.Limit], now: datetime, batch: int) -> dict[str, int]:
     """Delete one batch of each table's prunable rows; how many went, by table."""
     return {name: rule.delete_batch(conn, now, batch)
             for name, rule in rules(retention, limits).items()}
 
 
-def backlog(conn: Connection, *, retention: Retention, limits: dict[str, ratelimit.Limit],
-            now: datetime, batch: int) -> bool:
+def backlog(conn: Connection, *, retention: HousekeepingSettings,
+            limits: dict[str, ratelimit.Limit], now: datetime, batch: int) -> bool:
     """Whether some table has more prunable rows than one batch takes."""
     for rule in rules(retention, limits).values():
         found = select(func.count()).select_from(rule.chosen(now, batch + 1).subquery())

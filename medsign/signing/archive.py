@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
@@ -45,11 +45,20 @@ class ArchiveRejected(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_uncompressed_bytes: int
-    max_compression_ratio: int
-    max_entries: int = 64
+class Limits(Protocol):
+    """How far an archive may unpack. The signing settings are such limits
+    (``signing.max_uncompressed_bytes``, ``signing.max_compression_ratio``) and are passed
+    as they are; this module reads no configuration."""
+
+    @property
+    def max_uncompressed_bytes(self) -> int: ...
+
+    @property
+    def max_compression_ratio(self) -> int: ...
+
+
+# Four entries per document; a request has a handful of documents.
+MAX_ENTRIES = 64
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ def _read_entries(data: bytes, limits: Limits) -> dict[str, bytes]:
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise ArchiveRejected("archive_corrupt", f"Архив повреждён или не ZIP: {exc}.") from None
-    if len(infos) > limits.max_entries:
+    if len(infos) > MAX_ENTRIES:
         raise ArchiveRejected("archive_too_many_entries", f"В архиве {len(infos)} файлов.")
     entries: dict[str, bytes] = {}
     budget = limits.max_uncompressed_bytes

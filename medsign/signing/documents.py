@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medsign.config import SigningSettings
 from medsign.db.models import DocumentRow
 from medsign.domain.signing import SigningState
 from medsign.errors import Conflict, NotFound
 from medsign.signing.archive import PDF_SUFFIX, Limits
 
 ARCHIVE_KIND = "platform_archive"
-DEFAULT_LIMITS = Limits(max_uncompressed_bytes=100 * 1024**2, max_compression_ratio=100)
+DEFAULT_LIMITS: Limits = SigningSettings()  # the documented defaults of signing.max_*
 
 
 @dataclass(frozen=True)

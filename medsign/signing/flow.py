@@ -57,7 +57,7 @@ from medsign.runner.backoff import poll_delay
 from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
 from medsign.runner.worker import StepContext
 from medsign.signing import service as signing_service
-from medsign.signing.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
+from medsign.signing.archive import ArchiveRejected, VerifiedArchive, verify_archive
 from medsign.signing.countersign import SignerProvider, countersign
 
 log = logging.getLogger("medsign.signing.flow")
@@ -286,13 +286,9 @@ class SigningFlow:
         try:
             return await asyncio.to_thread(
                 verify_archive, archive, expected_documents=len(loaded.row.consent_kinds),
-                trust=self.trust, limits=self._limits(), at=at)
+                trust=self.trust, limits=self.settings, at=at)
         except ArchiveRejected as exc:
             raise PermanentError(exc.message, code=exc.code) from exc
-
-    def _limits(self) -> Limits:
-        return Limits(max_uncompressed_bytes=self.settings.max_uncompressed_bytes,
-                      max_compression_ratio=self.settings.max_compression_ratio)
 
     def _stop_mismatch(self, loaded: Loaded, mismatch: SignerMismatch, *, verified_now: bool,
                        documents: list[DocumentRow] | None = None) -> Done:

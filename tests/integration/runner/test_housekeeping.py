@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from medsign.bootstrap import Container
 from medsign.clock import FakeClock
-from medsign.config import load_settings
+from medsign.config import HousekeepingSettings, load_settings
 from medsign.db.models import (
     ApiClientRow,
     IdempotencyRow,
@@ -33,7 +33,6 @@ from medsign.db.models import (
 )
 from medsign.housekeeping import service as housekeeping
 from medsign.housekeeping.flow import KIND
-from medsign.housekeeping.service import Retention
 from medsign.runner import store
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Worker
@@ -42,8 +41,8 @@ from tests.integration.signing.stand import FAST_RUNNER_ENV
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-RETENTION = Retention(finished_work_items=30 * DAY, max_updates=30 * DAY,
-                      idempotency_keys=30 * DAY, link_tokens=30 * DAY)
+RETENTION = HousekeepingSettings(finished_work_items=30 * DAY, max_updates=30 * DAY,
+                                 idempotency_keys=30 * DAY, link_tokens=30 * DAY)
 LIMITS = {"max": Limit(rate=29, burst=10), "max_chat": Limit(rate=2, burst=1)}
 
 

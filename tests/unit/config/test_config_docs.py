@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from medsign.config import Settings, describe_settings, load_settings
+from medsign.config.sources import EnvironmentSource
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "medsign.example.toml"
@@ -70,3 +71,23 @@ def test_the_reference_defaults_are_the_real_defaults(tmp_path: Path) -> None:
         path = tmp_path / "one.toml"
         path.write_text(f"{header}{leaf} = {rows[env_name(key)]}\n", encoding="utf-8")
         assert dict(describe_settings(load_settings(path, env={})))[key] == defaults[key], key
+
+
+def env_text(toml_value: str) -> str:
+    """A documented default as a variable holds it: text without quotes, a list as words."""
+    value = tomllib.loads(f"v = {toml_value}")["v"]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+def test_every_documented_variable_is_read_from_the_environment() -> None:
+    defaults = dict(describe_settings(load_settings(env={})))
+    rows = reference_rows()
+    for key in leaf_keys():
+        variable, text = env_name(key), env_text(rows[env_name(key)])
+        table: Any = EnvironmentSource(Settings, {variable: text})()
+        for part in key.split("."):
+            table = table[part]
+        assert table == text, key
+        assert dict(describe_settings(load_settings(env={variable: text})))[key] == defaults[key]

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,22 @@ def test_one_env_variable_of_a_rate_limit_keeps_the_other_default() -> None:
     assert (settings.rate_limits.goskey.rate, settings.rate_limits.goskey.burst) == (5, 30)
 
 
+def test_the_process_environment_is_read_by_default_and_never_by_direct_construction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDSIGN_RUNNER__CONCURRENCY", "3")
+    assert load_settings().runner.concurrency == 3
+    assert load_settings(env={}).runner.concurrency == 8
+    assert Settings().runner.concurrency == 8
+
+
+def test_a_type_error_in_one_section_does_not_hide_a_rule_broken_in_another() -> None:
+    env = {"MEDSIGN_RUNNER__CONCURRENCY": "many", "MEDSIGN_SIGNING__POLL_INTERVAL_MAX": "10s"}
+    found = by_key(problems_of(env=env))
+    assert set(found) == {"runner.concurrency", "signing.poll_interval_max"}
+    assert found["signing.poll_interval_max"].source == "MEDSIGN_SIGNING__POLL_INTERVAL_MAX"
+
+
 def test_other_environment_variables_are_ignored() -> None:
     env = {"PATH": "/bin", "MEDSIGN_TEST_POSTGRES_URL": "postgresql://x/y", "MEDSIGNAL": "1"}
     assert load_settings(env=env) == load_settings(env={})
@@ -137,6 +154,18 @@ def test_public_url_is_derived_from_host_and_port() -> None:
     assert settings.server.public_url == "http://[::1]:9000"
     given = load_settings(env={"MEDSIGN_SERVER__PUBLIC_URL": "https://medsign.example.ru/"})
     assert given.server.public_url == "https://medsign.example.ru"
+
+
+def test_trusted_proxies_are_networks_from_a_list_or_a_variable(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.toml", '[server]\ntrusted_proxies = ["10.0.0.0/8", "127.0.0.1"]\n')
+    from_file = load_settings(path, env={})
+    variable = {"MEDSIGN_SERVER__TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"}
+    assert from_file.server.trusted_proxies == load_settings(env=variable).server.trusted_proxies
+    assert from_file.server.trusted_proxies == (ip_network("10.0.0.0/8"), ip_network("127.0.0.1"))
+    shown = dict(describe_settings(from_file))["server.trusted_proxies"]
+    assert shown == "10.0.0.0/8, 127.0.0.1/32"
+    (problem,) = problems_of(env={"MEDSIGN_SERVER__TRUSTED_PROXIES": "10.0.0.0/8, proxy"})
+    assert "«proxy»" in problem.expected
 
 
 def test_toml_syntax_error_is_reported_with_line_and_column(tmp_path: Path) -> None:

@@ -1,18 +1,10 @@
-from datetime import time, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medsign.config import (
-    QuietHours,
-    format_duration,
-    format_size,
-    parse_duration,
-    parse_quiet_hours,
-    parse_size,
-    parse_time_of_day,
-)
+from medsign.config import format_duration, format_size, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
@@ -80,42 +72,6 @@ def test_bad_sizes_are_explained_in_russian(bad: object) -> None:
 @given(st.integers(min_value=0, max_value=2**40))
 def test_formatted_sizes_parse_back(size: int) -> None:
     assert parse_size(format_size(size)) == size
-
-
-def test_times_of_day_are_hh_mm() -> None:
-    assert parse_time_of_day("09:05") == time(9, 5)
-    for bad in ("9:05", "24:00", "12:60", "noon", 900):
-        with pytest.raises(ValueError, match="ЧЧ:ММ"):
-            parse_time_of_day(bad)
-
-
-def test_quiet_hours_may_wrap_midnight() -> None:
-    night = parse_quiet_hours("21:00-09:00")
-    assert night.contains(time(23, 0)) and night.contains(time(8, 59))
-    assert not night.contains(time(9, 0)) and not night.contains(time(20, 59))
-    assert str(night) == "21:00-09:00"
-
-
-def test_quiet_hours_within_a_day() -> None:
-    lunch = parse_quiet_hours("13:00-14:00")
-    assert lunch.contains(time(13, 30)) and not lunch.contains(time(14, 0))
-
-
-def test_quiet_hours_with_equal_ends_are_none() -> None:
-    none = parse_quiet_hours("00:00-00:00")
-    assert none.is_empty
-    assert not none.contains(time(0, 0)) and not none.contains(time(12, 0))
-
-
-@pytest.mark.parametrize("bad", ["21:00", "21:00-", "21-09", "21:00-09:00-10:00", None])
-def test_bad_quiet_hours_are_explained(bad: object) -> None:
-    with pytest.raises(ValueError, match="ЧЧ:ММ-ЧЧ:ММ"):
-        parse_quiet_hours(bad)
-
-
-def test_quiet_hours_pass_through() -> None:
-    value = QuietHours(time(22), time(7))
-    assert parse_quiet_hours(value) is value
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), "99999999999d", 10**20])

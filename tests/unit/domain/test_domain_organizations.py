@@ -115,6 +115,12 @@ def test_quiet_hours_are_written_as_two_times_joined_by_a_dash(
     assert parse_quiet_hours(text) == expected
 
 
+@pytest.mark.parametrize("quiet", [NIGHT, LUNCH, NO_QUIET_HOURS, QuietHours(time(7, 5), time(7))])
+def test_quiet_hours_are_shown_in_the_form_they_are_read_in(quiet: QuietHours) -> None:
+    assert parse_quiet_hours(str(quiet)) == quiet
+    assert str(NIGHT) == "21:00-09:00"
+
+
 @pytest.mark.parametrize(
     "text", ["", "21-09", "21:00", "25:00-09:00", "21:60-09:00", "21:00/09:00"]
 )

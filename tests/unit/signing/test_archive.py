@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from medsign.config import SigningSettings
 from medsign.signing.archive import ArchiveRejected, Limits, VerifiedArchive, verify_archive
 from tests.unit.signing.archive_kit import (
     BILLION_LAUGHS,
@@ -35,7 +36,7 @@ from tests.unit.signing.archive_kit import (
     zip_of,
 )
 
-LIMITS = Limits(max_uncompressed_bytes=100 * 1024**2, max_compression_ratio=100)
+LIMITS = SigningSettings(max_uncompressed_bytes=100 * 1024**2, max_compression_ratio=100)
 T0, T1 = TITLES
 
 
@@ -97,7 +98,7 @@ def test_a_high_ratio_entry_is_a_zip_bomb_and_is_not_inflated(operator: Operator
 
 def test_entries_each_within_the_ratio_but_too_big_together_are_refused(
         operator: Operator, genuine: Entries) -> None:
-    limits = Limits(max_uncompressed_bytes=1024**2, max_compression_ratio=100)
+    limits = SigningSettings(max_uncompressed_bytes=1024**2, max_compression_ratio=100)
     big = [(f"{T0} PDF.pdf", incompressible(400 * 1024)),
            (f"{T1} PDF.pdf", incompressible(400 * 1024)),
            (f"{T0} XML.xml", incompressible(400 * 1024))]
