@@ -11,15 +11,13 @@ import io
 import zipfile
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medsign.db.models import DocumentRow
 from medsign.domain.signing import SigningState
 from medsign.errors import Conflict, NotFound
+from medsign.signing import repository
 from medsign.signing.archive import PDF_SUFFIX, Limits
 
-ARCHIVE_KIND = "platform_archive"
 DEFAULT_LIMITS = Limits(max_uncompressed_bytes=100 * 1024**2, max_compression_ratio=100)
 
 
@@ -34,8 +32,7 @@ def _archive(db: Session, request_id: str, state: str) -> bytes:
     if state != SigningState.completed:
         raise Conflict("documents_not_ready", "Подписанные документы доступны только после "
                                               "завершения подписания.")
-    content = db.scalars(select(DocumentRow.content).where(
-        DocumentRow.signing_request_id == request_id, DocumentRow.kind == ARCHIVE_KIND)).first()
+    content = repository.archive_bytes(db, request_id=request_id)
     if content is None:
         raise NotFound("documents_not_found", "Архив подписанных документов не найден.")
     return content
