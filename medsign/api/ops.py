@@ -23,11 +23,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from medsign.clock import Clock
 from medsign.db import migrate
-from medsign.db.engine import read_only
+from medsign.db.engine import reachable, read_only
 from medsign.runner import store
 from medsign.serving import Call
 
@@ -42,21 +42,12 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", include_in_schema=False)
 def readyz(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.medsign.engine
-    checks = {"database": _database_ok(engine), "migrations": False}
+    checks = {"database": reachable(engine), "migrations": False}
     if checks["database"]:
         checks["migrations"] = migrate.is_current(engine)
     ready = all(checks.values())
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
                         status_code=200 if ready else 503)
-
-
-def _database_ok(engine: Engine) -> bool:
-    try:
-        with read_only(engine) as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from medsign.bot import links as max_links
+from medsign.bot import repository
 from medsign.bot import updates as max_updates
 from medsign.clock import Clock
-from medsign.db.models import AppointmentRow, MaxUpdateRow, NotificationRow, PatientRow
+from medsign.db.models import NotificationRow
 from medsign.domain import bot
 from medsign.integrations.max.client import MaxClient, MaxRejected, MaxTransient
 from medsign.integrations.max.schemas import CallbackButton, LinkButton, RequestContactButton
@@ -78,8 +80,7 @@ async def calling(fn: Awaitable[T]) -> T:
 def mark_unreachable(user_id: int, now: datetime) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         with Session(bind=conn) as db:
-            for patient in db.scalars(select(PatientRow).where(PatientRow.max_user_id == user_id)):
-                patient.max_reachable, patient.updated_at = False, now
+            max_links.mark_unreachable(db, user_id=user_id, now=now)
             db.commit()
     return apply
 
@@ -166,24 +167,20 @@ class NotifyFlow:
         _set_state(int(item.ref or 0), "failed", reason, self.deps.clock)(conn)
 
 
-def _load_notification(conn: Connection,
-                       notification_id: int) -> tuple[NotificationRow, Any] | None:
+def _load_notification(conn: Connection, notification_id: int
+                       ) -> tuple[NotificationRow, notifications.Context] | None:
     with Session(bind=conn) as db:
-        row = db.get(NotificationRow, notification_id)
-        if row is None:
-            return None
-        context = notifications.load(db, db.get_one(AppointmentRow, row.appointment_id))
+        found = notifications.invitation(db, notification_id)
         db.expunge_all()
-    return row, context
+    return found
 
 
 def _set_state(notification_id: int, state: str, reason: str | None,
                clock: Clock) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         with Session(bind=conn) as db:
-            row = db.get(NotificationRow, notification_id)
-            if row is not None and row.state == "scheduled":
-                row.state, row.reason, row.updated_at = state, reason, clock.now()
+            notifications.settle(db, notification_id=notification_id, state=state,
+                                 reason=reason, now=clock.now())
             db.commit()
     return apply
 
@@ -192,11 +189,8 @@ def _sent(notification_id: int, user_id: int, mid: str, chat_id: int | None,
           announced: datetime, now: datetime) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         with Session(bind=conn) as db:
-            row = db.get_one(NotificationRow, notification_id)
-            row.state, row.message_mid, row.sent_at, row.updated_at = "sent", mid, now, now
-            row.max_user_id, row.chat_id, row.announced_start = user_id, chat_id, announced
-            patient = db.get_one(PatientRow, row.patient_id)
-            patient.max_chat_id = chat_id or patient.max_chat_id
+            notifications.mark_sent(db, notification_id=notification_id, user_id=user_id,
+                                    mid=mid, chat_id=chat_id, announced=announced, now=now)
             db.commit()
     return apply
 
@@ -226,7 +220,8 @@ class MessageFlow:
                 await calling(self.deps.client.edit_message(d["edit_mid"], text=d["text"],
                                                             keyboard=buttons))
                 return Done()
-            chat_id = await ctx.read(lambda conn: _chat_of(conn, int(d["user_id"])))
+            chat_id = await ctx.read(
+                lambda conn: repository.chat_of(conn, user_id=int(d["user_id"])))
             await self.deps.send_once(ctx, user_id=int(d["user_id"]), chat_id=chat_id,
                                       text=d["text"], buttons=buttons, marker=d["text"][:60])
         except MaxRejected as exc:
@@ -237,12 +232,6 @@ class MessageFlow:
 
     def on_failed(self, conn: Connection, item: WorkItem, reason: str) -> None:
         """A message that could not be sent stays visible to operators as a failed item."""
-
-
-def _chat_of(conn: Connection, user_id: int) -> int | None:
-    chat: int | None = conn.execute(select(PatientRow.max_chat_id).where(
-        PatientRow.max_user_id == user_id, PatientRow.max_chat_id.is_not(None))).scalar()
-    return chat
 
 
 class UpdateFlow:
@@ -257,9 +246,8 @@ class UpdateFlow:
     async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
         update_id = int(item.ref or 0)
         if item.step == "handle":
-            return Next("reply", apply=lambda conn: self.handler.handle(conn, update_id))
-        outcome = await ctx.read(lambda conn: conn.execute(
-            select(MaxUpdateRow.outcome).where(MaxUpdateRow.id == update_id)).scalar())
+            return Next("reply", apply=handling(self.handler, update_id))
+        outcome = await ctx.read(lambda conn: repository.update_outcome(conn, update_id=update_id))
         await self._reply(ctx, outcome or {})
         return Done()
 
@@ -293,6 +281,15 @@ class UpdateFlow:
 
     def on_failed(self, conn: Connection, item: WorkItem, reason: str) -> None:
         """Nothing to undo: the decision (if any) was committed by ``handle``."""
+
+
+def handling(handler: max_updates.Handler, update_id: int) -> Callable[[Connection], None]:
+    """The ``handle`` step's ``apply``: the handler decides, the step commits."""
+    def apply(conn: Connection) -> None:
+        with Session(bind=conn, expire_on_commit=False) as db:
+            handler.handle(db, update_id)
+            db.commit()
+    return apply
 
 
 class PollFlow:

@@ -19,9 +19,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from medsign.bot import repository
 from medsign.db.models import MaxLinkTokenRow, MaxRelinkRow, PatientRow
 from medsign.domain import bot
 from medsign.domain.phones import mask_phone
@@ -76,13 +76,9 @@ class LinkOutcome:
 def link_by_token(db: Session, *, token: str, user_id: int, chat_id: int | None,
                   now: datetime) -> Linking | None:
     """Spend a deep-link token (once, before it expires) on linking ``user_id``."""
-    spent = db.connection().execute(update(MaxLinkTokenRow).where(
-        MaxLinkTokenRow.token_hash == _hash(token), MaxLinkTokenRow.used_at.is_(None),
-        MaxLinkTokenRow.expires_at > now).values(used_at=now, used_by=user_id)).rowcount
-    if spent != 1:
+    if not repository.spend_link_token(db, token_hash=_hash(token), user_id=user_id, now=now):
         return None
-    row = db.get(MaxLinkTokenRow, _hash(token))
-    patient = db.get(PatientRow, row.patient_id) if row else None
+    patient = repository.patient_of_token(db, token_hash=_hash(token))
     if patient is None:
         return None
     return Linking(patient, _link(db, patient, user_id, chat_id, now, how="deep_link"))
@@ -92,8 +88,7 @@ def link_by_phone(db: Session, *, phone: str, user_id: int, chat_id: int | None,
                   now: datetime) -> LinkOutcome:
     """A contact the user shared from their own account: link every patient with that phone."""
     outcome = LinkOutcome([], [])
-    for patient in db.scalars(select(PatientRow).where(PatientRow.phone == phone)
-                              .order_by(PatientRow.id)):
+    for patient in repository.patients_with_phone(db, phone=phone):
         linked = _link(db, patient, user_id, chat_id, now, how="contact")
         (outcome.linked if linked else outcome.waiting).append(patient)
     return outcome
@@ -102,8 +97,7 @@ def link_by_phone(db: Session, *, phone: str, user_id: int, chat_id: int | None,
 def adopt_phone(db: Session, *, phone: str, user_id: int, now: datetime) -> list[PatientRow]:
     """A contact the user shared from their own account: the phone of their linked patients
     who have none (signing needs it). A phone the МИС gave is never replaced from MAX."""
-    patients = list(db.scalars(select(PatientRow).where(PatientRow.max_user_id == user_id,
-                                                        PatientRow.phone.is_(None))))
+    patients = repository.phoneless_patients_of_user(db, user_id=user_id)
     for patient in patients:
         patient.phone, patient.updated_at = phone, now
         audit.record(db, at=now, actor=f"max:{user_id}", action="patient.phone_from_max",
@@ -133,10 +127,8 @@ def _ask_current(db: Session, patient: PatientRow, user_id: int, chat_id: int | 
     current = patient.max_user_id
     if current is None:
         raise ValueError(f"patient {patient.id} has no linked MAX account to ask")
-    if db.scalars(select(MaxRelinkRow.id).where(
-            MaxRelinkRow.patient_id == patient.id, MaxRelinkRow.new_user_id == user_id,
-            MaxRelinkRow.current_user_id == current, MaxRelinkRow.decision.is_(None),
-            MaxRelinkRow.expires_at > now)).first() is not None:
+    if repository.relink_asked(db, patient_id=patient.id, new_user_id=user_id,
+                               current_user_id=current, now=now):
         return
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row = MaxRelinkRow(token_hash=_hash(token), patient_id=patient.id, current_user_id=current,
@@ -166,18 +158,14 @@ def decide_relink(db: Session, *, token: str, user_id: int, yes: bool,
                   now: datetime) -> RelinkDecision | None:
     """The current account (``user_id``) answers a question; None when the button is stale:
     not its question, already answered, expired, or the link has changed since."""
-    row = db.scalars(select(MaxRelinkRow).where(MaxRelinkRow.token_hash == _hash(token))
-                     ).first()
+    row = repository.relink_by_token(db, token_hash=_hash(token))
     if row is None or row.current_user_id != user_id or row.decision is not None \
             or now >= row.expires_at:
         return None
-    patient = db.get_one(PatientRow, row.patient_id)
+    patient = repository.patient(db, row.patient_id)
     if patient.max_user_id != row.current_user_id:
         return None
-    decided = db.connection().execute(update(MaxRelinkRow).where(
-        MaxRelinkRow.id == row.id, MaxRelinkRow.decision.is_(None))
-        .values(decision="yes" if yes else "no", decided_at=now)).rowcount
-    if decided != 1:
+    if not repository.decide_relink(db, relink_id=row.id, yes=yes, now=now):
         return None
     details = {"how": row.how, "previous": f"max:{row.current_user_id}",
                "new": f"max:{row.new_user_id}"}
@@ -195,7 +183,7 @@ def decide_relink(db: Session, *, token: str, user_id: int, yes: bool,
 def set_reachable(db: Session, *, user_id: int, reachable: bool, chat_id: int | None,
                   now: datetime) -> list[PatientRow]:
     """``bot_stopped`` / ``bot_started``: whether the bot may write to this MAX user."""
-    patients = list(db.scalars(select(PatientRow).where(PatientRow.max_user_id == user_id)))
+    patients = repository.patients_of_user(db, user_id=user_id)
     for patient in patients:
         if patient.max_reachable != reachable:
             patient.max_reachable, patient.updated_at = reachable, now
@@ -207,3 +195,8 @@ def set_reachable(db: Session, *, user_id: int, reachable: bool, chat_id: int | 
     return patients
 
 
+def mark_unreachable(db: Session, *, user_id: int, now: datetime) -> None:
+    """MAX refused a message to this user (``chat.denied``): write to them no more until they
+    start the bot again."""
+    for patient in repository.patients_of_user(db, user_id=user_id):
+        patient.max_reachable, patient.updated_at = False, now

@@ -13,25 +13,17 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from medsign.bot import links as max_links
+from medsign.bot import repository
 from medsign.clock import Clock
-from medsign.db.models import (
-    AppointmentRow,
-    ConsentRow,
-    MaxUpdateRow,
-    NotificationRow,
-    OrganizationRow,
-    PatientRow,
-)
+from medsign.db.models import NotificationRow
 from medsign.domain import bot
-from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
+from medsign.domain.consents import Consent, ConsentKind
 from medsign.domain.errors import DomainError
 from medsign.domain.phones import normalize_phone
 from medsign.errors import ServiceError
@@ -55,7 +47,6 @@ POLL_KIND = "max.poll"
 SUBSCRIBE_KIND = "max.subscribe"
 # The signing service's refusal for a patient without a phone: the bot asks for the contact.
 PHONE_MISSING = "patient_phone_missing"
-T = cast(Table, MaxUpdateRow.__table__)
 
 
 def dedupe_key(raw: dict[str, Any]) -> str:
@@ -65,11 +56,8 @@ def dedupe_key(raw: dict[str, Any]) -> str:
 
 def ingest(conn: Connection, raw: dict[str, Any], *, via: str, now: datetime) -> bool:
     """Store one update and queue it; False when it was already here (a repeat)."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stored = conn.execute(dialect_insert(T).values(
-        dedupe_key=dedupe_key(raw), update_type=str(raw.get("update_type", "unknown"))[:50],
-        payload=raw, received_at=now, via=via)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(T.c.id)).scalar()
+    stored = repository.insert_update(conn, raw=raw, dedupe_key=dedupe_key(raw), via=via,
+                                      now=now)
     if stored is None:
         return False
     store.enqueue(conn, kind=UPDATE_KIND, step="handle", ref=str(stored), now=now)
@@ -87,12 +75,11 @@ class Handler:
         self.clock = clock
         self.policy = policy
 
-    def handle(self, conn: Connection, update_id: int) -> None:
-        with Session(bind=conn, expire_on_commit=False) as db:
-            row = db.get_one(MaxUpdateRow, update_id)
-            if row.outcome is None:
-                row.outcome = self._dispatch(db, parse_update(row.payload), self.clock.now())
-            db.commit()
+    def handle(self, db: Session, update_id: int) -> None:
+        """Decide what the stored update means, once; the runner step commits it."""
+        row = repository.stored_update(db, update_id)
+        if row.outcome is None:
+            row.outcome = self._dispatch(db, parse_update(row.payload), self.clock.now())
 
     def _dispatch(self, db: Session, update: Any, now: datetime) -> dict[str, Any]:
         if isinstance(update, MessageCallback):
@@ -113,16 +100,11 @@ class Handler:
         if relink is not None:
             return self._relink(db, cb, relink[0] is bot.RelinkAnswer.yes, relink[1], now)
         parsed = bot.parse_payload(cb.payload)
-        row = db.scalars(select(NotificationRow).where(NotificationRow.token == parsed[1])
-                         ).first() if parsed else None
+        row = repository.notification_by_token(db, token=parsed[1]) if parsed else None
         if parsed is None or row is None or row.max_user_id != cb.user_id or \
                 row.state != "sent" or now > row.token_expires_at:
             return _toast(cb, bot.STALE_BUTTON)
-        chosen = db.connection().execute(
-            update(NotificationRow).where(NotificationRow.id == row.id,
-                                          NotificationRow.choice.is_(None))
-            .values(choice=parsed[0].value, choice_at=now, updated_at=now)).rowcount
-        if chosen != 1:
+        if not repository.choose(db, notification_id=row.id, choice=parsed[0].value, now=now):
             return _toast(cb, bot.ALREADY_CHOSEN)
         db.refresh(row)
         if parsed[0] is bot.Choice.sign:
@@ -131,8 +113,7 @@ class Handler:
 
     def _sign(self, db: Session, cb: MessageCallback, row: NotificationRow,
               now: datetime) -> dict[str, Any]:
-        appt = db.get_one(AppointmentRow, row.appointment_id)
-        org = db.get_one(OrganizationRow, appt.organization_id)
+        appt, org = repository.appointment_and_organization(db, row.appointment_id)
         command = signing.StartRequest(organization_code=org.code,
                                        appointment_external_id=appt.external_id,
                                        consent_kinds=None, initiated_by="patient")
@@ -160,12 +141,8 @@ class Handler:
 
     def _paper(self, db: Session, cb: MessageCallback, row: NotificationRow,
                now: datetime) -> dict[str, Any]:
-        appt = db.get_one(AppointmentRow, row.appointment_id)
-        org = db.get_one(OrganizationRow, appt.organization_id)
-        for consent in db.scalars(select(ConsentRow).where(
-                ConsentRow.appointment_id == appt.id,
-                ConsentRow.signing_method == SigningMethod.electronic.value,
-                ConsentRow.state == ConsentState.pending.value)):
+        appt, org = repository.appointment_and_organization(db, row.appointment_id)
+        for consent in repository.pending_electronic_consents(db, appt.id):
             records.change_consent(consent, Consent.choose_paper, now=now)
         return _answer(cb, toast=bot.PAPER_TOAST, text=bot.after_paper(appt.starts_at,
                                                                         org.timezone),
@@ -211,7 +188,7 @@ class Handler:
             return _send(user, chat, bot.linked(full_name(patients[0])))
         if linking.waiting:
             return _send(user, chat, bot.RELINK_WAIT)
-        if phone is None and _linked(db, user):
+        if phone is None and repository.is_linked(db, user_id=user):
             return _send(user, chat, bot.PHONE_UNUSABLE)
         return _send(user, chat, bot.CONTACT_NOT_FOUND)
 
@@ -237,11 +214,8 @@ class Handler:
                      now: datetime) -> dict[str, Any]:
         """Offer the buttons of the patient's open invitation again, now that signing can
         start."""
-        open_one = db.scalars(select(NotificationRow).where(
-            NotificationRow.patient_id.in_([p.id for p in patients]),
-            NotificationRow.max_user_id == user_id, NotificationRow.state == "sent",
-            NotificationRow.choice.is_(None), NotificationRow.token_expires_at > now)
-            .order_by(NotificationRow.id.desc())).first()
+        open_one = repository.open_invitation(db, patient_ids=[p.id for p in patients],
+                                              user_id=user_id, now=now)
         if open_one is None:
             return _send(user_id, chat_id, bot.PHONE_SAVED)
         reply = _send(user_id, chat_id, bot.PHONE_SAVED_SIGN, "choice")
@@ -255,12 +229,6 @@ def _signing_phone(phone: str) -> str | None:
         return normalize_phone(phone)
     except DomainError:
         return None
-
-
-def _linked(db: Session, user_id: int) -> bool:
-    return db.scalars(select(PatientRow.id).where(PatientRow.max_user_id == user_id)
-                      ).first() is not None
-
 
 
 def _toast(cb: MessageCallback, text: str) -> dict[str, Any]:

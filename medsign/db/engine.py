@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -214,3 +214,13 @@ def read_only(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(**{READ_ONLY: True})
         with conn.begin():
             yield conn
+
+
+def reachable(engine: Engine) -> bool:
+    """Whether the database answers a trivial query (readiness), whatever stops it."""
+    try:
+        with read_only(engine) as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False

@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from medsign.db.integrity import IntegrityBroken, get_existing
 from medsign.db.models import (
     AppointmentRow,
-    ConsentRow,
     NotificationRow,
     OrganizationRow,
     PatientRow,
@@ -35,6 +33,8 @@ from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
 from medsign.domain.notifications import notification_time
 from medsign.domain.organizations import QuietHours, parse_quiet_hours
 from medsign.domain.signing import PatientNotice, SigningEvent, patient_notice
+from medsign.notifications import repository
+from medsign.records.appointments import consents_of
 from medsign.runner import store
 
 NOTIFY_KIND = "max.notify"
@@ -61,13 +61,19 @@ class Context:
 
 
 def load(db: Session, appointment: AppointmentRow) -> Context:
-    org = get_existing(db, OrganizationRow, appointment.organization_id)
-    patient = get_existing(db, PatientRow, appointment.patient_id)
-    consents = db.scalars(select(ConsentRow).where(ConsentRow.appointment_id == appointment.id))
-    kinds = sorted(ConsentKind(c.kind) for c in consents
+    org, patient = repository.parties(db, appointment)
+    kinds = sorted(ConsentKind(c.kind) for c in consents_of(db, appointment)
                    if c.signing_method == SigningMethod.electronic
                    and c.state == ConsentState.pending)
     return Context(appointment, org, patient, kinds)
+
+
+def invitation(db: Session, notification_id: int) -> tuple[NotificationRow, Context] | None:
+    """A notification with what its invitation is about, for the step that sends it."""
+    row = repository.find_notification(db, notification_id)
+    if row is None:
+        return None
+    return row, load(db, repository.appointment(db, row.appointment_id))
 
 
 def eligible(ctx: Context) -> str | None:
@@ -86,9 +92,7 @@ def eligible(ctx: Context) -> str | None:
 def sync(db: Session, *, appointment: AppointmentRow, policy: NotificationPolicy,
          now: datetime) -> None:
     ctx = load(db, appointment)
-    rows = list(db.scalars(select(NotificationRow)
-                           .where(NotificationRow.appointment_id == appointment.id)
-                           .order_by(NotificationRow.id.desc())))
+    rows = repository.of_appointment(db, appointment.id)
     row = rows[0] if rows else None
     if row is not None and row.state == "sent":
         _follow_up(db, ctx, row, policy, now)
@@ -112,7 +116,7 @@ def _plan(db: Session, ctx: Context, row: NotificationRow | None, policy: Notifi
             return
         row = _create(db, ctx, policy, now)
     row.updated_at, row.reason = now, reason
-    item = _item(db, NOTIFY_KIND, str(row.id))
+    item = repository.work_item(db, kind=NOTIFY_KIND, ref=str(row.id))
     if reason is not None:
         row.state, row.scheduled_for = "skipped", None
         if item is not None:
@@ -150,14 +154,7 @@ def _schedule(db: Session, row: NotificationRow, at: datetime, item: WorkItemRow
         store.enqueue(db.connection(), kind=NOTIFY_KIND, step="send", ref=str(row.id), now=now,
                       run_at=at)
     elif item.locked_until is None:  # not running right now: just move its timer
-        db.execute(update(WorkItemRow).where(WorkItemRow.id == item.id,
-                                             WorkItemRow.locked_until.is_(None))
-                   .values(next_run_at=at, updated_at=now))
-
-
-def _item(db: Session, kind: str, ref: str) -> WorkItemRow | None:
-    return db.scalars(select(WorkItemRow).where(WorkItemRow.kind == kind, WorkItemRow.ref == ref)
-                      .order_by(WorkItemRow.id.desc())).first()
+        repository.move_timer(db, item_id=item.id, at=at, now=now)
 
 
 def _follow_up(db: Session, ctx: Context, row: NotificationRow, policy: NotificationPolicy,
@@ -197,9 +194,7 @@ def _supersede(db: Session, ctx: Context, row: NotificationRow, policy: Notifica
     row.state, row.reason, row.updated_at = SUPERSEDED, "приём перенесён", now
     db.flush()  # the live-row index admits the new row only after this one left it
     _plan(db, ctx, None, policy, now)
-    fresh = db.scalars(select(NotificationRow).where(
-        NotificationRow.appointment_id == ctx.appointment.id,
-        NotificationRow.state == "scheduled")).first()
+    fresh = repository.scheduled_of(db, ctx.appointment.id)
     text = bot.moved(row.announced_start, ctx.appointment.starts_at,
                      ctx.organization.timezone, invited_again=fresh is not None)
     enqueue_message(db, ref=f"notification-{row.id}-superseded", now=now,
@@ -223,6 +218,26 @@ def _tell_cancelled(db: Session, ctx: Context, rows: list[NotificationRow],
                     edit_mid=told.message_mid)
 
 
+def settle(db: Session, *, notification_id: int, state: str, reason: str | None,
+           now: datetime) -> None:
+    """An invitation that will not be sent (``skipped``, ``undeliverable``, ``failed``): its
+    state and why — unless it is no longer ``scheduled``."""
+    row = repository.find_notification(db, notification_id)
+    if row is not None and row.state == "scheduled":
+        row.state, row.reason, row.updated_at = state, reason, now
+
+
+def mark_sent(db: Session, *, notification_id: int, user_id: int, mid: str,
+              chat_id: int | None, announced: datetime, now: datetime) -> None:
+    """The invitation went out: its message (edited when the visit moves or is cancelled),
+    the chat it is in, and the start it announced (a later move is told against it)."""
+    row = repository.notification(db, notification_id)
+    row.state, row.message_mid, row.sent_at, row.updated_at = "sent", mid, now, now
+    row.max_user_id, row.chat_id, row.announced_start = user_id, chat_id, announced
+    patient = repository.patient(db, row.patient_id)
+    patient.max_chat_id = chat_id or patient.max_chat_id
+
+
 def invitation_text(ctx: Context) -> str:
     a, p = ctx.appointment, ctx.patient
     return bot.invitation(first_name=p.first_name, middle_name=p.middle_name,
@@ -235,7 +250,7 @@ def enqueue_message(db: Session, *, ref: str, now: datetime, user_id: int | None
                     edit_mid: str | None = None, buttons: str = "none",
                     token: str | None = None) -> None:
     """Queue one outgoing message (or edit) — once per ``ref``, however often it is asked."""
-    if user_id is None or _item(db, MESSAGE_KIND, ref) is not None:
+    if user_id is None or repository.work_item(db, kind=MESSAGE_KIND, ref=ref) is not None:
         return
     data: dict[str, Any] = {"user_id": user_id, "text": text, "edit_mid": edit_mid,
                             "buttons": buttons, "token": token}
@@ -245,10 +260,7 @@ def enqueue_message(db: Session, *, ref: str, now: datetime, user_id: int | None
 def sync_patient(db: Session, *, patient: PatientRow, policy: NotificationPolicy,
                  now: datetime) -> None:
     """After a patient's MAX link changed: re-plan their upcoming appointments."""
-    upcoming = db.scalars(select(AppointmentRow).where(
-        AppointmentRow.patient_id == patient.id, AppointmentRow.status == "scheduled",
-        AppointmentRow.starts_at > now))
-    for appointment in upcoming:
+    for appointment in repository.upcoming_appointments(db, patient_id=patient.id, now=now):
         sync(db, appointment=appointment, policy=policy, now=now)
 
 
@@ -262,19 +274,15 @@ def tell_patient(db: Session, row: SigningRequestRow, events: Sequence[SigningEv
     notices = [(e, n) for e in events if (n := patient_notice(e)) is not None]
     if not notices:
         return
-    patient = db.get_one(PatientRow, row.patient_id)
+    patient = repository.patient(db, row.patient_id)
     if patient.max_user_id is None or not patient.max_reachable:
         return
     kinds = [ConsentKind(k) for k in row.consent_kinds]
     for event, notice in notices:
-        if notice is PatientNotice.appointment_cancelled and _invitation_sent(db, row):
+        if notice is PatientNotice.appointment_cancelled and \
+                repository.invitation_sent(db, row.appointment_id):
             continue  # the invitation itself is edited to say the visit is cancelled
         enqueue_message(db, ref=f"signing-{row.id}-{event.to_state.value}", now=now,
                         user_id=patient.max_user_id, text=bot.outcome(notice, kinds=kinds),
                         buttons="goskey" if notice is PatientNotice.documents_sent else "none")
 
-
-def _invitation_sent(db: Session, row: SigningRequestRow) -> bool:
-    return db.scalars(select(NotificationRow.id).where(
-        NotificationRow.appointment_id == row.appointment_id,
-        NotificationRow.message_mid.is_not(None))).first() is not None

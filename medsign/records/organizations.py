@@ -101,6 +101,12 @@ def require_same(organization: str, stated: str | None) -> None:
                             f"организацией в адресе («{organization}»).")
 
 
+def names(db: Session) -> list[tuple[str, str]]:
+    """Every organisation's (code, name), by code — for staff who see them all."""
+    return [(r.code, r.name) for r in db.scalars(select(OrganizationRow)
+                                                  .order_by(OrganizationRow.code))]
+
+
 def ids_in_scope(db: Session, scope: Scope) -> list[int] | None:
     """Row ids of the scope's organisations (None: no restriction)."""
     if scope.organizations is None:

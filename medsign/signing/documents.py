@@ -11,16 +11,14 @@ import io
 import zipfile
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsign.config import SigningSettings
-from medsign.db.models import DocumentRow
 from medsign.domain.signing import SigningState
 from medsign.errors import Conflict, NotFound
+from medsign.signing import repository
 from medsign.signing.archive import PDF_SUFFIX, Limits
 
-ARCHIVE_KIND = "platform_archive"
 DEFAULT_LIMITS: Limits = SigningSettings()  # the documented defaults of signing.max_*
 
 
@@ -35,8 +33,7 @@ def _archive(db: Session, request_id: str, state: str) -> bytes:
     if state != SigningState.completed:
         raise Conflict("documents_not_ready", "Подписанные документы доступны только после "
                                               "завершения подписания.")
-    content = db.scalars(select(DocumentRow.content).where(
-        DocumentRow.signing_request_id == request_id, DocumentRow.kind == ARCHIVE_KIND)).first()
+    content = repository.archive_bytes(db, request_id=request_id)
     if content is None:
         raise NotFound("documents_not_found", "Архив подписанных документов не найден.")
     return content

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from medsign.clock import Clock
@@ -40,7 +40,6 @@ from medsign.crypto import TrustStore
 from medsign.db.integrity import IntegrityBroken, get_existing
 from medsign.db.models import (
     AppointmentRow,
-    ConsentRow,
     DocumentRow,
     OrganizationRow,
     PatientRow,
@@ -56,14 +55,13 @@ from medsign.records import repository as records
 from medsign.runner.backoff import poll_delay
 from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
 from medsign.runner.worker import StepContext
+from medsign.signing import repository
 from medsign.signing import service as signing_service
 from medsign.signing.archive import ArchiveRejected, VerifiedArchive, verify_archive
 from medsign.signing.countersign import SignerProvider, countersign
 
 log = logging.getLogger("medsign.signing.flow")
 ACTOR = "system:signing"
-ARCHIVE = "platform_archive"
-MO_SIGNATURE = "mo_signature"
 DEAL_TYPE = "med_permission"
 REFUSED = "Пациент отказался от подписания в Госключе."
 
@@ -85,18 +83,10 @@ class Loaded:
 
 def load(conn: Connection, request_id: str) -> Loaded:
     """The request with its appointment, organisation and patient, in one query."""
-    with Session(bind=conn) as db:
-        found = db.execute(
-            select(SigningRequestRow, AppointmentRow, OrganizationRow, PatientRow)
-            .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
-            .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
-            .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id)
-            .where(SigningRequestRow.id == request_id)).first()
-        if found is None:
-            raise PermanentError(f"нет транзакции подписания {request_id}", code="not_found")
-        db.expunge_all()
-    row, appointment, organization, patient = found
-    return Loaded(row, appointment, organization, patient)
+    found = repository.load_for_step(conn, request_id=request_id)
+    if found is None:
+        raise PermanentError(f"нет транзакции подписания {request_id}", code="not_found")
+    return Loaded(*found)
 
 
 def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest], None], *,
@@ -110,7 +100,7 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
     and the organisation's code again: neither ever changes."""
     def apply(conn: Connection) -> None:
         with Session(bind=conn, expire_on_commit=False) as db:
-            row = get_existing(db, SigningRequestRow, request_id, with_for_update=True)
+            row = repository.locked(db, request_id=request_id)
             request = _domain(db, row) if loaded is None else signing_service.to_domain(
                 row, appointment_external_id=loaded.appointment.external_id,
                 organization_code=loaded.organization.code)
@@ -129,8 +119,7 @@ def transition(clock: Clock, request_id: str, change: Callable[[SigningRequest],
 
 
 def _domain(db: Session, row: SigningRequestRow) -> SigningRequest:
-    appointment = get_existing(db, AppointmentRow, row.appointment_id)
-    org = get_existing(db, OrganizationRow, row.organization_id)
+    appointment, org = repository.appointment_and_organization(db, row)
     return signing_service.to_domain(row, appointment_external_id=appointment.external_id,
                                      organization_code=org.code)
 
@@ -145,11 +134,7 @@ _CONSENT_MOVES: dict[ConsentState, Callable[[Consent], None]] = {
 
 def _set_consents(db: Session, row: SigningRequestRow, state: ConsentState,
                   now: datetime) -> None:
-    consents = db.scalars(select(ConsentRow).where(
-        ConsentRow.appointment_id == row.appointment_id,
-        ConsentRow.kind.in_(list(row.consent_kinds)),
-        ConsentRow.state == ConsentState.in_signing.value))
-    for consent in consents:
+    for consent in repository.consents_in_signing(db, row):
         records.change_consent(consent, _CONSENT_MOVES[state], now=now)
 
 
@@ -259,8 +244,8 @@ class SigningFlow:
         only means downloading again."""
         data = await self._fetch_archive(ctx, loaded)
         verified = await self._verify(data, loaded, ctx.clock.now())
-        archive = _document(loaded.row.id, ARCHIVE, "platform-archive.zip", "application/zip",
-                            data, now=ctx.clock.now())
+        archive = _document(loaded.row.id, repository.ARCHIVE, "platform-archive.zip",
+                            "application/zip", data, now=ctx.clock.now())
         mismatch = signer_mismatch(verified, loaded.patient)
         if mismatch is not None:
             return self._stop_mismatch(loaded, mismatch, verified_now=True, documents=[archive])
@@ -326,15 +311,17 @@ class SigningFlow:
         signatures = await asyncio.to_thread(countersign, verified, archive, signer=signer,
                                              mode=self.settings.countersign_mode,
                                              signing_time=now)
-        return [_document(loaded.row.id, MO_SIGNATURE, s.name, "application/pkcs7-signature",
-                          s.content, now=now, covers=s.covers) for s in signatures]
+        return [_document(loaded.row.id, repository.MO_SIGNATURE, s.name,
+                          "application/pkcs7-signature", s.content, now=now, covers=s.covers)
+                for s in signatures]
 
     async def _upload(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next:
         """Every MO signature not yet accepted, one after the other. The file id of each
         accepted upload is recorded, with the call record of the next upload, in the item's
         data before that call: a failure or a crash repeats only the upload that failed,
         never one the platform has already accepted."""
-        signatures = await ctx.read(lambda conn: _signatures(conn, loaded.row.id))
+        signatures = await ctx.read(
+            lambda conn: repository.mo_signatures(conn, request_id=loaded.row.id))
         done: dict[str, str] = dict(item.data.get("uploaded") or {})
         for doc in signatures:
             if str(doc.id) in done:
@@ -350,7 +337,7 @@ class SigningFlow:
         file_ids = list(uploaded.values())
         return Next("complete", apply=self._apply(
             loaded, lambda r: r.mark_uploaded(file_ids),
-            also=lambda db: _remember_uploads(db, uploaded)))
+            also=lambda db: repository.remember_uploads(db, uploaded)))
 
     async def _complete(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Done:
         tx = loaded.row.transaction_id or ""
@@ -395,33 +382,7 @@ def _document(request_id: str, kind: str, name: str, media_type: str, content: b
 
 
 def _archive_bytes(conn: Connection, request_id: str) -> bytes:
-    content = conn.execute(select(DocumentRow.content).where(
-        DocumentRow.signing_request_id == request_id, DocumentRow.kind == ARCHIVE)
-        .order_by(DocumentRow.id.desc())).scalars().first()
+    content = repository.archive_bytes(conn, request_id=request_id)
     if content is None:
         raise PermanentError("архив платформы не сохранён", code="archive_missing")
-    return bytes(content)
-
-
-_DOCUMENTS = cast(Table, DocumentRow.__table__)
-_REMEMBER_UPLOAD = (update(_DOCUMENTS).where(_DOCUMENTS.c.id == bindparam("doc_id"))
-                    .values(platform_file_id=bindparam("file_id")))
-
-
-def _remember_uploads(db: Session, uploaded: dict[int, str]) -> None:
-    """Note each signature's file id on the platform: a plain UPDATE on the session's
-    connection (through the ORM it would first evaluate the statement against every object
-    in the session; loading the rows would read every signature's content too)."""
-    db.connection().execute(_REMEMBER_UPLOAD, [{"doc_id": doc_id, "file_id": file_id}
-                                               for doc_id, file_id in uploaded.items()])
-
-
-def _signatures(conn: Connection, request_id: str) -> list[DocumentRow]:
-    with Session(bind=conn) as db:
-        rows = list(db.scalars(select(DocumentRow).where(
-            DocumentRow.signing_request_id == request_id, DocumentRow.kind == MO_SIGNATURE)
-            .order_by(DocumentRow.id)))
-        db.expunge_all()
-    return rows
-
-
+    return content

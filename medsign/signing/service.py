@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,12 +33,10 @@ from medsign.db.models import (
     PatientRow,
     SigningEventRow,
     SigningRequestRow,
-    WorkItemRow,
 )
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
 from medsign.domain.signer_check import SignerMismatch
 from medsign.domain.signing import (
-    FINAL_STATES,
     CancelledBy,
     SigningAction,
     SigningEvent,
@@ -48,10 +45,16 @@ from medsign.domain.signing import (
 )
 from medsign.errors import Conflict, NotFound, Unprocessable
 from medsign.notifications import service as notifications
+from medsign.records import appointments as appointment_records
 from medsign.records import audit, organizations, paging
 from medsign.records import repository as records
 from medsign.records.scope import Scope
 from medsign.runner import store
+from medsign.signing import repository
+
+# Re-exported: callers filter and read requests through the service.
+from medsign.signing.repository import ListFilter as ListFilter
+from medsign.signing.repository import RequestView as RequestView
 
 SIGNING_KIND = "signing"
 FIRST_STEP = "send"
@@ -147,26 +150,16 @@ def _load_appointment(db: Session, scope: Scope, organization: str, external_id:
     """The appointment (locked ``FOR UPDATE`` on PostgreSQL when ``lock``; SQLite has one
     writer at a time anyway), its organisation and patient; 404 outside the scope."""
     org = organizations.get(db, scope=scope, code=organization)
-    query = select(AppointmentRow).where(AppointmentRow.organization_id == org.id,
-                                         AppointmentRow.external_id == external_id)
-    if lock:  # re-read under the lock: the caller may have loaded it before
-        query = query.with_for_update().execution_options(populate_existing=True)
-    appt = db.scalars(query).first()
+    appt = repository.appointment(db, organization_id=org.id, external_id=external_id,
+                                  lock=lock)
     if appt is None:
         raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
-    patient = get_existing(db, PatientRow, appt.patient_id)
+    patient = repository.patient(db, appt.patient_id)
     return appt, org, patient
 
 
-def open_request(db: Session, appointment_id: int) -> SigningRequestRow | None:
-    """The appointment's open request (``domain.signing.OPEN_STATES``): at most one exists."""
-    return db.scalars(select(SigningRequestRow).where(
-        SigningRequestRow.appointment_id == appointment_id,
-        SigningRequestRow.state.not_in([s.value for s in FINAL_STATES]))).first()
-
-
 def _refuse_if_open(db: Session, appt: AppointmentRow) -> None:
-    found = open_request(db, appt.id)
+    found = repository.open_request(db, appt.id)
     if found is not None:
         raise _open_conflict(found)
 
@@ -185,7 +178,7 @@ def _open_conflict(found: SigningRequestRow | None) -> Conflict:
 
 def _consents_to_sign(db: Session, appt: AppointmentRow,
                       kinds: Sequence[str] | None) -> list[ConsentRow]:
-    rows = list(db.scalars(select(ConsentRow).where(ConsentRow.appointment_id == appt.id)))
+    rows = appointment_records.consents_of(db, appt)
     open_electronic = [c for c in rows if c.signing_method == SigningMethod.electronic
                        and c.state == ConsentState.pending]
     if kinds is not None:
@@ -219,7 +212,7 @@ def _insert(db: Session, appt: AppointmentRow, org: OrganizationRow, patient: Pa
             db.add(row)
             db.flush()
     except IntegrityError:
-        found = open_request(db, appt.id)
+        found = repository.open_request(db, appt.id)
         if found is not None:
             raise _open_conflict(found) from None
         if command.idempotency_key is not None:
@@ -272,8 +265,8 @@ def _fingerprint(command: StartRequest) -> str:
 def _replay(db: Session, command: StartRequest, fingerprint: str) -> Started | None:
     if command.idempotency_key is None or command.api_client_id is None:
         return None
-    stored = db.get(IdempotencyRow, (command.api_client_id, command.idempotency_key),
-                    populate_existing=True)
+    stored = repository.idempotency_record(db, api_client_id=command.api_client_id,
+                                           key=command.idempotency_key)
     if stored is None:
         return None
     if stored.request_hash != fingerprint:
@@ -303,11 +296,8 @@ def _key_in_progress() -> Conflict:
 def cancel_for_appointment(db: Session, *, appt: AppointmentRow, org_code: str, actor: str,
                            reason: str, now: datetime) -> int:
     """Stop every unfinished request of an appointment (and their runner items)."""
-    rows = db.scalars(select(SigningRequestRow).where(
-        SigningRequestRow.appointment_id == appt.id,
-        SigningRequestRow.state.not_in([s.value for s in FINAL_STATES])))
     count = 0
-    for row in rows:
+    for row in repository.open_requests(db, appt.id):
         request = to_domain(row, appointment_external_id=appt.external_id,
                             organization_code=org_code)
         request.cancel(reason, by=CancelledBy.appointment)
@@ -319,16 +309,6 @@ def cancel_for_appointment(db: Session, *, appt: AppointmentRow, org_code: str, 
 
 
 # -- reading ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ListFilter:
-    states: Sequence[str] = ()
-    organization: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    appointment_from: datetime | None = None
-    appointment_to: datetime | None = None
-
 
 @dataclass(frozen=True)
 class Cursor:
@@ -354,62 +334,22 @@ class Cursor:
         return cls(created, data["i"]) if created.tzinfo is not None else None
 
 
-@dataclass(frozen=True)
-class RequestView:
-    row: SigningRequestRow
-    appointment_external_id: str
-    organization_code: str
-    patient_external_id: str
-    appointment_starts_at: datetime
-
-
-_VIEW = (select(SigningRequestRow, AppointmentRow.external_id, OrganizationRow.code,
-                PatientRow.external_id, AppointmentRow.starts_at)
-         .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
-         .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
-         .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id))
-
-
 def list_requests(db: Session, *, scope: Scope, where: ListFilter, after: Cursor | None,
                   limit: int) -> list[RequestView]:
     """Newest first, keyset-paginated on (created_at, id)."""
-    query: Select[Any] = _VIEW  # type: ignore[assignment]  # widen the row shape
     if where.organization is not None:
         scope.require(where.organization)
-        query = query.where(OrganizationRow.code == where.organization)
-    org_ids = organizations.ids_in_scope(db, scope)
-    if org_ids is not None:
-        query = query.where(SigningRequestRow.organization_id.in_(org_ids))
-    query = _filters(query, where)
-    if after is not None:
-        query = query.where(or_(SigningRequestRow.created_at < after.created_at,
-                                and_(SigningRequestRow.created_at == after.created_at,
-                                     SigningRequestRow.id < after.id)))
-    query = query.order_by(SigningRequestRow.created_at.desc(), SigningRequestRow.id.desc())
-    return [RequestView(*r) for r in db.execute(query.limit(limit)).all()]
-
-
-def _filters(query: Select[Any], where: ListFilter) -> Select[Any]:
-    R, A = SigningRequestRow, AppointmentRow  # noqa: N806
-    if where.states:
-        query = query.where(R.state.in_(list(where.states)))
-    if where.created_from is not None:
-        query = query.where(R.created_at >= where.created_from)
-    if where.created_to is not None:
-        query = query.where(R.created_at < where.created_to)
-    if where.appointment_from is not None:
-        query = query.where(A.starts_at >= where.appointment_from)
-    if where.appointment_to is not None:
-        query = query.where(A.starts_at < where.appointment_to)
-    return query
+    return repository.page(db, where=where, organization_ids=organizations.ids_in_scope(db, scope),
+                           after=None if after is None else (after.created_at, after.id),
+                           limit=limit)
 
 
 def get(db: Session, *, scope: Scope, request_id: str) -> RequestView:
-    found = db.execute(_VIEW.where(SigningRequestRow.id == request_id)).first()
-    if found is None or not scope.allows(found[2]):
+    found = repository.view(db, request_id=request_id)
+    if found is None or not scope.allows(found.organization_code):
         raise NotFound("signing_request_not_found",
                        f"Транзакция подписания «{request_id}» не найдена.")
-    return RequestView(*found)
+    return found
 
 
 def signer_mismatches(db: Session, request_ids: Sequence[str]) -> dict[str, SignerMismatch]:
@@ -417,28 +357,16 @@ def signer_mismatches(db: Session, request_ids: Sequence[str]) -> dict[str, Sign
     signer and the patient record), from the event that stopped it."""
     if not request_ids:
         return {}
-    events = db.scalars(select(SigningEventRow).where(
-        SigningEventRow.signing_request_id.in_(list(request_ids)),
-        SigningEventRow.to_state == SigningState.signer_mismatch.value)
-        .order_by(SigningEventRow.id))
+    events = repository.mismatch_events(db, request_ids)
     return {e.signing_request_id: SignerMismatch.from_json(e.details["signer_mismatch"])
             for e in events if isinstance((e.details or {}).get("signer_mismatch"), dict)}
 
 
 def history(db: Session, request_id: str) -> list[SigningEventRow]:
-    return list(db.scalars(select(SigningEventRow)
-                           .where(SigningEventRow.signing_request_id == request_id)
-                           .order_by(SigningEventRow.id)))
+    return repository.history(db, request_id)
 
 
 # -- operator actions ---------------------------------------------------------------------
-
-def _work_item_id(db: Session, request_id: str) -> int | None:
-    item: int | None = db.scalars(select(WorkItemRow.id).where(
-        WorkItemRow.kind == SIGNING_KIND, WorkItemRow.ref == request_id)
-        .order_by(WorkItemRow.id.desc())).first()
-    return item
-
 
 def retry(db: Session, *, scope: Scope, request_id: str, now: datetime,
           reason: str | None = None) -> RequestView:
@@ -454,7 +382,7 @@ def retry(db: Session, *, scope: Scope, request_id: str, now: datetime,
     if request.state is not SigningState.failed:
         raise Conflict("not_failed", "Повторить можно только транзакцию в состоянии «ошибка».",
                        state=request.state.value)
-    item_id = _work_item_id(db, request_id)
+    item_id = repository.work_item_id(db, kind=SIGNING_KIND, request_id=request_id)
     if item_id is None or not store.operator_retry(db.connection(), item_id, now=now).ok:
         raise Conflict("not_retryable", "Фоновая работа этой транзакции не в состоянии ошибки.")
     request.retry(reason)
@@ -476,9 +404,6 @@ def cancel(db: Session, *, scope: Scope, request_id: str, reason: str, by: Cance
     notifications.tell_patient(db, view.row, events, now)
     store.cancel_for_ref(db.connection(), kind=SIGNING_KIND, ref=request_id, now=now,
                          reason=reason)
-    for consent in db.scalars(select(ConsentRow).where(
-            ConsentRow.appointment_id == view.row.appointment_id,
-            ConsentRow.kind.in_(list(view.row.consent_kinds)),
-            ConsentRow.state == ConsentState.in_signing.value)):
+    for consent in repository.consents_in_signing(db, view.row):
         records.change_consent(consent, Consent.abort_signing, now=now)
     return view

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsign.crypto import CryptoError, SignatureReport, TrustStore, verify_detached
+from medsign.db.integrity import get_existing
 from medsign.db.models import (
     AppointmentRow,
     AuditRow,
@@ -71,7 +72,7 @@ def gather(db: Session, *, scope: Scope, request_id: str, config: EvidenceConfig
                                                       request_id).order_by(DocumentRow.id)))
     archive = next(d for d in docs if d.kind == "platform_archive")
     mo = [d for d in docs if d.kind == "mo_signature"]
-    org = db.get_one(OrganizationRow, view.row.organization_id)
+    org = get_existing(db, OrganizationRow, view.row.organization_id)
     report = _report(db, view.row, org, archive, mo, config, now)
     return Gathered(report, _trail(db, request_id, org.timezone), archive, mo)
 
@@ -93,8 +94,8 @@ def _report(db: Session, row: SigningRequestRow, org: OrganizationRow, archive: 
         "transaction_id": row.transaction_id, "state": row.state, "timezone": tz,
         "organization": {"code": org.code, "name": org.name, "ogrn": org.ogrn,
                          "inn": org.inn},
-        "patient": _patient(db.get_one(PatientRow, row.patient_id)),
-        "appointment": _appointment(db.get_one(AppointmentRow, row.appointment_id), tz),
+        "patient": _patient(get_existing(db, PatientRow, row.patient_id)),
+        "appointment": _appointment(get_existing(db, AppointmentRow, row.appointment_id), tz),
         "completed_at": words.local_iso(row.completed_at, tz),
         "checked_at": words.local_iso(now, tz),
         "platform_archive": {"name": ARCHIVE_NAME, "sha256": archive.sha256,

@@ -13,9 +13,10 @@ from medsign.accounts import staff, support
 from medsign.accounts.sessions import Owner
 from medsign.accounts.staff import NewUser, Role
 from medsign.errors import ServiceError
+from medsign.records import organizations as organization_records
 from medsign.web import deps
 from medsign.web.console import queries as web_console
-from medsign.web.console.routes import PAGE, organizations
+from medsign.web.console.routes import PAGE
 from medsign.web.forms import day_range, decode_cursor, encode_cursor, page_number
 from medsign.web.templating import render
 
@@ -80,7 +81,7 @@ def users_page(request: Request, user: deps.Admin) -> Response:
 def _users(request: Request, *, status: int = 200, error: str | None = None,
            form: dict[str, str] | None = None) -> Response:
     with deps.read_db(request) as db:
-        users, orgs = staff.list_all(db), organizations(db)
+        users, orgs = staff.list_all(db), organization_records.names(db)
     return render(request, "console/users.html", status=status, title="Пользователи",
                   users=users, organizations=orgs, roles=[(r.value, r.title) for r in Role],
                   error=error, form=form or {})

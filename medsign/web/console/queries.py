@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
+from medsign.db.integrity import get_existing
 from medsign.db.models import (
     AppointmentRow,
     AuditRow,
@@ -93,8 +94,8 @@ class RequestNames:
 
 
 def names(db: Session, view: RequestView) -> RequestNames:
-    org = db.get_one(OrganizationRow, view.row.organization_id)
-    patient = db.get_one(PatientRow, view.row.patient_id)
+    org = get_existing(db, OrganizationRow, view.row.organization_id)
+    patient = get_existing(db, PatientRow, view.row.patient_id)
     return RequestNames(
         organization=f"{org.name} (код {org.code})",
         patient=f"{full_name(patient)} (идентификатор в МИС {patient.external_id})",

@@ -9,14 +9,13 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import StringConstraints
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsign import health as web_health
 from medsign.accounts.staff import StaffUser
 from medsign.db.engine import read_only
-from medsign.db.models import OrganizationRow
 from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningState
+from medsign.records import organizations as organization_records
 from medsign.records.scope import Scope
 from medsign.runner import store
 from medsign.signing import service as signing
@@ -61,11 +60,6 @@ def _overview(request: Request) -> dict[str, Any]:
             "item_titles": web_console.ITEM_TITLES, "stuck_after": settings.stuck_after}
 
 
-def organizations(db: Session) -> list[tuple[str, str]]:
-    return [(r.code, r.name) for r in db.scalars(select(OrganizationRow)
-                                                  .order_by(OrganizationRow.code))]
-
-
 @router.get("/requests")
 def requests_page(request: Request, user: deps.Operator, state: Filter = "",
                   organization: Filter = "", day: Filter = "", view: Filter = "all",
@@ -78,7 +72,7 @@ def requests_page(request: Request, user: deps.Operator, state: Filter = "",
                                            stuck_after=settings.stuck_after), None
         else:
             rows, more = _page(db, user, where, cursor)
-        orgs = organizations(db)
+        orgs = organization_records.names(db)
     filters = {"state": state, "organization": organization, "day": day, "view": view}
     next_url = ("/console/requests?" + urlencode({**filters, "cursor": more})) if more else None
     return render(request, "console/requests.html", title="Транзакции подписания", rows=rows,
@@ -164,7 +158,7 @@ def notifications_page(request: Request, user: deps.Operator, state: Filter = ""
     with deps.read_db(request) as db:
         rows = web_console.notifications(db, where=where, offset=(page - 1) * PAGE,
                                          limit=PAGE + 1)
-        orgs = organizations(db)
+        orgs = organization_records.names(db)
     filters = {"state": state, "organization": organization, "day": day}
     more = len(rows) > PAGE
     return render(request, "console/notifications.html", title="Уведомления пациентам",

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from medsign.bot import updates as max_updates
+from medsign.bot.flow import handling
 from medsign.clock import FakeClock
 from medsign.db.models import AppointmentRow, MaxUpdateRow, NotificationRow, SigningRequestRow
 from medsign.domain import bot as bot_texts
@@ -113,7 +114,7 @@ def _fresh_appointment(paths: Paths, n: int) -> tuple[str, int]:
 def _press(paths: Paths, update_id: int) -> dict[str, Any]:
     """The worker's ``handle`` step of the stored update, in a transaction of its own."""
     with paths.engine.begin() as conn:
-        paths.handler.handle(conn, update_id)
+        handling(paths.handler, update_id)(conn)
     with Session(paths.engine) as db:
         outcome = db.get_one(MaxUpdateRow, update_id).outcome
     assert outcome is not None

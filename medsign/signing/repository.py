@@ -1,0 +1,238 @@
+"""Signing's queries, in one place: the requests, their documents and the rows a step needs.
+
+The service decides and the flow's steps call out; both come here for rows and nothing here
+decides or commits (the request or the runner step that called does).
+
+Functions that take a ``Connection`` are the flow's reads in the runner's short read
+transaction (``StepContext.read``): their rows come back detached, so that a step may keep
+them across its outbound calls. The flow's hot path is tuned — one joined select per step,
+one ``executemany`` for the uploads' file ids — and these are those statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Select, Table, and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session
+
+from medsign.db.integrity import get_existing
+from medsign.db.models import (
+    AppointmentRow,
+    ConsentRow,
+    DocumentRow,
+    IdempotencyRow,
+    OrganizationRow,
+    PatientRow,
+    SigningEventRow,
+    SigningRequestRow,
+    WorkItemRow,
+)
+from medsign.domain.consents import ConsentState
+from medsign.domain.signing import FINAL_STATES, SigningState
+
+# Kinds of stored documents: the platform's archive as received, one MO counter-signature.
+ARCHIVE = "platform_archive"
+MO_SIGNATURE = "mo_signature"
+
+Parties = tuple[SigningRequestRow, AppointmentRow, OrganizationRow, PatientRow]
+
+
+# -- the flow's step ------------------------------------------------------------------------
+
+def load_for_step(conn: Connection, *, request_id: str) -> Parties | None:
+    """The request with its appointment, organisation and patient, in one query, detached."""
+    with Session(bind=conn) as db:
+        found = db.execute(
+            select(SigningRequestRow, AppointmentRow, OrganizationRow, PatientRow)
+            .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
+            .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
+            .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id)
+            .where(SigningRequestRow.id == request_id)).first()
+        db.expunge_all()
+    if found is None:
+        return None
+    row, appointment, organization, patient = found
+    return row, appointment, organization, patient
+
+
+def locked(db: Session, *, request_id: str) -> SigningRequestRow:
+    """The request to move, locked (``FOR UPDATE`` on PostgreSQL) until the commit."""
+    return get_existing(db, SigningRequestRow, request_id, with_for_update=True)
+
+
+def appointment_and_organization(db: Session,
+                                 row: SigningRequestRow) -> tuple[AppointmentRow, OrganizationRow]:
+    return (get_existing(db, AppointmentRow, row.appointment_id),
+            get_existing(db, OrganizationRow, row.organization_id))
+
+
+def consents_in_signing(db: Session, row: SigningRequestRow) -> list[ConsentRow]:
+    """The consents this request is signing (``in_signing``), which its ending moves on."""
+    return list(db.scalars(select(ConsentRow).where(
+        ConsentRow.appointment_id == row.appointment_id,
+        ConsentRow.kind.in_(list(row.consent_kinds)),
+        ConsentRow.state == ConsentState.in_signing.value)))
+
+
+def archive_bytes(db: Session | Connection, *, request_id: str) -> bytes | None:
+    """The platform's archive as received (the newest, should there ever be two)."""
+    content = db.execute(select(DocumentRow.content).where(
+        DocumentRow.signing_request_id == request_id, DocumentRow.kind == ARCHIVE)
+        .order_by(DocumentRow.id.desc())).scalars().first()
+    return None if content is None else bytes(content)
+
+
+def mo_signatures(conn: Connection, *, request_id: str) -> list[DocumentRow]:
+    """The MO's counter-signatures in the order they were made, detached."""
+    with Session(bind=conn) as db:
+        rows = list(db.scalars(select(DocumentRow).where(
+            DocumentRow.signing_request_id == request_id, DocumentRow.kind == MO_SIGNATURE)
+            .order_by(DocumentRow.id)))
+        db.expunge_all()
+    return rows
+
+
+_DOCUMENTS = cast(Table, DocumentRow.__table__)
+_REMEMBER_UPLOAD = (update(_DOCUMENTS).where(_DOCUMENTS.c.id == bindparam("doc_id"))
+                    .values(platform_file_id=bindparam("file_id")))
+
+
+def remember_uploads(db: Session, uploaded: dict[int, str]) -> None:
+    """Note each signature's file id on the platform: a plain UPDATE on the session's
+    connection (through the ORM it would first evaluate the statement against every object
+    in the session; loading the rows would read every signature's content too)."""
+    db.connection().execute(_REMEMBER_UPLOAD, [{"doc_id": doc_id, "file_id": file_id}
+                                               for doc_id, file_id in uploaded.items()])
+
+
+# -- starting -------------------------------------------------------------------------------
+
+def appointment(db: Session, *, organization_id: int, external_id: str,
+                lock: bool = False) -> AppointmentRow | None:
+    """The appointment; with ``lock`` re-read under ``FOR UPDATE`` (PostgreSQL; SQLite has
+    one writer at a time anyway) — the caller may have loaded it before."""
+    query = select(AppointmentRow).where(AppointmentRow.organization_id == organization_id,
+                                         AppointmentRow.external_id == external_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.scalars(query).first()
+
+
+def patient(db: Session, patient_id: int) -> PatientRow:
+    """The patient a foreign key guarantees."""
+    return get_existing(db, PatientRow, patient_id)
+
+
+def _open_of(appointment_id: int) -> Select[SigningRequestRow]:
+    return select(SigningRequestRow).where(
+        SigningRequestRow.appointment_id == appointment_id,
+        SigningRequestRow.state.not_in([s.value for s in FINAL_STATES]))
+
+
+def open_request(db: Session, appointment_id: int) -> SigningRequestRow | None:
+    """The appointment's open request (``domain.signing.OPEN_STATES``): at most one exists."""
+    return db.scalars(_open_of(appointment_id)).first()
+
+
+def open_requests(db: Session, appointment_id: int) -> list[SigningRequestRow]:
+    """Every unfinished request of the appointment (one, unless from before the index)."""
+    return list(db.scalars(_open_of(appointment_id)))
+
+
+def idempotency_record(db: Session, *, api_client_id: int, key: str) -> IdempotencyRow | None:
+    """The answer stored for the client's ``Idempotency-Key``, read afresh (a concurrent twin
+    may have stored it since this session last looked)."""
+    return db.get(IdempotencyRow, (api_client_id, key), populate_existing=True)
+
+
+def work_item_id(db: Session, *, kind: str, request_id: str) -> int | None:
+    """The request's newest runner item."""
+    item: int | None = db.scalars(select(WorkItemRow.id).where(
+        WorkItemRow.kind == kind, WorkItemRow.ref == request_id)
+        .order_by(WorkItemRow.id.desc())).first()
+    return item
+
+
+# -- reading --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ListFilter:
+    states: Sequence[str] = ()
+    organization: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    appointment_from: datetime | None = None
+    appointment_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RequestView:
+    row: SigningRequestRow
+    appointment_external_id: str
+    organization_code: str
+    patient_external_id: str
+    appointment_starts_at: datetime
+
+
+_VIEW = (select(SigningRequestRow, AppointmentRow.external_id, OrganizationRow.code,
+                PatientRow.external_id, AppointmentRow.starts_at)
+         .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
+         .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
+         .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id))
+
+
+def view(db: Session, *, request_id: str) -> RequestView | None:
+    found = db.execute(_VIEW.where(SigningRequestRow.id == request_id)).first()
+    return None if found is None else RequestView(*found)
+
+
+def page(db: Session, *, where: ListFilter, organization_ids: list[int] | None,
+         after: tuple[datetime, str] | None, limit: int) -> list[RequestView]:
+    """Newest first, keyset-paginated on (created_at, id): the page after ``after``.
+    ``organization_ids`` None: every organisation."""
+    query: Select[Any] = _VIEW  # type: ignore[assignment]  # widen the row shape
+    if where.organization is not None:
+        query = query.where(OrganizationRow.code == where.organization)
+    if organization_ids is not None:
+        query = query.where(SigningRequestRow.organization_id.in_(organization_ids))
+    query = _filters(query, where)
+    if after is not None:
+        created_at, last_id = after
+        query = query.where(or_(SigningRequestRow.created_at < created_at,
+                                and_(SigningRequestRow.created_at == created_at,
+                                     SigningRequestRow.id < last_id)))
+    query = query.order_by(SigningRequestRow.created_at.desc(), SigningRequestRow.id.desc())
+    return [RequestView(*r) for r in db.execute(query.limit(limit)).all()]
+
+
+def _filters(query: Select[Any], where: ListFilter) -> Select[Any]:
+    R, A = SigningRequestRow, AppointmentRow  # noqa: N806
+    if where.states:
+        query = query.where(R.state.in_(list(where.states)))
+    if where.created_from is not None:
+        query = query.where(R.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(R.created_at < where.created_to)
+    if where.appointment_from is not None:
+        query = query.where(A.starts_at >= where.appointment_from)
+    if where.appointment_to is not None:
+        query = query.where(A.starts_at < where.appointment_to)
+    return query
+
+
+def mismatch_events(db: Session, request_ids: Sequence[str]) -> list[SigningEventRow]:
+    """The events that stopped these requests on ``signer_mismatch``, oldest first."""
+    return list(db.scalars(select(SigningEventRow).where(
+        SigningEventRow.signing_request_id.in_(list(request_ids)),
+        SigningEventRow.to_state == SigningState.signer_mismatch.value)
+        .order_by(SigningEventRow.id)))
+
+
+def history(db: Session, request_id: str) -> list[SigningEventRow]:
+    return list(db.scalars(select(SigningEventRow)
+                           .where(SigningEventRow.signing_request_id == request_id)
+                           .order_by(SigningEventRow.id)))
