@@ -75,7 +75,7 @@ class Container:
     # -- web pages ------------------------------------------------------------------------
     def health(self) -> HealthRecorder:
         """Counts of external calls for the console (one per process, flushed in the
-        background; see ``services.web_health``)."""
+        background; see ``medsign.health``)."""
         if self._health is None:
             self._health = HealthRecorder(self.engine, self.clock)
             atexit.register(self._health.close)

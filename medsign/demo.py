@@ -23,8 +23,7 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from medsign import bootstrap
-from medsign.accounts import api_clients, staff
-from medsign.accounts import portal as web_portal
+from medsign.accounts import api_clients, portal, staff
 from medsign.bot import links as max_links
 from medsign.clinic import appointments, patients
 from medsign.clinic.appointments import AppointmentInput, ConsentInput
@@ -120,8 +119,8 @@ def _web_accounts(db: Session, now: datetime) -> None:
             staff.create(db, user=staff.NewUser(login=login, full_name=name, role=role,
                                                 organization=org, password=DEMO_PASSWORD),
                          allow_demo_password=True, actor="demo", now=now)
-    if web_portal.find_by_login(db, "patient") is None:
-        web_portal.create_password_account(
+    if portal.find_by_login(db, "patient") is None:
+        portal.create_password_account(
             db, login="patient", email="patient@example.org", password=DEMO_PASSWORD,
             organization=DEMO_ORG, patient_external_id="demo-p1", allow_demo_password=True,
             actor="demo", now=now)

@@ -21,11 +21,8 @@ from enum import Enum
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from medsign.accounts import devices as web_devices
-from medsign.accounts import passwords as web_passwords
-from medsign.accounts import sessions as web_sessions
-from medsign.accounts import staff
-from medsign.accounts import throttle as web_throttle
+from medsign.accounts import devices as device_cookies
+from medsign.accounts import passwords, sessions, staff, throttle
 from medsign.accounts.sessions import Owner, SessionPolicy
 from medsign.db.models import PortalAccountRow, StaffUserRow
 from medsign.domain.login_devices import cookie_value, tokens_in
@@ -56,12 +53,12 @@ class Candidate:
     password_hash: str | None
     organization_code: str | None
     wait: timedelta  # left of the delay when the form was sent
-    keys: tuple[web_throttle.Key, ...]  # the account's first, then the address's
+    keys: tuple[throttle.Key, ...]  # the account's first, then the address's
     device: str | None = None  # the browser's token that vouches for this account
     other_devices: tuple[str, ...] = ()  # its live tokens of other accounts
 
     @property
-    def limited_by(self) -> tuple[web_throttle.Key, ...]:
+    def limited_by(self) -> tuple[throttle.Key, ...]:
         """The counts this attempt waits for and adds to: a vouched one skips the account's."""
         return self.keys[1:] if self.device is not None else self.keys
 
@@ -76,9 +73,9 @@ def look_up(db: Session, *, realm: str, login: str, address: str | None, now: da
     """The account the form names, the browser's device tokens sorted against it, and the
     wait in force for this attempt."""
     found = _account(db, realm, login.strip()[:254], address)
-    devices = web_devices.find(db, tokens_in(device_cookie), found.owner, now)
+    devices = device_cookies.find(db, tokens_in(device_cookie), found.owner, now)
     candidate = replace(found, device=devices.vouching, other_devices=devices.others)
-    return replace(candidate, wait=web_throttle.wait(db, candidate.limited_by, now))
+    return replace(candidate, wait=throttle.wait(db, candidate.limited_by, now))
 
 
 def _account(db: Session, realm: str, login: str, address: str | None) -> Candidate:
@@ -99,20 +96,20 @@ def _account(db: Session, realm: str, login: str, address: str | None) -> Candid
 
 def claim_device(db: Session, candidate: Candidate, now: datetime) -> Candidate:
     """Count the attempt against the vouching device token before the password is judged
-    (see ``services.web_devices``). A token spent meanwhile vouches no more: the attempt is
+    (see ``accounts.devices``). A token spent meanwhile vouches no more: the attempt is
     then judged like one without it, under the account's delay."""
     if candidate.device is None or candidate.wait:
         return candidate  # nothing to claim, or answered "wait" without a check anyway
-    if web_devices.claim(db, candidate.device, now):
+    if device_cookies.claim(db, candidate.device, now):
         return candidate
     unvouched = replace(candidate, device=None)
-    return replace(unvouched, wait=web_throttle.wait(db, unvouched.keys, now))
+    return replace(unvouched, wait=throttle.wait(db, unvouched.keys, now))
 
 
-def _keys(realm: str, account: str, address: str | None) -> tuple[web_throttle.Key, ...]:
+def _keys(realm: str, account: str, address: str | None) -> tuple[throttle.Key, ...]:
     """An existing account counts by its id ("#12"), so its login and e-mail share one count;
     an unknown name by itself ("#" never starts a login or an e-mail)."""
-    return tuple(web_throttle.keys(realm=realm, account=account, address=address))
+    return tuple(throttle.keys(realm=realm, account=account, address=address))
 
 
 def find_portal_account(db: Session, login_or_email: str) -> PortalAccountRow | None:
@@ -134,12 +131,12 @@ def judge(candidate: Candidate, password: str, *, allow_demo_password: bool) -> 
     outsider that its public password once was right."""
     if candidate.wait:
         return Verdict.delayed
-    if not allow_demo_password and password == web_passwords.DEMO_PASSWORD:
-        web_passwords.verify(None, password)  # spend the time a real check spends
+    if not allow_demo_password and password == passwords.DEMO_PASSWORD:
+        passwords.verify(None, password)  # spend the time a real check spends
         return Verdict.wrong
-    if not web_passwords.verify(candidate.password_hash, password) or candidate.owner is None:
+    if not passwords.verify(candidate.password_hash, password) or candidate.owner is None:
         return Verdict.wrong
-    if not web_passwords.acceptable(password, login=candidate.login,
+    if not passwords.acceptable(password, login=candidate.login,
                                     allow_demo=allow_demo_password):
         return Verdict.weak
     return Verdict.ok
@@ -153,22 +150,22 @@ def settle(db: Session, candidate: Candidate, verdict: Verdict, *, now: datetime
     if candidate.device is not None:
         details["device"] = True  # a browser that logged in here before
     if verdict is Verdict.wrong:
-        web_throttle.record_failure(db, candidate.limited_by, now)
-        if candidate.device is not None and web_devices.settle_wrong(db, candidate.device):
+        throttle.record_failure(db, candidate.limited_by, now)
+        if candidate.device is not None and device_cookies.settle_wrong(db, candidate.device):
             details["device_revoked"] = True
     elif verdict is Verdict.weak and candidate.device is not None:
-        web_devices.settle_right(db, candidate.device)
+        device_cookies.settle_right(db, candidate.device)
     if verdict is not Verdict.ok or candidate.owner is None:
         _audit(db, candidate, f"web.login_{verdict.value}", now, details)
-        return Settled(None, web_throttle.wait(db, candidate.limited_by, now))
+        return Settled(None, throttle.wait(db, candidate.limited_by, now))
     if candidate.device is None:
         # Only a login that waited out the account's delay clears it: the owner's logins with
         # a device token must not hand an attacker fresh free guesses.
-        web_throttle.record_success(db, candidate.keys[0])
-    device = web_devices.remember(db, candidate.device, candidate.owner, now)
-    web_sessions.purge(db, policy=policy, now=now)
-    web_throttle.purge(db, now)
-    token, _ = web_sessions.create(db, owner=candidate.owner, policy=policy, now=now, ip=address,
+        throttle.record_success(db, candidate.keys[0])
+    device = device_cookies.remember(db, candidate.device, candidate.owner, now)
+    sessions.purge(db, policy=policy, now=now)
+    throttle.purge(db, now)
+    token, _ = sessions.create(db, owner=candidate.owner, policy=policy, now=now, ip=address,
                                    user_agent=user_agent)
     _audit(db, candidate, "web.login", now, details)
     return Settled(token, timedelta(0), cookie_value(device, candidate.other_devices))

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from medsign.accounts import passwords as web_passwords
+from medsign.accounts import passwords
 from medsign.db.models import (
     OrganizationRow,
     PatientRow,
@@ -84,7 +84,7 @@ def create_password_account(db: Session, *, login: str, email: str | None, passw
                             allow_demo_password: bool, actor: str,
                             now: datetime) -> PortalAccountRow:
     login = login.strip().casefold()
-    found = web_passwords.problems(password, login=login, allow_demo=allow_demo_password)
+    found = passwords.problems(password, login=login, allow_demo=allow_demo_password)
     if found:
         raise Unprocessable("weak_password", "Пароль не подходит: " + "; ".join(found) + ".")
     patient, _ = patients.get(db, scope=SYSTEM, organization=organization,
@@ -92,7 +92,7 @@ def create_password_account(db: Session, *, login: str, email: str | None, passw
     if db.scalars(select(PortalAccountRow.id).where(PortalAccountRow.login == login)).first():
         raise Conflict("login_taken", f"Логин «{login}» уже занят.")
     row = PortalAccountRow(login=login, email=(email or "").strip().casefold() or None,
-                           password_hash=web_passwords.hash_password(password),
+                           password_hash=passwords.hash_password(password),
                            full_name=full_name(patient), created_at=now,
                            updated_at=now)
     db.add(row)

@@ -1,6 +1,6 @@
 """Staff accounts: doctors (bound to one medical organisation), operators, administrators.
 
-Creating a user and changing a password check the password policy (``web_passwords``) and are
+Creating a user and changing a password check the password policy (``passwords``) and are
 audited; nothing here commits.
 """
 
@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medsign.accounts import passwords as web_passwords
+from medsign.accounts import passwords
 from medsign.db.models import OrganizationRow, StaffUserRow
 from medsign.errors import Conflict, NotFound, Unprocessable
 from medsign.records import audit
@@ -68,7 +68,7 @@ def create(db: Session, *, user: NewUser, allow_demo_password: bool, actor: str,
     _check_password(user.password, login, allow_demo_password)
     row = StaffUserRow(login=login, full_name=user.full_name.strip(), role=role.value,
                        organization_id=org.id if org else None,
-                       password_hash=web_passwords.hash_password(user.password),
+                       password_hash=passwords.hash_password(user.password),
                        password_changed_at=now, created_at=now, updated_at=now)
     db.add(row)
     db.flush()
@@ -109,7 +109,7 @@ def _organization_for(db: Session, role: Role, code: str | None) -> Organization
 
 
 def _check_password(password: str, login: str, allow_demo: bool) -> None:
-    found = web_passwords.problems(password, login=login, allow_demo=allow_demo)
+    found = passwords.problems(password, login=login, allow_demo=allow_demo)
     if found:
         raise Unprocessable("weak_password", "Пароль не подходит: " + "; ".join(found) + ".")
 
@@ -120,7 +120,7 @@ def set_password(db: Session, *, login: str, password: str, allow_demo_password:
     if row is None:
         raise NotFound("staff_user_not_found", f"Пользователь «{login}» не найден.")
     _check_password(password, row.login, allow_demo_password)
-    row.password_hash = web_passwords.hash_password(password)
+    row.password_hash = passwords.hash_password(password)
     row.password_changed_at = row.updated_at = now
     audit.record(db, at=now, actor=actor, action="staff_user.password_set",
                  subject_type="staff_user", subject_id=row.login, organization_code=None)

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from medsign.accounts import throttle as web_throttle
+from medsign.accounts import throttle
 from medsign.db.models import SupportRequestRow
 from medsign.domain.login_limits import SUPPORT_PER_ADDRESS, wait_text
 from medsign.errors import Conflict, NotFound, TooManyRequests, Unprocessable
@@ -66,14 +66,14 @@ def submit(db: Session, *, report: Report, now: datetime) -> SupportRequestRow:
 def _count_address(db: Session, address: str | None, now: datetime) -> None:
     if not address:
         return
-    keys = [web_throttle.Key("support", address[:200], SUPPORT_PER_ADDRESS)]
-    wait = web_throttle.wait(db, keys, now)
+    keys = [throttle.Key("support", address[:200], SUPPORT_PER_ADDRESS)]
+    wait = throttle.wait(db, keys, now)
     if wait:
         raise TooManyRequests("too_many_support_requests",
                               f"С этого адреса только что отправлено несколько обращений. "
                               f"Следующее можно отправить через {wait_text(wait)}.",
                               retry_after=int(wait.total_seconds()) + 1)
-    web_throttle.record(db, keys, now)
+    throttle.record(db, keys, now)
 
 
 def _clip(value: str | None, limit: int) -> str | None:

@@ -2,7 +2,7 @@
 
 Kinds of work:
 
-- ``max.notify`` — the day-before invitation of one appointment (``services.notifications``);
+- ``max.notify`` — the day-before invitation of one appointment (``notifications.service``);
 - ``max.message`` — one outgoing message or edit (replies, final messages, follow-ups);
 - ``max.update`` — one incoming update: ``handle`` decides and commits (linking, the patient's
   choice, starting signing), ``reply`` answers the button or writes back;

@@ -128,7 +128,8 @@ class Handler:
         row.signing_request_id = started.id
         kinds = [ConsentKind(k) for k in started.consent_kinds]
         # Only "being prepared": the documents reach Госключ when the runner's ``send`` has
-        # been accepted, and that is told then, with the link (``notifications.tell_patient``).
+        # been accepted, and that is told then, with the link
+        # (``notifications.service.tell_patient``).
         return _answer(cb, toast=bot.SIGNING_STARTED_TOAST, text=bot.after_sign(kinds),
                        buttons="none")
 

@@ -1,4 +1,4 @@
-"""``housekeeping``: one standing item that prunes what only grows (``services.housekeeping``).
+"""``housekeeping``: one standing item that prunes what only grows (``housekeeping.service``).
 
 A singleton (``store.ensure_singleton``), like the MAX poller: every worker asks for it at
 start, one item exists. Each run deletes one bounded batch per table in the transition's own

@@ -35,7 +35,8 @@ from medsign.db.models import (
 )
 from medsign.runner import ratelimit, store
 
-# A login throttle row older than this has no failures left to count (web_throttle's window).
+# A login throttle row older than this has no failures left to count (the window of
+# accounts.throttle).
 THROTTLE_KEEP = timedelta(days=1)
 
 

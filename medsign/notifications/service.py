@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from medsign.db.integrity import IntegrityBroken, get_existing
+from medsign.db.integrity import IntegrityBroken
 from medsign.db.models import (
     AppointmentRow,
     NotificationRow,

@@ -1,7 +1,7 @@
 """Opaque page cursors: a small JSON object, base64url without padding.
 
 One encoding for every paged list (the API's signing requests, the console's pages); what
-goes inside is the list's business (``services.signing.Cursor``)."""
+goes inside is the list's business (``signing.service.Cursor``)."""
 
 from __future__ import annotations
 

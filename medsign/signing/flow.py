@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from medsign.clock import Clock
 from medsign.config import SigningSettings
 from medsign.crypto import TrustStore
-from medsign.db.integrity import IntegrityBroken, get_existing
+from medsign.db.integrity import IntegrityBroken
 from medsign.db.models import (
     AppointmentRow,
     DocumentRow,

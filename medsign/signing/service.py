@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from medsign.db.integrity import get_existing
 from medsign.db.models import (
     AppointmentRow,
     ConsentRow,

@@ -25,9 +25,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from medsign.accounts import portal as web_portal
-from medsign.accounts import sessions as web_sessions
-from medsign.accounts import staff
+from medsign.accounts import portal, sessions, staff
 from medsign.accounts.portal import PortalUser
 from medsign.accounts.sessions import Owner
 from medsign.accounts.staff import Role, StaffUser
@@ -148,7 +146,7 @@ def _load_visitor(request: Request) -> Visitor:
                    user_agent=request.headers.get("user-agent", "")[:300] or None)
     token = request.cookies.get(cookie_name(settings))
     with read_db(request) as db:
-        row = web_sessions.load(db, token, policy=settings.sessions, now=moment)
+        row = sessions.load(db, token, policy=settings.sessions, now=moment)
         found = _with_owner(db, base, row) if row is not None else None
     if token and found is None:
         request.state.web_cookie_clear = True
@@ -160,7 +158,7 @@ def _load_visitor(request: Request) -> Visitor:
 
 def _with_owner(db: Session, base: Visitor, row: WebSessionRow) -> Visitor | None:
     user = staff.get(db, row.staff_user_id) if row.staff_user_id is not None else None
-    patient = (web_portal.get(db, row.portal_account_id)
+    patient = (portal.get(db, row.portal_account_id)
                if row.portal_account_id is not None else None)
     if (row.staff_user_id is not None and user is None) or \
             (row.portal_account_id is not None and patient is None):
@@ -175,10 +173,10 @@ def _is_fragment(request: Request) -> bool:
 
 
 def _touch(request: Request, id_hash: str, last_seen: datetime, moment: datetime) -> None:
-    if moment - last_seen < web_sessions.TOUCH_EVERY:
+    if moment - last_seen < sessions.TOUCH_EVERY:
         return
     with write_db(request) as db:
-        web_sessions.touch(db, id_hash, last_seen=last_seen, now=moment)
+        sessions.touch(db, id_hash, last_seen=last_seen, now=moment)
         db.commit()
 
 
@@ -191,7 +189,7 @@ async def guard(request: Request) -> None:
     if given is None:
         value = (await request.form()).get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
-    if not web_sessions.csrf_matches(visitor.csrf_token, given):
+    if not sessions.csrf_matches(visitor.csrf_token, given):
         raise CsrfRejected()
 
 
@@ -206,7 +204,7 @@ def ensure_csrf(request: Request) -> Visitor:
     current = visitor(request)
     if current.csrf_token is not None:
         return current
-    request.state.web_csrf_cookie = web_sessions.new_csrf_token()
+    request.state.web_csrf_cookie = sessions.new_csrf_token()
     request.state.visitor = replace(current, csrf_token=request.state.web_csrf_cookie)
     return visitor(request)
 
@@ -219,7 +217,7 @@ def ensure_session(request: Request) -> Visitor:
         return current
     settings, moment = web_settings(request), now(request)
     with write_db(request) as db:
-        token, row = web_sessions.create(db, owner=Owner(), policy=settings.sessions,
+        token, row = sessions.create(db, owner=Owner(), policy=settings.sessions,
                                          now=moment, ip=current.address,
                                          user_agent=current.user_agent)
         db.commit()

@@ -69,7 +69,7 @@ class MaxLinkTokenRow(Base):
 
 class MaxRelinkRow(Base):
     """A MAX account asking to replace the one linked to a patient: waits for «Да» from the
-    chat of the current account (``services.max_links``). ``decision``: None while open,
+    chat of the current account (``bot.links``). ``decision``: None while open,
     ``yes`` or ``no``; an open row past ``expires_at`` is refused."""
 
     __tablename__ = "max_relink_requests"

@@ -8,14 +8,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from medsign.accounts import sessions as web_sessions
-from medsign.accounts import staff, support
+from medsign.accounts import sessions, staff, support
 from medsign.accounts.sessions import Owner
 from medsign.accounts.staff import NewUser, Role
 from medsign.errors import ServiceError
 from medsign.records import organizations as organization_records
 from medsign.web import deps
-from medsign.web.console import queries as web_console
+from medsign.web.console import queries
 from medsign.web.console.routes import PAGE
 from medsign.web.forms import day_range, decode_cursor, encode_cursor, page_number
 from medsign.web.templating import render
@@ -31,16 +30,16 @@ def audit_page(request: Request, user: deps.Operator, actor: Filter = "", action
                cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
     tz = deps.web_settings(request).console_timezone
     bounds = day_range(day, tz) if day else None
-    where = web_console.AuditFilter(actor=actor.strip() or None, action=action.strip() or None,
+    where = queries.AuditFilter(actor=actor.strip() or None, action=action.strip() or None,
                                     subject=subject.strip() or None,
                                     since=bounds[0] if bounds else None,
                                     until=bounds[1] if bounds else None)
     before = decode_cursor(cursor)
     before_id = before.get("b") if before else None
     with deps.read_db(request) as db:
-        rows = web_console.audit_page(db, where=where, limit=PAGE + 1,
+        rows = queries.audit_page(db, where=where, limit=PAGE + 1,
                                       before_id=before_id if isinstance(before_id, int) else None)
-        entries = web_console.audit_entries(db, rows[:PAGE])
+        entries = queries.audit_entries(db, rows[:PAGE])
     filters = {"actor": actor, "action": action, "subject": subject, "day": day}
     next_url = ("/console/audit?" + urlencode({**filters,
                                                 "cursor": encode_cursor({"b": rows[PAGE - 1].id})})
@@ -119,7 +118,7 @@ def users_password(request: Request, user: deps.Admin,
             row = staff.set_password(db, login=login, password=password,
                                      allow_demo_password=settings.allow_demo_passwords,
                                      actor=user.actor, now=deps.now(request))
-            web_sessions.end_all_of(db, owner=Owner(staff_user_id=row.id))
+            sessions.end_all_of(db, owner=Owner(staff_user_id=row.id))
             db.commit()
     except ServiceError as exc:
         return _users(request, status=exc.status, error=exc.message)

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import StringConstraints
 from sqlalchemy.orm import Session
 
-from medsign import health as web_health
+from medsign import health as external_health
 from medsign.accounts.staff import StaffUser
 from medsign.db.engine import read_only
 from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningState
@@ -20,7 +20,7 @@ from medsign.records.scope import Scope
 from medsign.runner import store
 from medsign.signing import service as signing
 from medsign.web import deps
-from medsign.web.console import queries as web_console
+from medsign.web.console import queries
 from medsign.web.forms import day_range
 from medsign.web.templating import render
 
@@ -52,12 +52,12 @@ def _overview(request: Request) -> dict[str, Any]:
     with read_only(deps.app_state(request).engine) as conn:
         queue = sorted(store.queue_stats(conn), key=lambda s: (s.kind, s.status))
     with deps.read_db(request) as db:
-        counts = web_console.count_by_state(db)
-        stuck = web_console.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
-        health = web_health.summary(db, now=now)
+        counts = queries.count_by_state(db)
+        stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
+        health = external_health.summary(db, now=now)
     return {"queue": queue, "counts": counts, "stuck": stuck, "health": health, "now": now,
             "tz": settings.console_timezone, "states": STATE_OPTIONS,
-            "item_titles": web_console.ITEM_TITLES, "stuck_after": settings.stuck_after}
+            "item_titles": queries.ITEM_TITLES, "stuck_after": settings.stuck_after}
 
 
 @router.get("/requests")
@@ -68,7 +68,7 @@ def requests_page(request: Request, user: deps.Operator, state: Filter = "",
     where = _request_filter(state, organization, day, view, settings.console_timezone)
     with deps.read_db(request) as db:
         if view == "stuck":
-            rows, more = web_console.stuck(db, now=deps.now(request),
+            rows, more = queries.stuck(db, now=deps.now(request),
                                            stuck_after=settings.stuck_after), None
         else:
             rows, more = _page(db, user, where, cursor)
@@ -77,7 +77,7 @@ def requests_page(request: Request, user: deps.Operator, state: Filter = "",
     next_url = ("/console/requests?" + urlencode({**filters, "cursor": more})) if more else None
     return render(request, "console/requests.html", title="Транзакции подписания", rows=rows,
                   filters=filters, next_url=next_url, states=STATE_OPTIONS, organizations=orgs,
-                  tz=settings.console_timezone, item_titles=web_console.ITEM_TITLES)
+                  tz=settings.console_timezone, item_titles=queries.ITEM_TITLES)
 
 
 def _request_filter(state: str, organization: str, day: str, view: str,
@@ -90,30 +90,30 @@ def _request_filter(state: str, organization: str, day: str, view: str,
 
 
 def _page(db: Session, user: StaffUser, where: signing.ListFilter,
-          cursor: str) -> tuple[list[web_console.ConsoleRequest], str | None]:
+          cursor: str) -> tuple[list[queries.ConsoleRequest], str | None]:
     after = signing.Cursor.decode(cursor)
     views = signing.list_requests(db, scope=scope_of(user), where=where, after=after,
                                   limit=PAGE + 1)
     page, more = views[:PAGE], len(views) > PAGE
     token = signing.Cursor(page[-1].row.created_at, page[-1].row.id).encode() if more else None
-    return web_console.with_items(db, page), token
+    return queries.with_items(db, page), token
 
 
 @router.get("/requests/{request_id}")
 def request_page(request: Request, user: deps.Operator, request_id: Id) -> Response:
     with deps.read_db(request) as db:
         view = signing.get(db, scope=scope_of(user), request_id=request_id)
-        row = web_console.with_items(db, [view])[0]
-        history = web_console.history(db, request_id)
+        row = queries.with_items(db, [view])[0]
+        history = queries.history(db, request_id)
         mismatch = signing.signer_mismatches(db, [request_id]).get(request_id)
-        names = web_console.names(db, view)
+        names = queries.names(db, view)
     state = SigningState(view.row.state)
     return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
                   history=history, mismatch=mismatch, names=names,
                   can_retry=state is SigningState.failed,
                   can_cancel=state not in FINAL_STATES,
                   tz=deps.web_settings(request).console_timezone,
-                  item_titles=web_console.ITEM_TITLES)
+                  item_titles=queries.ITEM_TITLES)
 
 
 # Why an operator retries or cancels: required, and blanks do not count as an answer.
@@ -151,19 +151,19 @@ def notifications_page(request: Request, user: deps.Operator, state: Filter = ""
                        page: Annotated[int, Query(ge=1, le=10000)] = 1) -> Response:
     tz = deps.web_settings(request).console_timezone
     bounds = day_range(day, tz) if day else None
-    where = web_console.NotificationFilter(
+    where = queries.NotificationFilter(
         state=state or None, organization=organization or None,
         appointment_from=bounds[0] if bounds else None,
         appointment_to=bounds[1] if bounds else None)
     with deps.read_db(request) as db:
-        rows = web_console.notifications(db, where=where, offset=(page - 1) * PAGE,
+        rows = queries.notifications(db, where=where, offset=(page - 1) * PAGE,
                                          limit=PAGE + 1)
         orgs = organization_records.names(db)
     filters = {"state": state, "organization": organization, "day": day}
     more = len(rows) > PAGE
     return render(request, "console/notifications.html", title="Уведомления пациентам",
                   rows=rows[:PAGE], filters=filters, page=page, organizations=orgs,
-                  states=list(web_console.NOTIFICATION_TITLES.items()), tz=tz,
+                  states=list(queries.NOTIFICATION_TITLES.items()), tz=tz,
                   prev_url=_page_url("/console/notifications", filters, page - 1)
                   if page > 1 else None,
                   next_url=_page_url("/console/notifications", filters, page + 1)

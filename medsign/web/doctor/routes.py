@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 from medsign.accounts.staff import StaffUser
 from medsign.errors import ServiceError, ServiceUnavailable
 from medsign.records.scope import Scope
-from medsign.signing import documents as web_documents
-from medsign.signing import evidence
+from medsign.signing import documents, evidence
 from medsign.signing import service as signing
 from medsign.web import deps
-from medsign.web.doctor import queries as web_doctor
+from medsign.web.doctor import queries
 from medsign.web.templating import render
 
 router = APIRouter(prefix="/doctor", dependencies=[deps.Guard], include_in_schema=False)
@@ -50,9 +49,9 @@ def board_fragment(request: Request, user: deps.Doctor, q: Search = "") -> Respo
     return render(request, "doctor/_board.html", board=board, q=q)
 
 
-def _board(request: Request, db: Session, user: StaffUser, q: str) -> web_doctor.Board:
+def _board(request: Request, db: Session, user: StaffUser, q: str) -> queries.Board:
     scope = scope_of(user)  # refuses a doctor without an organisation
-    return web_doctor.board(db, scope=scope, organization=user.organization_code or "",
+    return queries.board(db, scope=scope, organization=user.organization_code or "",
                             now=deps.now(request), query=q)
 
 
@@ -91,10 +90,10 @@ def _appointment(request: Request, user: StaffUser, code: str,
                  appointment_id: str) -> dict[str, Any]:
     scope = scope_of(user)
     with deps.read_db(request) as db:
-        card = web_doctor.card(db, scope=scope, organization=code, appointment_id=appointment_id)
-        requests = web_doctor.requests_of(db, scope=scope, organization=code,
+        card = queries.card(db, scope=scope, organization=code, appointment_id=appointment_id)
+        requests = queries.requests_of(db, scope=scope, organization=code,
                                           appointment_id=appointment_id)
-        pdfs = {r.id: web_documents.list_pdfs(db, request_id=r.id, state=r.state)
+        pdfs = {r.id: documents.list_pdfs(db, request_id=r.id, state=r.state)
                 for r in requests}
     return {"card": card, "requests": requests, "pdfs": pdfs}
 
@@ -102,7 +101,7 @@ def _appointment(request: Request, user: StaffUser, code: str,
 @router.get("/organizations/{code}/appointments/{appointment_id}/sign")
 def confirm_page(request: Request, user: deps.Doctor, code: Id, appointment_id: Id) -> Response:
     with deps.read_db(request) as db:
-        card = web_doctor.card(db, scope=scope_of(user), organization=code,
+        card = queries.card(db, scope=scope_of(user), organization=code,
                                appointment_id=appointment_id)
     return render(request, "doctor/confirm.html", title="Отправить на подписание", card=card)
 
@@ -127,7 +126,7 @@ def start_signing(request: Request, user: deps.Doctor, code: Id, appointment_id:
 def _refused(request: Request, scope: Scope, code: str, appointment_id: str,
              message: str) -> Response:
     with deps.read_db(request) as db:
-        card = web_doctor.card(db, scope=scope, organization=code, appointment_id=appointment_id)
+        card = queries.card(db, scope=scope, organization=code, appointment_id=appointment_id)
     return render(request, "doctor/confirm.html", status=409, title="Отправить на подписание",
                   card=card, error=message)
 
@@ -137,7 +136,7 @@ def document(request: Request, user: deps.Doctor, request_id: Id,
              number: Annotated[int, Path(ge=1, le=100)]) -> Response:
     with deps.read_db(request) as db:
         view = signing.get(db, scope=scope_of(user), request_id=request_id)
-        name, content = web_documents.read_pdf(
+        name, content = documents.read_pdf(
             db, request_id=request_id, state=view.row.state, number=number,
             limits=deps.web_settings(request).archive_limits)
     return attachment(content, name, "application/pdf")

@@ -1,6 +1,6 @@
 """The password login shared by staff and patients: throttled, audited, and a new session.
 
-The phases of ``services.web_auth`` run here against the request's database: the slow Argon2
+The phases of ``accounts.auth`` run here against the request's database: the slow Argon2
 check runs between short transactions, holding no lock. A browser that presents a device token
 of the account (``deps.device_cookie_name``) has the attempt claimed against that token first;
 after a good login the browser gets the token back, for the next time.
@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from medsign.accounts import auth as web_auth
-from medsign.accounts import sessions as web_sessions
+from medsign.accounts import auth, sessions
 from medsign.accounts.auth import Verdict
 from medsign.domain.login_limits import wait_text
 from medsign.web import deps
@@ -59,20 +58,20 @@ def password_login(request: Request, *, realm: str, login: str, password: str) -
     settings, moment = deps.web_settings(request), deps.now(request)
     visitor = deps.visitor(request)
     with deps.read_db(request) as db:
-        candidate = web_auth.look_up(db, realm=realm, login=login, address=visitor.address,
+        candidate = auth.look_up(db, realm=realm, login=login, address=visitor.address,
                                      now=moment, device_cookie=deps.device_cookie(request))
     if candidate.device is not None:
         with deps.write_db(request) as db:
-            candidate = web_auth.claim_device(db, candidate, moment)
+            candidate = auth.claim_device(db, candidate, moment)
             db.commit()
-    verdict = web_auth.judge(candidate, password,
+    verdict = auth.judge(candidate, password,
                              allow_demo_password=settings.allow_demo_passwords)
     with deps.write_db(request) as db:
-        settled = web_auth.settle(db, candidate, verdict, now=moment,
+        settled = auth.settle(db, candidate, verdict, now=moment,
                                   policy=settings.sessions, address=visitor.address,
                                   user_agent=visitor.user_agent)
         if settled.token is not None:
-            web_sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
+            sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
         db.commit()
     if settled.token is not None:
         deps.start_session(request, settled.token)
@@ -86,11 +85,11 @@ def logout(request: Request) -> None:
     visitor = deps.visitor(request)
     settings, moment = deps.web_settings(request), deps.now(request)
     with deps.write_db(request) as db:
-        web_sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
+        sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
         if visitor.actor is not None:
             realm = "staff" if visitor.staff is not None else "portal"
             org = visitor.staff.organization_code if visitor.staff else None
-            web_auth.record_logout(db, actor=visitor.actor, realm=realm,
+            auth.record_logout(db, actor=visitor.actor, realm=realm,
                                    login=visitor.actor.split(":", 1)[1], now=moment,
                                    organization_code=org)
         db.commit()

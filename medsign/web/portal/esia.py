@@ -3,7 +3,7 @@
 ``/portal/esia/start`` (a form: CSRF-checked) keeps a fresh ``state`` in the session and sends
 the browser to ESIA; ``/portal/esia/callback`` checks ``state`` (once: it is removed at
 return), exchanges the code, reads the person, finds the patients by the rule documented in
-``services.web_portal``, creates the portal account the first time, and signs in with a new
+``accounts.portal``, creates the portal account the first time, and signs in with a new
 session. Each answer of ESIA is counted for the console's health view.
 """
 
@@ -13,8 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from medsign.accounts import portal as web_portal
-from medsign.accounts import sessions as web_sessions
+from medsign.accounts import portal, sessions
 from medsign.accounts.portal import EsiaPerson
 from medsign.accounts.sessions import Owner
 from medsign.errors import NotFound
@@ -54,7 +53,7 @@ def _keep_state(request: Request, state: str) -> None:
     if visitor.session is None:
         raise RuntimeError("ensure_session() left the visitor without a session")
     with deps.write_db(request) as db:
-        web_sessions.set_data(db, visitor.session, {**visitor.data, STATE_KEY: state})
+        sessions.set_data(db, visitor.session, {**visitor.data, STATE_KEY: state})
         db.commit()
 
 
@@ -85,7 +84,7 @@ def _keep_state_cleared(request: Request) -> None:
     if visitor.session is not None:
         with deps.write_db(request) as db:
             data = {k: v for k, v in visitor.data.items() if k != STATE_KEY}
-            web_sessions.set_data(db, visitor.session, data)
+            sessions.set_data(db, visitor.session, data)
             db.commit()
 
 
@@ -127,12 +126,12 @@ def _sign_in(request: Request, person: Person) -> None:
     settings, moment, visitor = deps.web_settings(request), deps.now(request), \
         deps.visitor(request)
     with deps.write_db(request) as db:
-        account = web_portal.sign_in_with_esia(db, person=_to_person(person), now=moment)
-        web_sessions.purge(db, policy=settings.sessions, now=moment)
-        token, _ = web_sessions.create(db, owner=Owner(portal_account_id=account.id),
+        account = portal.sign_in_with_esia(db, person=_to_person(person), now=moment)
+        sessions.purge(db, policy=settings.sessions, now=moment)
+        token, _ = sessions.create(db, owner=Owner(portal_account_id=account.id),
                                        policy=settings.sessions, now=moment, ip=visitor.address,
                                        user_agent=visitor.user_agent)
-        web_sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
+        sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
         audit.record(db, at=moment, actor=f"portal:esia-{person.oid}", action="web.login",
                      subject_type="portal_account", subject_id=f"esia-{person.oid}",
                      organization_code=None, details={"realm": "portal", "via": "esia",

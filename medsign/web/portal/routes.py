@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from medsign.accounts import portal as web_portal
+from medsign.accounts import portal
 from medsign.bot import links as max_links
 from medsign.errors import ServiceUnavailable
-from medsign.signing import documents as web_documents
+from medsign.signing import documents
 from medsign.web import deps
 from medsign.web.doctor.routes import attachment
 from medsign.web.login.routes import password_login, safe_next
@@ -57,7 +57,7 @@ def login_submit(request: Request, login: Text = "", password: Text = "",
 def documents_page(request: Request, user: deps.Patient) -> Response:
     with deps.read_db(request) as db:
         people = queries.documents(db, account_id=user.id, now=deps.now(request))
-        pdfs = {c.request.id: web_documents.list_pdfs(db, request_id=c.request.id,
+        pdfs = {c.request.id: documents.list_pdfs(db, request_id=c.request.id,
                                                       state=c.request.state)
                 for p in people for c in p.cards if c.request is not None}
     return render(request, "portal/documents.html", title="Мои документы", people=people,
@@ -68,8 +68,8 @@ def documents_page(request: Request, user: deps.Patient) -> Response:
 def document(request: Request, user: deps.Patient, request_id: Id,
              number: Annotated[int, Path(ge=1, le=100)]) -> Response:
     with deps.read_db(request) as db:
-        row = web_portal.owns_request(db, account_id=user.id, request_id=request_id)
-        name, content = web_documents.read_pdf(
+        row = portal.owns_request(db, account_id=user.id, request_id=request_id)
+        name, content = documents.read_pdf(
             db, request_id=row.id, state=row.state, number=number,
             limits=deps.web_settings(request).archive_limits)
     return attachment(content, name, "application/pdf")
@@ -91,7 +91,7 @@ def max_link(request: Request, user: deps.Patient,
     if bot is None:
         raise ServiceUnavailable("max_disabled", "Бот MAX не подключён: привязка недоступна.")
     with deps.write_db(request) as db:
-        row, org = web_portal.owned_patient(db, account_id=user.id, organization_code=organization,
+        row, org = portal.owned_patient(db, account_id=user.id, organization_code=organization,
                                             patient_external_id=patient)
         issued = max_links.issue(db, patient=row, link_base=bot.deep_link_base,
                                  ttl=bot.link_ttl, actor=user.actor, organization_code=org.code,

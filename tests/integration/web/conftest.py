@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from medsign.accounts import passwords as web_passwords
+from medsign.accounts import passwords
 from medsign.app import create_app
 from medsign.clock import FakeClock
 from medsign.db.engine import make_engine
@@ -47,7 +47,7 @@ def engine(engine: Engine) -> Engine:
 @pytest.fixture(autouse=True)
 def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its lowest cost: the tests are about the rules, not the hash's strength."""
-    monkeypatch.setattr(web_passwords, "_hasher",
+    monkeypatch.setattr(passwords, "_hasher",
                         PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 

@@ -15,8 +15,7 @@ from httpx import Response
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from medsign.accounts import portal as web_portal
-from medsign.accounts import staff
+from medsign.accounts import portal, staff
 from medsign.clinic import appointments, patients
 from medsign.clinic.appointments import AppointmentInput, ConsentInput
 from medsign.clinic.patients import PatientInput
@@ -99,11 +98,11 @@ def _users(db: Session, now: datetime) -> None:
         staff.create(db, user=staff.NewUser(login=login, full_name=f"Сотрудник {login}",
                                             role=role, organization=org, password=PASSWORD),
                      allow_demo_password=False, actor="test", now=now)
-    web_portal.create_password_account(db, login="pat1", email="pat1@example.org",
+    portal.create_password_account(db, login="pat1", email="pat1@example.org",
                                        password=PASSWORD, organization="mo1",
                                        patient_external_id="p1",
                                        allow_demo_password=False, actor="test", now=now)
-    web_portal.create_password_account(db, login="pat3", email=None, password=PASSWORD,
+    portal.create_password_account(db, login="pat3", email=None, password=PASSWORD,
                                        organization="mo2", patient_external_id="p3",
                                        allow_demo_password=False,
                                        actor="test", now=now)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from medsign.accounts import passwords as web_passwords
+from medsign.accounts import passwords
 from medsign.clock import FakeClock
 from medsign.db.models import AuditRow, StaffUserRow
 from medsign.serving import BotSettings
@@ -41,7 +41,7 @@ def test_create_and_list_users(db_url: str, engine: Engine, tmp_path: Path, org:
         row = db.scalars(select(StaffUserRow).where(StaffUserRow.login == "petrova")).one()
         entry = db.scalars(select(AuditRow).where(AuditRow.action == "staff_user.created",
                                                   AuditRow.subject_id == "petrova")).one()
-    assert web_passwords.verify(row.password_hash, "Очень-Длинный-Пароль-1")
+    assert passwords.verify(row.password_hash, "Очень-Длинный-Пароль-1")
     assert entry.actor == "cli" and entry.organization_code == "mo1"
     listing = medsign(db_url, tmp_path, "user", "list")
     assert "petrova\tdoctor\tmo1\tПетрова Анна Сергеевна" in listing.stdout

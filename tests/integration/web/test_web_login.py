@@ -12,7 +12,7 @@ from httpx import Response
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from medsign.accounts import passwords as web_passwords
+from medsign.accounts import passwords
 from medsign.accounts import sessions as web_sessions
 from medsign.app import create_app
 from medsign.clock import FakeClock
@@ -151,7 +151,7 @@ def test_a_busy_session_still_ends_after_the_absolute_limit(
 def _set_password(engine: Engine, login: str, password: str) -> None:
     with Session(engine) as db:
         db.execute(update(StaffUserRow).where(StaffUserRow.login == login)
-                   .values(password_hash=web_passwords.hash_password(password)))
+                   .values(password_hash=passwords.hash_password(password)))
         db.commit()
 
 

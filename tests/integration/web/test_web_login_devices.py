@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from medsign.accounts import devices as web_devices
-from medsign.accounts import sessions as web_sessions
+from medsign.accounts import sessions
 from medsign.clock import FakeClock
 from medsign.db.models import AuditRow, LoginDeviceRow, PortalAccountRow, StaffUserRow
 from medsign.domain.login_devices import DEVICE
@@ -79,7 +79,7 @@ def test_the_device_token_is_stored_as_a_hash_bound_to_its_account(
         owner: TestClient, engine: Engine, seeded: stand.Seeded, clock: FakeClock) -> None:
     token = came_before(owner, *STAFF)
     [row] = devices(engine)
-    assert row.token_hash == web_sessions.digest(token) and token not in row.token_hash
+    assert row.token_hash == sessions.digest(token) and token not in row.token_hash
     with Session(engine) as db:
         doc1 = db.scalars(select(StaffUserRow.id).where(StaffUserRow.login == "doc1")).one()
     assert (row.staff_user_id, row.portal_account_id, row.failures) == (doc1, None, 0)

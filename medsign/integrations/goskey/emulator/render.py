@@ -91,7 +91,7 @@ _working_lock = threading.Lock()
 
 
 def working_font(font: Path) -> pdf.Font | None:
-    """The working-set cut of ``font``, prepared for ``pdf.render`` (once per process and
+    """The working-set cut of ``font``, prepared for ``pdf.writer.render`` (once per process and
     font); None when it cannot be made (every document is then set in the cut shipped with
     medsign)."""
     with _working_lock:
