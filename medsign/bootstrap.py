@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from fastapi import FastAPI
@@ -29,6 +30,7 @@ from medsign.housekeeping.flow import STEP as HOUSEKEEPING_STEP
 from medsign.housekeeping.flow import HousekeepingFlow
 from medsign.integrations.esia import EsiaClient
 from medsign.integrations.goskey.client import GoskeyClient
+from medsign.integrations.http import ApiClient
 from medsign.integrations.max.client import MaxClient
 from medsign.notifications.service import NotificationPolicy
 from medsign.runner import store
@@ -46,6 +48,7 @@ log = logging.getLogger("medsign.bootstrap")
 # working directory, like the default SQLite database under ./var/).
 DEV_KEYS_DIR = Path("var/keys")
 EMULATOR_OPERATOR_CA = Path("var/goskey-emulator/operator-ca.pem")
+C = TypeVar("C", bound=ApiClient)
 # Outside production, the ESIA client_secret is signed with a development key of this name
 # (with a configured signing.key_file that key signs instead). The subject's details are
 # placeholders: the ESIA emulator checks the signature, not who holds the key.
@@ -65,6 +68,7 @@ class Container:
     max_transport: httpx.AsyncBaseTransport | None = None
     esia_transport: httpx.AsyncBaseTransport | None = None
     _health: HealthRecorder | None = field(default=None, init=False, repr=False)
+    _clients: list[ApiClient] = field(default_factory=list, init=False, repr=False)
 
     def app(self) -> FastAPI:
         return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
@@ -135,9 +139,21 @@ class Container:
 
     def goskey_client(self) -> GoskeyClient:
         g = self.settings.goskey
-        return GoskeyClient(g.base_url, g.token.get_secret_value(), ca_bundle=g.ca_bundle,
-                            timeout=g.timeout.total_seconds(), transport=self.goskey_transport,
-                            on_call=self._on_call("goskey"))
+        return self._kept(GoskeyClient(
+            g.base_url, g.token.get_secret_value(), ca_bundle=g.ca_bundle,
+            timeout=g.timeout.total_seconds(), transport=self.goskey_transport,
+            on_call=self._on_call("goskey")))
+
+    def _kept(self, client: C) -> C:
+        self._clients.append(client)
+        return client
+
+    async def close_clients(self) -> None:
+        """Close the long-lived API clients made here (the worker's, once it has stopped):
+        their connections, and the aiohttp sessions that would complain if left open."""
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
 
     def signers(self) -> ConfiguredSigners:
         return ConfiguredSigners(self.settings.signing, keys_dir=self.keys_dir,
@@ -186,9 +202,10 @@ class Container:
 
     def max_client(self) -> MaxClient:
         m = self.settings.max
-        return MaxClient(m.base_url, m.token.get_secret_value(), ca_bundle=m.ca_bundle,
-                         timeout=m.timeout.total_seconds(), transport=self.max_transport,
-                         on_call=self._on_call("max"))
+        return self._kept(MaxClient(
+            m.base_url, m.token.get_secret_value(), ca_bundle=m.ca_bundle,
+            timeout=m.timeout.total_seconds(), transport=self.max_transport,
+            on_call=self._on_call("max")))
 
     def webhook_url(self) -> str:
         return self.settings.server.public_url.rstrip("/") + "/max/webhook"

@@ -224,7 +224,13 @@ def worker(ctx: click.Context, concurrency: int | None, metrics_port: int | None
         start_http_server(metrics_port, registry=runner.metrics.registry)
     started = (f"Обработчик {runner.worker_id}: виды работ {', '.join(runner.kinds) or 'нет'}, "
                f"параллельно {runner.config.concurrency}.")
-    asyncio.run(_run_until_signal(runner.run, lambda: click.echo(started, err=True)))
+
+    async def work(stop: asyncio.Event) -> None:
+        try:
+            await runner.run(stop)
+        finally:
+            await container.close_clients()
+    asyncio.run(_run_until_signal(work, lambda: click.echo(started, err=True)))
 
 
 async def _run_until_signal(run: Callable[[asyncio.Event], Any],

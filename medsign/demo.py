@@ -281,3 +281,4 @@ async def run(container: bootstrap.Container, *, ports: Ports, announce: Any) ->
     await asyncio.gather(*serving, return_exceptions=True)
     stop.set()
     await worker
+    await container.close_clients()

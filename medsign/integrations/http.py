@@ -10,6 +10,14 @@ generic error) and hands them to :class:`ErrorMap`, which decides once, for all 
 - a 2xx whose body is not the JSON object promised → *rejected* ``malformed_response``.
 
 It also times every call for the metrics hook (``on_call(method, outcome, seconds)``).
+
+The clients speak HTTP through :class:`Transport`: httpx's transport interface over aiohttp's
+connection pool (the ``httpx-aiohttp`` package). httpx's own pool (httpcore) rescans every
+connection it holds whenever a request starts or a response closes; with a worker's 16–200
+platform calls in flight that cost more CPU than the exchange itself (``bench/README.md``).
+aiohttp keeps the idle connections of a host in a stack, checks only the one it takes, and
+sweeps expired ones on a timer. Failures still arrive as httpx's exceptions, so the mapping
+above does not know which pool is underneath.
 """
 
 from __future__ import annotations
@@ -26,15 +34,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from medsign.httpsafe import bodies
-from medsign.integrations.pool import LeanTransport
 
 CallHook = Callable[[str, str, float], None]
 ERROR_TEXT_LIMIT = 500
 # A JSON answer larger than this is refused unparsed (MAX's update batches are the largest).
 MAX_ANSWER_BYTES = 16 * 1024**2
+# Each client talks to one system: at most this many connections to it at once (a request
+# waits for a free one up to the pool timeout), an idle one closed after this many seconds.
+MAX_CONNECTIONS = 100
+KEEPALIVE_EXPIRY = 5.0
 # The keys an API's error body may use: MAX and the partner API say code/message, OAuth
 # (ESIA) says error/error_description.
 ERROR_KEYS = (("code", "message"), ("error", "error_description"))
@@ -197,13 +210,57 @@ def http_client(base_url: str, *, headers: dict[str, str] | None = None,
                 transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """One ``httpx.AsyncClient`` per external system: its base URL, its CA bundle (the MAX
     hosts chain to the Russian Trusted Root CA, which is not in certifi), no redirects, and
-    our own connection pool (:mod:`medsign.integrations.pool`) unless a transport is given."""
+    a :class:`Transport` unless a transport is given (tests give ``httpx.ASGITransport``)."""
     verify: ssl.SSLContext | bool = True
     if ca_bundle is not None:
         verify = ssl.create_default_context(cafile=str(ca_bundle))
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                             transport=transport or LeanTransport(verify=verify),
+                             transport=transport or Transport(verify=verify),
                              follow_redirects=False)
+
+
+class Transport(AiohttpTransport):
+    """HTTP/1.1 over aiohttp's connection pool, behind httpx's transport interface.
+
+    httpx keeps what a client sees: timeouts (connect, read, and the pool wait, passed to
+    aiohttp per request), headers, cookies (aiohttp's own jar is a dummy, so a cookie cannot
+    be sent twice), redirects (off), and the exception types. The aiohttp session is made on
+    the first request, inside the event loop that uses it. No proxies and no HTTP/2: none of
+    our external systems needs them.
+    """
+
+    def __init__(self, *, verify: ssl.SSLContext | bool = True,
+                 max_connections: int = MAX_CONNECTIONS,
+                 keepalive_expiry: float = KEEPALIVE_EXPIRY) -> None:
+        ssl_context = httpx.create_ssl_context(verify=verify)  # loads the CA bundle once
+
+        def session() -> aiohttp.ClientSession:
+            connector = aiohttp.TCPConnector(ssl=ssl_context, limit=max_connections,
+                                             keepalive_timeout=keepalive_expiry)
+            return aiohttp.ClientSession(connector=connector,
+                                         cookie_jar=aiohttp.DummyCookieJar())
+
+        super().__init__(verify=ssl_context, client=session, limits=httpx.Limits(
+            max_connections=max_connections, keepalive_expiry=keepalive_expiry))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.ConnectTimeout as exc:
+            # httpx-aiohttp (0.2.0) reports every aiohttp connection error as a connect
+            # timeout; name them as httpcore would: only a timeout is one, a connection that
+            # could not be made is a connect error, any other lost one a protocol error.
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ServerTimeoutError):
+                raise
+            if isinstance(cause, aiohttp.ClientConnectorError):
+                raise httpx.ConnectError(str(exc), request=request) from cause
+            raise httpx.RemoteProtocolError(str(exc), request=request) from cause
+        except aiohttp.ClientError as exc:
+            # httpx-aiohttp passes on what it has no httpx type for, such as an answer that
+            # is not HTTP at all: a protocol error, so that callers see a transport failure.
+            raise httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}",
+                                            request=request) from exc
 
 
 class ApiClient:

@@ -1,4 +1,4 @@
-"""The API clients' connection pool (``medsign.integrations.pool``) over real sockets.
+"""The API clients' transport (``medsign.integrations.http.Transport``) over real sockets.
 
 The server is a small HTTP/1.1 server on asyncio streams, so that a test can decide when the
 server hangs up, how slowly it answers, and count the connections it was given.
@@ -17,9 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
-from medsign.integrations.http import http_client
-from medsign.integrations.pool import LeanTransport
+from medsign.bootstrap import Container
+from medsign.config import load_settings
+from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
+from medsign.integrations.http import Transport, http_client
 
 pytestmark = pytest.mark.anyio
 
@@ -33,6 +36,7 @@ def anyio_backend() -> str:
 class Server:
     url: str
     connections: int = 0
+    open_connections: int = 0
     in_flight: int = 0
     most_in_flight: int = 0
     requests: int = 0
@@ -41,11 +45,13 @@ class Server:
 @asynccontextmanager
 async def serving(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
     """Paths: ``/ok``, ``/slow`` (0.3 s), ``/close`` (``Connection: close``), ``/hangup``
-    (answers, then drops the connection without saying so), ``/big`` (1 MiB)."""
+    (answers, then drops the connection without saying so), ``/big`` (1 MiB), ``/garbage``
+    (an answer that is not HTTP), ``/silent`` (drops the connection without an answer)."""
     server = Server(url="")
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         server.connections += 1
+        server.open_connections += 1
         try:
             while True:
                 try:
@@ -62,6 +68,12 @@ async def serving(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Se
                 try:
                     if path == "/slow":
                         await asyncio.sleep(0.3)
+                    if path.startswith("/silent"):
+                        return
+                    if path.startswith("/garbage"):
+                        writer.write(b"SMTP READY\r\n\r\n")
+                        await writer.drain()
+                        return
                     body = b"x" * (1 << 20) if path == "/big" else path.encode()
                     extra = b"Connection: close\r\n" if path == "/close" else b""
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s"
@@ -72,6 +84,7 @@ async def serving(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Se
                 if path in ("/close", "/hangup"):
                     return
         finally:
+            server.open_connections -= 1
             writer.close()
 
     listener = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ssl_context)
@@ -84,7 +97,7 @@ async def serving(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Se
 
 
 def client(server: Server, **limits: Any) -> httpx.AsyncClient:
-    transport = LeanTransport(limits=httpx.Limits(**limits)) if limits else None
+    transport = Transport(**limits) if limits else None
     return http_client(server.url, transport=transport, timeout=5)
 
 
@@ -96,16 +109,13 @@ async def test_sequential_requests_share_one_connection() -> None:
 
 
 async def test_concurrency_is_bounded_by_max_connections_and_idle_ones_are_kept() -> None:
-    async with serving() as server, client(server, max_connections=4,
-                                           max_keepalive_connections=2) as http:
+    async with serving() as server, client(server, max_connections=4) as http:
         answers = await asyncio.gather(*(http.get("/slow") for _ in range(12)))
         assert all(a.status_code == 200 for a in answers)
         assert server.most_in_flight == 4
         assert server.connections == 4
-        pool = http._transport._pool  # type: ignore[attr-defined]
-        assert pool.idle_connections == 2  # the other two were closed when the load ended
-        await asyncio.gather(*(http.get("/ok") for _ in range(2)))
-        assert server.connections == 4
+        await asyncio.gather(*(http.get("/slow") for _ in range(4)))
+        assert server.connections == 4  # the idle ones were used again
 
 
 async def test_a_connection_the_server_dropped_is_replaced_without_an_error() -> None:
@@ -127,11 +137,11 @@ async def test_an_idle_connection_older_than_the_keepalive_expiry_is_not_reused(
     assert server.connections == 2
 
 
-async def test_waiting_longer_than_the_pool_timeout_is_a_pool_timeout() -> None:
+async def test_waiting_longer_than_the_pool_timeout_is_a_timeout() -> None:
     async with serving() as server, client(server, max_connections=1) as http:
         slow = asyncio.create_task(http.get("/slow"))
         await asyncio.sleep(0.05)
-        with pytest.raises(httpx.PoolTimeout, match="no free connection"):
+        with pytest.raises(httpx.TimeoutException):
             await http.get("/ok", timeout=httpx.Timeout(5, pool=0.05))
         assert (await slow).status_code == 200
         assert (await http.get("/ok")).status_code == 200  # the slot came back
@@ -156,11 +166,73 @@ async def test_failures_and_cancellations_give_their_slot_back() -> None:
 async def test_a_refused_connection_is_a_connect_error_and_frees_its_slot() -> None:
     async with serving() as server:
         url = server.url
-    async with http_client(url, timeout=1, transport=LeanTransport(
-            limits=httpx.Limits(max_connections=1))) as http:
+    async with http_client(url, timeout=1, transport=Transport(max_connections=1)) as http:
         for _ in range(3):
             with pytest.raises(httpx.ConnectError):
                 await http.get("/ok", timeout=httpx.Timeout(1, pool=0.2))
+
+
+async def test_an_answer_that_is_not_http_is_a_protocol_error() -> None:
+    async with serving() as server, client(server) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get("/garbage")
+        assert (await http.get("/ok")).text == "/ok"
+
+
+async def test_a_connection_dropped_without_an_answer_is_a_protocol_error() -> None:
+    async with serving() as server, client(server) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.post("/silent", content=b"{}")
+        assert (await http.get("/ok")).text == "/ok"
+
+
+async def test_a_client_sees_a_broken_answer_as_a_transient_error() -> None:
+    async with serving() as server:
+        for path in ("/garbage", "/silent"):
+            async with GoskeyClient(server.url + path, "token", timeout=5) as goskey:
+                with pytest.raises(GoskeyTransient, match="RemoteProtocolError"):
+                    await goskey.status("t1")
+
+
+async def test_the_container_closes_the_clients_it_made(engine: Engine) -> None:
+    async with serving() as server:
+        env = {"MEDSIGN_GOSKEY__BASE_URL": server.url, "MEDSIGN_GOSKEY__TOKEN": "token"}
+        container = Container(load_settings(None, env=env), engine)
+        goskey = container.goskey_client()
+        with pytest.raises(GoskeyRejected, match="not JSON"):  # the test server says its path
+            await goskey.status("t1")
+        assert server.open_connections == 1
+        await container.close_clients()
+        async with asyncio.timeout(5):
+            while server.open_connections:
+                await asyncio.sleep(0.01)
+        with pytest.raises(RuntimeError):  # closed for good
+            await goskey.status("t1")
+        container.close()
+
+
+async def test_the_server_cookies_are_sent_back_once() -> None:
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(2):
+            head = await reader.readuntil(b"\r\n\r\n")
+            seen.append(b"\r\n".join(line for line in head.split(b"\r\n")
+                                       if line.lower().startswith(b"cookie:")))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                         b"Set-Cookie: session=abc; Path=/\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with http_client(f"http://127.0.0.1:{port}", timeout=5) as http:
+            await http.get("/a")
+            await http.get("/b")
+    finally:
+        listener.close()
+    assert seen == [b"", b"cookie: session=abc"]
 
 
 async def test_a_closed_client_refuses_new_requests() -> None:
