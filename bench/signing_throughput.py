@@ -89,11 +89,11 @@ FOCUS = [
     ("  comb tables built for repeated public keys", "ec.py", "_comb_table"),
     ("  DER encoding (asn1crypto dump)", "core.py", "dump"),
     ("GOST verification (medsign.crypto.verify)", "verify.py", "verify_detached"),
-    ("archive checks (flows.archive.verify_archive)", "archive.py", "verify_archive"),
-    ("MO counter-signature (flows.countersign)", "countersign.py", "countersign"),
+    ("archive checks (signing.archive.verify_archive)", "archive.py", "verify_archive"),
+    ("MO counter-signature (signing.countersign)", "countersign.py", "countersign"),
     ("PDF rendering (emulator render_pdf)", "render.py", "render_pdf"),
     ("  cutting DejaVu down to the working set (once)", "render.py", "_cut"),
-    ("  laying the text out and writing the PDF (pdf.py)", "pdf.py", "render"),
+    ("  laying the text out and writing the PDF (pdf.writer)", "writer.py", "render"),
     ("emulator: check of an uploaded MO signature", "operator.py", "verify"),
     ("Streebog digests", "gost.py", "streebog"),
     ("worker: HTTP calls to the platform (httpx)", "_client.py", "send"),
@@ -439,7 +439,7 @@ def unit_costs(rounds: int = 9) -> list[dict[str, Any]]:
     signature = signer.sign(pdf)
     limits = SigningSettings(max_uncompressed_bytes=100 * 1024**2, max_compression_ratio=100)
     rows = [
-        ("emulator", "render one PDF (DejaVu Sans, pdf.py)", median_ms(
+        ("emulator", "render one PDF (DejaVu Sans, pdf.writer)", median_ms(
             lambda: render_pdf(sheets[0], font=font)), 2),
         ("emulator", "GOST seal, pure Python (PDF, XML, whole archive)", median_ms(
             lambda: signer.sign(pdf)), 5),

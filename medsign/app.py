@@ -1,4 +1,6 @@
-"""The web application: REST API v1 for the МИС, operations endpoints, OpenAPI."""
+"""The one module that composes the ASGI application: the REST API v1 for the МИС with its
+operations endpoints and OpenAPI, the pages (``medsign.web``), and the middleware they share
+(request ids, timing, body limits, security headers)."""
 
 from __future__ import annotations
 

@@ -33,10 +33,6 @@ class FakeClock:
         self._now = moment
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class OffsetFileClock:
     """System time plus an offset in seconds read from a file — a clock that end-to-end
     tests can move forward in running processes (``MEDSIGN_TEST_CLOCK_FILE``).

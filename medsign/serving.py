@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Request, Response
 from sqlalchemy import Engine
@@ -39,7 +39,11 @@ class BotSettings:
     webhook_secret: str | None
 
 
-
 def state(request: Request) -> AppState:
     value: AppState = request.app.state.medsign
     return value
+
+
+def now(request: Request) -> datetime:
+    """The application's clock (a fake one in tests), read for this request."""
+    return state(request).clock.now()

@@ -137,7 +137,7 @@ def judge(candidate: Candidate, password: str, *, allow_demo_password: bool) -> 
     if not passwords.verify(candidate.password_hash, password) or candidate.owner is None:
         return Verdict.wrong
     if not passwords.acceptable(password, login=candidate.login,
-                                    allow_demo=allow_demo_password):
+                                allow_demo=allow_demo_password):
         return Verdict.weak
     return Verdict.ok
 
@@ -166,7 +166,7 @@ def settle(db: Session, candidate: Candidate, verdict: Verdict, *, now: datetime
     sessions.purge(db, policy=policy, now=now)
     throttle.purge(db, now)
     token, _ = sessions.create(db, owner=candidate.owner, policy=policy, now=now, ip=address,
-                                   user_agent=user_agent)
+                               user_agent=user_agent)
     _audit(db, candidate, "web.login", now, details)
     return Settled(token, timedelta(0), cookie_value(device, candidate.other_devices))
 

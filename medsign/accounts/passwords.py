@@ -70,10 +70,6 @@ def verify(stored_hash: str | None, password: str) -> bool:
         return False
 
 
-def needs_rehash(stored_hash: str) -> bool:
-    return _hasher.check_needs_rehash(stored_hash)
-
-
 def _dummy() -> str:
     global _dummy_hash
     if _dummy_hash is None:

@@ -205,11 +205,6 @@ def patients_of(db: Session, account_id: int) -> list[tuple[PatientRow, Organiza
     return [(r[0], r[1]) for r in rows]
 
 
-def unlink_all(db: Session, account_id: int) -> None:
-    db.execute(delete(PortalAccountPatientRow)
-               .where(PortalAccountPatientRow.account_id == account_id))
-
-
 def owns_request(db: Session, *, account_id: int, request_id: str) -> SigningRequestRow:
     """The request if it is of one of the account's patients; ``NotFound`` otherwise."""
     row = db.get(SigningRequestRow, request_id)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from medsign.accounts import passwords
 from medsign.db.models import OrganizationRow, StaffUserRow
 from medsign.errors import Conflict, NotFound, Unprocessable
-from medsign.records import audit
+from medsign.records import audit, organizations
+from medsign.records.scope import SYSTEM
 
 LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -102,10 +103,7 @@ def _organization_for(db: Session, role: Role, code: str | None) -> Organization
         return None
     if not code:
         raise Unprocessable("organization_required", "Для врача укажите код его МО.")
-    org = db.scalars(select(OrganizationRow).where(OrganizationRow.code == code)).first()
-    if org is None:
-        raise NotFound("organization_not_found", f"Медицинская организация «{code}» не найдена.")
-    return org
+    return organizations.get(db, scope=SYSTEM, code=code)
 
 
 def _check_password(password: str, login: str, allow_demo: bool) -> None:

@@ -15,7 +15,7 @@ from medsign.accounts.api_clients import Principal
 from medsign.db.engine import READ_ONLY
 from medsign.errors import ServiceError
 from medsign.notifications.service import NotificationPolicy
-from medsign.serving import state
+from medsign.serving import now, state
 
 
 class Unauthorized(ServiceError):
@@ -78,10 +78,6 @@ def principal(request: Request,
 def policy(request: Request) -> NotificationPolicy | None:
     bot = state(request).bot
     return bot.policy if bot else None
-
-
-def now(request: Request) -> datetime:
-    return state(request).clock.now()
 
 
 Now = Annotated[datetime, Depends(now)]

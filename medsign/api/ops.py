@@ -29,7 +29,7 @@ from medsign.clock import Clock
 from medsign.db import migrate
 from medsign.db.engine import reachable, read_only
 from medsign.runner import store
-from medsign.serving import Call
+from medsign.serving import Call, state
 
 router = APIRouter()
 
@@ -41,7 +41,7 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", include_in_schema=False)
 def readyz(request: Request) -> JSONResponse:
-    engine: Engine = request.app.state.medsign.engine
+    engine: Engine = state(request).engine
     checks = {"database": reachable(engine), "migrations": False}
     if checks["database"]:
         checks["migrations"] = migrate.is_current(engine)

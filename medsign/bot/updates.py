@@ -36,7 +36,7 @@ from medsign.integrations.max.schemas import (
 )
 from medsign.notifications import service as notifications
 from medsign.notifications.service import NotificationPolicy
-from medsign.records import repository as records
+from medsign.records import mapping as records
 from medsign.records.patients import full_name
 from medsign.records.scope import Scope
 from medsign.runner import store

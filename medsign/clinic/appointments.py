@@ -20,7 +20,7 @@ from medsign.errors import Conflict
 from medsign.notifications import service as notifications
 from medsign.notifications.service import NotificationPolicy
 from medsign.records import audit, organizations, patients
-from medsign.records import repository as records
+from medsign.records import mapping as records
 from medsign.records.appointments import consents_of, find
 from medsign.records.scope import Scope
 from medsign.signing import service as signing

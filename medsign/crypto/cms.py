@@ -28,12 +28,6 @@ _OID_SIGNING_TIME = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x09\x05"  # 1.2.840.1
 _OID_SIGNED_DATA = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02"  # 1.2.840.113549.1.7.2
 
 
-def sign_detached(data: bytes, *, key: gost.PrivateKey, certificate: Certificate,
-                  signing_time: datetime) -> bytes:
-    """One signature; a signer that signs repeatedly keeps a :class:`SignerTemplate`."""
-    return SignerTemplate.build(certificate, key).sign(data, key, signing_time)
-
-
 @dataclass(frozen=True)
 class SignerTemplate:
     """The constant DER parts of one signer's signatures (immutable, safe across threads)."""

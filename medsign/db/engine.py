@@ -31,13 +31,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 READ_ONLY = "medsign_read_only"
-
-
-def is_sqlite(engine: Engine | Connection) -> bool:
-    return engine.dialect.name == "sqlite"
 
 
 def normalize_url(url: str) -> str:
@@ -201,10 +196,6 @@ def _writer_locked(lock_path: Path, timeout_s: float) -> type[_LockingConnection
             self.writer = _WriterLock(lock_path, timeout_s)
             weakref.finalize(self, self.writer.close)
     return Connection
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager

@@ -27,7 +27,7 @@ def find_notification(db: Session, notification_id: int) -> NotificationRow | No
 
 
 def notification(db: Session, notification_id: int) -> NotificationRow:
-    """The notification, which must exist (``NoResultFound`` otherwise)."""
+    """The notification, which must exist (``db.integrity.IntegrityBroken`` otherwise)."""
     return get_existing(db, NotificationRow, notification_id)
 
 

@@ -51,7 +51,7 @@ from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningRequest, Si
 from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
 from medsign.integrations.goskey.schemas import DocumentSpec, Executor, SendRequest
 from medsign.notifications import service as notifications
-from medsign.records import repository as records
+from medsign.records import mapping as records
 from medsign.runner.backoff import poll_delay
 from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
 from medsign.runner.worker import StepContext

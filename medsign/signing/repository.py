@@ -185,6 +185,12 @@ _VIEW = (select(SigningRequestRow, AppointmentRow.external_id, OrganizationRow.c
          .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id))
 
 
+def view_query() -> Select[SigningRequestRow, str, str, str, datetime]:
+    """The columns of a ``RequestView``: the request with its appointment's, organisation's
+    and patient's ids (for pages that add their own conditions)."""
+    return _VIEW
+
+
 def view(db: Session, *, request_id: str) -> RequestView | None:
     found = db.execute(_VIEW.where(SigningRequestRow.id == request_id)).first()
     return None if found is None else RequestView(*found)

@@ -46,7 +46,7 @@ from medsign.errors import Conflict, NotFound, Unprocessable
 from medsign.notifications import service as notifications
 from medsign.records import appointments as appointment_records
 from medsign.records import audit, organizations, paging
-from medsign.records import repository as records
+from medsign.records import mapping as records
 from medsign.records.scope import Scope
 from medsign.runner import store
 from medsign.signing import repository

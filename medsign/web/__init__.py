@@ -32,7 +32,7 @@ from medsign.web.config import WebSettings
 from medsign.web.console import admin as console_admin
 from medsign.web.console import routes as console
 from medsign.web.doctor import routes as doctor
-from medsign.web.login import staff as auth
+from medsign.web.login import routes as login
 from medsign.web.portal import esia as portal_esia
 from medsign.web.portal import routes as portal
 from medsign.web.support import routes as support
@@ -43,7 +43,7 @@ __all__ = ["WebSettings", "mount"]
 
 def mount(app: FastAPI, settings: WebSettings) -> None:
     app.state.web = settings
-    for module in (auth, doctor, console, console_admin, portal, portal_esia, support):
+    for module in (login, doctor, console, console_admin, portal, portal_esia, support):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)

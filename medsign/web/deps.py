@@ -32,7 +32,8 @@ from medsign.accounts.staff import Role, StaffUser
 from medsign.db.engine import READ_ONLY
 from medsign.db.models import WebSessionRow
 from medsign.domain.login_limits import client_address as choose_address
-from medsign.serving import AppState
+from medsign.serving import now as now  # the pages read the clock as deps.now
+from medsign.serving import state
 from medsign.web.config import WebSettings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -75,11 +76,6 @@ class Visitor:
         return self.patient.actor if self.patient is not None else None
 
 
-def app_state(request: Request) -> AppState:
-    value: AppState = request.app.state.medsign
-    return value
-
-
 def web_settings(request: Request) -> WebSettings:
     value: WebSettings = request.app.state.web
     return value
@@ -109,13 +105,9 @@ def remember_device(request: Request, value: str) -> None:
     request.state.web_device_cookie = value
 
 
-def now(request: Request) -> datetime:
-    return app_state(request).clock.now()
-
-
 @contextmanager
 def read_db(request: Request) -> Iterator[Session]:
-    engine = app_state(request).engine.execution_options(**{READ_ONLY: True})
+    engine = state(request).engine.execution_options(**{READ_ONLY: True})
     with Session(bind=engine) as db:
         yield db
 
@@ -123,7 +115,7 @@ def read_db(request: Request) -> Iterator[Session]:
 @contextmanager
 def write_db(request: Request) -> Iterator[Session]:
     """A write transaction the caller commits (``db.commit()``) when its work is done."""
-    with Session(app_state(request).engine, expire_on_commit=False) as db:
+    with Session(state(request).engine, expire_on_commit=False) as db:
         yield db
 
 
@@ -218,8 +210,8 @@ def ensure_session(request: Request) -> Visitor:
     settings, moment = web_settings(request), now(request)
     with write_db(request) as db:
         token, row = sessions.create(db, owner=Owner(), policy=settings.sessions,
-                                         now=moment, ip=current.address,
-                                         user_agent=current.user_agent)
+                                     now=moment, ip=current.address,
+                                     user_agent=current.user_agent)
         db.commit()
     request.state.web_cookie = token
     request.state.visitor = replace(current, session=row.id_hash, csrf_token=row.csrf_token)

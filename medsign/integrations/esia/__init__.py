@@ -1,12 +1,12 @@
 """ESIA (Госуслуги) login for the portal: typed OAuth 2.0 client, shapes and an emulator."""
 
 from medsign.integrations.esia.client import (
-           EsiaClient,
-           EsiaError,
-           EsiaRejected,
-           EsiaTransient,
-           check_state,
-           read_callback,
+    EsiaClient,
+    EsiaError,
+    EsiaRejected,
+    EsiaTransient,
+    check_state,
+    read_callback,
 )
 from medsign.integrations.esia.schemas import AuthorizationRequest, Person, Token
 

@@ -31,14 +31,14 @@ def audit_page(request: Request, user: deps.Operator, actor: Filter = "", action
     tz = deps.web_settings(request).console_timezone
     bounds = day_range(day, tz) if day else None
     where = queries.AuditFilter(actor=actor.strip() or None, action=action.strip() or None,
-                                    subject=subject.strip() or None,
-                                    since=bounds[0] if bounds else None,
-                                    until=bounds[1] if bounds else None)
+                                subject=subject.strip() or None,
+                                since=bounds[0] if bounds else None,
+                                until=bounds[1] if bounds else None)
     before = decode_cursor(cursor)
     before_id = before.get("b") if before else None
     with deps.read_db(request) as db:
         rows = queries.audit_page(db, where=where, limit=PAGE + 1,
-                                      before_id=before_id if isinstance(before_id, int) else None)
+                                  before_id=before_id if isinstance(before_id, int) else None)
         entries = queries.audit_entries(db, rows[:PAGE])
     filters = {"actor": actor, "action": action, "subject": subject, "day": day}
     next_url = ("/console/audit?" + urlencode({**filters,

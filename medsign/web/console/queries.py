@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
@@ -32,6 +32,7 @@ from medsign.domain.consents import ConsentKind
 from medsign.domain.signing import ACTIVE_STATES, SigningState, action_title
 from medsign.records.patients import full_name
 from medsign.runner import store
+from medsign.signing import repository as signing_repository
 from medsign.signing import service as signing
 from medsign.signing.service import RequestView
 
@@ -112,7 +113,7 @@ def stuck(db: Session, *, now: datetime, stuck_after: timedelta,
     newest = (select(WorkItemRow.ref, func.max(WorkItemRow.id).label("item_id"))
               .where(WorkItemRow.kind == signing.SIGNING_KIND).group_by(WorkItemRow.ref)
               .subquery())
-    query = (_request_view_query()
+    query = (signing_repository.view_query()
              .outerjoin(newest, newest.c.ref == SigningRequestRow.id)
              .outerjoin(WorkItemRow, WorkItemRow.id == newest.c.item_id)
              .where(SigningRequestRow.state.in_([s.value for s in ACTIVE_STATES]),
@@ -120,14 +121,6 @@ def stuck(db: Session, *, now: datetime, stuck_after: timedelta,
                         WorkItemRow.updated_at < now - stuck_after))
              .order_by(SigningRequestRow.updated_at).limit(limit))
     return with_items(db, [RequestView(*r) for r in db.execute(query).all()])
-
-
-def _request_view_query() -> Select[SigningRequestRow, str, str, str, datetime]:
-    return (select(SigningRequestRow, AppointmentRow.external_id, OrganizationRow.code,
-                   PatientRow.external_id, AppointmentRow.starts_at)
-            .join(AppointmentRow, AppointmentRow.id == SigningRequestRow.appointment_id)
-            .join(OrganizationRow, OrganizationRow.id == SigningRequestRow.organization_id)
-            .join(PatientRow, PatientRow.id == SigningRequestRow.patient_id))
 
 
 def count_by_state(db: Session) -> dict[str, int]:

@@ -18,6 +18,7 @@ from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningState
 from medsign.records import organizations as organization_records
 from medsign.records.scope import Scope
 from medsign.runner import store
+from medsign.serving import state
 from medsign.signing import service as signing
 from medsign.web import deps
 from medsign.web.console import queries
@@ -49,7 +50,7 @@ def overview_fragment(request: Request, user: deps.Operator) -> Response:
 
 def _overview(request: Request) -> dict[str, Any]:
     settings, now = deps.web_settings(request), deps.now(request)
-    with read_only(deps.app_state(request).engine) as conn:
+    with read_only(state(request).engine) as conn:
         queue = sorted(store.queue_stats(conn), key=lambda s: (s.kind, s.status))
     with deps.read_db(request) as db:
         counts = queries.count_by_state(db)
@@ -69,7 +70,7 @@ def requests_page(request: Request, user: deps.Operator, state: Filter = "",
     with deps.read_db(request) as db:
         if view == "stuck":
             rows, more = queries.stuck(db, now=deps.now(request),
-                                           stuck_after=settings.stuck_after), None
+                                       stuck_after=settings.stuck_after), None
         else:
             rows, more = _page(db, user, where, cursor)
         orgs = organization_records.names(db)
@@ -157,7 +158,7 @@ def notifications_page(request: Request, user: deps.Operator, state: Filter = ""
         appointment_to=bounds[1] if bounds else None)
     with deps.read_db(request) as db:
         rows = queries.notifications(db, where=where, offset=(page - 1) * PAGE,
-                                         limit=PAGE + 1)
+                                     limit=PAGE + 1)
         orgs = organization_records.names(db)
     filters = {"state": state, "organization": organization, "day": day}
     more = len(rows) > PAGE

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from medsign.accounts.staff import StaffUser
 from medsign.errors import ServiceError, ServiceUnavailable
 from medsign.records.scope import Scope
+from medsign.serving import state
 from medsign.signing import documents, evidence
 from medsign.signing import service as signing
 from medsign.web import deps
@@ -170,7 +171,7 @@ def attachment(content: bytes, filename: str, media_type: str) -> Response:
 
 
 def _evidence_config(request: Request, what: str) -> evidence.EvidenceConfig:
-    config = deps.app_state(request).evidence
+    config = state(request).evidence
     if config is None:
         raise ServiceUnavailable("evidence_unavailable",
                                  f"Проверка подписей не настроена: {what}.")

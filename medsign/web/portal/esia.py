@@ -129,8 +129,8 @@ def _sign_in(request: Request, person: Person) -> None:
         account = portal.sign_in_with_esia(db, person=_to_person(person), now=moment)
         sessions.purge(db, policy=settings.sessions, now=moment)
         token, _ = sessions.create(db, owner=Owner(portal_account_id=account.id),
-                                       policy=settings.sessions, now=moment, ip=visitor.address,
-                                       user_agent=visitor.user_agent)
+                                   policy=settings.sessions, now=moment, ip=visitor.address,
+                                   user_agent=visitor.user_agent)
         sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
         audit.record(db, at=moment, actor=f"portal:esia-{person.oid}", action="web.login",
                      subject_type="portal_account", subject_id=f"esia-{person.oid}",

@@ -14,10 +14,11 @@ from fastapi.responses import RedirectResponse, Response
 from medsign.accounts import portal
 from medsign.bot import links as max_links
 from medsign.errors import ServiceUnavailable
+from medsign.serving import state
 from medsign.signing import documents
 from medsign.web import deps
 from medsign.web.doctor.routes import attachment
-from medsign.web.login.routes import password_login, safe_next
+from medsign.web.login.password import password_login, safe_next
 from medsign.web.portal import queries
 from medsign.web.qr import svg
 from medsign.web.templating import render
@@ -36,7 +37,7 @@ def login_page(request: Request, next: str = "") -> Response:  # noqa: A002
 
 
 def login_form(request: Request, *, status: int = 200, next: str = "",  # noqa: A002
-           login: str = "", error: str | None = None) -> Response:
+               login: str = "", error: str | None = None) -> Response:
     deps.ensure_csrf(request)
     return render(request, "portal/login.html", status=status, title="Вход на портал пациента",
                   next=safe_next(next, ""), login=login[:254], error=error,
@@ -58,7 +59,7 @@ def documents_page(request: Request, user: deps.Patient) -> Response:
     with deps.read_db(request) as db:
         people = queries.documents(db, account_id=user.id, now=deps.now(request))
         pdfs = {c.request.id: documents.list_pdfs(db, request_id=c.request.id,
-                                                      state=c.request.state)
+                                                  state=c.request.state)
                 for p in people for c in p.cards if c.request is not None}
     return render(request, "portal/documents.html", title="Мои документы", people=people,
                   pdfs=pdfs)
@@ -80,19 +81,19 @@ def max_page(request: Request, user: deps.Patient) -> Response:
     with deps.read_db(request) as db:
         people = queries.documents(db, account_id=user.id, now=deps.now(request))
     return render(request, "portal/max.html", title="Привязка MAX", people=people, issued=None,
-                  enabled=deps.app_state(request).bot is not None)
+                  enabled=state(request).bot is not None)
 
 
 @router.post("/max/link")
 def max_link(request: Request, user: deps.Patient,
              organization: Annotated[str, Form(min_length=1, max_length=64)],
              patient: Annotated[str, Form(min_length=1, max_length=100)]) -> Response:
-    bot = deps.app_state(request).bot
+    bot = state(request).bot
     if bot is None:
         raise ServiceUnavailable("max_disabled", "Бот MAX не подключён: привязка недоступна.")
     with deps.write_db(request) as db:
         row, org = portal.owned_patient(db, account_id=user.id, organization_code=organization,
-                                            patient_external_id=patient)
+                                        patient_external_id=patient)
         issued = max_links.issue(db, patient=row, link_base=bot.deep_link_base,
                                  ttl=bot.link_ttl, actor=user.actor, organization_code=org.code,
                                  now=deps.now(request))

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from medsign.accounts import support
 from medsign.errors import ServiceError
 from medsign.web import deps
-from medsign.web.login.routes import safe_next
+from medsign.web.login.password import safe_next
 from medsign.web.templating import render
 
 router = APIRouter(prefix="/support", dependencies=[deps.Guard], include_in_schema=False)

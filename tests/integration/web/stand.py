@@ -99,13 +99,13 @@ def _users(db: Session, now: datetime) -> None:
                                             role=role, organization=org, password=PASSWORD),
                      allow_demo_password=False, actor="test", now=now)
     portal.create_password_account(db, login="pat1", email="pat1@example.org",
-                                       password=PASSWORD, organization="mo1",
-                                       patient_external_id="p1",
-                                       allow_demo_password=False, actor="test", now=now)
+                                   password=PASSWORD, organization="mo1",
+                                   patient_external_id="p1",
+                                   allow_demo_password=False, actor="test", now=now)
     portal.create_password_account(db, login="pat3", email=None, password=PASSWORD,
-                                       organization="mo2", patient_external_id="p3",
-                                       allow_demo_password=False,
-                                       actor="test", now=now)
+                                   organization="mo2", patient_external_id="p3",
+                                   allow_demo_password=False,
+                                   actor="test", now=now)
 
 
 def start_signing(engine: Engine, aid: str, now: datetime) -> str:

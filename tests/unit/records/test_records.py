@@ -11,7 +11,7 @@ from medsign.db.models import AppointmentRow, ConsentRow
 from medsign.domain.appointments import Appointment
 from medsign.domain.consents import Consent
 from medsign.domain.errors import InvalidTransition
-from medsign.records import repository as records
+from medsign.records import mapping as records
 
 T0 = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=5)

@@ -6,7 +6,7 @@ import pytest
 
 from medsign.web.config import cookie_secure_for
 from medsign.web.forms import day_range, decode_cursor, encode_cursor
-from medsign.web.login.routes import safe_next
+from medsign.web.login.password import safe_next
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil",
