@@ -12,21 +12,33 @@ from medsign.records import organizations
 from medsign.records.scope import Scope
 
 
-def find(db: Session, organization_id: int, external_id: str) -> AppointmentRow | None:
-    return db.scalars(select(AppointmentRow)
-                      .where(AppointmentRow.organization_id == organization_id,
-                             AppointmentRow.external_id == external_id)).first()
+def find(db: Session, organization_id: int, external_id: str, *,
+         lock: bool = False) -> AppointmentRow | None:
+    """The appointment; with ``lock`` re-read under ``FOR UPDATE`` (PostgreSQL; SQLite has
+    one writer at a time anyway) — the caller may have loaded it before."""
+    query = select(AppointmentRow).where(AppointmentRow.organization_id == organization_id,
+                                         AppointmentRow.external_id == external_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.scalars(query).first()
+
+
+def locate(db: Session, *, scope: Scope, organization: str, external_id: str,
+           lock: bool = False) -> tuple[AppointmentRow, OrganizationRow, PatientRow]:
+    """The appointment (locked when ``lock``), its organisation and patient; an organisation
+    outside the scope is "not found" whatever ids it holds."""
+    org = organizations.get(db, scope=scope, code=organization)
+    row = find(db, org.id, external_id, lock=lock)
+    if row is None:
+        raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
+    return row, org, get_existing(db, PatientRow, row.patient_id)
 
 
 def get(db: Session, *, scope: Scope, organization: str,
         external_id: str) -> tuple[AppointmentRow, OrganizationRow, PatientRow, list[ConsentRow]]:
-    """The appointment with its organisation, patient and consents; an organisation outside
-    the scope is "not found" whatever ids it holds."""
-    org = organizations.get(db, scope=scope, code=organization)
-    row = find(db, org.id, external_id)
-    if row is None:
-        raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
-    patient = get_existing(db, PatientRow, row.patient_id)
+    """The appointment with its organisation, patient and consents."""
+    row, org, patient = locate(db, scope=scope, organization=organization,
+                               external_id=external_id)
     return row, org, patient, consents_of(db, row)
 
 

@@ -111,17 +111,6 @@ def remember_uploads(db: Session, uploaded: dict[int, str]) -> None:
 
 # -- starting -------------------------------------------------------------------------------
 
-def appointment(db: Session, *, organization_id: int, external_id: str,
-                lock: bool = False) -> AppointmentRow | None:
-    """The appointment; with ``lock`` re-read under ``FOR UPDATE`` (PostgreSQL; SQLite has
-    one writer at a time anyway) — the caller may have loaded it before."""
-    query = select(AppointmentRow).where(AppointmentRow.organization_id == organization_id,
-                                         AppointmentRow.external_id == external_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return db.scalars(query).first()
-
-
 def patient(db: Session, patient_id: int) -> PatientRow:
     """The patient a foreign key guarantees."""
     return get_existing(db, PatientRow, patient_id)

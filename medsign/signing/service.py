@@ -114,8 +114,9 @@ def start(db: Session, *, scope: Scope, command: StartRequest, now: datetime) ->
 
     Every path that starts signing comes here: the appointment's row is locked first, so
     concurrent starts for one appointment queue up and the second sees the first."""
-    appt, org, patient = _load_appointment(db, scope, command.organization_code,
-                                           command.appointment_external_id, lock=True)
+    appt, org, patient = appointment_records.locate(
+        db, scope=scope, organization=command.organization_code,
+        external_id=command.appointment_external_id, lock=True)
     return _start_locked(db, scope, command, appt, org, patient, now)
 
 
@@ -142,19 +143,6 @@ def _start_locked(db: Session, scope: Scope, command: StartRequest, appt: Appoin
                           "initiated_by": request.initiated_by})
     store.enqueue(db.connection(), kind=SIGNING_KIND, step=FIRST_STEP, ref=row.id, now=now)
     return row
-
-
-def _load_appointment(db: Session, scope: Scope, organization: str, external_id: str, *,
-                      lock: bool = False) -> tuple[AppointmentRow, OrganizationRow, PatientRow]:
-    """The appointment (locked ``FOR UPDATE`` on PostgreSQL when ``lock``; SQLite has one
-    writer at a time anyway), its organisation and patient; 404 outside the scope."""
-    org = organizations.get(db, scope=scope, code=organization)
-    appt = repository.appointment(db, organization_id=org.id, external_id=external_id,
-                                  lock=lock)
-    if appt is None:
-        raise NotFound("appointment_not_found", f"Запись на приём «{external_id}» не найдена.")
-    patient = repository.patient(db, appt.patient_id)
-    return appt, org, patient
 
 
 def _refuse_if_open(db: Session, appt: AppointmentRow) -> None:
@@ -242,8 +230,9 @@ def start_once(db: Session, *, scope: Scope, command: StartRequest, now: datetim
     replay = _replay(db, command, fingerprint)
     if replay is not None:
         return replay
-    appt, org, patient = _load_appointment(db, scope, command.organization_code,
-                                           command.appointment_external_id, lock=True)
+    appt, org, patient = appointment_records.locate(
+        db, scope=scope, organization=command.organization_code,
+        external_id=command.appointment_external_id, lock=True)
     replay = _replay(db, command, fingerprint)
     if replay is not None:
         return replay

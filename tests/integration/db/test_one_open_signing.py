@@ -29,6 +29,7 @@ from medsign.db.models import (
 from medsign.demo import ORGANIZATION
 from medsign.domain.signing import FINAL_STATES, OPEN_STATES, CancelledBy, SigningState
 from medsign.errors import Conflict
+from medsign.records import appointments as appointment_records
 from medsign.records import organizations
 from medsign.records.scope import SYSTEM
 from medsign.signing import service as signing
@@ -114,7 +115,8 @@ def test_a_refused_insert_becomes_the_conflict_and_the_transaction_goes_on(
         sneaked = _behind_the_service(db, appointment, "sent").id
         db.commit()
     with Session(engine) as db:
-        appt, org, patient = signing._load_appointment(db, SYSTEM, "mo1", "a1", lock=True)
+        appt, org, patient = appointment_records.locate(db, scope=SYSTEM, organization="mo1",
+                                                         external_id="a1", lock=True)
         appt.doctor_name = "Сидоров С. С."  # the caller's earlier work in this transaction
         consents = list(db.scalars(select(ConsentRow)
                                    .where(ConsentRow.appointment_id == appointment)))
