@@ -4,6 +4,11 @@ Production: one configured key and certificate (files, or an external certified 
 — ``signing.key_file`` / ``certificate_file`` / ``signer_command``. Development and demo: a
 development CA shared by the installation (``<keys_dir>/dev-ca.pem``) and a key per MO
 (``<keys_dir>/<code>/``), made on first use — the same files ``medsign keys init`` makes.
+
+A configured key is signed by the back end the configuration names and by no other: when
+that back end cannot run (no GOST engine, no command), signing fails with
+``SignerUnavailable`` and is retried; it never falls back to ``pure``. Only development keys
+may: they are made by the installation itself, are not secret and sign nothing that counts.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class ConfiguredSigners:
         s = self._settings
         if s.key_file is not None or s.signer == "external" or not self._allow_dev:
             return load_signer(s.signer, key_file=s.key_file, certificate_file=s.certificate_file,
-                               command=s.signer_command, fallback_to_pure=s.signer == "openssl")
+                               command=s.signer_command)
         _, key, cert = development_keys(self._keys_dir, code=code, name=name, ogrn=ogrn, inn=inn)
         return load_signer(s.signer, key_file=key, certificate_file=cert,
                            fallback_to_pure=True)
