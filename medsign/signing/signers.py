@@ -16,8 +16,20 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from medsign.config import SigningSettings
-from medsign.crypto import Signer, init_development_keys, load_signer
+from medsign.config import Problem, SigningSettings
+from medsign.crypto import (
+    Signer,
+    init_development_keys,
+    load_signer,
+    openssl_gost_available,
+    openssl_problem,
+)
+
+_INSTALL_GOST = (
+    "установите OpenSSL с движком ГОСТ (apt-get install libengine-gost-openssl) или выберите "
+    "signing.signer = «external» (сертифицированное средство подписи); в production подпись "
+    "МО не переходит на «pure»"
+)
 
 
 class ConfiguredSigners:
@@ -44,6 +56,15 @@ class ConfiguredSigners:
         _, key, cert = development_keys(self._keys_dir, code=code, name=name, ogrn=ogrn, inn=inn)
         return load_signer(s.signer, key_file=key, certificate_file=cert,
                            fallback_to_pure=True)
+
+
+def machine_problems(settings: SigningSettings, *, production: bool) -> list[Problem]:
+    """What keeps the configured signer from running on this machine, as configuration
+    problems: in production, ``openssl`` without a working GOST engine."""
+    if not production or settings.signer != "openssl" or openssl_gost_available():
+        return []
+    expected = f"средство подписи, работающее на этой машине: {openssl_problem().message}; "
+    return [Problem(key="signing.signer", value=settings.signer, expected=expected + _INSTALL_GOST)]
 
 
 def development_keys(keys_dir: Path, *, code: str, name: str, ogrn: str,

@@ -29,6 +29,7 @@ from medsign.app import create_app
 from medsign.cli import main
 from medsign.db.engine import make_engine
 from medsign.db.migrate import head_revision
+from medsign.signing.signers import development_keys
 
 TIMEOUT = 60.0  # generous: a loaded CI machine starts Python slowly
 
@@ -255,6 +256,65 @@ def test_serve_and_worker_refuse_an_unmigrated_database(tmp_path: Path, command:
     assert done.returncode == 2, done
     assert "medsign migrate" in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+# -- production signer: no silent downgrade -----------------------------------------------
+
+PRODUCTION_TOKENS = ("max-bot-token-0123456789abcdef", "goskey-partner-token-0123456789")
+
+
+def production_config(cli: Cli, signer: str, *extra: str, profile: str = "production") -> Path:
+    """A file complete for production (real keys of a test CA) with ``signer`` chosen, run
+    under ``profile``; SQLite, so that its warning comes along."""
+    ca, key, cert = development_keys(cli.cwd / "keys", code="mo1", name="ГБУЗ «Поликлиника»",
+                                     ogrn="1027700132195", inn="7707083893")
+    path = cli.cwd / "production.toml"
+    path.write_text("\n".join([
+        f'profile = "{profile}"',
+        "[database]", 'url = "sqlite:///var/medsign.db"',
+        "[server]", 'public_url = "https://medsign.region.example"',
+        "[max]", f'token = "{PRODUCTION_TOKENS[0]}"', 'base_url = "https://127.0.0.1:9"',
+        "[goskey]", f'token = "{PRODUCTION_TOKENS[1]}"',
+        "[signing]", f'signer = "{signer}"', f'trust_store = "{ca}"', f'key_file = "{key}"',
+        f'certificate_file = "{cert}"', *extra, ""]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def no_gost_engine(cli: Cli) -> None:
+    """An ``openssl`` first on PATH that has no GOST engine, as on a machine without
+    libengine-gost-openssl."""
+    folder = cli.cwd / "bin"
+    folder.mkdir()
+    fake = folder / "openssl"
+    fake.write_text('#!/bin/sh\necho \'invalid engine "gost"\' >&2\nexit 1\n', encoding="utf-8")
+    fake.chmod(0o755)
+    cli.env["PATH"] = f"{folder}{os.pathsep}{cli.env.get('PATH', '')}"
+
+
+def run_service(cli: Cli, command: str, config: Path) -> subprocess.CompletedProcess[str]:
+    port = ("--port", str(free_port())) if command == "serve" else ()
+    return cli.run(command, "--config", str(config), *port)
+
+
+@pytest.mark.usefixtures("no_gost_engine")
+@pytest.mark.parametrize("command", ["check-config", "serve", "worker"])
+def test_production_openssl_without_the_gost_engine_does_not_start(cli: Cli,
+                                                                   command: str) -> None:
+    done = run_service(cli, command, production_config(cli, "openssl"))
+    assert done.returncode == 2, done
+    assert "Ошибка в настройках — сервис не запущен" in done.stderr
+    [line] = [x for x in done.stderr.splitlines() if "signing.signer = «openssl»" in x]
+    assert "движок ГОСТ для OpenSSL не установлен" in line
+    assert "apt-get install libengine-gost-openssl" in line and "«external»" in line
+    assert "Traceback" not in done.stderr and not (cli.cwd / "var").exists()
+
+
+@pytest.mark.usefixtures("no_gost_engine")
+def test_outside_production_openssl_without_the_engine_still_starts(cli: Cli) -> None:
+    config = production_config(cli, "openssl", profile="development")
+    done = cli.ok("check-config", "--config", str(config))
+    assert "Настройки в порядке (профиль «development»)" in done.stdout
 
 
 # -- migrate and tokens (both back ends) --------------------------------------------------

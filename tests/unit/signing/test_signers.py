@@ -1,5 +1,5 @@
 """Which back end signs for an MO: a configured key only by the one the configuration names,
-never by ``pure`` in its place."""
+never by ``pure`` in its place; and what a production machine must have to start."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from medsign.config import SigningSettings
 from medsign.crypto import SignerUnavailable, TrustStore, verify_detached
 from medsign.crypto import openssl as openssl_backend
-from medsign.signing.signers import ConfiguredSigners, development_keys
+from medsign.signing.signers import ConfiguredSigners, development_keys, machine_problems
 
 MO = {"name": "ГБУЗ «Городская поликлиника № 1»", "ogrn": "1027700132195", "inn": "7707083893"}
 
@@ -19,6 +19,11 @@ MO = {"name": "ГБУЗ «Городская поликлиника № 1»", "o
 @pytest.fixture
 def no_gost_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(openssl_backend, "_probe", lambda: "gost_engine_missing")
+
+
+@pytest.fixture
+def gost_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openssl_backend, "_probe", lambda: None)
 
 
 @pytest.fixture
@@ -63,3 +68,31 @@ def test_production_without_a_development_key_has_no_key_rather_than_a_made_one(
         signers(SigningSettings(signer="pure"), tmp_path, dev=False).for_organization("mo1", **MO)
     assert caught.value.code == "key_not_configured"
     assert not (tmp_path / "keys").exists()
+
+
+@pytest.mark.usefixtures("no_gost_engine")
+def test_production_openssl_without_the_engine_is_a_problem_naming_the_fix() -> None:
+    (problem,) = machine_problems(SigningSettings(signer="openssl"), production=True)
+    assert problem.key == "signing.signer" and problem.value == "openssl"
+    assert "движок ГОСТ для OpenSSL не установлен" in problem.expected
+    assert "apt-get install libengine-gost-openssl" in problem.expected
+    assert "signing.signer = «external»" in problem.expected
+
+
+def test_a_missing_openssl_program_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openssl_backend, "_probe", lambda: "openssl_missing")
+    (problem,) = machine_problems(SigningSettings(signer="openssl"), production=True)
+    assert "программа openssl не найдена" in problem.expected
+
+
+@pytest.mark.usefixtures("no_gost_engine")
+@pytest.mark.parametrize(("signer", "production"), [
+    ("openssl", False), ("pure", True), ("external", True)])
+def test_only_production_openssl_needs_the_engine(signer: str, production: bool) -> None:
+    settings = SigningSettings.model_validate({"signer": signer})
+    assert machine_problems(settings, production=production) == []
+
+
+@pytest.mark.usefixtures("gost_engine")
+def test_production_openssl_with_the_engine_has_no_problem() -> None:
+    assert machine_problems(SigningSettings(signer="openssl"), production=True) == []
