@@ -4,6 +4,7 @@ container, the schema check, a session for one action, progress bars, signal han
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import signal
 import sys
@@ -16,8 +17,10 @@ from typing import Any, NoReturn
 import click
 
 from medsign import bootstrap
-from medsign.config import ConfigError, Problem, Settings, load_settings
+from medsign.config import ConfigError, Problem, Settings, load_settings, settings_warnings
 from medsign.logs import configure_logging
+
+log = logging.getLogger("medsign.cli")
 
 CONFIG_HELP = "Файл настроек (по умолчанию ./medsign.toml; без файла — встроенные значения)."
 
@@ -127,8 +130,11 @@ def container_from(ctx: click.Context) -> bootstrap.Container:
 
 def service_container(ctx: click.Context) -> bootstrap.Container:
     """The container of ``serve`` and ``worker``: started only on a machine that can run the
-    settings."""
-    return bootstrap.build(settings_to_run(ctx))
+    settings, with every warning in the log of every start."""
+    settings = settings_to_run(ctx)
+    for warning in settings_warnings(settings):
+        log.warning("Предупреждение в настройках: %s", warning)
+    return bootstrap.build(settings)
 
 
 def require_emulators() -> None:

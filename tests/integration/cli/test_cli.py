@@ -317,6 +317,46 @@ def test_outside_production_openssl_without_the_engine_still_starts(cli: Cli) ->
     assert "Настройки в порядке (профиль «development»)" in done.stdout
 
 
+@pytest.mark.parametrize("command", ["check-config", "serve", "worker"])
+def test_production_refuses_pure_without_the_setting(cli: Cli, command: str) -> None:
+    done = run_service(cli, command, production_config(cli, "pure"))
+    assert done.returncode == 2, done
+    [line] = [x for x in done.stderr.splitlines() if "signing.signer = «pure»" in x]
+    assert "signing.allow_pure_in_production = true" in line
+    assert not (cli.cwd / "var").exists()
+
+
+PURE_WARNING = "signing.signer = «pure»: ожидается «openssl» или «external»"
+
+
+def test_production_pure_when_allowed_warns_at_every_start(cli: Cli) -> None:
+    config = production_config(cli, "pure", "allow_pure_in_production = true")
+    checked = cli.ok("check-config", "--config", str(config))
+    assert f"Предупреждение: {PURE_WARNING}" in checked.stderr
+    assert "не является сертифицированным средством" in checked.stderr
+    cli.ok("migrate", "--config", str(config))
+    worker = cli.start("worker", "--config", str(config), name="worker")
+    try:
+        wait_for(lambda: "Обработчик" in worker.stderr(), "the start-up line", worker)
+    finally:
+        assert worker.stop() == 0, worker.stderr()
+    assert_logged_warning(worker.stderr())
+    port = free_port()
+    server = cli.start("serve", "--config", str(config), "--port", str(port), name="serve")
+    try:
+        wait_for(lambda: _get(f"http://127.0.0.1:{port}/healthz") == 200, "/healthz", server)
+    finally:
+        server.stop()
+    assert_logged_warning(server.stderr())
+
+
+def assert_logged_warning(log: str) -> None:
+    lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+    [warning] = [x for x in lines if PURE_WARNING in x["msg"]]
+    assert warning["level"] == "warning" and "постоянное время" in warning["msg"]
+    assert "Traceback" not in log
+
+
 # -- migrate and tokens (both back ends) --------------------------------------------------
 
 def test_migrate_then_create_prints_only_a_working_token(db_cli: Cli, api: TestClient,
