@@ -21,7 +21,7 @@ from medsign.app import create_app
 from medsign.bot.flow import MaxDeps, MessageFlow, NotifyFlow, PollFlow, SubscribeFlow, UpdateFlow
 from medsign.bot.updates import POLL_KIND, SUBSCRIBE_KIND, Handler
 from medsign.clock import Clock, SystemClock, clock_from_environment
-from medsign.config import Settings
+from medsign.config import Problem, Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
 from medsign.health import HealthRecorder
@@ -40,7 +40,7 @@ from medsign.runner.worker import Flow, RunnerConfig, Worker
 from medsign.serving import BotSettings
 from medsign.signing.evidence import EvidenceConfig
 from medsign.signing.flow import SigningFlow
-from medsign.signing.signers import ConfiguredSigners
+from medsign.signing.signers import ConfiguredSigners, machine_problems
 from medsign.web.config import WebSettings, cookie_secure_for
 
 log = logging.getLogger("medsign.bootstrap")
@@ -246,6 +246,13 @@ class Container:
     def worker(self, concurrency: int | None = None) -> Worker:
         return Worker(self.engine, self.flows(), self.runner_config(concurrency),
                       clock=self.clock, limiter=self.rate_limiter(), metrics=self.metrics)
+
+
+def start_up_problems(settings: Settings) -> list[Problem]:
+    """What this machine lacks to run the service as ``settings`` describe (the file itself
+    is already checked): ``serve``, ``worker`` and ``check-config`` refuse to start over
+    these as over a mistake in the file. Commands that only touch the database do not ask."""
+    return machine_problems(settings.signing, production=settings.profile == "production")
 
 
 def build(settings: Settings, *, clock: Clock | None = None) -> Container:

@@ -4,6 +4,7 @@ container, the schema check, a session for one action, progress bars, signal han
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import signal
 import sys
@@ -11,13 +12,15 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from medsign import bootstrap
-from medsign.config import ConfigError, Settings, load_settings
+from medsign.config import ConfigError, Problem, Settings, load_settings, settings_warnings
 from medsign.logs import configure_logging
+
+log = logging.getLogger("medsign.cli")
 
 CONFIG_HELP = "Файл настроек (по умолчанию ./medsign.toml; без файла — встроенные значения)."
 
@@ -98,16 +101,40 @@ def settings_from(ctx: click.Context) -> Settings:
     try:
         settings = load_settings(path)
     except ConfigError as exc:
-        click.echo("Ошибка в настройках — сервис не запущен:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  • {problem}", err=True)
-        ctx.exit(2)
+        refuse(ctx, exc.problems)
     configure_logging(settings.logging.level, settings.logging.format)
+    return settings
+
+
+def refuse(ctx: click.Context, problems: Iterable[Problem]) -> NoReturn:
+    """Every problem, then exit 2: the service does not start."""
+    click.echo("Ошибка в настройках — сервис не запущен:", err=True)
+    for problem in problems:
+        click.echo(f"  • {problem}", err=True)
+    ctx.exit(2)
+
+
+def settings_to_run(ctx: click.Context) -> Settings:
+    """The settings of a process that runs the service, or vouches that it would run
+    (``check-config``): the file checked, and this machine against it."""
+    settings = settings_from(ctx)
+    problems = bootstrap.start_up_problems(settings)
+    if problems:
+        refuse(ctx, problems)
     return settings
 
 
 def container_from(ctx: click.Context) -> bootstrap.Container:
     return bootstrap.build(settings_from(ctx))
+
+
+def service_container(ctx: click.Context) -> bootstrap.Container:
+    """The container of ``serve`` and ``worker``: started only on a machine that can run the
+    settings, with every warning in the log of every start."""
+    settings = settings_to_run(ctx)
+    for warning in settings_warnings(settings):
+        log.warning("Предупреждение в настройках: %s", warning)
+    return bootstrap.build(settings)
 
 
 def require_emulators() -> None:

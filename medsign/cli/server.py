@@ -12,7 +12,8 @@ from medsign.cli.base import (
     container_from,
     require_schema,
     run_until_signal,
-    settings_from,
+    service_container,
+    settings_to_run,
 )
 from medsign.config import (
     describe_settings,
@@ -26,7 +27,7 @@ from medsign.config import (
 @click.option("--show", is_flag=True, help="Показать итоговые значения (секреты скрыты).")
 @click.pass_context
 def check_config(ctx: click.Context, show: bool) -> None:
-    settings = settings_from(ctx)
+    settings = settings_to_run(ctx)
     for warning in settings_warnings(settings):
         click.echo(f"Предупреждение: {warning}", err=True)
     if show:
@@ -56,7 +57,7 @@ def migrate(ctx: click.Context) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
-    container = container_from(ctx)
+    container = service_container(ctx)
     require_schema(ctx, container)
     server = container.settings.server
     uvicorn.run(container.app(), host=host or server.host, port=port or server.port,
@@ -72,7 +73,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
               help="Отдавать метрики Prometheus обработчика на этом порту.")
 @click.pass_context
 def worker(ctx: click.Context, concurrency: int | None, metrics_port: int | None) -> None:
-    container = container_from(ctx)
+    container = service_container(ctx)
     require_schema(ctx, container)
     container.ensure_background_work()
     runner = container.worker(concurrency)

@@ -115,6 +115,9 @@ class SigningSettings(Section):
     max_compression_ratio: Annotated[int, Field(ge=1, le=10000)] = 100
     trust_store: OptionalPath = None
     signer: Literal["pure", "openssl", "external"] = "pure"
+    # Python integers are not constant-time and "pure" is no certified means of signature:
+    # production refuses it unless this says the installation accepts that (docs/crypto.md)
+    allow_pure_in_production: bool = False
     signer_command: str = ""
     key_file: OptionalPath = None
     certificate_file: OptionalPath = None

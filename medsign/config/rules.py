@@ -36,6 +36,17 @@ _TRUST_STORE_REQUIRED = (
     "в production — путь к PEM с сертификатами УЦ оператора (пусто — сертификат эмулятора)"
 )
 _MO_KEY_REQUIRED = "в production — путь к файлу МО (пусто — ключ разработки из var/keys/)"
+_NO_PURE_IN_PRODUCTION = (
+    "в production — «openssl» (OpenSSL с движком ГОСТ) или «external» (сертифицированное "
+    "средство подписи); «pure» — реализация ГОСТ на Python, не работающая за постоянное время "
+    "и не сертифицированная, — только при signing.allow_pure_in_production = true"
+)
+_PURE_IN_PRODUCTION = (
+    "«openssl» или «external»: подписи МО делает реализация ГОСТ на Python — она не работает "
+    "за постоянное время (время подписи выдаёт сведения о ключе) и не является "
+    "сертифицированным средством электронной подписи (разрешено настройкой "
+    "signing.allow_pure_in_production = true)"
+)
 _REDIRECT_REQUIRED = "адрес возврата из ЕСИА: в production обязателен при заданном esia.client_id"
 _USE_POSTGRES = "PostgreSQL для production (SQLite работает, но только на одном сервере)"
 _NO_SQL_ECHO = "false в production: журнал SQL содержит персональные данные"
@@ -156,6 +167,8 @@ def _plain_http(s: Settings) -> Iterator[Problem]:
 def _development_crypto(s: Settings) -> Iterator[Problem]:
     if s.signing.trust_store is None:
         yield problem(s, "signing.trust_store", _TRUST_STORE_REQUIRED)
+    if s.signing.signer == "pure" and not s.signing.allow_pure_in_production:
+        yield problem(s, "signing.signer", _NO_PURE_IN_PRODUCTION)
     if s.signing.signer == "external":
         return
     for key in ("signing.key_file", "signing.certificate_file"):
@@ -175,5 +188,7 @@ def settings_warnings(settings: Settings) -> list[Problem]:
         (production and settings.database.url.startswith("sqlite"), "database.url", _USE_POSTGRES),
         (production and settings.database.echo, "database.echo", _NO_SQL_ECHO),
         (not settings.goskey.base_url.endswith(GOSKEY_PREFIX), "goskey.base_url", _NO_PREFIX),
+        (production and settings.signing.signer == "pure", "signing.signer",
+         _PURE_IN_PRODUCTION),  # allowed, or check_rules would have refused it
     ]
     return [problem(settings, key, expected) for doubtful, key, expected in doubts if doubtful]

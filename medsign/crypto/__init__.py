@@ -36,7 +36,7 @@ from medsign.crypto.keys import (
     make_ca,
     save_pem,
 )
-from medsign.crypto.openssl import openssl_gost_available
+from medsign.crypto.openssl import openssl_gost_available, openssl_problem
 from medsign.crypto.signers import Signer, load_signer
 from medsign.crypto.verify import SignatureReport, verify_detached
 
@@ -55,6 +55,7 @@ __all__ = [
     "load_signer",
     "make_ca",
     "openssl_gost_available",
+    "openssl_problem",
     "save_pem",
     "verify_detached",
 ]

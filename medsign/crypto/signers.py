@@ -66,7 +66,8 @@ def load_signer(kind: str, *, key_file: Path | None, certificate_file: Path | No
 
     Raises ``SignerUnavailable`` when it cannot run here (no GOST engine, no command, no key);
     with ``fallback_to_pure`` a missing OpenSSL engine logs a warning and yields the pure
-    signer with the same key instead — meant for development machines, not production.
+    signer with the same key instead — for development keys only, never for an MO's
+    configured key (``medsign.signing.signers``).
     """
     if kind == "pure":
         return PureSigner(_key_pair(key_file, certificate_file))

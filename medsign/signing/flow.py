@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from medsign.clock import Clock
 from medsign.config import SigningSettings
-from medsign.crypto import TrustStore
+from medsign.crypto import SignerUnavailable, TrustStore
 from medsign.db.integrity import IntegrityBroken
 from medsign.db.models import (
     AppointmentRow,
@@ -304,13 +304,19 @@ class SigningFlow:
 
     async def _sign(self, loaded: Loaded, verified: VerifiedArchive, archive: bytes,
                     now: datetime) -> list[DocumentRow]:
-        """The MO's signatures over the verified archive (off the event loop)."""
+        """The MO's signatures over the verified archive (off the event loop).
+
+        A signer that cannot run (GOST engine removed, provider down) is retried, then the
+        request fails with the reason for an operator to retry: never signed otherwise."""
         org = loaded.organization
-        signer = await asyncio.to_thread(self.signers.for_organization, org.code, name=org.name,
-                                         ogrn=org.ogrn, inn=org.inn)
-        signatures = await asyncio.to_thread(countersign, verified, archive, signer=signer,
-                                             mode=self.settings.countersign_mode,
-                                             signing_time=now)
+        try:
+            signer = await asyncio.to_thread(self.signers.for_organization, org.code,
+                                             name=org.name, ogrn=org.ogrn, inn=org.inn)
+            signatures = await asyncio.to_thread(countersign, verified, archive, signer=signer,
+                                                 mode=self.settings.countersign_mode,
+                                                 signing_time=now)
+        except SignerUnavailable as exc:
+            raise TransientError(f"подпись МО невозможна: {exc.message}", code=exc.code) from exc
         return [_document(loaded.row.id, repository.MO_SIGNATURE, s.name,
                           "application/pkcs7-signature", s.content, now=now, covers=s.covers)
                 for s in signatures]

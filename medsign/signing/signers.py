@@ -4,6 +4,11 @@ Production: one configured key and certificate (files, or an external certified 
 — ``signing.key_file`` / ``certificate_file`` / ``signer_command``. Development and demo: a
 development CA shared by the installation (``<keys_dir>/dev-ca.pem``) and a key per MO
 (``<keys_dir>/<code>/``), made on first use — the same files ``medsign keys init`` makes.
+
+A configured key is signed by the back end the configuration names and by no other: when
+that back end cannot run (no GOST engine, no command), signing fails with
+``SignerUnavailable`` and is retried; it never falls back to ``pure``. Only development keys
+may: they are made by the installation itself, are not secret and sign nothing that counts.
 """
 
 from __future__ import annotations
@@ -11,8 +16,20 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from medsign.config import SigningSettings
-from medsign.crypto import Signer, init_development_keys, load_signer
+from medsign.config import Problem, SigningSettings
+from medsign.crypto import (
+    Signer,
+    init_development_keys,
+    load_signer,
+    openssl_gost_available,
+    openssl_problem,
+)
+
+_INSTALL_GOST = (
+    "установите OpenSSL с движком ГОСТ (apt-get install libengine-gost-openssl) или выберите "
+    "signing.signer = «external» (сертифицированное средство подписи); в production подпись "
+    "МО не переходит на «pure»"
+)
 
 
 class ConfiguredSigners:
@@ -35,10 +52,19 @@ class ConfiguredSigners:
         s = self._settings
         if s.key_file is not None or s.signer == "external" or not self._allow_dev:
             return load_signer(s.signer, key_file=s.key_file, certificate_file=s.certificate_file,
-                               command=s.signer_command, fallback_to_pure=s.signer == "openssl")
+                               command=s.signer_command)
         _, key, cert = development_keys(self._keys_dir, code=code, name=name, ogrn=ogrn, inn=inn)
         return load_signer(s.signer, key_file=key, certificate_file=cert,
                            fallback_to_pure=True)
+
+
+def machine_problems(settings: SigningSettings, *, production: bool) -> list[Problem]:
+    """What keeps the configured signer from running on this machine, as configuration
+    problems: in production, ``openssl`` without a working GOST engine."""
+    if not production or settings.signer != "openssl" or openssl_gost_available():
+        return []
+    expected = f"средство подписи, работающее на этой машине: {openssl_problem().message}; "
+    return [Problem(key="signing.signer", value=settings.signer, expected=expected + _INSTALL_GOST)]
 
 
 def development_keys(keys_dir: Path, *, code: str, name: str, ogrn: str,

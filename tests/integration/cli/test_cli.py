@@ -29,6 +29,7 @@ from medsign.app import create_app
 from medsign.cli import main
 from medsign.db.engine import make_engine
 from medsign.db.migrate import head_revision
+from medsign.signing.signers import development_keys
 
 TIMEOUT = 60.0  # generous: a loaded CI machine starts Python slowly
 
@@ -255,6 +256,105 @@ def test_serve_and_worker_refuse_an_unmigrated_database(tmp_path: Path, command:
     assert done.returncode == 2, done
     assert "medsign migrate" in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+# -- production signer: no silent downgrade -----------------------------------------------
+
+PRODUCTION_TOKENS = ("max-bot-token-0123456789abcdef", "goskey-partner-token-0123456789")
+
+
+def production_config(cli: Cli, signer: str, *extra: str, profile: str = "production") -> Path:
+    """A file complete for production (real keys of a test CA) with ``signer`` chosen, run
+    under ``profile``; SQLite, so that its warning comes along."""
+    ca, key, cert = development_keys(cli.cwd / "keys", code="mo1", name="ГБУЗ «Поликлиника»",
+                                     ogrn="1027700132195", inn="7707083893")
+    path = cli.cwd / "production.toml"
+    path.write_text("\n".join([
+        f'profile = "{profile}"',
+        "[database]", 'url = "sqlite:///var/medsign.db"',
+        "[server]", 'public_url = "https://medsign.region.example"',
+        "[max]", f'token = "{PRODUCTION_TOKENS[0]}"', 'base_url = "https://127.0.0.1:9"',
+        "[goskey]", f'token = "{PRODUCTION_TOKENS[1]}"',
+        "[signing]", f'signer = "{signer}"', f'trust_store = "{ca}"', f'key_file = "{key}"',
+        f'certificate_file = "{cert}"', *extra, ""]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def no_gost_engine(cli: Cli) -> None:
+    """An ``openssl`` first on PATH that has no GOST engine, as on a machine without
+    libengine-gost-openssl."""
+    folder = cli.cwd / "bin"
+    folder.mkdir()
+    fake = folder / "openssl"
+    fake.write_text('#!/bin/sh\necho \'invalid engine "gost"\' >&2\nexit 1\n', encoding="utf-8")
+    fake.chmod(0o755)
+    cli.env["PATH"] = f"{folder}{os.pathsep}{cli.env.get('PATH', '')}"
+
+
+def run_service(cli: Cli, command: str, config: Path) -> subprocess.CompletedProcess[str]:
+    port = ("--port", str(free_port())) if command == "serve" else ()
+    return cli.run(command, "--config", str(config), *port)
+
+
+@pytest.mark.usefixtures("no_gost_engine")
+@pytest.mark.parametrize("command", ["check-config", "serve", "worker"])
+def test_production_openssl_without_the_gost_engine_does_not_start(cli: Cli,
+                                                                   command: str) -> None:
+    done = run_service(cli, command, production_config(cli, "openssl"))
+    assert done.returncode == 2, done
+    assert "Ошибка в настройках — сервис не запущен" in done.stderr
+    [line] = [x for x in done.stderr.splitlines() if "signing.signer = «openssl»" in x]
+    assert "движок ГОСТ для OpenSSL не установлен" in line
+    assert "apt-get install libengine-gost-openssl" in line and "«external»" in line
+    assert "Traceback" not in done.stderr and not (cli.cwd / "var").exists()
+
+
+@pytest.mark.usefixtures("no_gost_engine")
+def test_outside_production_openssl_without_the_engine_still_starts(cli: Cli) -> None:
+    config = production_config(cli, "openssl", profile="development")
+    done = cli.ok("check-config", "--config", str(config))
+    assert "Настройки в порядке (профиль «development»)" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["check-config", "serve", "worker"])
+def test_production_refuses_pure_without_the_setting(cli: Cli, command: str) -> None:
+    done = run_service(cli, command, production_config(cli, "pure"))
+    assert done.returncode == 2, done
+    [line] = [x for x in done.stderr.splitlines() if "signing.signer = «pure»" in x]
+    assert "signing.allow_pure_in_production = true" in line
+    assert not (cli.cwd / "var").exists()
+
+
+PURE_WARNING = "signing.signer = «pure»: ожидается «openssl» или «external»"
+
+
+def test_production_pure_when_allowed_warns_at_every_start(cli: Cli) -> None:
+    config = production_config(cli, "pure", "allow_pure_in_production = true")
+    checked = cli.ok("check-config", "--config", str(config))
+    assert f"Предупреждение: {PURE_WARNING}" in checked.stderr
+    assert "не является сертифицированным средством" in checked.stderr
+    cli.ok("migrate", "--config", str(config))
+    worker = cli.start("worker", "--config", str(config), name="worker")
+    try:
+        wait_for(lambda: "Обработчик" in worker.stderr(), "the start-up line", worker)
+    finally:
+        assert worker.stop() == 0, worker.stderr()
+    assert_logged_warning(worker.stderr())
+    port = free_port()
+    server = cli.start("serve", "--config", str(config), "--port", str(port), name="serve")
+    try:
+        wait_for(lambda: _get(f"http://127.0.0.1:{port}/healthz") == 200, "/healthz", server)
+    finally:
+        server.stop()
+    assert_logged_warning(server.stderr())
+
+
+def assert_logged_warning(log: str) -> None:
+    lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+    [warning] = [x for x in lines if PURE_WARNING in x["msg"]]
+    assert warning["level"] == "warning" and "постоянное время" in warning["msg"]
+    assert "Traceback" not in log
 
 
 # -- migrate and tokens (both back ends) --------------------------------------------------

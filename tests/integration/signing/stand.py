@@ -72,14 +72,18 @@ class SigningStand:
         return result
 
 
-def build_stand(engine: Engine, tmp_path: Path, **emulator: Any) -> SigningStand:
+def build_stand(engine: Engine, tmp_path: Path, *, settings_env: dict[str, str] | None = None,
+                **emulator: Any) -> SigningStand:
+    """``settings_env`` adds to :data:`SETTINGS_ENV`; the MO's development key and certificate
+    are ``<tmp_path>/keys/mo1/mo.key`` and ``mo.pem`` (to configure as files, if wanted)."""
     org = f.organization()
     ca, _, _ = development_keys(tmp_path / "keys", code="mo1", name=org["name"],
                                 ogrn=org["ogrn"], inn=org["inn"])
     app = create_emulator(EmulatorConfig(token=TOKEN, state_dir=tmp_path / "goskey",
                                          mo_trust=(ca,), **emulator))
     clock = FakeClock(f.now_utc())
-    container = Container(load_settings(None, env=SETTINGS_ENV), engine, clock=clock,
+    settings = load_settings(None, env={**SETTINGS_ENV, **(settings_env or {})})
+    container = Container(settings, engine, clock=clock,
                           keys_dir=tmp_path / "keys",
                           operator_ca=tmp_path / "goskey" / "operator-ca.pem",
                           goskey_transport=httpx.ASGITransport(app))

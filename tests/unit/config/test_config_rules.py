@@ -22,6 +22,7 @@ def production(tmp_path: Path) -> dict[str, str]:
         "MEDSIGN_MAX__TOKEN": "max-token-0123456789abcdef",
         "MEDSIGN_GOSKEY__TOKEN": "goskey-token-0123456789abcdef",
         "MEDSIGN_SIGNING__TRUST_STORE": "operator-ca.pem",
+        "MEDSIGN_SIGNING__SIGNER": "openssl",
         "MEDSIGN_SIGNING__KEY_FILE": "mo.key",
         "MEDSIGN_SIGNING__CERTIFICATE_FILE": "mo.crt",
     }
@@ -131,6 +132,31 @@ def test_production_with_an_external_signer_needs_no_key_files(production: dict[
         del production[f"MEDSIGN_SIGNING__{name}"]
     production |= {"MEDSIGN_SIGNING__SIGNER": "external", "MEDSIGN_SIGNING__SIGNER_COMMAND": "cs"}
     assert load_settings(env=production).signing.signer == "external"
+
+
+def test_production_refuses_the_pure_signer_unless_allowed(production: dict[str, str]) -> None:
+    production["MEDSIGN_SIGNING__SIGNER"] = "pure"
+    found = problems_of(production)
+    assert set(found) == {"signing.signer"}
+    assert found["signing.signer"].value == "pure"
+    assert "signing.allow_pure_in_production = true" in found["signing.signer"].expected
+    assert found["signing.signer"].source == "MEDSIGN_SIGNING__SIGNER"
+
+
+def test_production_with_pure_allowed_loads_and_warns_of_it(production: dict[str, str]) -> None:
+    production |= {"MEDSIGN_SIGNING__SIGNER": "pure",
+                   "MEDSIGN_SIGNING__ALLOW_PURE_IN_PRODUCTION": "true"}
+    (warning,) = settings_warnings(load_settings(env=production))
+    assert warning.key == "signing.signer" and warning.value == "pure"
+    assert "постоянное время" in warning.expected and "сертифицированным" in warning.expected
+
+
+@pytest.mark.parametrize("profile", ["development", "demo"])
+@pytest.mark.parametrize("allowed", ["true", "false"])
+def test_pure_is_the_quiet_default_outside_production(profile: str, allowed: str) -> None:
+    settings = load_settings(env={"MEDSIGN_PROFILE": profile,
+                                  "MEDSIGN_SIGNING__ALLOW_PURE_IN_PRODUCTION": allowed})
+    assert settings.signing.signer == "pure" and settings_warnings(settings) == []
 
 
 def test_production_esia_client_needs_a_redirect_url(production: dict[str, str]) -> None:
