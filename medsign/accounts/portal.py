@@ -17,7 +17,7 @@ with the same words whether or not a namesake exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -35,30 +35,19 @@ from medsign.domain.identity import EsiaIdentity, RecordIdentity, same_person
 from medsign.domain.phones import normalize_phone
 from medsign.domain.snils import snils_digits
 from medsign.errors import Conflict, NotFound, Unprocessable
+from medsign.integrations.esia import Person
 from medsign.records import audit, patients
 from medsign.records.patients import full_name
 from medsign.records.scope import SYSTEM
 
 
-@dataclass(frozen=True)
-class EsiaPerson:
-    oid: str
-    last_name: str
-    first_name: str
-    middle_name: str | None
-    birth_date: date | None
-    snils: str | None
-    phone: str | None
-    trusted: bool
-    phone_verified: bool = False
-
-    def identity(self) -> EsiaIdentity:
-        """What ESIA vouches for, as the matching rule reads it."""
-        return EsiaIdentity(last_name=self.last_name, first_name=self.first_name,
-                            middle_name=self.middle_name, birth_date=self.birth_date,
-                            snils=snils_digits(self.snils),
-                            verified_phone=_phone(self.phone) if self.phone_verified else None,
-                            trusted=self.trusted)
+def esia_identity(person: Person) -> EsiaIdentity:
+    """What ESIA vouches for, as the matching rule reads it."""
+    return EsiaIdentity(last_name=person.last_name, first_name=person.first_name,
+                        middle_name=person.middle_name, birth_date=person.birth_date,
+                        snils=snils_digits(person.snils),
+                        verified_phone=_phone(person.phone) if person.phone_verified else None,
+                        trusted=person.trusted)
 
 
 @dataclass(frozen=True)
@@ -120,9 +109,9 @@ def record_identity(p: PatientRow) -> RecordIdentity:
                           phone=p.phone)
 
 
-def match_patients(db: Session, person: EsiaPerson) -> list[PatientRow]:
+def match_patients(db: Session, person: Person) -> list[PatientRow]:
     """The records of every organisation that are this person's (``domain.identity``)."""
-    who = person.identity()
+    who = esia_identity(person)
     if not who.trusted:
         return []
     wanted = [PatientRow.snils == who.snils] if who.snils else []
@@ -141,7 +130,7 @@ def _phone(raw: str | None) -> str | None:
         return None
 
 
-def sign_in_with_esia(db: Session, *, person: EsiaPerson, now: datetime) -> PortalAccountRow:
+def sign_in_with_esia(db: Session, *, person: Person, now: datetime) -> PortalAccountRow:
     """The account of this ESIA person: found by ``oid`` or created; its patients refreshed.
 
     Raises ``NotFound`` when no record is certainly this person's (or the account is not
@@ -155,7 +144,7 @@ def sign_in_with_esia(db: Session, *, person: EsiaPerson, now: datetime) -> Port
                        "и подтверждённому телефону")
         raise NotFound("esia_person_unknown", reason)
     if row is None:
-        row = PortalAccountRow(esia_oid=person.oid, full_name=_esia_name(person),
+        row = PortalAccountRow(esia_oid=person.oid, full_name=person.full_name,
                                created_at=now, updated_at=now)
         db.add(row)
         db.flush()
@@ -166,15 +155,12 @@ def sign_in_with_esia(db: Session, *, person: EsiaPerson, now: datetime) -> Port
     return row
 
 
-def _esia_name(person: EsiaPerson) -> str:
-    return " ".join(x for x in (person.last_name, person.first_name, person.middle_name) if x)
 
-
-def _unlink_refused(db: Session, row: PortalAccountRow, person: EsiaPerson,
+def _unlink_refused(db: Session, row: PortalAccountRow, person: Person,
                     now: datetime) -> None:
     """Drop the account's records the rule now refuses: a record that got a СНИЛС which is
     not this person's (or links made by an older, weaker rule)."""
-    who = person.identity()
+    who = esia_identity(person)
     for patient, org in patients_of(db, row.id):
         if not same_person(record_identity(patient), who):
             db.execute(delete(PortalAccountPatientRow).where(

@@ -14,7 +14,6 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from medsign.accounts import portal, sessions
-from medsign.accounts.portal import EsiaPerson
 from medsign.accounts.sessions import Owner
 from medsign.errors import NotFound
 from medsign.integrations.esia import EsiaRejected, EsiaTransient, Person, read_callback
@@ -115,18 +114,11 @@ def _observe(request: Request, method: str, outcome: str) -> None:
         recorder.observe("esia", method, outcome)
 
 
-def _to_person(person: Person) -> EsiaPerson:
-    return EsiaPerson(oid=person.oid, last_name=person.last_name, first_name=person.first_name,
-                      middle_name=person.middle_name, birth_date=person.birth_date,
-                      snils=person.snils, phone=person.phone, trusted=person.trusted,
-                      phone_verified=person.phone_verified)
-
-
 def _sign_in(request: Request, person: Person) -> None:
     settings, moment, visitor = deps.web_settings(request), deps.now(request), \
         deps.visitor(request)
     with deps.write_db(request) as db:
-        account = portal.sign_in_with_esia(db, person=_to_person(person), now=moment)
+        account = portal.sign_in_with_esia(db, person=person, now=moment)
         sessions.purge(db, policy=settings.sessions, now=moment)
         token, _ = sessions.create(db, owner=Owner(portal_account_id=account.id),
                                    policy=settings.sessions, now=moment, ip=visitor.address,
