@@ -127,10 +127,16 @@ def _check_entry(info: zipfile.ZipInfo, limits: Limits) -> None:
         raise ArchiveRejected("archive_encrypted", f"Файл «{name}» в архиве зашифрован.")
 
 
+def entry_ceiling(info: zipfile.ZipInfo, budget: int, limits: Limits) -> int:
+    """How many bytes an entry may unpack to: the budget left, and the compression ratio
+    limit applied to its compressed size (its header's own claim is not trusted)."""
+    return int(min(budget, max(info.compress_size, 1) * limits.max_compression_ratio))
+
+
 def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int,
                   limits: Limits) -> bytes:
     """Read one entry without trusting its header: stop at the size or ratio limit."""
-    ceiling = min(budget, max(info.compress_size, 1) * limits.max_compression_ratio)
+    ceiling = entry_ceiling(info, budget, limits)
     try:
         with archive.open(info) as stream:
             content = stream.read(ceiling + 1)

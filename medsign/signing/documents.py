@@ -17,7 +17,7 @@ from medsign.config import SigningSettings
 from medsign.domain.signing import SigningState
 from medsign.errors import Conflict, NotFound
 from medsign.signing import repository
-from medsign.signing.archive import PDF_SUFFIX, Limits
+from medsign.signing.archive import PDF_SUFFIX, Limits, entry_ceiling
 
 DEFAULT_LIMITS: Limits = SigningSettings()  # the documented defaults of signing.max_*
 
@@ -62,8 +62,7 @@ def read_pdf(db: Session, *, request_id: str, state: str, number: int,
         if not 1 <= number <= len(infos):
             raise NotFound("document_not_found", "Документ не найден.")
         info = infos[number - 1]
-        ceiling = min(limits.max_uncompressed_bytes,
-                      max(info.compress_size, 1) * limits.max_compression_ratio)
+        ceiling = entry_ceiling(info, limits.max_uncompressed_bytes, limits)
         with archive.open(info) as stream:
             content = stream.read(ceiling + 1)
     if len(content) > ceiling:
