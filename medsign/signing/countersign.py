@@ -12,13 +12,20 @@ from datetime import datetime
 from typing import Protocol
 
 from medsign.crypto import Signer
+from medsign.domain.signing_identity import IdentityStatus
 from medsign.signing.archive import VerifiedArchive
 
 ARCHIVE_NAME = "platform-archive.zip"
 
 
 class SignerProvider(Protocol):
-    def for_organization(self, code: str, *, name: str, ogrn: str, inn: str) -> Signer: ...
+    def for_organization(self, code: str, *, name: str, ogrn: str, inn: str) -> Signer:
+        """The signer of the МО's newest identity in force; ``SignerUnavailable``
+        (``mo_signing_unavailable``) when it has none."""
+
+    def status(self, code: str, *, name: str, ogrn: str, inn: str,
+               now: datetime) -> IdentityStatus:
+        """What staff, metrics and the API are told about the МО's identity at ``now``."""
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,27 @@ may: they are made by the installation itself, are not secret and sign nothing t
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from medsign.config import Problem, SigningSettings
 from medsign.crypto import (
+    CryptoError,
     Signer,
+    SignerUnavailable,
     init_development_keys,
     load_signer,
     openssl_gost_available,
     openssl_problem,
+)
+from medsign.crypto.certs import parse_certificate
+from medsign.domain.signing_identity import (
+    CertificateFacts,
+    IdentityState,
+    IdentityStatus,
+    by_validity,
 )
 
 _INSTALL_GOST = (
@@ -48,6 +59,20 @@ class ConfiguredSigners:
                 signer = self._cache[code] = self._load(code, name, ogrn, inn)
             return signer
 
+    def status(self, code: str, *, name: str, ogrn: str, inn: str,
+               now: datetime) -> IdentityStatus:
+        try:
+            signer = self.for_organization(code, name=name, ogrn=ogrn, inn=inn)
+        except SignerUnavailable as exc:
+            return IdentityStatus(code, IdentityState.missing, exc.message)
+        except CryptoError as exc:
+            return IdentityStatus(code, IdentityState.invalid, exc.message)
+        if not signer.certificate_der:
+            return IdentityStatus(code, IdentityState.ok)
+        facts = certificate_facts(signer.certificate_der)
+        state, days_left = by_validity(facts.not_before, facts.not_after, now=now)
+        return IdentityStatus(code, state, certificate=facts, days_left=days_left)
+
     def _load(self, code: str, name: str, ogrn: str, inn: str) -> Signer:
         s = self._settings
         if s.key_file is not None or s.signer == "external" or not self._allow_dev:
@@ -56,6 +81,15 @@ class ConfiguredSigners:
         _, key, cert = development_keys(self._keys_dir, code=code, name=name, ogrn=ogrn, inn=inn)
         return load_signer(s.signer, key_file=key, certificate_file=cert,
                            fallback_to_pure=True)
+
+
+def certificate_facts(der: bytes) -> CertificateFacts:
+    cert = parse_certificate(der)
+    return CertificateFacts(
+        subject=cert.subject, serial=cert.serial_hex, issuer=cert.issuer,
+        not_before=cert.not_before, not_after=cert.not_after,
+        thumbprint=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
+        sha256=cert.sha256)
 
 
 def machine_problems(settings: SigningSettings, *, production: bool) -> list[Problem]:
