@@ -28,11 +28,12 @@ class IdentityState(enum.StrEnum):
         return self in (IdentityState.ok, IdentityState.expiring)
 
     @property
-    def title(self) -> str:
-        return _TITLES[self]
+    def label(self) -> str:
+        """In Russian, for staff."""
+        return _LABELS[self]
 
 
-_TITLES = {
+_LABELS = {
     IdentityState.ok: "действует",
     IdentityState.expiring: "скоро истекает",
     IdentityState.expired: "истёк",
