@@ -118,6 +118,8 @@ class SigningSettings(Section):
     # Python integers are not constant-time and "pure" is no certified means of signature:
     # production refuses it unless this says the installation accepts that (docs/crypto.md)
     allow_pure_in_production: bool = False
+    # an МО certificate ending within this period is shown as expiring (console, health)
+    expiry_warning: PositiveDuration = _seconds(30 * 86400)
     signer_command: str = ""
     key_file: OptionalPath = None
     certificate_file: OptionalPath = None

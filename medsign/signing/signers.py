@@ -70,7 +70,8 @@ class ConfiguredSigners:
         if not signer.certificate_der:
             return IdentityStatus(code, IdentityState.ok)
         facts = certificate_facts(signer.certificate_der)
-        state, days_left = by_validity(facts.not_before, facts.not_after, now=now)
+        state, days_left = by_validity(facts.not_before, facts.not_after, now=now,
+                                       warning=self._settings.expiry_warning)
         return IdentityStatus(code, state, certificate=facts, days_left=days_left)
 
     def _load(self, code: str, name: str, ogrn: str, inn: str) -> Signer:
