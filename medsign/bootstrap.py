@@ -110,7 +110,7 @@ class Container:
                            allow_demo_passwords=s.profile == "demo",
                            archive_limits=s.signing, esia=self.esia_factory(),
                            health=self.health(),
-                           trusted_proxies=s.server.trusted_proxies)
+                           trusted_proxies=s.server.trusted_proxies, crls=self.revocation())
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""

@@ -104,10 +104,15 @@ class CrlSources:
                 log.warning("CRL %s is not used: %s", source.source, reason)
 
     # -- the console -----------------------------------------------------------------------
-    def status(self) -> list[CrlStatus]:
-        self._refresh_due()
+    def status(self, *, refresh: bool = True) -> list[CrlStatus]:
+        """``refresh=False``: what is known now, without reading or fetching (metrics)."""
+        if refresh:
+            self._refresh_due()
         now = self._clock.now()
         return [_status(source, now) for source in self._sources]
+
+    def now(self) -> datetime:
+        return self._clock.now()
 
     def refresh(self) -> None:
         """Refresh every source now, whatever its age (``medsign`` commands, tests)."""
