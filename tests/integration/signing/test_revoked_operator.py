@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from medsign.crypto import load_pem
+from medsign.crypto import load_pem, make_ca
 from medsign.crypto.certs import parse_certificate
 from medsign.crypto.keys import make_crl
 from tests.integration.signing.stand import SigningStand, build_stand
@@ -19,7 +19,12 @@ from tests.integration.signing.stand import SigningStand, build_stand
 
 @pytest.fixture
 def crl_file(tmp_path: Path) -> Path:
-    return tmp_path / "crl" / "operator-ca.crl"
+    """Configured before the emulator (and its CA) exists: until the test publishes the
+    operator CA's list, the file holds another CA's, which no certificate here consults."""
+    path = tmp_path / "crl" / "operator-ca.crl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(make_crl(make_ca("Посторонний УЦ", organization="Посторонний УЦ")))
+    return path
 
 
 @pytest.fixture
@@ -42,7 +47,6 @@ def publish_list(stand: SigningStand, tmp_path: Path, crl_file: Path, *,
                                  .certificate_der)
     now = stand.clock.now()
     entries = [(int(operator.asn.serial_number), now - timedelta(hours=1))] if revoked else []
-    crl_file.parent.mkdir(parents=True, exist_ok=True)
     crl_file.write_bytes(make_crl(ca, revoked=entries, this_update=now - timedelta(minutes=1)
                                   if revoked else now))
     return operator.serial_hex
