@@ -101,10 +101,12 @@ def issue_certificate(ca: KeyPair, *, common_name: str, organization: str,
 
 def make_crl(ca: KeyPair, *, revoked: Sequence[tuple[int, datetime]] = (),
              this_update: datetime | None = None, next_update: datetime | None = None,
-             number: int = 1, extra: tuple[Extra, ...] = ()) -> bytes:
+             number: int = 1, extra: tuple[Extra, ...] = (),
+             entry_extra: tuple[Extra, ...] = ()) -> bytes:
     """A DER X.509 v2 CRL of ``ca``, signed with its GOST key: ``revoked`` lists
     ``(serial number, revocation date)``; ``this_update`` defaults to now, ``next_update`` to
-    a week later; ``extra`` adds CRL extensions as in :class:`Profile`."""
+    a week later; ``extra`` adds CRL extensions as in :class:`Profile`, ``entry_extra``
+    extensions to every entry."""
     ca_key = load_private_key(ca.private_key)
     ca_cert = parse_certificate(ca.certificate_der)
     issued = (this_update or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
@@ -121,7 +123,9 @@ def make_crl(ca: KeyPair, *, revoked: Sequence[tuple[int, datetime]] = (),
         "this_update": _x509_time(issued),
         "next_update": _x509_time(next_update or issued + timedelta(days=7)),
         "revoked_certificates": [
-            {"user_certificate": serial, "revocation_date": _x509_time(when.astimezone(UTC))}
+            {"user_certificate": serial, "revocation_date": _x509_time(when.astimezone(UTC)),
+             **({"crl_entry_extensions": [_extension(*e) for e in entry_extra]}
+                if entry_extra else {})}
             for serial, when in revoked],
         "crl_extensions": extensions,
     })

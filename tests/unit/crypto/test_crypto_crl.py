@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from asn1crypto import pem
+from asn1crypto import pem, x509
 
 from medsign.crypto import (
     CryptoError,
@@ -170,6 +170,40 @@ def test_a_list_with_an_unknown_critical_extension_is_unusable(root: KeyPair, oi
         parse_crl(make_crl(root, extra=((oid, True, value),)))
     assert caught.value.code == "crl_unsupported" and named in caught.value.message
     parse_crl(make_crl(root, extra=(("1.2.643.100.999", False, b"\x05\x00"),)))
+
+
+def test_entry_extensions_are_read_and_an_unknown_critical_one_makes_the_list_unusable(
+        root: KeyPair, revoked_one: KeyPair) -> None:
+    entry = [(serial(revoked_one), NOW - HOUR)]
+    reasoned = parse_crl(make_crl(root, revoked=entry, entry_extra=(
+        ("2.5.29.21", False, "key_compromise"), ("2.5.29.24", False, NOW - 2 * HOUR))))
+    assert reasoned.revocation(serial(revoked_one)) == (NOW - HOUR).replace(microsecond=0)
+    issuer = x509.GeneralNames([x509.GeneralName(
+        "directory_name", x509.Name.build({"common_name": "Другой УЦ"}))])
+    for oid, value, named in [("2.5.29.29", issuer, "certificateIssuer"),
+                              ("1.2.643.100.999", b"\x05\x00", "1.2.643.100.999")]:
+        with pytest.raises(CryptoError) as caught:
+            parse_crl(make_crl(root, revoked=entry, entry_extra=((oid, True, value),)))
+        assert caught.value.code == "crl_unsupported"
+        assert f"записи {named}" in caught.value.message
+
+
+def test_many_entries_and_negative_serials_are_read(root: KeyPair) -> None:
+    entries = [(n * 7919 + 1, NOW - HOUR) for n in range(300)] + [(-5, NOW), (2**158 + 3, NOW)]
+    parsed = parse_crl(make_crl(root, revoked=entries))
+    assert len(parsed.revoked) == 302 and parsed.revocation(7919 * 299 + 1) == NOW - HOUR
+    assert parsed.revocation(-5) == NOW and parsed.revocation(2**158 + 3) == NOW
+    assert parsed.revocation(2) is None
+
+
+def test_a_damaged_entry_is_an_invalid_list(root: KeyPair, revoked_one: KeyPair) -> None:
+    der = bytearray(make_crl(root, revoked=[(serial(revoked_one), NOW - HOUR)]))
+    date = (NOW - HOUR).strftime("%y%m%d%H%M%SZ").encode()
+    at = der.find(date)
+    der[at - 2] = 0x04  # the date's UTCTime tag becomes an OCTET STRING
+    with pytest.raises(CryptoError) as caught:
+        parse_crl(bytes(der))
+    assert caught.value.code == "invalid_crl" and "повреждена" in caught.value.message
 
 
 @pytest.mark.parametrize("data", [b"", b"not a list", b"\x30\x03\x02\x01\x01",
