@@ -28,6 +28,7 @@ from medsign.health import HealthRecorder
 from medsign.housekeeping.flow import KIND as HOUSEKEEPING_KIND
 from medsign.housekeeping.flow import STEP as HOUSEKEEPING_STEP
 from medsign.housekeeping.flow import HousekeepingFlow
+from medsign.integrations.crl import CrlSources
 from medsign.integrations.esia import EsiaClient
 from medsign.integrations.goskey.client import GoskeyClient
 from medsign.integrations.http import ApiClient
@@ -48,6 +49,7 @@ log = logging.getLogger("medsign.bootstrap")
 # working directory, like the default SQLite database under ./var/).
 DEV_KEYS_DIR = Path("var/keys")
 EMULATOR_OPERATOR_CA = Path("var/goskey-emulator/operator-ca.pem")
+CRL_CACHE_DIR = Path("var/crl")  # downloaded revocation lists (signing.crls)
 C = TypeVar("C", bound=ApiClient)
 # Outside production, the ESIA client_secret is signed with a development key of this name
 # (with a configured signing.key_file that key signs instead). The subject's details are
@@ -63,12 +65,14 @@ class Container:
     metrics: RunnerMetrics = field(default_factory=RunnerMetrics)
     keys_dir: Path = DEV_KEYS_DIR
     operator_ca: Path = EMULATOR_OPERATOR_CA
+    crl_cache: Path = CRL_CACHE_DIR
     # Tests run the emulators in-process: an ASGI transport instead of a socket.
     goskey_transport: httpx.AsyncBaseTransport | None = None
     max_transport: httpx.AsyncBaseTransport | None = None
     esia_transport: httpx.AsyncBaseTransport | None = None
     _health: HealthRecorder | None = field(default=None, init=False, repr=False)
     _clients: list[ApiClient] = field(default_factory=list, init=False, repr=False)
+    _revocation: CrlSources | None = field(default=None, init=False, repr=False)
 
     def app(self) -> FastAPI:
         return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
@@ -106,7 +110,7 @@ class Container:
                            allow_demo_passwords=s.profile == "demo",
                            archive_limits=s.signing, esia=self.esia_factory(),
                            health=self.health(),
-                           trusted_proxies=s.server.trusted_proxies)
+                           trusted_proxies=s.server.trusted_proxies, crls=self.revocation())
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""
@@ -132,7 +136,19 @@ class Container:
             log.warning("signing.trust_store is not set: archives from the platform will be "
                         "refused as untrusted")
             return TrustStore.empty()
-        return TrustStore.from_file(path)
+        return TrustStore.from_file(path).with_revocation(self.revocation())
+
+    def revocation(self) -> CrlSources | None:
+        """The revocation lists of ``signing.crls`` (None: none configured), one per
+        container: every trust store — the operator's, the МО certificates' — consults the
+        same lists, and the console shows their state."""
+        s = self.settings.signing
+        if not s.crls:
+            return None
+        if self._revocation is None:
+            self._revocation = CrlSources(s.crls, cache_dir=self.crl_cache,
+                                          refresh=s.crl_refresh, clock=self.clock)
+        return self._revocation
 
     def evidence_config(self) -> EvidenceConfig:
         return EvidenceConfig(operator_trust=self.operator_trust(), limits=self.settings.signing)

@@ -1,7 +1,8 @@
 """Operations endpoints: liveness, readiness, Prometheus metrics.
 
 ``/metrics`` of the API process reports HTTP traffic and — read from the database at scrape
-time — the runner's queue depth and age by kind and status. Step outcomes and external call
+time — the runner's queue depth and age by kind and status, and the age of each configured
+revocation list (``signing.crls``). Step outcomes and external call
 latencies are counted where they happen, in the worker processes (``medsign worker
 --metrics-port``).
 """
@@ -28,6 +29,7 @@ from sqlalchemy import Engine
 from medsign.clock import Clock
 from medsign.db import migrate
 from medsign.db.engine import reachable, read_only
+from medsign.integrations.crl import CrlSources
 from medsign.runner import store
 from medsign.serving import Call, state
 
@@ -82,14 +84,46 @@ class QueueCollector(Collector):
         yield age
 
 
+class CrlCollector(Collector):
+    """Per configured CRL source: how old its list is (now − thisUpdate), how long until its
+    nextUpdate (negative: stale), and whether its last read or fetch failed. Read from what
+    the process knows: a scrape never fetches."""
+
+    def __init__(self, sources: CrlSources) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        age = GaugeMetricFamily("medsign_crl_age_seconds",
+                                "Age of the revocation list in use (now - thisUpdate)",
+                                labels=["source"])
+        due = GaugeMetricFamily("medsign_crl_next_update_seconds",
+                                "Seconds until the list's nextUpdate; negative when stale",
+                                labels=["source"])
+        failing = GaugeMetricFamily("medsign_crl_error",
+                                    "1 when the source's last read or fetch failed or its list "
+                                    "is not usable", labels=["source"])
+        now = self._sources.now()
+        for s in self._sources.status(refresh=False):
+            if s.age is not None:
+                age.add_metric([s.source], s.age.total_seconds())
+            if s.next_update is not None:
+                due.add_metric([s.source], (s.next_update - now).total_seconds())
+            failing.add_metric([s.source], 1.0 if s.error else 0.0)
+        yield age
+        yield due
+        yield failing
+
+
 class HttpMetrics:
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, crls: CrlSources | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("medsign_http_requests_total", "HTTP requests",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("medsign_http_request_seconds", "HTTP request latency",
                                  ["method", "route"], registry=self.registry)
         self.registry.register(QueueCollector(engine, clock))
+        if crls is not None:
+            self.registry.register(CrlCollector(crls))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

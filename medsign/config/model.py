@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from medsign.config.fields import (
     ByteSize,
+    CrlSources,
     DatabaseUrl,
     Duration,
     Networks,
@@ -114,6 +115,10 @@ class SigningSettings(Section):
     max_uncompressed_bytes: ByteSize = 100 * 1024**2
     max_compression_ratio: Annotated[int, Field(ge=1, le=10000)] = 100
     trust_store: OptionalPath = None
+    # revocation lists (files or http(s) URLs) for the operator's and the МО certificates'
+    # CAs, fetched again when older than crl_refresh (docs/crypto.md)
+    crls: CrlSources = ()
+    crl_refresh: PositiveDuration = _seconds(3600)
     signer: Literal["pure", "openssl", "external"] = "pure"
     # Python integers are not constant-time and "pure" is no certified means of signature:
     # production refuses it unless this says the installation accepts that (docs/crypto.md)

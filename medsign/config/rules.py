@@ -130,6 +130,10 @@ def _unreadable_files(settings: Settings) -> Iterator[Problem]:
         path = value_at(settings, key)
         if isinstance(path, Path) and not (path.is_file() and os.access(path, os.R_OK)):
             yield problem(settings, key, "путь к существующему читаемому файлу или пусто")
+    for source in settings.signing.crls:  # a URL is fetched later, and may be down for now
+        if "://" not in source and not (Path(source).is_file() and os.access(source, os.R_OK)):
+            yield problem(settings, "signing.crls", "список существующих читаемых файлов CRL или "
+                                                    f"адресов http(s)://; не читается: {source}")
 
 
 def is_placeholder(secret: SecretStr) -> bool:

@@ -25,6 +25,8 @@ SIGNATURE_DIGEST = {
     GOST_256_KEY: STREEBOG_256, GOST_256_SIGN: STREEBOG_256,
     GOST_512_KEY: STREEBOG_512, GOST_512_SIGN: STREEBOG_512,
 }
+# Certificates and CRLs name the signature-with-digest OID; some CAs write the key OID.
+SIGNED_DATA_SIZE = {GOST_256_SIGN: 32, GOST_512_SIGN: 64, GOST_256_KEY: 32, GOST_512_KEY: 64}
 
 # CMS and certificate plumbing
 DATA = "1.2.840.113549.1.7.1"

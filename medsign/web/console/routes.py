@@ -56,7 +56,9 @@ def _overview(request: Request) -> dict[str, Any]:
         counts = queries.count_by_state(db)
         stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
         health = external_health.summary(db, now=now)
+    crls = settings.crls.status() if settings.crls else None
     return {"queue": queue, "counts": counts, "stuck": stuck, "health": health, "now": now,
+            "crls": crls,
             "tz": settings.console_timezone, "states": STATE_OPTIONS,
             "item_titles": queries.ITEM_TITLES, "stuck_after": settings.stuck_after}
 
