@@ -34,10 +34,10 @@ def keys_init(ctx: click.Context, code: str) -> None:
     from medsign.signing.signers import development_keys
     container = container_from(ctx)
     if container.settings.profile == "production":
-        fail(ctx, "ключи разработки запрещены в профиле production: укажите "
-                   "signing.key_file и signing.certificate_file.")
+        fail(ctx, "ключи разработки запрещены в профиле production: импортируйте ключ и "
+                   "сертификат МО командой «medsign keys import».")
     org = in_session(ctx, lambda db, _now: organizations.get(db, scope=SYSTEM, code=code))
-    ca, key, cert = development_keys(container.keys_dir, code=org.code, name=org.name,
+    ca, key, cert = development_keys(container.key_store(), code=org.code, name=org.name,
                                      ogrn=org.ogrn, inn=org.inn)
     click.echo(f"Тестовый УЦ: {ca}\nКлюч МО: {key}\nСертификат МО: {cert}")
 
