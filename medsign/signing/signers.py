@@ -109,6 +109,14 @@ class ConfiguredSigners:
             return self._choose(Requisites(code, name, ogrn, inn), now)[1]
 
     # -- for the CLI (keys list/check) ---------------------------------------------------
+    @property
+    def expiry_warning(self) -> timedelta:
+        return self._settings.expiry_warning
+
+    @property
+    def passwords(self) -> Passwords:
+        return self._passwords
+
     def identities(self, code: str, *, name: str, ogrn: str, inn: str) -> list[StoredIdentity]:
         """Every identity of the МО as judged now (a development one made first, if due)."""
         with self._lock:
