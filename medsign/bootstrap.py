@@ -161,9 +161,12 @@ class Container:
         return self.settings.signing.key_store or self.keys_dir
 
     def signers(self) -> ConfiguredSigners:
-        return ConfiguredSigners(self.settings.signing, keys_dir=self.key_store(),
-                                 allow_development_keys=self.settings.profile != "production",
-                                 clock=self.clock)
+        """Development keys are made only in the installation's own keys folder outside
+        production: a configured key store holds what was imported into it, nothing else."""
+        s = self.settings
+        development = s.profile != "production" and s.signing.key_store is None
+        return ConfiguredSigners(s.signing, keys_dir=self.key_store(),
+                                 allow_development_keys=development, clock=self.clock)
 
     def runner_config(self, concurrency: int | None = None) -> RunnerConfig:
         r = self.settings.runner
