@@ -164,3 +164,26 @@ def test_a_configuration_with_the_removed_one_key_is_refused_naming_the_import(
     done = keys.run("list", "--config", str(config))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "signing.key_file" in done.stderr and "medsign keys import" in done.stderr
+
+
+def test_a_pkcs12_container_is_imported_with_its_password_and_the_service_is_warned_about(
+        keys: Keys) -> None:
+    from tests.unit.crypto.crypto_support import require_openssl_gost
+    from tests.unit.signing.key_store_kit import pkcs12
+    require_openssl_gost()
+    container = pkcs12(keys.kit.issue(MO1), keys.folder / "p12", "пароль МО")
+    secret = keys.folder / "password"
+    secret.write_text("пароль МО\n", encoding="utf-8")
+    done = keys.run("import", "--organization", "mo1", "--pkcs12", str(container),
+                    "--password-file", str(secret))
+    assert done.returncode == 0, done.stderr
+    assert "MEDSIGN_KEY_PASSWORD_MO1" in done.stderr  # the service would find no password
+    assert "пароль МО" not in done.stdout + done.stderr
+    (folder,) = (keys.kit.root / "mo1").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["certificate.pem", "container.p12"]
+    assert (folder / "container.p12").stat().st_mode & 0o777 == 0o600
+    listed = keys.run("list", "--organization", "mo1", MEDSIGN_KEY_PASSWORD_MO1="пароль МО")
+    assert listed.stdout.splitlines()[1].startswith("*\tmo1\t"), listed
+    wrong = keys.run("import", "--organization", "mo2", "--pkcs12", str(container),
+                     MEDSIGN_KEY_PASSWORD_MO2="не тот")
+    assert wrong.returncode == 1 and "неверный пароль" in wrong.stderr

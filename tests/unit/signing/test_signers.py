@@ -6,7 +6,6 @@ a production machine must have to start."""
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -175,20 +174,17 @@ def test_a_certificate_alone_signs_only_through_an_external_signer(kit: Kit,
     assert external.status("mo1", **requisites(MO1), now=NOW).state is IdentityState.ok
 
 
-def test_the_external_command_is_told_whom_it_signs_for(kit: Kit, clock: FakeClock,
-                                                        tmp_path: Path) -> None:
+def test_the_external_command_is_told_whom_it_signs_for(
+        kit: Kit, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = kit.put("mo1", "current", kit.issue(MO1))
     script = tmp_path / "args.sh"
     script.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_OUT"\nexit 1\n', encoding="utf-8")
     script.chmod(0o755)
     provider = signers(kit, clock, signer="external", signer_command=(
         f"{script} {{input}} {{organization}} {{ogrn}} {{inn}} {{thumbprint}} {{certificate}}"))
-    os.environ["ARGS_OUT"] = str(tmp_path / "args")
-    try:
-        with pytest.raises(SignerUnavailable):
-            provider.for_organization("mo1", **requisites(MO1)).sign(b"doc")
-    finally:
-        del os.environ["ARGS_OUT"]
+    monkeypatch.setenv("ARGS_OUT", str(tmp_path / "args"))
+    with pytest.raises(SignerUnavailable):  # it exits 1 after writing down its arguments
+        provider.for_organization("mo1", **requisites(MO1)).sign(b"doc")
     thumbprint = provider.status("mo1", **requisites(MO1), now=NOW).certificate
     assert thumbprint is not None
     assert (tmp_path / "args").read_text().split("\n")[1:6] == [
