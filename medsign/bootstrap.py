@@ -51,9 +51,9 @@ DEV_KEYS_DIR = Path("var/keys")
 EMULATOR_OPERATOR_CA = Path("var/goskey-emulator/operator-ca.pem")
 CRL_CACHE_DIR = Path("var/crl")  # downloaded revocation lists (signing.crls)
 C = TypeVar("C", bound=ApiClient)
-# Outside production, the ESIA client_secret is signed with a development key of this name
-# (with a configured signing.key_file that key signs instead). The subject's details are
-# placeholders: the ESIA emulator checks the signature, not who holds the key.
+# The ESIA client_secret is signed by the identity of this code in the key store: outside
+# production a development one, made on first use. The subject's details are placeholders:
+# the ESIA emulator checks the signature, not who holds the key.
 ESIA_DEV_KEY = ("medsign-esia", "medsign (система-клиент ЕСИА)", "1027700132195", "7707083893")
 
 
@@ -171,9 +171,18 @@ class Container:
         for client in clients:
             await client.aclose()
 
+    def key_store(self) -> Path:
+        """``signing.key_store``; outside production the installation's keys folder when unset
+        (production requires it: a configuration error otherwise)."""
+        return self.settings.signing.key_store or self.keys_dir
+
     def signers(self) -> ConfiguredSigners:
-        return ConfiguredSigners(self.settings.signing, keys_dir=self.keys_dir,
-                                 allow_development_keys=self.settings.profile != "production")
+        """Development keys are made only in the installation's own keys folder outside
+        production: a configured key store holds what was imported into it, nothing else."""
+        s = self.settings
+        development = s.profile != "production" and s.signing.key_store is None
+        return ConfiguredSigners(s.signing, keys_dir=self.key_store(),
+                                 allow_development_keys=development, clock=self.clock)
 
     def runner_config(self, concurrency: int | None = None) -> RunnerConfig:
         r = self.settings.runner

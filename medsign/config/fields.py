@@ -71,6 +71,12 @@ def _optional_path(value: object) -> Path | None:
     return Path.cwd() / Path(value).expanduser()
 
 
+def _optional_directory(value: object) -> Path | None:
+    if not isinstance(value, str | Path | None):
+        raise fail("путь к каталогу (строка); пусто — значение по умолчанию")
+    return _optional_path(value)
+
+
 def _http_url(value: object) -> str:
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -230,6 +236,14 @@ QuietHoursField = Annotated[
     PlainSerializer(str),
 ]
 OptionalPath = Annotated[Path | None, PlainValidator(_optional_path)]
+
+
+@dataclass(frozen=True)
+class Folder:
+    """Marks a path setting that names a directory, not a file (the rules check them apart)."""
+
+
+OptionalDirectory = Annotated[Path | None, PlainValidator(_optional_directory), Folder()]
 WebUrl = Annotated[str, PlainValidator(_http_url)]
 OptionalWebUrl = Annotated[str, PlainValidator(_optional_http_url)]
 Secret = Annotated[SecretStr, BeforeValidator(_secret_input)]

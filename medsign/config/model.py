@@ -27,6 +27,7 @@ from medsign.config.fields import (
     DatabaseUrl,
     Duration,
     Networks,
+    OptionalDirectory,
     OptionalPath,
     OptionalWebUrl,
     PositiveDuration,
@@ -126,8 +127,13 @@ class SigningSettings(Section):
     # an МО certificate ending within this period is shown as expiring (console, health)
     expiry_warning: PositiveDuration = _seconds(30 * 86400)
     signer_command: str = ""
-    key_file: OptionalPath = None
-    certificate_file: OptionalPath = None
+    # one folder per МО and certificate (docs/crypto.md); empty: the installation's keys
+    # folder (var/keys/) outside production, required in production
+    key_store: OptionalDirectory = None
+    # PKCS#12 passwords as files named by the МО code (or MEDSIGN_KEY_PASSWORD_<CODE>)
+    key_passwords_dir: OptionalDirectory = None
+    # the CAs that issue МО certificates; empty: the development CA outside production
+    mo_trust_store: OptionalPath = None
 
 
 class MaxSettings(Section):

@@ -10,7 +10,7 @@ Exceptions — each has a stable snake_case ``code`` and a Russian ``message``::
     CryptoError                 configuration/input mistakes: fix, don't retry
     │                             (signer_misconfigured, signer_output_invalid, unknown_signer,
     │                              invalid_key, invalid_certificate, invalid_crl,
-    │                              crl_unsupported)
+    │                              crl_unsupported, invalid_pkcs12)
     ├── SignatureInvalid        the file must be rejected; never retry
     │                             digest_mismatch        document changed after signing
     │                             bad_signature          signature value (or ESS binding) wrong
@@ -29,7 +29,7 @@ Exceptions — each has a stable snake_case ``code`` and a Russian ``message``::
     └── SignerUnavailable       the back end cannot sign now: retry later or fix the install
                                   (openssl_missing, gost_engine_missing, key_not_configured,
                                    command_not_configured, command_missing, signer_failed,
-                                   signer_timeout)
+                                   signer_timeout, mo_signing_unavailable)
 """
 
 from medsign.crypto.errors import CryptoError, SignatureInvalid, SignerUnavailable

@@ -32,6 +32,7 @@ MESSAGES: dict[str, str] = {
     "command_missing": "команда внешнего средства подписи не найдена или не запускается",
     "signer_failed": "средство подписи завершилось с ошибкой",
     "signer_timeout": "средство подписи не ответило вовремя",
+    "mo_signing_unavailable": "у МО нет действующего ключа подписи",
     # plain CryptoError — a configuration or input mistake that retrying will not fix
     "signer_misconfigured": "команда внешнего средства подписи задана неверно",
     "signer_output_invalid": "средство подписи вернуло не подпись CMS над документом",
@@ -40,6 +41,7 @@ MESSAGES: dict[str, str] = {
     "invalid_certificate": "сертификат повреждён или не является сертификатом ГОСТ",
     "invalid_crl": "список отозванных сертификатов повреждён или не является CRL X.509",
     "crl_unsupported": "список отозванных сертификатов не может быть использован medsign",
+    "invalid_pkcs12": "контейнер PKCS#12 не открывается",
 }
 
 

@@ -202,7 +202,7 @@ def init_development_keys(folder: Path, *, organization: str, ogrn: str, inn: st
     """
     ca_dir = ca_folder or folder
     ca_key, ca_cert = ca_dir / "dev-ca.key", ca_dir / "dev-ca.pem"
-    mo_key, mo_cert = folder / "mo.key", folder / "mo.pem"
+    mo_key, mo_cert = folder / "key.pem", folder / "certificate.pem"
     ca = _existing(ca_key, ca_cert)
     if ca is None:
         ca = make_ca("Тестовый УЦ medsign (разработка)", organization=organization)

@@ -266,8 +266,8 @@ PRODUCTION_TOKENS = ("max-bot-token-0123456789abcdef", "goskey-partner-token-012
 def production_config(cli: Cli, signer: str, *extra: str, profile: str = "production") -> Path:
     """A file complete for production (real keys of a test CA) with ``signer`` chosen, run
     under ``profile``; SQLite, so that its warning comes along."""
-    ca, key, cert = development_keys(cli.cwd / "keys", code="mo1", name="ГБУЗ «Поликлиника»",
-                                     ogrn="1027700132195", inn="7707083893")
+    ca, _, _ = development_keys(cli.cwd / "keys", code="mo1", name="ГБУЗ «Поликлиника»",
+                                ogrn="1027700132195", inn="7707083893")
     path = cli.cwd / "production.toml"
     path.write_text("\n".join([
         f'profile = "{profile}"',
@@ -275,8 +275,9 @@ def production_config(cli: Cli, signer: str, *extra: str, profile: str = "produc
         "[server]", 'public_url = "https://medsign.region.example"',
         "[max]", f'token = "{PRODUCTION_TOKENS[0]}"', 'base_url = "https://127.0.0.1:9"',
         "[goskey]", f'token = "{PRODUCTION_TOKENS[1]}"',
-        "[signing]", f'signer = "{signer}"', f'trust_store = "{ca}"', f'key_file = "{key}"',
-        f'certificate_file = "{cert}"', *extra, ""]), encoding="utf-8")
+        "[signing]", f'signer = "{signer}"', f'trust_store = "{ca}"',
+        f'key_store = "{cli.cwd / "keys"}"', f'mo_trust_store = "{ca}"', *extra, ""]),
+        encoding="utf-8")
     return path
 
 

@@ -49,10 +49,10 @@ def no_working_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 @pytest.mark.usefixtures("no_working_engine")
 def test_a_configured_openssl_key_without_its_engine_fails_visibly_and_signs_nothing(
         engine: Engine, tmp_path: Path) -> None:
-    keys = tmp_path / "keys" / "mo1"
-    stand = build_stand(engine, tmp_path, settings_env={
-        "MEDSIGN_SIGNING__SIGNER": "openssl", "MEDSIGN_SIGNING__KEY_FILE": str(keys / "mo.key"),
-        "MEDSIGN_SIGNING__CERTIFICATE_FILE": str(keys / "mo.pem")})
+    stand = build_stand(engine, tmp_path, settings_env={"MEDSIGN_SIGNING__SIGNER": "openssl"})
+    # the МО's own identity (not a development one, which alone may fall back to pure)
+    mo1 = tmp_path / "keys" / "mo1"
+    (mo1 / "dev").rename(mo1 / "own")
     try:
         rid = stand.start_signing()
         stand.run_worker()
