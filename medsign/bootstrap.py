@@ -68,13 +68,15 @@ class Container:
     max_transport: httpx.AsyncBaseTransport | None = None
     esia_transport: httpx.AsyncBaseTransport | None = None
     _health: HealthRecorder | None = field(default=None, init=False, repr=False)
+    _signers: ConfiguredSigners | None = field(default=None, init=False, repr=False)
     _clients: list[ApiClient] = field(default_factory=list, init=False, repr=False)
 
     def app(self) -> FastAPI:
         return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
                           bot=self.bot_settings(), web=self.web_settings(),
                           max_body_bytes=int(self.settings.server.max_body_size),
-                          hsts=self.settings.profile == "production")
+                          hsts=self.settings.profile == "production",
+                          identities=self.signers())
 
     # -- web pages ------------------------------------------------------------------------
     def health(self) -> HealthRecorder:
@@ -156,8 +158,12 @@ class Container:
             await client.aclose()
 
     def signers(self) -> ConfiguredSigners:
-        return ConfiguredSigners(self.settings.signing, keys_dir=self.keys_dir,
-                                 allow_development_keys=self.settings.profile != "production")
+        """One per process: the flows, the pages and the metrics share what it caches."""
+        if self._signers is None:
+            self._signers = ConfiguredSigners(
+                self.settings.signing, keys_dir=self.keys_dir,
+                allow_development_keys=self.settings.profile != "production")
+        return self._signers
 
     def runner_config(self, concurrency: int | None = None) -> RunnerConfig:
         r = self.settings.runner
@@ -213,7 +219,7 @@ class Container:
     def max_flows(self) -> list[Flow]:
         deps = MaxDeps(client=self.max_client(), clock=self.clock,
                        policy=self.notification_policy())
-        handler = Handler(clock=self.clock, policy=deps.policy)
+        handler = Handler(clock=self.clock, policy=deps.policy, identities=self.signers())
         secret = self.settings.max.webhook_secret.get_secret_value()
         return [NotifyFlow(deps), MessageFlow(deps), UpdateFlow(deps, handler), PollFlow(deps),
                 SubscribeFlow(deps, url=self.webhook_url(), secret=secret)]
