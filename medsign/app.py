@@ -44,7 +44,7 @@ def create_app(engine: Engine, *, clock: Clock | None = None,
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
                                  bot=bot, identities=identities)
-    app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock)
+    app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock, identities)
     problems.install(app)
     app.include_router(reference.router, tags=["Справочные данные"])
     app.include_router(signing.router, tags=["Подписание"])

@@ -1,5 +1,6 @@
-"""An МО that cannot sign stops only itself (issue 12, item 3): the service's rule on every
-start path, the API's 409 and the doctor's board — on both databases."""
+"""An МО that cannot sign stops only itself, and staff see it before it bites (issue 12, item 3):
+the service's rule on every start path, the API's 409, the doctor's board, the console's banner
+and «Подпись МО», the metrics and the readiness check — on both databases."""
 
 from __future__ import annotations
 
@@ -191,3 +192,85 @@ def test_the_board_of_an_mo_that_signs_has_the_button(client: TestClient, identi
     page = stand.logged_in(client, "doc1").get("/doctor").text
     assert 'data-testid="start-signing"' in page
     assert "mo-signing-unavailable" not in page
+
+
+# -- the console -----------------------------------------------------------------------------
+
+def test_every_console_page_warns_of_an_mo_that_cannot_sign(
+        client: TestClient, identities: Identities, seeded: stand.Seeded) -> None:
+    identities.set("mo1", IdentityState.expired, EXPIRED_REASON, days_left=-9)
+    identities.set("mo2", IdentityState.expiring, certificate=_cert(12), days_left=12)
+    operator = stand.logged_in(client, "op")
+    for path in ("/console", "/console/requests", "/console/notifications", "/console/audit"):
+        page = operator.get(path)
+        assert page.status_code == 200, path
+        assert 'data-testid="mo-signing-banner"' in page.text, path
+        assert "новые подписания остановлены" in page.text
+        assert "«Поликлиника mo1» — истёк, дней осталось: -9: " + EXPIRED_REASON in page.text
+        assert "«Поликлиника mo2» — скоро истекает, дней осталось: 12" in page.text
+
+
+def test_no_banner_while_every_mo_can_sign(client: TestClient, seeded: stand.Seeded) -> None:
+    page = stand.logged_in(client, "op").get("/console").text
+    assert "mo-signing-banner" not in page
+    assert 'data-state="ok">все МО могут подписывать' in page
+
+
+def test_the_health_page_lists_every_mo_with_its_certificate(
+        client: TestClient, identities: Identities, seeded: stand.Seeded) -> None:
+    identities.set("mo1", IdentityState.not_yet_valid, "сертификат начнёт действовать 01.04.2026")
+    identities.set("mo2", IdentityState.expiring, certificate=_cert(12), days_left=12)
+    operator = stand.logged_in(client, "op")
+    for path in ("/console", "/console/overview"):
+        page = operator.get(path).text
+        assert 'id="ov-mo-signing">Подпись МО' in page
+        assert 'data-state="down">есть МО, которые не могут подписывать' in page
+        mo1 = _row(page, "mo1")
+        assert "ещё не действует — не может подписывать" in mo1
+        assert "начнёт действовать 01.04.2026" in mo1
+        mo2 = _row(page, "mo2")
+        assert 'data-state="degraded">скоро истекает' in mo2
+        for text in ("CN=Поликлиника mo2", "1A2B3C", "22.03.2026", ">12<"):
+            assert text in mo2, text
+
+
+def test_an_expiring_certificate_makes_the_health_degraded_not_down(
+        client: TestClient, identities: Identities, seeded: stand.Seeded) -> None:
+    identities.set("mo2", IdentityState.expiring, certificate=_cert(3), days_left=3)
+    page = stand.logged_in(client, "op").get("/console").text
+    assert 'data-state="degraded">есть истекающие сертификаты' in page
+    assert "Подпись МО: сертификаты скоро истекают" in page
+
+
+def _row(page: str, code: str) -> str:
+    start = page.index(f'data-testid="mo-signing-{code}"')
+    return page[start:page.index("</tr>", start)]
+
+
+# -- metrics and readiness -------------------------------------------------------------------
+
+def test_metrics_give_each_mo_availability_and_days_left(
+        client: TestClient, identities: Identities, seeded: stand.Seeded) -> None:
+    identities.set("mo1", IdentityState.expired, EXPIRED_REASON, days_left=-9)
+    identities.set("mo2", IdentityState.expiring, certificate=_cert(12), days_left=12)
+    text = client.get("/metrics").text
+    assert 'medsign_mo_signing_available{organization="mo1"} 0.0' in text
+    assert 'medsign_mo_signing_available{organization="mo2"} 1.0' in text
+    assert 'medsign_mo_certificate_days_left{organization="mo1"} -9.0' in text
+    assert 'medsign_mo_certificate_days_left{organization="mo2"} 12.0' in text
+
+
+def test_readiness_lists_the_mo_that_cannot_sign_and_stays_ready(
+        client: TestClient, identities: Identities, seeded: stand.Seeded) -> None:
+    identities.set("mo1", IdentityState.missing)
+    identities.set("mo2", IdentityState.expiring, certificate=_cert(12), days_left=12)
+    r = client.get("/readyz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ready"
+    signing_ = body["mo_signing"]
+    assert signing_["status"] == "down"
+    assert [(e["organization"], e["state"]) for e in signing_["unavailable"]] == \
+        [("mo1", "missing")]
+    assert [(e["organization"], e["days_left"]) for e in signing_["expiring"]] == [("mo2", 12)]
+
