@@ -13,7 +13,6 @@ may: they are made by the installation itself, are not secret and sign nothing t
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -89,7 +88,7 @@ def certificate_facts(der: bytes) -> CertificateFacts:
     return CertificateFacts(
         subject=cert.subject, serial=cert.serial_hex, issuer=cert.issuer,
         not_before=cert.not_before, not_after=cert.not_after,
-        thumbprint=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
+        thumbprint=cert.thumbprint,
         sha256=cert.sha256)
 
 
