@@ -71,6 +71,7 @@ class Container:
     max_transport: httpx.AsyncBaseTransport | None = None
     esia_transport: httpx.AsyncBaseTransport | None = None
     _health: HealthRecorder | None = field(default=None, init=False, repr=False)
+    _signers: ConfiguredSigners | None = field(default=None, init=False, repr=False)
     _clients: list[ApiClient] = field(default_factory=list, init=False, repr=False)
     _revocation: CrlSources | None = field(default=None, init=False, repr=False)
 
@@ -78,7 +79,8 @@ class Container:
         return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
                           bot=self.bot_settings(), web=self.web_settings(),
                           max_body_bytes=int(self.settings.server.max_body_size),
-                          hsts=self.settings.profile == "production")
+                          hsts=self.settings.profile == "production",
+                          identities=self.signers())
 
     # -- web pages ------------------------------------------------------------------------
     def health(self) -> HealthRecorder:
@@ -177,12 +179,16 @@ class Container:
         return self.settings.signing.key_store or self.keys_dir
 
     def signers(self) -> ConfiguredSigners:
-        """Development keys are made only in the installation's own keys folder outside
+        """One per process: the flows, the pages and the metrics share what it caches.
+        Development keys are made only in the installation's own keys folder outside
         production: a configured key store holds what was imported into it, nothing else."""
-        s = self.settings
-        development = s.profile != "production" and s.signing.key_store is None
-        return ConfiguredSigners(s.signing, keys_dir=self.key_store(),
-                                 allow_development_keys=development, clock=self.clock)
+        if self._signers is None:
+            s = self.settings
+            development = s.profile != "production" and s.signing.key_store is None
+            self._signers = ConfiguredSigners(s.signing, keys_dir=self.key_store(),
+                                              allow_development_keys=development,
+                                              clock=self.clock)
+        return self._signers
 
     def runner_config(self, concurrency: int | None = None) -> RunnerConfig:
         r = self.settings.runner
@@ -238,7 +244,7 @@ class Container:
     def max_flows(self) -> list[Flow]:
         deps = MaxDeps(client=self.max_client(), clock=self.clock,
                        policy=self.notification_policy())
-        handler = Handler(clock=self.clock, policy=deps.policy)
+        handler = Handler(clock=self.clock, policy=deps.policy, identities=self.signers())
         secret = self.settings.max.webhook_secret.get_secret_value()
         return [NotifyFlow(deps), MessageFlow(deps), UpdateFlow(deps, handler), PollFlow(deps),
                 SubscribeFlow(deps, url=self.webhook_url(), secret=secret)]

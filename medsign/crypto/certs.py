@@ -49,6 +49,11 @@ class Certificate:
         return hashlib.sha256(self.der).hexdigest()
 
     @property
+    def thumbprint(self) -> str:
+        """SHA-1 of the DER, hex upper case: how КриптоПро and Windows name a certificate."""
+        return hashlib.sha1(self.der, usedforsecurity=False).hexdigest().upper()
+
+    @property
     def is_ca(self) -> bool:
         constraints = self.asn.basic_constraints_value
         return bool(constraints and constraints["ca"].native)

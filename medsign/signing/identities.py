@@ -22,7 +22,6 @@ the key against the certificate, the certificate against the МО's requisites a
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -77,7 +76,7 @@ def certificate_facts(der: bytes) -> CertificateFacts:
     return CertificateFacts(
         subject=cert.subject, serial=cert.serial_hex, issuer=cert.issuer,
         not_before=cert.not_before, not_after=cert.not_after,
-        thumbprint=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
+        thumbprint=cert.thumbprint,
         sha256=cert.sha256)
 
 

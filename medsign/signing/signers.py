@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from medsign.crypto import (
 )
 from medsign.crypto.signers import signer_for_pair
 from medsign.domain.mo_identity import Candidate, Requisites, choose
-from medsign.domain.signing_identity import IdentityStatus
+from medsign.domain.signing_identity import IdentityState, IdentityStatus
 from medsign.signing.identities import (
     DEV_CA_FILE,
     DEV_IDENTITY,
@@ -105,8 +105,20 @@ class ConfiguredSigners:
 
     def status(self, code: str, *, name: str, ogrn: str, inn: str,
                now: datetime) -> IdentityStatus:
+        """The chosen identity's state — and, when it is in force, whether the configured
+        means of signing can use it on this machine (``openssl`` without its engine cannot):
+        an МО whose signature would fail is not offered for signing."""
+        mo = Requisites(code, name, ogrn, inn)
         with self._lock:
-            return self._choose(Requisites(code, name, ogrn, inn), now)[1]
+            chosen, status = self._choose(mo, now)
+            if chosen is None or not status.usable:
+                return status
+            try:
+                self._signer(chosen, mo)
+            except (SignerUnavailable, CryptoError) as exc:
+                return replace(status, state=IdentityState.invalid,
+                               reason=f"ключ МО нечем применить: {exc.message}")
+            return status
 
     # -- for the CLI (keys list/check) ---------------------------------------------------
     @property

@@ -118,7 +118,8 @@ def render(request: Request, name: str, *, status: int = 200,
     base: dict[str, Any] = {
         "visitor": visitor, "csrf_token": getattr(visitor, "csrf_token", None),
         "refresh_seconds": getattr(settings, "refresh_seconds", 5), "notice": notice,
-        "request_id": getattr(request.state, "request_id", None)}
+        "request_id": getattr(request.state, "request_id", None),
+        "mo_warnings": getattr(request.state, "mo_warnings", ())}
     response: HTMLResponse = templates.TemplateResponse(request, name, {**base, **context},
                                                         status_code=status)
     return response

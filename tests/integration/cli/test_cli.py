@@ -30,6 +30,7 @@ from medsign.cli import main
 from medsign.db.engine import make_engine
 from medsign.db.migrate import head_revision
 from medsign.signing.signers import development_keys
+from tests.identities import Identities
 
 TIMEOUT = 60.0  # generous: a loaded CI machine starts Python slowly
 
@@ -151,7 +152,8 @@ def token(db_cli: Cli) -> str:
 @pytest.fixture
 def api(fresh_url: str) -> Iterator[TestClient]:
     engine = make_engine(fresh_url)
-    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+    with TestClient(create_app(engine, identities=Identities()),
+                    raise_server_exceptions=False) as client:
         yield client
     engine.dispose()
 
