@@ -187,7 +187,7 @@ class Container:
             development = s.profile != "production" and s.signing.key_store is None
             self._signers = ConfiguredSigners(s.signing, keys_dir=self.key_store(),
                                               allow_development_keys=development,
-                                              clock=self.clock)
+                                              clock=self.clock, revocation=self.revocation())
         return self._signers
 
     def runner_config(self, concurrency: int | None = None) -> RunnerConfig:

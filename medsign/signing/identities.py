@@ -224,7 +224,7 @@ def chain_problem(trust: TrustStore, certificate: Certificate, *, now: datetime)
     except SignatureInvalid as exc:
         if exc.code == "certificate_expired" and not certificate.valid_at(now):
             return ""
-        return f"цепочка до УЦ из signing.mo_trust_store не строится: {exc.message}"
+        return f"проверка по УЦ из signing.mo_trust_store не пройдена: {exc.message}"
     return ""
 
 

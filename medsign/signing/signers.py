@@ -38,6 +38,7 @@ from medsign.crypto import (
     openssl_gost_available,
     openssl_problem,
 )
+from medsign.crypto.crl import RevocationSource
 from medsign.crypto.signers import signer_for_pair
 from medsign.domain.mo_identity import Candidate, Requisites, choose
 from medsign.domain.signing_identity import IdentityState, IdentityStatus
@@ -80,9 +81,13 @@ class ConfiguredSigners:
 
     def __init__(self, settings: SigningSettings, *, keys_dir: Path,
                  allow_development_keys: bool, clock: Clock | None = None,
-                 environ: Mapping[str, str] | None = None, ttl: timedelta = TTL) -> None:
+                 environ: Mapping[str, str] | None = None, ttl: timedelta = TTL,
+                 revocation: RevocationSource | None = None) -> None:
         """``keys_dir`` is the key store (``signing.key_store``, or the installation's keys
-        folder outside production); ``environ`` holds the PKCS#12 password variables."""
+        folder outside production); ``environ`` holds the PKCS#12 password variables;
+        ``revocation`` the CRLs (``signing.crls``) the МО certificates are checked against,
+        the same the operator's are."""
+        self._revocation = revocation
         self._settings = settings
         self.root = keys_dir
         self._allow_dev = allow_development_keys
@@ -150,7 +155,7 @@ class ConfiguredSigners:
         if not certificates:
             return TrustStore.empty(), ("не задано signing.mo_trust_store: сертификаты МО "
                                         "не с чем проверить")
-        return TrustStore.from_certificates(certificates), ""
+        return TrustStore.from_certificates(certificates).with_revocation(self._revocation), ""
 
     # -- inside ---------------------------------------------------------------------------
     def _choose(self, mo: Requisites,

@@ -16,6 +16,8 @@ from medsign.config import SigningSettings
 from medsign.crypto import SignerUnavailable, TrustStore, make_ca, verify_detached
 from medsign.crypto import openssl as openssl_backend
 from medsign.crypto.certs import parse_certificate
+from medsign.crypto.crl import FixedLists, parse_crl
+from medsign.crypto.keys import make_crl
 from medsign.domain.signing_identity import IdentityState
 from medsign.signing.identities import password_variable
 from medsign.signing.key_import import ImportRefused, Source, import_identity
@@ -124,6 +126,36 @@ def test_one_mo_without_a_key_does_not_stop_the_others(kit: Kit, clock: FakeCloc
     assert status.state is IdentityState.missing and MO1.name in status.reason
     assert MO2.name in subject_of(provider, "mo2")
     assert not (kit.root / "mo1").exists()  # production: no development key made
+
+
+def test_a_revoked_certificate_stops_that_mo_only_and_a_rotated_one_signs(
+        kit: Kit, clock: FakeClock) -> None:
+    """The МО certificates are checked against the same CRLs as the operator's."""
+    revoked = kit.issue(MO1)
+    kit.put("mo1", "revoked", revoked)
+    kit.put("mo2", "current", kit.issue(MO2))
+    serial = parse_certificate(revoked.certificate_der).asn.serial_number
+    crl = make_crl(kit.ca, revoked=[(serial, NOW - timedelta(hours=1))],
+                   this_update=NOW - timedelta(minutes=30))
+    configured = SigningSettings.model_validate({"signer": "pure",
+                                                 "mo_trust_store": kit.ca_file})
+    provider = ConfiguredSigners(configured, keys_dir=kit.root, allow_development_keys=False,
+                                 clock=clock, environ={},
+                                 revocation=FixedLists([parse_crl(crl)]))
+    status = provider.status("mo1", **requisites(MO1), now=NOW)
+    assert status.state is IdentityState.invalid and "отозван" in status.reason, status
+    with pytest.raises(SignerUnavailable) as refused:
+        provider.for_organization("mo1", **requisites(MO1))
+    assert refused.value.code == "mo_signing_unavailable"
+    assert MO2.name in subject_of(provider, "mo2")
+    kit.put("mo1", "replacement", kit.issue(MO1))  # the МО gets a new certificate
+    clock.advance(timedelta(minutes=1))
+    replaced = ConfiguredSigners(configured, keys_dir=kit.root, allow_development_keys=False,
+                                 clock=clock, environ={},
+                                 revocation=FixedLists([parse_crl(crl)]))
+    assert replaced.status("mo1", **requisites(MO1), now=clock.now()).usable
+    assert parse_certificate(replaced.for_organization("mo1", **requisites(MO1))
+                             .certificate_der).asn.serial_number != serial
 
 
 @pytest.mark.parametrize("loose", ["key.pem", "mo_folder", "identity_folder"])
