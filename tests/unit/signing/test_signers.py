@@ -17,7 +17,7 @@ from medsign.crypto import SignerUnavailable, TrustStore, make_ca, verify_detach
 from medsign.crypto import openssl as openssl_backend
 from medsign.crypto.certs import parse_certificate
 from medsign.crypto.crl import FixedLists, parse_crl
-from medsign.crypto.keys import make_crl
+from medsign.crypto.keys import Profile, certificate_pem, issue_certificate, make_crl
 from medsign.domain.signing_identity import IdentityState
 from medsign.signing.identities import password_variable
 from medsign.signing.key_import import ImportRefused, Source, import_identity
@@ -156,6 +156,33 @@ def test_a_revoked_certificate_stops_that_mo_only_and_a_rotated_one_signs(
     assert replaced.status("mo1", **requisites(MO1), now=clock.now()).usable
     assert parse_certificate(replaced.for_organization("mo1", **requisites(MO1))
                              .certificate_der).asn.serial_number != serial
+
+
+@pytest.mark.parametrize(("case", "reason"), [
+    ("ca without keyCertSign", "в keyUsage нет keyCertSign"),
+    ("unknown critical extension", "1.2.643.999.1"),
+])
+def test_a_certificate_outside_what_a_pki_allows_is_invalid_for_that_mo_only(
+        tmp_path: Path, clock: FakeClock, case: str, reason: str) -> None:
+    """The key store judges МО certificates with the trust store's chain rules."""
+    kit = Kit.make(tmp_path / "pki")
+    if case == "ca without keyCertSign":
+        bad_ca = make_ca("УЦ без права выпуска", organization="УЦ",
+                         profile=Profile(usage=frozenset({"digital_signature"})))
+        kit.ca_file.write_bytes(kit.ca_file.read_bytes() + certificate_pem(bad_ca.certificate_der))
+        pair = kit.issue(MO1, ca=bad_ca)
+    else:
+        odd = Profile(extra=(("1.2.643.999.1", True, b"\x05\x00"),))
+        pair = issue_certificate(kit.ca, common_name=MO1.name, organization=MO1.name,
+                                 ogrn=MO1.ogrn, inn=MO1.inn, profile=odd,
+                                 not_before=NOW - timedelta(days=1))
+    kit.put("mo1", "current", pair)
+    kit.put("mo2", "current", kit.issue(MO2))
+    provider = signers(kit, clock)
+    status = provider.status("mo1", **requisites(MO1), now=NOW)
+    assert status.state is IdentityState.invalid, status
+    assert reason in status.reason, status.reason
+    assert provider.status("mo2", **requisites(MO2), now=NOW).usable
 
 
 @pytest.mark.parametrize("loose", ["key.pem", "mo_folder", "identity_folder"])
