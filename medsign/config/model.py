@@ -23,9 +23,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from medsign.config.fields import (
     ByteSize,
+    CrlSources,
     DatabaseUrl,
     Duration,
     Networks,
+    OptionalDirectory,
     OptionalPath,
     OptionalWebUrl,
     PositiveDuration,
@@ -114,6 +116,10 @@ class SigningSettings(Section):
     max_uncompressed_bytes: ByteSize = 100 * 1024**2
     max_compression_ratio: Annotated[int, Field(ge=1, le=10000)] = 100
     trust_store: OptionalPath = None
+    # revocation lists (files or http(s) URLs) for the operator's and the МО certificates'
+    # CAs, fetched again when older than crl_refresh (docs/crypto.md)
+    crls: CrlSources = ()
+    crl_refresh: PositiveDuration = _seconds(3600)
     signer: Literal["pure", "openssl", "external"] = "pure"
     # Python integers are not constant-time and "pure" is no certified means of signature:
     # production refuses it unless this says the installation accepts that (docs/crypto.md)
@@ -121,8 +127,13 @@ class SigningSettings(Section):
     # an МО certificate ending within this period is shown as expiring (console, health)
     expiry_warning: PositiveDuration = _seconds(30 * 86400)
     signer_command: str = ""
-    key_file: OptionalPath = None
-    certificate_file: OptionalPath = None
+    # one folder per МО and certificate (docs/crypto.md); empty: the installation's keys
+    # folder (var/keys/) outside production, required in production
+    key_store: OptionalDirectory = None
+    # PKCS#12 passwords as files named by the МО code (or MEDSIGN_KEY_PASSWORD_<CODE>)
+    key_passwords_dir: OptionalDirectory = None
+    # the CAs that issue МО certificates; empty: the development CA outside production
+    mo_trust_store: OptionalPath = None
 
 
 class MaxSettings(Section):
@@ -149,6 +160,13 @@ class EsiaSettings(Section):
     redirect_url: OptionalWebUrl = ""
     ca_bundle: OptionalPath = None
     timeout: PositiveDuration = _seconds(30)
+    # The client system signs its requests to ESIA as the organisation that registered it:
+    # its key lives in signing.key_store under key_code, its certificate must name ogrn/inn.
+    key_code: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")] = (
+        "medsign-esia")
+    organization: str = ""
+    ogrn: Annotated[str, Field(pattern=r"^(\d{13}|\d{15})?$")] = ""
+    inn: Annotated[str, Field(pattern=r"^(\d{10}|\d{12})?$")] = ""
 
 
 class RateLimit(Section):
