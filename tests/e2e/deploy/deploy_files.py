@@ -7,6 +7,7 @@ exactly those paths, so what is checked is the shipped text and nothing else.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -75,15 +76,17 @@ def nginx_config(folder: Path, *, upstreams: list[int] | None = None,
                     "listen [::]:80;": ""}
     site = rendered(NGINX_SITE.read_text(encoding="utf-8"), replacements)
     if upstreams is not None:
-        site = rendered(site, {"    server 127.0.0.1:8001 max_fails=1 fail_timeout=10s;\n"
-                               "    server 127.0.0.1:8002 max_fails=1 fail_timeout=10s;\n":
-                               "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"
+        site = rendered(site, {"    server 127.0.0.1:8001 max_fails=1 fail_timeout=2s;\n"
+                               "    server 127.0.0.1:8002 max_fails=1 fail_timeout=2s;\n":
+                               "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"
                                        for p in upstreams)})
     (folder / "site.conf").write_text(site, encoding="utf-8")
     main = folder / "nginx.conf"
     temp = folder / "tmp"
+    # as root nginx runs its workers as nobody, who may not enter the test's folders
+    user = "user root;\n" if os.geteuid() == 0 else ""
     main.write_text(
-        f"pid {folder}/nginx.pid;\nerror_log {folder}/logs/error.log warn;\n"
+        user + f"pid {folder}/nginx.pid;\nerror_log {folder}/logs/error.log warn;\n"
         "daemon off;\nworker_processes 1;\nevents {}\nhttp {\n"
         f"  access_log {folder}/logs/access.log;\n"
         f"  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
