@@ -26,7 +26,8 @@ def tool(name: str) -> str:
     them when it runs as root, as in CI)."""
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if found is None:
-        package = {"nginx": "nginx-light", "systemd-analyze": "systemd"}[name]
+        package = {"nginx": "nginx-light", "systemd-analyze": "systemd",
+                   "promtool": "prometheus"}[name]
         pytest.skip(f"{name} не установлен (пакет {package})")
     return found
 
