@@ -18,6 +18,7 @@ from medsign.clock import Clock, SystemClock
 from medsign.httpsafe.headers import SecurityHeaders
 from medsign.logs import bind_correlation
 from medsign.serving import AppState, BotSettings, Call
+from medsign.signing.availability import IdentityCheck
 from medsign.signing.evidence import EvidenceConfig
 from medsign.web import WebSettings, mount
 
@@ -36,13 +37,15 @@ REST API подсистемы подписания медицинских док
 def create_app(engine: Engine, *, clock: Clock | None = None,
                evidence: EvidenceConfig | None = None, bot: BotSettings | None = None,
                web: WebSettings | None = None, max_body_bytes: int = 1024**2,
-               hsts: bool = False) -> FastAPI:
-    """``hsts``: send ``Strict-Transport-Security`` (the production profile, over https)."""
+               hsts: bool = False, identities: IdentityCheck | None = None) -> FastAPI:
+    """``hsts``: send ``Strict-Transport-Security`` (the production profile, over https);
+    ``identities``: whether each МО can sign (without it, this process starts no signing)."""
     app = FastAPI(title="medsign", version="1", description=DESCRIPTION,
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
-                                 bot=bot)
-    app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock)
+                                 bot=bot, identities=identities)
+    app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock, identities,
+                                        crls=web.crls if web else None)
     problems.install(app)
     app.include_router(reference.router, tags=["Справочные данные"])
     app.include_router(signing.router, tags=["Подписание"])

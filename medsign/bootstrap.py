@@ -28,6 +28,7 @@ from medsign.health import HealthRecorder
 from medsign.housekeeping.flow import KIND as HOUSEKEEPING_KIND
 from medsign.housekeeping.flow import STEP as HOUSEKEEPING_STEP
 from medsign.housekeeping.flow import HousekeepingFlow
+from medsign.integrations.crl import CrlSources
 from medsign.integrations.esia import EsiaClient
 from medsign.integrations.goskey.client import GoskeyClient
 from medsign.integrations.http import ApiClient
@@ -48,10 +49,11 @@ log = logging.getLogger("medsign.bootstrap")
 # working directory, like the default SQLite database under ./var/).
 DEV_KEYS_DIR = Path("var/keys")
 EMULATOR_OPERATOR_CA = Path("var/goskey-emulator/operator-ca.pem")
+CRL_CACHE_DIR = Path("var/crl")  # downloaded revocation lists (signing.crls)
 C = TypeVar("C", bound=ApiClient)
-# Outside production, the ESIA client_secret is signed with a development key of this name
-# (with a configured signing.key_file that key signs instead). The subject's details are
-# placeholders: the ESIA emulator checks the signature, not who holds the key.
+# The ESIA client_secret is signed by the identity of this code in the key store: outside
+# production a development one, made on first use. The subject's details are placeholders:
+# the ESIA emulator checks the signature, not who holds the key.
 ESIA_DEV_KEY = ("medsign-esia", "medsign (система-клиент ЕСИА)", "1027700132195", "7707083893")
 
 
@@ -63,18 +65,22 @@ class Container:
     metrics: RunnerMetrics = field(default_factory=RunnerMetrics)
     keys_dir: Path = DEV_KEYS_DIR
     operator_ca: Path = EMULATOR_OPERATOR_CA
+    crl_cache: Path = CRL_CACHE_DIR
     # Tests run the emulators in-process: an ASGI transport instead of a socket.
     goskey_transport: httpx.AsyncBaseTransport | None = None
     max_transport: httpx.AsyncBaseTransport | None = None
     esia_transport: httpx.AsyncBaseTransport | None = None
     _health: HealthRecorder | None = field(default=None, init=False, repr=False)
+    _signers: ConfiguredSigners | None = field(default=None, init=False, repr=False)
     _clients: list[ApiClient] = field(default_factory=list, init=False, repr=False)
+    _revocation: CrlSources | None = field(default=None, init=False, repr=False)
 
     def app(self) -> FastAPI:
         return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
                           bot=self.bot_settings(), web=self.web_settings(),
                           max_body_bytes=int(self.settings.server.max_body_size),
-                          hsts=self.settings.profile == "production")
+                          hsts=self.settings.profile == "production",
+                          identities=self.signers())
 
     # -- web pages ------------------------------------------------------------------------
     def health(self) -> HealthRecorder:
@@ -106,7 +112,7 @@ class Container:
                            allow_demo_passwords=s.profile == "demo",
                            archive_limits=s.signing, esia=self.esia_factory(),
                            health=self.health(),
-                           trusted_proxies=s.server.trusted_proxies)
+                           trusted_proxies=s.server.trusted_proxies, crls=self.revocation())
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""
@@ -132,7 +138,19 @@ class Container:
             log.warning("signing.trust_store is not set: archives from the platform will be "
                         "refused as untrusted")
             return TrustStore.empty()
-        return TrustStore.from_file(path)
+        return TrustStore.from_file(path).with_revocation(self.revocation())
+
+    def revocation(self) -> CrlSources | None:
+        """The revocation lists of ``signing.crls`` (None: none configured), one per
+        container: every trust store — the operator's, the МО certificates' — consults the
+        same lists, and the console shows their state."""
+        s = self.settings.signing
+        if not s.crls:
+            return None
+        if self._revocation is None:
+            self._revocation = CrlSources(s.crls, cache_dir=self.crl_cache,
+                                          refresh=s.crl_refresh, clock=self.clock)
+        return self._revocation
 
     def evidence_config(self) -> EvidenceConfig:
         return EvidenceConfig(operator_trust=self.operator_trust(), limits=self.settings.signing)
@@ -155,9 +173,22 @@ class Container:
         for client in clients:
             await client.aclose()
 
+    def key_store(self) -> Path:
+        """``signing.key_store``; outside production the installation's keys folder when unset
+        (production requires it: a configuration error otherwise)."""
+        return self.settings.signing.key_store or self.keys_dir
+
     def signers(self) -> ConfiguredSigners:
-        return ConfiguredSigners(self.settings.signing, keys_dir=self.keys_dir,
-                                 allow_development_keys=self.settings.profile != "production")
+        """One per process: the flows, the pages and the metrics share what it caches.
+        Development keys are made only in the installation's own keys folder outside
+        production: a configured key store holds what was imported into it, nothing else."""
+        if self._signers is None:
+            s = self.settings
+            development = s.profile != "production" and s.signing.key_store is None
+            self._signers = ConfiguredSigners(s.signing, keys_dir=self.key_store(),
+                                              allow_development_keys=development,
+                                              clock=self.clock, revocation=self.revocation())
+        return self._signers
 
     def runner_config(self, concurrency: int | None = None) -> RunnerConfig:
         r = self.settings.runner
@@ -213,7 +244,7 @@ class Container:
     def max_flows(self) -> list[Flow]:
         deps = MaxDeps(client=self.max_client(), clock=self.clock,
                        policy=self.notification_policy())
-        handler = Handler(clock=self.clock, policy=deps.policy)
+        handler = Handler(clock=self.clock, policy=deps.policy, identities=self.signers())
         secret = self.settings.max.webhook_secret.get_secret_value()
         return [NotifyFlow(deps), MessageFlow(deps), UpdateFlow(deps, handler), PollFlow(deps),
                 SubscribeFlow(deps, url=self.webhook_url(), secret=secret)]

@@ -217,7 +217,7 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
 def emulators(container: bootstrap.Container, ports: Ports) -> tuple[Any, Any, Any]:
     """The signing platform (trusting the demo MO's development CA), MAX and ESIA."""
     org = ORGANIZATION
-    dev_ca, _, _ = development_keys(container.keys_dir, code=DEMO_ORG, name=org.name,
+    dev_ca, _, _ = development_keys(container.key_store(), code=DEMO_ORG, name=org.name,
                                     ogrn=org.ogrn, inn=org.inn)
     goskey = create_goskey(GoskeyConfig(token=GOSKEY_TOKEN, state_dir=GOSKEY_STATE,
                                         mo_trust=(dev_ca,), people=GOSKEY_PEOPLE,

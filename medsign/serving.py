@@ -15,7 +15,9 @@ from fastapi import Request, Response
 from sqlalchemy import Engine
 
 from medsign.clock import Clock
+from medsign.errors import ServiceUnavailable
 from medsign.notifications.service import NotificationPolicy
+from medsign.signing.availability import IdentityCheck
 from medsign.signing.evidence import EvidenceConfig
 
 Call = Callable[[Request], Awaitable[Response]]
@@ -27,6 +29,8 @@ class AppState:
     clock: Clock
     evidence: EvidenceConfig | None = None
     bot: BotSettings | None = None
+    # Whether each МО can sign (the process's one signer provider: its caches are shared).
+    identities: IdentityCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,13 @@ def state(request: Request) -> AppState:
 def now(request: Request) -> datetime:
     """The application's clock (a fake one in tests), read for this request."""
     return state(request).clock.now()
+
+
+def identities(request: Request) -> IdentityCheck:
+    """The process's check of МО signing identities; a process built without one starts no
+    signing (503) rather than start it unchecked."""
+    found = state(request).identities
+    if found is None:
+        raise ServiceUnavailable("signing_unavailable",
+                                 "Подпись медицинских организаций не настроена в этом процессе.")
+    return found

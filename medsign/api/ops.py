@@ -1,9 +1,14 @@
 """Operations endpoints: liveness, readiness, Prometheus metrics.
 
-``/metrics`` of the API process reports HTTP traffic and — read from the database at scrape
-time — the runner's queue depth and age by kind and status. Step outcomes and external call
-latencies are counted where they happen, in the worker processes (``medsign worker
---metrics-port``).
+``/metrics`` of the API process reports HTTP traffic and — read at scrape time — the runner's
+queue depth and age by kind and status (from the database), the age of each configured
+revocation list (``signing.crls``) and, for every МО in the database, whether it can sign and
+how many days its certificate has left (from the process's signer provider, which caches what
+it read). Step outcomes and external call latencies are counted where they happen, in the
+worker processes (``medsign worker --metrics-port``).
+
+``/readyz`` is about this process (database, migrations); it also lists the МО that cannot
+sign now, without turning not ready over them: the other МО go on signing.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from medsign.clock import Clock
 from medsign.db import migrate
-from medsign.db.engine import reachable, read_only
+from medsign.db.engine import READ_ONLY, reachable, read_only
+from medsign.integrations.crl import CrlSources
 from medsign.runner import store
 from medsign.serving import Call, state
+from medsign.signing import availability
+from medsign.signing.availability import IdentityCheck, OrganizationIdentity
 
 router = APIRouter()
 
@@ -46,8 +55,29 @@ def readyz(request: Request) -> JSONResponse:
     if checks["database"]:
         checks["migrations"] = migrate.is_current(engine)
     ready = all(checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if ready and state(request).identities is not None:
+        body["mo_signing"] = _mo_signing(request)
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _mo_signing(request: Request) -> dict[str, Any]:
+    """The МО that cannot sign (and those whose certificate ends soon), for the ops' probes."""
+    found = organization_identities(state(request).engine, state(request).identities,
+                                    state(request).clock)
+    listed = [{"organization": o.code, "state": o.status.state.value, "reason": o.reason,
+               "days_left": o.status.days_left} for o in availability.needing_attention(found)]
+    return {"status": availability.health(found),
+            "unavailable": [e for e in listed if e["state"] != "expiring"],
+            "expiring": [e for e in listed if e["state"] == "expiring"]}
+
+
+def organization_identities(engine: Engine, identities: IdentityCheck | None,
+                            clock: Clock) -> list[OrganizationIdentity]:
+    if identities is None:
+        return []
+    with Session(bind=engine.execution_options(**{READ_ONLY: True})) as db:
+        return availability.overview(db, identities=identities, now=clock.now())
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -91,14 +121,75 @@ class QueueCollector(Collector):
         yield behind
 
 
+class CrlCollector(Collector):
+    """Per configured CRL source: how old its list is (now − thisUpdate), how long until its
+    nextUpdate (negative: stale), and whether its last read or fetch failed. Read from what
+    the process knows: a scrape never fetches."""
+
+    def __init__(self, sources: CrlSources) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        age = GaugeMetricFamily("medsign_crl_age_seconds",
+                                "Age of the revocation list in use (now - thisUpdate)",
+                                labels=["source"])
+        due = GaugeMetricFamily("medsign_crl_next_update_seconds",
+                                "Seconds until the list's nextUpdate; negative when stale",
+                                labels=["source"])
+        failing = GaugeMetricFamily("medsign_crl_error",
+                                    "1 when the source's last read or fetch failed or its list "
+                                    "is not usable", labels=["source"])
+        now = self._sources.now()
+        for s in self._sources.status(refresh=False):
+            if s.age is not None:
+                age.add_metric([s.source], s.age.total_seconds())
+            if s.next_update is not None:
+                due.add_metric([s.source], (s.next_update - now).total_seconds())
+            failing.add_metric([s.source], 1.0 if s.error else 0.0)
+        yield age
+        yield due
+        yield failing
+
+
+class IdentityCollector(Collector):
+    """Per МО: whether it can sign and its certificate's days left, at scrape time."""
+
+    def __init__(self, engine: Engine, clock: Clock, identities: IdentityCheck) -> None:
+        self._engine, self._clock, self._identities = engine, clock, identities
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        days = GaugeMetricFamily("medsign_mo_certificate_days_left",
+                                 "Whole days until the МО's signing certificate expires "
+                                 "(negative once expired)", labels=["organization"])
+        usable = GaugeMetricFamily("medsign_mo_signing_available",
+                                   "1 when the МО can sign now, 0 when it cannot",
+                                   labels=["organization"])
+        try:
+            found = organization_identities(self._engine, self._identities, self._clock)
+        except Exception:  # a scrape must answer even when the database does not
+            found = []
+        for o in found:
+            usable.add_metric([o.code], 1 if o.status.usable else 0)
+            if o.status.days_left is not None:
+                days.add_metric([o.code], o.status.days_left)
+        yield days
+        yield usable
+
+
 class HttpMetrics:
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock,
+                 identities: IdentityCheck | None = None,
+                 crls: CrlSources | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("medsign_http_requests_total", "HTTP requests",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("medsign_http_request_seconds", "HTTP request latency",
                                  ["method", "route"], registry=self.registry)
         self.registry.register(QueueCollector(engine, clock))
+        if identities is not None:
+            self.registry.register(IdentityCollector(engine, clock, identities))
+        if crls is not None:
+            self.registry.register(CrlCollector(crls))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

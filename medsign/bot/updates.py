@@ -41,6 +41,7 @@ from medsign.records.patients import full_name
 from medsign.records.scope import Scope
 from medsign.runner import store
 from medsign.signing import service as signing
+from medsign.signing.availability import UNAVAILABLE, IdentityCheck
 
 UPDATE_KIND = "max.update"
 POLL_KIND = "max.poll"
@@ -71,9 +72,11 @@ def ingest_many(conn: Connection, raws: Iterable[dict[str, Any]], *, via: str,
 
 
 class Handler:
-    def __init__(self, *, clock: Clock, policy: NotificationPolicy) -> None:
+    def __init__(self, *, clock: Clock, policy: NotificationPolicy,
+                 identities: IdentityCheck) -> None:
         self.clock = clock
         self.policy = policy
+        self.identities = identities
 
     def handle(self, db: Session, update_id: int) -> None:
         """Decide what the stored update means, once; the runner step commits it."""
@@ -119,10 +122,12 @@ class Handler:
                                        consent_kinds=None, initiated_by="patient")
         try:
             started = signing.start(db, scope=Scope(actor=f"max:{cb.user_id}"),
-                                    command=command, now=now)
+                                    command=command, identities=self.identities, now=now)
         except ServiceError as exc:  # staff wording stays with staff
             if exc.code == PHONE_MISSING:
                 return self._ask_for_phone(cb, row)
+            if exc.code == UNAVAILABLE:
+                return self._not_now(cb, row)
             return _toast(cb, bot.SIGNING_ALREADY_OPEN if exc.code == "signing_request_active"
                           else exc.message)
         row.signing_request_id = started.id
@@ -139,6 +144,14 @@ class Handler:
         row.choice, row.choice_at = None, None
         return {**_toast(cb, bot.PHONE_NEEDED_TOAST),
                 **_send(cb.user_id, cb.chat_id, bot.SHARE_CONTACT_TO_SIGN, "contact")}
+
+    @staticmethod
+    def _not_now(cb: MessageCallback, row: NotificationRow) -> dict[str, Any]:
+        """The clinic cannot sign online now: say so kindly and leave both buttons acting
+        (online again later, or on paper)."""
+        row.choice, row.choice_at = None, None
+        return {**_toast(cb, bot.SIGNING_ONLINE_UNAVAILABLE_TOAST),
+                **_send(cb.user_id, cb.chat_id, bot.SIGNING_ONLINE_UNAVAILABLE)}
 
     def _paper(self, db: Session, cb: MessageCallback, row: NotificationRow,
                now: datetime) -> dict[str, Any]:

@@ -5,7 +5,8 @@ embedded defaults apply: SQLite under ``./var/``). Messages are in Russian; exit
 a problem with the configuration or the arguments, 1 a failure of the operation.
 
 The subcommands live by subject: ``server`` (check-config, migrate, serve, worker),
-``admin`` (keys, api-token, user), ``data`` (backup, restore), ``emulators`` (demo, emulate);
+``keys`` (import, list, check, init), ``admin`` (api-token, user), ``data`` (backup,
+restore), ``emulators`` (demo, emulate);
 ``base`` holds what they share.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import click
 
-from medsign.cli import admin, data, emulators, server
+from medsign.cli import admin, data, emulators, keys, server
 from medsign.cli.base import CONTEXT, RussianGroup, config_option
 
 
@@ -27,6 +28,6 @@ def main(ctx: click.Context) -> None:
 
 
 for command in (server.check_config, server.migrate, server.serve, server.worker,
-                emulators.demo, emulators.emulate, admin.keys, admin.api_token, admin.user,
+                emulators.demo, emulators.emulate, keys.keys, admin.api_token, admin.user,
                 data.backup, data.restore):
     main.add_command(command)

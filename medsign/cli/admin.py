@@ -1,5 +1,5 @@
-"""Administration: development keys of an МО (``keys``), API tokens of client systems
-(``api-token``), staff accounts (``user``)."""
+"""Administration: API tokens of client systems (``api-token``), staff accounts (``user``).
+The МО keys (``keys``) are in :mod:`medsign.cli.keys`."""
 
 from __future__ import annotations
 
@@ -10,36 +10,9 @@ import click
 from medsign.cli.base import (
     RussianGroup,
     config_option,
-    container_from,
-    fail,
     in_session,
     settings_from,
 )
-
-
-@click.group(cls=RussianGroup, help="Ключи и сертификаты медицинских организаций.")
-def keys() -> None:
-    pass
-
-
-@keys.command("init", help="Сделать ключ и сертификат разработки для МО (и тестовый УЦ, "
-              "если его ещё нет). Не для промышленной эксплуатации.")
-@config_option
-@click.option("--organization", "code", required=True, metavar="CODE",
-              help="Код МО (она должна быть загружена через API).")
-@click.pass_context
-def keys_init(ctx: click.Context, code: str) -> None:
-    from medsign.records import organizations
-    from medsign.records.scope import SYSTEM
-    from medsign.signing.signers import development_keys
-    container = container_from(ctx)
-    if container.settings.profile == "production":
-        fail(ctx, "ключи разработки запрещены в профиле production: укажите "
-                   "signing.key_file и signing.certificate_file.")
-    org = in_session(ctx, lambda db, _now: organizations.get(db, scope=SYSTEM, code=code))
-    ca, key, cert = development_keys(container.keys_dir, code=org.code, name=org.name,
-                                     ogrn=org.ogrn, inn=org.inn)
-    click.echo(f"Тестовый УЦ: {ca}\nКлюч МО: {key}\nСертификат МО: {cert}")
 
 
 @click.group("api-token", cls=RussianGroup, help="Токены клиентских систем (МИС) для REST API.")

@@ -71,6 +71,12 @@ def _optional_path(value: object) -> Path | None:
     return Path.cwd() / Path(value).expanduser()
 
 
+def _optional_directory(value: object) -> Path | None:
+    if not isinstance(value, str | Path | None):
+        raise fail("путь к каталогу (строка); пусто — значение по умолчанию")
+    return _optional_path(value)
+
+
 def _http_url(value: object) -> str:
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -158,6 +164,29 @@ def _networks(value: object) -> tuple[IpNetwork, ...]:
         raise fail(f"список IP-адресов или сетей CIDR: {error}") from None
 
 
+_CRL_FORMS = ("список путей к файлам CRL или адресов http(s)://, например "
+              "[\"/etc/medsign/uc.crl\", \"http://uc.example.ru/uc.crl\"]")
+
+
+def _crl_sources(value: object) -> tuple[str, ...]:
+    """A TOML list, or (from the environment) one string separated by commas: each item a
+    file (made absolute like any path here) or an http(s) address, kept as written."""
+    items = [i.strip() for i in value.split(",") if i.strip()] if isinstance(value, str) \
+        else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) and i for i in items):
+        raise fail(_CRL_FORMS)
+    return tuple(_crl_source(item) for item in items)
+
+
+def _crl_source(item: str) -> str:
+    if "://" not in item:
+        return str(Path.cwd() / Path(item).expanduser())
+    parts = urlsplit(item)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise fail(f"{_CRL_FORMS}; не подходит: {item}")
+    return item
+
+
 def _quiet_hours(value: object) -> QuietHours:
     """The domain's own parser: the МИС sends an organisation's quiet hours in the same form."""
     if isinstance(value, QuietHours):
@@ -193,6 +222,13 @@ Networks = Annotated[
     PlainSerializer(lambda value: [str(n) for n in value], return_type=list[str]),
     Display(lambda value: ", ".join(str(n) for n in value)),
 ]
+CrlSources = Annotated[
+    tuple[str, ...],
+    NoDecode,
+    PlainValidator(_crl_sources),
+    PlainSerializer(list, return_type=list[str]),
+    Display(", ".join),
+]
 QuietHoursField = Annotated[
     QuietHours,
     NoDecode,
@@ -200,6 +236,14 @@ QuietHoursField = Annotated[
     PlainSerializer(str),
 ]
 OptionalPath = Annotated[Path | None, PlainValidator(_optional_path)]
+
+
+@dataclass(frozen=True)
+class Folder:
+    """Marks a path setting that names a directory, not a file (the rules check them apart)."""
+
+
+OptionalDirectory = Annotated[Path | None, PlainValidator(_optional_directory), Folder()]
 WebUrl = Annotated[str, PlainValidator(_http_url)]
 OptionalWebUrl = Annotated[str, PlainValidator(_optional_http_url)]
 Secret = Annotated[SecretStr, BeforeValidator(_secret_input)]

@@ -23,9 +23,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from medsign.config.fields import (
     ByteSize,
+    CrlSources,
     DatabaseUrl,
     Duration,
     Networks,
+    OptionalDirectory,
     OptionalPath,
     OptionalWebUrl,
     PositiveDuration,
@@ -114,6 +116,10 @@ class SigningSettings(Section):
     max_uncompressed_bytes: ByteSize = 100 * 1024**2
     max_compression_ratio: Annotated[int, Field(ge=1, le=10000)] = 100
     trust_store: OptionalPath = None
+    # revocation lists (files or http(s) URLs) for the operator's and the МО certificates'
+    # CAs, fetched again when older than crl_refresh (docs/crypto.md)
+    crls: CrlSources = ()
+    crl_refresh: PositiveDuration = _seconds(3600)
     signer: Literal["pure", "openssl", "external"] = "pure"
     # Python integers are not constant-time and "pure" is no certified means of signature:
     # production refuses it unless this says the installation accepts that (docs/crypto.md)
@@ -121,8 +127,13 @@ class SigningSettings(Section):
     # an МО certificate ending within this period is shown as expiring (console, health)
     expiry_warning: PositiveDuration = _seconds(30 * 86400)
     signer_command: str = ""
-    key_file: OptionalPath = None
-    certificate_file: OptionalPath = None
+    # one folder per МО and certificate (docs/crypto.md); empty: the installation's keys
+    # folder (var/keys/) outside production, required in production
+    key_store: OptionalDirectory = None
+    # PKCS#12 passwords as files named by the МО code (or MEDSIGN_KEY_PASSWORD_<CODE>)
+    key_passwords_dir: OptionalDirectory = None
+    # the CAs that issue МО certificates; empty: the development CA outside production
+    mo_trust_store: OptionalPath = None
 
 
 class MaxSettings(Section):

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from medsign.config import schema
 from medsign.config.describe import display_value
 from medsign.config.errors import Problem
+from medsign.config.fields import Folder
 from medsign.config.model import Settings
 from medsign.config.units import format_duration, format_size
 
@@ -35,7 +36,14 @@ GOSKEY_PREFIX = "/gov/pep"
 _TRUST_STORE_REQUIRED = (
     "в production — путь к PEM с сертификатами УЦ оператора (пусто — сертификат эмулятора)"
 )
-_MO_KEY_REQUIRED = "в production — путь к файлу МО (пусто — ключ разработки из var/keys/)"
+_KEY_STORE_REQUIRED = (
+    "в production — каталог хранилища ключей МО (пусто — var/keys/ с ключами разработки); "
+    "ключи и сертификаты кладёт туда «medsign keys import»"
+)
+_MO_TRUST_REQUIRED = (
+    "в production — путь к PEM с сертификатами УЦ, выдающих сертификаты МО "
+    "(пусто — тестовый УЦ разработки)"
+)
 _NO_PURE_IN_PRODUCTION = (
     "в production — «openssl» (OpenSSL с движком ГОСТ) или «external» (сертифицированное "
     "средство подписи); «pure» — реализация ГОСТ на Python, не работающая за постоянное время "
@@ -111,25 +119,29 @@ def _consistency(s: Settings) -> list[Problem]:
             "max.webhook_secret",
             "секрет вебхука: обязателен при max.updates = «webhook»",
         ),
-        (
-            (signing.key_file is None) == (signing.certificate_file is None),
-            "signing.certificate_file",
-            "задаётся вместе с signing.key_file: оба пути или оба пусто",
-        ),
     ]
     return [problem(s, key, expected) for ok, key, expected in checks if not ok]
 
 
-def _path_keys() -> list[str]:
+def _path_keys(*, folders: bool) -> list[str]:
     fields = schema.all_fields()
-    return [key for key in schema.leaf_keys() if Path in get_args(fields[key].annotation)]
+    return [key for key in schema.leaf_keys() if Path in get_args(fields[key].annotation)
+            and any(isinstance(m, Folder) for m in fields[key].metadata) == folders]
 
 
 def _unreadable_files(settings: Settings) -> Iterator[Problem]:
-    for key in _path_keys():
+    for key in _path_keys(folders=False):
         path = value_at(settings, key)
         if isinstance(path, Path) and not (path.is_file() and os.access(path, os.R_OK)):
             yield problem(settings, key, "путь к существующему читаемому файлу или пусто")
+    for source in settings.signing.crls:  # a URL is fetched later, and may be down for now
+        if "://" not in source and not (Path(source).is_file() and os.access(source, os.R_OK)):
+            yield problem(settings, "signing.crls", "список существующих читаемых файлов CRL или "
+                                                    f"адресов http(s)://; не читается: {source}")
+    for key in _path_keys(folders=True):
+        path = value_at(settings, key)
+        if isinstance(path, Path) and not path.is_dir():
+            yield problem(settings, key, "путь к существующему каталогу или пусто")
 
 
 def is_placeholder(secret: SecretStr) -> bool:
@@ -169,11 +181,10 @@ def _development_crypto(s: Settings) -> Iterator[Problem]:
         yield problem(s, "signing.trust_store", _TRUST_STORE_REQUIRED)
     if s.signing.signer == "pure" and not s.signing.allow_pure_in_production:
         yield problem(s, "signing.signer", _NO_PURE_IN_PRODUCTION)
-    if s.signing.signer == "external":
-        return
-    for key in ("signing.key_file", "signing.certificate_file"):
-        if value_at(s, key) is None:
-            yield problem(s, key, _MO_KEY_REQUIRED)
+    if s.signing.key_store is None:
+        yield problem(s, "signing.key_store", _KEY_STORE_REQUIRED)
+    if s.signing.mo_trust_store is None:
+        yield problem(s, "signing.mo_trust_store", _MO_TRUST_REQUIRED)
 
 
 def _esia_redirect(s: Settings) -> Iterator[Problem]:

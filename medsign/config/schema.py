@@ -61,6 +61,15 @@ def env_name(key: str) -> str:
     return ENV_PREFIX + key.upper().replace(".", ENV_SEPARATOR)
 
 
+# Keys that existed once: a file or a variable that still sets one is told what replaced it.
+_MOVED_TO_STORE = (
+    "signing.key_store вместо него: ключ удалён — у каждой МО свои ключ и сертификат в "
+    "хранилище ключей; перенесите их командой «medsign keys import --organization КОД "
+    "--key КЛЮЧ --certificate СЕРТИФИКАТ» (docs/crypto.md)"
+)
+REMOVED = {"signing.key_file": _MOVED_TO_STORE, "signing.certificate_file": _MOVED_TO_STORE}
+
+
 def suggest(unknown: str, *, leaves_only: bool = False) -> str | None:
     """The known key closest to a mistyped one, if any is close enough."""
     known = list(leaf_keys() if leaves_only else all_fields())

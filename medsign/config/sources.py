@@ -59,6 +59,8 @@ class FileSource(TomlConfigSettingsSource):
 
 
 def _unknown_in_file(key: str, value: object, source: str) -> Problem:
+    if key in schema.REMOVED:
+        return Problem(key, shown(key, value), schema.REMOVED[key], source)
     guess = schema.suggest(key)
     hint = f"; возможно, имелось в виду «{guess}»" if guess else " (см. docs/configuration.md)"
     return Problem(key, shown(key, value, guess), "известный ключ" + hint, source)
@@ -67,7 +69,8 @@ def _unknown_in_file(key: str, value: object, source: str) -> Problem:
 class EnvironmentSource(EnvSettingsSource):
     """``MEDSIGN_*`` variables of ``environ`` (names in any case) for the keys Settings has.
 
-    ``MEDSIGN_CONFIG`` (the file) and ``MEDSIGN_TEST_*`` (test suites) are not settings; any
+    ``MEDSIGN_CONFIG`` (the file), ``MEDSIGN_TEST_*`` (test suites) and
+    ``MEDSIGN_KEY_PASSWORD_*`` (PKCS#12 passwords of МО) are not settings; any
     other unknown ``MEDSIGN_*`` name is a problem, and so is a whole section (``MEDSIGN_RUNNER``):
     a variable sets one key.
     """
@@ -91,11 +94,18 @@ class EnvironmentSource(EnvSettingsSource):
         self.env_vars = known
 
 
+# An МО's PKCS#12 password (medsign.signing.identities), not a setting.
+KEY_PASSWORD_PREFIX = "MEDSIGN_KEY_PASSWORD_"
+
+
 def _reserved(upper_name: str) -> bool:
-    return upper_name == CONFIG_PATH_VARIABLE or upper_name.startswith("MEDSIGN_TEST_")
+    return (upper_name == CONFIG_PATH_VARIABLE or upper_name.startswith("MEDSIGN_TEST_")
+            or upper_name.startswith(KEY_PASSWORD_PREFIX))
 
 
 def _unknown_in_env(key: str, value: str, variable: str) -> Problem:
+    if key in schema.REMOVED:
+        return Problem(key, shown(key, value), schema.REMOVED[key], variable)
     guess = schema.suggest(key, leaves_only=True)
     hint = f"; возможно, имелось в виду {schema.env_name(guess)}" if guess else ""
     expected = "известная переменная MEDSIGN_<РАЗДЕЛ>__<КЛЮЧ>" + hint

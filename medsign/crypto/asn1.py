@@ -91,6 +91,15 @@ def name_text(name: x509.Name) -> str:
     return ", ".join(parts)
 
 
+def attribute_value(name: x509.Name, oid: str) -> str | None:
+    """The first value of the attribute ``oid`` in ``name``, as text; None without one."""
+    for rdn in name.chosen:
+        for attribute in rdn:
+            if attribute["type"].dotted == oid:
+                return _value_text(attribute["value"])
+    return None
+
+
 def _value_text(value: core.Asn1Value) -> str:
     native = value.native
     return native.hex() if isinstance(native, bytes) else str(native)

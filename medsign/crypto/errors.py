@@ -15,6 +15,14 @@ MESSAGES: dict[str, str] = {
                              "с хэшем ГОСТ Р 34.11-2012)",
     "wrong_content_type": "тип подписанного содержимого не совпадает с заявленным",
     "no_signer_certificate": "в подписи нет сертификата подписанта",
+    "ca_not_allowed": "сертификат не может выдавать сертификаты: он не УЦ (basicConstraints) "
+                      "или в keyUsage нет keyCertSign",
+    "path_too_long": "в цепочке больше промежуточных УЦ, чем разрешает pathLenConstraint",
+    "unknown_critical_extension": "в сертификате критическое расширение, которое medsign не "
+                                  "умеет проверять",
+    "key_usage_not_allowed": "сертификат не предназначен для электронной подписи (в keyUsage "
+                             "нет digitalSignature и nonRepudiation)",
+    "certificate_revoked": "сертификат отозван удостоверяющим центром",
     # SignerUnavailable — the signing back end cannot run now
     "openssl_missing": "программа openssl не найдена",
     "gost_engine_missing": "движок ГОСТ для OpenSSL не установлен "
@@ -24,12 +32,16 @@ MESSAGES: dict[str, str] = {
     "command_missing": "команда внешнего средства подписи не найдена или не запускается",
     "signer_failed": "средство подписи завершилось с ошибкой",
     "signer_timeout": "средство подписи не ответило вовремя",
+    "mo_signing_unavailable": "у МО нет действующего ключа подписи",
     # plain CryptoError — a configuration or input mistake that retrying will not fix
     "signer_misconfigured": "команда внешнего средства подписи задана неверно",
     "signer_output_invalid": "средство подписи вернуло не подпись CMS над документом",
     "unknown_signer": "неизвестное средство подписи",
     "invalid_key": "закрытый ключ повреждён или не является ключом ГОСТ Р 34.10-2012",
     "invalid_certificate": "сертификат повреждён или не является сертификатом ГОСТ",
+    "invalid_crl": "список отозванных сертификатов повреждён или не является CRL X.509",
+    "crl_unsupported": "список отозванных сертификатов не может быть использован medsign",
+    "invalid_pkcs12": "контейнер PKCS#12 не открывается",
 }
 
 

@@ -6,7 +6,10 @@ The contract (also in ``docs/crypto.md``):
   so nothing in it is interpreted; the placeholders are replaced inside each argument:
   ``{input}`` (required) — a file with exactly the bytes to sign;
   ``{output}`` (optional) — where the program writes the signature; without it the signature
-  is read from standard output; ``{certificate}`` — ``signing.certificate_file``, if set.
+  is read from standard output; ``{certificate}`` — the МО's certificate file, if known;
+  and the identity the command signs as, when the caller gives it (``identity``):
+  ``{organization}`` (the МО's code), ``{ogrn}``, ``{inn}`` and ``{thumbprint}`` (SHA-1 of
+  the certificate, hex upper case, as КриптоПро names a certificate).
 - It runs in a fresh temporary directory, with our environment, for at most 120 s. Exit code 0
   means success; anything else is ``SignerUnavailable("signer_failed")`` with the end of its
   standard error, a missing program ``command_missing``, a hang ``signer_timeout``.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from medsign.crypto.keys import read_der
 from medsign.crypto.verify import decode_cms, verify_detached
 
 INPUT, OUTPUT, CERTIFICATE = "{input}", "{output}", "{certificate}"
+IDENTITY_PLACEHOLDERS = ("organization", "ogrn", "inn", "thumbprint")
 _TIMEOUT = 120.0
 
 
@@ -36,8 +41,12 @@ class ExternalSigner:
     name = "external"
 
     def __init__(self, command: str, *, certificate_file: Path | None = None,
-                 timeout: float = _TIMEOUT) -> None:
-        self._argv = _parse(command, certificate_file)
+                 identity: Mapping[str, str] | None = None, timeout: float = _TIMEOUT) -> None:
+        """``identity`` fills the placeholders of :data:`IDENTITY_PLACEHOLDERS`; without it
+        (or without one of them) a command that names one is refused."""
+        values = {f"{{{name}}}": value for name, value in (identity or {}).items()
+                  if name in IDENTITY_PLACEHOLDERS}
+        self._argv = [_fill_identity(arg, values) for arg in _parse(command, certificate_file)]
         self._timeout = timeout
         self._certificate_file = certificate_file
         self._expected = _certificate(certificate_file)
@@ -103,8 +112,19 @@ def _parse(command: str, certificate_file: Path | None) -> list[str]:
     if not any(INPUT in arg for arg in argv):
         raise CryptoError("signer_misconfigured", "нет {input} в команде")
     if certificate_file is None and any(CERTIFICATE in arg for arg in argv):
-        raise CryptoError("signer_misconfigured", "{certificate} без signing.certificate_file")
+        raise CryptoError("signer_misconfigured", "{certificate} без файла сертификата МО")
     return argv
+
+
+def _fill_identity(arg: str, values: Mapping[str, str]) -> str:
+    for name in IDENTITY_PLACEHOLDERS:
+        placeholder = f"{{{name}}}"
+        if placeholder in arg and placeholder not in values:
+            raise CryptoError("signer_misconfigured", f"{placeholder}: неизвестно, для кого "
+                                                      "подпись")
+    for placeholder, value in values.items():
+        arg = arg.replace(placeholder, value)
+    return arg
 
 
 def _certificate(path: Path | None) -> bytes | None:

@@ -94,6 +94,14 @@ def verify_digest(key: PublicKey, digest: bytes, signature: bytes) -> bool:
     return ec.verify(key.curve, key.point, int.from_bytes(digest, "little"), r, s)
 
 
+def verify_signed(key: PublicKey, tbs_der: bytes, algorithm: str, signature: bytes) -> bool:
+    """A CA's signature over a certificate's or a CRL's to-be-signed part, ``algorithm``
+    being the OID the structure names (``oids.SIGNED_DATA_SIZE``)."""
+    if oids.SIGNED_DATA_SIZE.get(algorithm) != key.curve.size:
+        return False
+    return verify_digest(key, streebog(tbs_der, key.curve.size), signature)
+
+
 def new_private_key(paramset: str = oids.CRYPTOPRO_A) -> PrivateKey:
     curve = _curve(paramset)
     return PrivateKey(paramset, curve, secrets.randbelow(curve.q - 1) + 1)

@@ -13,11 +13,13 @@ import hashlib
 import logging
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from asn1crypto import pem, x509
+from asn1crypto import crl, pem, x509
 
 from medsign.crypto import gost, oids
 from medsign.crypto.asn1 import GostCertificate, GostTbsCertificate, build_name
@@ -26,8 +28,8 @@ from medsign.crypto.errors import CryptoError
 
 log = logging.getLogger("medsign.crypto")
 
-_CA_USAGE = {"key_cert_sign", "crl_sign", "digital_signature"}
-_SIGNER_USAGE = {"digital_signature", "non_repudiation"}
+_CA_USAGE = frozenset({"key_cert_sign", "crl_sign", "digital_signature"})
+_SIGNER_USAGE = frozenset({"digital_signature", "non_repudiation"})
 # A brand-new certificate must not look "not yet valid" to a clock somewhat behind ours, nor to
 # a check at a moment taken a while before it was made (a request's time, a long test run's
 # start): made-here certificates (development keys, the emulators') start a day back.
@@ -49,22 +51,43 @@ def generate_private_key() -> bytes:
     return gost.encode_private_key(gost.new_private_key())
 
 
-def make_ca(common_name: str, *, organization: str, valid_days: int = 3650) -> KeyPair:
+Extra = tuple[str, bool, object]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What tests vary in a certificate beyond names and dates: ``usage`` replaces the
+    default keyUsage (an empty set: no keyUsage extension at all), ``path_length`` is the CA's
+    pathLenConstraint, ``extra`` adds extensions as ``(oid, critical, value)`` — the value's
+    DER bytes, or asn1crypto's native value for an extension it knows."""
+
+    usage: frozenset[str] | None = None
+    path_length: int | None = None
+    extra: tuple[Extra, ...] = ()
+
+
+DEFAULT = Profile()
+
+
+def make_ca(common_name: str, *, organization: str, valid_days: int = 3650,
+            profile: Profile = DEFAULT) -> KeyPair:
     """A self-signed CA certificate and its key."""
     key = gost.new_private_key()
     name = build_name(common_name, organization, ogrn=None, inn=None)
     tbs = _tbs(subject=name, issuer=name, public=key.public_key(), issuer_key_id=None,
-               period=_period(None, valid_days), usage=_CA_USAGE, ca=True)
+               period=_period(None, valid_days), ca=True, profile=profile)
     return KeyPair(gost.encode_private_key(key), _signed_certificate(tbs, key))
 
 
 def issue_certificate(ca: KeyPair, *, common_name: str, organization: str,
                       ogrn: str | None = None, inn: str | None = None, valid_days: int = 365,
-                      not_before: datetime | None = None, intermediate: bool = False) -> KeyPair:
+                      not_before: datetime | None = None, intermediate: bool = False,
+                      profile: Profile = DEFAULT) -> KeyPair:
     """An end-entity signing certificate (digitalSignature + nonRepudiation) from ``ca``.
 
     ``not_before`` (default: now) lets tests make certificates that are expired or not yet
-    valid; ``intermediate`` makes a subordinate CA instead (as the operator's chain has one).
+    valid; ``intermediate`` makes a subordinate CA instead (as the operator's chain has one);
+    ``profile`` makes the certificates a PKI must refuse (see :class:`Profile`).
     """
     ca_key = load_private_key(ca.private_key)
     ca_cert = parse_certificate(ca.certificate_der)
@@ -72,9 +95,46 @@ def issue_certificate(ca: KeyPair, *, common_name: str, organization: str,
     tbs = _tbs(subject=build_name(common_name, organization, ogrn=ogrn, inn=inn),
                issuer=ca_cert.asn.subject, public=key.public_key(),
                issuer_key_id=ca_cert.asn.key_identifier,
-               period=_period(not_before, valid_days),
-               usage=_CA_USAGE if intermediate else _SIGNER_USAGE, ca=intermediate)
+               period=_period(not_before, valid_days), ca=intermediate, profile=profile)
     return KeyPair(gost.encode_private_key(key), _signed_certificate(tbs, ca_key))
+
+
+def make_crl(ca: KeyPair, *, revoked: Sequence[tuple[int, datetime]] = (),
+             this_update: datetime | None = None, next_update: datetime | None = None,
+             number: int = 1, extra: tuple[Extra, ...] = (),
+             entry_extra: tuple[Extra, ...] = ()) -> bytes:
+    """A DER X.509 v2 CRL of ``ca``, signed with its GOST key: ``revoked`` lists
+    ``(serial number, revocation date)``; ``this_update`` defaults to now, ``next_update`` to
+    a week later; ``extra`` adds CRL extensions as in :class:`Profile`, ``entry_extra``
+    extensions to every entry."""
+    ca_key = load_private_key(ca.private_key)
+    ca_cert = parse_certificate(ca.certificate_der)
+    issued = (this_update or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    extensions = [
+        {"extn_id": "authority_key_identifier", "critical": False,
+         "extn_value": {"key_identifier": ca_cert.asn.key_identifier}},
+        {"extn_id": "crl_number", "critical": False, "extn_value": number},
+        *(_extension(*added) for added in extra),
+    ]
+    tbs = crl.TbsCertList({
+        "version": "v2",
+        "signature": {"algorithm": _signature_oid(ca_key)},
+        "issuer": ca_cert.asn.subject,
+        "this_update": _x509_time(issued),
+        "next_update": _x509_time(next_update or issued + timedelta(days=7)),
+        "revoked_certificates": [
+            {"user_certificate": serial, "revocation_date": _x509_time(when.astimezone(UTC)),
+             **({"crl_entry_extensions": [_extension(*e) for e in entry_extra]}
+                if entry_extra else {})}
+            for serial, when in revoked],
+        "crl_extensions": extensions,
+    })
+    digest = gost.streebog(tbs.dump(), ca_key.curve.size)
+    return bytes(crl.CertificateList({
+        "tbs_cert_list": tbs,
+        "signature_algorithm": {"algorithm": _signature_oid(ca_key)},
+        "signature": gost.sign_digest(ca_key, digest),
+    }).dump())
 
 
 def load_private_key(der: bytes) -> gost.PrivateKey:
@@ -142,7 +202,7 @@ def init_development_keys(folder: Path, *, organization: str, ogrn: str, inn: st
     """
     ca_dir = ca_folder or folder
     ca_key, ca_cert = ca_dir / "dev-ca.key", ca_dir / "dev-ca.pem"
-    mo_key, mo_cert = folder / "mo.key", folder / "mo.pem"
+    mo_key, mo_cert = folder / "key.pem", folder / "certificate.pem"
     ca = _existing(ca_key, ca_cert)
     if ca is None:
         ca = make_ca("Тестовый УЦ medsign (разработка)", organization=organization)
@@ -179,21 +239,25 @@ def _period(not_before: datetime | None, valid_days: int) -> tuple[datetime, dat
 
 
 def _tbs(*, subject: x509.Name, issuer: x509.Name, public: gost.PublicKey,
-         issuer_key_id: bytes | None, period: tuple[datetime, datetime], usage: set[str],
-         ca: bool) -> GostTbsCertificate:
+         issuer_key_id: bytes | None, period: tuple[datetime, datetime], ca: bool,
+         profile: Profile) -> GostTbsCertificate:
     spki = gost.encode_public_key(public)
     # RFC 5280 §4.2.1.2 method 1; an identifier, not a security function, so SHA-1 is fine
     key_id = hashlib.sha1(spki["public_key"].contents[1:], usedforsecurity=False).digest()
-    extensions = [
-        {"extn_id": "key_usage", "critical": True, "extn_value": usage},
-        {"extn_id": "key_identifier", "critical": False, "extn_value": key_id},
-    ]
+    usage = profile.usage if profile.usage is not None else _CA_USAGE if ca else _SIGNER_USAGE
+    extensions: list[Any] = [
+        {"extn_id": "key_identifier", "critical": False, "extn_value": key_id}]
+    if usage:
+        extensions.insert(0, {"extn_id": "key_usage", "critical": True,
+                              "extn_value": set(usage)})
     if ca:
         extensions.append({"extn_id": "basic_constraints", "critical": True,
-                           "extn_value": {"ca": True}})
+                           "extn_value": {"ca": True, "path_len_constraint":
+                                          profile.path_length}})
     if issuer_key_id or ca:
         extensions.append({"extn_id": "authority_key_identifier", "critical": False,
                            "extn_value": {"key_identifier": issuer_key_id or key_id}})
+    extensions.extend(_extension(*added) for added in profile.extra)
     return GostTbsCertificate({
         "version": "v3",
         "serial_number": secrets.randbits(159) | 1,
@@ -204,6 +268,10 @@ def _tbs(*, subject: x509.Name, issuer: x509.Name, public: gost.PublicKey,
         "subject_public_key_info": spki,
         "extensions": extensions,
     })
+
+
+def _extension(oid: str, critical: bool, value: object) -> dict[str, Any]:
+    return {"extn_id": oid, "critical": critical, "extn_value": value}
 
 
 def _signed_certificate(tbs: GostTbsCertificate, key: gost.PrivateKey) -> bytes:

@@ -25,6 +25,8 @@ SIGNATURE_DIGEST = {
     GOST_256_KEY: STREEBOG_256, GOST_256_SIGN: STREEBOG_256,
     GOST_512_KEY: STREEBOG_512, GOST_512_SIGN: STREEBOG_512,
 }
+# Certificates and CRLs name the signature-with-digest OID; some CAs write the key OID.
+SIGNED_DATA_SIZE = {GOST_256_SIGN: 32, GOST_512_SIGN: 64, GOST_256_KEY: 32, GOST_512_KEY: 64}
 
 # CMS and certificate plumbing
 DATA = "1.2.840.113549.1.7.1"
@@ -33,10 +35,11 @@ SIGNED_DATA = "1.2.840.113549.1.7.2"
 # Russian subject attributes (Приказ ФСБ № 795)
 OGRN = "1.2.643.100.1"
 INN = "1.2.643.3.131.1.1"
+INN_LE = "1.2.643.100.4"  # ИННЮЛ
 
 NAME_LABELS = {
     "2.5.4.3": "CN", "2.5.4.4": "SN", "2.5.4.42": "G", "2.5.4.6": "C", "2.5.4.7": "L",
     "2.5.4.8": "ST", "2.5.4.9": "STREET", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.12": "T",
     "1.2.840.113549.1.9.1": "E", OGRN: "ОГРН", INN: "ИНН", "1.2.643.100.3": "СНИЛС",
-    "1.2.643.100.4": "ИННЮЛ", "1.2.643.100.5": "ОГРНИП",
+    INN_LE: "ИННЮЛ", "1.2.643.100.5": "ОГРНИП",
 }

@@ -16,6 +16,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from asn1crypto import pem
+
 from medsign.crypto.errors import SignerUnavailable
 
 log = logging.getLogger("medsign.crypto")
@@ -53,12 +55,18 @@ def _probe() -> str | None:
 
 
 class OpensslSigner:
+    """``key`` is the key file as ``openssl`` reads it, or the PEM key itself (from a PKCS#12
+    container): then it goes to ``openssl`` through a pipe (``-inkey /dev/stdin``) and is
+    never written anywhere."""
+
     name = "openssl"
 
-    def __init__(self, key_file: Path, certificate_file: Path, certificate_der: bytes) -> None:
-        """The files as ``openssl`` reads them; ``certificate_der`` is their checked content."""
-        self._key_file = Path(key_file)
-        self._certificate_file = Path(certificate_file)
+    def __init__(self, key: Path | bytes, certificate_file: Path | None,
+                 certificate_der: bytes) -> None:
+        """``certificate_der`` is the checked content of ``certificate_file``; without the
+        file it is written beside each document (it is public)."""
+        self._key = key if isinstance(key, bytes) else Path(key)
+        self._certificate_file = Path(certificate_file) if certificate_file else None
         self.certificate_der = certificate_der
 
     def sign(self, data: bytes, *, signing_time: datetime | None = None) -> bytes:
@@ -69,13 +77,19 @@ class OpensslSigner:
         with tempfile.TemporaryDirectory(prefix="medsign-sign-") as tmp:
             source, target = Path(tmp) / "document", Path(tmp) / "signature.p7s"
             source.write_bytes(data)
+            certificate = self._certificate_file or Path(tmp) / "certificate.pem"
+            if self._certificate_file is None:
+                certificate.write_bytes(pem.armor("CERTIFICATE", self.certificate_der))
+            key = "/dev/stdin" if isinstance(self._key, bytes) else str(self._key)
             self._run([binary, *_SIGN, "-in", str(source), "-out", str(target),
-                       "-signer", str(self._certificate_file), "-inkey", str(self._key_file)])
+                       "-signer", str(certificate), "-inkey", key],
+                      stdin=self._key if isinstance(self._key, bytes) else None)
             return target.read_bytes()
 
-    def _run(self, command: list[str]) -> None:
+    def _run(self, command: list[str], *, stdin: bytes | None) -> None:
         try:
-            done = subprocess.run(command, capture_output=True, timeout=_TIMEOUT, check=False)
+            done = subprocess.run(command, input=stdin, capture_output=True, timeout=_TIMEOUT,
+                                  check=False)
         except subprocess.TimeoutExpired:
             raise SignerUnavailable("signer_timeout", "openssl cms") from None
         if done.returncode != 0:

@@ -8,9 +8,12 @@ three return the same thing: a DER detached CMS SignedData with the signer certi
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+
+from asn1crypto import pem
 
 from medsign.crypto import cms
 from medsign.crypto.errors import CryptoError, SignerUnavailable
@@ -61,21 +64,41 @@ class PureSigner:
 
 
 def load_signer(kind: str, *, key_file: Path | None, certificate_file: Path | None,
-                command: str = "", fallback_to_pure: bool = False) -> Signer:
+                command: str = "", fallback_to_pure: bool = False,
+                identity: Mapping[str, str] | None = None) -> Signer:
     """The back end named by ``kind``, ready to sign.
 
     Raises ``SignerUnavailable`` when it cannot run here (no GOST engine, no command, no key);
     with ``fallback_to_pure`` a missing OpenSSL engine logs a warning and yields the pure
     signer with the same key instead — for development keys only, never for an MO's
-    configured key (``medsign.signing.signers``).
+    configured key (``medsign.signing.signers``). ``identity`` fills the external command's
+    placeholders (``{organization}``, ``{ogrn}``, ``{inn}``, ``{thumbprint}``).
     """
     if kind == "pure":
         return PureSigner(_key_pair(key_file, certificate_file))
     if kind == "openssl":
         return _openssl(key_file, certificate_file, fallback_to_pure)
     if kind == "external":
-        return ExternalSigner(command, certificate_file=certificate_file)
+        return ExternalSigner(command, certificate_file=certificate_file, identity=identity)
     raise CryptoError("unknown_signer", repr(kind))
+
+
+def signer_for_pair(kind: str, pair: KeyPair, *, fallback_to_pure: bool = False) -> Signer:
+    """``pure`` or ``openssl`` over a key held in memory (opened from a PKCS#12 container):
+    ``openssl`` gets it through a pipe, never from a file."""
+    if kind == "pure":
+        return PureSigner(pair)
+    if kind != "openssl":
+        raise CryptoError("unknown_signer", repr(kind))
+    check_pair(pair)
+    if openssl_gost_available():
+        return OpensslSigner(bytes(pem.armor("PRIVATE KEY", pair.private_key)), None,
+                             pair.certificate_der)
+    problem = openssl_problem()
+    if not fallback_to_pure:
+        raise problem
+    log.warning("OpenSSL с ГОСТ недоступен (%s): подписываю чистым Python", problem.message)
+    return PureSigner(pair)
 
 
 def _openssl(key_file: Path | None, certificate_file: Path | None,

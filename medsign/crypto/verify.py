@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from asn1crypto import pem
 
 from medsign.crypto import gost, oids
-from medsign.crypto.certs import Certificate, TrustStore, parse_certificate
+from medsign.crypto.certs import Certificate, parse_certificate
 from medsign.crypto.errors import CryptoError, SignatureInvalid
 from medsign.crypto.parse import ParsedSignature, parse_signature
-
-_SIGNING_USAGE = {"digital_signature", "non_repudiation"}
+from medsign.crypto.trust import TrustStore
 
 
 @dataclass(frozen=True)
@@ -140,8 +139,6 @@ def _check_signing_certificate(parsed: ParsedSignature, cert: Certificate) -> No
 
 def _check_trust(parsed: ParsedSignature, cert: Certificate, trust: TrustStore,
                  at: datetime) -> None:
-    if cert.key_usage and not cert.key_usage & _SIGNING_USAGE:
-        raise SignatureInvalid("untrusted_certificate", "сертификат не предназначен для подписи")
     trust.verify_parsed(cert, at=at, intermediates=parsed.certificates)
     if parsed.signing_time is not None and not cert.valid_at(parsed.signing_time):
         raise SignatureInvalid("certificate_expired",

@@ -104,6 +104,13 @@ SIGNING_STARTED_TOAST = "Готовим документы к подписани
 SIGNING_ALREADY_OPEN = ("Подписание документов по этой записи уже начато. Если нужна помощь — "
                         "обратитесь в клинику.")
 PAPER_TOAST = "Подпишете в клинике"
+# The clinic cannot counter-sign online just now (its own signature is unavailable): nothing
+# the patient did or can fix, so no reasons — only what they can do.
+SIGNING_ONLINE_UNAVAILABLE_TOAST = "Сейчас подписать онлайн не получится"
+SIGNING_ONLINE_UNAVAILABLE = (
+    "К сожалению, сейчас подписать документы онлайн не получится. Вы ничего не сделали "
+    "неправильно. Документы можно подписать в клинике перед приёмом — пожалуйста, приходите "
+    f"на 10–15 минут раньше. Можно также нажать «{SIGN_BUTTON}» ещё раз позже.")
 
 
 def rescheduled(invitation_text: str) -> str:

@@ -81,3 +81,23 @@ def by_validity(not_before: datetime, not_after: datetime, *, now: datetime,
     if not_after - now <= warning:
         return IdentityState.expiring, days_left
     return IdentityState.ok, days_left
+
+
+def explain(status: IdentityStatus) -> str:
+    """What staff read about the identity beside its state (empty when it is simply in
+    force): the provider's reason when it gave one, or what the certificate's dates say."""
+    if status.reason:
+        return status.reason
+    cert = status.certificate
+    if status.state is IdentityState.missing:
+        return "нет ключа и сертификата подписи для этой медицинской организации"
+    if cert is None:
+        return "" if status.usable else status.state.label
+    if status.state is IdentityState.expired:
+        return f"срок действия сертификата истёк {cert.not_after:%d.%m.%Y}"
+    if status.state is IdentityState.not_yet_valid:
+        return f"сертификат начнёт действовать {cert.not_before:%d.%m.%Y}"
+    if status.state is IdentityState.expiring:
+        return f"сертификат действует до {cert.not_after:%d.%m.%Y}, дней осталось: " \
+               f"{status.days_left}"
+    return ""

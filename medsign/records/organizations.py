@@ -107,6 +107,11 @@ def names(db: Session) -> list[tuple[str, str]]:
                                                   .order_by(OrganizationRow.code))]
 
 
+def every(db: Session) -> list[OrganizationRow]:
+    """Every organisation, by code (whatever reports on each of them: metrics, health)."""
+    return list(db.scalars(select(OrganizationRow).order_by(OrganizationRow.code)))
+
+
 def ids_in_scope(db: Session, scope: Scope) -> list[int] | None:
     """Row ids of the scope's organisations (None: no restriction)."""
     if scope.organizations is None:

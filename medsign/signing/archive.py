@@ -101,7 +101,7 @@ def _read_entries(data: bytes, limits: Limits) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise ArchiveRejected("archive_corrupt", f"Архив повреждён или не ZIP: {exc}.") from None
     if len(infos) > MAX_ENTRIES:
         raise ArchiveRejected("archive_too_many_entries", f"В архиве {len(infos)} файлов.")

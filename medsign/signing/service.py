@@ -8,7 +8,9 @@ Starting is guarded here, once, for every path (the МИС API, the doctor's wor
 patient's button in MAX): the appointment's row is locked, an open request refuses a second
 one, and a partial unique index (``models.ONE_OPEN_SIGNING_INDEX``) refuses whatever slips
 past — its violation becomes the same ``signing_request_active`` conflict. A start that
-carries an idempotency key (the API) is replayed here too, under the same lock.
+carries an idempotency key (the API) is replayed here too, under the same lock. An МО that
+cannot sign now (its certificate expired, not yet valid, missing: ``availability``) gets no
+new request (``mo_signing_unavailable``); every caller passes the process's identity check.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ from medsign.records import audit, organizations, paging
 from medsign.records import mapping as records
 from medsign.records.scope import Scope
 from medsign.runner import store
-from medsign.signing import repository
+from medsign.signing import availability, repository
+from medsign.signing.availability import IdentityCheck
 
 # Re-exported: callers filter and read requests through the service.
 from medsign.signing.repository import ListFilter as ListFilter
@@ -109,7 +112,8 @@ class StartRequest:
     idempotency_key: str | None = None
 
 
-def start(db: Session, *, scope: Scope, command: StartRequest, now: datetime) -> SigningRequestRow:
+def start(db: Session, *, scope: Scope, command: StartRequest, identities: IdentityCheck,
+          now: datetime) -> SigningRequestRow:
     """Start signing the appointment's electronic consents now (flows A and B).
 
     Every path that starts signing comes here: the appointment's row is locked first, so
@@ -117,17 +121,21 @@ def start(db: Session, *, scope: Scope, command: StartRequest, now: datetime) ->
     appt, org, patient = appointment_records.locate(
         db, scope=scope, organization=command.organization_code,
         external_id=command.appointment_external_id, lock=True)
-    return _start_locked(db, scope, command, appt, org, patient, now)
+    return _start_locked(db, scope, command, (appt, org, patient), identities, now)
 
 
-def _start_locked(db: Session, scope: Scope, command: StartRequest, appt: AppointmentRow,
-                  org: OrganizationRow, patient: PatientRow, now: datetime) -> SigningRequestRow:
+def _start_locked(db: Session, scope: Scope, command: StartRequest,
+                  found: tuple[AppointmentRow, OrganizationRow, PatientRow],
+                  identities: IdentityCheck, now: datetime) -> SigningRequestRow:
+    appt, org, patient = found
     if appt.status != "scheduled":
         raise Conflict("appointment_cancelled", "Запись на приём отменена: подписание невозможно.")
+    _refuse_if_open(db, appt)
+    # Before the phone: a patient asked for it would only be refused after sharing it.
+    availability.require_usable(identities, org, now=now)
     if not patient.phone:
         raise Unprocessable("patient_phone_missing",
                             "У пациента не указан телефон, с которым он зарегистрирован в MAX.")
-    _refuse_if_open(db, appt)
     consents = _consents_to_sign(db, appt, command.consent_kinds)
     row = _insert(db, appt, org, patient, consents, command, now)
     for consent in consents:
@@ -219,8 +227,8 @@ class Started:
     replayed: bool
 
 
-def start_once(db: Session, *, scope: Scope, command: StartRequest, now: datetime,
-               answer: Callable[[RequestView], dict[str, Any]]) -> Started:
+def start_once(db: Session, *, scope: Scope, command: StartRequest, identities: IdentityCheck,
+               now: datetime, answer: Callable[[RequestView], dict[str, Any]]) -> Started:
     """``start``, replayable: with ``command.idempotency_key`` a repeat of the same request
     gets the stored answer (``answer`` renders it the first time) and starts nothing.
 
@@ -236,7 +244,7 @@ def start_once(db: Session, *, scope: Scope, command: StartRequest, now: datetim
     replay = _replay(db, command, fingerprint)
     if replay is not None:
         return replay
-    row = _start_locked(db, scope, command, appt, org, patient, now)
+    row = _start_locked(db, scope, command, (appt, org, patient), identities, now)
     body = answer(get(db, scope=scope, request_id=row.id))
     _remember(db, command, fingerprint, body, now)
     return Started(row.id, body, replayed=False)

@@ -14,6 +14,7 @@ from medsign.health import HealthRecorder
 from medsign.signing.archive import Limits
 
 if TYPE_CHECKING:
+    from medsign.integrations.crl import CrlSources
     from medsign.integrations.esia import EsiaClient
 
 # A signing request whose runner item nobody touched for this long is "stuck" in the console.
@@ -37,6 +38,7 @@ class WebSettings:
     esia: Callable[[], EsiaClient] | None = None
     health: HealthRecorder | None = None
     trusted_proxies: tuple[IpNetwork, ...] = ()  # whose X-Forwarded-For is believed
+    crls: CrlSources | None = None  # signing.crls, for the console's health (None: none)
 
 
 def cookie_secure_for(public_url: str, profile: str) -> bool:

@@ -6,7 +6,7 @@ Messages after a redirect travel as a fixed code (``?msg=signing_started``) look
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,11 +77,32 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f} %"
 
 
+def age(value: timedelta | None) -> str:
+    """How old, in words and at most two units: «2 дня 4 часа», «35 минут»."""
+    if value is None:
+        return "—"
+    if value < timedelta(0):
+        return "в будущем"
+    minutes = int(value.total_seconds() // 60)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    parts = [(days, ("день", "дня", "дней")), (hours, ("час", "часа", "часов")),
+             (minutes, ("минута", "минуты", "минут"))]
+    words = [f"{n} {plural(n, *forms)}" for n, forms in parts if n]
+    return " ".join(words[:2]) if words else "меньше минуты"
+
+
+def plural(n: int, one: str, few: str, many: str) -> str:
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    return few if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else many
+
+
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES)
     env = templates.env
     env.filters.update(dt=format_datetime, time=format_time, d=format_date,
-                       long_date=long_date, iso=iso, percent=percent, state_title=state_title)
+                       long_date=long_date, iso=iso, percent=percent, state_title=state_title,
+                       age=age)
     env.trim_blocks, env.lstrip_blocks = True, True
     return templates
 
@@ -97,7 +118,8 @@ def render(request: Request, name: str, *, status: int = 200,
     base: dict[str, Any] = {
         "visitor": visitor, "csrf_token": getattr(visitor, "csrf_token", None),
         "refresh_seconds": getattr(settings, "refresh_seconds", 5), "notice": notice,
-        "request_id": getattr(request.state, "request_id", None)}
+        "request_id": getattr(request.state, "request_id", None),
+        "mo_warnings": getattr(request.state, "mo_warnings", ())}
     response: HTMLResponse = templates.TemplateResponse(request, name, {**base, **context},
                                                         status_code=status)
     return response

@@ -15,7 +15,7 @@ from medsign.api.v1 import views
 from medsign.api.v1.reference import CODE_PATTERN, ERRORS, WITH_BODY, CodePath, IdPath, unavailable
 from medsign.domain.signing import CancelledBy
 from medsign.errors import ServiceUnavailable, Unprocessable
-from medsign.serving import state
+from medsign.serving import identities, state
 from medsign.signing import evidence
 from medsign.signing import service as signing
 
@@ -26,12 +26,25 @@ IdempotencyKey = Annotated[str | None, Header(
                 "транзакции")]
 
 
+START_ERRORS: dict[int | str, dict[str, object]] = {
+    **WITH_BODY,
+    409: {"model": schemas.Problem, "description":
+          "Конфликт с состоянием. `code`: `appointment_cancelled` — запись отменена; "
+          "`signing_request_active` — по записи уже открыта транзакция (её id — в "
+          "`signing_request`); `mo_signing_unavailable` — медицинская организация сейчас не "
+          "может подписывать (сертификат истёк, ещё не действует, нет ключа или он непригоден; "
+          "`detail` называет МО и причину, `organization` — её код, `identity_state` — "
+          "состояние: `expired`, `not_yet_valid`, `missing`, `invalid`), другие МО подписывают "
+          "как обычно; `idempotency_in_progress` — запрос с этим ключом ещё выполняется"},
+    **unavailable("В этом процессе не настроена подпись медицинских организаций")}
+
+
 @router.post("/organizations/{code}/appointments/{appointment_id}/signing-requests",
-             status_code=201, response_model=schemas.SigningRequestOut, responses=WITH_BODY,
+             status_code=201, response_model=schemas.SigningRequestOut, responses=START_ERRORS,
              summary="Отправить документы записи на приём медицинской организации на "
                      "подписание сейчас")
 def start_signing(code: CodePath, appointment_id: IdPath, db: WriteDb, caller: Caller, now: Now,
-                  body: schemas.SigningStart | None = None,
+                  request: Request, body: schemas.SigningStart | None = None,
                   key: IdempotencyKey = None) -> JSONResponse:
     """The service starts (or, for a repeated ``Idempotency-Key``, replays) the request; this
     only turns its answer into HTTP."""
@@ -40,7 +53,7 @@ def start_signing(code: CodePath, appointment_id: IdPath, db: WriteDb, caller: C
         consent_kinds=body.consents if body else None, initiated_by="mis",
         api_client_id=caller.client_id, idempotency_key=key)
     started = signing.start_once(
-        db, scope=caller.scope, command=command, now=now,
+        db, scope=caller.scope, command=command, identities=identities(request), now=now,
         answer=lambda view: jsonable_encoder(views.signing_request(view)))
     headers = {"Location": f"/api/v1/signing-requests/{started.request_id}"}
     if started.replayed:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medsign.crypto import CryptoError, SignatureReport, TrustStore, verify_detached
+from medsign.crypto.certs import parse_certificate
 from medsign.db.integrity import get_existing
 from medsign.db.models import (
     AppointmentRow,
@@ -157,8 +158,10 @@ def _contents(archive: bytes) -> dict[str, bytes]:
 
 
 def _entry(covers: str, report: SignatureReport, tz: str) -> dict[str, Any]:
+    """One valid signature, naming the certificate embedded in it — the one that made it,
+    whatever the signer's key store holds today."""
     data = asdict(report)
-    data.pop("certificate_der")
+    data["certificate_thumbprint"] = parse_certificate(data.pop("certificate_der")).thumbprint
     return {"covers": covers, "valid": True,
             **{k: words.local_iso(v, tz) if isinstance(v, datetime) else v
                for k, v in data.items()}}

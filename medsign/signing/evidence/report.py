@@ -94,6 +94,7 @@ def _mo_text(mo: dict[str, Any], tz: str) -> str:
     if not mo["valid"]:
         return _e(f"недействительна: {mo.get('problem', '')}")
     return (_e(f"{mo['signer_subject']}, ") + f"серийный номер {_id(mo['signer_serial'])}"
+            + f", отпечаток {_id(mo['certificate_thumbprint'])}"
             + ", подписано " + _t(mo["signing_time"], tz))
 
 
@@ -108,6 +109,8 @@ def _signature(s: dict[str, Any], tz: str) -> str:
     if s["valid"]:
         rows += [("Сертификат", _e(s["signer_subject"])),
                  ("Серийный номер", _id(s["signer_serial"])),
+                 ("Отпечаток сертификата (SHA-1)", _id(s["certificate_thumbprint"])),
+                 ("SHA-256 сертификата", _id(s["certificate_sha256"])),
                  ("Издатель", _e(s["issuer_subject"])),
                  ("Срок действия", f"с {_t(s['not_before'], tz)} "
                                    f"по {_t(s['not_after'], tz)}"),

@@ -4,9 +4,11 @@ and with what certificate — the page DocuSeal and Documenso append to a signed
 Per document: its name and the SHA-256 of the PDF exactly as in the platform's archive (what
 the patient signed), the patient's signature (the signer as the platform put them into the
 agreement XML, the platform operator's certificate that sealed it, the time) and the MO's
-counter-signature (certificate subject, serial, validity, time); above them the organisation,
-the patient and both transaction ids. Drawn from the same report as ``verification.json``, set
-by the project's PDF writer in the shipped DejaVu cut (a page costs well under a millisecond).
+counter-signature (certificate subject, serial, thumbprint, SHA-256, validity, time — of the
+certificate embedded in the signature, so a later rotation does not change it); above them
+the organisation, the patient and both transaction ids. Drawn from the same report as
+``verification.json``, set by the project's PDF writer in the shipped DejaVu cut (a page costs
+well under a millisecond).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def _mo_rows(mo: dict[str, Any], tz: str) -> list[writer.Block]:
         return [_row("Результат проверки", f"недействительна: {mo.get('problem', '')}")]
     return [_row("Сертификат", mo["signer_subject"]),
             _row("Серийный номер", mo["signer_serial"]),
+            _row("Отпечаток сертификата (SHA-1)", mo["certificate_thumbprint"]),
+            _row("SHA-256 сертификата", mo["certificate_sha256"]),
             _row("Срок действия сертификата",
                  f"с {when(mo['not_before'], tz)} по {when(mo['not_after'], tz)}"),
             _row("Время подписи", when(mo["signing_time"], tz), space=2)]

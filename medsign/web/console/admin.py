@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from medsign.accounts import sessions, staff, support
@@ -14,12 +14,13 @@ from medsign.accounts.staff import NewUser, Role
 from medsign.errors import ServiceError
 from medsign.records import organizations as organization_records
 from medsign.web import deps
-from medsign.web.console import queries
+from medsign.web.console import identities, queries
 from medsign.web.console.routes import PAGE
 from medsign.web.forms import day_range, decode_cursor, encode_cursor, page_number
 from medsign.web.templating import render
 
-router = APIRouter(prefix="/console", dependencies=[deps.Guard], include_in_schema=False)
+router = APIRouter(prefix="/console", dependencies=[deps.Guard, Depends(identities.banner)],
+                   include_in_schema=False)
 Filter = Annotated[str, Query(max_length=200)]
 FormText = Annotated[str, Form(max_length=1000)]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import StringConstraints
 from sqlalchemy.orm import Session
@@ -19,13 +19,15 @@ from medsign.records import organizations as organization_records
 from medsign.records.scope import Scope
 from medsign.runner import store
 from medsign.serving import state
+from medsign.signing import availability
 from medsign.signing import service as signing
 from medsign.web import deps
-from medsign.web.console import queries
+from medsign.web.console import identities, queries
 from medsign.web.forms import day_range
 from medsign.web.templating import render
 
-router = APIRouter(prefix="/console", dependencies=[deps.Guard], include_in_schema=False)
+router = APIRouter(prefix="/console", dependencies=[deps.Guard, Depends(identities.banner)],
+                   include_in_schema=False)
 Id = Annotated[str, Path(min_length=1, max_length=100)]
 Filter = Annotated[str, Query(max_length=100)]
 PAGE = 25
@@ -56,7 +58,11 @@ def _overview(request: Request) -> dict[str, Any]:
         counts = queries.count_by_state(db)
         stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
         health = external_health.summary(db, now=now)
+    crls = settings.crls.status() if settings.crls else None
+    mo_identities = identities.listing(request)
     return {"queue": queue, "counts": counts, "stuck": stuck, "health": health, "now": now,
+            "crls": crls,
+            "mo_identities": mo_identities, "mo_health": availability.health(mo_identities),
             "tz": settings.console_timezone, "states": STATE_OPTIONS,
             "item_titles": queries.ITEM_TITLES, "stuck_after": settings.stuck_after}
 

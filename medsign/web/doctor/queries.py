@@ -97,7 +97,8 @@ class Board:
 
 
 def board(db: Session, *, scope: Scope, organization: str, now: datetime,
-          query: str = "") -> Board:
+          query: str = "", cannot_sign: str | None = None) -> Board:
+    """``cannot_sign``: why the organisation signs nothing now (it blocks every start)."""
     org = organizations.get(db, scope=scope, code=organization)
     tz = ZoneInfo(org.timezone)
     today = now.astimezone(tz).date()
@@ -110,7 +111,7 @@ def board(db: Session, *, scope: Scope, organization: str, now: datetime,
                       .order_by(AppointmentRow.starts_at, AppointmentRow.id)).all()
     wanted = _matches(query)
     pairs = [(a, p) for a, p in rows if wanted(full_name(p))]
-    found = cards(db, pairs, tz, org.code)
+    found = cards(db, pairs, tz, org.code, cannot_sign)
     days = [Day(label, day, [c for c in found if c.starts_at.date() == day])
             for label, day in (("Сегодня", today), ("Завтра", today + timedelta(days=1)))]
     return Board(org.name, org.timezone, days)
@@ -125,21 +126,22 @@ def _fold(text: str) -> str:
     return text.casefold().replace("ё", "е")
 
 
-def card(db: Session, *, scope: Scope, organization: str, appointment_id: str) -> Card:
+def card(db: Session, *, scope: Scope, organization: str, appointment_id: str,
+         cannot_sign: str | None = None) -> Card:
     """One appointment (404 outside the scope, like the API)."""
     appt, org, patient, _ = appointments.get(db, scope=scope, organization=organization,
                                              external_id=appointment_id)
-    return cards(db, [(appt, patient)], ZoneInfo(org.timezone), org.code)[0]
+    return cards(db, [(appt, patient)], ZoneInfo(org.timezone), org.code, cannot_sign)[0]
 
 
 def cards(db: Session, pairs: Sequence[tuple[AppointmentRow, PatientRow]],
-          tz: ZoneInfo, organization_code: str) -> list[Card]:
+          tz: ZoneInfo, organization_code: str, cannot_sign: str | None = None) -> list[Card]:
     """Cards of one organisation's appointments."""
     ids = [a.id for a, _ in pairs]
     consents = _consents(db, ids)
     latest = _latest_requests(db, ids)
-    return [_card(a, p, consents.get(a.id, []), latest.get(a.id), tz, organization_code)
-            for a, p in pairs]
+    return [_card(a, p, consents.get(a.id, []), latest.get(a.id), tz, organization_code,
+                  cannot_sign) for a, p in pairs]
 
 
 def _consents(db: Session, ids: list[int]) -> dict[int, list[ConsentRow]]:
@@ -159,7 +161,8 @@ def _latest_requests(db: Session, ids: list[int]) -> dict[int, SigningRequestRow
 
 
 def _card(a: AppointmentRow, p: PatientRow, consents: list[ConsentRow],
-          request: SigningRequestRow | None, tz: ZoneInfo, organization_code: str) -> Card:
+          request: SigningRequestRow | None, tz: ZoneInfo, organization_code: str,
+          cannot_sign: str | None) -> Card:
     summary = summarize(request) if request else None
     link, link_title = max_link(p)
     return Card(
@@ -169,7 +172,7 @@ def _card(a: AppointmentRow, p: PatientRow, consents: list[ConsentRow],
         patient_name=full_name(p), birth_date=p.birth_date, phone=p.phone,
         service=a.service_name, doctor_name=a.doctor_name,
         consents=[consent_view(c) for c in consents], request=summary, max_link=link,
-        max_link_title=link_title, blocker=_blocker(a, p, consents, summary))
+        max_link_title=link_title, blocker=_blocker(a, p, consents, summary, cannot_sign))
 
 
 def summarize(r: SigningRequestRow) -> RequestSummary:
@@ -194,13 +197,15 @@ def max_link(p: PatientRow) -> tuple[str, str]:
 
 
 def _blocker(a: AppointmentRow, p: PatientRow, consents: list[ConsentRow],
-             request: RequestSummary | None) -> str | None:
+             request: RequestSummary | None, cannot_sign: str | None) -> str | None:
     if a.status != "scheduled":
         return "запись на приём отменена"
     if request is not None and request.state == SigningState.failed:
         return "подписание остановлено с ошибкой: оператор должен повторить или отменить его"
     if request is not None and request.active:
         return "подписание уже идёт"
+    if cannot_sign is not None:
+        return cannot_sign
     if not any(c.signing_method == SigningMethod.electronic and c.state == ConsentState.pending
                for c in consents):
         return "нет документов, ожидающих электронного подписания"

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from medsign.accounts.staff import StaffUser
 from medsign.errors import ServiceError, ServiceUnavailable
 from medsign.records.scope import Scope
-from medsign.serving import state
-from medsign.signing import documents, evidence
+from medsign.serving import identities, state
+from medsign.signing import availability, documents, evidence
 from medsign.signing import service as signing
 from medsign.web import deps
 from medsign.web.doctor import queries
@@ -38,22 +38,43 @@ def scope_of(user: StaffUser) -> Scope:
 @router.get("")
 def board_page(request: Request, user: deps.Doctor, q: Search = "") -> Response:
     with deps.read_db(request) as db:
-        board = _board(request, db, user, q)
+        board, identity = _board(request, db, user, q)
     return render(request, "doctor/board.html", title="АРМ врача", board=board, q=q,
-                  refresh_url=f"/doctor/board?q={quote(q)}")
+                  identity=identity, refresh_url=f"/doctor/board?q={quote(q)}")
 
 
 @router.get("/board")
 def board_fragment(request: Request, user: deps.Doctor, q: Search = "") -> Response:
     with deps.read_db(request) as db:
-        board = _board(request, db, user, q)
-    return render(request, "doctor/_board.html", board=board, q=q)
+        board, identity = _board(request, db, user, q)
+    return render(request, "doctor/_board.html", board=board, q=q, identity=identity)
 
 
-def _board(request: Request, db: Session, user: StaffUser, q: str) -> queries.Board:
+def _board(request: Request, db: Session, user: StaffUser,
+           q: str) -> tuple[queries.Board, availability.OrganizationIdentity | None]:
     scope = scope_of(user)  # refuses a doctor without an organisation
-    return queries.board(db, scope=scope, organization=user.organization_code or "",
-                            now=deps.now(request), query=q)
+    code = user.organization_code or ""
+    identity = _identity(request, db, scope, code)
+    return queries.board(db, scope=scope, organization=code, now=deps.now(request), query=q,
+                         cannot_sign=_cannot_sign(identity)), identity
+
+
+def _identity(request: Request, db: Session, scope: Scope,
+              code: str) -> availability.OrganizationIdentity | None:
+    """Whether the МО can sign now (None: this process does not know, and starts nothing)."""
+    check = state(request).identities
+    if check is None:
+        return None
+    return availability.of_organization(db, identities=check, scope=scope, code=code,
+                                        now=deps.now(request))
+
+
+def _cannot_sign(identity: availability.OrganizationIdentity | None) -> str | None:
+    """The blocker a card shows in place of the start button."""
+    if identity is None or identity.status.usable:
+        return None
+    return f"медицинская организация сейчас не может подписывать ({identity.status.state.label}" \
+           f": {identity.reason})"
 
 
 def appointment_url(code: str, appointment_id: str, tail: str = "") -> str:
@@ -91,7 +112,7 @@ def _appointment(request: Request, user: StaffUser, code: str,
                  appointment_id: str) -> dict[str, Any]:
     scope = scope_of(user)
     with deps.read_db(request) as db:
-        card = queries.card(db, scope=scope, organization=code, appointment_id=appointment_id)
+        card = _card(request, db, scope, code, appointment_id)
         requests = queries.requests_of(db, scope=scope, organization=code,
                                           appointment_id=appointment_id)
         pdfs = {r.id: documents.list_pdfs(db, request_id=r.id, state=r.state)
@@ -99,11 +120,16 @@ def _appointment(request: Request, user: StaffUser, code: str,
     return {"card": card, "requests": requests, "pdfs": pdfs}
 
 
+def _card(request: Request, db: Session, scope: Scope, code: str,
+          appointment_id: str) -> queries.Card:
+    return queries.card(db, scope=scope, organization=code, appointment_id=appointment_id,
+                        cannot_sign=_cannot_sign(_identity(request, db, scope, code)))
+
+
 @router.get("/organizations/{code}/appointments/{appointment_id}/sign")
 def confirm_page(request: Request, user: deps.Doctor, code: Id, appointment_id: Id) -> Response:
     with deps.read_db(request) as db:
-        card = queries.card(db, scope=scope_of(user), organization=code,
-                               appointment_id=appointment_id)
+        card = _card(request, db, scope_of(user), code, appointment_id)
     return render(request, "doctor/confirm.html", title="Отправить на подписание", card=card)
 
 
@@ -114,7 +140,8 @@ def start_signing(request: Request, user: deps.Doctor, code: Id, appointment_id:
                                    consent_kinds=None, initiated_by="doctor")
     try:
         with deps.write_db(request) as db:
-            signing.start(db, scope=scope, command=command, now=deps.now(request))
+            signing.start(db, scope=scope, command=command, identities=identities(request),
+                          now=deps.now(request))
             db.commit()
     except ServiceError as exc:
         if exc.status == 404:

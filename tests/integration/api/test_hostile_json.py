@@ -16,13 +16,15 @@ from medsign.app import create_app
 from medsign.db.models import OrganizationRow
 from medsign.httpsafe.bodies import MAX_DEPTH
 from tests import factories as f
+from tests.identities import Identities
 
 DEEP = b"[" * 100_000 + b"]" * 100_000  # ~200 KB: well under the size limit
 
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+    with TestClient(create_app(engine, identities=Identities()),
+                    raise_server_exceptions=False) as c:
         c.headers["Authorization"] = f"Bearer {f.token(engine)}"
         yield c
 

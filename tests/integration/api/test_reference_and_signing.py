@@ -9,11 +9,13 @@ from sqlalchemy import Engine, func, select
 from medsign.app import create_app
 from medsign.db.models import AuditRow, SigningRequestRow, WorkItemRow
 from tests import factories as f
+from tests.identities import Identities
 
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+    with TestClient(create_app(engine, identities=Identities()),
+                    raise_server_exceptions=False) as c:
         c.headers["Authorization"] = f"Bearer {f.token(engine)}"
         yield c
 
@@ -60,7 +62,7 @@ def test_malformed_json_is_a_400_problem(client: TestClient) -> None:
 
 
 def test_no_token_is_401_with_www_authenticate(engine: Engine) -> None:
-    with TestClient(create_app(engine)) as c:
+    with TestClient(create_app(engine, identities=Identities())) as c:
         r = c.get("/api/v1/signing-requests")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
 

@@ -15,13 +15,14 @@ from medsign.api.guard import is_json
 from medsign.app import create_app
 from medsign.db.models import OrganizationRow
 from tests import factories as f
+from tests.identities import Identities
 
 LIMIT = 4096
 
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, max_body_bytes=LIMIT),
+    with TestClient(create_app(engine, max_body_bytes=LIMIT, identities=Identities()),
                     raise_server_exceptions=False) as c:
         c.headers["Authorization"] = f"Bearer {f.token(engine)}"
         yield c
@@ -116,7 +117,7 @@ def test_bodiless_requests_and_json_variants_are_let_through(client: TestClient)
 
 
 def test_an_unhandled_error_is_counted_as_a_500(engine: Engine) -> None:
-    app = create_app(engine)
+    app = create_app(engine, identities=Identities())
 
     @app.get("/api/v1/_boom")
     def boom() -> None:

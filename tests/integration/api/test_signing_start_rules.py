@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from medsign.app import create_app
 from medsign.db.models import AppointmentRow, SigningRequestRow
 from tests import factories as f
+from tests.identities import Identities
 
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+    with TestClient(create_app(engine, identities=Identities()),
+                    raise_server_exceptions=False) as c:
         c.headers["Authorization"] = f"Bearer {f.token(engine)}"
         assert c.put("/api/v1/organizations/mo1", json=f.organization()).status_code == 201
         assert c.put("/api/v1/organizations/mo1/patients/p1", json=f.patient()).status_code == 201

@@ -24,13 +24,15 @@ from medsign.db.engine import make_engine
 from medsign.db.migrate import alembic_config, upgrade
 from medsign.db.models import AppointmentRow, ConsentRow, PatientRow, SigningRequestRow
 from tests import factories as f
+from tests.identities import Identities
 
 ORGS = ("mo1", "mo2")
 
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+    with TestClient(create_app(engine, identities=Identities()),
+                    raise_server_exceptions=False) as c:
         c.headers["Authorization"] = f"Bearer {f.token(engine)}"
         yield c
 
@@ -209,7 +211,8 @@ def test_the_migration_keeps_every_row_and_reference(empty_url: str) -> None:
     engine = make_engine(empty_url)
     try:
         upgrade(engine)
-        with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+        with TestClient(create_app(engine, identities=Identities()),
+                        raise_server_exceptions=False) as c:
             c.headers["Authorization"] = f"Bearer {f.token(engine)}"
             assert c.put(_base("mo1"), json=f.organization()).status_code == 201
             assert c.put(f"{_base('mo1')}/patients/p1", json=f.patient()).status_code == 201
@@ -218,7 +221,8 @@ def test_the_migration_keeps_every_row_and_reference(empty_url: str) -> None:
             rid = c.post(f"{_base('mo1')}/appointments/a1/signing-requests").json()["id"]
         command.downgrade(alembic_config(engine), "0005")
         upgrade(engine)
-        with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+        with TestClient(create_app(engine, identities=Identities()),
+                        raise_server_exceptions=False) as c:
             c.headers["Authorization"] = f"Bearer {f.token(engine, 'after')}"
             got = c.get(f"/api/v1/signing-requests/{rid}").json()
             assert (got["organization"], got["appointment"], got["patient"]) == (

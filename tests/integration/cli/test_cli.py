@@ -30,6 +30,7 @@ from medsign.cli import main
 from medsign.db.engine import make_engine
 from medsign.db.migrate import head_revision
 from medsign.signing.signers import development_keys
+from tests.identities import Identities
 
 TIMEOUT = 60.0  # generous: a loaded CI machine starts Python slowly
 
@@ -151,7 +152,8 @@ def token(db_cli: Cli) -> str:
 @pytest.fixture
 def api(fresh_url: str) -> Iterator[TestClient]:
     engine = make_engine(fresh_url)
-    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+    with TestClient(create_app(engine, identities=Identities()),
+                    raise_server_exceptions=False) as client:
         yield client
     engine.dispose()
 
@@ -266,8 +268,8 @@ PRODUCTION_TOKENS = ("max-bot-token-0123456789abcdef", "goskey-partner-token-012
 def production_config(cli: Cli, signer: str, *extra: str, profile: str = "production") -> Path:
     """A file complete for production (real keys of a test CA) with ``signer`` chosen, run
     under ``profile``; SQLite, so that its warning comes along."""
-    ca, key, cert = development_keys(cli.cwd / "keys", code="mo1", name="ГБУЗ «Поликлиника»",
-                                     ogrn="1027700132195", inn="7707083893")
+    ca, _, _ = development_keys(cli.cwd / "keys", code="mo1", name="ГБУЗ «Поликлиника»",
+                                ogrn="1027700132195", inn="7707083893")
     path = cli.cwd / "production.toml"
     path.write_text("\n".join([
         f'profile = "{profile}"',
@@ -275,8 +277,9 @@ def production_config(cli: Cli, signer: str, *extra: str, profile: str = "produc
         "[server]", 'public_url = "https://medsign.region.example"',
         "[max]", f'token = "{PRODUCTION_TOKENS[0]}"', 'base_url = "https://127.0.0.1:9"',
         "[goskey]", f'token = "{PRODUCTION_TOKENS[1]}"',
-        "[signing]", f'signer = "{signer}"', f'trust_store = "{ca}"', f'key_file = "{key}"',
-        f'certificate_file = "{cert}"', *extra, ""]), encoding="utf-8")
+        "[signing]", f'signer = "{signer}"', f'trust_store = "{ca}"',
+        f'key_store = "{cli.cwd / "keys"}"', f'mo_trust_store = "{ca}"', *extra, ""]),
+        encoding="utf-8")
     return path
 
 

@@ -20,7 +20,12 @@ from medsign.crypto import (
     verify_detached,
 )
 from medsign.crypto.signers import PureSigner
-from tests.unit.crypto.crypto_support import DOCUMENT, openssl_binary, require_openssl_gost
+from tests.unit.crypto.crypto_support import (
+    DOCUMENT,
+    SELF_SIGNED_USAGE,
+    openssl_binary,
+    require_openssl_gost,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +119,8 @@ def test_openssl_keys_on_every_parameter_set_verify_with_us(tmp_path: Path, algo
             f"paramset:{paramset}", "-out", key)
     digest = "-md_gost12_512" if algorithm.endswith("512") else "-md_gost12_256"
     openssl("req", "-engine", "gost", "-x509", "-new", "-key", key, "-subj",
-            f"/CN=OpenSSL {algorithm} {paramset}/O=Interop", "-days", "2", digest, "-out", cert)
+            f"/CN=OpenSSL {algorithm} {paramset}/O=Interop", "-days", "2", digest,
+            *SELF_SIGNED_USAGE, "-out", cert)
     md = "md_gost12_512" if algorithm.endswith("512") else "md_gost12_256"
     (tmp_path / "doc").write_bytes(DOCUMENT)
     openssl("cms", "-sign", "-engine", "gost", "-binary", "-md", md, "-nosmimecap",
@@ -129,18 +135,28 @@ def test_openssl_keys_on_every_parameter_set_verify_with_us(tmp_path: Path, algo
         assert openssl_verify(tmp_path, DOCUMENT, ours, cert)
 
 
-def test_a_chain_issued_by_openssl_is_trusted_by_us(tmp_path: Path, trust: TrustStore) -> None:
+def openssl_chain(tmp_path: Path, *, ca_usage: str, ee_usage: str) -> tuple[Path, Path, Path]:
+    """A CA and an end certificate made by OpenSSL: ``(ca.pem, ee.key, ee.pem)``."""
     ca_key, ca_cert = tmp_path / "ca.key", tmp_path / "ca.pem"
     ee_key, ee_csr, ee_cert = tmp_path / "ee.key", tmp_path / "ee.csr", tmp_path / "ee.pem"
     for key in (ca_key, ee_key):
         openssl("genpkey", "-engine", "gost", "-algorithm", "gost2012_256", "-pkeyopt",
                 "paramset:A", "-out", key)
     openssl("req", "-engine", "gost", "-x509", "-new", "-key", ca_key, "-subj", "/CN=OpenSSL CA",
-            "-days", "2", "-md_gost12_256", "-out", ca_cert)
+            "-days", "2", "-md_gost12_256", "-addext", f"keyUsage={ca_usage}", "-out", ca_cert)
     openssl("req", "-engine", "gost", "-new", "-key", ee_key, "-subj", "/CN=OpenSSL EE",
             "-md_gost12_256", "-out", ee_csr)
+    (tmp_path / "ee.ext").write_text(f"keyUsage={ee_usage}\n", encoding="utf-8")
     openssl("x509", "-engine", "gost", "-req", "-in", ee_csr, "-CA", ca_cert, "-CAkey", ca_key,
-            "-CAcreateserial", "-days", "1", "-md_gost12_256", "-out", ee_cert)
+            "-CAcreateserial", "-days", "1", "-md_gost12_256", "-extfile", tmp_path / "ee.ext",
+            "-out", ee_cert)
+    return ca_cert, ee_key, ee_cert
+
+
+def test_a_chain_issued_by_openssl_is_trusted_by_us(tmp_path: Path, trust: TrustStore) -> None:
+    ca_cert, ee_key, ee_cert = openssl_chain(
+        tmp_path, ca_usage="critical,keyCertSign,cRLSign",
+        ee_usage="critical,digitalSignature,nonRepudiation")
     signature = openssl_sign(tmp_path, DOCUMENT, ee_key, ee_cert)
     report = verify_detached(DOCUMENT, signature, trust=TrustStore.from_file(ca_cert))
     assert report.issuer_subject == "CN=OpenSSL CA"

@@ -33,6 +33,7 @@ from medsign.records import appointments as appointment_records
 from medsign.records import organizations
 from medsign.records.scope import SYSTEM
 from medsign.signing import service as signing
+from tests.identities import Identities
 from tests.integration.web import stand
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
@@ -139,7 +140,8 @@ def test_a_failed_request_blocks_a_new_start_until_an_operator_acts(
     request_id = stand.start_signing(engine, "a1", NOW)
     stand.fail(engine, request_id, NOW)
     with Session(engine) as db, pytest.raises(Conflict) as refused:
-        signing.start(db, scope=SYSTEM, now=NOW, command=signing.StartRequest(
+        signing.start(db, scope=SYSTEM, now=NOW, identities=Identities(),
+                      command=signing.StartRequest(
             organization_code="mo1", appointment_external_id="a1", consent_kinds=None,
             initiated_by="mis"))
     assert refused.value.code == "signing_request_active"

@@ -74,8 +74,8 @@ class SigningStand:
 
 def build_stand(engine: Engine, tmp_path: Path, *, settings_env: dict[str, str] | None = None,
                 **emulator: Any) -> SigningStand:
-    """``settings_env`` adds to :data:`SETTINGS_ENV`; the MO's development key and certificate
-    are ``<tmp_path>/keys/mo1/mo.key`` and ``mo.pem`` (to configure as files, if wanted)."""
+    """``settings_env`` adds to :data:`SETTINGS_ENV`; the key store is ``<tmp_path>/keys``,
+    with the MO's development identity in ``mo1/dev/`` and the development CA at its root."""
     org = f.organization()
     ca, _, _ = development_keys(tmp_path / "keys", code="mo1", name=org["name"],
                                 ogrn=org["ogrn"], inn=org["inn"])

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from medsign.accounts import staff
+from medsign.crypto.keys import issue_certificate, load_pem, read_der, save_pem
 from medsign.records.scope import Scope
 from medsign.signing import service as signing
 from tests.integration.signing.stand import SigningStand
@@ -143,3 +144,30 @@ def test_every_file_in_the_package_unpacks_readable_with_its_date(
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():
             assert os.access(path, os.R_OK), path
+
+
+def test_each_mo_signature_names_the_certificate_that_made_it(stand: SigningStand) -> None:
+    keys = stand.container.keys_dir / "mo1" / "dev"  # the development identity of the МО
+    used = read_der(keys / "certificate.pem")
+    rid = signed(stand)
+    # The МО's key is rotated afterwards: the evidence keeps naming the one that signed.
+    ca = load_pem(stand.container.keys_dir / "dev-ca.key", stand.container.keys_dir / "dev-ca.pem")
+    save_pem(issue_certificate(ca, common_name="новый", organization="новый"),
+             keys / "key.pem", keys / "certificate.pem")
+    thumbprint = hashlib.sha1(used, usedforsecurity=False).hexdigest().upper()
+    with package(stand, rid) as zf:
+        report: dict[str, Any] = json.loads(zf.read("verification.json"))
+        page = zf.read("verification.html").decode()
+        sheet = zf.read("signature-sheet.pdf")
+    assert report["mo_signatures"]
+    for mo in report["mo_signatures"]:
+        assert mo["valid"]
+        assert mo["certificate_thumbprint"] == thumbprint
+        assert mo["certificate_sha256"] == hashlib.sha256(used).hexdigest()
+        assert mo["signer_subject"] and mo["signer_serial"]
+    assert page.count(thumbprint) >= len(report["mo_signatures"])
+    assert hashlib.sha256(used).hexdigest() in page
+    text = re.sub(r"\s+", "", "".join(
+        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(sheet), strict=True).pages))
+    assert "Отпечатоксертификата(SHA-1)" in text and thumbprint in text
+    assert hashlib.sha256(used).hexdigest() in text

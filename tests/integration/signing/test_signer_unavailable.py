@@ -1,6 +1,7 @@
-"""The MO's configured signing means cannot run — its GOST engine missing from the start, or
-removed after the start: the counter-signing step is retried, then the request fails with the
-reason for an operator, and nothing is signed by another means (``pure``) meanwhile."""
+"""The MO's configured signing means cannot run. Its GOST engine missing from the start: the
+МО cannot sign, so no signing starts (``mo_signing_unavailable``). Removed after the start: the
+counter-signing step is retried, then the request fails with the reason for an operator, and
+nothing is signed by another means (``pure``) meanwhile."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from medsign.crypto import openssl as openssl_backend
-from medsign.db.models import DocumentRow, WorkItemRow
+from medsign.db.models import DocumentRow, SigningRequestRow, WorkItemRow
 from medsign.signing import repository
-from tests.integration.signing.stand import FAST_RUNNER_ENV, build_stand
+from tests.integration.signing.stand import FAST_RUNNER_ENV, SigningStand, build_stand
 
 # ``openssl engine -t gost`` as on a machine with the engine ("gone": removed after the
 # probe, so every signature fails as openssl does then) or without it ("missing").
@@ -46,13 +47,37 @@ def no_working_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     openssl_backend._probe.cache_clear()
 
 
+def _openssl_stand(engine: Engine, tmp_path: Path) -> SigningStand:
+    stand = build_stand(engine, tmp_path, settings_env={"MEDSIGN_SIGNING__SIGNER": "openssl"})
+    # the МО's own identity (not a development one, which alone may fall back to pure)
+    mo1 = tmp_path / "keys" / "mo1"
+    (mo1 / "dev").rename(mo1 / "own")
+    return stand
+
+
+@pytest.mark.parametrize("no_working_engine", ["missing"], indirect=True)
+@pytest.mark.usefixtures("no_working_engine")
+def test_without_the_engine_from_the_start_no_signing_starts(engine: Engine,
+                                                             tmp_path: Path) -> None:
+    """The МО cannot sign at all: the start is refused with the reason, nothing is sent."""
+    stand = _openssl_stand(engine, tmp_path)
+    try:
+        r = stand.api.post("/api/v1/organizations/mo1/appointments/a1/signing-requests")
+    finally:
+        stand.container.close()
+    assert (r.status_code, r.json()["code"]) == (409, "mo_signing_unavailable")
+    assert "движок ГОСТ для OpenSSL не установлен" in r.json()["detail"]
+    with Session(engine) as db:
+        assert db.scalar(select(func.count()).select_from(SigningRequestRow)) == 0
+
+
+@pytest.mark.parametrize("no_working_engine", ["gone"], indirect=True)
 @pytest.mark.usefixtures("no_working_engine")
 def test_a_configured_openssl_key_without_its_engine_fails_visibly_and_signs_nothing(
         engine: Engine, tmp_path: Path) -> None:
-    keys = tmp_path / "keys" / "mo1"
-    stand = build_stand(engine, tmp_path, settings_env={
-        "MEDSIGN_SIGNING__SIGNER": "openssl", "MEDSIGN_SIGNING__KEY_FILE": str(keys / "mo.key"),
-        "MEDSIGN_SIGNING__CERTIFICATE_FILE": str(keys / "mo.pem")})
+    """The engine goes after the start (the probe saw it): the step fails, nothing is signed
+    by another means."""
+    stand = _openssl_stand(engine, tmp_path)
     try:
         rid = stand.start_signing()
         stand.run_worker()

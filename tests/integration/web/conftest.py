@@ -24,6 +24,7 @@ from medsign.db.models import Base
 from medsign.serving import BotSettings
 from medsign.web.config import WebSettings
 from tests.dbs import PgDatabase
+from tests.identities import Identities
 from tests.integration.web import stand
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)  # 10:00 in Moscow, a Tuesday
@@ -67,9 +68,15 @@ def bot() -> BotSettings:
 
 
 @pytest.fixture
+def identities() -> Identities:
+    """Every МО can sign, unless a test says otherwise."""
+    return Identities()
+
+
+@pytest.fixture
 def app(engine: Engine, clock: FakeClock, web_settings: WebSettings,
-        bot: BotSettings) -> FastAPI:
-    return create_app(engine, clock=clock, web=web_settings, bot=bot)
+        bot: BotSettings, identities: Identities) -> FastAPI:
+    return create_app(engine, clock=clock, web=web_settings, bot=bot, identities=identities)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from medsign.records import organizations
 from medsign.records.scope import SYSTEM
 from medsign.serving import BotSettings
 from medsign.signing import service as signing
+from tests.identities import Identities
 
 PASSWORD = "Correct-Horse-42"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -114,7 +115,8 @@ def start_signing(engine: Engine, aid: str, now: datetime) -> str:
         org = db.scalars(select(OrganizationRow.code).join(
             AppointmentRow, AppointmentRow.organization_id == OrganizationRow.id)
             .where(AppointmentRow.external_id == aid)).one()
-        row = signing.start(db, scope=SYSTEM, now=now, command=signing.StartRequest(
+        row = signing.start(db, scope=SYSTEM, now=now, identities=Identities(),
+                            command=signing.StartRequest(
             organization_code=org, appointment_external_id=aid, consent_kinds=None,
             initiated_by="mis"))
         db.commit()

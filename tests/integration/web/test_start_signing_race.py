@@ -28,6 +28,7 @@ from medsign.domain import bot as bot_texts
 from medsign.domain.signing import OPEN_STATES
 from medsign.serving import BotSettings
 from tests import factories as f
+from tests.identities import Identities
 from tests.integration.web import stand
 
 ROUNDS = 30
@@ -52,7 +53,8 @@ def paths(engine: Engine, seeded: stand.Seeded, client: TestClient,
     api = new_client()
     api.headers["Authorization"] = f"Bearer {f.token(engine)}"
     csrf = stand.token_of(doctor, f"/doctor/organizations/mo1/appointments/{seeded.today_mo1}/sign")
-    handler = max_updates.Handler(clock=clock, policy=bot.policy)
+    handler = max_updates.Handler(clock=clock, policy=bot.policy,
+                                       identities=Identities())
     return Paths(api, doctor, csrf, handler, engine, clock)
 
 

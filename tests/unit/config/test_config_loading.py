@@ -253,6 +253,27 @@ def test_nonexistent_files_are_problems(tmp_path: Path) -> None:
     assert "читаемому файлу" in found["signing.trust_store"].expected
 
 
+def test_crl_sources_are_files_or_web_addresses(tmp_path: Path) -> None:
+    (tmp_path / "crl").mkdir()
+    write(tmp_path / "crl" / "uc.crl", "")
+    toml = write(tmp_path / "m.toml", '[signing]\ncrls = ["crl/uc.crl", '
+                                      '"http://uc.example.ru/cdp/uc.crl"]\ncrl_refresh = "15m"\n')
+    signing = load_settings(toml, env={}).signing
+    assert signing.crls == (str(tmp_path / "crl/uc.crl"), "http://uc.example.ru/cdp/uc.crl")
+    assert signing.crl_refresh == timedelta(minutes=15)
+    env = {"MEDSIGN_SIGNING__CRLS": "crl/uc.crl, https://uc.example.ru/a.crl"}
+    assert load_settings(env=env).signing.crls[1] == "https://uc.example.ru/a.crl"
+
+
+@pytest.mark.parametrize(("value", "phrase"), [
+    ("crl/absent.crl", "не читается: "), ("ftp://uc.example.ru/uc.crl", "не подходит: ftp://"),
+    ("http:///uc.crl", "не подходит: http:///uc.crl")])
+def test_a_crl_source_that_cannot_be_read_is_a_problem(tmp_path: Path, value: str,
+                                                       phrase: str) -> None:
+    (found,) = problems_of(env={"MEDSIGN_SIGNING__CRLS": value})
+    assert found.key == "signing.crls" and phrase in found.expected
+
+
 def test_existing_files_are_accepted_and_resolved(tmp_path: Path) -> None:
     write(tmp_path / "ca.pem", "-----BEGIN CERTIFICATE-----\n")
     settings = load_settings(env={"MEDSIGN_GOSKEY__CA_BUNDLE": "ca.pem"})

@@ -13,8 +13,9 @@ def _in_empty_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.fixture
 def production(tmp_path: Path) -> dict[str, str]:
     """A complete production configuration, as environment variables."""
-    for name in ("operator-ca.pem", "mo.key", "mo.crt"):
+    for name in ("operator-ca.pem", "mo-ca.pem"):
         (tmp_path / name).write_text("-----BEGIN-----\n", encoding="utf-8")
+    (tmp_path / "keys").mkdir(mode=0o700)
     return {
         "MEDSIGN_PROFILE": "production",
         "MEDSIGN_DATABASE__URL": "postgresql://medsign:pw@db/medsign",
@@ -23,8 +24,8 @@ def production(tmp_path: Path) -> dict[str, str]:
         "MEDSIGN_GOSKEY__TOKEN": "goskey-token-0123456789abcdef",
         "MEDSIGN_SIGNING__TRUST_STORE": "operator-ca.pem",
         "MEDSIGN_SIGNING__SIGNER": "openssl",
-        "MEDSIGN_SIGNING__KEY_FILE": "mo.key",
-        "MEDSIGN_SIGNING__CERTIFICATE_FILE": "mo.crt",
+        "MEDSIGN_SIGNING__KEY_STORE": "keys",
+        "MEDSIGN_SIGNING__MO_TRUST_STORE": "mo-ca.pem",
     }
 
 
@@ -66,10 +67,38 @@ def test_lease_exactly_twice_the_poll_interval_is_too_short() -> None:
     assert problems_of(env)["runner.lease"].value == "2s"
 
 
-def test_key_and_certificate_go_together(tmp_path: Path) -> None:
-    (tmp_path / "mo.key").write_text("k", encoding="utf-8")
-    problem = problems_of({"MEDSIGN_SIGNING__KEY_FILE": "mo.key"})["signing.certificate_file"]
-    assert "signing.key_file" in problem.expected
+@pytest.mark.parametrize("key", ["key_file", "certificate_file"])
+def test_the_removed_one_key_for_every_mo_names_the_key_store_and_the_import(
+        tmp_path: Path, key: str) -> None:
+    file = tmp_path / "old.toml"
+    file.write_text(f'[signing]\n{key} = "/etc/medsign/mo.key"\n', encoding="utf-8")
+    for found in (problems_of_file(file), problems_of({f"MEDSIGN_SIGNING__{key.upper()}": "x"})):
+        problem = found[f"signing.{key}"]
+        assert "signing.key_store" in problem.expected and "ключ удалён" in problem.expected
+        assert "medsign keys import --organization" in problem.expected
+        assert "возможно, имелось в виду" not in problem.expected
+    assert problems_of_file(file)[f"signing.{key}"].source == str(file)
+
+
+def problems_of_file(path: Path) -> dict[str, Problem]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    return {problem.key: problem for problem in caught.value.problems}
+
+
+def test_key_store_and_passwords_are_existing_folders(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    found = problems_of({"MEDSIGN_SIGNING__KEY_STORE": "file",
+                         "MEDSIGN_SIGNING__KEY_PASSWORDS_DIR": "nowhere"})
+    assert found["signing.key_store"].expected == "путь к существующему каталогу или пусто"
+    assert "signing.key_passwords_dir" in found
+    (tmp_path / "store").mkdir()
+    assert load_settings(env={"MEDSIGN_SIGNING__KEY_STORE": "store"}).signing.key_store == (
+        tmp_path / "store")
+
+
+def test_pkcs12_password_variables_are_not_taken_for_unknown_settings() -> None:
+    assert load_settings(env={"MEDSIGN_KEY_PASSWORD_MO_1": "secret"}).profile == "development"
 
 
 def test_webhook_secret_follows_the_max_rules() -> None:
@@ -120,16 +149,19 @@ def test_production_refuses_plain_http(production: dict[str, str]) -> None:
     assert "https://" in found["server.public_url"].expected
 
 
-def test_production_requires_the_operator_ca_and_the_mo_key(production: dict[str, str]) -> None:
-    for name in ("TRUST_STORE", "KEY_FILE", "CERTIFICATE_FILE"):
+@pytest.mark.parametrize("signer", ["openssl", "external"])
+def test_production_requires_the_operator_ca_the_key_store_and_the_mo_ca(
+        production: dict[str, str], signer: str) -> None:
+    for name in ("TRUST_STORE", "KEY_STORE", "MO_TRUST_STORE"):
         del production[f"MEDSIGN_SIGNING__{name}"]
+    production |= {"MEDSIGN_SIGNING__SIGNER": signer, "MEDSIGN_SIGNING__SIGNER_COMMAND": "cs"}
     found = problems_of(production)
-    assert {"signing.trust_store", "signing.key_file", "signing.certificate_file"} <= set(found)
+    assert set(found) == {"signing.trust_store", "signing.key_store", "signing.mo_trust_store"}
+    assert "medsign keys import" in found["signing.key_store"].expected
+    assert "сертификаты МО" in found["signing.mo_trust_store"].expected
 
 
-def test_production_with_an_external_signer_needs_no_key_files(production: dict[str, str]) -> None:
-    for name in ("KEY_FILE", "CERTIFICATE_FILE"):
-        del production[f"MEDSIGN_SIGNING__{name}"]
+def test_production_with_an_external_signer_loads(production: dict[str, str]) -> None:
     production |= {"MEDSIGN_SIGNING__SIGNER": "external", "MEDSIGN_SIGNING__SIGNER_COMMAND": "cs"}
     assert load_settings(env=production).signing.signer == "external"
 

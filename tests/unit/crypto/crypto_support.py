@@ -29,6 +29,10 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 # a signer that canonicalises text would rewrite
 DOCUMENT = (b"%PDF-1.7\r\n%\xe2\xe3\xcf\xd3\r\n" + bytes(range(256)) * 390 + b"\n%%EOF\n")
 STAND_IN = Path(__file__).with_name("stand_in_signer.py")
+# What `openssl req -x509` must add for a self-signed certificate that signs documents: the
+# trust store refuses a signer certificate without keyUsage (medsign.crypto.chain), and
+# OpenSSL's default v3_ca section writes none.
+SELF_SIGNED_USAGE = ("-addext", "keyUsage=critical,digitalSignature,nonRepudiation,keyCertSign")
 
 
 @pytest.fixture(scope="session")

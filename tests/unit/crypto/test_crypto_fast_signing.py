@@ -18,7 +18,7 @@ from medsign.crypto import cms as gost_cms
 from medsign.crypto.certs import parse_certificate
 from medsign.crypto.keys import load_private_key
 from medsign.crypto.signers import PureSigner
-from tests.unit.crypto.crypto_support import DOCUMENT, NOW, openssl_binary
+from tests.unit.crypto.crypto_support import DOCUMENT, NOW, SELF_SIGNED_USAGE, openssl_binary
 from tests.unit.crypto.test_crypto_primitives import (
     EXAMPLE_CURVE,
     EXAMPLE_E,
@@ -165,7 +165,8 @@ def test_our_signatures_verify_with_openssl_on_every_parameter_set(
     openssl("genpkey", "-engine", "gost", "-algorithm", algorithm, "-pkeyopt",
             f"paramset:{paramset}", "-out", key)
     openssl("req", "-engine", "gost", "-x509", "-new", "-key", key, "-subj",
-            f"/CN=Ours {algorithm} {paramset}", "-days", "2", digest, "-out", cert)
+            f"/CN=Ours {algorithm} {paramset}", "-days", "2", digest, *SELF_SIGNED_USAGE,
+            "-out", cert)
     signer = PureSigner(load_pem(key, cert))
     (tmp_path / "doc").write_bytes(DOCUMENT)
     for n in range(2):

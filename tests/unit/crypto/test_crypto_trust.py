@@ -90,7 +90,7 @@ def test_a_chain_through_an_intermediate_in_the_store_is_trusted(
 def test_an_end_entity_certificate_cannot_act_as_a_ca(mo: KeyPair) -> None:
     forged = issue_certificate(mo, common_name="Подделка", organization="МО")
     trust = TrustStore.from_certificates([mo.certificate_der])
-    refused(trust, forged.certificate_der, "untrusted_certificate")
+    refused(trust, forged.certificate_der, "ca_not_allowed")
 
 
 def test_a_certificate_claiming_a_store_ca_as_issuer_but_signed_by_another_key_fails(

@@ -205,6 +205,17 @@ def test_something_that_is_not_a_zip_is_a_corrupt_archive(operator: Operator,
         assert error.message.startswith("Архив повреждён или не ZIP")
 
 
+def test_a_zip_of_a_version_python_cannot_read_is_a_corrupt_archive(
+        operator: Operator, genuine: Entries) -> None:
+    """"Version needed to extract" above what zipfile knows raises NotImplementedError while
+    the directory is read; found by the random-damage test below."""
+    data = bytearray(zip_of(genuine))
+    header = data.index(b"PK\x01\x02")  # the first central directory entry
+    data[header + 6:header + 8] = (99).to_bytes(2, "little")  # "version 9.9"
+    error = rejected(bytes(data), operator)
+    assert error.code == "archive_corrupt" and "9.9" in error.message
+
+
 def test_a_truncated_archive_is_corrupt(operator: Operator, genuine: Entries) -> None:
     data = zip_of(genuine)
     error = rejected(data[: len(data) * 2 // 3], operator)

@@ -21,11 +21,13 @@ SEAL = {"covers": "Согласие на вмешательство PDF.pdf", "v
         "issuer_subject": "CN=Эмулятор УЦ Госключа", "not_before": "2026-12-05T08:08:56+03:00",
         "not_after": "2036-12-02T08:08:56+03:00", "signing_time": "2026-12-06T08:08:56+03:00",
         "digest_algorithm": "streebog256", "signature_algorithm": "gost3410-2012-256",
-        "message_digest_hex": "ff4abd1057", "certificate_sha256": "ab"}
+        "message_digest_hex": "ff4abd1057", "certificate_sha256": "ab",
+        "certificate_thumbprint": "5F1E" * 10}
 MO = {**SEAL, "file": "Согласие на вмешательство PDF подпись МО.p7s",
       "signer_subject": "CN=ГБУЗ «Городская поликлиника № 1»",
       "signer_serial": "3D831A1F52F6B99B70A3EBB3AFDD0FBE9FAC853F",
-      "not_after": "2027-12-05T08:08:56+03:00", "signing_time": "2026-12-06T08:09:07+03:00"}
+      "not_after": "2027-12-05T08:08:56+03:00", "signing_time": "2026-12-06T08:09:07+03:00",
+      "certificate_thumbprint": "A1B2C3D4E5" * 4, "certificate_sha256": "9c" * 32}
 REPORT: dict[str, Any] = {
     "version": 2, "signing_request": "a0597edc-d80a-423a-9fe1-16dc9e5ecdfc",
     "transaction_id": "e33d4006-e102-499d-8d93-cfce33557c0b", "state": "completed",
@@ -69,6 +71,7 @@ def test_the_sheet_names_the_document_its_hash_and_both_signatures() -> None:
                      "Документ 1. Согласие на вмешательство", PDF_SHA,
                      REPORT["signing_request"], REPORT["transaction_id"],
                      SEAL["signer_serial"], MO["signer_serial"],
+                     MO["certificate_thumbprint"], MO["certificate_sha256"],
                      "06.12.2026 10:09:07 (Екатеринбург, UTC+5)",  # the MO's signing time
                      "с 05.12.2026 10:08:56 (Екатеринбург, UTC+5) по 05.12.2027"):
         assert expected in text, expected

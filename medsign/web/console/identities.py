@@ -1,0 +1,49 @@
+"""What the console says about the МО signing identities: a banner on every console page
+while an МО in the operator's scope cannot sign or soon will not, and the overview's section
+«Подпись МО» with every МО.
+
+Both read the process's signer provider (``serving.AppState.identities``), which caches what
+it read, so a page asks nothing of the key store but what it already knows.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from medsign.accounts.staff import Role, StaffUser
+from medsign.records.scope import Scope
+from medsign.serving import state
+from medsign.signing import availability
+from medsign.signing.availability import OrganizationIdentity
+from medsign.web import deps
+
+CONSOLE_ROLES = (Role.operator, Role.admin)
+
+
+def listing(request: Request, scope: Scope | None = None) -> list[OrganizationIdentity]:
+    """Every МО (within ``scope``) with its identity; empty in a process that has no signer
+    provider."""
+    check = state(request).identities
+    if check is None:
+        return []
+    with deps.read_db(request) as db:
+        return availability.overview(db, identities=check, now=deps.now(request), scope=scope)
+
+
+def banner(request: Request) -> None:
+    """A dependency of the console's routers: what the banner of a full page warns of
+    (live fragments and forms do not show it, so they do not ask)."""
+    visitor = getattr(request.state, "visitor", None)
+    staff = visitor.staff if visitor is not None else None
+    if staff is None or staff.role not in CONSOLE_ROLES or request.method != "GET" or \
+            request.headers.get("X-Requested-With") == "medsign-refresh":
+        return
+    request.state.mo_warnings = availability.needing_attention(listing(request, _scope(staff)))
+
+
+def _scope(staff: StaffUser) -> Scope:
+    """Operators and administrators see every organisation, unless the account is tied to
+    one."""
+    if staff.organization_code is None:
+        return Scope(actor=staff.actor)
+    return Scope(actor=staff.actor, organizations=frozenset({staff.organization_code}))
