@@ -24,6 +24,7 @@ from medsign.clock import Clock, SystemClock, clock_from_environment
 from medsign.config import Problem, Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
+from medsign.domain.mo_identity import Requisites
 from medsign.health import HealthRecorder
 from medsign.housekeeping.flow import KIND as HOUSEKEEPING_KIND
 from medsign.housekeeping.flow import STEP as HOUSEKEEPING_STEP
@@ -121,13 +122,23 @@ class Container:
             return None
         signers = self.signers()
 
+        mo = self.esia_requisites()
+
         def make() -> EsiaClient:
-            code, name, ogrn, inn = ESIA_DEV_KEY
-            signer = signers.for_organization(code, name=name, ogrn=ogrn, inn=inn)
+            signer = signers.for_organization(mo.code, name=mo.name, ogrn=mo.ogrn, inn=mo.inn)
             return EsiaClient(e.base_url, e.client_id, e.redirect_url, signer=signer,
                               ca_bundle=e.ca_bundle, timeout=e.timeout.total_seconds(),
                               transport=self.esia_transport)
         return make
+
+    def esia_requisites(self) -> Requisites:
+        """Whom the ESIA client signs as: the organisation of ``[esia]`` (production requires
+        its ОГРН and ИНН), or, outside production and unset, a development identity."""
+        e = self.settings.esia
+        if e.ogrn or self.settings.profile == "production":
+            return Requisites(e.key_code, e.organization or "система-клиент ЕСИА", e.ogrn, e.inn)
+        _, name, ogrn, inn = ESIA_DEV_KEY
+        return Requisites(e.key_code, name, ogrn, inn)
 
     def operator_trust(self) -> TrustStore:
         """The platform operator's CA: configured, or the local emulator's outside production."""

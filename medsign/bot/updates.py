@@ -128,8 +128,7 @@ class Handler:
                 return self._ask_for_phone(cb, row)
             if exc.code == UNAVAILABLE:
                 return self._not_now(cb, row)
-            return _toast(cb, bot.SIGNING_ALREADY_OPEN if exc.code == "signing_request_active"
-                          else exc.message)
+            return _toast(cb, bot.start_refused(exc.code))
         row.signing_request_id = started.id
         kinds = [ConsentKind(k) for k in started.consent_kinds]
         # Only "being prepared": the documents reach Госключ when the runner's ``send`` has

@@ -51,7 +51,8 @@ def keys_init(ctx: click.Context, code: str) -> None:
               "сертификат для signer = external). Всё проверяется до записи; прежние ключи МО "
               "остаются, новые подписи делает самый новый действующий.")
 @config_option
-@click.option("--organization", "code", required=True, metavar="CODE", help="Код МО.")
+@click.option("--organization", "code", required=True, metavar="CODE",
+              help="Код МО (или esia.key_code — ключ системы-клиента ЕСИА).")
 @click.option("--key", type=_FILE, help="Закрытый ключ ГОСТ (PKCS#8, PEM или DER).")
 @click.option("--certificate", type=_FILE, help="Сертификат МО (PEM или DER).")
 @click.option("--pkcs12", type=_FILE, help="Контейнер PKCS#12 с ключом и сертификатом.")
@@ -202,9 +203,16 @@ def _requisites(ctx: click.Context, code: str | None) -> list[Requisites]:
     from medsign.records import organizations
     from medsign.records.scope import SYSTEM
 
+    container = container_from(ctx)
+    esia = container.settings.esia
+    # the ESIA client system's own identity sits in the same store (``[esia] key_code``)
+    client = [container.esia_requisites()] if esia.client_id or code == esia.key_code else []
+    if code is not None and code == esia.key_code:
+        return client
+
     def load(db: Session, _now: datetime) -> list[Requisites]:
         codes = [code] if code else [c for c, _ in organizations.names(db)]
         rows = [organizations.get(db, scope=SYSTEM, code=c) for c in codes]
         return [Requisites(r.code, r.name, r.ogrn, r.inn) for r in rows]
     found: list[Requisites] = in_session(ctx, load)
-    return found
+    return found if code else found + client

@@ -160,6 +160,13 @@ class EsiaSettings(Section):
     redirect_url: OptionalWebUrl = ""
     ca_bundle: OptionalPath = None
     timeout: PositiveDuration = _seconds(30)
+    # The client system signs its requests to ESIA as the organisation that registered it:
+    # its key lives in signing.key_store under key_code, its certificate must name ogrn/inn.
+    key_code: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")] = (
+        "medsign-esia")
+    organization: str = ""
+    ogrn: Annotated[str, Field(pattern=r"^(\d{13}|\d{15})?$")] = ""
+    inn: Annotated[str, Field(pattern=r"^(\d{10}|\d{12})?$")] = ""
 
 
 class RateLimit(Section):

@@ -56,6 +56,10 @@ _PURE_IN_PRODUCTION = (
     "signing.allow_pure_in_production = true)"
 )
 _REDIRECT_REQUIRED = "адрес возврата из ЕСИА: в production обязателен при заданном esia.client_id"
+_ESIA_REQUISITES_REQUIRED = (
+    "реквизиты организации, зарегистрировавшей систему-клиент в ЕСИА: в production обязательны "
+    "при заданном esia.client_id (её сертификат в signing.key_store/<esia.key_code> должен их "
+    "называть)")
 _USE_POSTGRES = "PostgreSQL для production (SQLite работает, но только на одном сервере)"
 _NO_SQL_ECHO = "false в production: журнал SQL содержит персональные данные"
 _NO_PREFIX = f"адрес, оканчивающийся на {GOSKEY_PREFIX} (пути API партнёра — от него: /v1/…)"
@@ -190,6 +194,10 @@ def _development_crypto(s: Settings) -> Iterator[Problem]:
 def _esia_redirect(s: Settings) -> Iterator[Problem]:
     if s.esia.client_id and not s.esia.redirect_url:
         yield problem(s, "esia.redirect_url", _REDIRECT_REQUIRED)
+    if s.esia.client_id:
+        for key in ("esia.ogrn", "esia.inn"):
+            if not value_at(s, key):
+                yield problem(s, key, _ESIA_REQUISITES_REQUIRED)
 
 
 def settings_warnings(settings: Settings) -> list[Problem]:

@@ -106,6 +106,25 @@ SIGNING_ALREADY_OPEN = ("Подписание документов по этой
 PAPER_TOAST = "Подпишете в клинике"
 # The clinic cannot counter-sign online just now (its own signature is unavailable): nothing
 # the patient did or can fix, so no reasons — only what they can do.
+# Why «Подписать онлайн» did not start, in the patient's words: the service's own messages
+# are written for staff (codes, field names) and never reach the patient.
+_START_REFUSED = {
+    "appointment_cancelled": "Эта запись к врачу отменена — подписывать документы не нужно.",
+    "no_electronic_consents": ("Документы к этой записи подписываются только в клинике. "
+                               "Пожалуйста, приходите на приём на 10–15 минут раньше."),
+    "consent_not_signable": ("Документы к этой записи подписываются только в клинике. "
+                             "Пожалуйста, приходите на приём на 10–15 минут раньше."),
+    "signing_request_active": SIGNING_ALREADY_OPEN,
+}
+START_FAILED = ("Не получилось начать подписание. Попробуйте ещё раз позже или подпишите "
+                "документы в клинике перед приёмом.")
+
+
+def start_refused(code: str) -> str:
+    """What the patient is told when signing could not start for ``code``."""
+    return _START_REFUSED.get(code, START_FAILED)
+
+
 SIGNING_ONLINE_UNAVAILABLE_TOAST = "Сейчас подписать онлайн не получится"
 SIGNING_ONLINE_UNAVAILABLE = (
     "К сожалению, сейчас подписать документы онлайн не получится. Вы ничего не сделали "

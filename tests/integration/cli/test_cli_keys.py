@@ -187,3 +187,29 @@ def test_a_pkcs12_container_is_imported_with_its_password_and_the_service_is_war
     wrong = keys.run("import", "--organization", "mo2", "--pkcs12", str(container),
                      MEDSIGN_KEY_PASSWORD_MO2="не тот")
     assert wrong.returncode == 1 and "неверный пароль" in wrong.stderr
+
+
+def test_the_esia_client_system_has_its_own_identity_named_by_the_esia_settings(
+        keys: Keys) -> None:
+    """ESIA's requests are signed as the organisation that registered the client system
+    (``[esia] ogrn/inn``), from the same store under ``esia.key_code`` — not as some МО."""
+    portal = MOS["mo3"]  # requisites of an organisation that is not an МО of the database
+    esia = {"MEDSIGN_ESIA__CLIENT_ID": "RPMU", "MEDSIGN_ESIA__REDIRECT_URL":
+            "https://portal.example/esia/return", "MEDSIGN_ESIA__ORGANIZATION": portal.name,
+            "MEDSIGN_ESIA__OGRN": portal.ogrn, "MEDSIGN_ESIA__INN": portal.inn}
+    missing = keys.run("check", **esia)
+    assert missing.returncode == 1 and "(medsign-esia)" in missing.stderr
+    key, cert = keys.files(keys.kit.issue(MO1), "wrong")
+    wrong = keys.run("import", "--organization", "medsign-esia", "--key", key,
+                     "--certificate", cert, **esia)
+    assert wrong.returncode == 1 and f"ОГРН в сертификате {MO1.ogrn}" in wrong.stderr
+    key, cert = keys.files(keys.kit.issue(portal), "portal")
+    done = keys.run("import", "--organization", "medsign-esia", "--key", key,
+                    "--certificate", cert, **esia)
+    assert done.returncode == 0, done.stderr
+    assert f"«{portal.name}» (medsign-esia)" in done.stdout
+    listed = keys.run("list", **esia)
+    assert "medsign-esia" in listed.stdout and portal.ogrn in listed.stdout
+    checked = keys.run("check", **esia)  # the МО of the database have no keys yet
+    assert checked.returncode == 1 and "(mo1)" in checked.stderr
+    assert "medsign-esia" not in checked.stderr

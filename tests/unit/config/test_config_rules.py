@@ -191,6 +191,16 @@ def test_pure_is_the_quiet_default_outside_production(profile: str, allowed: str
     assert settings.signing.signer == "pure" and settings_warnings(settings) == []
 
 
+def test_production_esia_client_needs_the_requisites_its_certificate_names(
+        production: dict[str, str]) -> None:
+    production["MEDSIGN_ESIA__CLIENT_ID"] = "RPMU"
+    production["MEDSIGN_ESIA__REDIRECT_URL"] = "https://portal.example/esia/return"
+    problems = problems_of(production)
+    assert {"esia.ogrn", "esia.inn"} <= set(problems)
+    production.update(MEDSIGN_ESIA__OGRN="1027700132195", MEDSIGN_ESIA__INN="7707083893")
+    assert load_settings(env=production).esia.ogrn == "1027700132195"  # no problem left
+
+
 def test_production_esia_client_needs_a_redirect_url(production: dict[str, str]) -> None:
     production["MEDSIGN_ESIA__CLIENT_ID"] = "MEDSIGN01"
     assert "esia.redirect_url" in problems_of(production)
