@@ -116,8 +116,10 @@ def trust_local_connections() -> None:
 # Cyrillic font for the signing emulator's PDFs (and the pages in the browser), and Chromium for
 # the browser tests (tests/e2e/browser drive /usr/bin/chromium through Playwright, whose own
 # browser downloads are never used), poppler-utils (pdftoppm, pdftotext) to render and read the
-# signature sheet.
-TEST_PACKAGES = ("libengine-gost-openssl", "fonts-dejavu-core", "chromium", "poppler-utils")
+# signature sheet, nginx for the production topology of deploy/ and Prometheus's promtool for
+# its alert rules (tests/e2e/deploy).
+TEST_PACKAGES = ("libengine-gost-openssl", "fonts-dejavu-core", "chromium", "poppler-utils",
+                 "nginx-light", "prometheus")
 
 
 def ensure_system_packages(packages: tuple[str, ...]) -> None:

@@ -98,18 +98,27 @@ class QueueCollector(Collector):
         age = GaugeMetricFamily("medsign_runner_oldest_age_seconds",
                                 "Age of the least recently changed item, by kind and status",
                                 labels=["kind", "status"])
+        behind = GaugeMetricFamily("medsign_runner_overdue_seconds",
+                                   "How long the longest-waiting due item of a kind has waited "
+                                   "past its time with no worker on it (0: none waiting)",
+                                   labels=["kind"])
+        now = self._clock.now()
         try:
             with read_only(self._engine) as conn:
                 stats = store.queue_stats(conn)
+                since = store.overdue_since(conn, now=now)
         except Exception:
-            stats = []
-        now = self._clock.now()
+            stats, since = [], {}
         for s in stats:
             depth.add_metric([s.kind, s.status], s.count)
             if s.oldest is not None:
                 age.add_metric([s.kind, s.status], (now - s.oldest).total_seconds())
+        for kind in sorted({s.kind for s in stats} | set(since)):
+            waited = (now - since[kind]).total_seconds() if kind in since else 0.0
+            behind.add_metric([kind], max(waited, 0.0))
         yield depth
         yield age
+        yield behind
 
 
 class CrlCollector(Collector):

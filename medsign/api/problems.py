@@ -15,10 +15,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from medsign.db.engine import RETRY_AFTER_S, unavailable
 from medsign.domain.errors import DomainError
 from medsign.errors import ServiceError
 from medsign.logs import bind_correlation, correlation_id
@@ -106,6 +107,17 @@ def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
                    "Данные одновременно изменил другой запрос; повторите запрос.")
 
 
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, IntegrityError):
+        return _integrity_error(request, exc)
+    if not unavailable(exc):
+        return _unexpected(request, exc)
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem(503, "database_unavailable",
+                   "База данных временно недоступна; повторите запрос через несколько секунд.",
+                   headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Starlette runs this handler outermost, after the correlation middleware has unwound:
     # bind the request's id again, so that the log line and the answer carry it.
@@ -124,7 +136,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

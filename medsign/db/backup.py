@@ -83,9 +83,16 @@ def create_backup(db_url: str, target: Path, *,
     target = Path(target)
     tmp = _sibling(target, ".tmp")
     started = datetime.now(UTC)
-    _remove_sqlite_file(tmp)  # a leftover of an interrupted run
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_sqlite_file(tmp)  # a leftover of an interrupted run
+    except (FileExistsError, NotADirectoryError):
+        raise BackupError(f"Не удаётся писать копию в {target.parent}: на этом пути файл, "
+                          "а не папка") from None
+    except OSError as exc:
+        raise BackupError(f"Не удаётся писать копию в {target.parent}: "
+                          f"{exc.strerror or exc}") from None
+    try:
         if url.get_backend_name() == "sqlite":
             revision = _sqlite_backup(url, target, tmp, progress)
         else:

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 READ_ONLY = "medsign_read_only"
 
@@ -205,6 +205,18 @@ def read_only(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(**{READ_ONLY: True})
         with conn.begin():
             yield conn
+
+
+# How long a client is asked to wait (``Retry-After``) when the database cannot be reached:
+# a PostgreSQL restart or failover takes a few seconds; the pool reconnects by itself.
+RETRY_AFTER_S = 5
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (down, restarting, a
+    lock it gave up waiting for) — a temporary state, not a wrong query or data."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def reachable(engine: Engine) -> bool:

@@ -242,6 +242,17 @@ def queue_stats(conn: Connection) -> list[QueueStat]:
     return [QueueStat(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+def overdue_since(conn: Connection, *, now: datetime) -> dict[str, datetime]:
+    """Per kind, the earliest ``next_run_at`` among due items — how far behind the workers
+    are. An item waiting for its time (tomorrow's invitation) is not behind, nor one being
+    worked on: a claim moves ``next_run_at`` to the end of its lease."""
+    rows = conn.execute(
+        select(T.c.kind, func.min(T.c.next_run_at))
+        .where(_scheduled(conn), T.c.next_run_at <= now)
+        .group_by(T.c.kind)).all()
+    return {kind: since for kind, since in rows if since is not None}
+
+
 def ensure_singleton(conn: Connection, *, name: str, kind: str, step: str,
                      now: datetime) -> int:
     """The one live item of ``name`` (e.g. the MAX poller): created, or revived if it ended.

@@ -18,9 +18,10 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from medsign.db.engine import RETRY_AFTER_S, unavailable
 from medsign.domain.errors import DomainError
 from medsign.errors import ServiceError
 from medsign.logs import bind_correlation
@@ -44,7 +45,7 @@ def wants_html(request: Request) -> bool:
 
 def install(app: FastAPI) -> None:
     for exc_class in (ServiceError, DomainError, RequestValidationError,
-                      StarletteHTTPException, IntegrityError, Exception):
+                      StarletteHTTPException, DBAPIError, Exception):
         original = app.exception_handlers.get(exc_class)
         app.add_exception_handler(exc_class, _either(original, _page_for))
     app.add_exception_handler(WebError, _web_error)
@@ -83,6 +84,12 @@ def _page_for(request: Request, exc: Exception) -> Response:
     if isinstance(exc, IntegrityError):
         return error_page(request, 409, "Данные изменились",
                           "Данные одновременно изменил другой пользователь. Повторите действие.")
+    if isinstance(exc, DBAPIError) and unavailable(exc):
+        log.warning("database unavailable on a page: %s", type(exc).__name__)
+        response = error_page(request, 503, "Сервис временно недоступен",
+                              "Сервис ненадолго недоступен. Обновите страницу через минуту.")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     return fault(request, exc)
 
 

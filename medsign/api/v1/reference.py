@@ -29,7 +29,9 @@ ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": schemas.Problem, "description": text} for code, text in (
         (400, "Некорректный JSON"), (401, "Нет или неверный токен"),
         (404, "Не найдено или вне области доступа токена"), (409, "Конфликт с состоянием"),
-        (422, "Данные не прошли проверку"))}
+        (422, "Данные не прошли проверку"),
+        (503, "база данных временно недоступна (database_unavailable): повторите запрос "
+              "через Retry-After"))}
 # Operations with a JSON body: the request guard (``medsign.api.guard``) may refuse it first.
 WITH_BODY: dict[int | str, dict[str, object]] = {**ERRORS, **{
     code: {"model": schemas.Problem, "description": text} for code, text in (
@@ -38,8 +40,10 @@ WITH_BODY: dict[int | str, dict[str, object]] = {**ERRORS, **{
 
 
 def unavailable(text: str) -> dict[int | str, dict[str, object]]:
-    """A 503: the feature is not configured in this process."""
-    return {503: {"model": schemas.Problem, "description": text}}
+    """A 503: the feature is not configured in this process (or, as everywhere, the database
+    is briefly unavailable)."""
+    return {503: {"model": schemas.Problem,
+                  "description": f"{text}; или {ERRORS[503]['description']}"}}
 
 
 def _upserted(model: type) -> dict[int | str, dict[str, object]]:

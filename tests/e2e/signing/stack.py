@@ -11,6 +11,7 @@ SIGKILLs one and starts it again with the same arguments, its log continued.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -55,6 +56,7 @@ class Process:
     proc: subprocess.Popen[bytes]
     log: Path
     args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
 
     def tail(self, lines: int = 25) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -95,12 +97,14 @@ class Stack:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "medsign", *args]
 
-    def start(self, name: str, *args: str) -> Process:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Process:
+        """``env``: variables added to ours (e.g. ``PYTHONPATH`` of another version)."""
         log = self.logs / f"{name}.log"
         with log.open("ab") as out:
             proc = subprocess.Popen(self.command(*args), cwd=self.folder, stdout=out,
-                                    stderr=subprocess.STDOUT)
-        process = Process(name, proc, log, args)
+                                    stderr=subprocess.STDOUT,
+                                    env={**os.environ, **env} if env else None)
+        process = Process(name, proc, log, args, env or {})
         self.processes.append(process)
         return process
 
@@ -111,13 +115,14 @@ class Stack:
         process.proc.kill()
         process.proc.wait(timeout=10)
         self.processes.remove(process)
-        return self.start(process.name, *process.args)
+        return self.start(process.name, *process.args, env=process.env)
 
-    def run(self, *args: str, timeout: float = 60) -> str:
+    def run(self, *args: str, timeout: float = 60, env: dict[str, str] | None = None) -> str:
         """A one-shot command; its stdout (stderr goes to the logs)."""
         with (self.logs / f"{args[0]}.log").open("ab") as err:
             done = subprocess.run(self.command(*args), cwd=self.folder, stdout=subprocess.PIPE,
-                                  stderr=err, timeout=timeout, check=False)
+                                  stderr=err, timeout=timeout, check=False,
+                                  env={**os.environ, **env} if env else None)
         if done.returncode != 0:
             raise AssertionError(f"medsign {' '.join(args)} exited with {done.returncode}: "
                                  f"{(self.logs / f'{args[0]}.log').read_text()[-2000:]}")

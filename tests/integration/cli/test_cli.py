@@ -429,6 +429,28 @@ def test_backup_and_restore_round_trip(db_cli: Cli, token: str, api: TestClient)
     assert api.get("/api/v1/signing-requests", headers=bearer(later)).status_code == 401
 
 
+def test_backup_writes_its_time_for_the_backup_age_alert(db_cli: Cli, token: str) -> None:
+    metrics = db_cli.cwd / "textfile" / "medsign_backup.prom"
+    metrics.parent.mkdir()
+    before = time.time()
+    db_cli.ok("backup", "copy.backup", "--metrics-file", str(metrics))
+    samples = {line.split()[0]: float(line.split()[1]) for line in
+               metrics.read_text().splitlines() if line and not line.startswith("#")}
+    assert before - 5 <= samples["medsign_backup_last_success_timestamp_seconds"] <= time.time()
+    assert samples["medsign_backup_size_bytes"] == (db_cli.cwd / "copy.backup").stat().st_size
+
+
+def test_a_failed_backup_leaves_the_metrics_file_alone(db_cli: Cli, token: str) -> None:
+    metrics = db_cli.cwd / "medsign_backup.prom"
+    metrics.write_text("medsign_backup_last_success_timestamp_seconds 1\n")
+    (db_cli.cwd / "a-file").write_text("not a folder")
+    done = db_cli.run("backup", str(db_cli.cwd / "a-file" / "copy.backup"),
+                      "--metrics-file", str(metrics))
+    assert done.returncode == 1 and "файл, а не папка" in done.stderr, done
+    assert "Traceback" not in done.stderr
+    assert metrics.read_text() == "medsign_backup_last_success_timestamp_seconds 1\n"
+
+
 def test_restore_refuses_a_damaged_copy(db_cli: Cli, token: str) -> None:
     db_cli.ok("backup", "copy.backup")
     copy = db_cli.cwd / "copy.backup"

@@ -147,13 +147,13 @@ def test_every_file_in_the_package_unpacks_readable_with_its_date(
 
 
 def test_each_mo_signature_names_the_certificate_that_made_it(stand: SigningStand) -> None:
-    keys = stand.container.keys_dir / "mo1"
-    used = read_der(keys / "mo.pem")
+    keys = stand.container.keys_dir / "mo1" / "dev"  # the development identity of the МО
+    used = read_der(keys / "certificate.pem")
     rid = signed(stand)
     # The МО's key is rotated afterwards: the evidence keeps naming the one that signed.
     ca = load_pem(stand.container.keys_dir / "dev-ca.key", stand.container.keys_dir / "dev-ca.pem")
     save_pem(issue_certificate(ca, common_name="новый", organization="новый"),
-             keys / "mo.key", keys / "mo.pem")
+             keys / "key.pem", keys / "certificate.pem")
     thumbprint = hashlib.sha1(used, usedforsecurity=False).hexdigest().upper()
     with package(stand, rid) as zf:
         report: dict[str, Any] = json.loads(zf.read("verification.json"))
