@@ -129,13 +129,14 @@ def keys_check(ctx: click.Context) -> None:
 
 
 def _mo_problems(signers: ConfiguredSigners, mo: Requisites, now: datetime) -> list[str]:
+    from medsign.domain.mo_identity import unable
     identities = signers.identities(mo.code, name=mo.name, ogrn=mo.ogrn, inn=mo.inn)
     _, status = signers.choose(identities, mo, now)
     who = f"МО «{mo.name}» ({mo.code})"
     if status.state.value == "expiring":
         click.echo(f"Предупреждение: у {who} сертификат истекает через {status.days_left} дн.: "
                    "импортируйте новый (medsign keys import)", err=True)
-    found = [] if status.usable else [status.reason]
+    found = [] if status.usable else [unable(mo, status)]
     found += [f"{who}, ключ «{i.name}»: {i.problem}" for i in identities
               if i.problem and i.problem not in status.reason]
     return found
@@ -162,11 +163,12 @@ def _describe(facts: CertificateFacts, now: datetime) -> None:
 
 
 def _in_use(status: IdentityStatus, mo: Requisites) -> None:
+    from medsign.domain.mo_identity import unable
     if status.usable and status.certificate is not None:
         click.echo(f"Новые подписи МО «{mo.name}» делает сертификат {status.certificate.serial} "
                    f"(действует по {status.certificate.not_after:%d.%m.%Y}).")
     else:
-        click.echo(f"Подписывать МО пока не может: {status.reason}")
+        click.echo(f"Подписывать пока нечем: {unable(mo, status)}")
 
 
 def _check_sources(ctx: click.Context, key: Path | None, certificate: Path | None,

@@ -70,12 +70,13 @@ DEFAULT = Profile()
 
 
 def make_ca(common_name: str, *, organization: str, valid_days: int = 3650,
-            profile: Profile = DEFAULT) -> KeyPair:
-    """A self-signed CA certificate and its key."""
+            profile: Profile = DEFAULT, not_before: datetime | None = None) -> KeyPair:
+    """A self-signed CA certificate and its key; ``not_before`` as in
+    :func:`issue_certificate`."""
     key = gost.new_private_key()
     name = build_name(common_name, organization, ogrn=None, inn=None)
     tbs = _tbs(subject=name, issuer=name, public=key.public_key(), issuer_key_id=None,
-               period=_period(None, valid_days), ca=True, profile=profile)
+               period=_period(not_before, valid_days), ca=True, profile=profile)
     return KeyPair(gost.encode_private_key(key), _signed_certificate(tbs, key))
 
 

@@ -101,13 +101,18 @@ def choose(mo: Requisites, candidates: Sequence[Candidate], *, now: datetime,
         return chosen, IdentityStatus(mo.code, state, certificate=chosen.certificate,
                                       days_left=days_left)
     if not judged:
-        return None, IdentityStatus(mo.code, IdentityState.missing,
-                                    f"у МО «{mo.name}» ({mo.code}) нет ключа подписи")
+        return None, IdentityStatus(mo.code, IdentityState.missing, "нет ключа подписи")
     worst = min(judged, key=lambda j: (_RELEVANCE.index(j[1]), _newest_first(j[0])))
-    reason = f"МО «{mo.name}» ({mo.code}) не может подписывать: " + "; ".join(
-        describe(c, state) for c, state, _ in judged)
+    # the reason names the identities, not the МО: it is shown beside the МО's name
+    reason = "; ".join(describe(c, state) for c, state, _ in judged)
     return None, IdentityStatus(mo.code, worst[1], reason, certificate=worst[0].certificate,
                                 days_left=worst[2])
+
+
+def unable(mo: Requisites, status: IdentityStatus) -> str:
+    """Why the МО cannot sign, as a sentence that stands alone (a log, a failed request, the
+    command line): the МО named, then the status's reason."""
+    return f"МО «{mo.name}» ({mo.code}) не может подписывать: {status.reason}"
 
 
 def describe(candidate: Candidate, state: IdentityState) -> str:

@@ -49,7 +49,7 @@ class OrganizationIdentity:
     def refusal(self) -> str:
         """Why no signing starts for this МО, as one sentence for staff."""
         return (f"Медицинская организация «{self.name}» сейчас не может подписывать документы "
-                f"({self.status.state.label}: {self.reason}). Новые подписания для неё "
+                f"({self.reason or self.status.state.label}). Новые подписания для неё "
                 "остановлены; обратитесь к администратору системы.")
 
     @property

@@ -40,7 +40,7 @@ from medsign.crypto import (
 )
 from medsign.crypto.crl import RevocationSource
 from medsign.crypto.signers import signer_for_pair
-from medsign.domain.mo_identity import Candidate, Requisites, choose
+from medsign.domain.mo_identity import Candidate, Requisites, choose, unable
 from medsign.domain.signing_identity import IdentityState, IdentityStatus
 from medsign.signing.identities import (
     DEV_CA_FILE,
@@ -105,7 +105,7 @@ class ConfiguredSigners:
         with self._lock:
             chosen, status = self._choose(mo, self._clock.now())
             if chosen is None:
-                raise SignerUnavailable("mo_signing_unavailable", status.reason)
+                raise SignerUnavailable("mo_signing_unavailable", unable(mo, status))
             return self._signer(chosen, mo)
 
     def status(self, code: str, *, name: str, ogrn: str, inn: str,

@@ -145,7 +145,7 @@ def test_check_names_every_problem_and_exits_1(keys: Keys) -> None:
     assert keys.import_pair("mo1", keys.kit.issue(MO1), "mo1").returncode == 0
     done = keys.run("check")
     assert done.returncode == 1
-    assert f"у МО «{MO2.name}» (mo2) нет ключа подписи" in done.stderr
+    assert f"МО «{MO2.name}» (mo2) не может подписывать: нет ключа подписи" in done.stderr
     assert keys.import_pair("mo2", keys.kit.issue(MO2, days=20), "mo2").returncode == 0
     done = keys.run("check")
     assert done.returncode == 0, done.stderr

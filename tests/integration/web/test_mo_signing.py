@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from medsign.app import create_app
+from medsign.clock import FakeClock
 from medsign.config import SigningSettings
 from medsign.crypto.keys import issue_certificate, make_ca, save_pem
 from medsign.db.models import SigningRequestRow
@@ -91,16 +92,21 @@ def test_an_expiring_certificate_still_signs(engine: Engine, seeded: stand.Seede
 
 
 def _configured(tmp_path: Path, *, not_before: datetime) -> ConfiguredSigners:
-    """The real signer provider with one configured key, its certificate issued by a CA of the
-    test's own."""
-    ca = make_ca("УЦ теста", organization="УЦ теста")
+    """The real signer provider on a key store of one МО identity, its certificate issued by
+    a CA of the test's own (the МО trust store)."""
+    ca = make_ca("УЦ теста", organization="УЦ теста", not_before=NOW - timedelta(days=1000))
     pair = issue_certificate(ca, common_name=ORGANIZATION.name, organization=ORGANIZATION.name,
                              ogrn=ORGANIZATION.ogrn, inn=ORGANIZATION.inn,
                              not_before=not_before, valid_days=365)
-    save_pem(pair, tmp_path / "mo.key", tmp_path / "mo.pem")
-    settings = SigningSettings(signer="pure", key_file=tmp_path / "mo.key",
-                               certificate_file=tmp_path / "mo.pem")
-    return ConfiguredSigners(settings, keys_dir=tmp_path / "keys", allow_development_keys=False)
+    tmp_path.mkdir(mode=0o700, parents=True)
+    save_pem(ca, tmp_path / "ca.key", tmp_path / "ca.pem")
+    folder = tmp_path / "store" / "mo1" / "current"
+    for path in (tmp_path / "store", folder.parent, folder):
+        path.mkdir(mode=0o700)
+    save_pem(pair, folder / "key.pem", folder / "certificate.pem")
+    settings = SigningSettings(signer="pure", mo_trust_store=tmp_path / "ca.pem")
+    return ConfiguredSigners(settings, keys_dir=tmp_path / "store", allow_development_keys=False,
+                             clock=FakeClock(NOW))
 
 
 def test_the_real_provider_refuses_an_expired_certificate(engine: Engine, seeded: stand.Seeded,
@@ -110,7 +116,7 @@ def test_the_real_provider_refuses_an_expired_certificate(engine: Engine, seeded
         _start(engine, expired, "mo1", seeded.today_mo1)
     assert refused.value.code == "mo_signing_unavailable"
     ended = (NOW - timedelta(days=35)).strftime("%d.%m.%Y")
-    assert f"истёк {ended}" in refused.value.message
+    assert f"истёк (до {ended}" in refused.value.message
     assert _requests(engine) == []
     in_force = _configured(tmp_path / "new", not_before=NOW - timedelta(days=1))
     _start(engine, in_force, "mo1", seeded.today_mo1)

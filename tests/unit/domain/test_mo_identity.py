@@ -14,6 +14,7 @@ from medsign.domain.mo_identity import (
     choose,
     judge,
     requisites_problem,
+    unable,
 )
 from medsign.domain.signing_identity import CertificateFacts, IdentityState
 
@@ -94,7 +95,8 @@ def test_an_identity_ending_within_the_warning_is_expiring_with_its_days() -> No
 def test_no_identity_is_missing_and_says_which_mo() -> None:
     chosen, status = choose(MO, [], now=NOW)
     assert chosen is None and status.state is IdentityState.missing
-    assert "ГБУЗ «Поликлиника № 1»" in status.reason
+    assert unable(MO, status) == "МО «ГБУЗ «Поликлиника № 1»» (mo1) не может подписывать: " \
+        "нет ключа подписи"
 
 
 @pytest.mark.parametrize(("candidates", "state"), [
@@ -110,7 +112,8 @@ def test_without_a_usable_identity_the_most_relevant_state_is_reported(
         candidates: list[Candidate], state: IdentityState) -> None:
     chosen, status = choose(MO, candidates, now=NOW)
     assert chosen is None and status.state is state and not status.usable
-    assert status.reason.startswith("МО «ГБУЗ «Поликлиника № 1»» (mo1) не может подписывать")
+    assert "mo1" not in status.reason  # it is shown beside the МО's name
+    assert unable(MO, status).startswith("МО «ГБУЗ «Поликлиника № 1»» (mo1) не может подписывать")
     for candidate in candidates:
         assert f"«{candidate.name}»" in status.reason
 
