@@ -1,6 +1,8 @@
 """``medsign demo``: the whole service on one machine, with demo data, in one command.
 
-It uses its own SQLite database (``var/demo.db`` by default), migrates it, loads a demo
+Everything it keeps is under one folder (``var/demo/`` or ``--state-dir``): its SQLite
+database ``demo.db`` (unless ``--database``), the development keys, and the emulators' state.
+It migrates the database, loads a demo
 medical organisation with a doctor's appointments for tomorrow and issues a fresh API token,
 makes the MO's development keys, creates the demo web accounts (staff ``doctor``, ``operator``,
 ``admin`` and the patient ``patient``, all with the password ``demo`` — allowed in the demo
@@ -12,6 +14,9 @@ MO's development CA), of MAX and of ESIA.
 from __future__ import annotations
 
 import asyncio
+import errno
+import signal
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -158,9 +163,11 @@ def banner(ports: Ports, info: DemoInfo) -> str:
 GOSKEY_TOKEN = "demo-goskey-partner-token"
 MAX_TOKEN = "demo-max-bot-token"
 BOT_USERNAME = "medsign_demo_bot"
-GOSKEY_STATE = Path("var/demo-goskey")
-MAX_STATE = Path("var/demo-max")
-ESIA_STATE = Path("var/demo-esia")
+STATE_DIR = Path("var/demo")
+# Ctrl+C must end the demo within a few seconds: the worker's steps get one second, then open
+# connections (the pages' live refresh, a browser's keep-alive) one more.
+GRACEFUL_S = 1
+WORKER_GRACE = timedelta(seconds=1)
 ESIA_CLIENT_ID = "MEDSIGN_DEMO"
 # The demo patients as ESIA knows them, so that «Войти через Госуслуги» finds them.
 ESIA_PERSONS = (*DEFAULT_PERSONS, *(p.esia() for p in DEMO_PEOPLE))
@@ -178,6 +185,66 @@ class Ports:
 
     def url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
+
+    def named(self) -> list[tuple[str, int, str]]:
+        """(what, port, the option that changes it), for the messages about a taken port."""
+        return [("веб-сервис", self.api, "--port"), ("эмулятор Госключа", self.goskey,
+                                                      "--goskey-port"),
+                ("эмулятор MAX", self.max, "--max-port"), ("эмулятор ЕСИА", self.esia,
+                                                           "--esia-port")]
+
+
+def port_problems(ports: Ports) -> list[str]:
+    """Every port the demo needs that is taken or repeated, each with the option to change it
+    (checked before anything starts, so that nothing half-starts)."""
+    problems: list[str] = []
+    seen: dict[int, str] = {}
+    for what, port, option in ports.named():
+        if port in seen:
+            problems.append(f"порт {port} указан и для «{seen[port]}», и для «{what}»: "
+                            f"задайте другой через {option}")
+            continue
+        seen[port] = what
+        with socket.socket(socket.AF_INET6 if ":" in ports.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((ports.host, port))
+            except OSError as exc:
+                reason = "занят" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+                problems.append(f"порт {port} ({what}) {reason}: задайте другой через "
+                                f"{option} {port + 1000 if port + 1000 <= 65535 else port - 1000}")
+    return problems
+
+
+@dataclass(frozen=True)
+class State:
+    """Where the demo keeps everything: one folder."""
+
+    folder: Path
+
+    @property
+    def database(self) -> str:
+        return f"sqlite:///{self.folder / 'demo.db'}"
+
+    @property
+    def keys(self) -> Path:
+        return self.folder / "keys"
+
+    @property
+    def goskey(self) -> Path:
+        return self.folder / "goskey"
+
+    @property
+    def max(self) -> Path:
+        return self.folder / "max"
+
+    @property
+    def esia(self) -> Path:
+        return self.folder / "esia"
+
+    @property
+    def crl(self) -> Path:
+        return self.folder / "crl"
 
 
 def demo_settings(settings: Settings, *, database: str, ports: Ports) -> Settings:
@@ -199,7 +266,8 @@ def demo_settings(settings: Settings, *, database: str, ports: Ports) -> Setting
                                  min_lead=timedelta(hours=1)),
         "signing": section("signing", poll_interval=timedelta(seconds=3),
                            poll_interval_max=timedelta(seconds=10)),
-        "runner": section("runner", poll_interval=timedelta(milliseconds=500)),
+        "runner": section("runner", poll_interval=timedelta(milliseconds=500),
+                          shutdown_grace=WORKER_GRACE),
         "esia": section("esia", base_url=ports.url(ports.esia), client_id=ESIA_CLIENT_ID,
                         redirect_url=esia_redirect(ports)),
     })
@@ -211,22 +279,32 @@ def esia_redirect(ports: Ports) -> str:
 
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                                         access_log=False))
+                                         access_log=False,
+                                         timeout_graceful_shutdown=GRACEFUL_S))
 
 
-def emulators(container: bootstrap.Container, ports: Ports) -> tuple[Any, Any, Any]:
+def container_for(settings: Settings, state: State) -> bootstrap.Container:
+    """The demo's container, with every folder of its own under ``state``."""
+    container = bootstrap.build(settings)
+    container.keys_dir = state.keys
+    container.crl_cache = state.crl
+    container.operator_ca = state.goskey / "operator-ca.pem"
+    return container
+
+
+def emulators(container: bootstrap.Container, ports: Ports,
+              state: State) -> tuple[Any, Any, Any]:
     """The signing platform (trusting the demo MO's development CA), MAX and ESIA."""
     org = ORGANIZATION
     dev_ca, _, _ = development_keys(container.key_store(), code=DEMO_ORG, name=org.name,
                                     ogrn=org.ogrn, inn=org.inn)
-    goskey = create_goskey(GoskeyConfig(token=GOSKEY_TOKEN, state_dir=GOSKEY_STATE,
+    goskey = create_goskey(GoskeyConfig(token=GOSKEY_TOKEN, state_dir=state.goskey,
                                         mo_trust=(dev_ca,), people=GOSKEY_PEOPLE,
                                         unknown_phones="refuse"))
-    container.operator_ca = GOSKEY_STATE / "operator-ca.pem"
-    messenger = create_max(MaxConfig(token=MAX_TOKEN, state_dir=MAX_STATE,
+    messenger = create_max(MaxConfig(token=MAX_TOKEN, state_dir=state.max,
                                      bot_username=BOT_USERNAME, insecure_webhooks=True))
     esia = create_esia(EsiaConfig(client_id=ESIA_CLIENT_ID, redirect_urls=(esia_redirect(ports),),
-                                  persons=ESIA_PERSONS, state_dir=ESIA_STATE))
+                                  persons=ESIA_PERSONS, state_dir=state.esia))
     return goskey, messenger, esia
 
 
@@ -258,10 +336,11 @@ def _link_token_if_unlinked(container: bootstrap.Container, pid: str) -> str | N
     return link.token
 
 
-async def run(container: bootstrap.Container, *, ports: Ports, announce: Any) -> None:
+async def run(container: bootstrap.Container, *, ports: Ports, state: State,
+              announce: Any) -> None:
     migrate.upgrade(container.engine)
     info = seed(container)
-    goskey, messenger, esia = emulators(container, ports)
+    goskey, messenger, esia = emulators(container, ports, state)
     container.ensure_background_work()
     servers = [_server(container.app(), ports.host, ports.api),
                _server(goskey, ports.host, ports.goskey),
@@ -275,10 +354,19 @@ async def run(container: bootstrap.Container, *, ports: Ports, announce: Any) ->
     if all(s.started for s in servers):
         await link_demo_patients(container, ports.url(ports.max))
         announce(banner(ports, info))
-    await asyncio.wait(serving, return_when=asyncio.FIRST_COMPLETED)
-    for s in servers:
-        s.should_exit = True
-    await asyncio.gather(*serving, return_exceptions=True)
+    # Ctrl+C (or SIGTERM) is the demo's to handle, not each server's: taken here, after the
+    # servers installed theirs, it stops everything in the order below.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await asyncio.wait([*serving, asyncio.create_task(stopping.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    # The worker first: its bot poller holds a long poll open on the MAX emulator, which ends
+    # when the worker hangs up; the servers then have no connection left to wait for.
     stop.set()
     await worker
     await container.close_clients()
+    for s in servers:
+        s.should_exit = True
+    await asyncio.gather(*serving, return_exceptions=True)

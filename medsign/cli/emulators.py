@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import click
 
-from medsign import bootstrap
 from medsign.cli.base import (
     RussianCommand,
     RussianGroup,
@@ -19,7 +19,8 @@ from medsign.cli.base import (
 
 
 @click.command(cls=RussianCommand,
-               help="Демонстрационный стенд: сервис, обработчик и демо-данные на SQLite.")
+               help="Демонстрационный стенд: сервис, обработчик, эмуляторы и демо-данные на "
+                    "SQLite. Всё состояние — в одной папке (--state-dir); остановка — Ctrl+C.")
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Адрес веб-сервиса.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
@@ -28,18 +29,32 @@ from medsign.cli.base import (
               type=click.IntRange(1, 65535), help="Порт эмулятора платформы подписания.")
 @click.option("--max-port", default=8200, show_default=True, type=click.IntRange(1, 65535),
               help="Порт эмулятора MAX.")
-@click.option("--database", default="sqlite:///var/demo.db", show_default=True,
-              help="База данных демо-стенда.")
+@click.option("--esia-port", default=8300, show_default=True, type=click.IntRange(1, 65535),
+              help="Порт эмулятора ЕСИА (Госуслуги).")
+@click.option("--state-dir", default="var/demo", show_default=True,
+              type=click.Path(path_type=Path, file_okay=False),
+              help="Папка всего состояния стенда: база, ключи разработки, эмуляторы.")
+@click.option("--database", help="База данных стенда (по умолчанию <state-dir>/demo.db).")
 @click.pass_context
 def demo(ctx: click.Context, host: str, port: int, goskey_port: int, max_port: int,
-         database: str) -> None:
+         esia_port: int, state_dir: Path, database: str | None) -> None:
     require_emulators()
     from medsign import demo as demo_mod
-    ports = demo_mod.Ports(host=host, api=port, goskey=goskey_port, max=max_port)
-    settings = demo_mod.demo_settings(settings_from(ctx), database=database, ports=ports)
-    container = bootstrap.build(settings)
-    asyncio.run(demo_mod.run(container, ports=ports,
-                             announce=lambda text: click.echo(text, err=True)))
+    ports = demo_mod.Ports(host=host, api=port, goskey=goskey_port, max=max_port, esia=esia_port)
+    problems = demo_mod.port_problems(ports)
+    if problems:
+        for problem in problems:
+            click.echo(f"Ошибка: {problem}.", err=True)
+        ctx.exit(1)
+    state = demo_mod.State(state_dir)
+    state.folder.mkdir(parents=True, exist_ok=True)
+    settings = demo_mod.demo_settings(settings_from(ctx), database=database or state.database,
+                                      ports=ports)
+    container = demo_mod.container_for(settings, state)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C once the servers and worker stopped
+        asyncio.run(demo_mod.run(container, ports=ports, state=state,
+                                 announce=lambda text: click.echo(text, err=True)))
+    click.echo("Демо-стенд остановлен.", err=True)
 
 
 @click.group(cls=RussianGroup,

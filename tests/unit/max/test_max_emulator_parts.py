@@ -150,6 +150,23 @@ async def test_a_stale_marker_from_the_future_does_not_lose_new_updates() -> Non
     assert picked == [] and log.pending == []
 
 
+async def test_a_held_poll_ends_when_its_client_hangs_up() -> None:
+    """A bot that stops (Ctrl+C on the demo) closes its long poll: the server stops holding it
+    instead of keeping the connection until the poll's timeout."""
+    log = make_log()
+    asked: list[float] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def gone() -> bool:
+        asked.append(loop.time() - started)
+        return len(asked) >= 3  # hung up after about a second
+
+    picked, marker = await asyncio.wait_for(
+        poll(log, marker=None, limit=10, types=None, timeout=60, gone=gone), 10)
+    assert (picked, marker) == ([], 1000) and len(asked) == 3
+
+
 async def test_a_held_poll_wakes_on_a_new_update() -> None:
     log = make_log()
     task = asyncio.ensure_future(poll(log, marker=None, limit=100, types=None, timeout=30))

@@ -146,7 +146,8 @@ class _Api:
         cap = config.poll_timeout_cap_s
         picked, next_marker = await poll(
             self.emulator.store.log, marker=marker, limit=min(limit, config.max_batch),
-            types=types, timeout=min(timeout, cap) if cap is not None else timeout)
+            types=types, timeout=min(timeout, cap) if cap is not None else timeout,
+            gone=request.is_disconnected)
         self.emulator.store.save()
         return JSONResponse({"updates": [q.body for q in picked], "marker": next_marker})
 

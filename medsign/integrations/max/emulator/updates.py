@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,10 +91,17 @@ class UpdateLog:
                         for q in saved["pending"]]
 
 
+# How often a held long poll looks whether its client is still there.
+GONE_CHECK_S = 0.5
+
+
 async def poll(log: UpdateLog, *, marker: int | None, limit: int, types: list[str] | None,
-               timeout: float) -> tuple[list[Queued], int]:
+               timeout: float, gone: Callable[[], Awaitable[bool]] | None = None,
+               ) -> tuple[list[Queued], int]:
     """``GET /updates``: commit what ``marker`` acknowledges, then hold until something
-    matching arrives or ``timeout`` passes; the marker comes back even with no updates."""
+    matching arrives or ``timeout`` passes; the marker comes back even with no updates.
+    ``gone`` says whether the client has hung up: a held poll then ends (its answer would
+    reach nobody), so a stopping bot does not keep the server's connection open."""
     if marker is not None:
         log.commit(marker)
     loop = asyncio.get_running_loop()
@@ -103,6 +110,6 @@ async def poll(log: UpdateLog, *, marker: int | None, limit: int, types: list[st
         start = 0 if marker is None else min(marker, log.next_number)
         picked, next_marker = log.select(start, limit, types)
         remaining = deadline - loop.time()
-        if picked or remaining <= 0:
+        if picked or remaining <= 0 or (gone is not None and await gone()):
             return picked, next_marker
-        await log.wait(remaining)
+        await log.wait(remaining if gone is None else min(remaining, GONE_CHECK_S))
