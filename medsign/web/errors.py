@@ -85,9 +85,10 @@ def _page_for(request: Request, exc: Exception) -> Response:
         return error_page(request, 409, "Данные изменились",
                           "Данные одновременно изменил другой пользователь. Повторите действие.")
     if isinstance(exc, DBAPIError) and unavailable(exc):
-        log.warning("database unavailable on a page: %s", type(exc).__name__)
-        response = error_page(request, 503, "Сервис временно недоступен",
-                              "Сервис ненадолго недоступен. Обновите страницу через минуту.")
+        response = fault(request, exc, status=503, title="Сервис временно недоступен",
+                         text="Сервис ненадолго недоступен: данные сейчас не сохранить и не "
+                              "прочитать. Повторите действие через минуту; если это "
+                              "повторяется, сообщите в службу поддержки.")
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
     return fault(request, exc)
@@ -116,14 +117,20 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
                       "Запрос не может быть выполнен.")
 
 
-def fault(request: Request, exc: Exception) -> Response:
+def fault(request: Request, exc: Exception, *, status: int = 500,
+          title: str = "Неисправность",
+          text: str = "Произошла внутренняя ошибка. Мы уже записали её; если она мешает "
+                      "работе, опишите проблему в службу поддержки.") -> Response:
+    """A page for something that broke: the reference number (the request id, in the log with
+    the error) and the way to the support form. 500, or 503 when the database is away."""
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
     with bind_correlation(request_id):
-        log.error("unhandled error on a page", exc_info=exc)
+        if status == 500:
+            log.error("unhandled error on a page", exc_info=exc)
+        else:
+            log.warning("database unavailable on a page: %s", type(exc).__name__)
     request.state.request_id = request_id
-    response = error_page(request, 500, "Неисправность",
-                          "Произошла внутренняя ошибка. Мы уже записали её; если она мешает "
-                          "работе, опишите проблему в службу поддержки.", kind="fault")
+    response = error_page(request, status, title, text, kind="fault")
     response.headers["X-Request-ID"] = request_id
     return response
 

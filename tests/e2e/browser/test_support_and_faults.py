@@ -1,7 +1,7 @@
 """When something breaks: a page that does not exist, and a real fault — the database stays
-locked by another writer longer than the web service waits (``database.busy_timeout``) — whose
-page gives a reference number and leads to the support form; the report reaches the console,
-where an operator closes it."""
+locked by another writer longer than the web service waits (``database.busy_timeout``), which
+the service reports as briefly unavailable (503) — whose page gives a reference number and
+leads to the support form; the report reaches the console, where an operator closes it."""
 
 from __future__ import annotations
 
@@ -45,10 +45,11 @@ def test_a_fault_page_leads_to_the_support_form_and_the_console(ui: Ui, stand: S
     with database_locked(stand):
         with visitor.expect_response(lambda r: r.request.method == "POST") as posted:
             visitor.get_by_test_id("support-submit").click()
-        assert posted.value.status == 500
-        expect(visitor.get_by_role("heading", level=1)).to_have_text("Неисправность")
+        assert posted.value.status == 503
+        assert posted.value.header_value("retry-after") is not None
+        expect(visitor.get_by_role("heading", level=1)).to_have_text("Сервис временно недоступен")
     fault = visitor.get_by_test_id("message-fault")
-    expect(fault).to_contain_text("внутренняя ошибка")
+    expect(fault).to_contain_text("Повторите действие через минуту")
     expect(fault).not_to_contain_text("locked")  # no internals on the page
     reference = visitor.get_by_test_id("fault-reference").inner_text()
     assert reference == posted.value.header_value("x-request-id")
@@ -59,7 +60,7 @@ def test_a_fault_page_leads_to_the_support_form_and_the_console(ui: Ui, stand: S
     expect(visitor.get_by_test_id("support-form")).to_contain_text(reference)
     ui.check(visitor, "support-form-with-reference")
     visitor.get_by_label("Описание проблемы").fill(
-        "После отправки формы появилась страница «Неисправность».")
+        "После отправки формы появилась страница «Сервис временно недоступен».")
     visitor.get_by_label("Как с вами связаться (необязательно)").fill("+7 999 000-00-00")
     visitor.get_by_test_id("support-submit").click()
     expect(visitor.get_by_role("heading", level=1)).to_have_text("Обращение принято")

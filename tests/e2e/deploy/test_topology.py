@@ -146,3 +146,6 @@ def test_every_process_reconnects_after_postgresql_crashes_under_load(tmp_path: 
         seen = report["phases"][phase]
         assert seen["signings_started"] > 0, (phase, seen)
         assert seen["reads_failed"] == 0 and seen["writes_failed"] == 0, (phase, seen)
+    # while the database is away, writes wait as Retry-After says and go through; reads are
+    # answered 503 with Retry-After (the client may repeat them; this one does not)
+    assert report["phases"]["database_down"]["writes_failed"] == 0, report["phases"]

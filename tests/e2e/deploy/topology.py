@@ -4,8 +4,8 @@ emulator — and a МИС that keeps working through it while the test breaks th
 
 ``Load`` is that МИС, in a thread: patient, appointment, signing, read back, again and again,
 following the documented retry (``docs/deployment.md``): a write answered 502/503/504 or cut
-off is repeated with the same ``Idempotency-Key`` (after ``Retry-After`` when given, up to five
-attempts); a read is never repeated. Each phase of a
+off is repeated with the same ``Idempotency-Key`` (after ``Retry-After`` when given, else after
+0.2, 0.4, 0.8, 1.6 s; up to five attempts); a read is never repeated. Each phase of a
 test runs under its own load and reports what the clients saw; ``settle`` then waits until
 every signing started in any phase has completed and checks that the platform saw each
 exactly once.
@@ -96,7 +96,7 @@ class Client:
     def write(self, method: str, path: str, *, key: str, **kw: Any) -> httpx.Response:
         outcome = ""
         for attempt in range(WRITE_ATTEMPTS):
-            pause = RETRY_PAUSE_S
+            pause = RETRY_PAUSE_S * 2 ** attempt
             try:
                 r = self.http.request(method, path, headers={"Idempotency-Key": key}, **kw)
                 if r.status_code not in RETRYABLE and r.status_code < 500:

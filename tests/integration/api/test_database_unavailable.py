@@ -43,6 +43,7 @@ def test_a_page_says_the_service_is_briefly_unavailable(client: TestClient) -> N
     assert r.status_code == 503, r.text[:500]
     assert r.headers["Retry-After"] == str(RETRY_AFTER_S)
     assert "временно недоступен" in r.text and "OperationalError" not in r.text
+    assert "Номер обращения" in r.text  # the way to support, as on any fault page
 
 
 def test_readiness_says_the_database_is_down(client: TestClient) -> None:
