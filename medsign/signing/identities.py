@@ -22,6 +22,7 @@ the key against the certificate, the certificate against the МО's requisites a
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -61,8 +62,10 @@ class StoredIdentity:
     problem: str = ""
     pair: KeyPair | None = field(default=None, repr=False, compare=False)
 
-    @property
+    @functools.cached_property
     def candidate(self) -> Candidate:
+        """Computed once per judged identity: the key store is judged again only when it
+        changes, and every signature asks."""
         facts = certificate_facts(self.certificate.der) if self.certificate else None
         return Candidate(self.name, facts, self.problem)
 
