@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from medsign.db.engine import make_engine
-from tests.dbs import PgDatabase, SqliteTemplate, admin_pg_url, pg_available
+from tests.dbs import PgDatabase, SqliteTemplate, pg_available, scratch_pg_database
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -77,13 +75,5 @@ def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"medsign_empty_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_pg_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_pg_url()).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_pg_database("medsign_empty") as url:
+        yield url

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from medsign.db import migrate
 from medsign.db.engine import make_engine
-from tests.dbs import admin_pg_url, pg_available
+from tests.dbs import pg_available, scratch_pg_database
 from tests.e2e.deploy.deploy_files import tool
 from tests.e2e.deploy.postgres import PrivateCluster
 from tests.e2e.deploy.topology import Topology, assert_clean_exit, new_version, write_report
@@ -37,18 +35,8 @@ def own_pg_database() -> Iterator[str]:
     """A database of this test alone: the upgrade adds a migration no other test knows."""
     if not pg_available():
         pytest.skip("PostgreSQL is not reachable")
-    name = f"medsign_topology_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(admin_pg_url()), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_pg_url()).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with scratch_pg_database("medsign_topology") as url:
+        yield url
 
 
 def test_kill_rolling_restart_and_upgrade_under_load(own_pg_database: str,
