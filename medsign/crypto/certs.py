@@ -8,6 +8,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from asn1crypto import x509
+
 from medsign.crypto import gost
 from medsign.crypto.asn1 import GostCertificate, name_text, same_name
 from medsign.crypto.errors import CryptoError
@@ -94,21 +96,30 @@ class Certificate:
 
     def issued_by(self, issuer: Certificate) -> bool:
         """Names match, key ids (when both given) match, and the issuer's signature holds."""
-        if not same_name(self.asn.issuer, issuer.asn.subject):
-            return False
-        aki, ski = self.asn.authority_key_identifier, issuer.asn.key_identifier
-        if aki and ski and aki != ski:
-            return False
-        return _signed_by(self.der, issuer.der)
+        return (issuer.is_named_by(self.asn.issuer, self.asn.authority_key_identifier)
+                and _signed_by(self.der, issuer.der))
 
     def signature_valid(self, issuer: Certificate) -> bool:
+        return issuer.signed(self.asn["tbs_certificate"].dump(),
+                             self.asn["signature_algorithm"]["algorithm"].dotted,
+                             self.asn["signature_value"].native)
+
+    def is_named_by(self, issuer_name: x509.Name, authority_key_id: bytes | None) -> bool:
+        """A certificate's or a CRL's issuer name and authority key id point at this
+        certificate: the names match and the key ids, when both are given."""
+        if not same_name(issuer_name, self.asn.subject):
+            return False
+        ski = self.asn.key_identifier
+        return not (authority_key_id and ski and authority_key_id != ski)
+
+    def signed(self, tbs_der: bytes, algorithm: str, signature: bytes) -> bool:
+        """This certificate's key made ``signature`` over a certificate's or a CRL's
+        to-be-signed part (False for a key that is not GOST)."""
         try:
-            key = issuer.public_key()
+            key = self.public_key()
         except ValueError:
             return False
-        return gost.verify_signed(key, self.asn["tbs_certificate"].dump(),
-                                  self.asn["signature_algorithm"]["algorithm"].dotted,
-                                  self.asn["signature_value"].native)
+        return gost.verify_signed(key, tbs_der, algorithm, signature)
 
 
 @functools.lru_cache(maxsize=512)

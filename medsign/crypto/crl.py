@@ -24,8 +24,7 @@ from typing import Protocol
 
 from asn1crypto import crl, pem, x509
 
-from medsign.crypto import gost
-from medsign.crypto.asn1 import name_text, same_name
+from medsign.crypto.asn1 import name_text
 from medsign.crypto.certs import Certificate
 from medsign.crypto.errors import CryptoError
 
@@ -78,10 +77,8 @@ class RevocationList:
 
     def names_issuer(self, cert: Certificate) -> bool:
         """This list claims to be ``cert``'s (name and, when both give one, key id)."""
-        if not same_name(self.asn["tbs_cert_list"]["issuer"], cert.asn.subject):
-            return False
-        aki, ski = self.asn.authority_key_identifier, cert.asn.key_identifier
-        return not (aki and ski and aki != ski)
+        return cert.is_named_by(self.asn["tbs_cert_list"]["issuer"],
+                                self.asn.authority_key_identifier)
 
     def signed_by(self, cert: Certificate) -> bool:
         """The GOST signature on the list holds with ``cert``'s key (cached per issuer)."""
@@ -91,13 +88,9 @@ class RevocationList:
         return known
 
     def _signature_holds(self, cert: Certificate) -> bool:
-        try:
-            key = cert.public_key()
-        except ValueError:
-            return False
-        return gost.verify_signed(key, self.asn["tbs_cert_list"].dump(),
-                                  self.asn["signature_algorithm"]["algorithm"].dotted,
-                                  self.asn["signature"].native)
+        return cert.signed(self.asn["tbs_cert_list"].dump(),
+                           self.asn["signature_algorithm"]["algorithm"].dotted,
+                           self.asn["signature"].native)
 
 
 def parse_crl(data: bytes) -> RevocationList:

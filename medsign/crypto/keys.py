@@ -167,8 +167,13 @@ def save_pem(pair: KeyPair, key_path: Path, cert_path: Path) -> None:
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         os.fchmod(out.fileno(), 0o600)  # an existing file keeps its old mode otherwise
-        out.write(pem.armor("PRIVATE KEY", pair.private_key))
+        out.write(private_key_pem(pair.private_key))
     cert_path.write_bytes(certificate_pem(pair.certificate_der))
+
+
+def private_key_pem(der: bytes) -> bytes:
+    """A PKCS#8 key as the ``-----BEGIN PRIVATE KEY-----`` file OpenSSL reads."""
+    return bytes(pem.armor("PRIVATE KEY", der))
 
 
 def certificate_pem(der: bytes) -> bytes:

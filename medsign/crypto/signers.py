@@ -13,12 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from asn1crypto import pem
-
 from medsign.crypto import cms
 from medsign.crypto.errors import CryptoError, SignerUnavailable
 from medsign.crypto.external import ExternalSigner
-from medsign.crypto.keys import KeyPair, check_pair, load_pem
+from medsign.crypto.keys import KeyPair, check_pair, load_pem, private_key_pem
 from medsign.crypto.openssl import OpensslSigner, openssl_gost_available, openssl_problem
 
 log = logging.getLogger("medsign.crypto")
@@ -92,7 +90,7 @@ def signer_for_pair(kind: str, pair: KeyPair, *, fallback_to_pure: bool = False)
         raise CryptoError("unknown_signer", repr(kind))
     check_pair(pair)
     if openssl_gost_available():
-        return OpensslSigner(bytes(pem.armor("PRIVATE KEY", pair.private_key)), None,
+        return OpensslSigner(private_key_pem(pair.private_key), None,
                              pair.certificate_der)
     problem = openssl_problem()
     if not fallback_to_pure:

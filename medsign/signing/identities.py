@@ -206,8 +206,16 @@ class Judge:
         if kind == "certificate" and self.signer != "external":
             return (f"нет закрытого ключа ({KEY_FILE} или {CONTAINER_FILE}): один сертификат "
                     "подписывает только через signing.signer = «external»")
-        return (requisites_problem(mo, subject_ids(certificate))
-                or chain_problem(self.trust, certificate, now=now))
+        return certificate_problem(self.trust, mo, certificate, now=now)
+
+
+def certificate_problem(trust: TrustStore, mo: Requisites, certificate: Certificate, *,
+                        now: datetime) -> str:
+    """Why ``certificate`` cannot be the МО's ("" when it can): it must name the МО and pass
+    the МО trust store. The store judges what it holds by this, and an import what it is
+    given."""
+    return (requisites_problem(mo, subject_ids(certificate))
+            or chain_problem(trust, certificate, now=now))
 
 
 def subject_ids(certificate: Certificate) -> SubjectIds:

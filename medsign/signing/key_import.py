@@ -16,21 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from asn1crypto import pem
-
 from medsign.crypto import CryptoError, KeyPair, TrustStore
 from medsign.crypto.certs import Certificate, parse_certificate
-from medsign.crypto.keys import certificate_pem, load_pem, read_der
+from medsign.crypto.keys import certificate_pem, load_pem, private_key_pem, read_der
 from medsign.crypto.pkcs12 import read_pkcs12
-from medsign.domain.mo_identity import Requisites, requisites_problem
+from medsign.domain.mo_identity import Requisites
 from medsign.domain.signing_identity import CertificateFacts, IdentityState, by_validity
 from medsign.signing.identities import (
     CERTIFICATE_FILE,
     CONTAINER_FILE,
     KEY_FILE,
     certificate_facts,
-    chain_problem,
-    subject_ids,
+    certificate_problem,
 )
 
 
@@ -66,8 +63,7 @@ def import_identity(root: Path, mo: Requisites, source: Source, *, signer: str,
     """Checks ``source`` and writes it as a new identity of ``mo`` under ``root``;
     ``trust_problem`` is why the МО trust store could not be read, if it could not."""
     files, certificate = _read(source, signer)
-    problem = (trust_problem or requisites_problem(mo, subject_ids(certificate))
-               or chain_problem(trust, certificate, now=now))
+    problem = trust_problem or certificate_problem(trust, mo, certificate, now=now)
     if problem:
         raise ImportRefused(problem)
     facts = certificate_facts(certificate.der)
@@ -98,7 +94,7 @@ def _read(source: Source, signer: str) -> tuple[dict[str, bytes], Certificate]:
             raise ImportRefused("нужен сертификат (--certificate) или контейнер (--pkcs12)")
         if source.key is not None:
             pair = load_pem(source.key, source.certificate)
-            return {KEY_FILE: bytes(pem.armor("PRIVATE KEY", pair.private_key)),
+            return {KEY_FILE: private_key_pem(pair.private_key),
                     CERTIFICATE_FILE: certificate_pem(pair.certificate_der)}, _parsed(pair)
         if signer != "external":
             raise ImportRefused(f"нужен закрытый ключ (--key или --pkcs12): без ключа "

@@ -249,10 +249,10 @@ def machine_problems(settings: SigningSettings, *, production: bool) -> list[Pro
                     + _INSTALL_GOST)
         problems.append(Problem(key="signing.signer", value=settings.signer, expected=expected))
     store = settings.key_store
-    if store is not None and store.is_dir() and owner_only_problem(store, kind="каталог"):
+    open_to_others = owner_only_problem(store, kind="каталог") if store and store.is_dir() else ""
+    if store is not None and open_to_others:
         problems.append(Problem(key="signing.key_store", value=str(store), expected=(
-            "каталог, доступный только пользователю сервиса: "
-            + owner_only_problem(store, kind="каталог"))))
+            "каталог, доступный только пользователю сервиса: " + open_to_others)))
     return problems
 
 
