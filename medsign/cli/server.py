@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import click
 
@@ -60,8 +61,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     container = service_container(ctx)
     require_schema(ctx, container)
     server = container.settings.server
+    # keep-alive longer than the proxy's (nginx closes idle upstream connections first: a
+    # server that closes them races nginx reusing one, and nginx counts that as a failure)
     uvicorn.run(container.app(), host=host or server.host, port=port or server.port,
-                log_config=None, access_log=False)
+                log_config=None, access_log=False,
+                timeout_keep_alive=math.ceil(server.keep_alive.total_seconds()),
+                timeout_graceful_shutdown=math.ceil(server.shutdown_grace.total_seconds()))
 
 
 @click.command(cls=RussianCommand,

@@ -74,6 +74,8 @@ class ServerSettings(Section):
     public_url: WebUrl = ""
     max_body_size: ByteSize = 1024**2
     trusted_proxies: Networks = ()
+    keep_alive: PositiveDuration = _seconds(75)
+    shutdown_grace: PositiveDuration = _seconds(20)
 
     @model_validator(mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.e2e.deploy.deploy_files import UNITS, nginx_config, rendered, tool
+from tests.e2e.deploy.deploy_files import NGINX_SITE, UNITS, nginx_config, rendered, tool
 
 MEDSIGN = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "medsign"
 
@@ -55,3 +55,23 @@ def test_a_broken_site_fails_nginx_t(tmp_path: Path) -> None:
     done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(config)],
                           capture_output=True, text=True, check=False)
     assert done.returncode != 0 and "proxy_read_timeout" in done.stderr
+
+
+def test_nginx_closes_idle_upstream_connections_before_the_service_and_systemd_outwaits_it(
+        ) -> None:
+    """The keep-alive race: whoever closes an idle connection first must be nginx, or a
+    request sent into a closing connection marks a healthy ``serve`` as failed. And systemd
+    must wait for ``serve``'s own graceful stop before it kills it."""
+    import re
+
+    from medsign.config.model import ServerSettings
+    site = NGINX_SITE.read_text(encoding="utf-8")
+    upstream = re.search(r"upstream medsign_serve \{(.*?)\n\}", site, re.S)
+    assert upstream is not None
+    nginx_idle = re.search(r"keepalive_timeout (\d+)s;", upstream.group(1))
+    assert nginx_idle is not None, "the upstream block sets its keepalive_timeout"
+    server = ServerSettings()
+    assert int(nginx_idle.group(1)) < server.keep_alive.total_seconds()
+    unit = (UNITS / "medsign-serve@.service").read_text(encoding="utf-8")
+    stop = re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M)
+    assert stop is not None and int(stop.group(1)) > server.shutdown_grace.total_seconds()
