@@ -17,6 +17,7 @@ from medsign.db.models.accounts import (
 )
 from medsign.db.models.base import NAMING, Base, Timestamps
 from medsign.db.models.messaging import MaxLinkTokenRow, MaxRelinkRow, MaxUpdateRow, NotificationRow
+from medsign.db.models.operations import ReconciliationFindingRow, ServiceProcessRow
 from medsign.db.models.records import (
     ApiClientRow,
     AppointmentRow,
@@ -58,8 +59,10 @@ __all__ = [
     "PortalAccountPatientRow",
     "PortalAccountRow",
     "RateBucketRow",
+    "ReconciliationFindingRow",
     "SigningEventRow",
     "SigningRequestRow",
+    "ServiceProcessRow",
     "SingletonRow",
     "StaffUserRow",
     "SupportRequestRow",
