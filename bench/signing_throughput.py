@@ -42,10 +42,11 @@ import json
 import os
 import pstats
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ from medsign.crypto import native as native_hash
 from medsign.crypto import openssl_gost_available
 from medsign.db.engine import make_engine, read_only
 from medsign.db.migrate import upgrade
-from medsign.db.models import SigningEventRow, SigningRequestRow
+from medsign.db.models import DocumentRow, SigningEventRow, SigningRequestRow
 from medsign.signing.signers import development_keys
 
 TARGET_PER_S = 20.0
@@ -317,6 +318,7 @@ def _run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         first, last = span(engine)
         for proc in reversed(procs):
             proc.stop()
+        stored = storage(engine, folder / "medsign.db")
         profiles = {p.name: summarize(p.profile, cpu[p.name]) for p in procs if p.profile}
         if args.keep_profiles is not None:
             args.keep_profiles.mkdir(parents=True, exist_ok=True)
@@ -343,7 +345,21 @@ def _run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
             "children_cpu_ms_per_transaction": {k: round(v / n * 1000, 1)
                                                 for k, v in children.items()},
             "mean_ms": latencies,
+            # what one signed transaction leaves in the database (docs/operations.md, capacity)
+            "stored_bytes_per_transaction": {k: round(v / n) for k, v in stored.items()},
             "profiles": profiles}
+
+
+def storage(engine: Any, db_file: Path) -> dict[str, int]:
+    """The documents' bytes (the platform's archive, the MO's signatures) and the whole
+    SQLite file (rows, history, audit, indexes) once the WAL is folded in."""
+    with read_only(engine) as conn:
+        documents = conn.execute(select(func.coalesce(func.sum(DocumentRow.size), 0))
+                                 ).scalar_one()
+    engine.dispose()  # the workers have stopped: nobody else holds the file
+    with closing(sqlite3.connect(db_file)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return {"documents": int(documents), "database_file": db_file.stat().st_size}
 
 
 def summarize(path: Path | None, cpu_s: float) -> dict[str, Any]:
@@ -491,6 +507,9 @@ def main() -> None:
         f"{k} {v}" for k, v in result["mean_ms"]["step"].items())
         + "\n                      platform calls: " + ", ".join(
         f"{k} {v}" for k, v in result["mean_ms"]["call"].items()))
+    stored = result["stored_bytes_per_transaction"]
+    say(f"\nstored per transaction: documents {stored['documents']} B, whole database file "
+        f"{stored['database_file']} B (SQLite, WAL checkpointed)")
     say("\nwhat one transaction costs, measured in this process (median of 9, CPU time):")
     print_table(["process", "operation", "ms", "× per tx", "ms per tx"],
                 [[c["process"], c["operation"], c["ms"], c["per_transaction"],
