@@ -125,7 +125,8 @@ def test_a_certificate_alone_is_only_for_the_external_signer(keys: Keys) -> None
 def test_list_shows_every_identity_and_the_one_in_use(keys: Keys) -> None:
     old, new = keys.kit.issue(MO1, start=timedelta(days=-300)), keys.kit.issue(MO1)
     for n, pair in enumerate((old, new)):
-        assert keys.import_pair("mo1", pair, f"mo1-{n}").returncode == 0
+        done = keys.import_pair("mo1", pair, f"mo1-{n}")
+        assert done.returncode == 0, done.stderr
     done = keys.run("list")
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
