@@ -6,10 +6,12 @@ nothing is sent twice."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from medsign.db.backup import create_backup, restore_backup
@@ -154,3 +156,49 @@ def test_a_restore_is_reconciled_with_the_platform_and_nothing_is_sent_twice(
     with engine.connect() as conn:
         actions = set(conn.execute(select(AuditRow.action)).scalars())
     assert {"reconcile.operator", "reconcile.resumed", "reconcile.settled"} <= actions
+
+
+def test_a_completion_the_backup_missed_is_settled_as_completed(
+        stand: SigningStand, engine: Engine, db_url: str, tmp_path: Path) -> None:
+    rid = stand.start_signing()
+    stand.run_worker()
+    tx = transaction_of(stand, rid)
+    stand.control("POST", f"/transactions/{tx}/sign")
+    stand.control("POST", "/faults", {"method": "complete", "error_5xx_rate": 1.0})
+    stand.advance(timedelta(seconds=11))
+    stand.run_worker()
+    assert stand.request(rid)["state"] == "uploaded"
+    backup = create_backup(db_url, tmp_path / "backups" / "medsign.bak")
+    stand.control("DELETE", "/faults")
+    stand.advance(timedelta(seconds=5))
+    stand.run_worker()
+    assert stand.request(rid)["state"] == "completed"
+    engine.dispose()
+    restore_backup(backup.path, db_url)
+    assert stand.request(rid)["state"] == "uploaded"
+
+    report = run_reconcile(stand, engine, tmp_path / "journal")
+    assert [(f.subject.request_id, f.decision.outcome.value) for f in report.findings] == [
+        (rid, "settled")]
+    assert report.exit_code == 0
+    assert stand.request(rid)["state"] == "completed"
+    assert item_of(engine, rid).status == "done"
+    consents = stand.api.get("/api/v1/organizations/mo1/appointments/a1").json()["consents"]
+    assert {c["kind"]: c["state"] for c in consents}["medical_intervention"] == "signed"
+    platform = stand.control("GET", f"/transactions/{tx}").json()
+    assert platform["status"] == "finished" and platform["calls"]["complete"] >= 1
+
+
+def test_a_journal_that_cannot_be_written_loses_no_transaction(
+        stand: SigningStand, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    stand.container.journal_dir = blocker / "journal"
+    rid = stand.start_signing()
+    with caplog.at_level(logging.ERROR, logger="medsign.signing.flow"):
+        stand.run_worker()
+    assert stand.request(rid)["state"] == "sent"
+    tx = transaction_of(stand, rid)
+    errors = [r for r in caplog.records if "transaction journal could not be written" in
+              r.getMessage()]
+    assert len(errors) == 1 and getattr(errors[0], "transaction_id", None) == tx
