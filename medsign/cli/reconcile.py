@@ -56,12 +56,21 @@ def usage(ctx: click.Context, message: str) -> None:
 @click.pass_context
 def reconcile(ctx: click.Context, journals: tuple[Path, ...], since_text: str | None,
               report_path: Path | None, dry_run: bool) -> None:
-    from medsign.signing import journal as transaction_journal
-    from medsign.signing import reconcile as reconciliation
     since = _since(since_text)
     if since_text is not None and since is None:
         usage(ctx, f"--since «{since_text}»: ожидается время ISO 8601, например 2026-12-01 "
                    "или 2026-12-01T08:00.")
+    ctx.exit(run_reconcile(ctx, journals=journals, since=since, report_path=report_path,
+                           dry_run=dry_run))
+
+
+def run_reconcile(ctx: click.Context, *, journals: tuple[Path, ...] = (),
+                  since: datetime | None = None, report_path: Path | None = None,
+                  dry_run: bool = False) -> int:
+    """The reconciliation with its output; the exit code it earns (0 or 1; a usage error
+    exits 2 here). ``restore`` calls this right after a successful restore."""
+    from medsign.signing import journal as transaction_journal
+    from medsign.signing import reconcile as reconciliation
     for folder in journals:
         if not folder.is_dir():
             usage(ctx, f"--journal {folder}: каталога журнала транзакций нет. Укажите "
@@ -100,7 +109,7 @@ def reconcile(ctx: click.Context, journals: tuple[Path, ...], since_text: str | 
         click.echo(line)
     if report_path is not None:
         _write_report(ctx, report_path, report.to_json())
-    ctx.exit(report.exit_code)
+    return report.exit_code
 
 
 def _write_report(ctx: click.Context, path: Path, body: object) -> None:
