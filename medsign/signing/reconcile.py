@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.orm import Session
 
 from medsign.clock import Clock
@@ -247,24 +247,22 @@ def apply(conn: Connection, finding: Finding, *, run_id: str, clock: Clock) -> b
         return False
     now = clock.now()
     platform = finding.platform
-    with Session(bind=conn) as db:
-        db.add(ReconciliationFindingRow(
-            run_id=run_id, found_at=now, signing_request_id=subject.request_id,
-            transaction_id=subject.transaction_id, organization_code=subject.organization_code,
-            local_state=subject.local.state.value if subject.local.state else None,
-            platform_status=platform.answer.value if platform else None,
-            outcome=decision.outcome.value, detail=decision.reason))
-        audit.record(db, at=now, actor=ACTOR, action=f"reconcile.{decision.outcome.value}",
-                     subject_type="signing_request" if subject.local.state else
-                     "platform_transaction",
-                     subject_id=subject.request_id or subject.transaction_id or "",
-                     organization_code=subject.organization_code,
-                     details={"run_id": run_id, "transaction": subject.transaction_id,
-                              "local_state": finding.to_json()["local_state"],
-                              "platform_status": finding.to_json()["platform_status"],
-                              "actions": [a.value for a in decision.actions],
-                              "reason": decision.reason})
-        db.commit()
+    conn.execute(insert(ReconciliationFindingRow).values(
+        run_id=run_id, found_at=now, signing_request_id=subject.request_id,
+        transaction_id=subject.transaction_id, organization_code=subject.organization_code,
+        local_state=subject.local.state.value if subject.local.state else None,
+        platform_status=platform.answer.value if platform else None,
+        outcome=decision.outcome.value, detail=decision.reason))
+    audit.record(conn, at=now, actor=ACTOR, action=f"reconcile.{decision.outcome.value}",
+                 subject_type="signing_request" if subject.local.state else
+                 "platform_transaction",
+                 subject_id=subject.request_id or subject.transaction_id or "",
+                 organization_code=subject.organization_code,
+                 details={"run_id": run_id, "transaction": subject.transaction_id,
+                          "local_state": finding.to_json()["local_state"],
+                          "platform_status": finding.to_json()["platform_status"],
+                          "actions": [a.value for a in decision.actions],
+                          "reason": decision.reason})
     return True
 
 
