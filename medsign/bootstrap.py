@@ -51,6 +51,7 @@ log = logging.getLogger("medsign.bootstrap")
 DEV_KEYS_DIR = Path("var/keys")
 EMULATOR_OPERATOR_CA = Path("var/goskey-emulator/operator-ca.pem")
 CRL_CACHE_DIR = Path("var/crl")  # downloaded revocation lists (signing.crls)
+DEV_JOURNAL_DIR = Path("var/journal")  # signing.transaction_journal outside production
 C = TypeVar("C", bound=ApiClient)
 # The ESIA client_secret is signed by the identity of this code in the key store: outside
 # production a development one, made on first use. The subject's details are placeholders:
@@ -67,6 +68,7 @@ class Container:
     keys_dir: Path = DEV_KEYS_DIR
     operator_ca: Path = EMULATOR_OPERATOR_CA
     crl_cache: Path = CRL_CACHE_DIR
+    journal_dir: Path = DEV_JOURNAL_DIR
     # Tests run the emulators in-process: an ASGI transport instead of a socket.
     goskey_transport: httpx.AsyncBaseTransport | None = None
     max_transport: httpx.AsyncBaseTransport | None = None
@@ -189,6 +191,11 @@ class Container:
         (production requires it: a configuration error otherwise)."""
         return self.settings.signing.key_store or self.keys_dir
 
+    def transaction_journal(self) -> Path:
+        """``signing.transaction_journal``; outside production ``var/journal/`` when unset
+        (production requires it: a configuration error otherwise)."""
+        return self.settings.signing.transaction_journal or self.journal_dir
+
     def signers(self) -> ConfiguredSigners:
         """One per process: the flows, the pages and the metrics share what it caches.
         Development keys are made only in the installation's own keys folder outside
@@ -281,7 +288,8 @@ class Container:
         """Every kind of durable work this installation runs."""
         signing: list[Flow] = [SigningFlow(
             client=self.goskey_client(), settings=self.settings.signing,
-            trust=self.operator_trust(), signers=self.signers(), clock=self.clock)]
+            trust=self.operator_trust(), signers=self.signers(), clock=self.clock,
+            journal=self.transaction_journal())]
         standing: list[Flow] = [self.housekeeping_flow()]
         return signing + standing + (self.max_flows() if self.max_enabled else [])
 

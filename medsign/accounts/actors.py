@@ -21,6 +21,7 @@ STAFF_PREFIX = "web:"
 _FIXED: Mapping[str, str] = MappingProxyType({
     "system": "система",
     "system:signing": "система (подписание)",
+    "system:reconcile": "система (сверка после восстановления)",
     "cli": "администратор (командная строка)",
     "demo": "демонстрационные данные",
     "mis": "МИС",

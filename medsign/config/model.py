@@ -136,6 +136,9 @@ class SigningSettings(Section):
     key_passwords_dir: OptionalDirectory = None
     # the CAs that issue МО certificates; empty: the development CA outside production
     mo_trust_store: OptionalPath = None
+    # the transaction journal's folder (one JSON line per platform transaction, outside the
+    # database: docs/reconcile.md); empty: var/journal/ outside production, required in it
+    transaction_journal: OptionalDirectory = None
 
 
 class MaxSettings(Section):

@@ -36,6 +36,10 @@ GOSKEY_PREFIX = "/gov/pep"
 _TRUST_STORE_REQUIRED = (
     "в production — путь к PEM с сертификатами УЦ оператора (пусто — сертификат эмулятора)"
 )
+_JOURNAL_REQUIRED = (
+    "в production — каталог журнала транзакций на другом диске, чем база данных (пусто — "
+    "var/journal/); без него транзакции, начатые после резервной копии, не найти при сверке"
+)
 _KEY_STORE_REQUIRED = (
     "в production — каталог хранилища ключей МО (пусто — var/keys/ с ключами разработки); "
     "ключи и сертификаты кладёт туда «medsign keys import»"
@@ -189,6 +193,8 @@ def _development_crypto(s: Settings) -> Iterator[Problem]:
         yield problem(s, "signing.key_store", _KEY_STORE_REQUIRED)
     if s.signing.mo_trust_store is None:
         yield problem(s, "signing.mo_trust_store", _MO_TRUST_REQUIRED)
+    if s.signing.transaction_journal is None:
+        yield problem(s, "signing.transaction_journal", _JOURNAL_REQUIRED)
 
 
 def _esia_redirect(s: Settings) -> Iterator[Problem]:

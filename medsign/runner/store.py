@@ -227,6 +227,29 @@ def cancel_for_ref(conn: Connection, *, kind: str, ref: str, now: datetime,
                 finished_at=now)).rowcount
 
 
+def finish_for_ref(conn: Connection, *, kind: str, ref: str, now: datetime,
+                   reason: str) -> int:
+    """End the open items of one subject as ``done``: what they were to do has been done
+    elsewhere (a reconciliation after a restore found the platform had completed it)."""
+    return conn.execute(
+        update(T).where(T.c.kind == kind, T.c.ref == ref, T.c.status.in_((SCHEDULED, FAILED)))
+        .values(status=DONE, next_run_at=None, locked_by=None, locked_until=None,
+                lease_version=T.c.lease_version + 1, last_error=reason, updated_at=now,
+                finished_at=now)).rowcount
+
+
+def move_for_ref(conn: Connection, *, kind: str, ref: str, step: str, now: datetime,
+                 data: dict[str, Any]) -> int:
+    """Put the scheduled item of one subject at ``step``, due now, with no call record; a
+    worker holding it is fenced out (a reconciliation after a restore: the transaction a lost
+    send created is known, so the item polls it instead of sending again)."""
+    return conn.execute(
+        update(T).where(T.c.kind == kind, T.c.ref == ref, T.c.status == SCHEDULED)
+        .values(step=step, data=data, next_run_at=now, locked_by=None, locked_until=None,
+                lease_version=T.c.lease_version + 1, call_key=None, call_started_at=None,
+                attempts=0, last_error=None, updated_at=now)).rowcount
+
+
 @dataclass(frozen=True)
 class QueueStat:
     kind: str

@@ -81,9 +81,20 @@ class StepContext:
     def clock(self) -> Clock:
         return self._worker.clock
 
-    def idempotency_key(self, step: str | None = None) -> str:
-        """A key stable across retries and restarts of this item's step."""
-        return f"medsign-{self.item.kind}-{self.item.id}-{step or self.item.step}"
+    def idempotency_key(self, step: str | None = None, *, subject: str | None = None) -> str:
+        """A key stable across retries and restarts of this item's step.
+
+        ``subject`` names what the item works on with a globally unique id (a signing
+        request's UUID): keys made from it stay unique after a database is restored from a
+        backup, when the item ids an earlier, lost item had are handed out again — a key
+        made from the item id would then make the platform answer with the lost item's
+        transaction. An item whose call was recorded with the older id-based key (before
+        this version, or without ``subject``) keeps that key for that call."""
+        name = step or self.item.step
+        legacy = f"medsign-{self.item.kind}-{self.item.id}-{name}"
+        if subject is None or self.item.call_key == legacy:
+            return legacy
+        return f"medsign-{self.item.kind}-{subject}-{name}"
 
     async def begin_call(self, key: str, *, data: dict[str, Any] | None = None) -> None:
         """Durably record that a creating call with ``key`` is about to be made — and, when

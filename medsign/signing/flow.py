@@ -46,6 +46,7 @@ from medsign.db.models import (
     SigningRequestRow,
 )
 from medsign.domain.consents import Consent, ConsentKind, ConsentState
+from medsign.domain.reconciliation import Ending, platform_ending
 from medsign.domain.signer_check import Identity, SignerMismatch, first_mismatch
 from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningRequest, SigningState
 from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
@@ -55,6 +56,7 @@ from medsign.records import mapping as records
 from medsign.runner.backoff import poll_delay
 from medsign.runner.outcomes import Done, Next, PermanentError, TransientError, WorkItem
 from medsign.runner.worker import StepContext
+from medsign.signing import journal as transaction_journal
 from medsign.signing import repository
 from medsign.signing import service as signing_service
 from medsign.signing.archive import ArchiveRejected, VerifiedArchive, verify_archive
@@ -143,13 +145,14 @@ class SigningFlow:
 
     def __init__(self, *, client: GoskeyClient, settings: SigningSettings, trust: TrustStore,
                  signers: SignerProvider, clock: Clock,
-                 deal_type_ids: list[str] | None = None) -> None:
+                 deal_type_ids: list[str] | None = None, journal: Path | None = None) -> None:
         self.client = client
         self.clock = clock
         self.settings = settings
         self.trust = trust
         self.signers = signers
         self.deal_type_ids = deal_type_ids or []
+        self.journal = journal
 
     async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
         if item.ref is None:
@@ -186,13 +189,35 @@ class SigningFlow:
     # -- steps ---------------------------------------------------------------------------
     async def _send(self, item: WorkItem, ctx: StepContext, loaded: Loaded) -> Next | Done:
         request = self._send_request(loaded)
-        key = ctx.idempotency_key()
+        key = ctx.idempotency_key(subject=loaded.row.id)
         await ctx.rate_limit("goskey")
         await ctx.begin_call(key)
         transaction_id = await self.client.send(request, idempotency_key=key)
         log.info("transaction sent", extra={"transaction_id": transaction_id})
+        await self._journal(loaded, transaction_id, ctx.clock.now())
         return Next("poll", delay=self.settings.poll_interval, data={"polls": 0},
                     apply=self._apply(loaded, lambda r: r.mark_sent(transaction_id)))
+
+    async def _journal(self, loaded: Loaded, transaction_id: str, now: datetime) -> None:
+        """Append the transaction to the journal, durably, before the step commits.
+
+        A failure does not stop the step: the platform has created the transaction, and the
+        commit that follows records its id in the database — losing it there for a journal
+        that cannot be written would be worse. The failure is logged as an error for the
+        operators (the journal is what finds this transaction if the database is restored
+        from an older backup before the next one)."""
+        if self.journal is None:
+            return
+        entry = transaction_journal.JournalEntry(
+            at=now, signing_request=loaded.row.id, transaction=transaction_id,
+            organization=loaded.organization.code,
+            appointment=loaded.appointment.external_id)
+        try:
+            await asyncio.to_thread(transaction_journal.append, self.journal, entry)
+        except transaction_journal.JournalWriteFailed as exc:
+            log.error("the transaction journal could not be written: %s; the transaction is "
+                      "recorded in the database only", exc.reason,
+                      extra={"transaction_id": transaction_id, "journal": str(exc.path)})
 
     def _send_request(self, loaded: Loaded) -> SendRequest:
         org = loaded.organization
@@ -222,17 +247,10 @@ class SigningFlow:
         if zip_id:
             return Next("download",
                         apply=self._apply(loaded, lambda r: r.mark_patient_signed(zip_id)))
-        if status.status == "cancelled" and status.reason == "expired":
-            return Done("cancelled", apply=self._apply(
-                loaded, lambda r: r.expire(on_platform=True), consents=ConsentState.pending))
-        if status.status == "cancelled":
-            return Done("cancelled", apply=self._apply(
-                loaded, lambda r: r.cancel(REFUSED, by=CancelledBy.patient),
-                consents=ConsentState.declined))
-        if status.status in ("error", "finished"):
-            message = f"платформа сообщила статус «{status.status}» до завершения подписания"
-            return Done("cancelled", apply=self._apply(
-                loaded, lambda r: r.mark_platform_error(message), consents=ConsentState.pending))
+        ending = platform_ending(status.status, status.reason)
+        if ending is not None:
+            change, consents = ending_change(ending, status.status)
+            return Done("cancelled", apply=self._apply(loaded, change, consents=consents))
         polls = int(item.data.get("polls", 0)) + 1
         delay = poll_delay(polls, interval=self.settings.poll_interval,
                            factor=self.settings.poll_backoff_factor,
@@ -333,7 +351,7 @@ class SigningFlow:
             if str(doc.id) in done:
                 continue
             await ctx.rate_limit("goskey")
-            key = ctx.idempotency_key(f"upload-{doc.id}")
+            key = ctx.idempotency_key(f"upload-{doc.id}", subject=loaded.row.id)
             await ctx.begin_call(key,
                                  data={**item.data, "uploaded": dict(done)} if done else None)
             done[str(doc.id)] = await self.client.upload(
@@ -351,13 +369,25 @@ class SigningFlow:
             file_id = None  # our earlier call went through before a crash
         else:
             await ctx.rate_limit("goskey")
-            key = ctx.idempotency_key()
+            key = ctx.idempotency_key(subject=loaded.row.id)
             await ctx.begin_call(key)
             file_id = await self.client.complete(
                 tx, phone=loaded.row.phone, template_id=self.settings.completion_template_id,
                 idempotency_key=key)
         return Done(apply=self._apply(loaded, lambda r: r.mark_completed(file_id),
                                      consents=ConsentState.signed))
+
+
+def ending_change(ending: Ending, status: str
+                  ) -> tuple[Callable[[SigningRequest], None], ConsentState]:
+    """How a request ends on the platform's final ``status`` before the patient signed (the
+    poll step's ending, and the reconciliation's settling): the move and the consents'."""
+    if ending is Ending.expired:
+        return (lambda r: r.expire(on_platform=True)), ConsentState.pending
+    if ending is Ending.refused:
+        return (lambda r: r.cancel(REFUSED, by=CancelledBy.patient)), ConsentState.declined
+    message = f"платформа сообщила статус «{status}» до завершения подписания"
+    return (lambda r: r.mark_platform_error(message)), ConsentState.pending
 
 
 def signer_mismatch(verified: VerifiedArchive, patient: PatientRow) -> SignerMismatch | None:

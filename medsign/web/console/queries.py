@@ -23,13 +23,15 @@ from medsign.db.models import (
     NotificationRow,
     OrganizationRow,
     PatientRow,
+    ReconciliationFindingRow,
     SigningEventRow,
     SigningRequestRow,
     WorkItemRow,
 )
 from medsign.domain import audit as audit_words
 from medsign.domain.consents import ConsentKind
-from medsign.domain.signing import ACTIVE_STATES, SigningState, action_title
+from medsign.domain.reconciliation import Outcome
+from medsign.domain.signing import ACTIVE_STATES, FINAL_STATES, SigningState, action_title
 from medsign.records.patients import full_name
 from medsign.runner import store
 from medsign.signing import repository as signing_repository
@@ -121,6 +123,38 @@ def stuck(db: Session, *, now: datetime, stuck_after: timedelta,
                         WorkItemRow.updated_at < now - stuck_after))
              .order_by(SigningRequestRow.updated_at).limit(limit))
     return with_items(db, [RequestView(*r) for r in db.execute(query).all()])
+
+
+@dataclass(frozen=True)
+class OpenFinding:
+    """A transaction a reconciliation after a restore left to an operator, not yet over."""
+
+    found_at: datetime
+    signing_request_id: str | None
+    request_known: bool
+    transaction_id: str | None
+    organization: str
+    local_state: str | None
+    detail: str
+
+
+def open_findings(db: Session, *, limit: int = 20) -> list[OpenFinding]:
+    """The newest unresolved ``operator`` findings whose request has not ended since (or is
+    not in the database at all: a transaction only the journal knew)."""
+    f = ReconciliationFindingRow
+    rows = db.execute(
+        select(f, SigningRequestRow.id, OrganizationRow.name)
+        .outerjoin(SigningRequestRow, SigningRequestRow.id == f.signing_request_id)
+        .outerjoin(OrganizationRow, OrganizationRow.code == f.organization_code)
+        .where(f.outcome == Outcome.operator.value, f.resolved_at.is_(None),
+               or_(SigningRequestRow.id.is_(None),
+                   SigningRequestRow.state.not_in([s.value for s in FINAL_STATES])))
+        .order_by(f.found_at.desc(), f.id.desc()).limit(limit)).all()
+    return [OpenFinding(found_at=row.found_at, signing_request_id=row.signing_request_id,
+                        request_known=known is not None, transaction_id=row.transaction_id,
+                        organization=name or row.organization_code or "—",
+                        local_state=row.local_state, detail=row.detail)
+            for row, known, name in rows]
 
 
 def count_by_state(db: Session) -> dict[str, int]:

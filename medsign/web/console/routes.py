@@ -58,13 +58,15 @@ def _overview(request: Request) -> dict[str, Any]:
         counts = queries.count_by_state(db)
         stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
         health = external_health.summary(db, now=now)
+        findings = queries.open_findings(db)
     crls = settings.crls.status() if settings.crls else None
     mo_identities = identities.listing(request)
     return {"queue": queue, "counts": counts, "stuck": stuck, "health": health, "now": now,
             "crls": crls,
             "mo_identities": mo_identities, "mo_health": availability.health(mo_identities),
             "tz": settings.console_timezone, "states": STATE_OPTIONS,
-            "item_titles": queries.ITEM_TITLES, "stuck_after": settings.stuck_after}
+            "item_titles": queries.ITEM_TITLES, "stuck_after": settings.stuck_after,
+            "findings": findings}
 
 
 @router.get("/requests")

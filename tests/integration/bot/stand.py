@@ -353,7 +353,7 @@ def build_stand(engine: Engine, tmp_path: Path, *, updates: str = "polling",
     goskey_app = create_goskey(GoskeyConfig(token=GOSKEY_TOKEN, state_dir=tmp_path / "goskey",
                                             mo_trust=(ca,), clock=clock.now))
     container = Container(load_settings(None, env=settings_env(updates)), engine, clock=clock,
-                          keys_dir=tmp_path / "keys",
+                          keys_dir=tmp_path / "keys", journal_dir=tmp_path / "journal",
                           operator_ca=tmp_path / "goskey" / "operator-ca.pem",
                           goskey_transport=httpx.ASGITransport(goskey_app))
     service = container.app()

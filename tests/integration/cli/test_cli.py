@@ -270,6 +270,8 @@ def production_config(cli: Cli, signer: str, *extra: str, profile: str = "produc
     under ``profile``; SQLite, so that its warning comes along."""
     ca, _, _ = development_keys(cli.cwd / "keys", code="mo1", name="ГБУЗ «Поликлиника»",
                                 ogrn="1027700132195", inn="7707083893")
+    journal = cli.cwd / "journal"
+    journal.mkdir(exist_ok=True)
     path = cli.cwd / "production.toml"
     path.write_text("\n".join([
         f'profile = "{profile}"',
@@ -278,7 +280,8 @@ def production_config(cli: Cli, signer: str, *extra: str, profile: str = "produc
         "[max]", f'token = "{PRODUCTION_TOKENS[0]}"', 'base_url = "https://127.0.0.1:9"',
         "[goskey]", f'token = "{PRODUCTION_TOKENS[1]}"',
         "[signing]", f'signer = "{signer}"', f'trust_store = "{ca}"',
-        f'key_store = "{cli.cwd / "keys"}"', f'mo_trust_store = "{ca}"', *extra, ""]),
+        f'key_store = "{cli.cwd / "keys"}"', f'mo_trust_store = "{ca}"',
+        f'transaction_journal = "{journal}"', *extra, ""]),
         encoding="utf-8")
     return path
 

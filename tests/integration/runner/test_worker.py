@@ -279,3 +279,34 @@ def test_a_stopped_worker_holds_no_lease_even_when_its_last_commit_claimed(
         leased = {i: r.locked_by for i, r in rows(engine).items() if r.locked_by is not None}
         assert leased == {}
     assert {rows(engine)[i].status for i in ids} == {"scheduled"}
+
+
+def _item(item_id: int, *, call_key: str | None = None, step: str = "send") -> WorkItem:
+    return WorkItem(id=item_id, kind="signing", ref="3f0c-request-uuid", step=step, data={},
+                    lease_version=1, attempts=0, call_key=call_key, call_started_at=None,
+                    last_error=None)
+
+
+def test_keys_named_by_the_subject_do_not_repeat_when_item_ids_do(engine: Engine) -> None:
+    """After a restore the ids of lost items are handed out again: a key made from the
+    subject's UUID differs for another request that gets the same item id."""
+    worker = Worker(engine, [], FAST)
+    mine = StepContext(worker, _item(7))
+    other = StepContext(worker, WorkItem(**{**_item(7).__dict__, "ref": "another-uuid"}))
+    assert mine.idempotency_key(subject="3f0c-request-uuid") == (
+        "medsign-signing-3f0c-request-uuid-send")
+    assert other.idempotency_key(subject="another-uuid") != mine.idempotency_key(
+        subject="3f0c-request-uuid")
+    assert mine.idempotency_key("upload-5", subject="3f0c-request-uuid") == (
+        "medsign-signing-3f0c-request-uuid-upload-5")
+    assert mine.idempotency_key() == "medsign-signing-7-send"  # no subject: the item's id
+
+
+def test_a_call_recorded_with_the_id_based_key_keeps_it(engine: Engine) -> None:
+    """An item in flight across the upgrade repeats its recorded call with the same key."""
+    worker = Worker(engine, [], FAST)
+    ctx = StepContext(worker, _item(7, call_key="medsign-signing-7-send"))
+    assert ctx.idempotency_key(subject="3f0c-request-uuid") == "medsign-signing-7-send"
+    # …for that call only: the item's next creating call gets the new key
+    assert ctx.idempotency_key("complete", subject="3f0c-request-uuid") == (
+        "medsign-signing-3f0c-request-uuid-complete")

@@ -84,7 +84,7 @@ def build_stand(engine: Engine, tmp_path: Path, *, settings_env: dict[str, str] 
     clock = FakeClock(f.now_utc())
     settings = load_settings(None, env={**SETTINGS_ENV, **(settings_env or {})})
     container = Container(settings, engine, clock=clock,
-                          keys_dir=tmp_path / "keys",
+                          keys_dir=tmp_path / "keys", journal_dir=tmp_path / "journal",
                           operator_ca=tmp_path / "goskey" / "operator-ca.pem",
                           goskey_transport=httpx.ASGITransport(app))
     api = TestClient(container.app(), raise_server_exceptions=False)

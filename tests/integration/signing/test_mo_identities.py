@@ -137,7 +137,7 @@ def _region(engine: Engine, db_url: str, tmp_path: Path, signer: str,
     # the stand's clock a little ahead: the certificates OpenSSL makes below start at the
     # moment they are made, later than this line
     container = Container(settings, engine, clock=FakeClock(f.now_utc() + timedelta(minutes=5)),
-                          keys_dir=tmp_path / "no-dev-keys",
+                          keys_dir=tmp_path / "no-dev-keys", journal_dir=tmp_path / "journal",
                           operator_ca=tmp_path / "goskey" / "operator-ca.pem",
                           goskey_transport=httpx.ASGITransport(app))
     api = TestClient(container.app(), raise_server_exceptions=False)

@@ -11,7 +11,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from medsign.clock import FakeClock
-from medsign.db.models import AuditRow, SigningRequestRow, StaffUserRow
+from medsign.db.models import (
+    AuditRow,
+    OrganizationRow,
+    ReconciliationFindingRow,
+    SigningRequestRow,
+    StaffUserRow,
+)
 from medsign.domain.signing import CancelledBy
 from medsign.health import HealthRecorder
 from medsign.records import audit
@@ -241,3 +247,40 @@ def test_an_admin_sets_a_new_password_and_old_sessions_end(
     assert doctor.get("/doctor").status_code == 303
     doctor.cookies.clear()
     assert stand.login(doctor, "doc1", "Brand-New-Secret-9").status_code == 303
+
+
+def test_the_overview_lists_what_a_reconciliation_left_to_an_operator(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    open_one = stand.start_signing(engine, "a1", clock.now())
+    ended = stand.start_signing(engine, "a3", clock.now())
+    stand.complete(engine, ended, clock.now())
+    with Session(engine) as db:
+        name = db.scalars(select(OrganizationRow.name)
+                          .where(OrganizationRow.code == "mo1")).one()
+
+        def finding(request: str | None, tx: str, **over: object) -> ReconciliationFindingRow:
+            values: dict[str, object] = dict(
+                run_id="run-1", found_at=clock.now(), signing_request_id=request,
+                transaction_id=tx, organization_code="mo1", local_state="sent",
+                platform_status="finished", outcome="operator",
+                detail=f"Причина для {tx}: решите.")
+            return ReconciliationFindingRow(**{**values, **over})
+        db.add_all([finding(open_one, "tx-open"), finding("lost-request", "tx-lost"),
+                    finding(ended, "tx-ended"),
+                    finding(open_one, "tx-resolved", resolved_at=clock.now()),
+                    finding(open_one, "tx-resumed", outcome="resumed")])
+        db.commit()
+    stand.logged_in(client, "op")
+    for path in ("/console", "/console/overview"):
+        page = client.get(path).text
+        assert "Сверка после восстановления" in page
+        assert f'href="/console/requests/{open_one}"' in page and "Причина для tx-open" in page
+        assert "lost-request (нет в базе)" in page and "tx-lost" in page
+        assert name in page
+        assert not any(tx in page for tx in ("tx-ended", "tx-resolved", "tx-resumed"))
+
+
+def test_the_overview_has_no_reconciliation_section_without_findings(
+        client: TestClient, seeded: stand.Seeded) -> None:
+    stand.logged_in(client, "op")
+    assert "Сверка после восстановления" not in client.get("/console").text

@@ -16,6 +16,7 @@ def production(tmp_path: Path) -> dict[str, str]:
     for name in ("operator-ca.pem", "mo-ca.pem"):
         (tmp_path / name).write_text("-----BEGIN-----\n", encoding="utf-8")
     (tmp_path / "keys").mkdir(mode=0o700)
+    (tmp_path / "journal").mkdir()
     return {
         "MEDSIGN_PROFILE": "production",
         "MEDSIGN_DATABASE__URL": "postgresql://medsign:pw@db/medsign",
@@ -26,6 +27,7 @@ def production(tmp_path: Path) -> dict[str, str]:
         "MEDSIGN_SIGNING__SIGNER": "openssl",
         "MEDSIGN_SIGNING__KEY_STORE": "keys",
         "MEDSIGN_SIGNING__MO_TRUST_STORE": "mo-ca.pem",
+        "MEDSIGN_SIGNING__TRANSACTION_JOURNAL": "journal",
     }
 
 
@@ -159,6 +161,21 @@ def test_production_requires_the_operator_ca_the_key_store_and_the_mo_ca(
     assert set(found) == {"signing.trust_store", "signing.key_store", "signing.mo_trust_store"}
     assert "medsign keys import" in found["signing.key_store"].expected
     assert "сертификаты МО" in found["signing.mo_trust_store"].expected
+
+
+def test_production_requires_the_transaction_journal_and_says_why(
+        production: dict[str, str]) -> None:
+    del production["MEDSIGN_SIGNING__TRANSACTION_JOURNAL"]
+    found = problems_of(production)
+    assert set(found) == {"signing.transaction_journal"}
+    assert "другом диске" in found["signing.transaction_journal"].expected
+
+
+def test_the_transaction_journal_is_an_existing_folder(production: dict[str, str]) -> None:
+    production["MEDSIGN_SIGNING__TRANSACTION_JOURNAL"] = "no-such-folder"
+    found = problems_of(production)
+    assert found["signing.transaction_journal"].expected == (
+        "путь к существующему каталогу или пусто")
 
 
 def test_production_with_an_external_signer_loads(production: dict[str, str]) -> None:
