@@ -410,9 +410,15 @@ def _take(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path,
           seen: dict[str, tuple[int, str]], problems: list[str]) -> bytes | None:
     """Check one member and extract it; the manifest's bytes are returned instead."""
     try:
-        tarfile.data_filter(member, str(into))
+        filtered = tarfile.data_filter(member, str(into))
     except tarfile.FilterError as exc:
         problems.append(f"опасный элемент «{member.name}»: {exc}")
+        return None
+    # The filter makes an absolute name relative instead of refusing it: a set never has one.
+    target = into / member.name
+    if filtered.name != member.name or member.name.startswith("/") or "\0" in member.name \
+            or not os.path.realpath(target).startswith(os.path.realpath(into) + os.sep):
+        problems.append(f"опасный элемент «{member.name}»: путь ведёт за пределы набора")
         return None
     if not member.isreg():
         problems.append(f"элемент «{member.name}» — не обычный файл (ссылка, папка или "
@@ -432,7 +438,6 @@ def _take(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path,
         data = source.read()
         seen[name] = (len(data), "")
         return data
-    target = into / name
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     digest = hashlib.sha256()
     size = 0
