@@ -65,7 +65,7 @@ class BackupGroup(RussianGroup):
 @click.group(cls=BackupGroup, invoke_without_command=True,
              help="Резервная копия установки одним файлом (набор): база данных, ключи МО, "
                   "настройки, доверенные сертификаты и списки отзыва, с манифестом и "
-                  "контрольными суммами.\n\n"
+                  "контрольными суммами.\n\n\b\n"
                   "medsign backup ФАЙЛ|ПАПКА — сделать набор (в папке — с датой в имени);\n"
                   "medsign backup --verify ФАЙЛ — проверить набор;\n"
                   "medsign backup prune ПАПКА — удалить старые наборы.")

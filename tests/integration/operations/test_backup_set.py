@@ -8,14 +8,17 @@ import io
 import json
 import os
 import tarfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from medsign.db.engine import make_engine
+from medsign.db.models.operations import ServiceProcessRow
 from medsign.operations.backup_set import (
     MANIFEST,
     Places,
@@ -256,16 +259,23 @@ def test_a_missing_sqlite_target_is_an_empty_one_and_is_not_created(tmp_path: Pa
     assert not path.exists()
 
 
-def test_a_heartbeat_that_fails_is_retried_without_raising(tmp_path: Path) -> None:
-    # the database file's folder is removed under the process: every beat fails
-    url = f"sqlite:///{tmp_path / 'gone' / 'medsign.db'}"
-    engine = make_engine(url)
-    (tmp_path / "gone" / "medsign.db").unlink()
-    (tmp_path / "gone").rmdir()
-    presence = ProcessPresence(engine, "worker", interval_s=0.01)
-    presence.start()  # no table, no file: logged, not raised
-    presence.stop()
-    engine.dispose()
+def test_a_failed_heartbeat_is_logged_and_retried_until_the_database_answers(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'medsign.db'}")  # no tables yet: beats fail
+    presence = ProcessPresence(engine, "worker", interval_s=0.02)
+    try:
+        presence.start()  # logged, not raised
+        assert "Не удалось обновить отметку процесса" in caplog.text
+        ServiceProcessRow.__table__.create(engine)  # the database is back
+        deadline = time.monotonic() + 30
+        while not target_state(str(engine.url)).processes and time.monotonic() < deadline:
+            time.sleep(0.02)
+        [row] = target_state(str(engine.url)).processes
+        assert (row.kind, row.pid) == ("worker", os.getpid())
+    finally:
+        presence.stop()
+        engine.dispose()
+    assert target_state(f"sqlite:///{tmp_path / 'medsign.db'}").processes == []
 
 
 def test_verify_of_a_postgresql_set_drops_its_scratch_database(
@@ -285,3 +295,25 @@ def test_verify_of_a_postgresql_set_drops_its_scratch_database(
     finally:
         admin.dispose()
     assert left == []
+
+
+def test_verify_without_the_right_to_create_a_database_says_what_to_do(
+        places: Places, made: Path, tmp_path: Path, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("the scratch database is PostgreSQL's")
+    admin = create_engine(admin_pg_url(), isolation_level="AUTOCOMMIT")
+    role = f"medsign_nocreate_{os.getpid()}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN NOCREATEDB'))
+        folder = tmp_path / "opened"
+        folder.mkdir()
+        url = make_url(admin_pg_url()).set(username=role).render_as_string(hide_password=False)
+        report = check_contents(open_set(made, folder), folder, server_url=url)
+        [problem] = report.problems
+        assert "не удалось создать пробную базу" in problem and "--scratch-url" in problem
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
