@@ -33,6 +33,7 @@ import socket
 import stat
 import tarfile
 import tempfile
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -414,9 +415,10 @@ def _take(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path,
     except tarfile.FilterError as exc:
         problems.append(f"опасный элемент «{member.name}»: {exc}")
         return None
-    # The filter makes an absolute name relative instead of refusing it: a set never has one.
+    # The filter makes an absolute name relative instead of refusing it, and lets "a/../b"
+    # through: a set's names are plain relative paths, so anything else is refused.
     target = into / member.name
-    if filtered.name != member.name or member.name.startswith("/") or "\0" in member.name \
+    if filtered.name != member.name or not _plain(member.name) \
             or not os.path.realpath(target).startswith(os.path.realpath(into) + os.sep):
         problems.append(f"опасный элемент «{member.name}»: путь ведёт за пределы набора")
         return None
@@ -451,10 +453,34 @@ def _take(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path,
     return None
 
 
+def _plain(name: str) -> bool:
+    """A relative path of ordinary parts: no "", ".", ".." and no NUL or backslash."""
+    return not any(part in ("", ".", "..") or "\0" in part or "\\" in part
+                   for part in name.split("/"))
+
+
+def _expected_prefix(role: str) -> str:
+    if role in FOLDER_ROLES:
+        return FOLDER_ROLES[role] + "/"
+    if role in ("database", "database_manifest"):
+        return "database/"
+    if role == "config":
+        return "config/"
+    if role == "crl":
+        return "trust/crl-"
+    return f"trust/{role}/"
+
+
 def _compare(manifest: Manifest, seen: dict[str, tuple[int, str]]) -> list[str]:
     problems = []
     listed = {m.name for m in manifest.members}
     for m in manifest.members:
+        known = m.role in (*FOLDER_ROLES, *TRUST_ROLES, "crl", "config", "database",
+                           "database_manifest")
+        if not known or not m.name.startswith(_expected_prefix(m.role)) or not _plain(m.name):
+            problems.append(f"манифест: элемент «{m.name}» с ролью «{m.role}» — такого в "
+                            "наборе быть не может")
+            continue
         if m.name not in seen:
             problems.append(f"нет элемента «{m.name}» ({m.role}, {m.path or 'база данных'})")
             continue
@@ -794,9 +820,10 @@ def place_missing(manifest: Manifest, folder: Path) -> list[str]:
     there now (a new machine): the set's configuration file names them and loads only when
     they exist. Nothing present is touched. Returns what was placed."""
     placed: list[str] = []
+    named = _paths_named(config_member(manifest, folder))
     try:
         for m in manifest.members:
-            if (m.role in TRUST_ROLES or m.role == "crl") and m.path \
+            if (m.role in TRUST_ROLES or m.role == "crl") and m.path in named \
                     and not Path(m.path).exists():
                 Path(m.path).parent.mkdir(parents=True, exist_ok=True)
                 _copy_private(folder / m.name, Path(m.path), m.mode | 0o600)
@@ -804,11 +831,37 @@ def place_missing(manifest: Manifest, folder: Path) -> list[str]:
         for role, prefix in FOLDER_ROLES.items():
             root = manifest.roots.get(role)
             members = manifest.by_role(role)
-            if root and members and not Path(root).exists():
+            if root and root in named and members and not Path(root).exists():
                 placed.append(_restore_folder(members, folder, prefix, Path(root), ""))
     except OSError as exc:
         raise SetError(f"Не удалось разместить файлы набора: {exc.strerror or exc}") from None
     return placed
+
+
+def _paths_named(config: Path | None) -> set[str]:
+    """Every string value of the configuration file, as the absolute path it would name:
+    only such places are written on a new machine (a manifest's paths alone are not
+    trusted to say where to write)."""
+    if config is None:
+        return set()
+    try:
+        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return set()
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and value and "://" not in value \
+                and ".." not in Path(value).parts:
+            found.add(os.path.abspath(Path(value).expanduser()))
+    walk(raw)
+    return found
 
 
 def _mkdirs_private(root: Path, folder: Path) -> None:

@@ -317,3 +317,26 @@ def test_verify_without_the_right_to_create_a_database_says_what_to_do(
         with admin.connect() as conn:
             conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         admin.dispose()
+
+
+def test_a_name_that_climbs_back_inside_is_refused_too(made: Path, tmp_path: Path) -> None:
+    # "keys/../x" stays inside the scratch folder, but restored under the key store it
+    # would land beside it
+    def change(members: list[tuple[tarfile.TarInfo, bytes]]
+               ) -> list[tuple[tarfile.TarInfo, bytes]]:
+        out = []
+        for info, data in members:
+            if info.name == MANIFEST:
+                raw = json.loads(data)
+                raw["members"].append({"name": "keys/../beside.pem", "role": "key_store",
+                                       "path": "/x", "size": 4, "sha256": "0" * 64,
+                                       "mode": "0600"})
+                data = json.dumps(raw).encode()
+                info.size = len(data)
+            out.append((info, data))
+        climb = tarfile.TarInfo("keys/../beside.pem")
+        climb.size = 4
+        return [*out, (climb, b"evil")]
+    said = problems_of(rewrite(made, tmp_path / "bad.tar", change), tmp_path / "into")
+    assert "опасный элемент «keys/../beside.pem»" in said
+    assert "такого в наборе быть не может" in said
