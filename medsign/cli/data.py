@@ -289,6 +289,11 @@ def _restore(ctx: click.Context, manifest: Any, folder: Path, *, yes: bool,
             ctx.exit(1)
     restore_database(manifest, folder, settings.database.url, progress=Progress)
     click.echo("База данных восстановлена.")
+    from medsign.db.migrate import head_revision
+    if manifest.schema_revision != head_revision():
+        click.echo(f"Схема базы из набора ({manifest.schema_revision}) не та, что у этой "
+                   f"версии ({head_revision()}): выполните «medsign migrate» перед запуском "
+                   "служб.")
     for line in restore_files(manifest, folder, places, stamp=now):
         click.echo(f"Восстановлено: {line}")
     written = restore_config(manifest, folder, config_path)

@@ -209,6 +209,10 @@ def create_set(places: Places, target: Path, *,
     if target.is_dir():
         target = target / set_name(datetime.now(UTC))
     tmp = target.with_name(target.name + ".tmp")
+    live = sqlite_path(normalize_url(places.database_url)) \
+        if backend_of(places.database_url) == "sqlite" else None
+    if live is not None and _absolute(target) == _absolute(live):
+        raise SetError(f"Набор нельзя записать поверх самой базы: {live}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = tempfile.TemporaryDirectory(dir=target.parent, prefix=".medsign-backup-")
