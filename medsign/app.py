@@ -4,9 +4,12 @@ operations endpoints and OpenAPI, the pages (``medsign.web``), and the middlewar
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
@@ -17,6 +20,7 @@ from medsign.api.v1 import reference, signing
 from medsign.clock import Clock, SystemClock
 from medsign.httpsafe.headers import SecurityHeaders
 from medsign.logs import bind_correlation
+from medsign.operations.presence import ProcessPresence
 from medsign.serving import AppState, BotSettings, Call
 from medsign.signing.availability import IdentityCheck
 from medsign.signing.evidence import EvidenceConfig
@@ -37,11 +41,14 @@ REST API подсистемы подписания медицинских док
 def create_app(engine: Engine, *, clock: Clock | None = None,
                evidence: EvidenceConfig | None = None, bot: BotSettings | None = None,
                web: WebSettings | None = None, max_body_bytes: int = 1024**2,
-               hsts: bool = False, identities: IdentityCheck | None = None) -> FastAPI:
+               hsts: bool = False, identities: IdentityCheck | None = None,
+               presence: ProcessPresence | None = None) -> FastAPI:
     """``hsts``: send ``Strict-Transport-Security`` (the production profile, over https);
-    ``identities``: whether each МО can sign (without it, this process starts no signing)."""
+    ``identities``: whether each МО can sign (without it, this process starts no signing);
+    ``presence``: this process's row in ``service_processes``, kept while the app runs."""
     app = FastAPI(title="medsign", version="1", description=DESCRIPTION,
-                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None,
+                  lifespan=_lifespan(presence) if presence is not None else None)
     app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
                                  bot=bot, identities=identities)
     app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock, identities,
@@ -58,6 +65,20 @@ def create_app(engine: Engine, *, clock: Clock | None = None,
     app.middleware("http")(_correlation_middleware)
     app.add_middleware(SecurityHeaders, hsts=hsts)  # outermost: every answer gets them
     return app
+
+
+def _lifespan(presence: ProcessPresence
+              ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Register the process when the server starts, remove it when it stops (in a thread:
+    the database may be slow, the event loop must not wait on it)."""
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(presence.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(presence.stop)
+    return lifespan
 
 
 async def _correlation_middleware(request: Request, call_next: Call) -> Response:

@@ -35,6 +35,7 @@ from medsign.integrations.goskey.client import GoskeyClient
 from medsign.integrations.http import ApiClient
 from medsign.integrations.max.client import MaxClient
 from medsign.notifications.service import NotificationPolicy
+from medsign.operations.presence import ProcessPresence
 from medsign.runner import store
 from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
@@ -78,12 +79,19 @@ class Container:
     _clients: list[ApiClient] = field(default_factory=list, init=False, repr=False)
     _revocation: CrlSources | None = field(default=None, init=False, repr=False)
 
-    def app(self) -> FastAPI:
+    def app(self, *, register: bool = False) -> FastAPI:
+        """``register``: keep this process's row in ``service_processes`` while the app
+        runs (``serve``; tests that build an app in-process do not)."""
         return create_app(self.engine, clock=self.clock, evidence=self.evidence_config(),
                           bot=self.bot_settings(), web=self.web_settings(),
                           max_body_bytes=int(self.settings.server.max_body_size),
                           hsts=self.settings.profile == "production",
-                          identities=self.signers())
+                          identities=self.signers(),
+                          presence=self.presence("serve") if register else None)
+
+    def presence(self, kind: str) -> ProcessPresence:
+        """This process's row in ``service_processes`` (``serve`` or ``worker``)."""
+        return ProcessPresence(self.engine, kind)
 
     # -- web pages ------------------------------------------------------------------------
     def health(self) -> HealthRecorder:
@@ -189,7 +197,7 @@ class Container:
     def key_store(self) -> Path:
         """``signing.key_store``; outside production the installation's keys folder when unset
         (production requires it: a configuration error otherwise)."""
-        return self.settings.signing.key_store or self.keys_dir
+        return key_store_of(self.settings, self.keys_dir)
 
     def transaction_journal(self) -> Path:
         """``signing.transaction_journal``; outside production ``var/journal/`` when unset
@@ -296,6 +304,12 @@ class Container:
     def worker(self, concurrency: int | None = None) -> Worker:
         return Worker(self.engine, self.flows(), self.runner_config(concurrency),
                       clock=self.clock, limiter=self.rate_limiter(), metrics=self.metrics)
+
+
+def key_store_of(settings: Settings, keys_dir: Path = DEV_KEYS_DIR) -> Path:
+    """``signing.key_store``, or the installation's keys folder when unset (outside
+    production; production requires the setting)."""
+    return settings.signing.key_store or keys_dir
 
 
 def start_up_problems(settings: Settings) -> list[Problem]:

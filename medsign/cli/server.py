@@ -63,7 +63,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     server = container.settings.server
     # keep-alive longer than the proxy's (nginx closes idle upstream connections first: a
     # server that closes them races nginx reusing one, and nginx counts that as a failure)
-    uvicorn.run(container.app(), host=host or server.host, port=port or server.port,
+    uvicorn.run(container.app(register=True), host=host or server.host, port=port or server.port,
                 log_config=None, access_log=False,
                 timeout_keep_alive=math.ceil(server.keep_alive.total_seconds()),
                 timeout_graceful_shutdown=math.ceil(server.shutdown_grace.total_seconds()))
@@ -93,4 +93,5 @@ def worker(ctx: click.Context, concurrency: int | None, metrics_port: int | None
             await runner.run(stop)
         finally:
             await container.close_clients()
-    asyncio.run(run_until_signal(work, lambda: click.echo(started, err=True)))
+    with container.presence("worker"):
+        asyncio.run(run_until_signal(work, lambda: click.echo(started, err=True)))

@@ -18,7 +18,8 @@ def test_systemd_units_verify_cleanly(tmp_path: Path) -> None:
             text = rendered(text, {"/opt/medsign/venv/bin/medsign": str(MEDSIGN)})
         (tmp_path / unit.name).write_text(text, encoding="utf-8")
     instances = ["medsign-serve@8001.service", "medsign-worker@1.service",
-                 "medsign-migrate.service", "medsign.target"]
+                 "medsign-migrate.service", "medsign.target", "medsign-backup.service",
+                 "medsign-backup.timer"]
     done = subprocess.run([systemd_analyze, "verify", *instances], cwd=tmp_path,
                           capture_output=True, text=True, check=False)
     # verify exits 0 on unknown keys and bad values too, only saying so: any word is a failure
@@ -29,7 +30,8 @@ def test_every_service_is_hardened_and_restarts() -> None:
     required = ["User=medsign", "ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes",
                 "CapabilityBoundingSet=\n", "EnvironmentFile=/etc/medsign/medsign.env",
                 "After=network-online.target postgresql.service"]
-    for name in ("medsign-serve@.service", "medsign-worker@.service", "medsign-migrate.service"):
+    for name in ("medsign-serve@.service", "medsign-worker@.service", "medsign-migrate.service",
+                 "medsign-backup.service"):
         text = (UNITS / name).read_text(encoding="utf-8")
         missing = [option for option in required if option not in text]
         assert not missing, f"{name}: {missing}"

@@ -8,21 +8,27 @@ timeouts and stopped with SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 import pytest
+import sqlalchemy
 from fastapi.testclient import TestClient
 
 from medsign.app import create_app
@@ -30,6 +36,7 @@ from medsign.cli import main
 from medsign.db.engine import make_engine
 from medsign.db.migrate import head_revision
 from medsign.signing.signers import development_keys
+from tests.dbs import scratch_pg_database
 from tests.identities import Identities
 
 TIMEOUT = 60.0  # generous: a loaded CI machine starts Python slowly
@@ -418,14 +425,15 @@ def test_list_shows_clients_without_tokens_and_revoke_locks_one_out(
 
 def test_backup_and_restore_round_trip(db_cli: Cli, token: str, api: TestClient) -> None:
     backup = db_cli.ok("backup", "copy.backup")
-    assert re.search(r"SHA-256 [0-9a-f]{64}", backup.stdout), backup.stdout
+    assert "Набор: copy.backup" in backup.stdout, backup.stdout
     assert (db_cli.cwd / "copy.backup").stat().st_size > 0
     later = db_cli.ok("api-token", "create", "--name", "after-backup").stdout.strip()
     db_cli.ok("api-token", "revoke", "mis")
 
     restored = db_cli.run("restore", "copy.backup", "--yes")
     assert restored.returncode == 0, restored
-    assert "контрольная сумма верна" in restored.stdout and "восстановлена" in restored.stdout
+    assert "контрольные суммы верны" in restored.stdout and "восстановлена" in restored.stdout
+    assert "medsign reconcile" in restored.stdout
     assert db_cli.ok("api-token", "list").stdout.splitlines() == [
         f"mis\t{token[:10]}…\tвсе МО\tдействует"]
     assert api.get("/api/v1/signing-requests", headers=bearer(token)).status_code == 200
@@ -461,7 +469,8 @@ def test_restore_refuses_a_damaged_copy(db_cli: Cli, token: str) -> None:
     data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
     copy.write_bytes(bytes(data))
     done = db_cli.run("restore", "copy.backup", "--yes")
-    assert done.returncode == 1 and "Контрольная сумма" in done.stderr, done
+    assert done.returncode == 1 and "контрольная сумма не совпадает" in done.stderr, done
+    assert "Traceback" not in done.stderr
     assert db_cli.ok("api-token", "list").stdout.startswith("mis\t")
 
 
@@ -470,7 +479,160 @@ def test_restore_without_yes_asks_and_a_no_changes_nothing(db_cli: Cli, token: s
     db_cli.ok("api-token", "revoke", "mis")
     done = db_cli.run("restore", "copy.backup", input="n\n")
     assert done.returncode == 1 and "Продолжить?" in done.stdout
+    assert "уже есть данные" in done.stdout and "api_clients: 1" in done.stdout
     assert "отозван" in db_cli.ok("api-token", "list").stdout
+    unanswered = db_cli.run("restore", "copy.backup", input="")
+    assert unanswered.returncode == 1 and "ничего не изменено" in unanswered.stderr
+    assert "Aborted" not in unanswered.stderr + unanswered.stdout
+    assert "отозван" in db_cli.ok("api-token", "list").stdout
+
+
+@pytest.mark.slow
+def test_a_set_restores_on_a_new_machine_with_its_keys_and_configuration(
+        db_cli: Cli, token: str, backend: str, tmp_path: Path) -> None:
+    live = tmp_path / "live"
+    development_keys(live / "keys", code="mo1", name="ГБУЗ Тест", ogrn="1027700132195",
+                     inn="7707083893")
+    (live / "mo-ca.pem").write_bytes((live / "keys" / "dev-ca.pem").read_bytes())
+    config = live / "medsign.toml"
+    config.write_text(f'[signing]\nkey_store = "{live / "keys"}"\n'
+                      f'mo_trust_store = "{live / "mo-ca.pem"}"\n', encoding="utf-8")
+    kept = {p.relative_to(live).as_posix(): p.read_bytes()
+            for p in sorted(live.rglob("*")) if p.is_file()}
+    made = db_cli.ok("backup", "--config", str(config), str(tmp_path / "sets") + "/")
+    [copy] = (tmp_path / "sets").glob("medsign-*.tar")
+    assert "key_store" in made.stdout and "config" in made.stdout
+    verified = db_cli.run("backup", "--verify", str(copy))
+    assert verified.returncode == 0, verified
+    assert "Набор в порядке" in verified.stdout and "сертификатов проверено 2" in verified.stdout
+
+    shutil.rmtree(live)  # the machine is gone
+    new = Cli(tmp_path / "new", None)
+    new.cwd.mkdir()
+    with _empty_database(backend, new.cwd) as url:
+        new.env["MEDSIGN_DATABASE__URL"] = url
+        done = new.run("restore", str(copy))
+        assert done.returncode == 0, done
+        assert "Traceback" not in done.stderr
+        assert {p.relative_to(live).as_posix(): p.read_bytes()
+                for p in sorted(live.rglob("*")) if p.is_file()} == {
+            name: data for name, data in kept.items() if name != "medsign.toml"}
+        assert (new.cwd / "medsign.toml").read_bytes() == kept["medsign.toml"]
+        assert (new.cwd / "medsign.toml").stat().st_mode & 0o777 == 0o600
+        assert new.ok("api-token", "list").stdout.startswith("mis\t")
+        assert new.ok("keys", "list").returncode == 0
+
+
+@contextlib.contextmanager
+def _empty_database(backend: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'var' / 'medsign.db'}"
+        return
+    with scratch_pg_database("medsign_new_machine") as url:
+        yield url
+
+
+def test_verify_names_a_changed_member_and_exits_1(db_cli: Cli, token: str) -> None:
+    db_cli.ok("backup", "copy.tar")
+    copy = db_cli.cwd / "copy.tar"
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    done = db_cli.run("backup", "--verify", "copy.tar")
+    assert done.returncode == 1, done
+    assert "«database/medsign." in done.stderr and "Traceback" not in done.stderr
+    usage = db_cli.run("backup")
+    assert usage.returncode == 2 and "--verify" in usage.stderr
+
+
+def _process_rows(url: str) -> list[tuple[str, int]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [(kind, pid) for kind, pid in conn.execute(
+                sqlalchemy.text("SELECT kind, pid FROM service_processes"))]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_restore_is_refused_while_a_worker_runs_and_forced_with_force(
+        db_cli: Cli, token: str, fresh_url: str) -> None:
+    db_cli.ok("backup", "copy.tar")
+    db_cli.ok("api-token", "revoke", "mis")
+    worker = db_cli.start("worker", name="worker")
+    try:
+        wait_for(lambda: ("worker", worker.process.pid) in _process_rows(fresh_url),
+                 "the worker's row", worker)
+        refused = db_cli.run("restore", "copy.tar", "--yes")
+        assert refused.returncode == 1, refused
+        assert f"обработчик (worker) на {socket.gethostname()}, pid {worker.process.pid}" \
+            in refused.stderr
+        assert "--force" in refused.stderr and "ничего не изменено" in refused.stderr
+        assert "отозван" in db_cli.ok("api-token", "list").stdout
+
+        forced = db_cli.run("restore", "copy.tar", "--yes", "--force")
+        assert forced.returncode == 0, forced
+        assert "действует" in db_cli.ok("api-token", "list").stdout
+        # the restored rows are gone; the live worker writes its own again
+        wait_for(lambda: ("worker", worker.process.pid) in _process_rows(fresh_url),
+                 "the worker's row after the restore", worker)
+    finally:
+        code = worker.stop()
+    assert code == 0, worker.stderr()
+    assert _process_rows(fresh_url) == []
+
+
+@pytest.mark.slow
+def test_serve_keeps_its_row_while_it_runs(db_cli: Cli, token: str, fresh_url: str) -> None:
+    port = free_port()
+    server = db_cli.start("serve", "--host", "127.0.0.1", "--port", str(port), name="serve")
+    try:
+        wait_for(lambda: ("serve", server.process.pid) in _process_rows(fresh_url),
+                 "the server's row", server)
+    finally:
+        code = server.stop()
+    assert code in (0, -signal.SIGTERM), server.stderr()  # uvicorn re-raises the signal
+    assert "Application shutdown complete" in server.stderr()
+    assert _process_rows(fresh_url) == []
+
+
+def test_prune_keeps_the_newest_per_period_and_touches_nothing_else(
+        db_cli: Cli, token: str) -> None:
+    sets = db_cli.cwd / "sets"
+    sets.mkdir()
+    db_cli.ok("backup", "one.tar")
+    original = (db_cli.cwd / "one.tar").read_bytes()
+    names = []
+    for day in (1, 2, 3, 4):  # four days of November: the newest two are kept
+        stamp = datetime(2026, 11, day, 3, 0, tzinfo=UTC)
+        name = f"medsign-{stamp:%Y%m%dT%H%M%SZ}.tar"
+        (sets / name).write_bytes(_with_created_at(original, stamp))
+        names.append(name)
+    (sets / "medsign-20261101T000000Z.tar").write_bytes(b"not a set")  # named like one
+    (sets / "notes.txt").write_text("mine")
+    dry = db_cli.ok("backup", "prune", str(sets), "--daily", "2", "--weekly", "0",
+                    "--monthly", "0", "--dry-run")
+    assert "Будет удалён" in dry.stdout and len(list(sets.iterdir())) == 6
+    db_cli.ok("backup", "prune", str(sets), "--daily", "2", "--weekly", "0", "--monthly", "0")
+    assert sorted(p.name for p in sets.iterdir()) == sorted(
+        [*names[2:], "medsign-20261101T000000Z.tar", "notes.txt"])
+
+
+def _with_created_at(data: bytes, stamp: datetime) -> bytes:
+    """The same set, its manifest dated ``stamp`` (the archive rewritten as the set was)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar, \
+            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as new:
+        for member in tar:
+            body = tar.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "manifest.json":
+                raw = json.loads(body)
+                raw["created_at"] = stamp.isoformat()
+                body = json.dumps(raw).encode()
+                member.size = len(body)
+            new.addfile(member, io.BytesIO(body))
+    return out.getvalue()
 
 
 # -- long-running processes ---------------------------------------------------------------
