@@ -21,6 +21,7 @@ from medsign.cli.base import (
     RussianGroup,
     config_option,
     fail,
+    refuse,
     settings_from,
 )
 from medsign.config import ConfigError, Settings, load_settings
@@ -222,8 +223,14 @@ def prune(ctx: click.Context, folder: Path, daily: int, weekly: int, monthly: in
 @click.option("--force", is_flag=True,
               help="Восстанавливать, даже если базой, по отметкам, пользуются работающие "
                    "serve или worker (только если они точно остановлены).")
+@click.option("--no-reconcile", "skip_reconcile", is_flag=True,
+              help="Не сверять транзакции с платформой сразу после восстановления "
+                   "(тогда выполните medsign reconcile до запуска служб).")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Записать отчёт сверки в этот файл (JSON).")
 @click.pass_context
-def restore(ctx: click.Context, source: Path, yes: bool, force: bool) -> None:
+def restore(ctx: click.Context, source: Path, yes: bool, force: bool, skip_reconcile: bool,
+            report_path: Path | None) -> None:
     from medsign.operations.backup_set import SetError, open_set
     with tempfile.TemporaryDirectory(prefix="medsign-restore-") as folder:
         try:
@@ -233,13 +240,21 @@ def restore(ctx: click.Context, source: Path, yes: bool, force: bool) -> None:
         click.echo(f"Набор от {manifest.created_at:%Y-%m-%d %H:%M} UTC ({manifest.host}), "
                    f"схема {manifest.schema_revision}, контрольные суммы верны.")
         try:
-            _restore(ctx, manifest, Path(folder), yes=yes, force=force)
+            current = _restore(ctx, manifest, Path(folder), yes=yes, force=force)
         except SetError as exc:
             fail(ctx, str(exc))
+    if not current:
+        click.echo("Сверка с платформой не выполнена: сначала «medsign migrate», затем "
+                   "«medsign reconcile», и только потом запуск служб.")
+    elif skip_reconcile:
+        click.echo(RECONCILE_HINT)
+    else:
+        reconcile_after_restore(ctx, report_path)
 
 
 def _restore(ctx: click.Context, manifest: Any, folder: Path, *, yes: bool,
-             force: bool) -> None:
+             force: bool) -> bool:
+    """Restores; whether the restored schema is this version's (reconcile needs it)."""
     from medsign.domain.liveness import refusal
     from medsign.operations.backup_set import (
         COUNTED,
@@ -265,7 +280,7 @@ def _restore(ctx: click.Context, manifest: Any, folder: Path, *, yes: bool,
                  + ". Создайте файл настроек для этой машины (--config или MEDSIGN_CONFIG) "
                    "и повторите; ничего не изменено.")
     else:
-        settings = settings_from(ctx)
+        settings = _settings_to_restore_into(ctx)
     places = _places(ctx, settings, config_path)
     backend = backend_of(settings.database.url)
     if backend != manifest.backend:
@@ -290,7 +305,8 @@ def _restore(ctx: click.Context, manifest: Any, folder: Path, *, yes: bool,
     restore_database(manifest, folder, settings.database.url, progress=Progress)
     click.echo("База данных восстановлена.")
     from medsign.db.migrate import head_revision
-    if manifest.schema_revision != head_revision():
+    current: bool = manifest.schema_revision == head_revision()
+    if not current:
         click.echo(f"Схема базы из набора ({manifest.schema_revision}) не та, что у этой "
                    f"версии ({head_revision()}): выполните «medsign migrate» перед запуском "
                    "служб.")
@@ -299,7 +315,25 @@ def _restore(ctx: click.Context, manifest: Any, folder: Path, *, yes: bool,
     written = restore_config(manifest, folder, config_path)
     if written is not None:
         click.echo(f"Настройки: {written[1]}.")
-    reconcile_after_restore(ctx, settings)
+    try:
+        load_settings(ctx.obj.get("config"))
+    except ConfigError as exc:
+        click.echo("Восстановлено, но настройки называют то, чего на этой машине нет:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  • {problem}", err=True)
+        click.echo("Исправьте их (medsign check-config), затем «medsign reconcile» — и только "
+                   "потом запуск служб.", err=True)
+        ctx.exit(1)
+    return current
+
+
+def _settings_to_restore_into(ctx: click.Context) -> Settings:
+    """This machine's settings, where the files they name may not exist yet: the set brings
+    the key store and the trust files to the places the settings give them."""
+    try:
+        return load_settings(ctx.obj.get("config"), check_files=False)
+    except ConfigError as exc:
+        refuse(ctx, exc.problems)
 
 
 def _confirmed(question: str) -> bool:
@@ -310,8 +344,15 @@ def _confirmed(question: str) -> bool:
         return False
 
 
-def reconcile_after_restore(ctx: click.Context, settings: Settings) -> None:
-    """What follows a restore: reconciling the transactions the platform finished or lost
-    since the snapshot. The integrator wires ``medsign reconcile`` in here; for now it is
-    only named to the operator."""
-    click.echo(RECONCILE_HINT)
+def reconcile_after_restore(ctx: click.Context, report_path: Path | None) -> None:
+    """What follows a restore, before any service starts: the transactions the platform
+    finished, refused or started since the snapshot (``medsign reconcile``). The database is
+    restored either way; exit 1 says that a person has work (or the platform could not be
+    asked and the reconciliation must be repeated)."""
+    from medsign.cli.reconcile import run_reconcile
+    click.echo("Сверка незавершённых транзакций с платформой…")
+    if run_reconcile(ctx, report_path=report_path) != 0:
+        click.echo("База восстановлена, но сверка оставила работу: транзакции «решает "
+                   "оператор» разберите в консоли; если платформа не ответила — повторите "
+                   "«medsign reconcile» до запуска служб.", err=True)
+        ctx.exit(1)

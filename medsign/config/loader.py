@@ -34,9 +34,11 @@ from medsign.config.sources import (
 DEFAULT_CONFIG_PATH = Path("medsign.toml")
 
 
-def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None, *,
+                  check_files: bool = True) -> Settings:
     """Settings from ``path`` (default ``./medsign.toml`` if present) and ``env`` overrides
-    (default ``os.environ``).
+    (default ``os.environ``). ``check_files=False``: files and folders the settings name need
+    not exist yet (for ``restore``, which brings them).
 
     Raises :class:`ConfigError` listing every problem found. Warnings (workable but doubtful
     choices) are not raised: ask :func:`settings_warnings` and show them.
@@ -54,7 +56,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     if file is not None:
         sources.append(file)
         origins = {**file.origins, **origins}
-    settings = _validate(sources, origins, problems)
+    settings = _validate(sources, origins, problems, check_files=check_files)
     if problems:
         raise ConfigError(problems)
     return settings
@@ -99,7 +101,7 @@ def _syntax_problem(path: Path, error: tomllib.TOMLDecodeError) -> Problem:
 
 
 def _validate(sources: Sequence[PydanticBaseSettingsSource], origins: dict[str, str],
-              problems: list[Problem]) -> Settings:
+              problems: list[Problem], *, check_files: bool) -> Settings:
     """Types first; the rules then run on what did validate (failed sections at defaults)."""
     failed: set[str] = set()
     try:
@@ -111,7 +113,7 @@ def _validate(sources: Sequence[PydanticBaseSettingsSource], origins: dict[str, 
         settings = _settings_from([Without(source, failed) for source in sources])
     problems += [
         Problem(p.key, p.value, p.expected, origins.get(p.key, ""))
-        for p in check_rules(settings)
+        for p in check_rules(settings, files=check_files)
         if p.key.split(".")[0] not in failed
     ]
     return settings

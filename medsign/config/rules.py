@@ -81,8 +81,10 @@ def problem(settings: Settings, key: str, expected: str) -> Problem:
     return Problem(key=key, value=shown, expected=expected)
 
 
-def check_rules(settings: Settings) -> list[Problem]:
-    problems = _consistency(settings) + list(_unreadable_files(settings))
+def check_rules(settings: Settings, *, files: bool = True) -> list[Problem]:
+    """Every broken rule; ``files=False`` leaves out whether the named files and folders
+    exist (``restore`` on a new machine puts them there from the backup set)."""
+    problems = _consistency(settings) + (list(_unreadable_files(settings)) if files else [])
     if settings.profile == "production":
         problems += _production(settings)
     return problems

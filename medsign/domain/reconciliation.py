@@ -139,6 +139,8 @@ def needs_platform(local: Local) -> bool:
 
 def decide(local: Local, platform: Platform | None) -> Decision:
     """The decision for one transaction (``platform`` None when ``needs_platform`` says no)."""
+    if local.state is None and platform is None:
+        return Decision(Outcome.operator, _UNCONFIRMED)
     if platform is None or not needs_platform(local):
         return _unsent(local)
     if platform.answer is PlatformAnswer.unreachable:
@@ -165,6 +167,11 @@ def decide(local: Local, platform: Platform | None) -> Decision:
     return _ended(local.state, platform, record)
 
 
+_UNCONFIRMED = ("Запроса нет в базе: он начат после резервной копии. Журнал записал начало "
+                "отправки, но не номер транзакции: процесс остановился, не дождавшись ответа "
+                "платформы. Дошла ли отправка до пациента, неизвестно — проверьте в кабинете "
+                "партнёра по записи на приём и свяжитесь с пациентом; при необходимости начните "
+                "подписание заново.")
 _UNKNOWN = ("Транзакции нет в базе: запрос начат после резервной копии и потерян при "
             "восстановлении. Свяжитесь с пациентом; при необходимости начните подписание "
             "заново. ")

@@ -192,6 +192,9 @@ class SigningFlow:
         key = ctx.idempotency_key(subject=loaded.row.id)
         await ctx.rate_limit("goskey")
         await ctx.begin_call(key)
+        # the intent first: a process killed between the platform's answer and the line
+        # below leaves a transaction that only this line tells about
+        await self._journal(loaded, "", ctx.clock.now())
         transaction_id = await self.client.send(request, idempotency_key=key)
         log.info("transaction sent", extra={"transaction_id": transaction_id})
         await self._journal(loaded, transaction_id, ctx.clock.now())
@@ -199,7 +202,8 @@ class SigningFlow:
                     apply=self._apply(loaded, lambda r: r.mark_sent(transaction_id)))
 
     async def _journal(self, loaded: Loaded, transaction_id: str, now: datetime) -> None:
-        """Append the transaction to the journal, durably, before the step commits.
+        """Append the transaction to the journal, durably, before the step commits (with
+        ``transaction_id`` empty: the send about to be made).
 
         A failure does not stop the step: the platform has created the transaction, and the
         commit that follows records its id in the database — losing it there for a journal
@@ -215,9 +219,11 @@ class SigningFlow:
         try:
             await asyncio.to_thread(transaction_journal.append, self.journal, entry)
         except transaction_journal.JournalWriteFailed as exc:
-            log.error("the transaction journal could not be written: %s; the transaction is "
-                      "recorded in the database only", exc.reason,
-                      extra={"transaction_id": transaction_id, "journal": str(exc.path)})
+            what = "the transaction is" if transaction_id else "the send about to be made is"
+            log.error("the transaction journal could not be written: %s; %s recorded in the "
+                      "database only", exc.reason, what,
+                      extra={"transaction_id": transaction_id or None,
+                             "signing_request_id": loaded.row.id, "journal": str(exc.path)})
 
     def _send_request(self, loaded: Loaded) -> SendRequest:
         org = loaded.organization

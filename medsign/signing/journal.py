@@ -6,6 +6,11 @@ backup could not be found at all. The send step appends an entry right after the
 returns the transaction id, before its commit, and flushes it to the disk (``fsync``), so a
 journal on another disk than the database outlives the database's loss.
 
+Right before the send the step appends the same line with an empty ``transaction``: the
+intent. A process killed after the platform created the transaction but before the second
+line leaves the intent alone, and the reader returns it (``unconfirmed``): the send may have
+reached the platform, and nobody knows the transaction's number.
+
 Files are monthly, ``transactions-YYYY-MM.jsonl`` (by the entry's UTC time), lines
 ``{"at", "signing_request", "transaction", "organization", "appointment"}`` — ids and the МО
 code only, never a phone or a name. A damaged line (a torn write, an edit by hand) is reported
@@ -38,11 +43,17 @@ class JournalWriteFailed(Exception):
 
 @dataclass(frozen=True)
 class JournalEntry:
+    """``transaction`` empty: the intent to send, written before the platform is called."""
+
     at: datetime
     signing_request: str
     transaction: str
     organization: str
     appointment: str
+
+    @property
+    def is_intent(self) -> bool:
+        return not self.transaction
 
     def to_line(self) -> str:
         body = {"at": self.at.astimezone(UTC).isoformat(), "signing_request":
@@ -57,7 +68,8 @@ class JournalEntry:
         if not isinstance(body, dict):
             raise ValueError("не объект JSON")
         values = [body.get(name) for name in _FIELDS]
-        if not all(isinstance(v, str) and v.strip() for v in values):
+        if not all(isinstance(v, str) and (v.strip() or name == "transaction")
+                   for name, v in zip(_FIELDS, values, strict=True)):
             raise ValueError("нет поля " + ", ".join(_FIELDS) + " или оно пустое")
         try:
             at = datetime.fromisoformat(str(body.get("at")))
@@ -80,8 +92,15 @@ class DamagedLine:
 
 @dataclass(frozen=True)
 class JournalRead:
+    """``entries``: one per transaction, and the intents no transaction line confirms
+    (``is_intent``), oldest first."""
+
     entries: list[JournalEntry]
     damaged: list[DamagedLine]
+
+    @property
+    def unconfirmed(self) -> list[JournalEntry]:
+        return [e for e in self.entries if e.is_intent]
 
 
 def file_for(directory: Path, at: datetime) -> Path:
@@ -122,6 +141,7 @@ def read(directories: Iterable[Path], *, since: datetime | None = None) -> Journ
     """Every entry of the journal files in ``directories`` (at or after ``since``), oldest
     first, one per transaction; damaged lines and unreadable files are listed, not raised."""
     entries: dict[str, JournalEntry] = {}
+    intents: dict[str, JournalEntry] = {}
     damaged: list[DamagedLine] = []
     for directory in directories:
         for path in sorted(directory.iterdir()) if directory.is_dir() else []:
@@ -130,13 +150,15 @@ def read(directories: Iterable[Path], *, since: datetime | None = None) -> Journ
                 continue
             if since is not None and (int(match[1]), int(match[2])) < (since.year, since.month):
                 continue  # the whole month is before ``since``
-            _read_file(path, since, entries, damaged)
-    ordered = sorted(entries.values(), key=lambda e: (e.at, e.transaction))
+            _read_file(path, since, entries, intents, damaged)
+    sent = {e.signing_request for e in entries.values()}
+    alone = [e for request, e in intents.items() if request not in sent]
+    ordered = sorted([*entries.values(), *alone], key=lambda e: (e.at, e.transaction))
     return JournalRead(ordered, damaged)
 
 
 def _read_file(path: Path, since: datetime | None, entries: dict[str, JournalEntry],
-               damaged: list[DamagedLine]) -> None:
+               intents: dict[str, JournalEntry], damaged: list[DamagedLine]) -> None:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -151,6 +173,9 @@ def _read_file(path: Path, since: datetime | None, entries: dict[str, JournalEnt
             damaged.append(DamagedLine(path, number, f"не разобрана ({_why(exc)})"))
             continue
         if since is not None and entry.at < since:
+            continue
+        if entry.is_intent:
+            intents.setdefault(entry.signing_request, entry)
             continue
         earlier = entries.get(entry.transaction)
         if earlier is None or entry.at < earlier.at:

@@ -189,15 +189,17 @@ def subjects(conn: Connection, journal: JournalRead) -> list[Subject]:
             if request is not None and owner is not None:
                 found.append(_known(request, owner, entry, send_recorded=False))
                 continue
-            found.append(Subject(entry.signing_request, entry.transaction, entry.organization,
-                                 names.get(entry.organization), Local(None), entry))
+            found.append(Subject(entry.signing_request, entry.transaction or None,
+                                 entry.organization, names.get(entry.organization), Local(None),
+                                 entry))
     return found
 
 
 def _known(row: SigningRequestRow, org: OrganizationRow, entry: JournalEntry | None, *,
            send_recorded: bool) -> Subject:
     state = SigningState(row.state)
-    journal_tx = entry.transaction if entry is not None and state is SigningState.new else None
+    journal_tx = (entry.transaction or None) if entry is not None and state is SigningState.new \
+        else None
     local = Local(state, row.transaction_id, send_recorded=send_recorded,
                   journal_transaction_id=journal_tx)
     return Subject(row.id, row.transaction_id or journal_tx, org.code, org.name, local, entry)

@@ -123,10 +123,17 @@ class Client:
 
 
 class Topology:
-    def __init__(self, folder: Path, db_url: str, nginx: str) -> None:
+    def __init__(self, folder: Path, db_url: str, nginx: str, *,
+                 settings: dict[str, Any] | None = None,
+                 autopilot: dict[str, Any] | None = None) -> None:
+        """``settings``: sections merged over ``SETTINGS``; ``autopilot``: how the emulated
+        patients behave (``AUTOPILOT``: everyone signs at the first poll)."""
         self.https_port, self.second_port = free_port(), free_port()
-        self.stack = Stack(folder, db_url, {**SETTINGS, "server": {
-            **SETTINGS["server"], "public_url": f"https://localhost:{self.https_port}"}})
+        merged = {**SETTINGS, **{name: {**SETTINGS.get(name, {}), **section}
+                                 for name, section in (settings or {}).items()}}
+        self.stack = Stack(folder, db_url, {**merged, "server": {
+            **merged["server"], "public_url": f"https://localhost:{self.https_port}"}})
+        self.autopilot = autopilot or AUTOPILOT
         self.org = f.organization()
         self.front = folder / "nginx"
         self.front.mkdir()
@@ -159,7 +166,7 @@ class Topology:
                              self.front / "tls" / "ca.crt")
         self._wait_https()
         with httpx.Client(base_url=f"{stack.emulator_url}/_emulator", timeout=30) as emulator:
-            assert emulator.post("/autopilot", json=AUTOPILOT).status_code == 200
+            assert emulator.post("/autopilot", json=self.autopilot).status_code == 200
         r = self.client.write("PUT", "/api/v1/organizations/mo1", key="org", json=self.org)
         assert r.status_code in (200, 201), r.text
 

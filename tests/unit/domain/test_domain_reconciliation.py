@@ -127,6 +127,15 @@ def test_a_journal_transaction_unknown_to_the_database_goes_to_an_operator(
     assert "после резервной копии" in decision.reason and answer.title in decision.reason
 
 
+def test_a_send_the_journal_began_but_never_confirmed_goes_to_an_operator() -> None:
+    """A request started after the backup whose process died between the platform's answer
+    and the journal's second line: no number to ask about, and no way to know."""
+    local = Local(None)
+    decision = decide(local, None)
+    assert (decision.outcome, decision.actions) == (Outcome.operator, ())
+    assert "неизвестно" in decision.reason and "кабинете партнёра" in decision.reason
+
+
 @pytest.mark.parametrize("local", [sent(), Local(None), Local(S.new, journal_transaction_id="t")])
 def test_an_unreachable_platform_changes_nothing(local: Local) -> None:
     decision = decide(local, Platform(P.unreachable))

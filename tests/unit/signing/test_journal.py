@@ -81,3 +81,16 @@ def test_a_write_that_cannot_be_made_fails_with_the_path(tmp_path: Path) -> None
     with pytest.raises(JournalWriteFailed) as caught:
         journal.append(blocker / "journal", entry("tx-1", DEC))
     assert caught.value.path == blocker / "journal" / "transactions-2026-12.jsonl"
+
+
+def test_an_intent_is_returned_only_while_no_transaction_line_confirms_it(
+        tmp_path: Path) -> None:
+    journal.append(tmp_path, entry("", NOV, "r-sent"))
+    journal.append(tmp_path, entry("tx-1", NOV.replace(minute=58), "r-sent"))
+    journal.append(tmp_path, entry("", DEC, "r-killed"))
+    journal.append(tmp_path, entry("", DEC.replace(minute=3), "r-killed"))  # a retried send
+    read = journal.read([tmp_path])
+    assert [(e.signing_request, e.transaction) for e in read.entries] == [
+        ("r-sent", "tx-1"), ("r-killed", "")]
+    assert [e.signing_request for e in read.unconfirmed] == ["r-killed"]
+    assert read.unconfirmed[0].at == DEC and read.damaged == []
