@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medsign.db.engine import create_private, make_engine, normalize_url, sqlite_path
 from medsign.db.migrate import current_revision
+from medsign.files import fsync_path
 
 ProgressCallback = Callable[[int, int], None]
 """``(done, total)``: pages for SQLite, tables for PostgreSQL."""
@@ -172,19 +173,12 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _replace(src: Path, dst: Path) -> None:
     """Rename durably: the file's bytes reach the disk before the name, the name after."""
-    _fsync(src)
+    fsync_path(src)
     os.replace(src, dst)
-    _fsync(dst.parent)
+    fsync_path(dst.parent)
 
 
 def _publish(tmp: Path, target: Path, backend: str, started: datetime,

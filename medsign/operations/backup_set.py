@@ -55,6 +55,7 @@ from medsign.crypto.keys import load_pem
 from medsign.db.backup import BackupError, BackupInfo, create_backup, restore_backup
 from medsign.db.engine import normalize_url, sqlite_path
 from medsign.db.migrate import current_revision
+from medsign.files import fsync_path
 from medsign.operations.presence import forget_all, medsign_version, processes
 from medsign.signing.identities import CERTIFICATE_FILE, CONTAINER_FILE, DEV_CA_FILE, KEY_FILE
 
@@ -262,7 +263,7 @@ def _write_set(places: Places, target: Path, tmp: Path, staging: Path,
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
     except OSError as exc:
         raise SetError(f"Не удалось записать набор {target}: {exc.strerror or exc}") from None
     return SetInfo(path=target, size=target.stat().st_size, manifest=manifest,
@@ -365,13 +366,6 @@ def _add_file(tar: tarfile.TarFile, member: Member, path: Path, when: datetime,
         tar.addfile(_tarinfo(member.name, member.size, member.mode, when),
                     _Counting(f, member.size, step))
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- reading a set back -------------------------------------------------------------------

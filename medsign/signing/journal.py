@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from medsign.files import fsync_path
+
 FILE_PATTERN = re.compile(r"^transactions-(\d{4})-(\d{2})\.jsonl$")
 _FIELDS = ("signing_request", "transaction", "organization", "appointment")
 
@@ -123,18 +125,11 @@ def append(directory: Path, entry: JournalEntry) -> Path:
         finally:
             os.close(fd)
         if created:
-            _fsync_folder(directory)
+            fsync_path(directory)
     except OSError as exc:
         raise JournalWriteFailed(path, exc.strerror or str(exc)) from exc
     return path
 
-
-def _fsync_folder(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read(directories: Iterable[Path], *, since: datetime | None = None) -> JournalRead:
