@@ -98,6 +98,10 @@ class Action(StrEnum):
     settle_refused = "settle_refused"
     settle_platform_error = "settle_platform_error"
     settle_completed = "settle_completed"  # uploaded -> completed: completed after the backup
+    # countersigned -> completed: the platform completed with the signature the database has
+    settle_recovered = "settle_recovered"
+    # fetch the archive again, counter-sign it again, complete without a second upload
+    recover = "recover"
     stop = "stop"  # fail the request and end its work: the flow must not go on
 
 
@@ -115,6 +119,7 @@ class Local:
     transaction_id: str | None = None
     send_recorded: bool = False
     journal_transaction_id: str | None = None
+    recovering: bool = False  # an earlier reconciliation set its work to fetch it again
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,9 @@ def decide(local: Local, platform: Platform | None) -> Decision:
     if platform.answer is PlatformAnswer.active:
         return _active(local.state, platform, record)
     if platform.answer is PlatformAnswer.finished:
+        if local.recovering:
+            return Decision(Outcome.resumed, "Архив уже получается заново по решению прошлой "
+                            "сверки: менять нечего.")
         return _finished(local.state, record)
     return _ended(local.state, platform, record)
 
@@ -201,15 +209,25 @@ def _active(state: SigningState, platform: Platform, record: tuple[Action, ...])
     return Decision(Outcome.resumed, f"Подписание продолжится с шага «{state.title}».")
 
 
+RECOVERED = ("Платформа завершила подписание после резервной копии, а в базе не было "
+             "архива и подписи МО: архив, подписанный пациентом, получен заново и подписан МО "
+             "заново. На платформе хранится подпись МО, переданная до потери данных.")
+
+
 def _finished(state: SigningState, record: tuple[Action, ...]) -> Decision:
     if state is S.uploaded:
         return Decision(Outcome.settled, "Платформа завершила транзакцию после резервной "
                         "копии; подпись МО уже была передана: подписание отмечено "
                         "завершённым.", (Action.settle_completed,))
-    return Decision(Outcome.operator, "Транзакция завершена на платформе после резервной "
-                    "копии, а в базе нет архива или подписи МО: подписание остановлено. "
-                    "Получите документы в кабинете партнёра или начните подписание заново.",
-                    (*record, Action.stop))
+    if state is S.countersigned:
+        return Decision(Outcome.settled, "Платформа завершила транзакцию после резервной "
+                        "копии с подписью МО, которая есть в базе: подписание отмечено "
+                        "завершённым без повторной передачи.", (Action.settle_recovered,))
+    return Decision(Outcome.resumed, "Платформа завершила транзакцию после резервной копии, "
+                    "а в базе нет архива или подписи МО: архив будет получен заново и подписан "
+                    "МО заново, затем подписание отмечено завершённым. Если платформа архив "
+                    "уже не отдаёт, подписание остановится с причиной для оператора.",
+                    (*record, Action.recover))
 
 
 def _ended(state: SigningState, platform: Platform, record: tuple[Action, ...]) -> Decision:

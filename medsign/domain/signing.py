@@ -278,6 +278,16 @@ class SigningRequest:
         self._move(S.completed, file_id=file_id)
         self.completion_file_id = file_id
 
+    def complete_after_restore(self, reason: str) -> None:
+        """The platform completed this transaction while the database came back from an
+        older copy: the MO's signature reached the platform before the data were lost. The
+        request is completed from ``countersigned`` without a second upload (the platform
+        keeps the signature it received; ``reason`` says what the evidence here holds). No
+        message to the patient: the platform's completion was theirs already."""
+        require_text(reason, "reason", "Причина")
+        self._move(S.uploaded, reason=reason, action=A.recovered, file_ids=[])
+        self._move(S.completed, reason=reason, action=A.recovered)
+
     # --- the other endings -------------------------------------------------------
 
     def cancel(self, reason: str, *, by: CancelledBy) -> None:

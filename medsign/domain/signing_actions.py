@@ -33,6 +33,7 @@ class SigningAction(StrEnum):
     failed = "signing.failed"
     retried = "signing.retried"
     signer_mismatch = "signing.signer_mismatch"
+    recovered = "signing.recovered"
 
     @property
     def title(self) -> str:  # type: ignore[override]  # Russian name, shadows str.title on purpose
@@ -59,6 +60,7 @@ ACTION_TITLES: Mapping[SigningAction, str] = MappingProxyType(
         A.failed: "техническая ошибка",
         A.retried: "повтор",
         A.signer_mismatch: "подписант не совпадает с пациентом",
+        A.recovered: "завершено по ответу платформы после восстановления из копии",
     }
 )
 

@@ -46,7 +46,7 @@ from medsign.db.models import (
     SigningRequestRow,
 )
 from medsign.domain.consents import Consent, ConsentKind, ConsentState
-from medsign.domain.reconciliation import Ending, platform_ending
+from medsign.domain.reconciliation import RECOVERED, Ending, platform_ending
 from medsign.domain.signer_check import Identity, SignerMismatch, first_mismatch
 from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningRequest, SigningState
 from medsign.integrations.goskey.client import GoskeyClient, GoskeyRejected, GoskeyTransient
@@ -139,6 +139,11 @@ def _set_consents(db: Session, row: SigningRequestRow, state: ConsentState,
     for consent in repository.consents_in_signing(db, row):
         records.change_consent(consent, _CONSENT_MOVES[state], now=now)
 
+
+# A work item's data flag set by a reconciliation after a restore: the platform completed this
+# transaction before the data were lost; fetch the archive again, counter-sign it again and
+# complete without a second upload (``SigningRequest.complete_after_restore``).
+RECOVER = "recover"
 
 class SigningFlow:
     kind = signing_service.SIGNING_KIND
@@ -249,9 +254,10 @@ class SigningFlow:
                                                       consents=ConsentState.pending))
         await ctx.rate_limit("goskey")
         status = await self.client.status(loaded.row.transaction_id or "")
-        zip_id = status.patient_signed_zip
+        recovering = bool(item.data.get(RECOVER))
+        zip_id = status.patient_signed_zip or (status.archive_zip if recovering else None)
         if zip_id:
-            return Next("download",
+            return Next("download", data={RECOVER: True} if recovering else None,
                         apply=self._apply(loaded, lambda r: r.mark_patient_signed(zip_id)))
         ending = platform_ending(status.status, status.reason)
         if ending is not None:
@@ -274,10 +280,17 @@ class SigningFlow:
         if mismatch is not None:
             return self._stop_mismatch(loaded, mismatch, verified_now=True, documents=[archive])
         signatures = await self._sign(loaded, verified, data, ctx.clock.now())
+        recovering = bool(item.data.get(RECOVER))
 
         def verified_and_countersigned(request: SigningRequest) -> None:
             request.mark_archive_verified()
             request.mark_countersigned()
+            if recovering:
+                request.complete_after_restore(RECOVERED)
+        if recovering:
+            return Done(apply=self._apply(loaded, verified_and_countersigned,
+                                          documents=[archive, *signatures],
+                                          consents=ConsentState.signed))
         return Next("upload", apply=self._apply(loaded, verified_and_countersigned,
                                                documents=[archive, *signatures]))
 
@@ -323,6 +336,12 @@ class SigningFlow:
         if mismatch is not None:
             return self._stop_mismatch(loaded, mismatch, verified_now=False)
         documents = await self._sign(loaded, verified, archive, ctx.clock.now())
+        if item.data.get(RECOVER):
+            def countersigned_and_completed(request: SigningRequest) -> None:
+                request.mark_countersigned()
+                request.complete_after_restore(RECOVERED)
+            return Done(apply=self._apply(loaded, countersigned_and_completed,
+                                          documents=documents, consents=ConsentState.signed))
         return Next("upload", apply=self._apply(loaded, lambda r: r.mark_countersigned(),
                                                documents=documents))
 

@@ -53,7 +53,7 @@ from medsign.runner import store
 from medsign.runner.backoff import backoff_delay
 from medsign.runner.ratelimit import RateLimiter
 from medsign.signing import service as signing_service
-from medsign.signing.flow import ending_change, transition
+from medsign.signing.flow import RECOVER, ending_change, transition
 from medsign.signing.journal import DamagedLine, JournalEntry, JournalRead
 
 ACTOR = "system:reconcile"
@@ -172,9 +172,14 @@ def subjects(conn: Connection, journal: JournalRead) -> list[Subject]:
             r.id: (r, o) for r, o in [*rows, *sending]}
         found: list[Subject] = []
         journal_of = {e.signing_request: e for e in journal.entries}
+        recovering = {ref for ref, data in db.execute(
+            select(WorkItemRow.ref, WorkItemRow.data)
+            .where(WorkItemRow.kind == signing_service.SIGNING_KIND,
+                   WorkItemRow.ref.in_(list(by_request)))) if (data or {}).get(RECOVER)}
         for row, org in by_request.values():
             entry = journal_of.get(row.id)
-            found.append(_known(row, org, entry, send_recorded=True))
+            found.append(_known(row, org, entry, send_recorded=True,
+                                recovering=row.id in recovering))
         seen = set(by_request)
         names = {o.code: o.name for o in db.scalars(select(OrganizationRow))}
         for entry in journal.entries:
@@ -196,12 +201,12 @@ def subjects(conn: Connection, journal: JournalRead) -> list[Subject]:
 
 
 def _known(row: SigningRequestRow, org: OrganizationRow, entry: JournalEntry | None, *,
-           send_recorded: bool) -> Subject:
+           send_recorded: bool, recovering: bool = False) -> Subject:
     state = SigningState(row.state)
     journal_tx = (entry.transaction or None) if entry is not None and state is SigningState.new \
         else None
     local = Local(state, row.transaction_id, send_recorded=send_recorded,
-                  journal_transaction_id=journal_tx)
+                  journal_transaction_id=journal_tx, recovering=recovering)
     return Subject(row.id, row.transaction_id or journal_tx, org.code, org.name, local, entry)
 
 
@@ -287,8 +292,12 @@ def _change(conn: Connection, subject: Subject, decision: Decision, clock: Clock
             move, consents = ending_change(_ENDINGS[action], _status_word(action))
         elif action is Action.settle_completed:
             move, consents = _complete, ConsentState.signed
+        elif action is Action.settle_recovered:
+            move, consents = _complete_after_restore, ConsentState.signed
         elif action is Action.record_transaction:
             move = _record(subject.local.journal_transaction_id or "")
+        elif action is Action.recover:
+            continue  # the flow fetches and signs again (the work item below)
         else:
             move = _stop("Сверка после восстановления: " + decision.reason)
         moves.append(move)
@@ -300,8 +309,12 @@ def _change(conn: Connection, subject: Subject, decision: Decision, clock: Clock
     now, kind = clock.now(), signing_service.SIGNING_KIND
     if Action.stop in actions or any(a in _ENDINGS for a in actions):
         store.cancel_for_ref(conn, kind=kind, ref=request_id, now=now, reason=decision.reason)
-    elif Action.settle_completed in actions:
+    elif Action.settle_completed in actions or Action.settle_recovered in actions:
         store.finish_for_ref(conn, kind=kind, ref=request_id, now=now, reason=decision.reason)
+    elif Action.recover in actions:
+        step = _RECOVER_FROM.get(subject.local.state or SigningState.sent, "poll")
+        store.move_for_ref(conn, kind=kind, ref=request_id, step=step, now=now,
+                           data={"polls": 0, RECOVER: True})
     elif Action.record_transaction in actions:
         store.move_for_ref(conn, kind=kind, ref=request_id, step="poll", now=now,
                            data={"polls": 0})
@@ -309,6 +322,17 @@ def _change(conn: Connection, subject: Subject, decision: Decision, clock: Clock
 
 def _complete(request: SigningRequest) -> None:
     request.mark_completed(None)
+
+
+def _complete_after_restore(request: SigningRequest) -> None:
+    request.complete_after_restore("Сверка после восстановления: платформа завершила "
+                                   "подписание с подписью МО, которая есть в базе.")
+
+
+# where a recovery starts: poll for the archive's id, or use the one the database has
+_RECOVER_FROM = {SigningState.new: "poll", SigningState.sent: "poll",
+                 SigningState.patient_signed: "download",
+                 SigningState.archive_verified: "countersign"}
 
 
 def _record(transaction_id: str) -> Callable[[SigningRequest], None]:

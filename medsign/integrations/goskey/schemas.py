@@ -64,6 +64,12 @@ class TransactionStatus:
                 return step.id_zip
         return None
 
+    @property
+    def archive_zip(self) -> str | None:
+        """The archive's file id in whatever step status: a finished transaction keeps it
+        (a reconciliation fetches it again after a restore lost the local copy)."""
+        return next((step.id_zip for step in self.steps if step.id_zip), None)
+
 
 @dataclass(frozen=True)
 class DocumentSpec:

@@ -17,12 +17,14 @@ from sqlalchemy import Engine, func, select
 from medsign.db.backup import create_backup, restore_backup
 from medsign.db.models import (
     AuditRow,
+    DocumentRow,
     ReconciliationFindingRow,
     SigningRequestRow,
     WorkItemRow,
 )
 from medsign.signing import journal
 from medsign.signing import reconcile as reconciliation
+from medsign.signing.repository import ARCHIVE
 from tests import factories as f
 from tests.integration.signing.stand import SigningStand
 
@@ -87,6 +89,7 @@ def test_a_restore_is_reconciled_with_the_platform_and_nothing_is_sent_twice(
     stand.run_worker()
     assert stand.request(finished)["state"] == "completed"
     assert stand.request(refused)["state"] == "cancelled"
+    uploads_before = len(stand.control("GET", f"/transactions/{tx_finished}").json()["uploads"])
     tx_unsent, tx_lost = transaction_of(stand, unsent), transaction_of(stand, lost)
     lost_item = item_of(engine, lost).id
 
@@ -105,7 +108,7 @@ def test_a_restore_is_reconciled_with_the_platform_and_nothing_is_sent_twice(
     by_tx = {f.subject.transaction_id: f for f in report.findings}
     assert set(by_tx) == {tx_finished, tx_active, tx_refused, tx_unsent, tx_lost}
     assert {tx: f.decision.outcome.value for tx, f in by_tx.items()} == {
-        tx_finished: "operator", tx_active: "resumed", tx_refused: "settled",
+        tx_finished: "resumed", tx_active: "resumed", tx_refused: "settled",
         tx_unsent: "resumed", tx_lost: "operator"}
     assert report.exit_code == 1
     unknown = by_tx[tx_lost]
@@ -113,10 +116,10 @@ def test_a_restore_is_reconciled_with_the_platform_and_nothing_is_sent_twice(
     assert "ГБУЗ" in unknown.line() and "нет в базе" in unknown.line()
     assert unknown.subject.journal is not None and unknown.subject.journal.appointment == "a5"
 
-    # finished after the backup: stopped for an operator, its work ended
-    detail = stand.request(finished)
-    assert detail["state"] == "failed" and "после резервной копии" in detail["reason"]
-    assert item_of(engine, finished).status == "cancelled"
+    # finished after the backup: its work fetches the archive again (below)
+    assert stand.request(finished)["state"] == "sent"
+    assert (item_of(engine, finished).step, item_of(engine, finished).data["recover"]) == (
+        "poll", True)
     # refused after the backup: settled as the poll step settles it
     assert stand.request(refused)["state"] == "cancelled"
     assert "отказался" in stand.request(refused)["reason"]
@@ -148,6 +151,17 @@ def test_a_restore_is_reconciled_with_the_platform_and_nothing_is_sent_twice(
     stand.run_worker()
     assert stand.request(active)["state"] == "completed"
     assert stand.request(unsent)["state"] == "completed"
+    # the one the platform finished: archive fetched and counter-signed again, completed
+    # without a second upload; the history says so, the patient is not told twice
+    recovered = stand.request(finished)
+    assert recovered["state"] == "completed"
+    assert any("получен заново" in (e.get("reason") or "") for e in recovered["history"])
+    with engine.connect() as conn:
+        kinds = sorted(conn.execute(select(DocumentRow.kind).where(
+            DocumentRow.signing_request_id == finished)).scalars())
+    assert ARCHIVE in kinds and len(kinds) > 1  # the evidence is whole again
+    uploads_after = stand.control("GET", f"/transactions/{tx_finished}").json()["uploads"]
+    assert len(uploads_after) == uploads_before  # the platform keeps its one MO signature
 
     platform = stand.control("GET", "/transactions").json()
     assert len(platform["transactions"]) == 6  # one per request, the lost one's included

@@ -89,13 +89,25 @@ def test_a_platform_ending_after_the_patient_signed_goes_to_an_operator(
     assert (decision.outcome, decision.actions) == (Outcome.operator, (Action.stop,))
 
 
-@pytest.mark.parametrize("state", [S.sent, S.patient_signed, S.archive_verified,
-                                   S.countersigned])
-def test_finished_after_the_backup_without_local_evidence_stops_for_an_operator(
+@pytest.mark.parametrize("state", [S.sent, S.patient_signed, S.archive_verified])
+def test_finished_after_the_backup_without_local_evidence_is_fetched_and_signed_again(
         state: SigningState) -> None:
     decision = decide(sent(state), Platform(P.finished))
-    assert (decision.outcome, decision.actions) == (Outcome.operator, (Action.stop,))
-    assert "Транзакция завершена на платформе после резервной" in decision.reason
+    assert (decision.outcome, decision.actions) == (Outcome.resumed, (Action.recover,))
+    assert "получен заново" in decision.reason and "остановится" in decision.reason
+
+
+def test_a_recovery_an_earlier_run_began_is_left_to_go_on() -> None:
+    local = Local(S.sent, "tx-1", recovering=True)
+    decision = decide(local, Platform(P.finished))
+    assert (decision.outcome, decision.actions) == (Outcome.resumed, ())
+
+
+def test_finished_with_the_mo_signature_the_database_has_is_completed_without_upload(
+        ) -> None:
+    decision = decide(sent(S.countersigned), Platform(P.finished))
+    assert (decision.outcome, decision.actions) == (Outcome.settled,
+                                                    (Action.settle_recovered,))
 
 
 def test_finished_with_the_mo_signature_uploaded_is_settled_as_completed() -> None:
@@ -104,10 +116,10 @@ def test_finished_with_the_mo_signature_uploaded_is_settled_as_completed() -> No
                                                     (Action.settle_completed,))
 
 
-def test_a_new_request_whose_transaction_finished_records_it_and_stops() -> None:
+def test_a_new_request_whose_transaction_finished_records_it_and_recovers() -> None:
     decision = decide(Local(S.new, journal_transaction_id="tx-1"), Platform(P.finished))
-    assert decision.outcome is Outcome.operator
-    assert decision.actions == (Action.record_transaction, Action.stop)
+    assert decision.outcome is Outcome.resumed
+    assert decision.actions == (Action.record_transaction, Action.recover)
 
 
 @pytest.mark.parametrize("local", [sent(), Local(S.new, journal_transaction_id="tx-1")])
