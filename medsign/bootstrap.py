@@ -297,7 +297,7 @@ class Container:
         signing: list[Flow] = [SigningFlow(
             client=self.goskey_client(), settings=self.settings.signing,
             trust=self.operator_trust(), signers=self.signers(), clock=self.clock,
-            journal=self.transaction_journal())]
+            journal=self.transaction_journal(), on_journal_error=self.metrics.journal_errors.inc)]
         standing: list[Flow] = [self.housekeeping_flow()]
         return signing + standing + (self.max_flows() if self.max_enabled else [])
 

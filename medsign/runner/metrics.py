@@ -15,6 +15,9 @@ class RunnerMetrics:
         self.external = Histogram("medsign_external_call_seconds",
                                   "Latency of calls to external systems",
                                   ["api", "method", "outcome"], registry=self.registry)
+        self.journal_errors = Counter("medsign_transaction_journal_errors",
+                                      "Transaction journal lines that could not be written",
+                                      registry=self.registry)
 
     def observe_step(self, kind: str, step: str, outcome: str, seconds: float) -> None:
         self.steps.labels(kind, step, outcome).inc()

@@ -145,12 +145,14 @@ def _set_consents(db: Session, row: SigningRequestRow, state: ConsentState,
 # complete without a second upload (``SigningRequest.complete_after_restore``).
 RECOVER = "recover"
 
+
 class SigningFlow:
     kind = signing_service.SIGNING_KIND
 
     def __init__(self, *, client: GoskeyClient, settings: SigningSettings, trust: TrustStore,
                  signers: SignerProvider, clock: Clock,
-                 deal_type_ids: list[str] | None = None, journal: Path | None = None) -> None:
+                 deal_type_ids: list[str] | None = None, journal: Path | None = None,
+                 on_journal_error: Callable[[], None] | None = None) -> None:
         self.client = client
         self.clock = clock
         self.settings = settings
@@ -158,6 +160,7 @@ class SigningFlow:
         self.signers = signers
         self.deal_type_ids = deal_type_ids or []
         self.journal = journal
+        self.on_journal_error = on_journal_error
 
     async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
         if item.ref is None:
@@ -224,6 +227,8 @@ class SigningFlow:
         try:
             await asyncio.to_thread(transaction_journal.append, self.journal, entry)
         except transaction_journal.JournalWriteFailed as exc:
+            if self.on_journal_error is not None:
+                self.on_journal_error()
             what = "the transaction is" if transaction_id else "the send about to be made is"
             log.error("the transaction journal could not be written: %s; %s recorded in the "
                       "database only", exc.reason, what,

@@ -217,3 +217,5 @@ def test_a_journal_that_cannot_be_written_loses_no_transaction(
               r.getMessage()]
     # the send's intent and its transaction: both said, neither stops the step
     assert [getattr(r, "transaction_id", None) for r in errors] == [None, tx]
+    registry = stand.container.metrics.registry  # what the alert rule watches
+    assert registry.get_sample_value("medsign_transaction_journal_errors_total") == 2
