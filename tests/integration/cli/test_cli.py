@@ -433,7 +433,9 @@ def test_backup_and_restore_round_trip(db_cli: Cli, token: str, api: TestClient)
     restored = db_cli.run("restore", "copy.backup", "--yes")
     assert restored.returncode == 0, restored
     assert "контрольные суммы верны" in restored.stdout and "восстановлена" in restored.stdout
-    assert "medsign reconcile" in restored.stdout
+    # then at once the reconciliation with the platform (nothing open here: nothing to ask)
+    assert "Сверка незавершённых транзакций с платформой" in restored.stdout
+    assert "транзакций 0" in restored.stdout
     assert db_cli.ok("api-token", "list").stdout.splitlines() == [
         f"mis\t{token[:10]}…\tвсе МО\tдействует"]
     assert api.get("/api/v1/signing-requests", headers=bearer(token)).status_code == 200
