@@ -121,3 +121,24 @@ def _numeric_rdn(oid: str, value: str) -> x509.RelativeDistinguishedName:
         raise ValueError(f"{oids.NAME_LABELS[oid]} должен состоять из цифр: {value!r}")
     attribute = x509.NameTypeAndValue({"type": oid, "value": core.NumericString(value)})
     return x509.RelativeDistinguishedName([attribute])
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    """One DER element: ``tag``, the minimal length, ``value``."""
+    n = len(value)
+    if n < 0x80:
+        return bytes((tag, n)) + value
+    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + value
+
+
+def as_received(value: core.Asn1Value, tag: int = 0x30) -> bytes:
+    """The DER of a parsed value with its contents exactly as they came, under ``tag``
+    (SEQUENCE by default; 0x31 turns signed attributes' [0] into the SET a signature covers).
+
+    Never ``dump()`` a parsed value for its bytes: asn1crypto re-encodes one whose header ends
+    in 0x80, taking it for an indefinite length — and a DER length such as 0x0180 (384 bytes)
+    ends so too. Re-encoding parses everything below, a GOST key with asn1crypto's own key
+    spec (``KeyError: '1.2.643.7.1.1.1.1'``), and may re-sort a SET another signer wrote.
+    About one certificate in 128 has such a length."""
+    return tlv(tag, value.contents)

@@ -11,7 +11,7 @@ from datetime import datetime
 from asn1crypto import x509
 
 from medsign.crypto import gost
-from medsign.crypto.asn1 import GostCertificate, name_text, same_name
+from medsign.crypto.asn1 import GostCertificate, as_received, name_text, same_name
 from medsign.crypto.errors import CryptoError
 
 _ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
@@ -100,7 +100,7 @@ class Certificate:
                 and _signed_by(self.der, issuer.der))
 
     def signature_valid(self, issuer: Certificate) -> bool:
-        return issuer.signed(self.asn["tbs_certificate"].dump(),
+        return issuer.signed(as_received(self.asn["tbs_certificate"]),
                              self.asn["signature_algorithm"]["algorithm"].dotted,
                              self.asn["signature_value"].native)
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from asn1crypto import cms, core, tsp, x509
 
 from medsign.crypto import gost, oids
+from medsign.crypto.asn1 import tlv
 from medsign.crypto.certs import Certificate
 
 _OID_MESSAGE_DIGEST = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x09\x04"  # 1.2.840.113549.1.9.4
@@ -58,18 +59,18 @@ class SignerTemplate:
                                      ("version", "sid", "digest_algorithm")),
             signature_algorithm=signer["signature_algorithm"].dump(),
             head=b"".join(signed[name].dump() for name in
-                          ("version", "digest_algorithms", "encap_content_info",
-                           "certificates")),
+                          ("version", "digest_algorithms", "encap_content_info"))
+            + _certificates(certificate),
         )
 
     def attributes(self, digest: bytes, signing_time: datetime) -> bytes:
         """The signed attributes as the SET the signature covers (what
         ``signed_attributes(...).dump()`` gives)."""
         when = _time_der(signing_time)
-        return _tlv(0x31, b"".join((
+        return tlv(0x31, b"".join((
             self.content_type,
-            _tlv(0x30, _OID_SIGNING_TIME + _tlv(0x31, when)),
-            _tlv(0x30, _OID_MESSAGE_DIGEST + _tlv(0x31, _tlv(0x04, digest))),
+            tlv(0x30, _OID_SIGNING_TIME + tlv(0x31, when)),
+            tlv(0x30, _OID_MESSAGE_DIGEST + tlv(0x31, tlv(0x04, digest))),
             self.signing_certificate)))
 
     def sign(self, data: bytes, key: gost.PrivateKey, signing_time: datetime) -> bytes:
@@ -81,11 +82,11 @@ class SignerTemplate:
 
     def assemble(self, attributes: bytes, signature: bytes) -> bytes:
         """The ContentInfo around signed attributes (as a SET) and a signature value."""
-        signer = _tlv(0x30, b"".join((
+        signer = tlv(0x30, b"".join((
             self.version_and_sid, b"\xa0" + attributes[1:], self.signature_algorithm,
-            _tlv(0x04, signature))))
-        signed = _tlv(0x30, self.head + _tlv(0x31, signer))
-        return _tlv(0x30, _OID_SIGNED_DATA + _tlv(0xA0, signed))
+            tlv(0x04, signature))))
+        signed = tlv(0x30, self.head + tlv(0x31, signer))
+        return tlv(0x30, _OID_SIGNED_DATA + tlv(0xA0, signed))
 
 
 def signed_attributes(digest: bytes, signing_time: datetime, certificate: Certificate,
@@ -115,12 +116,18 @@ def signed_data(certificate: Certificate, attributes: cms.CMSAttributes, signatu
         "version": "v1",
         "digest_algorithms": [_algorithm(digest_oid)],
         "encap_content_info": {"content_type": "data"},
-        "certificates": [cms.CertificateChoices("certificate",
-                                                x509.Certificate.load(certificate.der))],
         "signer_infos": [signer],
     })
-    info = cms.ContentInfo({"content_type": "signed_data", "content": content})
-    return bytes(info.dump())
+    # the certificate goes in as its bytes, not as an asn1crypto value (asn1.as_received)
+    signed = tlv(0x30, b"".join(content[name].dump() for name in
+                                ("version", "digest_algorithms", "encap_content_info"))
+                 + _certificates(certificate) + content["signer_infos"].dump())
+    return tlv(0x30, cms.ContentType("signed_data").dump() + tlv(0xA0, signed))
+
+
+def _certificates(certificate: Certificate) -> bytes:
+    """``certificates [0] IMPLICIT CertificateSet`` holding the one certificate as it is."""
+    return tlv(0xA0, certificate.der)
 
 
 def _attribute(kind: str, value: core.Asn1Value) -> cms.CMSAttribute:
@@ -160,16 +167,8 @@ def _time_der(signing_time: datetime) -> bytes:
     w = signing_time.astimezone(UTC)
     clock = f"{w.month:02d}{w.day:02d}{w.hour:02d}{w.minute:02d}{w.second:02d}Z"
     if 1950 <= w.year < 2050:
-        return _tlv(0x17, f"{w.year % 100:02d}{clock}".encode("ascii"))
-    return _tlv(0x18, f"{w.year:04d}{clock}".encode("ascii"))
-
-
-def _tlv(tag: int, value: bytes) -> bytes:
-    n = len(value)
-    if n < 0x80:
-        return bytes((tag, n)) + value
-    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + value
+        return tlv(0x17, f"{w.year % 100:02d}{clock}".encode("ascii"))
+    return tlv(0x18, f"{w.year:04d}{clock}".encode("ascii"))
 
 
 def _contents(der: bytes) -> bytes:

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from asn1crypto import crl, pem, x509
 
-from medsign.crypto.asn1 import name_text
+from medsign.crypto.asn1 import as_received, name_text
 from medsign.crypto.certs import Certificate
 from medsign.crypto.errors import CryptoError
 
@@ -88,7 +88,7 @@ class RevocationList:
         return known
 
     def _signature_holds(self, cert: Certificate) -> bool:
-        return cert.signed(self.asn["tbs_cert_list"].dump(),
+        return cert.signed(as_received(self.asn["tbs_cert_list"]),
                            self.asn["signature_algorithm"]["algorithm"].dotted,
                            self.asn["signature"].native)
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 from asn1crypto import cms, core, tsp, x509
 
 from medsign.crypto import oids
-from medsign.crypto.asn1 import same_name
+from medsign.crypto.asn1 import as_received, same_name
 from medsign.crypto.errors import SignatureInvalid
 
 _T = TypeVar("_T", bound=core.Asn1Value)
@@ -70,12 +70,13 @@ def _parse(info: cms.ContentInfo) -> ParsedSignature:
     attributes = _attributes(signer)
     return ParsedSignature(
         encapsulated_type=encapsulated["content_type"].dotted,
-        certificates=[c.chosen.dump() for c in signed["certificates"] if c.name == "certificate"],
+        certificates=[as_received(c.chosen) for c in signed["certificates"]
+                      if c.name == "certificate"],
         signer_id=_signer_id(signer["sid"]),
         digest_algorithm=signer["digest_algorithm"]["algorithm"].dotted,
         signature_algorithm=signer["signature_algorithm"]["algorithm"].dotted,
         signature=signer["signature"].native,
-        signed_attributes_der=b"\x31" + signer["signed_attrs"].dump()[1:],
+        signed_attributes_der=as_received(signer["signed_attrs"], 0x31),
         content_type=_required(attributes, "content_type", cms.ContentType).dotted,
         message_digest=_required(attributes, "message_digest", core.OctetString).native,
         signing_time=_native(attributes.get("signing_time")),
