@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -27,6 +29,9 @@ from medsign.cli.base import (
 from medsign.config import ConfigError, Settings, load_settings
 from medsign.config.loader import DEFAULT_CONFIG_PATH
 from medsign.config.sources import CONFIG_PATH_VARIABLE
+
+if TYPE_CHECKING:
+    from medsign.operations.backup_set import Manifest, Places
 
 RECONCILE_HINT = "Сверьте незавершённые транзакции с платформой: medsign reconcile"
 
@@ -47,10 +52,23 @@ def config_in_use(ctx: click.Context) -> Path | None:
     return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
 
 
-def _places(ctx: click.Context, settings: Settings, config_file: Path | None) -> Any:
+def _places(settings: Settings, config_file: Path | None) -> Places:
     from medsign.operations.backup_set import places_of
     return places_of(settings, key_store=bootstrap.key_store_of(settings),
                      config_file=config_file)
+
+
+@contextmanager
+def _opened_set(ctx: click.Context, path: Path, purpose: str) -> Iterator[tuple[Manifest, Path]]:
+    """The set checked against its manifest and unpacked into a temporary folder, removed
+    afterwards; a set that does not hold up ends the command with what is wrong."""
+    from medsign.operations.backup_set import SetError, open_set
+    with tempfile.TemporaryDirectory(prefix=f"medsign-{purpose}-") as folder:
+        try:
+            manifest = open_set(path, Path(folder))
+        except SetError as exc:
+            fail(ctx, str(exc))
+        yield manifest, Path(folder)
 
 
 class BackupGroup(RussianGroup):
@@ -102,7 +120,7 @@ def backup(ctx: click.Context, verify: Path | None, scratch_url: str | None) -> 
 def create(ctx: click.Context, target: str, metrics_file: Path | None) -> None:
     from medsign.operations.backup_set import SetError, create_set
     settings = settings_from(ctx)
-    places = _places(ctx, settings, config_in_use(ctx))
+    places = _places(settings, config_in_use(ctx))
     try:
         if target.endswith(("/", os.sep)):  # a folder, maybe not there yet
             Path(target).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -140,22 +158,18 @@ def _write_backup_metrics(ctx: click.Context, path: Path, *, created: float,
 
 
 def _verify(ctx: click.Context, path: Path, scratch_url: str | None) -> None:
-    from medsign.operations.backup_set import SetError, check_contents, open_set
+    from medsign.operations.backup_set import check_contents
     server_url = scratch_url
     if server_url is None:
         try:
             server_url = load_settings(config_named(ctx)).database.url
         except ConfigError:
             server_url = None  # only a PostgreSQL set needs it; it says so then
-    with tempfile.TemporaryDirectory(prefix="medsign-verify-") as folder:
-        try:
-            manifest = open_set(path, Path(folder))
-        except SetError as exc:
-            fail(ctx, str(exc))
+    with _opened_set(ctx, path, "verify") as (manifest, folder):
         click.echo(f"Набор {path}: снят {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC на "
                    f"{manifest.host} (medsign {manifest.medsign_version}), элементов "
                    f"{len(manifest.members)}; контрольные суммы верны.")
-        report = check_contents(manifest, Path(folder), server_url=server_url,
+        report = check_contents(manifest, folder, server_url=server_url,
                                 progress=Progress)
     for line in report.lines:
         click.echo(f"  {line}")
@@ -231,16 +245,12 @@ def prune(ctx: click.Context, folder: Path, daily: int, weekly: int, monthly: in
 @click.pass_context
 def restore(ctx: click.Context, source: Path, yes: bool, force: bool, skip_reconcile: bool,
             report_path: Path | None) -> None:
-    from medsign.operations.backup_set import SetError, open_set
-    with tempfile.TemporaryDirectory(prefix="medsign-restore-") as folder:
-        try:
-            manifest = open_set(source, Path(folder))
-        except SetError as exc:
-            fail(ctx, str(exc))
+    from medsign.operations.backup_set import SetError
+    with _opened_set(ctx, source, "restore") as (manifest, folder):
         click.echo(f"Набор от {manifest.created_at:%Y-%m-%d %H:%M} UTC ({manifest.host}), "
                    f"схема {manifest.schema_revision}, контрольные суммы верны.")
         try:
-            current = _restore(ctx, manifest, Path(folder), yes=yes, force=force)
+            current = _restore(ctx, manifest, folder, yes=yes, force=force)
         except SetError as exc:
             fail(ctx, str(exc))
     if not current:
@@ -252,7 +262,7 @@ def restore(ctx: click.Context, source: Path, yes: bool, force: bool, skip_recon
         reconcile_after_restore(ctx, report_path)
 
 
-def _restore(ctx: click.Context, manifest: Any, folder: Path, *, yes: bool,
+def _restore(ctx: click.Context, manifest: Manifest, folder: Path, *, yes: bool,
              force: bool) -> bool:
     """Restores; whether the restored schema is this version's (reconcile needs it)."""
     from medsign.domain.liveness import refusal
@@ -281,7 +291,7 @@ def _restore(ctx: click.Context, manifest: Any, folder: Path, *, yes: bool,
                    "и повторите; ничего не изменено.")
     else:
         settings = _settings_to_restore_into(ctx)
-    places = _places(ctx, settings, config_path)
+    places = _places(settings, config_path)
     backend = backend_of(settings.database.url)
     if backend != manifest.backend:
         fail(ctx, f"Набор снят с базы {manifest.backend}, а database.url указывает на "

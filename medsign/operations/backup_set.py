@@ -40,13 +40,14 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
-from sqlalchemy import URL, Engine, create_engine, inspect, text
+from sqlalchemy import URL, Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from medsign.config import ConfigError, Settings, load_settings
 from medsign.crypto import CryptoError, TrustStore
@@ -55,6 +56,7 @@ from medsign.crypto.keys import load_pem
 from medsign.db.backup import BackupError, BackupInfo, create_backup, restore_backup
 from medsign.db.engine import normalize_url, sqlite_path
 from medsign.db.migrate import current_revision
+from medsign.domain.liveness import ProcessRecord
 from medsign.files import fsync_path
 from medsign.operations.presence import forget_all, medsign_version, processes
 from medsign.signing.identities import CERTIFICATE_FILE, CONTAINER_FILE, DEV_CA_FILE, KEY_FILE
@@ -545,7 +547,7 @@ def _check_database(manifest: Manifest, folder: Path, server_url: str | None, re
             with scratch_pg_database(server_url) as url:
                 with _progress(progress, "Пробное восстановление") as step:
                     restore_backup(source, url, progress=step)
-                engine = create_engine(normalize_url(url), poolclass=_null_pool())
+                engine = create_engine(normalize_url(url), poolclass=NullPool)
                 try:
                     _read_database(engine, manifest, report, integrity=False)
                 finally:
@@ -554,11 +556,6 @@ def _check_database(manifest: Manifest, folder: Path, server_url: str | None, re
         report.problems.append(f"база данных: {exc}")
     except SQLAlchemyError as exc:
         report.problems.append(f"база данных не читается: {exc}")
-
-
-def _null_pool() -> Any:
-    from sqlalchemy.pool import NullPool
-    return NullPool
 
 
 def _read_database(engine: Engine, manifest: Manifest, report: Report, *,
@@ -580,7 +577,7 @@ def _read_database(engine: Engine, manifest: Manifest, report: Report, *,
                         f"{said}.")
 
 
-def table_counts(conn: Any, tables: dict[str, str] | None = None) -> dict[str, int]:
+def table_counts(conn: Connection, tables: dict[str, str] | None = None) -> dict[str, int]:
     """Rows per table (``tables``: those only; otherwise every table but bookkeeping)."""
     present = set(inspect(conn).get_table_names())
     wanted = [t for t in (tables or sorted(present - NOT_DATA)) if t in present]
@@ -594,7 +591,7 @@ def scratch_pg_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server of ``server_url``, always dropped afterwards."""
     url = make_url(normalize_url(server_url))
     name = f"medsign_verify_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         try:
             with admin.connect() as conn:
@@ -705,7 +702,7 @@ def backend_of(db_url: str) -> str:
 
 @dataclass(frozen=True)
 class TargetState:
-    processes: list[Any]  # medsign.domain.liveness.ProcessRecord
+    processes: list[ProcessRecord]
     counts: dict[str, int]  # tables holding rows
     latest: datetime | None  # the last audit entry
 
@@ -716,7 +713,7 @@ def target_state(db_url: str) -> TargetState:
     path = sqlite_path(url)
     if path is not None and not path.is_file():
         return TargetState([], {}, None)
-    engine = create_engine(url, poolclass=_null_pool())
+    engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
             rows = processes(conn)
@@ -743,7 +740,7 @@ def restore_database(manifest: Manifest, folder: Path, db_url: str, *,
     except BackupError as exc:
         raise SetError(str(exc)) from None
     url = normalize_url(db_url)
-    engine = create_engine(url, poolclass=_null_pool())
+    engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
             forget_all(conn)
@@ -906,10 +903,9 @@ def restore_config(manifest: Manifest, folder: Path, current: Path) -> tuple[Pat
     """The set's configuration file at ``current`` when nothing is there (0600), else beside
     it as ``<name>.from-backup`` when it differs. Returns (where written, what to tell) or
     None when the set has no configuration file or it equals the current one."""
-    configs = manifest.by_role("config")
-    if not configs:
+    source = config_member(manifest, folder)
+    if source is None:
         return None
-    source = folder / configs[0].name
     try:
         if not current.exists():
             current.parent.mkdir(parents=True, exist_ok=True)
