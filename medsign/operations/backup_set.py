@@ -671,7 +671,11 @@ def _ca_bundle(data: bytes) -> None:
     if not blocks:
         raise ValueError("в файле нет сертификатов")
     for der in blocks:
-        asn1_x509.Certificate.load(der).native  # noqa: B018 - parses every field
+        tbs = asn1_x509.Certificate.load(der, strict=True)["tbs_certificate"]
+        # every field but the key: a GOST root (Минцифры issues one) has a key asn1crypto
+        # cannot parse, and a bundle may hold it beside the RSA ones
+        for name in ("serial_number", "issuer", "validity", "subject", "extensions"):
+            tbs[name].native  # noqa: B018 - parses the field
 
 
 def _check_config(manifest: Manifest, folder: Path, report: Report) -> None:

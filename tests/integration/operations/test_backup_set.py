@@ -340,3 +340,16 @@ def test_a_name_that_climbs_back_inside_is_refused_too(made: Path, tmp_path: Pat
     said = problems_of(rewrite(made, tmp_path / "bad.tar", change), tmp_path / "into")
     assert "опасный элемент «keys/../beside.pem»" in said
     assert "такого в наборе быть не может" in said
+
+
+def test_a_ca_bundle_with_a_gost_root_reads_and_a_broken_one_does_not() -> None:
+    """A TLS bundle may hold Минцифры's GOST root beside the RSA ones: asn1crypto cannot
+    parse its key, so the check reads every other field (it once raised KeyError)."""
+    from asn1crypto import pem
+
+    from medsign.crypto import make_ca
+    from medsign.operations.backup_set import _ca_bundle
+    gost_root = make_ca("Тестовый УЦ ГОСТ", organization="Тестовый УЦ ГОСТ")
+    _ca_bundle(pem.armor("CERTIFICATE", gost_root.certificate_der))
+    with pytest.raises(ValueError):
+        _ca_bundle(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
