@@ -96,6 +96,21 @@ def device_cookie_name(settings: WebSettings) -> str:
     return "__Host-medsign-device" if settings.cookie_secure else "medsign_device"
 
 
+def region_cookie_name(settings: WebSettings) -> str:
+    """The region the patient chose in the app «К врачу» (``domain.app_regions``)."""
+    return "__Host-medsign-region" if settings.cookie_secure else "medsign_region"
+
+
+def region_cookie(request: Request) -> str | None:
+    value = request.cookies.get(region_cookie_name(web_settings(request)))
+    return value if value and len(value) <= 2000 else None
+
+
+def remember_region(request: Request, url: str) -> None:
+    """The patient's choice of region, kept by the browser for the app's next starts."""
+    request.state.web_region_cookie = url
+
+
 def device_cookie(request: Request) -> str | None:
     return request.cookies.get(device_cookie_name(web_settings(request)))
 
@@ -245,9 +260,18 @@ def patient_user(request: Request) -> PortalUser:
     return user
 
 
+def app_patient_user(request: Request) -> PortalUser:
+    """A patient in the app «К врачу»: without a session, back to the app's own login."""
+    user = visitor(request).patient
+    if user is None:
+        raise LoginRequired("/app/login")
+    return user
+
+
 Guard = Depends(guard)
 CurrentVisitor = Annotated[Visitor, Depends(visitor)]
 Doctor = Annotated[StaffUser, Depends(_require(Role.doctor))]
 Operator = Annotated[StaffUser, Depends(_require(Role.operator, Role.admin))]
 Admin = Annotated[StaffUser, Depends(_require(Role.admin))]
 Patient = Annotated[PortalUser, Depends(patient_user)]
+AppPatient = Annotated[PortalUser, Depends(app_patient_user)]

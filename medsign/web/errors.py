@@ -29,17 +29,18 @@ from medsign.web.deps import AccessDenied, CsrfRejected, LoginRequired, WebError
 from medsign.web.templating import render
 
 log = logging.getLogger("medsign.web")
-PAGE_PREFIXES = ("/login", "/logout", "/doctor", "/console", "/portal", "/support", "/static/")
-NOT_PAGES = ("/api/", "/max/", "/healthz", "/readyz", "/metrics")
+PAGE_PREFIXES = ("/login", "/logout", "/doctor", "/console", "/portal", "/support", "/static/",
+                 "/app/")
+NOT_PAGES = ("/api/", "/max/", "/healthz", "/readyz", "/metrics", "/app/api/")
 Handler = Callable[[Request, Exception], Any]
 
 
 def wants_html(request: Request) -> bool:
     path = request.url.path
-    if path == "/" or path.startswith(PAGE_PREFIXES):
-        return True
     if path.startswith(NOT_PAGES):
         return False
+    if path == "/" or path.startswith(PAGE_PREFIXES):
+        return True
     return "text/html" in request.headers.get("accept", "")
 
 
