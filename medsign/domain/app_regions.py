@@ -61,8 +61,8 @@ def parse_regions(value: object) -> tuple[Region, ...]:
     if not isinstance(items, list | tuple) or len(items) > MAX_REGIONS:
         raise ValueError(f"{FORMS}; не больше {MAX_REGIONS} регионов")
     regions = tuple(_region(item, number) for number, item in enumerate(items, 1))
-    _unique((r.name.casefold() for r in regions), "название")
-    _unique((r.url for r in regions), "адрес")
+    _unique((r.name.casefold() for r in regions), "одинаковое название")
+    _unique((r.url for r in regions), "одинаковый адрес")
     return regions
 
 
@@ -115,11 +115,11 @@ def _services(value: object, where: str) -> tuple[Service, ...]:
     return services
 
 
-def _unique(values: Iterable[str], what: str) -> None:
+def _unique(values: Iterable[str], same: str) -> None:
     seen: set[str] = set()
     for value in values:
         if value in seen:
-            raise ValueError(f"у двух регионов одинаковый {what}: {value}")
+            raise ValueError(f"у двух регионов {same}: {value}")
         seen.add(value)
 
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote, unquote
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -102,13 +103,14 @@ def region_cookie_name(settings: WebSettings) -> str:
 
 
 def region_cookie(request: Request) -> str | None:
+    """The address of the region chosen (percent-encoded in the cookie: no quoting)."""
     value = request.cookies.get(region_cookie_name(web_settings(request)))
-    return value if value and len(value) <= 2000 else None
+    return unquote(value) if value and len(value) <= 2000 else None
 
 
 def remember_region(request: Request, url: str) -> None:
     """The patient's choice of region, kept by the browser for the app's next starts."""
-    request.state.web_region_cookie = url
+    request.state.web_region_cookie = quote(url, safe="")
 
 
 def device_cookie(request: Request) -> str | None:
