@@ -44,7 +44,7 @@ def offline(request: Request) -> Response:
     """The shell shown offline. Rendered as nobody (no session, no CSRF token), since the
     worker keeps this copy on the device."""
     response = render(request, "app/offline.html", title="Нет соединения", visitor=None,
-                      csrf_token=None, notice=None)
+                      csrf_token=None, notice=None, offline_shell=True)
     response.headers["Cache-Control"] = "no-cache"
     return response
 

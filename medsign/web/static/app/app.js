@@ -22,7 +22,10 @@
     box.hidden = false;
   }
 
-  function onlineState() { notice("offline", !navigator.onLine); }
+  /* The offline shell is only ever shown without a network: its notice stays. */
+  function onlineState() {
+    if (!body.hasAttribute("data-offline-shell")) { notice("offline", !navigator.onLine); }
+  }
 
   function serviceWorker() {
     var url = body.getAttribute("data-service-worker");
