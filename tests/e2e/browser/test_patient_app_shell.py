@@ -193,3 +193,19 @@ def test_a_failed_start_check_shows_the_fault_and_the_way_to_support(
     patient.wait_for_load_state("networkidle")
     expect(patient.get_by_test_id("app-fault")).to_be_hidden()
     ui.finish()
+
+
+def test_the_app_at_desktop_width(ui: Ui, stand: Stand) -> None:
+    """The same app in a desktop browser: the navigation sits under the title bar."""
+    patient = ui.person("patient")
+    choose_region(ui, patient)
+    patient.get_by_label("E-mail").fill("patient@example.org")
+    patient.get_by_label("Пароль").fill(PASSWORD)
+    patient.get_by_test_id("app-login-submit").click()
+    expect(patient).to_have_url(re.compile(r"/app/home$"))
+    nav = patient.get_by_role("navigation", name="Разделы приложения")
+    bar = patient.get_by_test_id("app-title").bounding_box()
+    box = nav.bounding_box()
+    assert bar is not None and box is not None and box["y"] < bar["y"] + 200, (bar, box)
+    ui.check(patient, "app-home-desktop")
+    ui.finish()

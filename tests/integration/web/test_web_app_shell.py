@@ -234,15 +234,34 @@ def test_the_login_screen_offers_esia_and_the_forgotten_password(client: TestCli
 
 # -- ESIA into the app -------------------------------------------------------------------------
 
+class Unplugged(httpx.AsyncBaseTransport):
+    """ESIA as the server reaches it: the emulator, until the cable is pulled."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.down = inner, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("ESIA unreachable", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.fixture
+def esia_line() -> list[Unplugged]:
+    return []
+
+
 @pytest.fixture
 def esia_app(engine: Engine, clock: FakeClock, seeded: stand.Seeded,
-             system_keys: KeyPair) -> Iterator[Round]:  # noqa: F811
+             system_keys: KeyPair, esia_line: list[Unplugged]) -> Iterator[Round]:  # noqa: F811
     emulator = create_emulator(EmulatorConfig(client_id="MEDSIGN", redirect_urls=(REDIRECT,),
                                               persons=PERSONS))
+    line = Unplugged(httpx.ASGITransport(app=emulator))
+    esia_line.append(line)
 
     def client() -> EsiaClient:
         return EsiaClient(ESIA, "MEDSIGN", REDIRECT, signer=PureSigner(system_keys),
-                          transport=httpx.ASGITransport(app=emulator))
+                          transport=line)
     health = HealthRecorder(engine, clock)
     app = create_app(engine, clock=clock, web=WebSettings(
         cookie_secure=False, esia=client, health=health,
@@ -287,12 +306,15 @@ def test_a_failure_started_from_the_app_shows_on_the_app_login(esia_app: Round) 
     assert 'data-testid="app-login-form"' in r.text
 
 
-def test_esia_unavailable_is_a_fault_with_the_way_to_support(esia_app: Round) -> None:
-    url = esia_start(esia_app, "/app/welcome")
-    back = esia_app.at_esia(url, MARIA)
-    esia_app.esia.post("/_emulator/reset")  # ESIA forgets the code: as if it had failed
+def test_esia_unavailable_is_a_fault_with_the_way_to_support(
+        esia_app: Round, esia_line: list[Unplugged]) -> None:
+    back = esia_app.at_esia(esia_start(esia_app, "/app/welcome"), MARIA)
+    esia_line[0].down = True  # the code is back, but the token exchange cannot reach ESIA
     r = esia_app.portal.get(back)
-    assert r.status_code in (403, 503) and 'data-testid="app-login-form"' in r.text
+    assert r.status_code == 503 and 'data-testid="app-login-form"' in r.text
+    assert "Госуслуги временно недоступны" in r.text
+    assert 'data-testid="message-fault"' in r.text and "fault-support-link" in r.text
+    assert esia_app.portal.get("/app/home").status_code == 303  # not signed in
 
 
 # -- the health check ----------------------------------------------------------------------------
