@@ -1,12 +1,15 @@
 """The app «К врачу» on a phone (375 px): the start page's install block; Chromium finding
 the app installable (the DevTools protocol); the offline start; the region choice; login by
-e-mail and through the ESIA emulator into the app; the fault message of a failed start check.
+e-mail and through the ESIA emulator into the app; the fault message of a failed start check;
+a new release offered («Доступна новая версия») and taken when the patient agrees.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,15 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.browser.pages import Ui
-from tests.e2e.browser.stand import PASSWORD, Stand, patient_name
+from tests.e2e.browser.stand import PASSWORD, ROOT, Stand, patient_name
+from tests.e2e.processes import (
+    Proc,
+    check_alive,
+    describe,
+    free_port,
+    stop_all,
+    wait_answering,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -208,4 +219,48 @@ def test_the_app_at_desktop_width(ui: Ui, stand: Stand) -> None:
     box = nav.bounding_box()
     assert bar is not None and box is not None and box["y"] < bar["y"] + 200, (bar, box)
     ui.check(patient, "app-home-desktop")
+    ui.finish()
+
+
+def test_a_new_release_is_offered_and_taken_when_the_patient_agrees(
+        ui: Ui, tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSIGN_")}
+    env.update(PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+
+    def release(name: str) -> Proc:
+        made = Proc(f"release-{name}", [sys.executable, "-m", "tests.e2e.browser.app_release",
+                                        "--port", str(port), "--database",
+                                        str(tmp_path / "medsign.db"), "--release", name],
+                    tmp_path, env, tmp_path)
+        made.start()
+        wait_answering(f"{url}/app/api/health", name=made.name,
+                       alive=lambda: check_alive({made.name: made}),
+                       describe=lambda: describe({made.name: made}))
+        return made
+
+    running = [release("one")]
+    try:
+        patient = ui.person("patient", phone=True)
+        patient.goto(f"{url}/app/login")
+        controlled(patient)
+        assert patient.evaluate("() => caches.keys()") == ["k-vrachu-one"]
+        expect(patient.get_by_test_id("app-update")).to_be_hidden()
+        stop_all(running, 5)
+        running.append(release("two"))
+
+        patient.reload()  # the browser checks /app/sw.js: another release is there
+        notice = patient.get_by_test_id("app-update")
+        expect(notice).to_be_visible()
+        expect(notice).to_contain_text("Доступна новая версия")
+        ui.check(patient, "app-update")
+        assert patient.evaluate("() => caches.keys()") == ["k-vrachu-one", "k-vrachu-two"]
+        with patient.expect_navigation():
+            patient.get_by_test_id("app-update-button").click()
+        expect(patient.get_by_role("heading", level=1)).to_have_text("Вход")
+        expect(patient.get_by_test_id("app-update")).to_be_hidden()
+        assert patient.evaluate("() => caches.keys()") == ["k-vrachu-two"]
+    finally:
+        stop_all(running, 5)
     ui.finish()

@@ -45,13 +45,15 @@
           };
         }
       }
-      if (reg.waiting && navigator.serviceWorker.controller) { offer(reg.waiting); }
-      reg.addEventListener("updatefound", function () {
-        var next = reg.installing;
-        if (!next) { return; }
+      function track(next) {
         next.addEventListener("statechange", function () {
           if (next.state === "installed" && navigator.serviceWorker.controller) { offer(next); }
         });
+      }
+      if (reg.waiting && navigator.serviceWorker.controller) { offer(reg.waiting); }
+      if (reg.installing) { track(reg.installing); }  /* found before this page asked */
+      reg.addEventListener("updatefound", function () {
+        if (reg.installing) { track(reg.installing); }
       });
     }).catch(function () { /* no worker: the app still works online */ });
   }
