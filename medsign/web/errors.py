@@ -31,16 +31,16 @@ from medsign.web.templating import render
 log = logging.getLogger("medsign.web")
 PAGE_PREFIXES = ("/login", "/logout", "/doctor", "/console", "/portal", "/support", "/static/",
                  "/app/")
-NOT_PAGES = ("/api/", "/max/", "/healthz", "/readyz", "/metrics", "/app/api/")
+NOT_PAGES = ("/api/", "/max/", "/healthz", "/readyz", "/metrics")
 Handler = Callable[[Request, Exception], Any]
 
 
 def wants_html(request: Request) -> bool:
     path = request.url.path
-    if path.startswith(NOT_PAGES):
-        return False
     if path == "/" or path.startswith(PAGE_PREFIXES):
         return True
+    if path.startswith(NOT_PAGES):
+        return False
     return "text/html" in request.headers.get("accept", "")
 
 

@@ -269,6 +269,7 @@ def esia_app(engine: Engine, clock: FakeClock, seeded: stand.Seeded,
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as portal, \
             TestClient(emulator, base_url=ESIA, follow_redirects=False) as esia:
         yield Round(portal, esia, health)
+    health.close()  # its thread must not write into the next test's database
 
 
 def esia_start(trip: Round, next_path: str) -> str:
@@ -297,6 +298,16 @@ def test_esia_returns_into_the_app(esia_app: Round, engine: Engine) -> None:
 def test_only_a_local_next_survives_the_round_trip(esia_app: Round, unsafe: str) -> None:
     back = esia_app.at_esia(esia_start(esia_app, unsafe), MARIA)
     assert esia_app.portal.get(back).headers["location"] == "/portal"
+
+
+def test_the_portal_login_carries_its_next_through_esia_too(esia_app: Round) -> None:
+    page = esia_app.portal.get("/portal/login", params={"next": "/portal/max"})
+    form = page.text.split('data-testid="esia-form"', 1)[1]
+    assert 'name="next" value="/portal/max"' in form
+    r = esia_app.portal.post("/portal/esia/start",
+                             data={"csrf_token": stand.csrf(page), "next": "/portal/max"})
+    back = esia_app.at_esia(r.headers["location"], MARIA)
+    assert esia_app.portal.get(back).headers["location"] == "/portal/max"
 
 
 def test_a_failure_started_from_the_app_shows_on_the_app_login(esia_app: Round) -> None:
