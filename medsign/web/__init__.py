@@ -33,6 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from medsign.web import errors, middleware
 from medsign.web.app import assets as app_assets
 from medsign.web.app import routes as app_routes
+from medsign.web.app import shell as app_shell
 from medsign.web.app import welcome as app_welcome
 from medsign.web.config import WebSettings
 from medsign.web.console import admin as console_admin
@@ -49,6 +50,7 @@ __all__ = ["WebSettings", "mount"]
 
 def mount(app: FastAPI, settings: WebSettings) -> None:
     app.state.web = settings
+    app_shell.version()  # hash the app's cached files now, not under the first request
     for module in (login, doctor, console, console_admin, portal, portal_esia, support,
                    app_assets, app_routes, app_welcome):
         app.include_router(module.router)

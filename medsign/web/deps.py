@@ -255,19 +255,15 @@ def _require(*roles: Role) -> Any:
     return check
 
 
-def patient_user(request: Request) -> PortalUser:
-    user = visitor(request).patient
-    if user is None:
-        raise LoginRequired("/portal/login")
-    return user
-
-
-def app_patient_user(request: Request) -> PortalUser:
-    """A patient in the app «К врачу»: without a session, back to the app's own login."""
-    user = visitor(request).patient
-    if user is None:
-        raise LoginRequired("/app/login")
-    return user
+def _patient(login_path: str) -> Any:
+    """A signed-in patient; without a session, to ``login_path`` (the portal's login, or
+    the app «К врачу»'s own)."""
+    def check(request: Request) -> PortalUser:
+        user = visitor(request).patient
+        if user is None:
+            raise LoginRequired(login_path)
+        return user
+    return check
 
 
 Guard = Depends(guard)
@@ -275,5 +271,5 @@ CurrentVisitor = Annotated[Visitor, Depends(visitor)]
 Doctor = Annotated[StaffUser, Depends(_require(Role.doctor))]
 Operator = Annotated[StaffUser, Depends(_require(Role.operator, Role.admin))]
 Admin = Annotated[StaffUser, Depends(_require(Role.admin))]
-Patient = Annotated[PortalUser, Depends(patient_user)]
-AppPatient = Annotated[PortalUser, Depends(app_patient_user)]
+Patient = Annotated[PortalUser, Depends(_patient("/portal/login"))]
+AppPatient = Annotated[PortalUser, Depends(_patient("/app/login"))]
