@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from medsign.clock import Clock, SystemClock, clock_from_environment
 from medsign.config import Problem, Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
+from medsign.domain.app_regions import default_region
 from medsign.domain.mo_identity import Requisites
 from medsign.health import HealthRecorder
 from medsign.housekeeping.flow import KIND as HOUSEKEEPING_KIND
@@ -44,7 +46,7 @@ from medsign.serving import BotSettings
 from medsign.signing.evidence import EvidenceConfig
 from medsign.signing.flow import SigningFlow
 from medsign.signing.signers import ConfiguredSigners, machine_problems
-from medsign.web.config import WebSettings, cookie_secure_for
+from medsign.web.config import AppShell, WebSettings, cookie_secure_for
 
 log = logging.getLogger("medsign.bootstrap")
 # Where development keys and the local signing emulator's files live (relative to the
@@ -119,11 +121,24 @@ class Container:
 
     def web_settings(self) -> WebSettings:
         s = self.settings
+        esia = self.esia_factory()
         return WebSettings(cookie_secure=cookie_secure_for(s.server.public_url, s.profile),
                            allow_demo_passwords=s.profile == "demo",
-                           archive_limits=s.signing, esia=self.esia_factory(),
+                           archive_limits=s.signing, esia=esia,
                            health=self.health(),
-                           trusted_proxies=s.server.trusted_proxies, crls=self.revocation())
+                           trusted_proxies=s.server.trusted_proxies, crls=self.revocation(),
+                           app=self.app_shell(esia_enabled=esia is not None))
+
+    def app_shell(self, *, esia_enabled: bool) -> AppShell:
+        """``[app]``; with no regions configured, this installation alone, offering what its
+        configuration turns on."""
+        s = self.settings
+        regions = s.app.regions or (default_region(
+            s.app.region or urlsplit(s.server.public_url).hostname or s.server.public_url,
+            s.server.public_url, max_enabled=self.max_enabled,
+            esia_enabled=esia_enabled),)
+        return AppShell(name=s.app.name, short_name=s.app.short_name,
+                        public_url=s.server.public_url, regions=regions)
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""

@@ -9,6 +9,7 @@ variable holds the same text as the file (``10.0.0.1, 10.0.0.0/8``, ``21:00-09:0
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import NoDecode
 
 from medsign.config import units
+from medsign.domain.app_regions import Region, parse_regions
 from medsign.domain.errors import DomainError
 from medsign.domain.login_limits import IpNetwork, parse_networks
 from medsign.domain.organizations import QuietHours, parse_quiet_hours
@@ -236,6 +238,15 @@ QuietHoursField = Annotated[
     PlainSerializer(str),
 ]
 OptionalPath = Annotated[Path | None, PlainValidator(_optional_path)]
+# The app's regions: a TOML list of tables, or the same list as JSON in the variable.
+Regions = Annotated[
+    tuple[Region, ...],
+    NoDecode,
+    PlainValidator(_parsing(parse_regions)),
+    PlainSerializer(lambda value: [r.as_table() for r in value], return_type=list[Any]),
+    Display(lambda value: json.dumps([r.as_table() for r in value], ensure_ascii=False)
+            if value else ""),
+]
 
 
 @dataclass(frozen=True)

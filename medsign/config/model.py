@@ -32,6 +32,7 @@ from medsign.config.fields import (
     OptionalWebUrl,
     PositiveDuration,
     QuietHoursField,
+    Regions,
     Secret,
     WebhookSecret,
     WebUrl,
@@ -174,6 +175,17 @@ class EsiaSettings(Section):
     inn: Annotated[str, Field(pattern=r"^(\d{10}|\d{12})?$")] = ""
 
 
+class AppSettings(Section):
+    """The patient's app «К врачу» (docs/patient-app-shell.md)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=45)] = "К врачу"
+    short_name: Annotated[str, Field(min_length=1, max_length=12)] = "К врачу"
+    # this installation's name in the default region list (empty: its host name)
+    region: Annotated[str, Field(max_length=100)] = ""
+    # the installations a patient chooses from at the first start; empty: this one alone
+    regions: Regions = ()
+
+
 class RateLimit(Section):
     """A token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
 
@@ -254,6 +266,7 @@ class Settings(BaseSettings):
     max: MaxSettings = Field(default_factory=MaxSettings)
     goskey: GoskeySettings = Field(default_factory=GoskeySettings)
     esia: EsiaSettings = Field(default_factory=EsiaSettings)
+    app: AppSettings = Field(default_factory=AppSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -13,6 +13,9 @@ patient portal and the support form (Jinja2 templates, one CSS file, a little Ja
     /console                 overview: states, health, queue (operator, admin)
     /console/requests[/ID]   signing requests, retry, cancel
     /console/notifications   /console/audit   /console/support   /console/users (admin)
+    /app/                    the patient's app «К врачу» (PWA): start, /app/region, /app/login;
+                             /app/manifest.webmanifest, /app/sw.js, /app/offline,
+                             /app/api/health (docs/patient-app-shell.md)
 
 Live regions carry ``data-refresh-url``; ``/doctor/board``,
 ``/doctor/organizations/MO/appointments/ID/live``
@@ -28,6 +31,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from medsign.web import errors, middleware
+from medsign.web.app import assets as app_assets
+from medsign.web.app import routes as app_routes
+from medsign.web.app import shell as app_shell
+from medsign.web.app import welcome as app_welcome
 from medsign.web.config import WebSettings
 from medsign.web.console import admin as console_admin
 from medsign.web.console import routes as console
@@ -43,7 +50,9 @@ __all__ = ["WebSettings", "mount"]
 
 def mount(app: FastAPI, settings: WebSettings) -> None:
     app.state.web = settings
-    for module in (login, doctor, console, console_admin, portal, portal_esia, support):
+    app_shell.version()  # hash the app's cached files now, not under the first request
+    for module in (login, doctor, console, console_admin, portal, portal_esia, support,
+                   app_assets, app_routes, app_welcome):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from medsign.accounts.sessions import SessionPolicy
+from medsign.domain.app_regions import Region, default_region
 from medsign.domain.login_limits import IpNetwork
 from medsign.health import HealthRecorder
 from medsign.signing.archive import Limits
@@ -20,6 +21,21 @@ if TYPE_CHECKING:
 # A signing request whose runner item nobody touched for this long is "stuck" in the console.
 STUCK_AFTER = timedelta(minutes=30)
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class AppShell:
+    """The patient's app «К врачу»: its names, this installation's address, and the regions
+    a patient chooses from (``[app]``; never empty: by default this installation alone)."""
+
+    name: str = "К врачу"
+    short_name: str = "К врачу"
+    public_url: str = DEFAULT_PUBLIC_URL
+    regions: tuple[Region, ...] = (
+        default_region("127.0.0.1", DEFAULT_PUBLIC_URL, max_enabled=False, esia_enabled=False),)
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,7 @@ class WebSettings:
     health: HealthRecorder | None = None
     trusted_proxies: tuple[IpNetwork, ...] = ()  # whose X-Forwarded-For is believed
     crls: CrlSources | None = None  # signing.crls, for the console's health (None: none)
+    app: AppShell = field(default_factory=AppShell)
 
 
 def cookie_secure_for(public_url: str, profile: str) -> bool:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote, unquote
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -94,6 +95,22 @@ def csrf_cookie_name(settings: WebSettings) -> str:
 def device_cookie_name(settings: WebSettings) -> str:
     """The browser's login device tokens (``domain.login_devices``)."""
     return "__Host-medsign-device" if settings.cookie_secure else "medsign_device"
+
+
+def region_cookie_name(settings: WebSettings) -> str:
+    """The region the patient chose in the app «К врачу» (``domain.app_regions``)."""
+    return "__Host-medsign-region" if settings.cookie_secure else "medsign_region"
+
+
+def region_cookie(request: Request) -> str | None:
+    """The address of the region chosen (percent-encoded in the cookie: no quoting)."""
+    value = request.cookies.get(region_cookie_name(web_settings(request)))
+    return unquote(value) if value and len(value) <= 2000 else None
+
+
+def remember_region(request: Request, url: str) -> None:
+    """The patient's choice of region, kept by the browser for the app's next starts."""
+    request.state.web_region_cookie = quote(url, safe="")
 
 
 def device_cookie(request: Request) -> str | None:
@@ -238,11 +255,15 @@ def _require(*roles: Role) -> Any:
     return check
 
 
-def patient_user(request: Request) -> PortalUser:
-    user = visitor(request).patient
-    if user is None:
-        raise LoginRequired("/portal/login")
-    return user
+def _patient(login_path: str) -> Any:
+    """A signed-in patient; without a session, to ``login_path`` (the portal's login, or
+    the app «К врачу»'s own)."""
+    def check(request: Request) -> PortalUser:
+        user = visitor(request).patient
+        if user is None:
+            raise LoginRequired(login_path)
+        return user
+    return check
 
 
 Guard = Depends(guard)
@@ -250,4 +271,5 @@ CurrentVisitor = Annotated[Visitor, Depends(visitor)]
 Doctor = Annotated[StaffUser, Depends(_require(Role.doctor))]
 Operator = Annotated[StaffUser, Depends(_require(Role.operator, Role.admin))]
 Admin = Annotated[StaffUser, Depends(_require(Role.admin))]
-Patient = Annotated[PortalUser, Depends(patient_user)]
+Patient = Annotated[PortalUser, Depends(_patient("/portal/login"))]
+AppPatient = Annotated[PortalUser, Depends(_patient("/app/login"))]

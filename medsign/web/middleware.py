@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
+from medsign.domain.app_regions import REMEMBER_REGION
 from medsign.domain.login_devices import DEVICE
 from medsign.serving import Call
-from medsign.web.deps import cookie_name, csrf_cookie_name, device_cookie_name, web_settings
+from medsign.web.deps import (
+    cookie_name,
+    csrf_cookie_name,
+    device_cookie_name,
+    region_cookie_name,
+    web_settings,
+)
 from medsign.web.errors import wants_html
 
 
@@ -44,4 +51,9 @@ def _cookie(request: Request, response: Response) -> None:
     if isinstance(device, str):  # outlives the session and logout: it is the browser's
         response.set_cookie(device_cookie_name(settings), device, path="/",
                             max_age=int(DEVICE.lifetime.total_seconds()),
+                            secure=settings.cookie_secure, httponly=True, samesite="lax")
+    region = getattr(request.state, "web_region_cookie", None)
+    if isinstance(region, str):  # a preference of the browser's, like the device cookie
+        response.set_cookie(region_cookie_name(settings), region, path="/",
+                            max_age=int(REMEMBER_REGION.total_seconds()),
                             secure=settings.cookie_secure, httponly=True, samesite="lax")

@@ -62,7 +62,7 @@ def ui(request: pytest.FixtureRequest, browser: Browser, stand: Stand) -> Iterat
     folder = SCREENSHOTS / re.sub(r"[^\w.-]+", "_", request.node.name)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    made = Ui(browser, stand, folder)
+    made = Ui(browser, stand, folder, browser_path=str(CHROMIUM), browser_args=CHROMIUM_ARGS)
     try:
         yield made
     finally:
