@@ -123,7 +123,8 @@ class Container:
                            allow_demo_passwords=s.profile == "demo",
                            archive_limits=s.signing, esia=self.esia_factory(),
                            health=self.health(),
-                           trusted_proxies=s.server.trusted_proxies, crls=self.revocation())
+                           trusted_proxies=s.server.trusted_proxies, crls=self.revocation(),
+                           goskey_bot_url=s.max.goskey_bot_url)
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""

@@ -240,8 +240,9 @@ def _require(*roles: Role) -> Any:
 
 def patient_user(request: Request) -> PortalUser:
     user = visitor(request).patient
-    if user is None:
-        raise LoginRequired("/portal/login")
+    if user is None:  # the app logs in within the app
+        raise LoginRequired("/app/login" if request.url.path.startswith("/app/")
+                            else "/portal/login")
     return user
 
 

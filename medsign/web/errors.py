@@ -29,7 +29,8 @@ from medsign.web.deps import AccessDenied, CsrfRejected, LoginRequired, WebError
 from medsign.web.templating import render
 
 log = logging.getLogger("medsign.web")
-PAGE_PREFIXES = ("/login", "/logout", "/doctor", "/console", "/portal", "/support", "/static/")
+PAGE_PREFIXES = ("/login", "/logout", "/doctor", "/console", "/portal", "/app", "/support",
+                 "/static/")
 NOT_PAGES = ("/api/", "/max/", "/healthz", "/readyz", "/metrics")
 Handler = Callable[[Request, Exception], Any]
 
