@@ -116,7 +116,8 @@ def build(place: Place) -> APIRouter:
                        appointment_id: Id) -> Response:
         visit = _visit(request, user, code, appointment_id)
         return page(request, "patient/paper.html", title="Подписать документы в клинике",
-                    visit=visit, done=None, question=bot.PAPER_QUESTION)
+                    visit=visit, done=None, question=bot.PAPER_QUESTION,
+                    nothing=bot.PAGE_NOTHING_TO_CHOOSE)
 
     @router.post("/organizations/{code}/appointments/{appointment_id}/paper")
     def paper(request: Request, user: deps.Patient, code: Id, appointment_id: Id) -> Response:

@@ -210,6 +210,8 @@ def test_signing_in_the_clinic_asks_first_then_moves_the_documents_to_paper(
     assert press(engine, clock, bot, f"sign:{token}")["answer"]["toast"] == words.ALREADY_CHOSEN
     again = client.post(place + PAPER_A1, data={"csrf_token": stand.csrf(question)})
     assert again.status_code == 409 and words.PAGE_NOTHING_TO_CHOOSE in again.text
+    asked_again = client.get(place + PAPER_A1).text
+    assert words.PAGE_NOTHING_TO_CHOOSE in asked_again and "confirm-paper" not in asked_again
     assert f'action="{place}{SIGN_A1}"' not in client.get(home_of(place)).text
 
 
