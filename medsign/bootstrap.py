@@ -127,7 +127,8 @@ class Container:
                            archive_limits=s.signing, esia=esia,
                            health=self.health(),
                            trusted_proxies=s.server.trusted_proxies, crls=self.revocation(),
-                           app=self.app_shell(esia_enabled=esia is not None))
+                           app=self.app_shell(esia_enabled=esia is not None),
+                           goskey_bot_url=s.max.goskey_bot_url)
 
     def app_shell(self, *, esia_enabled: bool) -> AppShell:
         """``[app]``; with no regions configured, this installation alone, offering what its

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from medsign.accounts import passwords
 from medsign.db.models import (
+    AppointmentRow,
     OrganizationRow,
     PatientRow,
     PortalAccountPatientRow,
@@ -38,7 +39,7 @@ from medsign.errors import Conflict, NotFound, Unprocessable
 from medsign.integrations.esia import Person
 from medsign.records import audit, patients
 from medsign.records.patients import full_name
-from medsign.records.scope import SYSTEM
+from medsign.records.scope import SYSTEM, Scope
 
 
 def esia_identity(person: Person) -> EsiaIdentity:
@@ -198,6 +199,31 @@ def owns_request(db: Session, *, account_id: int, request_id: str) -> SigningReq
     if row is None or row.patient_id not in mine:
         raise NotFound("signing_request_not_found", "Документы не найдены.")
     return row
+
+
+def owned_appointment(db: Session, *, account_id: int, organization_code: str,
+                      appointment_external_id: str) -> AppointmentRow:
+    """An appointment of one of the account's patients (its id is the МИС's, unique within
+    its organisation); ``NotFound`` for any other, whoever's it is."""
+    mine = {p.id: org for p, org in patients_of(db, account_id)}
+    row = db.scalars(select(AppointmentRow).join(
+        OrganizationRow, OrganizationRow.id == AppointmentRow.organization_id).where(
+        OrganizationRow.code == organization_code,
+        AppointmentRow.external_id == appointment_external_id)).first()
+    if row is None or row.patient_id not in mine:
+        raise NotFound("appointment_not_found", "Запись на приём не найдена.")
+    return row
+
+
+def request_scope(db: Session, *, account_id: int, request_id: str,
+                  actor: str) -> tuple[SigningRequestRow, Scope]:
+    """The account's own request (``owns_request``) and the scope that reads it: its
+    organisation only."""
+    row = owns_request(db, account_id=account_id, request_id=request_id)
+    org = db.get(OrganizationRow, row.organization_id)
+    if org is None:
+        raise NotFound("signing_request_not_found", "Документы не найдены.")
+    return row, Scope(actor=actor, organizations=frozenset({org.code}))
 
 
 def owned_patient(db: Session, *, account_id: int, organization_code: str,

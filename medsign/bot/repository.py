@@ -18,16 +18,12 @@ from sqlalchemy.orm import Session
 
 from medsign.db.integrity import get_existing
 from medsign.db.models import (
-    AppointmentRow,
-    ConsentRow,
     MaxLinkTokenRow,
     MaxRelinkRow,
     MaxUpdateRow,
     NotificationRow,
-    OrganizationRow,
     PatientRow,
 )
-from medsign.domain.consents import ConsentState, SigningMethod
 
 _UPDATES = cast(Table, MaxUpdateRow.__table__)
 
@@ -134,16 +130,6 @@ def notification_by_token(db: Session, *, token: str) -> NotificationRow | None:
     return db.scalars(select(NotificationRow).where(NotificationRow.token == token)).first()
 
 
-def choose(db: Session, *, notification_id: int, choice: str, now: datetime) -> bool:
-    """Record the patient's choice unless one is recorded (compare-and-set: a press delivered
-    twice counts once). True when this one was."""
-    chosen = db.connection().execute(
-        update(NotificationRow).where(NotificationRow.id == notification_id,
-                                      NotificationRow.choice.is_(None))
-        .values(choice=choice, choice_at=now, updated_at=now)).rowcount
-    return chosen == 1
-
-
 def open_invitation(db: Session, *, patient_ids: list[int], user_id: int,
                     now: datetime) -> NotificationRow | None:
     """The newest invitation sent to this account for one of the patients whose buttons
@@ -153,17 +139,3 @@ def open_invitation(db: Session, *, patient_ids: list[int], user_id: int,
         NotificationRow.max_user_id == user_id, NotificationRow.state == "sent",
         NotificationRow.choice.is_(None), NotificationRow.token_expires_at > now)
         .order_by(NotificationRow.id.desc())).first()
-
-
-def appointment_and_organization(db: Session,
-                                 appointment_id: int) -> tuple[AppointmentRow, OrganizationRow]:
-    appointment = get_existing(db, AppointmentRow, appointment_id)
-    return appointment, get_existing(db, OrganizationRow, appointment.organization_id)
-
-
-def pending_electronic_consents(db: Session, appointment_id: int) -> list[ConsentRow]:
-    """The appointment's consents still waiting to be signed electronically."""
-    return list(db.scalars(select(ConsentRow).where(
-        ConsentRow.appointment_id == appointment_id,
-        ConsentRow.signing_method == SigningMethod.electronic.value,
-        ConsentRow.state == ConsentState.pending.value)))

@@ -23,10 +23,9 @@ from medsign.bot import repository
 from medsign.clock import Clock
 from medsign.db.models import NotificationRow
 from medsign.domain import bot
-from medsign.domain.consents import Consent, ConsentKind
 from medsign.domain.errors import DomainError
+from medsign.domain.patient_choice import Outcome
 from medsign.domain.phones import normalize_phone
-from medsign.errors import ServiceError
 from medsign.integrations.max.schemas import (
     BotStarted,
     BotStopped,
@@ -36,18 +35,14 @@ from medsign.integrations.max.schemas import (
 )
 from medsign.notifications import service as notifications
 from medsign.notifications.service import NotificationPolicy
-from medsign.records import mapping as records
 from medsign.records.patients import full_name
-from medsign.records.scope import Scope
 from medsign.runner import store
-from medsign.signing import service as signing
-from medsign.signing.availability import UNAVAILABLE, IdentityCheck
+from medsign.signing import patient_choice
+from medsign.signing.availability import IdentityCheck
 
 UPDATE_KIND = "max.update"
 POLL_KIND = "max.poll"
 SUBSCRIBE_KIND = "max.subscribe"
-# The signing service's refusal for a patient without a phone: the bot asks for the contact.
-PHONE_MISSING = "patient_phone_missing"
 
 
 def dedupe_key(raw: dict[str, Any]) -> str:
@@ -107,56 +102,43 @@ class Handler:
         if parsed is None or row is None or row.max_user_id != cb.user_id or \
                 row.state != "sent" or now > row.token_expires_at:
             return _toast(cb, bot.STALE_BUTTON)
-        if not repository.choose(db, notification_id=row.id, choice=parsed[0].value, now=now):
-            return _toast(cb, bot.ALREADY_CHOSEN)
-        db.refresh(row)
         if parsed[0] is bot.Choice.sign:
             return self._sign(db, cb, row, now)
         return self._paper(db, cb, row, now)
 
     def _sign(self, db: Session, cb: MessageCallback, row: NotificationRow,
               now: datetime) -> dict[str, Any]:
-        appt, org = repository.appointment_and_organization(db, row.appointment_id)
-        command = signing.StartRequest(organization_code=org.code,
-                                       appointment_external_id=appt.external_id,
-                                       consent_kinds=None, initiated_by="patient")
-        try:
-            started = signing.start(db, scope=Scope(actor=f"max:{cb.user_id}"),
-                                    command=command, identities=self.identities, now=now)
-        except ServiceError as exc:  # staff wording stays with staff
-            if exc.code == PHONE_MISSING:
-                return self._ask_for_phone(cb, row)
-            if exc.code == UNAVAILABLE:
-                return self._not_now(cb, row)
-            return _toast(cb, bot.start_refused(exc.code))
-        row.signing_request_id = started.id
-        kinds = [ConsentKind(k) for k in started.consent_kinds]
+        decision = patient_choice.sign_online(db, appointment_id=row.appointment_id,
+                                              actor=f"max:{cb.user_id}",
+                                              identities=self.identities, now=now,
+                                              invitation=row)
+        if decision.outcome is Outcome.already_chosen:
+            return _toast(cb, bot.ALREADY_CHOSEN)
+        if decision.outcome is Outcome.phone_missing:
+            # Signing needs the phone: ask for the contact; the buttons go on acting.
+            return {**_toast(cb, bot.PHONE_NEEDED_TOAST),
+                    **_send(cb.user_id, cb.chat_id, bot.SHARE_CONTACT_TO_SIGN, "contact")}
+        if decision.outcome is Outcome.unavailable:
+            # The clinic cannot sign online now: say so kindly; both buttons go on acting
+            # (online again later, or on paper).
+            return {**_toast(cb, bot.SIGNING_ONLINE_UNAVAILABLE_TOAST),
+                    **_send(cb.user_id, cb.chat_id, bot.SIGNING_ONLINE_UNAVAILABLE)}
+        if decision.outcome is not Outcome.started:  # staff wording stays with staff
+            return _toast(cb, bot.start_refused(decision.code or ""))
         # Only "being prepared": the documents reach Госключ when the runner's ``send`` has
         # been accepted, and that is told then, with the link
         # (``notifications.service.tell_patient``).
-        return _answer(cb, toast=bot.SIGNING_STARTED_TOAST, text=bot.after_sign(kinds),
+        return _answer(cb, toast=bot.SIGNING_STARTED_TOAST, text=bot.after_sign(decision.kinds),
                        buttons="none")
 
     @staticmethod
-    def _ask_for_phone(cb: MessageCallback, row: NotificationRow) -> dict[str, Any]:
-        """Signing needs the phone: ask for the contact and leave the buttons acting."""
-        row.choice, row.choice_at = None, None
-        return {**_toast(cb, bot.PHONE_NEEDED_TOAST),
-                **_send(cb.user_id, cb.chat_id, bot.SHARE_CONTACT_TO_SIGN, "contact")}
-
-    @staticmethod
-    def _not_now(cb: MessageCallback, row: NotificationRow) -> dict[str, Any]:
-        """The clinic cannot sign online now: say so kindly and leave both buttons acting
-        (online again later, or on paper)."""
-        row.choice, row.choice_at = None, None
-        return {**_toast(cb, bot.SIGNING_ONLINE_UNAVAILABLE_TOAST),
-                **_send(cb.user_id, cb.chat_id, bot.SIGNING_ONLINE_UNAVAILABLE)}
-
-    def _paper(self, db: Session, cb: MessageCallback, row: NotificationRow,
+    def _paper(db: Session, cb: MessageCallback, row: NotificationRow,
                now: datetime) -> dict[str, Any]:
-        appt, org = repository.appointment_and_organization(db, row.appointment_id)
-        for consent in repository.pending_electronic_consents(db, appt.id):
-            records.change_consent(consent, Consent.choose_paper, now=now)
+        decision = patient_choice.sign_on_paper(db, appointment_id=row.appointment_id, now=now,
+                                                invitation=row)
+        if decision.outcome is Outcome.already_chosen:
+            return _toast(cb, bot.ALREADY_CHOSEN)
+        appt, org = decision.appointment, decision.organization
         return _answer(cb, toast=bot.PAPER_TOAST, text=bot.after_paper(appt.starts_at,
                                                                         org.timezone),
                        buttons="none")

@@ -18,6 +18,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from medsign.domain.consents import ConsentKind
+from medsign.domain.patient_choice import Outcome
 from medsign.domain.signing import PatientNotice
 
 E = TypeVar("E", bound=StrEnum)
@@ -252,3 +253,30 @@ RELINK_DECLINED = ("Смену аккаунта MAX не подтвердили,
                    "ошибка, обратитесь в клинику.")
 RELINK_YES_TOAST = "Аккаунт сменён"
 RELINK_NO_TOAST = "Привязка не изменилась"
+
+
+# -- the same choice on the patient's pages (app «К врачу» and portal) -----------------------
+PAGE_PHONE_NEEDED = ("Чтобы подписать документы онлайн, нужен ваш номер телефона: по нему "
+                     "Госключ находит документы для подписания. Сообщите номер в регистратуре "
+                     "клиники или поделитесь им в чате с ботом MAX. Документы можно подписать и "
+                     "на бумаге в клинике.")
+PAGE_NOTHING_TO_CHOOSE = ("По этой записи нет документов, которые ждут вашего решения. Если "
+                          "нужна помощь — обратитесь в клинику.")
+GOSKEY_INSTRUCTION = ("Документы ждут вашей подписи в Госключе. Нажмите «" + GOSKEY_BUTTON
+                      + "»: откроется чат-бот «Госключ» в MAX. Подпишите документы там до "
+                      "начала приёма.")
+PAPER_QUESTION = ("Документы по этой записи вы подпишете на бумаге в клинике, а подписать их "
+                  "онлайн будет уже нельзя.")
+
+
+def choice_refused(outcome: Outcome, code: str | None) -> str:
+    """Why the patient's choice on a page did nothing, in their words (never the reason)."""
+    if outcome is Outcome.phone_missing:
+        return PAGE_PHONE_NEEDED
+    if outcome is Outcome.unavailable:
+        return SIGNING_ONLINE_UNAVAILABLE
+    if outcome is Outcome.already_started:
+        return SIGNING_ALREADY_OPEN
+    if outcome in (Outcome.nothing_pending, Outcome.already_chosen):
+        return PAGE_NOTHING_TO_CHOOSE
+    return start_refused(code or "")

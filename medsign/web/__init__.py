@@ -40,6 +40,7 @@ from medsign.web.console import admin as console_admin
 from medsign.web.console import routes as console
 from medsign.web.doctor import routes as doctor
 from medsign.web.login import routes as login
+from medsign.web.patient import routes as patient
 from medsign.web.portal import esia as portal_esia
 from medsign.web.portal import routes as portal
 from medsign.web.support import routes as support
@@ -54,6 +55,9 @@ def mount(app: FastAPI, settings: WebSettings) -> None:
     for module in (login, doctor, console, console_admin, portal, portal_esia, support,
                    app_assets, app_routes, app_welcome):
         app.include_router(module.router)
+    app.include_router(patient.portal_router)
+    app.include_router(patient.app_router)
+    app.include_router(support.app_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)
     app.middleware("http")(middleware.web_middleware)

@@ -56,6 +56,8 @@ class WebSettings:
     trusted_proxies: tuple[IpNetwork, ...] = ()  # whose X-Forwarded-For is believed
     crls: CrlSources | None = None  # signing.crls, for the console's health (None: none)
     app: AppShell = field(default_factory=AppShell)
+    # Where the patient's pages send them to sign (``max.goskey_bot_url``; "": no link shown).
+    goskey_bot_url: str = ""
 
 
 def cookie_secure_for(public_url: str, profile: str) -> bool:

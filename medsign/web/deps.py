@@ -255,15 +255,14 @@ def _require(*roles: Role) -> Any:
     return check
 
 
-def _patient(login_path: str) -> Any:
-    """A signed-in patient; without a session, to ``login_path`` (the portal's login, or
-    the app «К врачу»'s own)."""
-    def check(request: Request) -> PortalUser:
-        user = visitor(request).patient
-        if user is None:
-            raise LoginRequired(login_path)
-        return user
-    return check
+def patient_user(request: Request) -> PortalUser:
+    """A signed-in patient; without a session, to the login of where they are: the app
+    «К врачу»'s own, or the portal's."""
+    user = visitor(request).patient
+    if user is None:
+        raise LoginRequired("/app/login" if request.url.path.startswith("/app/")
+                            else "/portal/login")
+    return user
 
 
 Guard = Depends(guard)
@@ -271,5 +270,4 @@ CurrentVisitor = Annotated[Visitor, Depends(visitor)]
 Doctor = Annotated[StaffUser, Depends(_require(Role.doctor))]
 Operator = Annotated[StaffUser, Depends(_require(Role.operator, Role.admin))]
 Admin = Annotated[StaffUser, Depends(_require(Role.admin))]
-Patient = Annotated[PortalUser, Depends(_patient("/portal/login"))]
-AppPatient = Annotated[PortalUser, Depends(_patient("/app/login"))]
+Patient = Annotated[PortalUser, Depends(patient_user)]

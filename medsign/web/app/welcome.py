@@ -4,11 +4,10 @@ start screen. Until they meet this branch, a login lands on a minimal start scre
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
 from medsign.web import deps
-from medsign.web.templating import render
 
 router = APIRouter(prefix="/app", dependencies=[deps.Guard], include_in_schema=False)
 
@@ -17,7 +16,3 @@ router = APIRouter(prefix="/app", dependencies=[deps.Guard], include_in_schema=F
 def welcome() -> Response:
     return RedirectResponse("/app/home", status_code=303)
 
-
-@router.get("/home")
-def home(request: Request, user: deps.AppPatient) -> Response:
-    return render(request, "app/home.html", title="Главная", user=user)

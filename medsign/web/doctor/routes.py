@@ -174,7 +174,7 @@ def document(request: Request, user: deps.Doctor, request_id: Id,
 def evidence_package(request: Request, user: deps.Doctor, request_id: Id) -> Response:
     with deps.read_db(request) as db:
         signing.get(db, scope=scope_of(user), request_id=request_id)  # 404 before anything else
-        config = _evidence_config(request, "пакет доказательств недоступен")
+        config = evidence_config(request, "пакет доказательств недоступен")
         content = evidence.build(db, scope=scope_of(user), request_id=request_id, config=config,
                                  now=deps.now(request))
     return attachment(content, f"evidence-{request_id}.zip", "application/zip")
@@ -184,7 +184,7 @@ def evidence_package(request: Request, user: deps.Doctor, request_id: Id) -> Res
 def signature_sheet(request: Request, user: deps.Doctor, request_id: Id) -> Response:
     with deps.read_db(request) as db:
         signing.get(db, scope=scope_of(user), request_id=request_id)  # 404 before anything else
-        config = _evidence_config(request, "лист подписания недоступен")
+        config = evidence_config(request, "лист подписания недоступен")
         content = evidence.signature_sheet(db, scope=scope_of(user), request_id=request_id,
                                            config=config, now=deps.now(request))
     return attachment(content, f"Лист подписания {request_id}.pdf", "application/pdf")
@@ -197,7 +197,7 @@ def attachment(content: bytes, filename: str, media_type: str) -> Response:
                     headers={"Content-Disposition": disposition})
 
 
-def _evidence_config(request: Request, what: str) -> evidence.EvidenceConfig:
+def evidence_config(request: Request, what: str) -> evidence.EvidenceConfig:
     config = state(request).evidence
     if config is None:
         raise ServiceUnavailable("evidence_unavailable",

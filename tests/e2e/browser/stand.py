@@ -192,8 +192,8 @@ format = "text"
         return done.stdout.decode()
 
     def seed(self) -> None:
-        """The demo's data, plus a second appointment of ``demo-p1`` (the portal test's) and
-        one of ``demo-p3`` (the signer-mismatch test's)."""
+        """The demo's data, plus two more appointments of ``demo-p1`` (the portal test's and
+        the patient app's) and one of ``demo-p3`` (the signer-mismatch test's)."""
         container = bootstrap.build(load_settings(self.config_file, env={}))
         try:
             info = seed(container)
@@ -202,7 +202,8 @@ format = "text"
                                  "operator": info.appointments[1],
                                  "spare": info.appointments[2],
                                  "portal": "browser-portal-1",
-                                 "mismatch": "browser-mismatch-1"}
+                                 "mismatch": "browser-mismatch-1",
+                                 "app": "browser-app-1"}
             starts = (datetime.now(UTC) + timedelta(days=1)).replace(
                 hour=12, minute=30, second=0, microsecond=0)
             with Session(container.engine) as db:
@@ -216,6 +217,17 @@ format = "text"
                         service_name="Ультразвуковое исследование", status="scheduled",
                         consents=[ConsentInput("medical_intervention", "electronic"),
                                   ConsentInput("paid_services_contract", "electronic")]))
+                appointments.upsert(  # the patient app's test (demo-p1 signs it herself)
+                    db, scope=SCOPE, organization=DEMO_ORG,
+                    external_id=self.appointments["app"],
+                    now=container.clock.now(), policy=container.notification_policy(),
+                    data=AppointmentInput(
+                        organization=DEMO_ORG, patient="demo-p1",
+                        starts_at=starts + timedelta(hours=2),
+                        doctor_name="Петрова Анна Сергеевна",
+                        service_name="Консультация кардиолога", status="scheduled",
+                        consents=[ConsentInput("medical_intervention", "electronic"),
+                                  ConsentInput("personal_data", "electronic")]))
                 appointments.upsert(  # the signer-mismatch test's (demo-p3, no middle name)
                     db, scope=SCOPE, organization=DEMO_ORG,
                     external_id=self.appointments["mismatch"],

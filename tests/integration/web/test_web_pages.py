@@ -25,9 +25,13 @@ PAGES = {
            "/console/requests/{failed}", "/console/notifications", "/console/audit",
            "/console/support", "/console/support?status=closed"],
     "adm": ["/console/users"],
-    "pat1": ["/portal", "/portal/max"],
+    "pat1": ["/portal", "/portal/max", "/portal/documents",
+             "/portal/organizations/mo1/appointments/a4/paper",
+             "/portal/organizations/mo1/appointments/a1/paper", "/app/home", "/app/documents",
+             "/app/max", "/app/support", "/app/organizations/mo1/appointments/a4/paper"],
 }
-FRAGMENTS = {"doc1": ["/doctor/board"], "op": ["/console/overview"]}
+FRAGMENTS = {"doc1": ["/doctor/board"], "op": ["/console/overview"],
+             "pat1": ["/app/home/live", "/portal/live"]}
 
 
 @pytest.fixture
