@@ -13,6 +13,7 @@ patient portal and the support form (Jinja2 templates, one CSS file, a little Ja
     /console                 overview: states, health, queue (operator, admin)
     /console/requests[/ID]   signing requests, retry, cancel
     /console/notifications   /console/audit   /console/support   /console/users (admin)
+    /app/welcome, /app/unlock, /app/api/device/...   the app's quick login (PIN, biometrics)
 
 Live regions carry ``data-refresh-url``; ``/doctor/board``,
 ``/doctor/organizations/MO/appointments/ID/live``
@@ -28,6 +29,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from medsign.web import errors, middleware
+from medsign.web.app import quick_login as app_quick_login
 from medsign.web.config import WebSettings
 from medsign.web.console import admin as console_admin
 from medsign.web.console import routes as console
@@ -43,7 +45,8 @@ __all__ = ["WebSettings", "mount"]
 
 def mount(app: FastAPI, settings: WebSettings) -> None:
     app.state.web = settings
-    for module in (login, doctor, console, console_admin, portal, portal_esia, support):
+    for module in (login, doctor, console, console_admin, portal, portal_esia, support,
+                   app_quick_login):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from medsign.accounts.sessions import SessionPolicy
+from medsign.domain.app_devices import QuickLoginRule, RelyingParty
 from medsign.domain.login_limits import IpNetwork
 from medsign.health import HealthRecorder
 from medsign.signing.archive import Limits
@@ -39,6 +40,10 @@ class WebSettings:
     health: HealthRecorder | None = None
     trusted_proxies: tuple[IpNetwork, ...] = ()  # whose X-Forwarded-For is believed
     crls: CrlSources | None = None  # signing.crls, for the console's health (None: none)
+    # quick login in the app «К врачу» (None: off, password only); biometrics needs the
+    # relying party (None: not offered — e.g. the site is reached by IP address)
+    quick_login: QuickLoginRule | None = field(default_factory=QuickLoginRule)
+    relying_party: RelyingParty | None = None
 
 
 def cookie_secure_for(public_url: str, profile: str) -> bool:
