@@ -216,7 +216,7 @@ def unlock_by_pin(open_db: Opener, *, device_id: str, challenge: str, signature:
             return Unlock(Outcome.expired)
         row = db.get(AppDeviceRow, device_id)
         if row is None or not signature_valid(row.public_key, device_id, challenge, signature):
-            audit_device(db, actor="app:device", action="app.unlock_refused", device_id=device_id,
+            audit_device(db, actor="anonymous", action="app.unlock_refused", device_id=device_id,
                    now=now, details={"reason": "signature"})
             db.commit()
             return Unlock(Outcome.bad_signature)
@@ -241,7 +241,7 @@ def unlock_by_pin(open_db: Opener, *, device_id: str, challenge: str, signature:
                device_id=device_id, now=now, details={"failures": failures})
         if failures is not None and rules.unbinds_after(failures, rule):
             _remove(db, device_id)
-            audit_device(db, actor="app:device", action="app.device_unbound", device_id=device_id,
+            audit_device(db, actor="system", action="app.device_unbound", device_id=device_id,
                    now=now, details={"reason": "pin_attempts", "account_id": account_id})
             failures = None
         db.commit()

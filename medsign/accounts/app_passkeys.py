@@ -128,7 +128,7 @@ def login(db: Session, *, device: app_devices.Device, challenge: str, credential
             credential_public_key=base64url_to_bytes(row.credential_public_key),
             credential_current_sign_count=row.sign_count, require_user_verification=True)
     except (WebAuthnException, ValueError, KeyError, TypeError):
-        app_devices.audit_device(db, actor="app:device", action="app.unlock_refused",
+        app_devices.audit_device(db, actor="anonymous", action="app.unlock_refused",
                                  device_id=device.id, now=now, details={"reason": "webauthn"})
         return Unlock(Outcome.bad_signature)
     db.execute(update(AppDeviceRow).where(AppDeviceRow.id == device.id).values(
