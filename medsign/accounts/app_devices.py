@@ -104,6 +104,7 @@ def bind(db: Session, *, account_id: int, public_key: str, pin: str, label: str 
         raise Unprocessable("bad_pin", problem)
     parse_public_key(public_key)
     pin_hash = passwords.hash_password(pin)  # slow: before the transaction writes anything
+    purge(db, now=now)  # at binding, as sessions are purged at login: the tables stay small
     device_id = new_device_id()
     db.add(AppDeviceRow(id=device_id, portal_account_id=account_id, public_key=public_key,
                         pin_hash=pin_hash, method=Method.pin.value, failures=0,
@@ -275,7 +276,8 @@ def unbind_all(db: Session, *, account_id: int, actor: str, now: datetime) -> in
 
 
 def purge(db: Session, *, now: datetime) -> None:
-    """Drop expired challenges and devices past their lifetime."""
+    """Drop expired challenges and devices past their lifetime (called when a device is
+    bound)."""
     db.execute(delete(AppDeviceChallengeRow).where(AppDeviceChallengeRow.expires_at <= now))
     for device_id in db.scalars(select(AppDeviceRow.id).where(AppDeviceRow.expires_at <= now)):
         _remove(db, device_id)
