@@ -2,12 +2,13 @@
 :mod:`medsign.domain.app_devices`; the design and threat model are in
 ``docs/patient-app.md``).
 
-Unlocking by PIN runs in phases, like the password login (``accounts.auth``): the challenge is
-taken (deleted: a second use finds nothing), the signature is checked against the device's
-public key, then one attempt is *claimed* (``failures + 1`` in one conditional UPDATE) before
-the slow Argon2 check of the PIN, which runs outside any transaction; the outcome is written
-last. However many attempts run at once, no more than ``pin_attempts`` PINs are ever judged
-on one device, and the one that uses up the last attempt deletes the device.
+Unlocking by PIN runs in phases, like the password login (``accounts.auth``), each committed
+by the caller: the challenge is taken (deleted: a second use finds nothing), the signature is
+checked against the device's public key, and one attempt is *claimed* (``failures + 1`` in one
+conditional UPDATE) — :func:`claim_pin_attempt`; then the slow Argon2 check of the PIN, outside
+any transaction — :func:`pin_right`; the outcome is written last — :func:`settle_pin`.
+However many attempts run at once, no more than ``pin_attempts`` PINs are ever judged on one
+device, and the one that uses up the last attempt deletes the device.
 
 Whether an account may unlock at all is :func:`may_unlock`: the one place to extend (an
 account disabled by an administrator must not unlock).
@@ -19,8 +20,6 @@ import base64
 import binascii
 import logging
 import secrets
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -51,7 +50,6 @@ from medsign.errors import Unprocessable
 from medsign.records import audit
 
 log = logging.getLogger("medsign.accounts.app_devices")
-Opener = Callable[[], AbstractContextManager[Session]]
 MAX_KEY_CHARS = 400  # base64 of a P-256 SPKI is 124 characters
 MAX_SIGNATURE_CHARS = 200
 
@@ -201,55 +199,66 @@ def signature_valid(public_key: str, device_id: str, challenge: str, signature: 
     return True
 
 
-def unlock_by_pin(open_db: Opener, *, device_id: str, challenge: str, signature: str, pin: str,
-                  now: datetime, rule: QuickLoginRule = RULE) -> Unlock:
-    """The phases of a PIN unlock (see the module docstring), each in its own short
-    transaction; the slow PIN check in none. A wrong signature is refused without counting:
+@dataclass(frozen=True)
+class Claimed:
+    """An attempt counted against a device whose key signed the challenge: its PIN is to be
+    judged now (:func:`pin_right`), then the outcome written (:func:`settle_pin`)."""
+
+    device_id: str
+    account_id: int
+    pin_hash: str
+
+
+def claim_pin_attempt(db: Session, *, device_id: str, challenge: str, signature: str,
+                      now: datetime, rule: QuickLoginRule = RULE) -> Claimed | Unlock:
+    """The first phase of a PIN unlock: the device is live, the challenge is taken, the
+    signature is the device key's, and one attempt is claimed (the caller commits, then
+    checks the PIN outside any transaction). A wrong signature is refused without counting:
     whoever lacks the key cannot spend the owner's attempts."""
-    with open_db() as db:
-        device = live_device(db, device_id, now, rule)
-        if device is None:
-            return Unlock(Outcome.not_bound)
-        taken = take_challenge(db, device_id=device_id, challenge=challenge,
-                               purpose=Purpose.unlock, now=now)
-        db.commit()
-        if not taken:
-            return Unlock(Outcome.expired)
-        row = db.get(AppDeviceRow, device_id)
-        if row is None or not signature_valid(row.public_key, device_id, challenge, signature):
-            audit_device(db, actor="anonymous", action="app.unlock_refused", device_id=device_id,
-                   now=now, details={"reason": "signature"})
-            db.commit()
-            return Unlock(Outcome.bad_signature)
-        claimed = _changed(db, update(AppDeviceRow).where(
-            AppDeviceRow.id == device_id, AppDeviceRow.failures < rule.pin_attempts,
-            AppDeviceRow.expires_at > now).values(failures=AppDeviceRow.failures + 1))
-        db.commit()
-        if not claimed:
-            return Unlock(Outcome.not_bound)
-        pin_hash, account_id = row.pin_hash, row.portal_account_id
-    right = rules.pin_problem(pin) is None and passwords.verify(pin_hash, pin)
-    with open_db() as db:
-        if right:
-            _changed(db, update(AppDeviceRow).where(AppDeviceRow.id == device_id).values(
-                failures=0, last_used_at=now, expires_at=now + rule.lifetime))
-            audit_device(db, actor=actor_of(db, account_id), action="app.unlock",
-                         device_id=device_id, now=now, details={"method": "pin"})
-            db.commit()
-            return Unlock(Outcome.ok, account_id)
-        failures = db.scalar(select(AppDeviceRow.failures).where(AppDeviceRow.id == device_id))
-        audit_device(db, actor=actor_of(db, account_id), action="app.unlock_wrong_pin",
-               device_id=device_id, now=now, details={"failures": failures})
-        if failures is not None and rules.unbinds_after(failures, rule):
-            _remove(db, device_id)
-            audit_device(db, actor="system", action="app.device_unbound", device_id=device_id,
-                   now=now, details={"reason": "pin_attempts", "account_id": account_id})
-            failures = None
-        db.commit()
-    if failures is None:
+    device = live_device(db, device_id, now, rule)
+    if device is None:
+        return Unlock(Outcome.not_bound)
+    if not take_challenge(db, device_id=device_id, challenge=challenge, purpose=Purpose.unlock,
+                          now=now):
+        return Unlock(Outcome.expired)
+    row = db.get(AppDeviceRow, device_id)
+    if row is None or not signature_valid(row.public_key, device_id, challenge, signature):
+        audit_device(db, actor="anonymous", action="app.unlock_refused", device_id=device_id,
+                     now=now, details={"reason": "signature"})
+        return Unlock(Outcome.bad_signature)
+    claimed = _changed(db, update(AppDeviceRow).where(
+        AppDeviceRow.id == device_id, AppDeviceRow.failures < rule.pin_attempts,
+        AppDeviceRow.expires_at > now).values(failures=AppDeviceRow.failures + 1))
+    if not claimed:
+        return Unlock(Outcome.not_bound)
+    return Claimed(device_id, row.portal_account_id, row.pin_hash)
+
+
+def pin_right(claimed: Claimed, pin: str) -> bool:
+    """The slow Argon2 check: run it outside any transaction."""
+    return rules.pin_problem(pin) is None and passwords.verify(claimed.pin_hash, pin)
+
+
+def settle_pin(db: Session, claimed: Claimed, right: bool, *, now: datetime,
+               rule: QuickLoginRule = RULE) -> Unlock:
+    """The last phase: a right PIN starts the count over; the wrong one that used up the
+    last attempt unbinds the device."""
+    device_id, account_id = claimed.device_id, claimed.account_id
+    if right:
+        _changed(db, update(AppDeviceRow).where(AppDeviceRow.id == device_id).values(
+            failures=0, last_used_at=now, expires_at=now + rule.lifetime))
+        audit_device(db, actor=actor_of(db, account_id), action="app.unlock",
+                     device_id=device_id, now=now, details={"method": "pin"})
+        return Unlock(Outcome.ok, account_id)
+    failures = db.scalar(select(AppDeviceRow.failures).where(AppDeviceRow.id == device_id))
+    audit_device(db, actor=actor_of(db, account_id), action="app.unlock_wrong_pin",
+                 device_id=device_id, now=now, details={"failures": failures})
+    if failures is None or rules.unbinds_after(failures, rule):
+        _remove(db, device_id)
+        audit_device(db, actor="system", action="app.device_unbound", device_id=device_id,
+                     now=now, details={"reason": "pin_attempts", "account_id": account_id})
         return Unlock(Outcome.unbound, account_id)
-    left = BoundDevice(failures, now).attempts_left(rule)
-    return Unlock(Outcome.wrong_pin, account_id, left)
+    return Unlock(Outcome.wrong_pin, account_id, BoundDevice(failures, now).attempts_left(rule))
 
 
 def unbind(db: Session, *, device_id: str, actor: str, now: datetime, reason: str) -> bool:

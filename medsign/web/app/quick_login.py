@@ -177,10 +177,20 @@ def challenge(request: Request) -> Response:
 
 @router.post("/api/device/unlock")
 def unlock(request: Request, body: UnlockBody) -> Response:
-    result = app_devices.unlock_by_pin(
-        lambda: deps.write_db(request), device_id=deps.app_device_cookie(request) or "",
-        challenge=body.challenge, signature=body.signature, pin=body.pin,
-        now=deps.now(request), rule=_rule(request))
+    """The phases of ``accounts.app_devices``: claim, the slow PIN check between
+    transactions, settle."""
+    rule, moment = _rule(request), deps.now(request)
+    with deps.write_db(request) as db:
+        claimed = app_devices.claim_pin_attempt(
+            db, device_id=deps.app_device_cookie(request) or "", challenge=body.challenge,
+            signature=body.signature, now=moment, rule=rule)
+        db.commit()
+    if isinstance(claimed, Unlock):
+        return _unlocked(request, claimed)
+    right = app_devices.pin_right(claimed, body.pin)
+    with deps.write_db(request) as db:
+        result = app_devices.settle_pin(db, claimed, right, now=moment, rule=rule)
+        db.commit()
     return _unlocked(request, result)
 
 
