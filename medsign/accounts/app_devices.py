@@ -245,15 +245,18 @@ def settle_pin(db: Session, claimed: Claimed, right: bool, *, now: datetime,
     last attempt unbinds the device."""
     device_id, account_id = claimed.device_id, claimed.account_id
     if right:
-        _changed(db, update(AppDeviceRow).where(AppDeviceRow.id == device_id).values(
-            failures=0, last_used_at=now, expires_at=now + rule.lifetime))
+        if not _changed(db, update(AppDeviceRow).where(AppDeviceRow.id == device_id).values(
+                failures=0, last_used_at=now, expires_at=now + rule.lifetime)):
+            return Unlock(Outcome.unbound, account_id)  # a wrong one in flight unbound it
         audit_device(db, actor=actor_of(db, account_id), action="app.unlock",
                      device_id=device_id, now=now, details={"method": "pin"})
         return Unlock(Outcome.ok, account_id)
     failures = db.scalar(select(AppDeviceRow.failures).where(AppDeviceRow.id == device_id))
     audit_device(db, actor=actor_of(db, account_id), action="app.unlock_wrong_pin",
                  device_id=device_id, now=now, details={"failures": failures})
-    if failures is None or rules.unbinds_after(failures, rule):
+    if failures is None:  # another attempt in flight has unbound it already
+        return Unlock(Outcome.unbound, account_id)
+    if rules.unbinds_after(failures, rule):
         _remove(db, device_id)
         audit_device(db, actor="system", action="app.device_unbound", device_id=device_id,
                      now=now, details={"reason": "pin_attempts", "account_id": account_id})

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from medsign.accounts import app_devices
 from medsign.clock import FakeClock
 from medsign.db.models import AppDeviceChallengeRow, AppDeviceRow, AuditRow, PortalAccountRow
-from medsign.domain.app_devices import PIN_MISMATCH, signed_message
+from medsign.domain.app_devices import PIN_MISMATCH, Purpose, signed_message
 from tests.integration.web import stand
 
 COOKIE = "medsign_app_device"
@@ -279,3 +279,31 @@ def test_the_welcome_page_wants_a_logged_in_patient(client: TestClient,
                                                     seeded: stand.Seeded) -> None:
     r = client.get("/app/welcome")
     assert r.status_code == 303 and r.headers["location"].startswith("/app/login")
+
+
+def test_attempts_are_claimed_before_the_pin_is_judged(bound: Phone, engine: Engine,
+                                                       clock: FakeClock) -> None:
+    """Seven attempts in flight at once (each claimed, none judged yet): five are let
+    through to the PIN check, the rest are refused before it."""
+    device_id = bound.client.cookies[COOKIE]
+    claims = []
+    for _ in range(7):
+        with Session(engine) as db:
+            challenge = app_devices.issue_challenge(db, device_id=device_id,
+                                                    purpose=Purpose.unlock, now=clock.now())
+            claims.append(app_devices.claim_pin_attempt(
+                db, device_id=device_id, challenge=challenge,
+                signature=bound.sign(device_id, challenge), now=clock.now()))
+            db.commit()
+    assert [isinstance(c, app_devices.Claimed) for c in claims] == [True] * 5 + [False] * 2
+    judged = [c for c in claims if isinstance(c, app_devices.Claimed)]
+    with Session(engine) as db:  # the slow checks come back: the first one wrong …
+        first = app_devices.settle_pin(db, judged[0], False, now=clock.now())
+        db.commit()
+    assert first.outcome is app_devices.Outcome.unbound  # five counted: the limit
+    assert rows(engine) == []
+    with Session(engine) as db:  # … and a right one after it no longer opens anything
+        late = app_devices.settle_pin(db, judged[1], True, now=clock.now())
+        db.commit()
+    assert late.outcome is app_devices.Outcome.unbound
+    assert audit_actions(engine).count("app.device_unbound") == 1
