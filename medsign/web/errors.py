@@ -156,7 +156,7 @@ def _app_api_error(exc: Exception) -> Response:
     if isinstance(exc, LoginRequired):
         status, code, text = 401, "login_required", "Сеанс завершён. Войдите снова."
     elif isinstance(exc, CsrfRejected):
-        status, code, text = 403, "csrf", "Страница устарела. Обновите её и повторите."
+        status, code, text = 403, "csrf", "Форма устарела: обновите страницу и повторите."
     elif isinstance(exc, AccessDenied):
         status, code, text = 403, "forbidden", "Нет доступа."
     else:
