@@ -70,6 +70,7 @@ class Outcome(Enum):
     not_bound = "not_bound"  # no live device (unknown, expired, unbound, account may not)
     expired = "expired"  # the challenge is unknown, used or too old
     bad_signature = "bad_signature"  # not signed by this device's key
+    biometrics_refused = "biometrics_refused"  # WebAuthn's answer did not pass
 
 
 @dataclass(frozen=True)

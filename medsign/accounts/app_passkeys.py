@@ -130,7 +130,7 @@ def login(db: Session, *, device: app_devices.Device, challenge: str, credential
     except (WebAuthnException, ValueError, KeyError, TypeError):
         app_devices.audit_device(db, actor="anonymous", action="app.unlock_refused",
                                  device_id=device.id, now=now, details={"reason": "webauthn"})
-        return Unlock(Outcome.bad_signature)
+        return Unlock(Outcome.biometrics_refused)
     db.execute(update(AppDeviceRow).where(AppDeviceRow.id == device.id).values(
         sign_count=verified.new_sign_count, failures=0, last_used_at=now,
         expires_at=now + rule.lifetime))

@@ -235,8 +235,9 @@ def _unlocked(request: Request, result: Unlock) -> Response:
     if result.outcome is Outcome.expired:
         return _problem(409, "challenge_expired", rules.EXPIRED)
     if result.outcome is Outcome.bad_signature:
-        return _problem(403, "not_this_device", rules.NOT_THIS_DEVICE
-                        if result.account_id is None else rules.BIOMETRICS_FAILED)
+        return _problem(403, "not_this_device", rules.NOT_THIS_DEVICE)
+    if result.outcome is Outcome.biometrics_refused:
+        return _problem(403, "biometrics_refused", rules.BIOMETRICS_FAILED)
     return _not_bound(request)
 
 

@@ -6,103 +6,27 @@ by another key, an unknown device and an account that may not unlock are all ref
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from httpx import Response
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from medsign.accounts import app_devices
 from medsign.clock import FakeClock
 from medsign.db.models import AppDeviceChallengeRow, AppDeviceRow, AuditRow, PortalAccountRow
-from medsign.domain.app_devices import PIN_MISMATCH, Purpose, signed_message
+from medsign.domain.app_devices import Purpose
 from tests.integration.web import stand
-
-COOKIE = "medsign_app_device"
-PIN = "2468"
-HOST = "testserver.local"  # TestClient's; the server's cookies are for it
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@dataclass
-class Phone:
-    """A browser with its device key, as the app's page uses it."""
-
-    client: TestClient
-    key: ec.EllipticCurvePrivateKey
-
-    @property
-    def public_key(self) -> str:
-        spki = self.key.public_key().public_bytes(Encoding.DER,
-                                                  PublicFormat.SubjectPublicKeyInfo)
-        return base64.b64encode(spki).decode()
-
-    def csrf(self) -> str:
-        return stand.csrf(self.client.get("/support"))
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Response:
-        return self.client.post(path, json=body or {}, headers={"X-CSRF-Token": self.csrf()})
-
-    def bind(self, pin: str = PIN) -> Response:
-        return self.post("/app/api/device/bind", {"public_key": self.public_key, "pin": pin})
-
-    def challenge(self) -> dict[str, str]:
-        r = self.post("/app/api/device/challenge")
-        assert r.status_code == 200, r.text
-        answer: dict[str, str] = r.json()
-        return answer
-
-    def sign(self, device_id: str, challenge: str,
-             key: ec.EllipticCurvePrivateKey | None = None) -> str:
-        der = (key or self.key).sign(signed_message(device_id, challenge),
-                                     ec.ECDSA(hashes.SHA256()))
-        r, s = decode_dss_signature(der)
-        return b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
-
-    def unlock(self, pin: str = PIN) -> Response:
-        got = self.challenge()
-        return self.post("/app/api/device/unlock", {
-            "challenge": got["challenge"], "signature": self.sign(got["device_id"],
-                                                                  got["challenge"]),
-            "pin": pin})
-
-    def forget_session(self) -> None:
-        """The session ends (closed app, timeout); the device cookie stays."""
-        device = self.client.cookies.get(COOKIE)
-        self.client.cookies.clear()
-        if device is not None:
-            self.client.cookies.set(COOKIE, device, domain=HOST)
-
-
-def phone(client: TestClient) -> Phone:
-    return Phone(client, ec.generate_private_key(ec.SECP256R1()))
+from tests.integration.web.app_device import COOKIE, HOST, PIN, Phone, bound_phone, phone
 
 
 @pytest.fixture
 def bound(client: TestClient, seeded: stand.Seeded) -> Phone:
-    """pat1 logged in on the portal, opened the app's welcome and created the PIN."""
-    stand.logged_in(client, "pat1", path="/portal/login")
-    page = client.get("/app/welcome")
-    assert page.status_code == 200 and "Создание PIN-кода" in page.text
-    assert PIN_MISMATCH in page.text  # the exact seed message, for the page's script
-    made = phone(client)
-    r = made.bind()
-    assert r.status_code == 200, r.text
-    assert client.cookies.get(COOKIE) == r.json()["device_id"]
-    made.forget_session()
-    return made
+    return bound_phone(client)
 
 
 def rows(engine: Engine) -> list[AppDeviceRow]:
