@@ -160,9 +160,13 @@ def choose_method(db: Session, *, device_id: str, account_id: int, method: Metho
 
 def issue_challenge(db: Session, *, device_id: str, purpose: Purpose, now: datetime,
                     rule: QuickLoginRule = RULE) -> str:
-    """A fresh one-time challenge for the device (its expired ones are dropped on the way)."""
-    db.execute(delete(AppDeviceChallengeRow).where(AppDeviceChallengeRow.device_id == device_id,
-                                                   AppDeviceChallengeRow.expires_at <= now))
+    """A fresh one-time challenge for the device. It replaces the device's earlier ones of
+    the same purpose (and drops its expired ones): however often it is asked — the endpoint
+    needs no session — a device holds at most one live challenge per purpose."""
+    same, old = AppDeviceChallengeRow.purpose == purpose.value, \
+        AppDeviceChallengeRow.expires_at <= now
+    db.execute(delete(AppDeviceChallengeRow).where(
+        AppDeviceChallengeRow.device_id == device_id, same | old))
     challenge = secrets.token_urlsafe(CHALLENGE_BYTES)
     db.add(AppDeviceChallengeRow(challenge=challenge, device_id=device_id, purpose=purpose.value,
                                  expires_at=rules.challenge_expires(now, rule)))

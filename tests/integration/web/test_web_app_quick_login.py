@@ -91,6 +91,22 @@ def test_a_challenge_is_used_once(bound: Phone, engine: Engine) -> None:
     assert again.status_code == 409 and again.json()["code"] == "challenge_expired"
 
 
+def test_a_new_challenge_replaces_the_previous_one(bound: Phone, engine: Engine) -> None:
+    first = bound.challenge()
+    for _ in range(20):  # anyone with the cookie may ask; the table does not grow
+        second = bound.challenge()
+    with Session(engine) as db:
+        assert len(db.scalars(select(AppDeviceChallengeRow)).all()) == 1
+    r = bound.post("/app/api/device/unlock", {
+        "challenge": first["challenge"], "pin": PIN,
+        "signature": bound.sign(first["device_id"], first["challenge"])})
+    assert r.status_code == 409
+    r = bound.post("/app/api/device/unlock", {
+        "challenge": second["challenge"], "pin": PIN,
+        "signature": bound.sign(second["device_id"], second["challenge"])})
+    assert r.status_code == 200
+
+
 def test_an_expired_challenge_is_refused(bound: Phone, clock: FakeClock, engine: Engine) -> None:
     got = bound.challenge()
     clock.advance(timedelta(minutes=2, seconds=1))
