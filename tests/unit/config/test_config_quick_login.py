@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from medsign import bootstrap
 from medsign.config import ConfigError, load_settings
+from medsign.domain.app_devices import RelyingParty
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +52,25 @@ def test_localhost_for_a_stand_at_an_ip_address() -> None:
     q = load_settings(env={"MEDSIGN_QUICK_LOGIN__WEBAUTHN_RP_ID": "localhost",
                            "MEDSIGN_QUICK_LOGIN__WEBAUTHN_ORIGIN": "http://localhost:8000"})
     assert q.quick_login.webauthn_rp_id == "localhost"
+
+
+@pytest.mark.parametrize(("env", "rp", "attempts"), [
+    ({}, None, 5),  # http://127.0.0.1:8000: no biometrics, the PIN works
+    ({"MEDSIGN_SERVER__PUBLIC_URL": "https://portal.example.ru",
+      "MEDSIGN_QUICK_LOGIN__PIN_ATTEMPTS": "3"},
+     RelyingParty("portal.example.ru", "https://portal.example.ru"), 3),
+    ({"MEDSIGN_QUICK_LOGIN__WEBAUTHN_RP_ID": "localhost",
+      "MEDSIGN_QUICK_LOGIN__WEBAUTHN_ORIGIN": "http://localhost:8000"},
+     RelyingParty("localhost", "http://localhost:8000"), 5),
+])
+def test_what_the_pages_are_given(env: dict[str, str], rp: RelyingParty | None,
+                                  attempts: int) -> None:
+    container = bootstrap.build(load_settings(env=env))
+    rule = container.quick_login_rule()
+    assert rule is not None and rule.pin_attempts == attempts
+    assert container.relying_party() == rp
+
+
+def test_switched_off_the_app_offers_the_password_only() -> None:
+    container = bootstrap.build(load_settings(env={"MEDSIGN_QUICK_LOGIN__ENABLED": "false"}))
+    assert container.quick_login_rule() is None and container.relying_party() is None
