@@ -110,12 +110,13 @@ def bind(request: Request, body: BindBody) -> Response:
     user, rule = _patient(request), _rule(request)
     moment = deps.now(request)
     with deps.write_db(request) as db:
-        old = deps.app_device_cookie(request)
-        if old is not None:  # this browser binds anew: its former device goes
-            app_devices.unbind(db, device_id=old, actor=user.actor, now=moment, reason="rebound")
+        # first: it checks the input and hashes the PIN (slow) before it writes anything
         device_id = app_devices.bind(db, account_id=user.id, public_key=body.public_key,
                                      pin=body.pin, label=deps.visitor(request).user_agent,
                                      now=moment, actor=user.actor, rule=rule)
+        old = deps.app_device_cookie(request)
+        if old is not None:  # this browser binds anew: its former device goes
+            app_devices.unbind(db, device_id=old, actor=user.actor, now=moment, reason="rebound")
         db.commit()
     deps.keep_app_device(request, device_id)
     return JSONResponse({"device_id": device_id,

@@ -247,3 +247,24 @@ def test_attempts_are_claimed_before_the_pin_is_judged(bound: Phone, engine: Eng
         db.commit()
     assert late.outcome is app_devices.Outcome.unbound
     assert audit_actions(engine).count("app.device_unbound") == 1
+
+
+def test_binding_again_replaces_this_browsers_device_and_bad_input_keeps_it(
+        bound: Phone, engine: Engine) -> None:
+    stand.logged_in(bound.client, "pat1", path="/portal/login")
+    (before,) = rows(engine)
+    assert bound.bind("12x4").status_code == 422
+    assert [r.id for r in rows(engine)] == [before.id]  # nothing changed
+    renewed = phone(bound.client)
+    r = renewed.bind("8080")
+    assert r.status_code == 200
+    assert [row.id for row in rows(engine)] == [r.json()["device_id"]] != [before.id]
+    assert "rebound" in str(audit_details(engine))
+    renewed.forget_session()
+    assert renewed.unlock("8080").status_code == 200
+
+
+def audit_details(engine: Engine) -> list[object]:
+    with Session(engine) as db:
+        return list(db.scalars(select(AuditRow.details).where(
+            AuditRow.action == "app.device_unbound")))
