@@ -25,6 +25,12 @@ from medsign.clock import Clock, SystemClock, clock_from_environment
 from medsign.config import Problem, Settings
 from medsign.crypto import TrustStore
 from medsign.db.engine import make_engine
+from medsign.domain.app_devices import (
+    QuickLoginRule,
+    RelyingParty,
+    relying_party,
+    relying_party_problem,
+)
 from medsign.domain.app_regions import default_region
 from medsign.domain.mo_identity import Requisites
 from medsign.health import HealthRecorder
@@ -128,7 +134,9 @@ class Container:
                            health=self.health(),
                            trusted_proxies=s.server.trusted_proxies, crls=self.revocation(),
                            app=self.app_shell(esia_enabled=esia is not None),
-                           goskey_bot_url=s.max.goskey_bot_url)
+                           goskey_bot_url=s.max.goskey_bot_url,
+                           quick_login=self.quick_login_rule(),
+                           relying_party=self.relying_party())
 
     def app_shell(self, *, esia_enabled: bool) -> AppShell:
         """``[app]``; with no regions configured, this installation alone, offering what its
@@ -140,6 +148,23 @@ class Container:
             esia_enabled=esia_enabled),)
         return AppShell(name=s.app.name, short_name=s.app.short_name,
                         public_url=s.server.public_url, regions=regions)
+
+    def quick_login_rule(self) -> QuickLoginRule | None:
+        q = self.settings.quick_login
+        if not q.enabled:
+            return None
+        return QuickLoginRule(pin_attempts=q.pin_attempts, challenge_ttl=q.challenge_ttl,
+                              lifetime=q.device_lifetime)
+
+    def relying_party(self) -> RelyingParty | None:
+        """WebAuthn's RP ID and origin; None when browsers would refuse them (an IP address):
+        the app then offers the PIN only."""
+        q = self.settings.quick_login
+        rp_id, origin = relying_party(self.settings.server.public_url, q.webauthn_rp_id,
+                                      q.webauthn_origin)
+        if not q.enabled or relying_party_problem(rp_id, origin) is not None:
+            return None
+        return RelyingParty(rp_id, origin)
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""

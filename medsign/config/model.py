@@ -186,6 +186,22 @@ class AppSettings(Section):
     regions: Regions = ()
 
 
+_RP_ID = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+
+
+class QuickLoginSettings(Section):
+    """Quick login in the app «К врачу» (PIN and biometrics on a bound device,
+    ``docs/patient-app.md``). Empty ``webauthn_rp_id``/``webauthn_origin``: the host and the
+    origin of ``server.public_url``."""
+
+    enabled: bool = True
+    pin_attempts: Annotated[int, Field(ge=1, le=10)] = 5
+    challenge_ttl: PositiveDuration = _seconds(120)
+    device_lifetime: PositiveDuration = _seconds(180 * 86400)
+    webauthn_rp_id: Annotated[str, Field(max_length=253, pattern=_RP_ID + "|^$")] = ""
+    webauthn_origin: OptionalWebUrl = ""
+
+
 class RateLimit(Section):
     """A token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
 
@@ -267,6 +283,7 @@ class Settings(BaseSettings):
     goskey: GoskeySettings = Field(default_factory=GoskeySettings)
     esia: EsiaSettings = Field(default_factory=EsiaSettings)
     app: AppSettings = Field(default_factory=AppSettings)
+    quick_login: QuickLoginSettings = Field(default_factory=QuickLoginSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -19,6 +19,7 @@ from medsign.config.errors import Problem
 from medsign.config.fields import Folder
 from medsign.config.model import Settings
 from medsign.config.units import format_duration, format_size
+from medsign.domain.app_devices import relying_party, relying_party_problem
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "demo", "test", "secret", "token"})
 MIN_SECRET_LENGTH = 16
@@ -130,7 +131,21 @@ def _consistency(s: Settings) -> list[Problem]:
             "секрет вебхука: обязателен при max.updates = «webhook»",
         ),
     ]
-    return [problem(s, key, expected) for ok, key, expected in checks if not ok]
+    found = [problem(s, key, expected) for ok, key, expected in checks if not ok]
+    return found + list(_quick_login(s))
+
+
+def _quick_login(s: Settings) -> Iterator[Problem]:
+    """WebAuthn refuses an RP ID that is an IP address or not the origin's host (suffix).
+    Only a value set on purpose is refused; one derived from ``server.public_url`` at an IP
+    address is not refused: biometrics is then not offered, the PIN still works."""
+    q = s.quick_login
+    if not q.enabled or not (q.webauthn_rp_id or q.webauthn_origin):
+        return
+    rp_id, origin = relying_party(s.server.public_url, q.webauthn_rp_id, q.webauthn_origin)
+    wrong = relying_party_problem(rp_id, origin)
+    if wrong is not None:
+        yield problem(s, "quick_login.webauthn_rp_id", wrong)
 
 
 def _path_keys(*, folders: bool) -> list[str]:

@@ -64,6 +64,13 @@ class AuditEvent:
 ACTION_TITLES: Mapping[str, str] = MappingProxyType({
     "api_client.created": "выпущен ключ API",
     "api_client.revoked": "ключ API отозван",
+    "app.biometrics_registered": "приложение: настроен вход по отпечатку пальца или Face ID",
+    "app.device_bound": "приложение: устройство привязано, PIN-код создан",
+    "app.device_method": "приложение: выбран способ быстрого входа",
+    "app.device_unbound": "приложение: устройство отвязано",
+    "app.unlock": "приложение: быстрый вход",
+    "app.unlock_refused": "приложение: быстрый вход отклонён (подпись не этого устройства)",
+    "app.unlock_wrong_pin": "приложение: неверный PIN-код",
     "appointment.created": "запись на приём создана",
     "appointment.updated": "запись на приём изменена",
     "max.bot_started": "пациент снова открыл бота",

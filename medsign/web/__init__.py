@@ -16,6 +16,7 @@ patient portal and the support form (Jinja2 templates, one CSS file, a little Ja
     /app/                    the patient's app «К врачу» (PWA): start, /app/region, /app/login;
                              /app/manifest.webmanifest, /app/sw.js, /app/offline,
                              /app/api/health (docs/patient-app-shell.md)
+    /app/welcome, /app/unlock, /app/api/device/...   the app's quick login (PIN, biometrics)
 
 Live regions carry ``data-refresh-url``; ``/doctor/board``,
 ``/doctor/organizations/MO/appointments/ID/live``
@@ -32,9 +33,9 @@ from fastapi.staticfiles import StaticFiles
 
 from medsign.web import errors, middleware
 from medsign.web.app import assets as app_assets
+from medsign.web.app import quick_login as app_quick_login
 from medsign.web.app import routes as app_routes
 from medsign.web.app import shell as app_shell
-from medsign.web.app import welcome as app_welcome
 from medsign.web.config import WebSettings
 from medsign.web.console import admin as console_admin
 from medsign.web.console import routes as console
@@ -53,7 +54,7 @@ def mount(app: FastAPI, settings: WebSettings) -> None:
     app.state.web = settings
     app_shell.version()  # hash the app's cached files now, not under the first request
     for module in (login, doctor, console, console_admin, portal, portal_esia, support,
-                   app_assets, app_routes, app_welcome):
+                   app_assets, app_routes, app_quick_login):
         app.include_router(module.router)
     app.include_router(patient.portal_router)
     app.include_router(patient.app_router)

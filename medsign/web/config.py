@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from medsign.accounts.sessions import SessionPolicy
+from medsign.domain.app_devices import QuickLoginRule, RelyingParty
 from medsign.domain.app_regions import Region, default_region
 from medsign.domain.login_limits import IpNetwork
 from medsign.health import HealthRecorder
@@ -58,6 +59,10 @@ class WebSettings:
     app: AppShell = field(default_factory=AppShell)
     # Where the patient's pages send them to sign (``max.goskey_bot_url``; "": no link shown).
     goskey_bot_url: str = ""
+    # quick login in the app «К врачу» (None: off, password only); biometrics needs the
+    # relying party (None: not offered — e.g. the site is reached by IP address)
+    quick_login: QuickLoginRule | None = field(default_factory=QuickLoginRule)
+    relying_party: RelyingParty | None = None
 
 
 def cookie_secure_for(public_url: str, profile: str) -> bool:

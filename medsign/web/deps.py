@@ -122,6 +122,22 @@ def remember_device(request: Request, value: str) -> None:
     request.state.web_device_cookie = value
 
 
+def app_device_cookie_name(settings: WebSettings) -> str:
+    """The device bound for quick login in the app «К врачу» (``accounts.app_devices``): its
+    id only — the browser's non-extractable key is what unlocks."""
+    return "__Host-medsign-app-device" if settings.cookie_secure else "medsign_app_device"
+
+
+def app_device_cookie(request: Request) -> str | None:
+    value = request.cookies.get(app_device_cookie_name(web_settings(request)))
+    return value if value and len(value) <= 100 else None
+
+
+def keep_app_device(request: Request, device_id: str | None) -> None:
+    """The app device cookie becomes ``device_id`` (None: removed — the device is unbound)."""
+    request.state.web_app_device = device_id or ""
+
+
 @contextmanager
 def read_db(request: Request) -> Iterator[Session]:
     engine = state(request).engine.execution_options(**{READ_ONLY: True})

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,11 +32,14 @@ log = logging.getLogger("medsign.web")
 PAGE_PREFIXES = ("/login", "/logout", "/doctor", "/console", "/portal", "/support", "/static/",
                  "/app/")
 NOT_PAGES = ("/api/", "/max/", "/healthz", "/readyz", "/metrics")
+APP_API = "/app/api/"  # the app's JSON endpoints: errors as problem+json, never a page
 Handler = Callable[[Request, Exception], Any]
 
 
 def wants_html(request: Request) -> bool:
     path = request.url.path
+    if path.startswith(APP_API):  # under /app/, yet JSON
+        return False
     if path == "/" or path.startswith(PAGE_PREFIXES):
         return True
     if path.startswith(NOT_PAGES):
@@ -137,6 +140,8 @@ def fault(request: Request, exc: Exception, *, status: int = 500,
 
 
 async def _web_error(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith(APP_API):
+        return _app_api_error(exc)
     if isinstance(exc, LoginRequired):
         return _login_required(request, exc)
     if isinstance(exc, CsrfRejected):
@@ -147,6 +152,27 @@ async def _web_error(request: Request, exc: Exception) -> Response:
         return error_page(request, 403, "Доступ запрещён",
                           "У вашей учётной записи нет доступа к этой странице.")
     return fault(request, exc)
+
+
+def _app_api_error(exc: Exception) -> Response:
+    """The app's pages call these with ``fetch``: JSON they can show, in Russian."""
+    if isinstance(exc, LoginRequired):
+        status, code, text = 401, "login_required", "Сеанс завершён. Войдите снова."
+    elif isinstance(exc, CsrfRejected):
+        status, code, text = 403, "csrf", "Форма устарела: обновите страницу и повторите."
+    elif isinstance(exc, AccessDenied):
+        status, code, text = 403, "forbidden", "Нет доступа."
+    else:
+        return fault_json(exc)
+    return JSONResponse({"code": code, "detail": text, "status": status}, status_code=status,
+                        media_type="application/problem+json")
+
+
+def fault_json(exc: Exception) -> Response:
+    log.error("unhandled error in the app's API", exc_info=exc)
+    return JSONResponse({"code": "fault", "status": 500,
+                         "detail": "Произошла внутренняя ошибка. Попробуйте позже."},
+                        status_code=500, media_type="application/problem+json")
 
 
 def _login_required(request: Request, exc: LoginRequired) -> Response:

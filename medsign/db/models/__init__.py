@@ -6,6 +6,8 @@ Relationships are ``lazy="raise"`` so that a hidden query fails loudly instead o
 """
 
 from medsign.db.models.accounts import (
+    AppDeviceChallengeRow,
+    AppDeviceRow,
     ExternalCallStatRow,
     LoginDeviceRow,
     LoginThrottleRow,
@@ -38,6 +40,8 @@ from medsign.db.models.signing import (
 
 __all__ = [
     "ApiClientRow",
+    "AppDeviceChallengeRow",
+    "AppDeviceRow",
     "AppointmentRow",
     "AuditRow",
     "Base",

@@ -132,3 +132,36 @@ class ExternalCallStatRow(Base):
     last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_failure: Mapped[str | None] = mapped_column(String(200))
+
+
+class AppDeviceRow(Base):
+    """A browser bound to a patient's account for quick login in the app «К врачу»
+    (``domain.app_devices``): the public half of a key the browser will not export, the PIN's
+    Argon2 hash, wrong PINs since the last good one, and — when the patient chose
+    biometrics — the WebAuthn credential. The cookie names the row; only the key unlocks."""
+
+    __tablename__ = "app_devices"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    portal_account_id: Mapped[int] = mapped_column(ForeignKey("portal_accounts.id"), index=True)
+    public_key: Mapped[str] = mapped_column(Text)  # SPKI DER, base64
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(20))  # "pin" or "biometrics"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    credential_id: Mapped[str | None] = mapped_column(String(400))  # WebAuthn, base64url
+    credential_public_key: Mapped[str | None] = mapped_column(Text)  # COSE, base64url
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[str | None] = mapped_column(String(300))  # the browser's user agent
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AppDeviceChallengeRow(Base):
+    """A one-time challenge for a bound device: taken (deleted) by the one request that uses
+    it, refused after ``expires_at``."""
+
+    __tablename__ = "app_device_challenges"
+    challenge: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("app_devices.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,0 +1,2 @@
+"""The app «К врачу» (an installable web app served by medsign): its quick login lives in
+``quick_login``."""

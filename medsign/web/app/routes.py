@@ -50,7 +50,7 @@ def start(request: Request, region: str = "") -> Response:
         current = this
     visitor = deps.visitor(request)
     target = start_screen(chosen=current, here=this, patient=visitor.patient is not None,
-                          device=deps.device_cookie(request) is not None)
+                          device=deps.app_device_cookie(request) is not None)
     return RedirectResponse(target, status_code=303)
 
 

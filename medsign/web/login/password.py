@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from medsign.accounts import auth, sessions
+from medsign.accounts import app_devices, auth, sessions
 from medsign.accounts.auth import Verdict
 from medsign.domain.login_limits import wait_text
 from medsign.web import deps
@@ -82,10 +82,16 @@ def password_login(request: Request, *, realm: str, login: str, password: str) -
 
 
 def logout(request: Request) -> None:
+    """End the session; a device bound for the app's quick login is unbound too (whoever
+    logs out of this browser means it to forget them)."""
     visitor = deps.visitor(request)
     settings, moment = deps.web_settings(request), deps.now(request)
+    app_device = deps.app_device_cookie(request)
     with deps.write_db(request) as db:
         sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
+        if app_device is not None:
+            app_devices.unbind(db, device_id=app_device, actor=visitor.actor or "anonymous",
+                               now=moment, reason="logout")
         if visitor.actor is not None:
             realm = "staff" if visitor.staff is not None else "portal"
             org = visitor.staff.organization_code if visitor.staff else None
@@ -94,6 +100,8 @@ def logout(request: Request) -> None:
                                organization_code=org)
         db.commit()
     request.state.web_cookie_clear = True
+    if app_device is not None:
+        deps.keep_app_device(request, None)
 
 
 def safe_next(target: str | None, default: str) -> str:

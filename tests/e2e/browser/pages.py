@@ -131,7 +131,8 @@ class Ui:
         return page
 
     def _listen(self, page: Page) -> None:
-        origin = self.stand.url
+        origin = (self.stand.url, self.stand.local_url)
+        static = tuple(f"{o}/static/" for o in origin)
 
         def console(message: ConsoleMessage) -> None:
             # "Failed to load resource" also reports the expected 403/404/500 of error pages;
@@ -145,7 +146,7 @@ class Ui:
                 self._complaints.append(f"script error on {page.url}: {error}")
 
         def response(r: Response) -> None:
-            if r.url.startswith(f"{origin}/static/") and r.status >= 400:
+            if r.url.startswith(static) and r.status >= 400:
                 self._complaints.append(f"{r.url} answered {r.status}")
 
         def failed(r: Request) -> None:
@@ -186,7 +187,7 @@ class Ui:
         page.wait_for_load_state("load")
         self._shots += 1
         label = f"{self._shots:02d}-{name}"
-        ours = page.url.startswith(self.stand.url)
+        ours = page.url.startswith((self.stand.url, self.stand.local_url))
         found = self.problems if ours else self.notes
         self.pages_checked.append(f"{label}: {page.url}")
         page.screenshot(path=self.folder / f"{label}.png", full_page=True)

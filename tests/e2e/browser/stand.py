@@ -178,6 +178,10 @@ base_url = "http://127.0.0.1:{p["esia"]}"
 client_id = "{ESIA_CLIENT_ID}"
 redirect_url = "{self.esia_redirect}"
 
+[quick_login]
+webauthn_rp_id = "localhost"
+webauthn_origin = "http://localhost:{p["serve"]}"
+
 [logging]
 level = "INFO"
 format = "text"
@@ -319,6 +323,12 @@ format = "text"
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports['serve']}"
+
+    @property
+    def local_url(self) -> str:
+        """The same server by name: WebAuthn refuses an IP address as its RP ID, so the
+        app's biometrics is tested here (``[quick_login]`` above names it)."""
+        return f"http://localhost:{self.ports['serve']}"
 
     @property
     def goskey_url(self) -> str:

@@ -187,8 +187,15 @@ def test_a_region_not_in_the_list_is_refused_and_changes_nothing(client: TestCli
 
 def test_a_bound_device_goes_to_the_quick_login(client: TestClient) -> None:
     chosen(client)
-    client.cookies.set("medsign_device", "some-device-token")
+    client.cookies.set("medsign_app_device", "some-device-id")
     assert client.get("/app/").headers["location"] == "/app/unlock"
+
+
+def test_a_staff_login_device_is_no_bound_app_device(client: TestClient) -> None:
+    """The login-device token of a browser that once logged in is not quick login."""
+    chosen(client)
+    client.cookies.set("medsign_device", "some-device-token")
+    assert client.get("/app/").headers["location"] == "/app/login"
 
 
 def test_a_signed_in_patient_goes_home(client: TestClient, seeded: stand.Seeded) -> None:
@@ -210,7 +217,8 @@ def app_login(client: TestClient, email: str, password: str = stand.PASSWORD) ->
 def test_login_by_e_mail_leads_to_the_welcome(client: TestClient, seeded: stand.Seeded) -> None:
     r = app_login(client, "PAT1@example.org")
     assert r.status_code == 303 and r.headers["location"] == "/app/welcome"
-    assert client.get("/app/welcome").headers["location"] == "/app/home"
+    welcome = client.get("/app/welcome")  # a device not bound yet: the PIN is offered
+    assert welcome.status_code == 200 and "Создание PIN-кода" in welcome.text
     home = client.get("/app/home")
     assert home.status_code == 200 and 'aria-label="Разделы приложения"' in home.text
     out = client.post("/app/logout", data={"csrf_token": stand.csrf(home)})
