@@ -88,10 +88,13 @@ def _account(db: Session, realm: str, login: str, address: str | None) -> Candid
                          row.password_hash if owner and row else None,
                          _org_code(db, row) if row else None, timedelta(0), keys)
     account = find_portal_account(db, login)
-    owner = Owner(portal_account_id=account.id) if account else None
+    # A disabled account is judged like an unknown name: the same answer, the same count.
+    active = account is not None and account.disabled_at is None
+    owner = Owner(portal_account_id=account.id) if account is not None and active else None
     keys = _keys(realm, f"#{account.id}" if account else login, address)
     return Candidate(realm, login.casefold(), owner,
-                     account.password_hash if account else None, None, timedelta(0), keys)
+                     account.password_hash if account is not None and active else None, None,
+                     timedelta(0), keys)
 
 
 def claim_device(db: Session, candidate: Candidate, now: datetime) -> Candidate:

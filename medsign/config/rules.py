@@ -7,7 +7,9 @@ doubtful but workable choices, for ``check-config`` and the startup log.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from email.utils import parseaddr
 from pathlib import Path
 from typing import get_args
 
@@ -91,7 +93,7 @@ def check_rules(settings: Settings, *, files: bool = True) -> list[Problem]:
 
 
 def _consistency(s: Settings) -> list[Problem]:
-    runner, signing, notes, bot = s.runner, s.signing, s.notifications, s.max
+    runner, signing, notes, bot, mail = s.runner, s.signing, s.notifications, s.max, s.email
     twice_poll = 2 * runner.poll_interval
     checks = [
         (
@@ -129,8 +131,33 @@ def _consistency(s: Settings) -> list[Problem]:
             "max.webhook_secret",
             "секрет вебхука: обязателен при max.updates = «webhook»",
         ),
+        (
+            not (mail.ssl and mail.starttls),
+            "email.ssl",
+            "одно из двух: ssl = true (TLS сразу, обычно порт 465) или starttls = true "
+            "(порт 587), не оба",
+        ),
+        (
+            not mail.enabled or bool(EMAIL_ADDRESS.fullmatch(_address_of(mail.sender))),
+            "email.sender",
+            "адрес отправителя писем, например «Портал пациента <noreply@example.ru>»: "
+            "обязателен при заданном email.smtp_host",
+        ),
+        (
+            not mail.password.get_secret_value() or bool(mail.username.strip()),
+            "email.username",
+            "имя пользователя SMTP: обязательно, когда задан email.password",
+        ),
     ]
     return [problem(s, key, expected) for ok, key, expected in checks if not ok]
+
+
+EMAIL_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>.]+(\.[^@\s<>.]+)+")
+
+
+def _address_of(sender: str) -> str:
+    """``noreply@x.ru`` of ``Портал <noreply@x.ru>`` (or of the bare address)."""
+    return parseaddr(sender)[1] if "<" in sender else sender.strip()
 
 
 def _path_keys(*, folders: bool) -> list[str]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from medsign.accounts.patient_accounts import Mailing
 from medsign.accounts.sessions import SessionPolicy
 from medsign.domain.login_limits import IpNetwork
 from medsign.health import HealthRecorder
@@ -39,6 +40,8 @@ class WebSettings:
     health: HealthRecorder | None = None
     trusted_proxies: tuple[IpNetwork, ...] = ()  # whose X-Forwarded-For is believed
     crls: CrlSources | None = None  # signing.crls, for the console's health (None: none)
+    # password reset links by e-mail ([email]); disabled: the pages say to ask the clinic
+    mailing: Mailing = field(default_factory=lambda: Mailing(False, timedelta(hours=1), ""))
 
 
 def cookie_secure_for(public_url: str, profile: str) -> bool:
