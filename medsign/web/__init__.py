@@ -13,6 +13,7 @@ patient portal and the support form (Jinja2 templates, one CSS file, a little Ja
     /console                 overview: states, health, queue (operator, admin)
     /console/requests[/ID]   signing requests, retry, cancel
     /console/notifications   /console/audit   /console/support   /console/users (admin)
+    /console/patients        patient accounts (admin)   /portal/password/forgot, /reset/T
 
 Live regions carry ``data-refresh-url``; ``/doctor/board``,
 ``/doctor/organizations/MO/appointments/ID/live``
@@ -30,10 +31,12 @@ from fastapi.staticfiles import StaticFiles
 from medsign.web import errors, middleware
 from medsign.web.config import WebSettings
 from medsign.web.console import admin as console_admin
+from medsign.web.console import patients as console_patients
 from medsign.web.console import routes as console
 from medsign.web.doctor import routes as doctor
 from medsign.web.login import routes as login
 from medsign.web.portal import esia as portal_esia
+from medsign.web.portal import password as portal_password
 from medsign.web.portal import routes as portal
 from medsign.web.support import routes as support
 from medsign.web.templating import STATIC
@@ -43,7 +46,8 @@ __all__ = ["WebSettings", "mount"]
 
 def mount(app: FastAPI, settings: WebSettings) -> None:
     app.state.web = settings
-    for module in (login, doctor, console, console_admin, portal, portal_esia, support):
+    for module in (login, doctor, console, console_admin, console_patients, portal, portal_esia,
+                   portal_password, support):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)
