@@ -134,13 +134,14 @@ def find(db: Session, name: str) -> PortalAccountRow:
 def list_accounts(db: Session, *, search: str = "", limit: int = 200) -> list[AccountView]:
     """Accounts whose login, e-mail or name contains ``search`` (all without it)."""
     query = select(PortalAccountRow).order_by(PortalAccountRow.full_name, PortalAccountRow.id)
-    wanted = search.strip().casefold()
-    if wanted:
-        like = f"%{wanted}%"
-        query = query.where(or_(PortalAccountRow.login.like(like),
-                                PortalAccountRow.email.like(like),
-                                PortalAccountRow.full_name.ilike(like),
-                                PortalAccountRow.full_name.like(f"%{search.strip()}%")))
+    typed = search.strip()
+    if typed:
+        # SQLite folds only ASCII in LIKE: names are matched as typed and in the usual cases
+        spellings = {typed, typed.casefold(), typed.capitalize(), typed.title(), typed.upper()}
+        query = query.where(or_(PortalAccountRow.login.contains(typed.casefold(), autoescape=True),
+                                PortalAccountRow.email.contains(typed.casefold(), autoescape=True),
+                                *(PortalAccountRow.full_name.contains(s, autoescape=True)
+                                  for s in spellings)))
     rows = list(db.scalars(query.limit(limit)))
     links: dict[int, list[tuple[str, str]]] = {r.id: [] for r in rows}
     if rows:
