@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from medsign.accounts import devices as device_cookies
@@ -170,6 +170,10 @@ def settle(db: Session, candidate: Candidate, verdict: Verdict, *, now: datetime
     throttle.purge(db, now)
     token, _ = sessions.create(db, owner=candidate.owner, policy=policy, now=now, ip=address,
                                user_agent=user_agent)
+    if candidate.owner.portal_account_id is not None:  # the console lists the last login
+        db.execute(update(PortalAccountRow)
+                   .where(PortalAccountRow.id == candidate.owner.portal_account_id)
+                   .values(last_login_at=now))
     _audit(db, candidate, "web.login", now, details)
     return Settled(token, timedelta(0), cookie_value(device, candidate.other_devices))
 

@@ -210,6 +210,9 @@ def test_a_forgotten_password_is_reset_by_the_mailed_link(
     clock.advance(timedelta(seconds=5))
     assert stand.login(patient, "ivanova", "Другой-Хороший-Пароль-1",
                        path="/portal/login").status_code == 303
+    with Session(engine) as db:
+        assert patient_accounts.list_accounts(db, search="ivanova")[0].last_login_at == \
+            clock.now()
     # the link works once
     again = patient.get(link.removeprefix("http://testserver"))
     assert again.status_code == 410 and "уже использована" in again.text
