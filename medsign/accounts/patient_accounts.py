@@ -37,7 +37,6 @@ from medsign.db.models import (
     PortalAccountRow,
 )
 from medsign.domain.errors import DomainError
-from medsign.domain.login_limits import wait_text
 from medsign.domain.patient_accounts import (
     RESET_PER_ADDRESS,
     RESET_PER_NAME,
@@ -47,7 +46,7 @@ from medsign.domain.patient_accounts import (
     person_identity,
     reset_link_refusal,
 )
-from medsign.errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
+from medsign.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from medsign.mail import outbox
 from medsign.records import audit
 
@@ -361,13 +360,9 @@ def request_reset(db: Session, *, name: str, address: str | None, mailing: Maili
     keys = [throttle.Key("reset", typed[:200], RESET_PER_NAME)]
     if address:
         keys.append(throttle.Key("address:reset", address[:200], RESET_PER_ADDRESS))
-    wait = throttle.wait(db, keys, now)
-    if wait:
-        raise TooManyRequests("too_many_reset_requests",
-                              f"Ссылку уже запрашивали несколько раз. Следующий запрос можно "
-                              f"отправить через {wait_text(wait)}.",
-                              retry_after=int(wait.total_seconds()) + 1)
-    throttle.record(db, keys, now)
+    throttle.admit(db, keys, now, code="too_many_reset_requests",
+                   refusal="Ссылку уже запрашивали несколько раз. Следующий запрос можно "
+                           "отправить")
     row = find_portal_account(db, typed) if typed else None
     if row is None or row.email is None or row.disabled_at is not None:
         audit.record(db, at=now, actor=f"portal:{typed[:150] or '-'}",
