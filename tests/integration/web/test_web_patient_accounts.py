@@ -20,6 +20,7 @@ from medsign.clinic.patients import PatientInput
 from medsign.clock import FakeClock
 from medsign.db.models import (
     AuditRow,
+    LoginDeviceRow,
     PasswordResetTokenRow,
     PortalAccountRow,
     WebSessionRow,
@@ -321,3 +322,37 @@ def test_the_console_manages_patient_accounts(
     assert relinked.status_code == 303
     no_csrf = admin.post("/console/patients/disable", data={"account": "ivanova"})
     assert no_csrf.status_code == 403
+
+
+def test_changing_the_email_voids_the_links_sent_to_the_old_one(
+        engine: Engine, clock: FakeClock, seeded: stand.Seeded, inbox: Inbox,
+        client: TestClient) -> None:
+    create(engine, clock, password=None)
+    send_mail(engine, clock, inbox)
+    with Session(engine) as db:
+        with pytest.raises(Conflict, match="уже указана"):
+            patient_accounts.change_email(db, name="ivanova", email="PAT1@example.org",
+                                          actor="web:adm", now=clock.now())
+        with pytest.raises(Unprocessable, match="записана неверно"):
+            patient_accounts.change_email(db, name="ivanova", email="not-an-address",
+                                          actor="web:adm", now=clock.now())
+        patient_accounts.change_email(db, name="ivanova", email="New@Example.org",
+                                      actor="web:adm", now=clock.now())
+        db.commit()
+        row = patient_accounts.find(db, "new@example.org")
+        assert row.login == "ivanova"
+    old_link = client.get(inbox.link(inbox.messages[0]).removeprefix("http://testserver"))
+    assert old_link.status_code == 410 and "уже использована" in old_link.text
+
+
+def test_disabling_forgets_the_browsers_device_tokens(
+        engine: Engine, clock: FakeClock, seeded: stand.Seeded, client: TestClient) -> None:
+    account_id = create(engine, clock)
+    assert stand.login(client, "ivanova", NEW_PASSWORD, path="/portal/login").status_code == 303
+    with Session(engine) as db:
+        assert db.scalar(select(func.count()).select_from(LoginDeviceRow).where(
+            LoginDeviceRow.portal_account_id == account_id)) == 1
+        patient_accounts.disable(db, name="ivanova", actor="web:adm", now=clock.now())
+        db.commit()
+        assert db.scalar(select(func.count()).select_from(LoginDeviceRow).where(
+            LoginDeviceRow.portal_account_id == account_id)) == 0
