@@ -397,11 +397,11 @@ def set_password_by_link(db: Session, *, token: str, password: str, password_aga
     if password != password_again:
         raise Unprocessable("passwords_differ", "Пароли не совпадают.", field="password")
     _check_password(password, row.login or row.email or "", allow_demo_password)
-    spent = db.execute(update(PasswordResetTokenRow)
-                       .where(PasswordResetTokenRow.token_hash == digest(token),
-                              PasswordResetTokenRow.used_at.is_(None))
-                       .values(used_at=now))
-    if getattr(spent, "rowcount", 1) != 1:  # a concurrent use of the same link won
+    spent = db.connection().execute(update(PasswordResetTokenRow)
+                                    .where(PasswordResetTokenRow.token_hash == digest(token),
+                                           PasswordResetTokenRow.used_at.is_(None))
+                                    .values(used_at=now))
+    if spent.rowcount != 1:  # a concurrent use of the same link won
         raise NotFound("reset_link_invalid", "Ссылка уже использована. Если нужно, запросите "
                        "новую.")
     row.password_hash, row.updated_at = passwords.hash_password(password), now

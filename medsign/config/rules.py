@@ -235,6 +235,10 @@ def _esia_redirect(s: Settings) -> Iterator[Problem]:
                 yield problem(s, key, _ESIA_REQUISITES_REQUIRED)
 
 
+_MAIL_IN_THE_CLEAR = ("starttls = true или ssl = true: без TLS пароль SMTP и ссылки для нового "
+                      "пароля пациента идут по сети открытым текстом")
+
+
 def settings_warnings(settings: Settings) -> list[Problem]:
     """Choices that work but are probably not meant; never a reason to refuse."""
     production = settings.profile == "production"
@@ -244,5 +248,8 @@ def settings_warnings(settings: Settings) -> list[Problem]:
         (not settings.goskey.base_url.endswith(GOSKEY_PREFIX), "goskey.base_url", _NO_PREFIX),
         (production and settings.signing.signer == "pure", "signing.signer",
          _PURE_IN_PRODUCTION),  # allowed, or check_rules would have refused it
+        (production and settings.email.enabled and not (settings.email.ssl
+                                                        or settings.email.starttls),
+         "email.starttls", _MAIL_IN_THE_CLEAR),
     ]
     return [problem(settings, key, expected) for doubtful, key, expected in doubts if doubtful]

@@ -261,3 +261,13 @@ def test_a_complete_email_section_loads_and_its_password_stays_secret() -> None:
     assert settings.email.password.get_secret_value() == "smtp-secret"
     assert "smtp-secret" not in repr(settings)
     assert not load_settings(env={}).email.enabled
+
+
+def test_mail_without_tls_in_production_is_a_warning(production: dict[str, str]) -> None:
+    mail = {"MEDSIGN_EMAIL__SMTP_HOST": "smtp.example.ru",
+            "MEDSIGN_EMAIL__SENDER": "noreply@example.ru", "MEDSIGN_EMAIL__STARTTLS": "false"}
+    warned = {w.key for w in settings_warnings(load_settings(env={**production, **mail}))}
+    assert "email.starttls" in warned
+    tls = {**mail, "MEDSIGN_EMAIL__STARTTLS": "true"}
+    assert "email.starttls" not in {
+        w.key for w in settings_warnings(load_settings(env={**production, **tls}))}
