@@ -18,6 +18,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from medsign.accounts.patient_accounts import Mailing
 from medsign.app import create_app
 from medsign.bot.flow import MaxDeps, MessageFlow, NotifyFlow, PollFlow, SubscribeFlow, UpdateFlow
 from medsign.bot.updates import POLL_KIND, SUBSCRIBE_KIND, Handler
@@ -42,6 +43,8 @@ from medsign.integrations.esia import EsiaClient
 from medsign.integrations.goskey.client import GoskeyClient
 from medsign.integrations.http import ApiClient
 from medsign.integrations.max.client import MaxClient
+from medsign.integrations.smtp import SmtpSender, SmtpServer
+from medsign.mail.flow import MailFlow
 from medsign.notifications.service import NotificationPolicy
 from medsign.operations.presence import ProcessPresence
 from medsign.runner import store
@@ -136,7 +139,8 @@ class Container:
                            app=self.app_shell(esia_enabled=esia is not None),
                            goskey_bot_url=s.max.goskey_bot_url,
                            quick_login=self.quick_login_rule(),
-                           relying_party=self.relying_party())
+                           relying_party=self.relying_party(),
+                           mailing=self.mailing())
 
     def app_shell(self, *, esia_enabled: bool) -> AppShell:
         """``[app]``; with no regions configured, this installation alone, offering what its
@@ -165,6 +169,23 @@ class Container:
         if not q.enabled or relying_party_problem(rp_id, origin) is not None:
             return None
         return RelyingParty(rp_id, origin)
+
+    def mailing(self) -> Mailing:
+        """How password reset links go out (``[email]``, links under ``server.public_url``)."""
+        e = self.settings.email
+        return Mailing(enabled=e.enabled, ttl=e.reset_link_ttl,
+                       link_base=self.settings.server.public_url)
+
+    def mail_flows(self) -> list[Flow]:
+        """The e-mail sender, when ``[email]`` is set."""
+        e = self.settings.email
+        if not e.enabled:
+            return []
+        server = SmtpServer(host=e.smtp_host.strip(), port=e.smtp_port, starttls=e.starttls,
+                            ssl=e.ssl, username=e.username,
+                            password=e.password.get_secret_value(),
+                            timeout=e.timeout.total_seconds())
+        return [MailFlow(SmtpSender(server), from_address=e.sender, clock=self.clock)]
 
     def esia_factory(self) -> Callable[[], EsiaClient] | None:
         """Makes an ESIA client per sign-in, or None when ESIA is not configured."""
@@ -340,7 +361,8 @@ class Container:
             trust=self.operator_trust(), signers=self.signers(), clock=self.clock,
             journal=self.transaction_journal(), on_journal_error=self.metrics.journal_errors.inc)]
         standing: list[Flow] = [self.housekeeping_flow()]
-        return signing + standing + (self.max_flows() if self.max_enabled else [])
+        return (signing + standing + self.mail_flows()
+                + (self.max_flows() if self.max_enabled else []))
 
     def worker(self, concurrency: int | None = None) -> Worker:
         return Worker(self.engine, self.flows(), self.runner_config(concurrency),

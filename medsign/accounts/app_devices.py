@@ -85,9 +85,9 @@ class Unlock:
 
 
 def may_unlock(account: PortalAccountRow | None) -> bool:
-    """Whether this account may be entered by quick login. THE one place for the account's
-    state: the lead adds ``account.disabled_at is None`` here when disabled accounts land."""
-    return account is not None
+    """Whether this account may be entered by quick login: THE one place for the account's
+    state (an administrator's disabled account may not)."""
+    return account is not None and account.disabled_at is None
 
 
 def new_device_id() -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from medsign.accounts import devices as device_cookies
@@ -88,10 +88,13 @@ def _account(db: Session, realm: str, login: str, address: str | None) -> Candid
                          row.password_hash if owner and row else None,
                          _org_code(db, row) if row else None, timedelta(0), keys)
     account = find_portal_account(db, login)
-    owner = Owner(portal_account_id=account.id) if account else None
+    # A disabled account is judged like an unknown name: the same answer, the same count.
+    active = account is not None and account.disabled_at is None
+    owner = Owner(portal_account_id=account.id) if account is not None and active else None
     keys = _keys(realm, f"#{account.id}" if account else login, address)
     return Candidate(realm, login.casefold(), owner,
-                     account.password_hash if account else None, None, timedelta(0), keys)
+                     account.password_hash if account is not None and active else None, None,
+                     timedelta(0), keys)
 
 
 def claim_device(db: Session, candidate: Candidate, now: datetime) -> Candidate:
@@ -167,6 +170,10 @@ def settle(db: Session, candidate: Candidate, verdict: Verdict, *, now: datetime
     throttle.purge(db, now)
     token, _ = sessions.create(db, owner=candidate.owner, policy=policy, now=now, ip=address,
                                user_agent=user_agent)
+    if candidate.owner.portal_account_id is not None:  # the console lists the last login
+        db.execute(update(PortalAccountRow)
+                   .where(PortalAccountRow.id == candidate.owner.portal_account_id)
+                   .values(last_login_at=now))
     _audit(db, candidate, "web.login", now, details)
     return Settled(token, timedelta(0), cookie_value(device, candidate.other_devices))
 

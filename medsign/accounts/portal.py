@@ -35,11 +35,14 @@ from medsign.domain.errors import DomainError
 from medsign.domain.identity import EsiaIdentity, RecordIdentity, same_person
 from medsign.domain.phones import normalize_phone
 from medsign.domain.snils import snils_digits
-from medsign.errors import Conflict, NotFound, Unprocessable
+from medsign.errors import Conflict, Forbidden, NotFound, Unprocessable
 from medsign.integrations.esia import Person
 from medsign.records import audit, patients
 from medsign.records.patients import full_name
 from medsign.records.scope import SYSTEM, Scope
+
+DISABLED_TEXT = ("Вход в эту учётную запись отключён администратором портала. Если это "
+                 "ошибка, обратитесь в вашу клинику — там помогут восстановить доступ.")
 
 
 def esia_identity(person: Person) -> EsiaIdentity:
@@ -63,10 +66,16 @@ class PortalUser:
 
 
 def get(db: Session, account_id: int) -> PortalUser | None:
+    """An account that may be signed in (for a session): None when missing or disabled."""
     row = db.get(PortalAccountRow, account_id)
-    if row is None:
+    if row is None or row.disabled_at is not None:
         return None
-    return PortalUser(row.id, row.login or row.email or f"esia-{row.esia_oid}", row.full_name)
+    return PortalUser(row.id, account_name(row), row.full_name)
+
+
+def account_name(row: PortalAccountRow) -> str:
+    """How audit and pages name an account: its login, else its e-mail, else its ESIA id."""
+    return row.login or row.email or f"esia-{row.esia_oid}"
 
 
 def create_password_account(db: Session, *, login: str, email: str | None, password: str,
@@ -88,13 +97,14 @@ def create_password_account(db: Session, *, login: str, email: str | None, passw
     db.add(row)
     db.flush()
     db.add(PortalAccountPatientRow(account_id=row.id, patient_id=patient.id))
-    _audit(db, actor, "portal_account.created", row, now)
+    audit_account(db, actor, "portal_account.created", row, now)
     return row
 
 
-def _audit(db: Session, actor: str, action: str, row: PortalAccountRow, now: datetime) -> None:
+def audit_account(db: Session, actor: str, action: str, row: PortalAccountRow, now: datetime,
+           details: dict[str, object] | None = None) -> None:
     audit.record(db, at=now, actor=actor, action=action, subject_type="portal_account",
-                 subject_id=row.login or f"esia-{row.esia_oid}", organization_code=None)
+                 subject_id=account_name(row)[:100], organization_code=None, details=details)
 
 
 def find_by_login(db: Session, login: str) -> PortalAccountRow | None:
@@ -110,9 +120,10 @@ def record_identity(p: PatientRow) -> RecordIdentity:
                           phone=p.phone)
 
 
-def match_patients(db: Session, person: Person) -> list[PatientRow]:
-    """The records of every organisation that are this person's (``domain.identity``)."""
-    who = esia_identity(person)
+def match_patients(db: Session, who: EsiaIdentity) -> list[PatientRow]:
+    """The records of every organisation that are this person's (``domain.identity``):
+    ``who`` is what ESIA vouches for, or what the portal's administrator checked
+    (``domain.patient_accounts.person_identity``)."""
     if not who.trusted:
         return []
     wanted = [PatientRow.snils == who.snils] if who.snils else []
@@ -135,10 +146,13 @@ def sign_in_with_esia(db: Session, *, person: Person, now: datetime) -> PortalAc
     """The account of this ESIA person: found by ``oid`` or created; its patients refreshed.
 
     Raises ``NotFound`` when no record is certainly this person's (or the account is not
-    confirmed) and the person has no account yet: nothing is created or linked then."""
+    confirmed) and the person has no account yet: nothing is created or linked then;
+    ``Forbidden`` when the administrator disabled the account."""
     row = db.scalars(select(PortalAccountRow)
                      .where(PortalAccountRow.esia_oid == person.oid)).first()
-    matched = match_patients(db, person)
+    if row is not None and row.disabled_at is not None:
+        raise Forbidden("portal_account_disabled", DISABLED_TEXT)
+    matched = match_patients(db, esia_identity(person))
     if row is None and not matched:
         reason = ("учётная запись на Госуслугах не подтверждена" if not person.trusted
                   else "нет пациента, совпадающего по СНИЛС или по ФИО, дате рождения "
@@ -149,37 +163,40 @@ def sign_in_with_esia(db: Session, *, person: Person, now: datetime) -> PortalAc
                                created_at=now, updated_at=now)
         db.add(row)
         db.flush()
-        _audit(db, f"esia:{person.oid}", "portal_account.created", row, now)
+        audit_account(db, f"esia:{person.oid}", "portal_account.created", row, now)
     row.snils, row.last_login_at, row.updated_at = person.snils, now, now
-    _unlink_refused(db, row, person, now)
-    _link(db, row, matched)
+    unlink_refused(db, row, esia_identity(person), actor=f"esia:{person.oid}", now=now)
+    link(db, row, matched)
     return row
 
 
-
-def _unlink_refused(db: Session, row: PortalAccountRow, person: Person,
-                    now: datetime) -> None:
-    """Drop the account's records the rule now refuses: a record that got a СНИЛС which is
-    not this person's (or links made by an older, weaker rule)."""
-    who = esia_identity(person)
+def unlink_refused(db: Session, row: PortalAccountRow, who: EsiaIdentity, *, actor: str,
+                   now: datetime) -> list[PatientRow]:
+    """Drop the account's records the rule now refuses for ``who``: a record that got a
+    СНИЛС which is not this person's (or links made by an older, weaker rule)."""
+    dropped = []
     for patient, org in patients_of(db, row.id):
         if not same_person(record_identity(patient), who):
             db.execute(delete(PortalAccountPatientRow).where(
                 PortalAccountPatientRow.account_id == row.id,
                 PortalAccountPatientRow.patient_id == patient.id))
-            audit.record(db, at=now, actor=f"esia:{person.oid}",
+            audit.record(db, at=now, actor=actor,
                          action="portal_account.patient_unlinked", subject_type="patient",
                          subject_id=patient.external_id, organization_code=org.code,
-                         details={"account": f"esia-{person.oid}"})
+                         details={"account": account_name(row)})
+            dropped.append(patient)
+    return dropped
 
 
-def _link(db: Session, row: PortalAccountRow, matched: list[PatientRow]) -> None:
-    """Add newly matched patients (the ones still linked were matched by the same rule)."""
+def link(db: Session, row: PortalAccountRow, matched: list[PatientRow]) -> list[PatientRow]:
+    """Add newly matched patients (the ones still linked were matched by the same rule);
+    returns the added ones."""
     have = set(db.scalars(select(PortalAccountPatientRow.patient_id)
                           .where(PortalAccountPatientRow.account_id == row.id)))
-    for p in matched:
-        if p.id not in have:
-            db.add(PortalAccountPatientRow(account_id=row.id, patient_id=p.id))
+    added = [p for p in matched if p.id not in have]
+    for p in added:
+        db.add(PortalAccountPatientRow(account_id=row.id, patient_id=p.id))
+    return added
 
 
 def patients_of(db: Session, account_id: int) -> list[tuple[PatientRow, OrganizationRow]]:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from medsign.accounts import throttle
 from medsign.db.models import SupportRequestRow
-from medsign.domain.login_limits import SUPPORT_PER_ADDRESS, wait_text
-from medsign.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from medsign.domain.login_limits import SUPPORT_PER_ADDRESS
+from medsign.errors import Conflict, NotFound, Unprocessable
 from medsign.records import audit
 
 OPEN, CLOSED = "open", "closed"
@@ -66,14 +66,10 @@ def submit(db: Session, *, report: Report, now: datetime) -> SupportRequestRow:
 def _count_address(db: Session, address: str | None, now: datetime) -> None:
     if not address:
         return
-    keys = [throttle.Key("support", address[:200], SUPPORT_PER_ADDRESS)]
-    wait = throttle.wait(db, keys, now)
-    if wait:
-        raise TooManyRequests("too_many_support_requests",
-                              f"С этого адреса только что отправлено несколько обращений. "
-                              f"Следующее можно отправить через {wait_text(wait)}.",
-                              retry_after=int(wait.total_seconds()) + 1)
-    throttle.record(db, keys, now)
+    throttle.admit(db, [throttle.Key("support", address[:200], SUPPORT_PER_ADDRESS)], now,
+                   code="too_many_support_requests",
+                   refusal="С этого адреса только что отправлено несколько обращений. "
+                           "Следующее можно отправить")
 
 
 def _clip(value: str | None, limit: int) -> str | None:

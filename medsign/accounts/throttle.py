@@ -27,7 +27,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from medsign.db.models import LoginThrottleRow
-from medsign.domain.login_limits import PER_ACCOUNT, PER_ADDRESS, DelayRule, Failures, after_failure
+from medsign.domain.login_limits import (
+    PER_ACCOUNT,
+    PER_ADDRESS,
+    DelayRule,
+    Failures,
+    after_failure,
+    wait_text,
+)
+from medsign.errors import TooManyRequests
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,16 @@ def record(db: Session, which: Iterable[Key], now: datetime) -> None:
             row.window_started_at = now
         row.failures, row.updated_at = new.count, now
         row.locked_until = new.not_before(k.rule)
+
+
+def admit(db: Session, which: list[Key], now: datetime, *, code: str, refusal: str) -> None:
+    """Count one more event (a support request, a reset request) against ``which``, or raise
+    ``TooManyRequests`` — ``refusal`` followed by «через N» — while a wait is in force."""
+    left = wait(db, which, now)
+    if left:
+        raise TooManyRequests(code, f"{refusal} через {wait_text(left)}.",
+                              retry_after=int(left.total_seconds()) + 1)
+    record(db, which, now)
 
 
 def record_success(db: Session, account_key: Key) -> None:

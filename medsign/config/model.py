@@ -202,6 +202,25 @@ class QuickLoginSettings(Section):
     webauthn_origin: OptionalWebUrl = ""
 
 
+class EmailSettings(Section):
+    """Outgoing e-mail (password reset links). ``smtp_host`` empty: no e-mail is sent and the
+    portal says that a password is reset at the clinic."""
+
+    smtp_host: str = ""
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    starttls: bool = True
+    ssl: bool = False
+    username: str = ""
+    password: Secret = SecretStr("")
+    sender: str = ""
+    timeout: PositiveDuration = _seconds(30)
+    reset_link_ttl: PositiveDuration = _seconds(3600)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.smtp_host.strip())
+
+
 class RateLimit(Section):
     """A token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
 
@@ -284,6 +303,7 @@ class Settings(BaseSettings):
     esia: EsiaSettings = Field(default_factory=EsiaSettings)
     app: AppSettings = Field(default_factory=AppSettings)
     quick_login: QuickLoginSettings = Field(default_factory=QuickLoginSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -7,7 +7,9 @@ doubtful but workable choices, for ``check-config`` and the startup log.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from email.utils import parseaddr
 from pathlib import Path
 from typing import get_args
 
@@ -92,7 +94,7 @@ def check_rules(settings: Settings, *, files: bool = True) -> list[Problem]:
 
 
 def _consistency(s: Settings) -> list[Problem]:
-    runner, signing, notes, bot = s.runner, s.signing, s.notifications, s.max
+    runner, signing, notes, bot, mail = s.runner, s.signing, s.notifications, s.max, s.email
     twice_poll = 2 * runner.poll_interval
     checks = [
         (
@@ -130,6 +132,23 @@ def _consistency(s: Settings) -> list[Problem]:
             "max.webhook_secret",
             "секрет вебхука: обязателен при max.updates = «webhook»",
         ),
+        (
+            not (mail.ssl and mail.starttls),
+            "email.ssl",
+            "одно из двух: ssl = true (TLS сразу, обычно порт 465) или starttls = true "
+            "(порт 587), не оба",
+        ),
+        (
+            not mail.enabled or bool(EMAIL_ADDRESS.fullmatch(_address_of(mail.sender))),
+            "email.sender",
+            "адрес отправителя писем, например «Портал пациента <noreply@example.ru>»: "
+            "обязателен при заданном email.smtp_host",
+        ),
+        (
+            not mail.password.get_secret_value() or bool(mail.username.strip()),
+            "email.username",
+            "имя пользователя SMTP: обязательно, когда задан email.password",
+        ),
     ]
     found = [problem(s, key, expected) for ok, key, expected in checks if not ok]
     return found + list(_quick_login(s))
@@ -146,6 +165,14 @@ def _quick_login(s: Settings) -> Iterator[Problem]:
     wrong = relying_party_problem(rp_id, origin)
     if wrong is not None:
         yield problem(s, "quick_login.webauthn_rp_id", wrong)
+
+
+EMAIL_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>.]+(\.[^@\s<>.]+)+")
+
+
+def _address_of(sender: str) -> str:
+    """``noreply@x.ru`` of ``Портал <noreply@x.ru>`` (or of the bare address)."""
+    return parseaddr(sender)[1] if "<" in sender else sender.strip()
 
 
 def _path_keys(*, folders: bool) -> list[str]:
@@ -223,6 +250,10 @@ def _esia_redirect(s: Settings) -> Iterator[Problem]:
                 yield problem(s, key, _ESIA_REQUISITES_REQUIRED)
 
 
+_MAIL_IN_THE_CLEAR = ("starttls = true или ssl = true: без TLS пароль SMTP и ссылки для нового "
+                      "пароля пациента идут по сети открытым текстом")
+
+
 def settings_warnings(settings: Settings) -> list[Problem]:
     """Choices that work but are probably not meant; never a reason to refuse."""
     production = settings.profile == "production"
@@ -232,5 +263,8 @@ def settings_warnings(settings: Settings) -> list[Problem]:
         (not settings.goskey.base_url.endswith(GOSKEY_PREFIX), "goskey.base_url", _NO_PREFIX),
         (production and settings.signing.signer == "pure", "signing.signer",
          _PURE_IN_PRODUCTION),  # allowed, or check_rules would have refused it
+        (production and settings.email.enabled and not (settings.email.ssl
+                                                        or settings.email.starttls),
+         "email.starttls", _MAIL_IN_THE_CLEAR),
     ]
     return [problem(settings, key, expected) for doubtful, key, expected in doubts if doubtful]

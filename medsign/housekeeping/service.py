@@ -2,11 +2,11 @@
 и как очищается»).
 
 Each rule names the rows that carry no more information: finished work, processed MAX
-updates, old idempotency keys, spent link tokens, ended web sessions, stale login throttles,
-expired login device tokens, full per-chat rate buckets. ``prune`` deletes at most ``batch``
-rows per table in the caller's transaction, so a first run over a large backlog never holds a
-long write lock: the runner commits and comes back for the next batch when ``backlog`` says
-there is one.
+updates, old idempotency keys, spent link tokens and password reset links, ended web
+sessions, stale login throttles, expired login device tokens, full per-chat rate buckets.
+``prune`` deletes at most ``batch`` rows per table in the caller's transaction, so a first run
+over a large backlog never holds a long write lock: the runner commits and comes back for the
+next batch when ``backlog`` says there is one.
 
 The audit log, signing requests with their events and documents, and notifications are kept
 by design: they are the evidence and the history.
@@ -29,6 +29,7 @@ from medsign.db.models import (
     MaxLinkTokenRow,
     MaxRelinkRow,
     MaxUpdateRow,
+    PasswordResetTokenRow,
     RateBucketRow,
     WebSessionRow,
     WorkItemRow,
@@ -79,6 +80,9 @@ def rules(retention: HousekeepingSettings, limits: dict[str, ratelimit.Limit]) -
         # the switch itself (or its refusal) is in the audit log.
         "max_relink_requests": Rule(MaxRelinkRow, ("id",), lambda t, now:
                                     t.c.expires_at < now - r.link_tokens),
+        # Used, voided or expired, a reset link sets nothing any more; its use is audited.
+        "password_reset_tokens": Rule(PasswordResetTokenRow, ("token_hash",), lambda t, now:
+                                      t.c.expires_at < now - r.link_tokens),
         "web_sessions": Rule(WebSessionRow, ("id_hash",), lambda t, now: t.c.expires_at <= now),
         "login_throttle": Rule(LoginThrottleRow, ("scope", "key"), lambda t, now:
                                t.c.updated_at < now - THROTTLE_KEEP),

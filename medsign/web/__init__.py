@@ -17,6 +17,7 @@ patient portal and the support form (Jinja2 templates, one CSS file, a little Ja
                              /app/manifest.webmanifest, /app/sw.js, /app/offline,
                              /app/api/health (docs/patient-app-shell.md)
     /app/welcome, /app/unlock, /app/api/device/...   the app's quick login (PIN, biometrics)
+    /console/patients        patient accounts (admin)   /portal/password/forgot, /reset/T
 
 Live regions carry ``data-refresh-url``; ``/doctor/board``,
 ``/doctor/organizations/MO/appointments/ID/live``
@@ -38,11 +39,13 @@ from medsign.web.app import routes as app_routes
 from medsign.web.app import shell as app_shell
 from medsign.web.config import WebSettings
 from medsign.web.console import admin as console_admin
+from medsign.web.console import patients as console_patients
 from medsign.web.console import routes as console
 from medsign.web.doctor import routes as doctor
 from medsign.web.login import routes as login
 from medsign.web.patient import routes as patient
 from medsign.web.portal import esia as portal_esia
+from medsign.web.portal import password as portal_password
 from medsign.web.portal import routes as portal
 from medsign.web.support import routes as support
 from medsign.web.templating import STATIC
@@ -53,8 +56,8 @@ __all__ = ["WebSettings", "mount"]
 def mount(app: FastAPI, settings: WebSettings) -> None:
     app.state.web = settings
     app_shell.version()  # hash the app's cached files now, not under the first request
-    for module in (login, doctor, console, console_admin, portal, portal_esia, support,
-                   app_assets, app_routes, app_quick_login):
+    for module in (login, doctor, console, console_admin, console_patients, portal, portal_esia,
+                   portal_password, support, app_assets, app_routes, app_quick_login):
         app.include_router(module.router)
     app.include_router(patient.portal_router)
     app.include_router(patient.app_router)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from medsign.accounts.patient_accounts import Mailing
 from medsign.accounts.sessions import SessionPolicy
 from medsign.domain.app_devices import QuickLoginRule, RelyingParty
 from medsign.domain.app_regions import Region, default_region
@@ -63,6 +64,8 @@ class WebSettings:
     # relying party (None: not offered — e.g. the site is reached by IP address)
     quick_login: QuickLoginRule | None = field(default_factory=QuickLoginRule)
     relying_party: RelyingParty | None = None
+    # password reset links by e-mail ([email]); disabled: the pages say to ask the clinic
+    mailing: Mailing = field(default_factory=lambda: Mailing(False, timedelta(hours=1), ""))
 
 
 def cookie_secure_for(public_url: str, profile: str) -> bool:

@@ -40,8 +40,8 @@ def boundary_modules() -> list[Path]:
 
 def service_modules() -> list[Path]:
     """The subjects' services and repositories (their runner steps excluded)."""
-    packages = ("accounts", "bot", "clinic", "housekeeping", "notifications", "records",
-                "signing")
+    packages = ("accounts", "bot", "clinic", "housekeeping", "mail", "notifications",
+                "records", "signing")
     return sorted(p for name in packages for p in PACKAGE.glob(f"{name}/**/*.py")
                   if p.name != "flow.py")
 

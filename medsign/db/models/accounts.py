@@ -44,6 +44,23 @@ class PortalAccountRow(Timestamps, Base):
     snils: Mapped[str | None] = mapped_column(String(14))
     full_name: Mapped[str] = mapped_column(String(300))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class PasswordResetTokenRow(Base):
+    """A one-time password reset link of a portal account (``accounts.patient_accounts``).
+
+    Only the token's SHA-256 is kept; ``used_at`` is set when the link sets a password (or
+    when a newer link, a disabling or a password set by the administrator voids it)."""
+
+    __tablename__ = "password_reset_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("portal_accounts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requested_by: Mapped[str] = mapped_column(String(200))
 
 
 class PortalAccountPatientRow(Base):

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from medsign.accounts import portal, sessions
 from medsign.accounts.sessions import Owner
-from medsign.errors import NotFound
+from medsign.errors import Forbidden, NotFound
 from medsign.integrations.esia import EsiaRejected, EsiaTransient, Person, read_callback
 from medsign.records import audit
 from medsign.web import deps
@@ -93,6 +93,9 @@ async def callback(request: Request) -> Response:
     except NotFound as exc:
         await run_in_threadpool(_audit_unknown, request, person, exc.message)
         return await _fail(request, _unknown_text(person), status=403, target=target)
+    except Forbidden as exc:  # the administrator disabled the account
+        await run_in_threadpool(_audit_unknown, request, person, exc.code)
+        return await _fail(request, exc.message, status=403, target=target)
     return RedirectResponse(target or "/portal", status_code=303)
 
 

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from tests.e2e.browser.pages import Ui
 from tests.e2e.browser.stand import ROOT, Stand
+from tests.smtp import smtp_server
 
 CHROMIUM = Path(os.environ.get("MEDSIGN_TEST_CHROMIUM", "/usr/bin/chromium"))
 # The network is closed: nothing may try to reach out (QUIC, component updates, sync). CI
@@ -31,13 +32,14 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 @pytest.fixture(scope="package")
 def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
-    made = Stand(tmp_path_factory.mktemp("browser-stand"))
-    try:
-        made.prepare()
-        made.start()
-        yield made
-    finally:
-        made.close()
+    with smtp_server() as inbox:
+        made = Stand(tmp_path_factory.mktemp("browser-stand"), inbox=inbox)
+        try:
+            made.prepare()
+            made.start()
+            yield made
+        finally:
+            made.close()
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running in the main

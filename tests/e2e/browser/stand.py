@@ -11,6 +11,10 @@ stand's folder as the working directory and its ``medsign.toml``):
   command) with the demo's test people;
 - ``serve`` and ``worker``.
 
+Besides, an SMTP server on a local port in the test process (``tests.smtp``, aiosmtpd): the
+``[email]`` section points at it, so the worker's e-mails (password reset links) land in
+``Stand.inbox``.
+
 The configuration is the demo profile's (``medsign demo``: demo passwords allowed, no quiet
 hours, short polling), on free ports and with its own SQLite database in the folder; the data
 are the demo's (``medsign.demo.seed``: the demo MO, patients ``demo-p1``…``demo-p3`` with
@@ -64,6 +68,7 @@ from tests.e2e.processes import (
     wait_answering,
     wait_for,
 )
+from tests.smtp import Inbox
 
 ROOT = Path(__file__).resolve().parents[3]
 BOT = "medsign_browser_bot"
@@ -81,6 +86,7 @@ class Stand:
     procs: dict[str, Proc] = field(default_factory=dict)
     token: str = ""
     appointments: dict[str, str] = field(default_factory=dict)
+    inbox: Inbox = field(default_factory=Inbox)  # filled by the SMTP server (``smtp_port``)
 
     # -- setting up --------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -181,6 +187,13 @@ redirect_url = "{self.esia_redirect}"
 [quick_login]
 webauthn_rp_id = "localhost"
 webauthn_origin = "http://localhost:{p["serve"]}"
+
+[email]
+smtp_host = "127.0.0.1"
+smtp_port = {self.inbox.port}
+starttls = false
+sender = "Портал пациента <noreply@example.org>"
+timeout = "5s"
 
 [logging]
 level = "INFO"

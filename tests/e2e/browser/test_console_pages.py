@@ -1,6 +1,7 @@
 """An administrator walks through every page of the console: overview, signing requests
 (with filters) and one request, notifications (of a patient who linked MAX), the audit log
-(filtered, also by a far-off date), support requests, users (with a refused form)."""
+(filtered, also by a far-off date), support requests, users (with a refused form), patient
+accounts of the portal (with a refused form)."""
 
 from __future__ import annotations
 
@@ -89,4 +90,22 @@ def test_admin_walks_through_the_console(ui: Ui, stand: Stand) -> None:
     expect(admin.get_by_test_id("message-error")).to_contain_text("Пароли не совпадают")
     expect(admin.get_by_label("ФИО")).to_have_value("Сёмина Вера Павловна")
     ui.check(admin, "console-users-refused")
+
+    menu.get_by_role("link", name="Пациенты портала").click()
+    expect(admin.get_by_role("heading", level=1)).to_have_text("Пациенты портала")
+    demo = admin.locator('[data-testid="patient-account-row"][data-account="patient"]')
+    expect(demo).to_contain_text("patient@example.org")
+    ui.check(admin, "console-patients")
+    form = admin.get_by_test_id("create-patient-account-form")
+    form.get_by_label("Логин").fill("kuznetsova")
+    form.get_by_label("Фамилия").fill("Кузнецова")
+    form.get_by_label("Имя", exact=True).fill("Ольга")
+    form.get_by_label("Дата рождения").fill("25.07.1990")
+    form.get_by_label("Подтверждённый мобильный телефон").fill("+79990000777")
+    form.get_by_label("Пароль", exact=True).fill("Long-enough-password-1")
+    form.get_by_label("Пароль ещё раз").fill("Long-enough-password-1")
+    form.get_by_test_id("create-patient-account").click()
+    expect(admin.get_by_test_id("message-error")).to_contain_text("Ни одна карта пациента")
+    expect(form.get_by_label("Подтверждённый мобильный телефон")).to_have_value("+79990000777")
+    ui.check(admin, "console-patients-refused")
     ui.finish()

@@ -25,6 +25,7 @@ from medsign.db.models import (
     MaxRelinkRow,
     MaxUpdateRow,
     OrganizationRow,
+    PasswordResetTokenRow,
     PatientRow,
     PortalAccountRow,
     RateBucketRow,
@@ -102,6 +103,10 @@ def seed(engine: Engine) -> None:
             db.add(LoginDeviceRow(token_hash=mark, portal_account_id=account.id, failures=0,
                                   created_at=NOW - 90 * DAY, last_used_at=NOW - 90 * DAY,
                                   expires_at=expires))
+        for mark, age in (("old", 31), ("keep", 29)):
+            db.add(PasswordResetTokenRow(token_hash=mark, account_id=account.id,
+                                         created_at=NOW - (age + 1) * DAY,
+                                         expires_at=NOW - age * DAY, requested_by="test"))
         db.commit()
 
 
@@ -117,6 +122,7 @@ def remaining(engine: Engine) -> dict[str, set[Any]]:
             "web_sessions": set(db.scalars(select(WebSessionRow.id_hash))),
             "login_throttle": set(db.scalars(select(LoginThrottleRow.key))),
             "login_devices": set(db.scalars(select(LoginDeviceRow.token_hash))),
+            "password_reset_tokens": set(db.scalars(select(PasswordResetTokenRow.token_hash))),
         }
 
 
@@ -129,6 +135,7 @@ KEPT = {
     "web_sessions": {"keep"},
     "login_throttle": {"keep"},
     "login_devices": {"keep"},
+    "password_reset_tokens": {"keep"},
 }
 
 
@@ -151,7 +158,7 @@ def test_pruning_deletes_exactly_what_carries_no_more_information(engine: Engine
     assert deleted == {"work_items": 2, "max_updates": 1, "idempotency_keys": 1,
                        "max_link_tokens": 1, "max_relink_requests": 1, "web_sessions": 1,
                        "login_throttle": 1,
-                       "login_devices": 1, "rate_buckets": 0}
+                       "login_devices": 1, "password_reset_tokens": 1, "rate_buckets": 0}
     assert set(prune(engine).values()) == {0}  # a second pass finds nothing
 
 

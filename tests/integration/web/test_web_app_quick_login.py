@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from medsign.accounts import app_devices
+from medsign.accounts import app_devices, patient_accounts
 from medsign.clock import FakeClock
 from medsign.db.models import AppDeviceChallengeRow, AppDeviceRow, AuditRow, PortalAccountRow
 from medsign.domain.app_devices import Purpose
@@ -184,6 +184,31 @@ def test_unbind_all_removes_every_device_of_the_account(
         assert db.scalars(select(AppDeviceChallengeRow)).all() == []
     assert rows(engine) == []
     assert bound.post("/app/api/device/challenge").status_code == 403
+
+
+def test_an_administrators_disable_unbinds_the_devices_and_refuses_quick_login(
+        bound: Phone, engine: Engine, clock: FakeClock) -> None:
+    got = bound.challenge()  # the phone holds a live challenge when the account is disabled
+    with Session(engine) as db:
+        patient_accounts.disable(db, name="pat1", actor="admin:adm", now=clock.now())
+        db.commit()
+    assert rows(engine) == []
+    r = bound.post("/app/api/device/unlock", {
+        "challenge": got["challenge"], "pin": PIN,
+        "signature": bound.sign(got["device_id"], got["challenge"])})
+    assert r.status_code == 403
+    assert bound.client.get("/portal").status_code in (302, 303)
+    assert "app.device_unbound" in audit_actions(engine)
+
+
+def test_a_disabled_account_may_not_unlock(seeded: stand.Seeded, engine: Engine,
+                                           clock: FakeClock) -> None:
+    with Session(engine) as db:
+        account = db.scalars(select(PortalAccountRow)).first()
+        assert account is not None and app_devices.may_unlock(account)
+        account.disabled_at = clock.now()
+        assert not app_devices.may_unlock(account)
+        assert not app_devices.may_unlock(None)
 
 
 @pytest.mark.parametrize(("body", "code"), [

@@ -55,6 +55,11 @@ def problems_of(env: dict[str, str]) -> dict[str, Problem]:
         ({"MEDSIGN_NOTIFICATIONS__MIN_LEAD": "2d"}, "notifications.min_lead", "меньше"),
         ({"MEDSIGN_SIGNING__SIGNER": "external"}, "signing.signer_command", "«external»"),
         ({"MEDSIGN_MAX__UPDATES": "webhook"}, "max.webhook_secret", "«webhook»"),
+        ({"MEDSIGN_EMAIL__SSL": "true"}, "email.ssl", "не оба"),
+        ({"MEDSIGN_EMAIL__SMTP_HOST": "smtp.example.ru"}, "email.sender", "адрес отправителя"),
+        ({"MEDSIGN_EMAIL__SMTP_HOST": "smtp.example.ru", "MEDSIGN_EMAIL__SENDER": "noreply"},
+         "email.sender", "обязателен при заданном email.smtp_host"),
+        ({"MEDSIGN_EMAIL__PASSWORD": "smtp-secret"}, "email.username", "имя пользователя"),
     ],
 )
 def test_inconsistent_combinations_are_problems(env: dict[str, str], key: str, text: str) -> None:
@@ -243,3 +248,26 @@ def test_an_invalid_profile_skips_production_rules_but_reports_itself() -> None:
     found = problems_of({"MEDSIGN_PROFILE": "prod", "MEDSIGN_MAX__TOKEN": "x"})
     assert set(found) == {"profile"}
     assert "«production»" in found["profile"].expected
+
+
+def test_a_complete_email_section_loads_and_its_password_stays_secret() -> None:
+    settings = load_settings(env={
+        "MEDSIGN_EMAIL__SMTP_HOST": "smtp.example.ru", "MEDSIGN_EMAIL__SMTP_PORT": "465",
+        "MEDSIGN_EMAIL__SSL": "true", "MEDSIGN_EMAIL__STARTTLS": "false",
+        "MEDSIGN_EMAIL__USERNAME": "portal", "MEDSIGN_EMAIL__PASSWORD": "smtp-secret",
+        "MEDSIGN_EMAIL__SENDER": "Портал пациента <noreply@example.ru>",
+        "MEDSIGN_EMAIL__RESET_LINK_TTL": "30m"})
+    assert settings.email.enabled and settings.email.reset_link_ttl.total_seconds() == 1800
+    assert settings.email.password.get_secret_value() == "smtp-secret"
+    assert "smtp-secret" not in repr(settings)
+    assert not load_settings(env={}).email.enabled
+
+
+def test_mail_without_tls_in_production_is_a_warning(production: dict[str, str]) -> None:
+    mail = {"MEDSIGN_EMAIL__SMTP_HOST": "smtp.example.ru",
+            "MEDSIGN_EMAIL__SENDER": "noreply@example.ru", "MEDSIGN_EMAIL__STARTTLS": "false"}
+    warned = {w.key for w in settings_warnings(load_settings(env={**production, **mail}))}
+    assert "email.starttls" in warned
+    tls = {**mail, "MEDSIGN_EMAIL__STARTTLS": "true"}
+    assert "email.starttls" not in {
+        w.key for w in settings_warnings(load_settings(env={**production, **tls}))}

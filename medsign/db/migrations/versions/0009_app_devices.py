@@ -6,7 +6,7 @@ the WebAuthn credential when biometrics is chosen). ``app_device_challenges``: o
 challenges the device signs, short-lived.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-16 10:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import medsign.db.types
 
 revision = '0009'
-down_revision = '0007'  # the lead re-chains it onto 0008 at merge
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
