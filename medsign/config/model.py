@@ -176,7 +176,7 @@ class EsiaSettings(Section):
 
 
 class AppSettings(Section):
-    """The patient's app «К врачу» (docs/patient-app-shell.md)."""
+    """The patient's app «К врачу» (docs/patient-app.md)."""
 
     name: Annotated[str, Field(min_length=1, max_length=45)] = "К врачу"
     short_name: Annotated[str, Field(min_length=1, max_length=12)] = "К врачу"

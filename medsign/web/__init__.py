@@ -15,7 +15,7 @@ patient portal and the support form (Jinja2 templates, one CSS file, a little Ja
     /console/notifications   /console/audit   /console/support   /console/users (admin)
     /app/                    the patient's app «К врачу» (PWA): start, /app/region, /app/login;
                              /app/manifest.webmanifest, /app/sw.js, /app/offline,
-                             /app/api/health (docs/patient-app-shell.md)
+                             /app/api/health (docs/patient-app.md)
     /app/welcome, /app/unlock, /app/api/device/...   the app's quick login (PIN, biometrics)
     /console/patients        patient accounts (admin)   /portal/password/forgot, /reset/T
 

@@ -5,7 +5,7 @@ The version is a hash of everything the worker precaches (the static files as th
 disk, and the templates the offline shell is rendered from), computed once when the
 application is made (``medsign.web.mount``): a release that changes any of them changes the
 version, so browsers install the new worker, which fills a new cache and deletes the old one
-(docs/patient-app-shell.md). Personal pages and API answers are never in the list: only this
+(docs/patient-app.md). Personal pages and API answers are never in the list: only this
 fixed set of files is ever cached.
 """
 
