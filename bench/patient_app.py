@@ -79,6 +79,8 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 PRECACHE = re.compile(r"var PRECACHE = (\[.*?\]);", re.S)
 DEVICE_COOKIE = "medsign_app_device"
+DOCTOR = "Петрова Анна Сергеевна"
+VISIT = f"Врач: {DOCTOR}"  # once per appointment on the start screen
 
 
 def parse_args() -> argparse.Namespace:
@@ -112,8 +114,8 @@ def seed(db_url: str, count: int) -> None:
             appointments.upsert(db, scope=SCOPE, organization=ORG, external_id=f"a{i}", now=now,
                                 policy=None,
                                 data=AppointmentInput(
-                organization=ORG, patient="p1", starts_at=now + timedelta(days=1 + i, hours=2),
-                doctor_name="Петрова Анна Сергеевна", service_name="Приём врача-терапевта",
+                organization=ORG, patient="p1", starts_at=now + timedelta(days=1, hours=2 + i),
+                doctor_name=DOCTOR, service_name="Приём врача-терапевта",
                 status="scheduled",
                 consents=[ConsentInput("medical_intervention", "electronic"),
                           ConsentInput("personal_data", "electronic")]))
@@ -239,12 +241,14 @@ async def bind(base: str) -> Device:
         return Device(base, key, device_id, dict(anonymous.cookies.items()), csrf)
 
 
-async def home(http: httpx.AsyncClient) -> float:
+async def home(http: httpx.AsyncClient, visits: int) -> float:
+    """The start screen, which must list every one of the patient's ``visits``."""
     started = time.perf_counter()
     r = await http.get("/app/home")
     took = time.perf_counter() - started
-    if r.status_code != 200 or "Мария" not in r.text:
-        raise RuntimeError(f"/app/home: {r.status_code} {r.text[:300]}")
+    if r.status_code != 200 or r.text.count(VISIT) != visits:
+        raise RuntimeError(f"/app/home: {r.status_code}, not the patient's appointments: "
+                           f"{r.text[:300]}")
     return took
 
 
@@ -306,11 +310,12 @@ async def measure(base: str, pid: int, args: argparse.Namespace) -> dict[str, An
 
     def browsing(http: httpx.AsyncClient, count: int) -> Callable[[], Awaitable[list[float]]]:
         async def loop() -> list[float]:
-            return [await home(http) for _ in range(count)]
+            return [await home(http, args.appointments) for _ in range(count)]
         return loop
 
     try:
-        await home(sessions[0])  # the first request of a session pays for its warm-up
+        # the first request of a session pays for its warm-up
+        await home(sessions[0], args.appointments)
         rows.append((await timed(pid, [browsing(sessions[0], args.home)]))
                     .row("GET /app/home", 1))
         rows.append((await timed(pid, [browsing(s, max(1, args.home // c)) for s in sessions]))
