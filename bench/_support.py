@@ -239,6 +239,12 @@ def append_result(name: str, record: dict[str, Any]) -> Path:
     return target
 
 
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile of already sorted values."""
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]

@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import append_result, bench_database, cpu_seconds, free_port, print_table, say
+from _support import (
+    append_result,
+    bench_database,
+    cpu_seconds,
+    free_port,
+    percentile,
+    print_table,
+    say,
+)
 from sqlalchemy.orm import Session
 
 from medsign.accounts import api_clients
@@ -179,11 +187,6 @@ async def load(base: str, token: str, ids: list[str], clients: int, warmup: floa
                         result.errors[outcome] = result.errors.get(outcome, 0) + 1
         await asyncio.gather(*(client(i) for i in range(clients)))
     return result
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
-    return sorted_values[index]
 
 
 def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
