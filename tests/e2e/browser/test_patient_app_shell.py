@@ -124,6 +124,17 @@ def test_the_region_is_chosen_once_and_can_be_changed(ui: Ui, stand: Stand) -> N
     ui.finish()
 
 
+def past_the_pin_offer(patient: Page) -> None:
+    """A login lands on the offer to create a PIN (seed 3.4.2: «Создание PIN-кода»); the
+    shell's tests go on to the start screen through the app's navigation (the PIN itself is
+    test_app_quick_login's)."""
+    expect(patient).to_have_url(re.compile(r"/app/welcome$"))
+    expect(patient.get_by_role("heading", name="Создание PIN-кода")).to_be_visible()
+    patient.get_by_role("navigation", name="Разделы приложения").get_by_role(
+        "link", name="Главная").click()
+    expect(patient).to_have_url(re.compile(r"/app/home$"))
+
+
 def test_a_patient_logs_in_by_e_mail(ui: Ui, stand: Stand) -> None:
     patient = ui.person("patient", phone=True)
     choose_region(ui, patient)
@@ -135,7 +146,7 @@ def test_a_patient_logs_in_by_e_mail(ui: Ui, stand: Stand) -> None:
 
     patient.get_by_label("Пароль").fill(PASSWORD)
     patient.get_by_test_id("app-login-submit").click()
-    expect(patient).to_have_url(re.compile(r"/app/home$"))  # via /app/welcome
+    past_the_pin_offer(patient)
     expect(patient.get_by_test_id("current-user")).to_contain_text("Иванова")
     nav = patient.get_by_role("navigation", name="Разделы приложения")
     for name in ("Главная", "Документы", "MAX", "Поддержка"):
@@ -157,7 +168,8 @@ def test_a_patient_logs_in_through_esia_into_the_app(ui: Ui, stand: Stand) -> No
     patient.get_by_label(re.compile(patient_name("demo-p1"))).check()
     ui.check(patient, "esia-login")
     patient.get_by_role("button", name="Войти", exact=True).click()
-    expect(patient).to_have_url(re.compile(rf"^{re.escape(stand.url)}/app/home$"))
+    expect(patient).to_have_url(re.compile(rf"^{re.escape(stand.url)}/app/welcome$"))
+    past_the_pin_offer(patient)
     expect(patient.get_by_test_id("current-user")).to_contain_text("Иванова")
     ui.check(patient, "app-home-esia")
     ui.finish()
@@ -213,7 +225,7 @@ def test_the_app_at_desktop_width(ui: Ui, stand: Stand) -> None:
     patient.get_by_label("E-mail").fill("patient@example.org")
     patient.get_by_label("Пароль").fill(PASSWORD)
     patient.get_by_test_id("app-login-submit").click()
-    expect(patient).to_have_url(re.compile(r"/app/home$"))
+    past_the_pin_offer(patient)
     nav = patient.get_by_role("navigation", name="Разделы приложения")
     bar = patient.get_by_test_id("app-title").bounding_box()
     box = nav.bounding_box()
