@@ -18,7 +18,8 @@ posts the bytes there as ``multipart/form-data`` (field ``data``) and returns th
 uploaded file; ``send_file`` attaches it (``{"type": "file", "payload": {"token": …}}``, the only
 attachment of its message). MAX processes a file before it can be attached and answers
 ``400 attachment.not.ready`` meanwhile: ``send_file`` pauses and tries again (pauses from
-``ready_pauses``), then gives up with :class:`MaxTransient` (code ``attachment.not.ready``).
+``ready_pauses``), then gives up with :class:`MaxTransient` (``attachment.not.ready``,
+``retry_after`` ``NOT_READY_RETRY_S``); the same token may be sent again later.
 A file larger than ``MAX_FILE_BYTES`` is refused before any call (``MaxRejected``
 ``file.too.big``).
 
@@ -68,6 +69,8 @@ NOT_READY = "attachment.not.ready"
 # Pauses before sending a just-uploaded file again while MAX still processes it (growing, as
 # MAX advises); the runner retries the step after the last one.
 READY_PAUSES = (0.5, 1.0, 2.0)
+# ... and how long the runner waits before it tries again (``retry_after`` of that error).
+NOT_READY_RETRY_S = 10.0
 
 
 class MaxError(ApiError):
@@ -164,7 +167,8 @@ class MaxClient(ApiClient):
                     raise
                 if pause is None:
                     raise MaxTransient(f"{exc.status} {NOT_READY}: {exc.message}",
-                                       status=exc.status) from exc
+                                       status=exc.status,
+                                       retry_after=NOT_READY_RETRY_S) from exc
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable: the last pause re-raises")
 

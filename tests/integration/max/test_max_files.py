@@ -102,3 +102,17 @@ async def test_a_file_must_be_the_only_attachment(stand: Stand) -> None:
         "text": "x", "attachments": [{"type": "file", "payload": {"token": token}},
                                      {"type": "file", "payload": {"token": token}}]})
     assert answer.status_code == 400 and "only one" in answer.json()["message"]
+
+
+async def test_the_upload_knobs_change_at_run_time(stand: Stand) -> None:
+    await stand.control("POST", "/config", {"upload_not_ready_s": None,
+                                            "upload_max_bytes": 5000})
+    config = await stand.control("GET", "/config")
+    assert (config["upload_not_ready_s"], config["upload_max_bytes"]) == (None, 5000)
+    for bad in ({"upload_max_bytes": None}, {"upload_max_bytes": 0},
+                {"upload_not_ready_s": -1}):
+        await stand.control("POST", "/config", bad, expect=400)
+    user = await stand.user()
+    token = await stand.client.upload_file(PDF, "a.pdf")  # ready at once now
+    assert (await stand.client.send_file(user_id=user["user_id"], text="копия",
+                                         token=token, ready_pauses=())).mid
