@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from medsign.integrations.max import MaxClient
 from medsign.integrations.max.client import MaxRejected, MaxTransient
-from tests.integration.max.conftest import Stand
+from medsign.integrations.max.emulator import EmulatorConfig, create_emulator
+from tests.integration.max.conftest import TOKEN, Stand
+from tests.integration.max.test_max_socket import served
 
 pytestmark = pytest.mark.anyio
 PDF = b"%PDF-1.7\n" + b"x" * 2000 + b"\n%%EOF\n"
@@ -116,3 +120,26 @@ async def test_the_upload_knobs_change_at_run_time(stand: Stand) -> None:
     token = await stand.client.upload_file(PDF, "a.pdf")  # ready at once now
     assert (await stand.client.send_file(user_id=user["user_id"], text="копия",
                                          token=token, ready_pauses=())).mid
+
+
+async def test_the_upload_flow_over_a_real_socket() -> None:
+    """Under uvicorn on 127.0.0.1: the upload URL the emulator hands out is a real address."""
+    app = create_emulator(EmulatorConfig(token=TOKEN, upload_not_ready_s=0.2,
+                                         upload_max_bytes=5000))
+    with served(app) as base:
+        client = MaxClient(base, TOKEN)
+        async with httpx.AsyncClient(base_url=base) as http:
+            user = (await http.post("/_emulator/users", json={"name": "Иван Петров"})).json()
+            await http.post(f"/_emulator/users/{user['user_id']}/start", json={"payload": None})
+            token = await client.upload_file(PDF, "Согласие.pdf")
+            sent = await client.send_file(user_id=user["user_id"], text="копия", token=token,
+                                          ready_pauses=(0.2, 0.2, 0.2))
+            [file] = (await client.get_message(sent.mid))["body"]["attachments"]
+            assert file["payload"]["url"].startswith(base)
+            assert (await http.get(file["payload"]["url"])).content == PDF
+            with pytest.raises(MaxRejected) as big:
+                await client.upload_file(PDF * 3, "big.pdf")
+            assert big.value.code == "proto.payload"
+            stats = (await http.get("/_emulator/stats")).json()
+            assert stats["files_uploaded"] == 1 and stats["attachments_not_ready"] >= 1
+        await client.aclose()
