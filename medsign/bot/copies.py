@@ -41,9 +41,11 @@ log = logging.getLogger("medsign.bot.copies")
 
 @dataclass(frozen=True)
 class Copy:
-    """The document a step sends, or why nothing is sent (``skip``)."""
+    """The document a step sends, or why nothing is sent (``skip``; ``finished``: every
+    document was sent)."""
 
     skip: str | None
+    finished: bool = False
     number: int = 0
     count: int = 0
     title: str = ""
@@ -67,9 +69,11 @@ class CopiesFlow:
             found = await ctx.read(lambda conn: _load(conn, str(item.ref), user_id, number))
         except (Conflict, NotFound) as exc:  # the archive is gone, or a PDF is too large
             raise PermanentError(exc.message, code=exc.code) from exc
+        if found.finished:
+            return Done()
         if found.skip is not None:
             log.info("signed copies not sent: %s", found.skip)
-            return Done("cancelled" if found.skip != "all sent" else "done")
+            return Done("cancelled")
 
         async def upload() -> str:
             """The file's token: the one this step uploaded before (a file MAX was still
@@ -109,7 +113,7 @@ def _load(conn: Connection, request_id: str, user_id: int, number: int) -> Copy:
             return Copy(skip="the patient's MAX account is no longer linked or reachable")
         pdfs = documents.list_pdfs(db, request_id=request_id, state=row.state)
         if number > len(pdfs):
-            return Copy(skip="all sent")
+            return Copy(skip=None, finished=True)
         filename, content = documents.read_pdf(db, request_id=request_id, state=row.state,
                                                number=number)
         return Copy(skip=None, number=number, count=len(pdfs), title=pdfs[number - 1].title,

@@ -158,19 +158,19 @@ class MaxClient(ApiClient):
                         ready_pauses: Sequence[float] = READY_PAUSES) -> SentMessage:
         """Send an uploaded file (its token) with a caption; wait while MAX processes it."""
         attachment = {"type": "file", "payload": {"token": token}}
-        for pause in (*ready_pauses, None):
+        pauses = list(ready_pauses)
+        while True:
             try:
                 return await self.send_message(user_id=user_id, text=text,
                                                attachments=[attachment])
             except MaxRejected as exc:
                 if exc.code != NOT_READY:
                     raise
-                if pause is None:
+                if not pauses:
                     raise MaxTransient(f"{exc.status} {NOT_READY}: {exc.message}",
                                        status=exc.status,
                                        retry_after=NOT_READY_RETRY_S) from exc
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable: the last pause re-raises")
+                await asyncio.sleep(pauses.pop(0))
 
     async def edit_message(self, mid: str, *, text: str | None,
                            keyboard: Keyboard | None | Keep = KEEP) -> None:
