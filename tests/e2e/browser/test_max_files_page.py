@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -32,7 +33,8 @@ def test_a_sent_file_is_a_download_link_in_the_chat(ui: Ui, stand: Stand) -> Non
                       json={"name": "Файлов Пётр"}).json()
     httpx.post(f"{stand.max_url}/_emulator/users/{user['user_id']}/start",
                json={"payload": None}, timeout=10).raise_for_status()
-    asyncio.run(_send(stand.max_url, user["user_id"]))
+    with ThreadPoolExecutor(1) as thread:  # Playwright's own loop runs in this thread
+        thread.submit(asyncio.run, _send(stand.max_url, user["user_id"])).result()
     page = ui.person("пациент", phone=True)
     page.goto(f"{stand.max_url}/_emulator/?user={user['user_id']}")
     link = page.get_by_role("link", name=NAME, exact=False)

@@ -79,7 +79,7 @@
       box.appendChild(el("span", "", item.text));
     }
     (item.files || []).forEach(function (file) {
-      const link = el("a", "file", "📄 " + file.filename + " (" + Math.ceil(file.size / 1024) + " КБ)");
+      const link = el("a", "file", "Файл: " + file.filename + " (" + Math.ceil(file.size / 1024) + " КБ)");
       link.href = file.url; link.setAttribute("download", file.filename);
       box.appendChild(link);
     });
