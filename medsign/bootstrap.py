@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from medsign.accounts.patient_accounts import Mailing
 from medsign.app import create_app
+from medsign.bot.copies import CopiesFlow
 from medsign.bot.flow import MaxDeps, MessageFlow, NotifyFlow, PollFlow, SubscribeFlow, UpdateFlow
 from medsign.bot.updates import POLL_KIND, SUBSCRIBE_KIND, Handler
 from medsign.clock import Clock, SystemClock, clock_from_environment
@@ -335,7 +336,8 @@ class Container:
         handler = Handler(clock=self.clock, policy=deps.policy, identities=self.signers())
         secret = self.settings.max.webhook_secret.get_secret_value()
         return [NotifyFlow(deps), MessageFlow(deps), UpdateFlow(deps, handler), PollFlow(deps),
-                SubscribeFlow(deps, url=self.webhook_url(), secret=secret)]
+                SubscribeFlow(deps, url=self.webhook_url(), secret=secret),
+                CopiesFlow(deps, enabled=self.settings.max.send_signed_copies)]
 
     def ensure_background_work(self) -> None:
         """The installation's standing work: housekeeping; the MAX poller or the webhook

@@ -92,8 +92,15 @@ class MaxDeps:
     policy: NotificationPolicy
 
     async def send_once(self, ctx: StepContext, *, user_id: int, chat_id: int | None,
-                        text: str, buttons: Keyboard, marker: str) -> tuple[str, int | None]:
+                        text: str, buttons: Keyboard, marker: str,
+                        upload: Callable[[], Awaitable[str]] | None = None
+                        ) -> tuple[str, int | None]:
         """Send a message unless a crashed attempt already did; return (mid, chat_id).
+
+        ``upload`` makes a file message: called only when the message is to be sent (so a
+        message found in the chat costs no upload), it uploads the file and returns its token;
+        the message carries that file instead of buttons. An upload of a crashed attempt is
+        simply repeated — an unused upload is harmless, a second message is not.
 
         A retry looks in the chat first — unless the last attempt's send was refused with
         429: MAX sent nothing then, and that attempt had already looked. Looking again would
@@ -106,12 +113,15 @@ class MaxDeps:
             if found is not None:
                 log.info("message of a crashed attempt found in the chat; not sending again")
                 return found, chat_id
+        token = await upload() if upload is not None else None
         await ctx.rate_limit("max")
         await ctx.rate_limit("max_chat", str(user_id))
         await ctx.begin_call(ctx.idempotency_key())
         try:
-            sent = await calling(self.client.send_message(user_id=user_id, text=text,
-                                                          keyboard=buttons))
+            sent = await calling(
+                self.client.send_file(user_id=user_id, text=text, token=token)
+                if token is not None else
+                self.client.send_message(user_id=user_id, text=text, keyboard=buttons))
         except TransientError as exc:
             cause = exc.__cause__
             if isinstance(cause, MaxTransient) and cause.status == 429:

@@ -151,6 +151,8 @@ class MaxSettings(Section):
     webhook_secret: WebhookSecret = SecretStr("")
     goskey_bot_url: WebUrl = "https://max.ru/id7708416300_gosbot"
     bot_deep_link_base: OptionalWebUrl = ""
+    # after completion, send the signed PDFs into the patient's MAX chat
+    send_signed_copies: bool = True
 
 
 class GoskeySettings(Section):

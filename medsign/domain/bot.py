@@ -94,6 +94,17 @@ def documents_sent(kinds: Sequence[ConsentKind]) -> str:
             "Откройте чат-бот «Госключ» в MAX и подпишите их до начала приёма.")
 
 
+def signed_copy(title: str, *, number: int, count: int) -> str:
+    """The caption of one signed document sent into the patient's chat as a PDF file (one
+    file per message: MAX allows a file only as the sole attachment). The first says why."""
+    line = title if count == 1 else f"Документ {number} из {count}: {title}"
+    if number == 1:
+        return ("Ваш экземпляр подписанных документов — сохраните его себе.\n\n" + line
+                if count == 1 else
+                "Ваши экземпляры подписанных документов — сохраните их себе.\n\n" + line)
+    return line
+
+
 def after_paper(starts_at: datetime, timezone: str) -> str:
     return ("Хорошо, документы вы подпишете на бумаге в клинике. Пожалуйста, приходите на "
             f"10–15 минут раньше: приём {when(starts_at, timezone)}.")

@@ -32,13 +32,15 @@ from medsign.domain import bot
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
 from medsign.domain.notifications import notification_time
 from medsign.domain.organizations import QuietHours, parse_quiet_hours
-from medsign.domain.signing import PatientNotice, SigningEvent, patient_notice
+from medsign.domain.signing import PatientNotice, SigningEvent, SigningState, patient_notice
 from medsign.notifications import repository
 from medsign.records.appointments import consents_of
 from medsign.runner import store
 
 NOTIFY_KIND = "max.notify"
 MESSAGE_KIND = "max.message"
+# The signed PDFs of a completed request, sent into the patient's chat (``bot.copies``).
+COPIES_KIND = "max.copies"
 # A sent invitation of a visit that moved before the patient chose: its buttons are refused.
 SUPERSEDED = "superseded"
 
@@ -270,13 +272,17 @@ def tell_patient(db: Session, row: SigningRequestRow, events: Sequence[SigningEv
     reaching Госключ, and how signing ended — once each, if MAX can reach them.
 
     The text comes from the kind of event (``patient_notice``), never from its reason: an
-    operator's words and logins stay in the history and the audit log."""
+    operator's words and logins stay in the history and the audit log. A completion also
+    queues the signed documents' copies (``COPIES_KIND``): a work item of its own, after this
+    transaction, so that sending them can never change how signing ended."""
     notices = [(e, n) for e in events if (n := patient_notice(e)) is not None]
     if not notices:
         return
     patient = repository.patient(db, row.patient_id)
     if patient.max_user_id is None or not patient.max_reachable:
         return
+    if any(e.to_state is SigningState.completed for e in events):
+        send_copies(db, row, user_id=patient.max_user_id, now=now)
     kinds = [ConsentKind(k) for k in row.consent_kinds]
     for event, notice in notices:
         if notice is PatientNotice.appointment_cancelled and \
@@ -286,3 +292,10 @@ def tell_patient(db: Session, row: SigningRequestRow, events: Sequence[SigningEv
                         user_id=patient.max_user_id, text=bot.outcome(notice, kinds=kinds),
                         buttons="goskey" if notice is PatientNotice.documents_sent else "none")
 
+
+
+def send_copies(db: Session, row: SigningRequestRow, *, user_id: int, now: datetime) -> None:
+    """Queue the signed PDFs of a completed request for the patient's chat — once."""
+    if repository.work_item(db, kind=COPIES_KIND, ref=row.id) is None:
+        store.enqueue(db.connection(), kind=COPIES_KIND, step="send", ref=row.id, now=now,
+                      data={"user_id": user_id, "next": 1})

@@ -13,6 +13,16 @@ every failure to an exception of this tree::
                                  .message; .chat_denied — the user never started the bot
                                  or stopped it (403 chat.denied)
 
+Files (spec §"uploads"): ``upload_file`` asks ``POST /uploads?type=file`` for an upload URL,
+posts the bytes there as ``multipart/form-data`` (field ``data``) and returns the token of the
+uploaded file; ``send_file`` attaches it (``{"type": "file", "payload": {"token": …}}``, the only
+attachment of its message). MAX processes a file before it can be attached and answers
+``400 attachment.not.ready`` meanwhile: ``send_file`` pauses and tries again (pauses from
+``ready_pauses``), then gives up with :class:`MaxTransient` (``attachment.not.ready``,
+``retry_after`` ``NOT_READY_RETRY_S``); the same token may be sent again later.
+A file larger than ``MAX_FILE_BYTES`` is refused before any call (``MaxRejected``
+``file.too.big``).
+
 Retry ``MaxTransient`` with backoff (honour ``retry_after``); a ``MaxRejected`` is permanent for
 that request. The token goes raw into ``Authorization`` (no ``Bearer``, never in the query).
 Messages are identified by ``body.mid`` only (``seq`` is not an id). An optional
@@ -22,6 +32,7 @@ Messages are identified by ``body.mid`` only (``seq`` is not an id). An optional
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +63,14 @@ from medsign.integrations.max.schemas import (
 )
 
 _POLL_MARGIN_S = 10.0
+# The platform's limit of one file (POST /uploads, type=file: "до 4 ГБ").
+MAX_FILE_BYTES = 4 * 1024 ** 3
+NOT_READY = "attachment.not.ready"
+# Pauses before sending a just-uploaded file again while MAX still processes it (growing, as
+# MAX advises); the runner retries the step after the last one.
+READY_PAUSES = (0.5, 1.0, 2.0)
+# ... and how long the runner waits before it tries again (``retry_after`` of that error).
+NOT_READY_RETRY_S = 10.0
 
 
 class MaxError(ApiError):
@@ -104,18 +123,54 @@ class MaxClient(ApiClient):
 
     async def send_message(self, *, user_id: int | None = None, chat_id: int | None = None,
                            text: str, keyboard: Keyboard | None = None,
-                           format: str | None = None, notify: bool = True) -> SentMessage:
-        """Send to a user (``user_id``) or a chat (``chat_id``) — exactly one of them."""
+                           format: str | None = None, notify: bool = True,
+                           attachments: Sequence[dict[str, Any]] = ()) -> SentMessage:
+        """Send to a user (``user_id``) or a chat (``chat_id``) — exactly one of them;
+        ``attachments`` go before the keyboard (a file must be the only attachment)."""
         if (user_id is None) == (chat_id is None):
             raise ValueError("pass exactly one of user_id and chat_id")
         params = {"user_id": user_id} if user_id is not None else {"chat_id": chat_id}
         body: dict[str, Any] = {"text": text, "notify": notify,
-                                "attachments": _attachments(keyboard) or []}
+                                "attachments": [*attachments, *(_attachments(keyboard) or [])]}
         if format is not None:
             body["format"] = format
         async with self._call("send_message"):
             response = await self._request("POST", "/messages", params=params, json=body)
             return _sent_message(response)
+
+    async def upload_file(self, content: bytes, filename: str, *,
+                          max_bytes: int = MAX_FILE_BYTES) -> str:
+        """Upload one file; return the token to attach it. Each upload URL takes one file."""
+        if not content:
+            raise MaxRejected(0, "file.empty", f"{filename}: the file is empty")
+        if len(content) > max_bytes:
+            raise MaxRejected(0, "file.too.big", f"{filename}: {len(content)} bytes, more than "
+                                                 f"the limit of {max_bytes}")
+        async with self._call("get_upload_url"):
+            response = await self._request("POST", "/uploads", params={"type": "file"})
+            url = ERRORS.required_text(ERRORS.json_object(response), "url", response)
+        async with self._call("upload_file"):
+            response = await self._request(
+                "POST", url, files={"data": (filename, content, "application/octet-stream")})
+            return ERRORS.required_text(ERRORS.json_object(response), "token", response)
+
+    async def send_file(self, *, user_id: int, text: str, token: str,
+                        ready_pauses: Sequence[float] = READY_PAUSES) -> SentMessage:
+        """Send an uploaded file (its token) with a caption; wait while MAX processes it."""
+        attachment = {"type": "file", "payload": {"token": token}}
+        pauses = list(ready_pauses)
+        while True:
+            try:
+                return await self.send_message(user_id=user_id, text=text,
+                                               attachments=[attachment])
+            except MaxRejected as exc:
+                if exc.code != NOT_READY:
+                    raise
+                if not pauses:
+                    raise MaxTransient(f"{exc.status} {NOT_READY}: {exc.message}",
+                                       status=exc.status,
+                                       retry_after=NOT_READY_RETRY_S) from exc
+                await asyncio.sleep(pauses.pop(0))
 
     async def edit_message(self, mid: str, *, text: str | None,
                            keyboard: Keyboard | None | Keep = KEEP) -> None:

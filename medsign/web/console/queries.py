@@ -32,6 +32,7 @@ from medsign.domain import audit as audit_words
 from medsign.domain.consents import ConsentKind
 from medsign.domain.reconciliation import Outcome
 from medsign.domain.signing import ACTIVE_STATES, FINAL_STATES, SigningState, action_title
+from medsign.notifications.service import COPIES_KIND
 from medsign.records.patients import full_name
 from medsign.runner import store
 from medsign.signing import repository as signing_repository
@@ -85,6 +86,15 @@ def latest_items(db: Session, request_ids: list[str]) -> dict[str, ItemInfo]:
     rows = db.scalars(select(WorkItemRow).where(WorkItemRow.id.in_(newest)))
     return {r.ref or "": ItemInfo(r.status, r.step, r.attempts, r.last_error, r.updated_at,
                                   r.next_run_at) for r in rows}
+
+
+def copies_item(db: Session, request_id: str) -> ItemInfo | None:
+    """Sending the signed PDFs into the patient's MAX chat: how it went (``max.copies``)."""
+    r = db.scalars(select(WorkItemRow).where(WorkItemRow.kind == COPIES_KIND,
+                                             WorkItemRow.ref == request_id)
+                   .order_by(WorkItemRow.id.desc())).first()
+    return None if r is None else ItemInfo(r.status, r.step, r.attempts, r.last_error,
+                                           r.updated_at, r.next_run_at)
 
 
 @dataclass(frozen=True)

@@ -116,9 +116,10 @@ def request_page(request: Request, user: deps.Operator, request_id: Id) -> Respo
         history = queries.history(db, request_id)
         mismatch = signing.signer_mismatches(db, [request_id]).get(request_id)
         names = queries.names(db, view)
+        copies = queries.copies_item(db, request_id)
     state = SigningState(view.row.state)
     return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
-                  history=history, mismatch=mismatch, names=names,
+                  history=history, mismatch=mismatch, names=names, copies=copies,
                   can_retry=state is SigningState.failed,
                   can_cancel=state not in FINAL_STATES,
                   tz=deps.web_settings(request).console_timezone,

@@ -169,11 +169,18 @@ class Path_:
         s = self.stack
         self.wait(lambda: any(SIGNED in (m["text"] or "") for m in s.bot_messages(self.user)),
                   "«документы подписаны» in the chat", timeout=60)
+        self.wait(lambda: len(self.copies()) == len(KINDS),
+                  "the signed PDFs as files in the chat", timeout=60)
+
+    def copies(self) -> list[dict[str, Any]]:
+        """The files the bot sent (the signed documents), each with its message's text."""
+        return [{**f, "text": m["text"]} for m in self.stack.bot_messages(self.user)
+                for f in m.get("files", [])]
 
     def nothing_twice(self) -> None:
         """Every message once, one transaction, one signing request — completed."""
         s = self.stack
-        texts = [m["text"] for m in s.bot_messages(self.user)]
+        texts = [m["text"] for m in s.bot_messages(self.user) if not m.get("files")]
         assert texts.count(LINKED) == 1, texts
         # linked, the invitation (edited in place), the documents in Госключ, signed
         assert len(texts) == 4, texts
@@ -187,6 +194,13 @@ class Path_:
                     s.api("GET", "/api/v1/organizations/mo1/appointments/a1")["consents"]}
         assert consents["medical_intervention"] == consents["personal_data"] == "signed"
         assert s.max_get("/stats")["repeated_idempotency_keys"] == 0
+        # the signed PDFs, each once, downloadable from the chat as the patient's copy
+        copies = self.copies()
+        assert len({c["filename"] for c in copies}) == len(copies) == len(KINDS), copies
+        assert copies[0]["text"].startswith("Ваши экземпляры подписанных документов")
+        for copy in copies:
+            pdf = httpx.get(copy["url"], timeout=10)
+            assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), copy
 
 
 @pytest.mark.parametrize("updates", ["webhook", "polling"])

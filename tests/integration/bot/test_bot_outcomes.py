@@ -32,11 +32,13 @@ def signing_started(stand: BotStand) -> tuple[Invited, str, str]:
 
 
 def told(stand: BotStand, user_id: int) -> list[str]:
-    """Bot messages after the invitation (the invitation itself is edited, not repeated)."""
+    """Bot messages after the invitation (the invitation itself is edited, not repeated),
+    without the signed documents' copies (``test_bot_copies``)."""
     row = stand.notification()
     assert row is not None
     return [m["text"] for m in stand.bot_messages(user_id)
-            if m["mid"] != row.message_mid and not m["text"].startswith("Аккаунт MAX")]
+            if m["mid"] != row.message_mid and not m["text"].startswith("Аккаунт MAX")
+            and not m.get("files")]
 
 
 def finals(stand: BotStand, user_id: int) -> list[str]:

@@ -15,6 +15,7 @@ HOUR = 3600.0
 RUNTIME_KNOBS = frozenset({
     "rate_limit_rps", "rate_limit_chat_messages_per_s", "rate_limit_chat_answers_per_s",
     "rate_limit_poll_rps", "webhook_time_scale", "insecure_webhooks", "poll_timeout_cap_s",
+    "upload_not_ready_s", "upload_max_bytes",
 })
 
 
@@ -39,6 +40,9 @@ class EmulatorConfig:
     hold (``None``: the requested ``timeout``); updates older than ``update_ttl_s`` are dropped.
     ``edit_age_limit_s``: a dialog message without a keyboard cannot be edited after this.
     ``deep_link_payload_limit``: longer ``start`` payloads reach the bot as ``null``.
+    Files (``uploads``): an uploaded file can be attached ``upload_not_ready_s`` after its
+    upload (before that ``400 attachment.not.ready``; ``None``: at once); files larger than
+    ``upload_max_bytes`` are refused (the platform: 4 GB).
     ``clock``: seconds since the epoch (tests may move time).
     """
 
@@ -64,6 +68,8 @@ class EmulatorConfig:
     update_ttl_s: float = 24 * HOUR
     edit_age_limit_s: float = 7 * 24 * HOUR
     deep_link_payload_limit: int = 128
+    upload_not_ready_s: float | None = 1.0
+    upload_max_bytes: int = 4 * 1024 ** 3
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
     def now_ms(self) -> int:
@@ -95,7 +101,7 @@ def _check_knob(name: str, value: Any) -> None:
         if not isinstance(value, bool):
             raise ValueError(f"{name}: must be true or false")
         return
-    nullable = name != "webhook_time_scale"
+    nullable = name not in ("webhook_time_scale", "upload_max_bytes")
     if value is None and nullable:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

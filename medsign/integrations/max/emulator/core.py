@@ -14,7 +14,7 @@ from typing import Any
 
 from medsign.integrations.max.emulator.config import EmulatorConfig
 from medsign.integrations.max.emulator.limits import Limits
-from medsign.integrations.max.emulator.model import LOCALE, StoredMessage, User
+from medsign.integrations.max.emulator.model import LOCALE, StoredMessage, Uploads, User
 from medsign.integrations.max.emulator.store import STATE_FILE, Store
 from medsign.integrations.max.emulator.webhooks import Deliverer
 
@@ -49,6 +49,7 @@ class Emulator:
         self.limits = Limits(config)
         self.webhooks = Deliverer(self)
         self.idempotency_keys: set[str] = set()
+        self.uploads = Uploads()
 
     def now_ms(self) -> int:
         return self.config.now_ms()
@@ -133,6 +134,7 @@ class Emulator:
     def reset(self) -> None:
         self.webhooks.stop()
         self.store.reset()
+        self.uploads = Uploads()
         self.limits.configure(self.config)
 
     def stats(self) -> dict[str, Any]:
@@ -140,7 +142,8 @@ class Emulator:
         by_limit = {k.split(":", 1)[1]: v for k, v in counted.items() if k.startswith("429:")}
         names = ("messages_sent", "messages_edited", "messages_deleted", "callbacks_answered",
                  "notifications", "updates_created", "webhook_deliveries", "webhook_failures",
-                 "webhook_unsubscribed", "webhook_dropped", "repeated_idempotency_keys")
+                 "webhook_unsubscribed", "webhook_dropped", "repeated_idempotency_keys",
+                 "upload_urls", "files_uploaded", "attachments_not_ready")
         return {"requests": dict(self.store.requests),
                 "too_many_requests": sum(by_limit.values()),
                 "too_many_requests_by_limit": by_limit,

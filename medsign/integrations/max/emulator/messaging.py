@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from medsign.integrations.max.emulator import uploads
 from medsign.integrations.max.emulator.core import (
     Emulator,
     PlatformError,
@@ -27,15 +28,16 @@ from medsign.integrations.max.emulator.validation import (
 
 
 def send(emulator: Emulator, *, user_id: int | None, chat_id: int | None,
-         body: Any) -> dict[str, Any]:
+         body: Any, base_url: str) -> dict[str, Any]:
     if (user_id is None) == (chat_id is None):
         raise ProtoPayload("user_id: exactly one of user_id and chat_id is required")
     check_new_message(body, require_content=True)
     user = emulator.reachable(user_id=user_id, chat_id=chat_id)
+    attachments = uploads.attach(emulator, list(body.get("attachments") or []), base_url)
     emulator.limits.check("chat_messages", user.chat_id)
     with emulator.changing():
         message = emulator.new_message(user, from_bot=True, text=body.get("text"),
-                                       attachments=list(body.get("attachments") or []),
+                                       attachments=attachments,
                                        format=body.get("format"))
         emulator.store.count("messages_sent")
     return {"message": emulator.message_wire(message)}

@@ -148,3 +148,17 @@ def _fresh(taken: set[int], low: int, high: int) -> int:
 
 def to_dict(record: Any) -> dict[str, Any]:
     return asdict(record)
+
+
+@dataclass
+class StoredFile:
+    token: str
+    filename: str
+    content: bytes
+    ready_at_ms: int
+
+
+@dataclass
+class Uploads:
+    slots: dict[str, str] = field(default_factory=dict)  # upload slot -> type
+    files: dict[str, StoredFile] = field(default_factory=dict)  # token -> file

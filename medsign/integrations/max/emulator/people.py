@@ -150,4 +150,7 @@ def _message_view(message: StoredMessage) -> dict[str, Any]:
     return {"kind": "message", "mid": message.mid, "from": "bot" if message.from_bot else "user",
             "text": message.text, "format": message.format, "keyboard": message.keyboard(),
             "attachments": others, "contact": contact, "timestamp": message.timestamp,
+            "files": [{"filename": a.get("filename"), "size": a.get("size"),
+                       "url": (a.get("payload") or {}).get("url")}
+                      for a in message.attachments if a.get("type") == "file"],
             "edited": message.edited_at is not None}

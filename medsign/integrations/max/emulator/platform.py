@@ -12,13 +12,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from medsign.httpsafe import bodies
-from medsign.integrations.max.emulator import messaging, webhooks
+from medsign.integrations.max.emulator import messaging, uploads, webhooks
 from medsign.integrations.max.emulator.core import Emulator, PlatformError
 from medsign.integrations.max.emulator.limits import TooManyRequests
 from medsign.integrations.max.emulator.updates import poll
@@ -57,12 +59,51 @@ def routes(emulator: Emulator) -> list[Route]:
         ("GET", "/messages", api.listing), ("GET", "/messages/{mid}", api.message),
         ("POST", "/answers", api.answer), ("GET", "/updates", api.updates),
         ("GET", "/subscriptions", api.subscriptions), ("POST", "/subscriptions", api.subscribe),
-        ("DELETE", "/subscriptions", api.unsubscribe)]
+        ("DELETE", "/subscriptions", api.unsubscribe), ("POST", "/uploads", api.upload_url)]
     by_path: dict[str, dict[str, Handler]] = {}
     for method, path, handler in table:
         by_path.setdefault(path, {})[method] = _guarded(emulator, f"{method} {path}", handler)
-    return [Route(path, _dispatch(handlers), methods=list(handlers))
-            for path, handlers in by_path.items()]
+    return [*(Route(path, _dispatch(handlers), methods=list(handlers))
+              for path, handlers in by_path.items()),
+            Route(uploads.ROUTE, _upload_endpoint(emulator), methods=["POST"]),
+            Route(uploads.FILES, _file_endpoint(emulator), methods=["GET"])]
+
+
+def _upload_endpoint(emulator: Emulator) -> Handler:
+    """The upload URL (another host on the platform): no token, one multipart file."""
+    async def endpoint(request: Request) -> Response:
+        emulator.store.requests["POST upload"] += 1
+        try:
+            length = request.headers.get("Content-Length")
+            slot = request.path_params["slot"]
+            kind = uploads.slot_kind(emulator, slot, int(length) if length and
+                                     length.isdigit() else None)
+            async with request.form(max_files=1, max_fields=1) as form:
+                data = form.get("data")
+                if isinstance(data, str) or data is None:
+                    raise ProtoPayload("data: a multipart/form-data field 'data' with the "
+                                       "file is required")
+                content = await data.read(emulator.config.upload_max_bytes + 1)
+                with emulator.changing():
+                    return JSONResponse(uploads.store(emulator, slot, kind,
+                                                      data.filename or "file", content))
+        except HTTPException as exc:  # a body that is not a readable multipart form
+            return error(400, "proto.payload", f"data: {exc.detail}")
+        except (ProtoPayload, PlatformError) as exc:
+            return platform_error(emulator, exc)
+    return endpoint
+
+
+def _file_endpoint(emulator: Emulator) -> Handler:
+    """Download a sent file (the attachment's ``payload.url``)."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            found = uploads.download(emulator, request.path_params["token"])
+        except PlatformError as exc:
+            return platform_error(emulator, exc)
+        return Response(found.content, media_type="application/octet-stream", headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.filename)}"})
+    return endpoint
 
 
 def _dispatch(handlers: dict[str, Handler]) -> Handler:
@@ -105,7 +146,12 @@ class _Api:
         self._note_idempotency_key(request)
         return JSONResponse(messaging.send(
             self.emulator, user_id=int_param(params, "user_id", default=None),
-            chat_id=int_param(params, "chat_id", default=None), body=await _json(request)))
+            chat_id=int_param(params, "chat_id", default=None), body=await _json(request),
+            base_url=str(request.base_url)))
+
+    async def upload_url(self, request: Request) -> Response:
+        return JSONResponse(uploads.upload_url(self.emulator, request.query_params.get("type"),
+                                               str(request.base_url)))
 
     async def edit(self, request: Request) -> Response:
         mid = required_param(dict(request.query_params), "message_id")

@@ -78,7 +78,12 @@
     } else if (item.text) {
       box.appendChild(el("span", "", item.text));
     }
-    if (item.attachments.length && !item.contact) {
+    (item.files || []).forEach(function (file) {
+      const link = el("a", "file", "Файл: " + file.filename + " (" + Math.ceil(file.size / 1024) + " КБ)");
+      link.href = file.url; link.setAttribute("download", file.filename);
+      box.appendChild(link);
+    });
+    if (item.attachments.length && !item.contact && !(item.files || []).length) {
       box.appendChild(el("span", "meta", "вложения: " + item.attachments.join(", ")));
     }
     const time = new Date(item.timestamp).toLocaleTimeString("ru-RU", {hour: "2-digit", minute: "2-digit"});
