@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
@@ -63,9 +63,21 @@ class ItemInfo:
 
 
 @dataclass(frozen=True)
+class Listed:
+    """What a list row names in words: the patient, the МО, the documents, and the МО's time
+    zone its times are shown in."""
+
+    patient: str
+    organization: str
+    documents: list[str]
+    timezone: str
+
+
+@dataclass(frozen=True)
 class ConsoleRequest:
     view: RequestView
     item: ItemInfo | None
+    listed: Listed
 
     @property
     def state_title(self) -> str:
@@ -107,21 +119,38 @@ def names(db: Session, view: RequestView) -> RequestNames:
 
 def with_items(db: Session, views: list[RequestView]) -> list[ConsoleRequest]:
     items = latest_items(db, [v.row.id for v in views])
-    return [ConsoleRequest(v, items.get(v.row.id)) for v in views]
+    listed = _listed(db, views)
+    return [ConsoleRequest(v, items.get(v.row.id), listed[v.row.id]) for v in views]
 
 
-def stuck(db: Session, *, now: datetime, stuck_after: timedelta,
-          limit: int = 100) -> list[ConsoleRequest]:
+def _listed(db: Session, views: list[RequestView]) -> dict[str, Listed]:
+    if not views:
+        return {}
+    patients = {p.id: p for p in db.scalars(select(PatientRow).where(
+        PatientRow.id.in_({v.row.patient_id for v in views})))}
+    orgs = {o.id: o for o in db.scalars(select(OrganizationRow).where(
+        OrganizationRow.id.in_({v.row.organization_id for v in views})))}
+    return {v.row.id: Listed(
+        patient=full_name(patients[v.row.patient_id]),
+        organization=orgs[v.row.organization_id].name,
+        documents=[ConsentKind(k).title for k in v.row.consent_kinds],
+        timezone=orgs[v.row.organization_id].timezone) for v in views}
+
+
+def stuck(db: Session, *, now: datetime, stuck_after: timedelta, limit: int = 100,
+          where: signing_repository.ListFilter | None = None) -> list[ConsoleRequest]:
     newest = (select(WorkItemRow.ref, func.max(WorkItemRow.id).label("item_id"))
               .where(WorkItemRow.kind == signing.SIGNING_KIND).group_by(WorkItemRow.ref)
               .subquery())
-    query = (signing_repository.view_query()
+    query: Select[Any] = (signing_repository.view_query()  # type: ignore[assignment]
              .outerjoin(newest, newest.c.ref == SigningRequestRow.id)
              .outerjoin(WorkItemRow, WorkItemRow.id == newest.c.item_id)
              .where(SigningRequestRow.state.in_([s.value for s in ACTIVE_STATES]),
                     or_(WorkItemRow.id.is_(None), WorkItemRow.status != store.SCHEDULED,
                         WorkItemRow.updated_at < now - stuck_after))
              .order_by(SigningRequestRow.updated_at).limit(limit))
+    if where is not None:
+        query = signing_repository.apply_filters(query, where)
     return with_items(db, [RequestView(*r) for r in db.execute(query).all()])
 
 

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from medsign import health as external_health
 from medsign.accounts.staff import StaffUser
 from medsign.db.engine import read_only
+from medsign.domain.errors import DomainError
+from medsign.domain.search import SearchQuery, parse_search
 from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningState
 from medsign.records import organizations as organization_records
 from medsign.records.scope import Scope
@@ -30,6 +32,8 @@ router = APIRouter(prefix="/console", dependencies=[deps.Guard, Depends(identiti
                    include_in_schema=False)
 Id = Annotated[str, Path(min_length=1, max_length=100)]
 Filter = Annotated[str, Query(max_length=100)]
+# The search box: its length is judged by domain.search, which says so next to the box.
+SearchText = Annotated[str, Query(max_length=1000)]
 PAGE = 25
 STATE_OPTIONS = [(s.value, s.title) for s in SigningState]
 STATE_VALUES = frozenset(s.value for s in SigningState)
@@ -70,32 +74,58 @@ def _overview(request: Request) -> dict[str, Any]:
 
 
 @router.get("/requests")
-def requests_page(request: Request, user: deps.Operator, state: Filter = "",
+def requests_page(request: Request, user: deps.Operator, q: SearchText = "", state: Filter = "",
                   organization: Filter = "", day: Filter = "", view: Filter = "all",
                   cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
-    settings = deps.web_settings(request)
-    where = _request_filter(state, organization, day, view, settings.console_timezone)
+    filters = {"q": q, "state": state, "organization": organization, "day": day, "view": view}
+    found = _requests(request, user, filters, cursor)
     with deps.read_db(request) as db:
-        if view == "stuck":
-            rows, more = queries.stuck(db, now=deps.now(request),
+        orgs = organization_records.names(db)
+    refresh = "/console/requests/list?" + urlencode({**filters, "cursor": cursor})
+    return render(request, "console/requests.html", status=422 if found["error"] else 200,
+                  title="Транзакции подписания", states=STATE_OPTIONS, organizations=orgs,
+                  refresh_url=refresh, **found)
+
+
+@router.get("/requests/list")
+def requests_fragment(request: Request, user: deps.Operator, q: SearchText = "", state: Filter = "",
+                      organization: Filter = "", day: Filter = "", view: Filter = "all",
+                      cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
+    """The list alone, for the page's live update: same filters, same page."""
+    filters = {"q": q, "state": state, "organization": organization, "day": day, "view": view}
+    return render(request, "console/_requests_list.html",
+                  **_requests(request, user, filters, cursor))
+
+
+def _requests(request: Request, user: StaffUser, filters: dict[str, str],
+              cursor: str) -> dict[str, Any]:
+    settings = deps.web_settings(request)
+    try:
+        search = parse_search(filters["q"])
+    except DomainError as exc:
+        return {"rows": [], "filters": filters, "next_url": None, "search": None,
+                "error": exc.message, "tz": settings.console_timezone,
+                "item_titles": queries.ITEM_TITLES}
+    where = _request_filter(filters["state"], filters["organization"], filters["day"],
+                            filters["view"], settings.console_timezone, search)
+    with deps.read_db(request) as db:
+        if filters["view"] == "stuck":
+            rows, more = queries.stuck(db, now=deps.now(request), where=where,
                                        stuck_after=settings.stuck_after), None
         else:
             rows, more = _page(db, user, where, cursor)
-        orgs = organization_records.names(db)
-    filters = {"state": state, "organization": organization, "day": day, "view": view}
     next_url = ("/console/requests?" + urlencode({**filters, "cursor": more})) if more else None
-    return render(request, "console/requests.html", title="Транзакции подписания", rows=rows,
-                  filters=filters, next_url=next_url, states=STATE_OPTIONS, organizations=orgs,
-                  tz=settings.console_timezone, item_titles=queries.ITEM_TITLES)
+    return {"rows": rows, "filters": filters, "next_url": next_url, "search": search,
+            "error": None, "tz": settings.console_timezone, "item_titles": queries.ITEM_TITLES}
 
 
 def _request_filter(state: str, organization: str, day: str, view: str,
-                    tz: str) -> signing.ListFilter:
+                    tz: str, search: SearchQuery | None = None) -> signing.ListFilter:
     bounds = day_range(day, tz) if day else None
     states = ["failed"] if view == "failed" else [state] if state in STATE_VALUES else []
     return signing.ListFilter(states=states, organization=organization or None,
                               appointment_from=bounds[0] if bounds else None,
-                              appointment_to=bounds[1] if bounds else None)
+                              appointment_to=bounds[1] if bounds else None, search=search)
 
 
 def _page(db: Session, user: StaffUser, where: signing.ListFilter,

@@ -4,16 +4,19 @@ queue, external systems' health, audit search, support requests and staff users.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from medsign.clinic import patients
+from medsign.clinic.patients import PatientInput
 from medsign.clock import FakeClock
 from medsign.db.models import (
     AuditRow,
     OrganizationRow,
+    PatientRow,
     ReconciliationFindingRow,
     SigningRequestRow,
     StaffUserRow,
@@ -284,3 +287,71 @@ def test_the_overview_has_no_reconciliation_section_without_findings(
         client: TestClient, seeded: stand.Seeded) -> None:
     stand.logged_in(client, "op")
     assert "Сверка после восстановления" not in client.get("/console").text
+
+
+def test_requests_are_found_by_name_phone_snils_and_ids(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    ivanova = stand.start_signing(engine, "a1", clock.now())
+    kuznetsova = stand.start_signing(engine, "a3", clock.now())
+    smirnov = stand.start_signing(engine, "a2", clock.now())
+    with Session(engine) as db:
+        db.get(SigningRequestRow, smirnov).transaction_id = "tx-777"  # type: ignore[union-attr]
+        db.scalars(select(PatientRow).where(PatientRow.external_id == "p3")).one().snils = (
+            "11223344595")
+        db.commit()
+    stand.logged_in(client, "op")
+
+    def found(q: str, **more: str) -> set[str]:
+        page = client.get("/console/requests", params={"q": q, **more})
+        assert page.status_code == 200
+        return {i for i in (ivanova, kuznetsova, smirnov) if f'data-request="{i}"' in page.text}
+
+    assert found("иванова") == {ivanova}
+    assert found("ПЕТРОВНА мар") == {ivanova}  # any part, any case, any order
+    assert found("ова") == {ivanova, kuznetsova}
+    assert found("ова", organization="mo2") == {kuznetsova}  # with the other filters
+    assert found("+7 (999) 000-00-02") == {smirnov}
+    assert found("8 999 000 00 01") == {ivanova}
+    assert found("112-233-445 95") == {kuznetsova}
+    assert found("a3") == {kuznetsova}  # the МИС's appointment id
+    assert found("tx-777") == {smirnov}  # the platform's transaction id
+    assert found(ivanova) == {ivanova}
+    assert found("tx-77") == set()  # ids are exact
+    assert found("   ") == {ivanova, kuznetsova, smirnov}
+
+
+def test_a_patient_renamed_by_the_mis_is_found_by_the_new_name(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    with Session(engine) as db:
+        patients.upsert(db, scope=SYSTEM, organization="mo1", external_id="p1",
+                        now=clock.now(), data=PatientInput(
+            organization="mo1", last_name="Ёлкина", first_name="Мария",
+            middle_name="Петровна", birth_date=date(1985, 3, 14), phone="+79990000001",
+            max_user_id=None))
+        db.commit()
+    stand.logged_in(client, "op")
+    assert request_id in client.get("/console/requests", params={"q": "елкина"}).text
+    assert request_id not in client.get("/console/requests", params={"q": "иванова"}).text
+
+
+def test_the_list_names_patients_organisations_and_documents(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    stand.start_signing(engine, "a3", clock.now())
+    stand.logged_in(client, "op")
+    page = client.get("/console/requests").text
+    assert "Кузнецова Ольга" in page and "Поликлиника mo2" in page
+    assert "medical_intervention" not in page
+    # the list alone, for the live update, keeps the search
+    fragment = client.get("/console/requests/list", params={"q": "кузнец"})
+    assert fragment.status_code == 200 and "Кузнецова Ольга" in fragment.text
+    assert "<html" not in fragment.text
+    assert "/console/requests/list?q=" in page
+
+
+def test_a_search_text_too_long_is_explained_next_to_the_box(
+        client: TestClient, seeded: stand.Seeded) -> None:
+    stand.logged_in(client, "op")
+    page = client.get("/console/requests", params={"q": "я" * 101})
+    assert page.status_code == 422
+    assert 'data-testid="search-error"' in page.text and 'aria-invalid="true"' in page.text
