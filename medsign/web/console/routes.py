@@ -8,7 +8,6 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import StringConstraints
 from sqlalchemy.orm import Session
 
 from medsign import health as external_health
@@ -16,7 +15,8 @@ from medsign.accounts.staff import StaffUser
 from medsign.db.engine import read_only
 from medsign.domain.errors import DomainError
 from medsign.domain.search import SearchQuery, parse_search
-from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningState
+from medsign.domain.signing import FINAL_STATES, SigningState
+from medsign.errors import Conflict, Unprocessable
 from medsign.records import organizations as organization_records
 from medsign.records.scope import Scope
 from medsign.runner import store
@@ -140,6 +140,20 @@ def _page(db: Session, user: StaffUser, where: signing.ListFilter,
 
 @router.get("/requests/{request_id}")
 def request_page(request: Request, user: deps.Operator, request_id: Id) -> Response:
+    return _request_detail(request, user, request_id)
+
+
+@router.get("/requests/{request_id}/live")
+def request_fragment(request: Request, user: deps.Operator, request_id: Id) -> Response:
+    """The request's facts and history alone, for the page's live update (the forms stay)."""
+    return _request_detail(request, user, request_id, fragment=True)
+
+
+def _request_detail(request: Request, user: StaffUser, request_id: str, *, status: int = 200,
+                    form: str | None = None, typed: str = "", error: str | None = None,
+                    fragment: bool = False) -> Response:
+    """The request's page; after a refused retry or cancel, ``form`` names the form whose
+    ``typed`` reason comes back with ``error`` beside it."""
     with deps.read_db(request) as db:
         view = signing.get(db, scope=scope_of(user), request_id=request_id)
         row = queries.with_items(db, [view])[0]
@@ -147,36 +161,46 @@ def request_page(request: Request, user: deps.Operator, request_id: Id) -> Respo
         mismatch = signing.signer_mismatches(db, [request_id]).get(request_id)
         names = queries.names(db, view)
     state = SigningState(view.row.state)
-    return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
+    return render(request, "console/_request_live.html" if fragment else "console/request.html",
+                  status=status, title=f"Транзакция {request_id}", row=row,
                   history=history, mismatch=mismatch, names=names,
                   can_retry=state is SigningState.failed,
                   can_cancel=state not in FINAL_STATES,
-                  tz=deps.web_settings(request).console_timezone,
-                  item_titles=queries.ITEM_TITLES)
+                  tz=row.listed.timezone, item_titles=queries.ITEM_TITLES,
+                  form=form, typed=typed, error=error,
+                  live_url=f"/console/requests/{quote(request_id)}/live")
 
 
-# Why an operator retries or cancels: required, and blanks do not count as an answer.
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000),
-                   Form()]
+# Why an operator retries or cancels: what was typed comes back with the error beside it;
+# the rule (required, trimmed, its length) is domain.signing.operator_reason.
+Reason = Annotated[str, Form(max_length=5000)]
 
 
 @router.post("/requests/{request_id}/retry")
 def retry(request: Request, user: deps.Operator, request_id: Id,
-          reason: Reason) -> Response:
-    with deps.write_db(request) as db:
-        signing.retry(db, scope=scope_of(user), request_id=request_id, now=deps.now(request),
-                      reason=reason)
-        db.commit()
+          reason: Reason = "") -> Response:
+    try:
+        with deps.write_db(request) as db:
+            signing.retry_by_operator(db, scope=scope_of(user), request_id=request_id,
+                                      now=deps.now(request), reason=reason)
+            db.commit()
+    except (Unprocessable, Conflict) as exc:
+        return _request_detail(request, user, request_id, status=exc.status, form="retry",
+                               typed=reason, error=exc.message)
     return _back_to(request_id, "retried")
 
 
 @router.post("/requests/{request_id}/cancel")
 def cancel(request: Request, user: deps.Operator, request_id: Id,
-           reason: Reason) -> Response:
-    with deps.write_db(request) as db:
-        signing.cancel(db, scope=scope_of(user), request_id=request_id, reason=reason,
-                       by=CancelledBy.operator, now=deps.now(request))
-        db.commit()
+           reason: Reason = "") -> Response:
+    try:
+        with deps.write_db(request) as db:
+            signing.cancel_by_operator(db, scope=scope_of(user), request_id=request_id,
+                                       now=deps.now(request), reason=reason)
+            db.commit()
+    except (Unprocessable, Conflict) as exc:
+        return _request_detail(request, user, request_id, status=exc.status, form="cancel",
+                               typed=reason, error=exc.message)
     return _back_to(request_id, "cancelled")
 
 

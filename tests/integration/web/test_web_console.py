@@ -355,3 +355,65 @@ def test_a_search_text_too_long_is_explained_next_to_the_box(
     page = client.get("/console/requests", params={"q": "я" * 101})
     assert page.status_code == 422
     assert 'data-testid="search-error"' in page.text and 'aria-invalid="true"' in page.text
+
+
+def test_a_blank_reason_is_refused_in_the_form_and_the_typed_text_stays(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.fail(engine, request_id, clock.now())
+    stand.logged_in(client, "op")
+    token = stand.token_of(client, f"/console/requests/{request_id}")
+    for which in ("retry", "cancel"):
+        for typed, words in (("   \t ", "не заполнено"), ("", "не заполнено"),
+                             (" ок ", "слишком короткая"), ("я" * 1001, "длиннее 1000")):
+            r = client.post(f"/console/requests/{request_id}/{which}",
+                            data={"csrf_token": token, "reason": typed})
+            assert r.status_code == 422, (which, typed)
+            # the request's own page, the error beside the field, what was typed kept
+            assert f'data-testid="{which}-error"' in r.text and words in r.text
+            field = r.text[r.text.index(f'id="{which}-reason"'):]
+            field = field[:field.index("</textarea>")]
+            assert 'aria-invalid="true"' in field and "autofocus" in field
+            assert field.endswith(typed.replace("'", "&#39;"))
+            assert 'data-testid="request-live"' in r.text
+    with Session(engine) as db:
+        assert db.get(SigningRequestRow, request_id).state == "failed"  # type: ignore[union-attr]
+        assert not db.scalars(select(AuditRow).where(
+            AuditRow.subject_id == request_id,
+            AuditRow.action.in_(["signing.retried", "signing.cancelled_by_operator"]))).all()
+    r = client.post(f"/console/requests/{request_id}/cancel",
+                    data={"csrf_token": token, "reason": "  пациент попросил  "})
+    assert r.status_code == 303
+    with Session(engine) as db:
+        row = db.get(SigningRequestRow, request_id)
+        assert row is not None and row.state == "cancelled"
+        assert row.reason == "пациент попросил"  # trimmed
+
+
+def test_a_refused_action_on_a_request_that_moved_on_is_shown_on_its_page(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.fail(engine, request_id, clock.now())
+    stand.logged_in(client, "op")
+    token = stand.token_of(client, f"/console/requests/{request_id}")
+    with Session(engine) as db:
+        signing.cancel(db, scope=SYSTEM, request_id=request_id, reason="тест",
+                       by=CancelledBy.operator, now=clock.now())
+        db.commit()
+    r = client.post(f"/console/requests/{request_id}/retry",
+                    data={"csrf_token": token, "reason": "платформа снова доступна"})
+    assert r.status_code == 409 and 'data-testid="message-error"' in r.text
+    assert "только транзакцию в состоянии «ошибка»" in r.text
+
+
+def test_the_request_page_updates_itself(client: TestClient, seeded: stand.Seeded,
+                                         engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.logged_in(client, "op")
+    page = client.get(f"/console/requests/{request_id}").text
+    assert f'data-refresh-url="/console/requests/{request_id}/live"' in page
+    stand.fail(engine, request_id, clock.now())
+    live = client.get(f"/console/requests/{request_id}/live")
+    assert live.status_code == 200 and "<html" not in live.text
+    assert 'data-testid="request-state"' in live.text and "ошибка" in live.text
+    assert 'data-testid="retry-form"' not in live.text  # the forms are not replaced
