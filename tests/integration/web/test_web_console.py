@@ -417,3 +417,86 @@ def test_the_request_page_updates_itself(client: TestClient, seeded: stand.Seede
     assert live.status_code == 200 and "<html" not in live.text
     assert 'data-testid="request-state"' in live.text and "ошибка" in live.text
     assert 'data-testid="retry-form"' not in live.text  # the forms are not replaced
+
+
+def test_an_admin_disables_a_user_whose_sessions_end_at_once_and_re_enables_them(
+        new_client: Callable[[], TestClient], seeded: stand.Seeded, engine: Engine) -> None:
+    doctor = stand.logged_in(new_client(), "doc1")
+    admin = stand.logged_in(new_client(), "adm")
+    users = admin.get("/console/users").text
+    assert 'data-login="doc1" data-active="yes"' in users and "не входил" in users
+    r = admin.post("/console/users/doc1/disable",
+                   data={"csrf_token": stand.token_of(admin, "/console/users")})
+    assert r.status_code == 303 and r.headers["location"].endswith("msg=user_disabled")
+    assert doctor.get("/doctor").status_code == 303  # the session is gone
+    doctor.cookies.clear()
+    assert stand.login(doctor, "doc1", stand.PASSWORD).status_code != 303
+    assert 'data-login="doc1" data-active="no"' in admin.get("/console/users").text
+    r = admin.post("/console/users/doc1/enable",
+                   data={"csrf_token": stand.token_of(admin, "/console/users")})
+    assert r.status_code == 303
+    assert stand.login(doctor, "doc1", stand.PASSWORD).status_code == 303
+    with Session(engine) as db:
+        actions = [a for a, in db.execute(select(AuditRow.action).where(
+            AuditRow.subject_id == "doc1", AuditRow.actor == "web:adm")
+            .order_by(AuditRow.id))]
+        row = db.scalars(select(StaffUserRow).where(StaffUserRow.login == "doc1")).one()
+    assert actions == ["staff_user.disabled", "staff_user.enabled"]
+    assert row.last_login_at is not None and row.disabled_at is None
+    assert "не входил" not in admin.get("/console/users").text.split('data-login="doc1"')[1] \
+        .split("</tr>")[0]
+
+
+def test_an_admin_changes_a_role_and_the_organisation(
+        new_client: Callable[[], TestClient], seeded: stand.Seeded, engine: Engine) -> None:
+    doctor = stand.logged_in(new_client(), "doc1")
+    admin = stand.logged_in(new_client(), "adm")
+    token = stand.token_of(admin, "/console/users")
+    r = admin.post("/console/users/role", data={"csrf_token": token, "login": "doc1",
+                                                "role": "doctor", "organization": ""})
+    assert r.status_code == 422 and "Для врача укажите" in r.text
+    r = admin.post("/console/users/role", data={"csrf_token": token, "login": "doc1",
+                                                "role": "doctor", "organization": "mo2"})
+    assert r.status_code == 303
+    assert 'data-appointment="a3"' in doctor.get("/doctor").text  # the other МО's board
+    r = admin.post("/console/users/role", data={"csrf_token": token, "login": "doc1",
+                                                "role": "operator", "organization": ""})
+    assert r.status_code == 303
+    assert doctor.get("/console/requests").status_code == 200
+    with Session(engine) as db:
+        changes = db.scalars(select(AuditRow).where(AuditRow.action == "staff_user.changed",
+                                                    AuditRow.subject_id == "doc1")
+                             .order_by(AuditRow.id)).all()
+    assert [c.details for c in changes] == [
+        {"role": "врач → врач", "organization": "mo1 → mo2"},
+        {"role": "врач → оператор", "organization": "mo2 → —"}]
+    audit_page = admin.get("/console/audit", params={"action": "staff_user.changed"}).text
+    assert "роль или МО сотрудника изменены" in audit_page
+
+
+def test_the_last_admin_can_neither_be_disabled_nor_demoted(
+        client: TestClient, seeded: stand.Seeded, engine: Engine) -> None:
+    stand.logged_in(client, "adm")
+    token = stand.token_of(client, "/console/users")
+    r = client.post("/console/users/adm/disable", data={"csrf_token": token})
+    assert r.status_code == 409 and "последний действующий администратор" in r.text
+    r = client.post("/console/users/role", data={"csrf_token": token, "login": "adm",
+                                                 "role": "operator", "organization": ""})
+    assert r.status_code == 409 and "последний действующий администратор" in r.text
+    # with a second administrator, the first may step down
+    client.post("/console/users/role", data={"csrf_token": token, "login": "op",
+                                             "role": "admin", "organization": ""})
+    r = client.post("/console/users/adm/disable", data={"csrf_token": token})
+    assert r.status_code == 303
+    with Session(engine) as db:
+        assert db.scalars(select(StaffUserRow.disabled_at)
+                          .where(StaffUserRow.login == "adm")).one() is not None
+        assert not db.scalars(select(AuditRow).where(
+            AuditRow.action == "staff_user.changed", AuditRow.subject_id == "adm")).all()
+
+
+def test_only_an_admin_manages_staff(client: TestClient, seeded: stand.Seeded) -> None:
+    stand.logged_in(client, "op")
+    token = stand.token_of(client, "/console/requests")
+    r = client.post("/console/users/doc1/disable", data={"csrf_token": token})
+    assert r.status_code == 403

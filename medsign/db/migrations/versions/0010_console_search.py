@@ -5,7 +5,8 @@
 index — trigrams (``pg_trgm``, GIN) on PostgreSQL, a plain index on SQLite. Indexes on
 ``patients.phone`` and ``appointments.external_id`` serve the search by phone and by the
 МИС's appointment id (``transaction_id``, ``snils`` and the request id have theirs already).
-Existing patients get their ``search_name`` here.
+Existing patients get their ``search_name`` here. ``staff_users.last_login_at``: the users
+page shows each employee's last login.
 
 Revision ID: 0010
 Revises: 0009
@@ -17,6 +18,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import medsign.db.types
 from medsign.domain.search import name_key
 
 revision = '0010'
@@ -41,6 +43,9 @@ def upgrade() -> None:
         op.create_index('ix_patients_search_name', 'patients', ['search_name'])
     op.create_index('ix_patients_phone', 'patients', ['phone'])
     op.create_index(op.f('ix_appointments_external_id'), 'appointments', ['external_id'])
+    with op.batch_alter_table('staff_users') as batch:
+        batch.add_column(sa.Column('last_login_at', medsign.db.types.UTCDateTime(),
+                                   nullable=True))
 
 
 def _fill_search_names() -> None:
@@ -54,6 +59,8 @@ def _fill_search_names() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('staff_users') as batch:
+        batch.drop_column('last_login_at')
     op.drop_index(op.f('ix_appointments_external_id'), table_name='appointments')
     op.drop_index('ix_patients_phone', table_name='patients')
     op.drop_index('ix_patients_search_name', table_name='patients')
