@@ -133,7 +133,8 @@ def render(request: Request, name: str, *, status: int = 200,
         "visitor": visitor, "csrf_token": getattr(visitor, "csrf_token", None),
         "refresh_seconds": getattr(settings, "refresh_seconds", 5), "notice": notice,
         "request_id": getattr(request.state, "request_id", None),
-        "mo_warnings": getattr(request.state, "mo_warnings", ())}
+        "mo_warnings": getattr(request.state, "mo_warnings", ()),
+        "console_alerts": getattr(request.state, "console_alerts", 0)}
     response: HTMLResponse = templates.TemplateResponse(request, name, {**base, **context},
                                                         status_code=status)
     return response

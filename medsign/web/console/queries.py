@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
@@ -29,11 +29,13 @@ from medsign.db.models import (
     WorkItemRow,
 )
 from medsign.domain import audit as audit_words
+from medsign.domain.alerts import AlertKind
 from medsign.domain.consents import ConsentKind
 from medsign.domain.reconciliation import Outcome
-from medsign.domain.signing import ACTIVE_STATES, FINAL_STATES, SigningState, action_title
+from medsign.domain.signing import FINAL_STATES, SigningState, action_title
 from medsign.records.patients import full_name
 from medsign.runner import store
+from medsign.signing import alerts as signing_alerts
 from medsign.signing import repository as signing_repository
 from medsign.signing import service as signing
 from medsign.signing.service import RequestView
@@ -139,18 +141,23 @@ def _listed(db: Session, views: list[RequestView]) -> dict[str, Listed]:
 
 def stuck(db: Session, *, now: datetime, stuck_after: timedelta, limit: int = 100,
           where: signing_repository.ListFilter | None = None) -> list[ConsoleRequest]:
-    newest = (select(WorkItemRow.ref, func.max(WorkItemRow.id).label("item_id"))
-              .where(WorkItemRow.kind == signing.SIGNING_KIND).group_by(WorkItemRow.ref)
-              .subquery())
-    query: Select[Any] = (signing_repository.view_query()  # type: ignore[assignment]
-             .outerjoin(newest, newest.c.ref == SigningRequestRow.id)
-             .outerjoin(WorkItemRow, WorkItemRow.id == newest.c.item_id)
-             .where(SigningRequestRow.state.in_([s.value for s in ACTIVE_STATES]),
-                    or_(WorkItemRow.id.is_(None), WorkItemRow.status != store.SCHEDULED,
-                        WorkItemRow.updated_at < now - stuck_after))
-             .order_by(SigningRequestRow.updated_at).limit(limit))
+    return _listing(db, signing_alerts.condition(AlertKind.stalled, now, stuck_after), where,
+                    limit)
+
+
+def alerting(db: Session, *, now: datetime, stall_after: timedelta, limit: int = 100,
+             where: signing_repository.ListFilter | None = None) -> list[ConsoleRequest]:
+    """Failed and stalled requests: what the console's badge counts."""
+    either = or_(*(signing_alerts.condition(k, now, stall_after) for k in AlertKind))
+    return _listing(db, either, where, limit)
+
+
+def _listing(db: Session, condition: Any, where: signing_repository.ListFilter | None,
+             limit: int) -> list[ConsoleRequest]:
+    query = signing_alerts.latest_item_query().where(condition)
     if where is not None:
         query = signing_repository.apply_filters(query, where)
+    query = query.order_by(SigningRequestRow.updated_at).limit(limit)
     return with_items(db, [RequestView(*r) for r in db.execute(query).all()])
 
 

@@ -112,6 +112,9 @@ def _requests(request: Request, user: StaffUser, filters: dict[str, str],
         if filters["view"] == "stuck":
             rows, more = queries.stuck(db, now=deps.now(request), where=where,
                                        stuck_after=settings.stuck_after), None
+        elif filters["view"] == "alerts":
+            rows, more = queries.alerting(db, now=deps.now(request), where=where,
+                                          stall_after=settings.stuck_after), None
         else:
             rows, more = _page(db, user, where, cursor)
     next_url = ("/console/requests?" + urlencode({**filters, "cursor": more})) if more else None

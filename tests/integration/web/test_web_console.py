@@ -500,3 +500,30 @@ def test_only_an_admin_manages_staff(client: TestClient, seeded: stand.Seeded) -
     token = stand.token_of(client, "/console/requests")
     r = client.post("/console/users/doc1/disable", data={"csrf_token": token})
     assert r.status_code == 403
+
+
+def test_failed_and_stalled_requests_raise_the_badge_the_list_and_the_metric(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    stalling = stand.start_signing(engine, "a1", clock.now())
+    failing = stand.start_signing(engine, "a3", clock.now())
+    stand.logged_in(client, "op")
+    page = client.get("/console/requests").text
+    assert 'data-testid="alert-badge"' not in page
+    assert 'medsign_signing_alerts{kind="failed"} 0.0' in client.get("/metrics").text
+    stand.fail(engine, failing, clock.now())
+    page = client.get("/console/notifications").text  # on every console page
+    assert 'data-testid="alert-badge"' in page and "Внимание: 1" in page
+    assert 'href="/console/requests?view=alerts"' in page
+    listed = client.get("/console/requests", params={"view": "alerts"}).text
+    assert f'data-request="{failing}"' in listed and f'data-request="{stalling}"' not in listed
+    clock.advance(timedelta(minutes=31))  # [console] stall_after: 30 minutes
+    stand.logged_in(client, "op")  # the idle session has ended meanwhile
+    assert "Внимание: 2" in client.get("/console/requests").text
+    listed = client.get("/console/requests", params={"view": "alerts"}).text
+    assert f'data-request="{failing}"' in listed and f'data-request="{stalling}"' in listed
+    metrics = client.get("/metrics").text
+    assert 'medsign_signing_alerts{kind="failed"} 1.0' in metrics
+    assert 'medsign_signing_alerts{kind="stalled"} 1.0' in metrics
+    # the search narrows the alerts too
+    listed = client.get("/console/requests", params={"view": "alerts", "q": "иванова"}).text
+    assert f'data-request="{stalling}"' in listed and f'data-request="{failing}"' not in listed
