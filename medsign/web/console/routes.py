@@ -182,29 +182,31 @@ Reason = Annotated[str, Form(max_length=5000)]
 @router.post("/requests/{request_id}/retry")
 def retry(request: Request, user: deps.Operator, request_id: Id,
           reason: Reason = "") -> Response:
-    try:
-        with deps.write_db(request) as db:
-            signing.retry_by_operator(db, scope=scope_of(user), request_id=request_id,
-                                      now=deps.now(request), reason=reason)
-            db.commit()
-    except (Unprocessable, Conflict) as exc:
-        return _request_detail(request, user, request_id, status=exc.status, form="retry",
-                               typed=reason, error=exc.message)
-    return _back_to(request_id, "retried")
+    return _act(request, user, request_id, reason, "retry")
 
 
 @router.post("/requests/{request_id}/cancel")
 def cancel(request: Request, user: deps.Operator, request_id: Id,
            reason: Reason = "") -> Response:
+    return _act(request, user, request_id, reason, "cancel")
+
+
+_ACTIONS = {"retry": (signing.retry_by_operator, "retried"),
+            "cancel": (signing.cancel_by_operator, "cancelled")}
+
+
+def _act(request: Request, user: StaffUser, request_id: str, reason: str,
+         which: str) -> Response:
+    action, done = _ACTIONS[which]
     try:
         with deps.write_db(request) as db:
-            signing.cancel_by_operator(db, scope=scope_of(user), request_id=request_id,
-                                       now=deps.now(request), reason=reason)
+            action(db, scope=scope_of(user), request_id=request_id, now=deps.now(request),
+                   reason=reason)
             db.commit()
     except (Unprocessable, Conflict) as exc:
-        return _request_detail(request, user, request_id, status=exc.status, form="cancel",
+        return _request_detail(request, user, request_id, status=exc.status, form=which,
                                typed=reason, error=exc.message)
-    return _back_to(request_id, "cancelled")
+    return _back_to(request_id, done)
 
 
 def _back_to(request_id: str, msg: str) -> Response:
