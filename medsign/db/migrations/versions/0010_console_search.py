@@ -32,8 +32,8 @@ _patients = sa.table('patients', sa.column('id', sa.Integer), sa.column('last_na
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('patients') as batch:
-        batch.add_column(sa.Column('search_name', sa.String(length=610), nullable=True))
+    # Plain ADD COLUMN (SQLite too): a batch would copy ``patients``, which others refer to.
+    op.add_column('patients', sa.Column('search_name', sa.String(length=610), nullable=True))
     _fill_search_names()
     if op.get_context().dialect.name == 'postgresql':
         op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
@@ -43,9 +43,8 @@ def upgrade() -> None:
         op.create_index('ix_patients_search_name', 'patients', ['search_name'])
     op.create_index('ix_patients_phone', 'patients', ['phone'])
     op.create_index(op.f('ix_appointments_external_id'), 'appointments', ['external_id'])
-    with op.batch_alter_table('staff_users') as batch:
-        batch.add_column(sa.Column('last_login_at', medsign.db.types.UTCDateTime(),
-                                   nullable=True))
+    op.add_column('staff_users', sa.Column('last_login_at', medsign.db.types.UTCDateTime(),
+                                           nullable=True))
 
 
 def _fill_search_names() -> None:
@@ -59,10 +58,10 @@ def _fill_search_names() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('staff_users') as batch:
-        batch.drop_column('last_login_at')
+    # Not batches: SQLite would rebuild tables other tables' foreign keys reference;
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+) drops the columns in place.
+    op.drop_column('staff_users', 'last_login_at')
     op.drop_index(op.f('ix_appointments_external_id'), table_name='appointments')
     op.drop_index('ix_patients_phone', table_name='patients')
     op.drop_index('ix_patients_search_name', table_name='patients')
-    with op.batch_alter_table('patients') as batch:
-        batch.drop_column('search_name')
+    op.drop_column('patients', 'search_name')
