@@ -52,7 +52,8 @@ def create_app(engine: Engine, *, clock: Clock | None = None,
     app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
                                  bot=bot, identities=identities)
     app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock, identities,
-                                        crls=web.crls if web else None)
+                                        crls=web.crls if web else None,
+                                        stall_after=(web or WebSettings()).stuck_after)
     problems.install(app)
     app.include_router(reference.router, tags=["Справочные данные"])
     app.include_router(signing.router, tags=["Подписание"])

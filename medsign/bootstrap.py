@@ -134,6 +134,7 @@ class Container:
         esia = self.esia_factory()
         return WebSettings(cookie_secure=cookie_secure_for(s.server.public_url, s.profile),
                            allow_demo_passwords=s.profile == "demo",
+                           stuck_after=s.console.stall_after,
                            archive_limits=s.signing, esia=esia,
                            health=self.health(),
                            trusted_proxies=s.server.trusted_proxies, crls=self.revocation(),

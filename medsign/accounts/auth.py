@@ -174,6 +174,10 @@ def settle(db: Session, candidate: Candidate, verdict: Verdict, *, now: datetime
         db.execute(update(PortalAccountRow)
                    .where(PortalAccountRow.id == candidate.owner.portal_account_id)
                    .values(last_login_at=now))
+    if candidate.owner.staff_user_id is not None:  # and the users page, an employee's
+        db.execute(update(StaffUserRow)
+                   .where(StaffUserRow.id == candidate.owner.staff_user_id)
+                   .values(last_login_at=now))
     _audit(db, candidate, "web.login", now, details)
     return Settled(token, timedelta(0), cookie_value(device, candidate.other_devices))
 

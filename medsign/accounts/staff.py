@@ -1,7 +1,8 @@
 """Staff accounts: doctors (bound to one medical organisation), operators, administrators.
 
 Creating a user and changing a password check the password policy (``passwords``) and are
-audited; nothing here commits.
+audited; so are disabling, re-enabling and changing a role or МО, which never leave the
+service without an active administrator. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from medsign.accounts import passwords
+from medsign.accounts import passwords, sessions
+from medsign.accounts.sessions import Owner
 from medsign.db.models import OrganizationRow, StaffUserRow
 from medsign.errors import Conflict, NotFound, Unprocessable
 from medsign.records import audit, organizations
@@ -52,6 +54,8 @@ class StaffUser:
     role: Role
     organization_code: str | None
     organization_name: str | None
+    disabled_at: datetime | None = None
+    last_login_at: datetime | None = None
 
     @property
     def actor(self) -> str:
@@ -125,6 +129,74 @@ def set_password(db: Session, *, login: str, password: str, allow_demo_password:
     return row
 
 
+def set_disabled(db: Session, *, login: str, disabled: bool, actor: str,
+                 now: datetime) -> StaffUserRow:
+    """Disable an account (it cannot log in; its sessions end at once) or let it in again."""
+    row = _existing(db, login)
+    if disabled == (row.disabled_at is not None):
+        return row  # already so: nothing to change, nothing to audit
+    if disabled:
+        _keep_an_admin(db, row, "отключить")
+        row.disabled_at = now
+        sessions.end_all_of(db, owner=Owner(staff_user_id=row.id))
+    else:
+        row.disabled_at = None
+    row.updated_at = now
+    audit.record(db, at=now, actor=actor,
+                 action="staff_user.disabled" if disabled else "staff_user.enabled",
+                 subject_type="staff_user", subject_id=row.login, organization_code=None)
+    return row
+
+
+def change_role(db: Session, *, login: str, role: str, organization: str | None, actor: str,
+                now: datetime) -> StaffUserRow:
+    """A new role (and МО: a doctor's only). Pages read the role per request, so it holds
+    from the employee's next click."""
+    row = _existing(db, login)
+    try:
+        new_role = Role(role)
+    except ValueError:
+        raise Unprocessable("invalid_role", "Роль: doctor, operator или admin.") from None
+    org = _organization_for(db, new_role, organization or None)
+    before = (row.role, _code_of(db, row.organization_id))
+    after = (new_role.value, org.code if org else None)
+    if before == after:
+        return row
+    if new_role is not Role.admin:
+        _keep_an_admin(db, row, "снять роль администратора у")
+    row.role, row.organization_id = new_role.value, org.id if org else None
+    row.updated_at = now
+    audit.record(db, at=now, actor=actor, action="staff_user.changed", subject_type="staff_user",
+                 subject_id=row.login, organization_code=after[1],
+                 details={"role": f"{Role(before[0]).title} → {new_role.title}",
+                          "organization": f"{before[1] or '—'} → {after[1] or '—'}"})
+    return row
+
+
+def _keep_an_admin(db: Session, row: StaffUserRow, what: str) -> None:
+    """The service keeps at least one active administrator: nobody could manage staff else."""
+    if row.role != Role.admin.value or row.disabled_at is not None:
+        return
+    others = db.scalar(select(func.count()).select_from(StaffUserRow).where(
+        StaffUserRow.role == Role.admin.value, StaffUserRow.disabled_at.is_(None),
+        StaffUserRow.id != row.id))
+    if not others:
+        raise Conflict("last_admin", f"Нельзя {what} «{row.login}»: это последний действующий "
+                       "администратор. Сначала назначьте другого администратора.")
+
+
+def _existing(db: Session, login: str) -> StaffUserRow:
+    row = find(db, login)
+    if row is None:
+        raise NotFound("staff_user_not_found", f"Пользователь «{login}» не найден.")
+    return row
+
+
+def _code_of(db: Session, organization_id: int | None) -> str | None:
+    return None if organization_id is None else db.get_one(OrganizationRow,
+                                                           organization_id).code
+
+
 def find(db: Session, login: str) -> StaffUserRow | None:
     return db.scalars(select(StaffUserRow)
                       .where(StaffUserRow.login == normalize_login(login))).first()
@@ -144,7 +216,8 @@ def get(db: Session, user_id: int) -> StaffUser | None:
 def to_user(row: StaffUserRow, org: OrganizationRow | None) -> StaffUser:
     return StaffUser(id=row.id, login=row.login, full_name=row.full_name, role=Role(row.role),
                      organization_code=org.code if org else None,
-                     organization_name=org.name if org else None)
+                     organization_name=org.name if org else None,
+                     disabled_at=row.disabled_at, last_login_at=row.last_login_at)
 
 
 def list_all(db: Session) -> list[StaffUser]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -37,7 +38,7 @@ from medsign.db.engine import READ_ONLY, reachable, read_only
 from medsign.integrations.crl import CrlSources
 from medsign.runner import store
 from medsign.serving import Call, state
-from medsign.signing import availability
+from medsign.signing import alerts, availability
 from medsign.signing.availability import IdentityCheck, OrganizationIdentity
 
 router = APIRouter()
@@ -176,16 +177,42 @@ class IdentityCollector(Collector):
         yield usable
 
 
+class AlertCollector(Collector):
+    """Signing transactions that need an operator (``domain.alerts``: failed, stalled), read
+    from the database at scrape time — the numbers of the console's badge."""
+
+    def __init__(self, engine: Engine, clock: Clock, stall_after: timedelta) -> None:
+        self._engine, self._clock, self._stall_after = engine, clock, stall_after
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily("medsign_signing_alerts",
+                                  "Signing transactions that failed or stalled (no progress "
+                                  "for the configured period in an active state), by kind",
+                                  labels=["kind"])
+        try:
+            with Session(bind=self._engine.execution_options(**{READ_ONLY: True})) as db:
+                counts = alerts.alert_counts(db, now=self._clock.now(),
+                                             stall_after=self._stall_after)
+        except Exception:  # a scrape must answer even when the database does not
+            counts = {}
+        for kind, count in counts.items():
+            gauge.add_metric([kind.value], count)
+        yield gauge
+
+
 class HttpMetrics:
     def __init__(self, engine: Engine, clock: Clock,
                  identities: IdentityCheck | None = None,
-                 crls: CrlSources | None = None) -> None:
+                 crls: CrlSources | None = None,
+                 stall_after: timedelta | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("medsign_http_requests_total", "HTTP requests",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("medsign_http_request_seconds", "HTTP request latency",
                                  ["method", "route"], registry=self.registry)
         self.registry.register(QueueCollector(engine, clock))
+        if stall_after is not None:
+            self.registry.register(AlertCollector(engine, clock, stall_after))
         if identities is not None:
             self.registry.register(IdentityCollector(engine, clock, identities))
         if crls is not None:

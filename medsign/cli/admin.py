@@ -93,3 +93,40 @@ def user_list(ctx: click.Context) -> None:
     from medsign.accounts import staff
     for u in in_session(ctx, lambda db, _now: staff.list_all(db)):
         click.echo(f"{u.login}\t{u.role.value}\t{u.organization_code or '-'}\t{u.full_name}")
+
+
+@user.command("disable", help="Отключить сотрудника: войти он не сможет, его сеансы завершатся.")
+@config_option
+@click.option("--login", required=True, help="Логин сотрудника.")
+@click.pass_context
+def user_disable(ctx: click.Context, login: str) -> None:
+    from medsign.accounts import staff
+    in_session(ctx, lambda db, now: staff.set_disabled(db, login=login, disabled=True,
+                                                        actor="cli", now=now))
+    click.echo(f"Пользователь «{staff.normalize_login(login)}» отключён.")
+
+
+@user.command("enable", help="Снова допустить отключённого сотрудника.")
+@config_option
+@click.option("--login", required=True, help="Логин сотрудника.")
+@click.pass_context
+def user_enable(ctx: click.Context, login: str) -> None:
+    from medsign.accounts import staff
+    in_session(ctx, lambda db, now: staff.set_disabled(db, login=login, disabled=False,
+                                                        actor="cli", now=now))
+    click.echo(f"Пользователь «{staff.normalize_login(login)}» снова может входить.")
+
+
+@user.command("role", help="Изменить роль сотрудника (и МО врача).")
+@config_option
+@click.option("--login", required=True, help="Логин сотрудника.")
+@click.option("--role", required=True, type=click.Choice(["doctor", "operator", "admin"]),
+              help="Новая роль.")
+@click.option("--organization", metavar="CODE", help="Код МО врача (только для doctor).")
+@click.pass_context
+def user_role(ctx: click.Context, login: str, role: str, organization: str | None) -> None:
+    from medsign.accounts import staff
+    in_session(ctx, lambda db, now: staff.change_role(db, login=login, role=role,
+                                                       organization=organization,
+                                                       actor="cli", now=now))
+    click.echo(f"Роль пользователя «{staff.normalize_login(login)}» изменена.")

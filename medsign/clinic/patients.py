@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from medsign.db.models import OrganizationRow, PatientRow
 from medsign.domain.patients import Patient
+from medsign.domain.search import name_key
 from medsign.notifications import service as notifications
 from medsign.notifications.service import NotificationPolicy
 from medsign.records import audit, organizations
@@ -66,6 +67,7 @@ def _copy(patient: Patient, row: PatientRow, org: OrganizationRow) -> None:
     row.organization_id = org.id
     row.last_name, row.first_name = patient.last_name, patient.first_name
     row.middle_name, row.birth_date = patient.middle_name, patient.birth_date
+    row.search_name = name_key(patient.last_name, patient.first_name, patient.middle_name)
     row.phone = patient.phone
     row.snils = patient.snils  # PUT states the whole record: an omitted СНИЛС is cleared
     # An omitted MAX id keeps the link the bot may have made itself; a new one is reachable.

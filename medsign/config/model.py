@@ -274,6 +274,13 @@ class HousekeepingSettings(Section):
     link_tokens: PositiveDuration = _seconds(30 * 86400)
 
 
+class ConsoleSettings(Section):
+    """The operators' console: when an active signing transaction counts as stalled (the
+    badge, the «требуют внимания» list and the ``medsign_signing_alerts`` metric)."""
+
+    stall_after: PositiveDuration = _seconds(30 * 60)
+
+
 class LoggingSettings(Section):
     level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -308,6 +315,7 @@ class Settings(BaseSettings):
     email: EmailSettings = Field(default_factory=EmailSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -157,6 +157,26 @@ _ACTION_VALUES = frozenset(a.value for a in SigningAction)
 _STATE_VALUES = frozenset(s.value for s in SigningState)
 
 
+OPERATOR_REASON_MIN, OPERATOR_REASON_MAX = 3, 1000
+
+
+def operator_reason(raw: str, label: str) -> str:
+    """Why an operator retries or cancels, as it goes into the history: required, trimmed,
+    from ``OPERATOR_REASON_MIN`` to ``OPERATOR_REASON_MAX`` characters; spaces alone are no
+    answer. Raises ``DomainError`` on ``reason`` with a message naming the field."""
+    text = raw.strip()
+    if not text:
+        raise DomainError("reason_required", f"Поле «{label}» не заполнено: напишите, "
+                          "почему вы это делаете (одни пробелы не считаются).", "reason")
+    if len(text) < OPERATOR_REASON_MIN:
+        raise DomainError("reason_too_short", f"{label} слишком короткая: напишите хотя бы "
+                          f"{OPERATOR_REASON_MIN} символа.", "reason")
+    if len(text) > OPERATOR_REASON_MAX:
+        raise DomainError("reason_too_long", f"{label} длиннее {OPERATOR_REASON_MAX} "
+                          f"символов (сейчас {len(text)}): сократите её.", "reason")
+    return text
+
+
 def action_title(action: str, to_state: str | None = None) -> str:
     """Words for a stored action; one this version does not know (a newer state's, or a row
     written before actions were recorded) reads as the state it led to."""

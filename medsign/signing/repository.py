@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, and_, bindparam, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    false,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from medsign.db.integrity import get_existing
@@ -32,6 +43,7 @@ from medsign.db.models import (
     WorkItemRow,
 )
 from medsign.domain.consents import ConsentState
+from medsign.domain.search import SearchQuery
 from medsign.domain.signing import FINAL_STATES, SigningState
 
 # Kinds of stored documents: the platform's archive as received, one MO counter-signature.
@@ -156,6 +168,7 @@ class ListFilter:
     created_to: datetime | None = None
     appointment_from: datetime | None = None
     appointment_to: datetime | None = None
+    search: SearchQuery | None = None  # the console's one search box, read by domain.search
 
 
 @dataclass(frozen=True)
@@ -190,11 +203,9 @@ def page(db: Session, *, where: ListFilter, organization_ids: list[int] | None,
     """Newest first, keyset-paginated on (created_at, id): the page after ``after``.
     ``organization_ids`` None: every organisation."""
     query: Select[Any] = _VIEW  # type: ignore[assignment]  # widen the row shape
-    if where.organization is not None:
-        query = query.where(OrganizationRow.code == where.organization)
     if organization_ids is not None:
         query = query.where(SigningRequestRow.organization_id.in_(organization_ids))
-    query = _filters(query, where)
+    query = apply_filters(query, where)
     if after is not None:
         created_at, last_id = after
         query = query.where(or_(SigningRequestRow.created_at < created_at,
@@ -204,8 +215,11 @@ def page(db: Session, *, where: ListFilter, organization_ids: list[int] | None,
     return [RequestView(*r) for r in db.execute(query.limit(limit)).all()]
 
 
-def _filters(query: Select[Any], where: ListFilter) -> Select[Any]:
+def apply_filters(query: Select[Any], where: ListFilter) -> Select[Any]:
+    """``where`` on a query of ``view_query()``'s shape (also for the console's own lists)."""
     R, A = SigningRequestRow, AppointmentRow  # noqa: N806
+    if where.organization is not None:
+        query = query.where(OrganizationRow.code == where.organization)
     if where.states:
         query = query.where(R.state.in_(list(where.states)))
     if where.created_from is not None:
@@ -216,7 +230,26 @@ def _filters(query: Select[Any], where: ListFilter) -> Select[Any]:
         query = query.where(A.starts_at >= where.appointment_from)
     if where.appointment_to is not None:
         query = query.where(A.starts_at < where.appointment_to)
+    if where.search is not None:
+        query = query.where(_matches(where.search))
     return query
+
+
+def _matches(search: SearchQuery) -> ColumnElement[bool]:
+    """A request matching any reading of the search text; each reading an indexed column."""
+    R, A, P = SigningRequestRow, AppointmentRow, PatientRow  # noqa: N806
+    found: list[ColumnElement[bool]] = []
+    if search.name_words:
+        found.append(and_(*(P.search_name.contains(w, autoescape=True)
+                            for w in search.name_words)))
+    if search.phone is not None:
+        found.append(P.phone == search.phone)
+    if search.snils is not None:
+        found.append(P.snils == search.snils)
+    if search.identifier is not None:
+        found.extend((A.external_id == search.identifier,
+                      R.transaction_id == search.identifier, R.id == search.identifier))
+    return or_(*found) if found else false()
 
 
 def mismatch_events(db: Session, request_ids: Sequence[str]) -> list[SigningEventRow]:

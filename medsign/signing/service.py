@@ -36,6 +36,7 @@ from medsign.db.models import (
     SigningRequestRow,
 )
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
+from medsign.domain.errors import DomainError
 from medsign.domain.signer_check import SignerMismatch
 from medsign.domain.signing import (
     CancelledBy,
@@ -43,6 +44,7 @@ from medsign.domain.signing import (
     SigningEvent,
     SigningRequest,
     SigningState,
+    operator_reason,
 )
 from medsign.errors import Conflict, NotFound, Unprocessable
 from medsign.notifications import service as notifications
@@ -384,6 +386,27 @@ def retry(db: Session, *, scope: Scope, request_id: str, now: datetime,
     request.retry(reason)
     save(db, view.row, request, actor=scope.actor, now=now)
     return view
+
+
+def retry_by_operator(db: Session, *, scope: Scope, request_id: str, now: datetime,
+                      reason: str) -> RequestView:
+    """The console's retry: ``reason`` is required (``domain.signing.operator_reason``)."""
+    return retry(db, scope=scope, request_id=request_id, now=now,
+                 reason=_operator_reason(reason, "Причина повтора"))
+
+
+def cancel_by_operator(db: Session, *, scope: Scope, request_id: str, now: datetime,
+                       reason: str) -> RequestView:
+    """The console's cancel: ``reason`` is required (``domain.signing.operator_reason``)."""
+    return cancel(db, scope=scope, request_id=request_id, by=CancelledBy.operator, now=now,
+                  reason=_operator_reason(reason, "Причина отмены"))
+
+
+def _operator_reason(raw: str, label: str) -> str:
+    try:
+        return operator_reason(raw, label)
+    except DomainError as exc:
+        raise Unprocessable(exc.code, exc.message, field=exc.field) from exc
 
 
 def cancel(db: Session, *, scope: Scope, request_id: str, reason: str, by: CancelledBy,

@@ -33,6 +33,9 @@ NOTICES: dict[str, tuple[str, str]] = {
     "support_closed": ("success", "Обращение закрыто."),
     "user_created": ("success", "Пользователь создан."),
     "password_set": ("success", "Новый пароль задан; прежние сеансы пользователя завершены."),
+    "user_disabled": ("success", "Пользователь отключён; его сеансы завершены."),
+    "user_enabled": ("success", "Пользователь снова может входить."),
+    "user_changed": ("success", "Роль и МО пользователя изменены."),
     "logged_out": ("success", "Вы вышли из системы."),
     "password_changed": ("success", "Новый пароль сохранён. Войдите с ним."),
     "account_created": ("success", "Учётная запись пациента создана."),
@@ -130,7 +133,8 @@ def render(request: Request, name: str, *, status: int = 200,
         "visitor": visitor, "csrf_token": getattr(visitor, "csrf_token", None),
         "refresh_seconds": getattr(settings, "refresh_seconds", 5), "notice": notice,
         "request_id": getattr(request.state, "request_id", None),
-        "mo_warnings": getattr(request.state, "mo_warnings", ())}
+        "mo_warnings": getattr(request.state, "mo_warnings", ()),
+        "console_alerts": getattr(request.state, "console_alerts", 0)}
     response: HTMLResponse = templates.TemplateResponse(request, name, {**base, **context},
                                                         status_code=status)
     return response

@@ -30,6 +30,7 @@ class StaffUserRow(Timestamps, Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the users page shows
 
 
 class PortalAccountRow(Timestamps, Base):

@@ -41,7 +41,13 @@ class OrganizationRow(Timestamps, Base):
 class PatientRow(Timestamps, Base):
     __tablename__ = "patients"
     # The МИС's id is unique within its organisation only: two clinics may both count from 1.
-    __table_args__ = (UniqueConstraint("organization_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("organization_id", "external_id"),
+        # The console finds a patient by any part of the name: trigrams on PostgreSQL.
+        Index("ix_patients_search_name", "search_name", postgresql_using="gin",
+              postgresql_ops={"search_name": "gin_trgm_ops"}),
+        Index("ix_patients_phone", "phone"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -55,13 +61,15 @@ class PatientRow(Timestamps, Base):
     max_reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     # 11 digits; one person is a patient of several МО, so not unique (``domain.identity``).
     snils: Mapped[str | None] = mapped_column(String(11), index=True)
+    # ``domain.search.name_key`` of the full name, kept by ``clinic.patients.upsert``.
+    search_name: Mapped[str | None] = mapped_column(String(610))
 
 
 class AppointmentRow(Timestamps, Base):
     __tablename__ = "appointments"
     __table_args__ = (UniqueConstraint("organization_id", "external_id"),)  # as patients'
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(100), index=True)  # the console's search
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from medsign.accounts import sessions, staff, support
 from medsign.accounts.sessions import Owner
-from medsign.accounts.staff import NewUser, Role
+from medsign.accounts.staff import NewUser, Role, StaffUser
 from medsign.errors import ServiceError
 from medsign.records import organizations as organization_records
 from medsign.web import deps
@@ -79,12 +79,14 @@ def users_page(request: Request, user: deps.Admin) -> Response:
 
 
 def _users(request: Request, *, status: int = 200, error: str | None = None,
-           form: dict[str, str] | None = None) -> Response:
+           form: dict[str, str] | None = None,
+           role_form: dict[str, str] | None = None) -> Response:
     with deps.read_db(request) as db:
         users, orgs = staff.list_all(db), organization_records.names(db)
     return render(request, "console/users.html", status=status, title="Пользователи",
                   users=users, organizations=orgs, roles=[(r.value, r.title) for r in Role],
-                  error=error, form=form or {})
+                  error=error, form=form or {}, role_form=role_form or {},
+                  tz=deps.web_settings(request).console_timezone)
 
 
 @router.post("/users")
@@ -124,3 +126,43 @@ def users_password(request: Request, user: deps.Admin,
     except ServiceError as exc:
         return _users(request, status=exc.status, error=exc.message)
     return RedirectResponse("/console/users?msg=password_set", status_code=303)
+
+
+Login = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+@router.post("/users/{login}/disable")
+def users_disable(request: Request, user: deps.Admin, login: Login) -> Response:
+    return _set_disabled(request, user, login, disabled=True)
+
+
+@router.post("/users/{login}/enable")
+def users_enable(request: Request, user: deps.Admin, login: Login) -> Response:
+    return _set_disabled(request, user, login, disabled=False)
+
+
+def _set_disabled(request: Request, user: StaffUser, login: str, *, disabled: bool) -> Response:
+    try:
+        with deps.write_db(request) as db:
+            staff.set_disabled(db, login=login, disabled=disabled, actor=user.actor,
+                               now=deps.now(request))
+            db.commit()
+    except ServiceError as exc:
+        return _users(request, status=exc.status, error=exc.message)
+    return RedirectResponse(f"/console/users?msg={'user_disabled' if disabled else 'user_enabled'}",
+                            status_code=303)
+
+
+@router.post("/users/role")
+def users_role(request: Request, user: deps.Admin, login: Annotated[str, Form(max_length=100)],
+               role: Annotated[str, Form(max_length=20)],
+               organization: Annotated[str, Form(max_length=64)] = "") -> Response:
+    try:
+        with deps.write_db(request) as db:
+            staff.change_role(db, login=login, role=role, organization=organization or None,
+                              actor=user.actor, now=deps.now(request))
+            db.commit()
+    except ServiceError as exc:
+        return _users(request, status=exc.status, error=exc.message,
+                      role_form={"login": login, "role": role, "organization": organization})
+    return RedirectResponse("/console/users?msg=user_changed", status_code=303)

@@ -13,6 +13,7 @@ from fastapi import Request
 from medsign.accounts.staff import Role, StaffUser
 from medsign.records.scope import Scope
 from medsign.serving import state
+from medsign.signing import alerts as signing_alerts
 from medsign.signing import availability
 from medsign.signing.availability import OrganizationIdentity
 from medsign.web import deps
@@ -31,14 +32,19 @@ def listing(request: Request, scope: Scope | None = None) -> list[OrganizationId
 
 
 def banner(request: Request) -> None:
-    """A dependency of the console's routers: what the banner of a full page warns of
-    (live fragments and forms do not show it, so they do not ask)."""
+    """A dependency of the console's routers: what the banner of a full page warns of, and
+    how many transactions failed or stalled (the badge in the top navigation; live fragments
+    and forms do not show them, so they do not ask)."""
     visitor = getattr(request.state, "visitor", None)
     staff = visitor.staff if visitor is not None else None
     if staff is None or staff.role not in CONSOLE_ROLES or request.method != "GET" or \
             request.headers.get("X-Requested-With") == "medsign-refresh":
         return
     request.state.mo_warnings = availability.needing_attention(listing(request, _scope(staff)))
+    with deps.read_db(request) as db:  # the top navigation's badge: failed and stalled
+        counts = signing_alerts.alert_counts(
+            db, now=deps.now(request), stall_after=deps.web_settings(request).stuck_after)
+    request.state.console_alerts = sum(counts.values())
 
 
 def _scope(staff: StaffUser) -> Scope:

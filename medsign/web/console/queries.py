@@ -29,12 +29,14 @@ from medsign.db.models import (
     WorkItemRow,
 )
 from medsign.domain import audit as audit_words
+from medsign.domain.alerts import AlertKind
 from medsign.domain.consents import ConsentKind
 from medsign.domain.reconciliation import Outcome
-from medsign.domain.signing import ACTIVE_STATES, FINAL_STATES, SigningState, action_title
+from medsign.domain.signing import FINAL_STATES, SigningState, action_title
 from medsign.notifications.service import COPIES_KIND
 from medsign.records.patients import full_name
 from medsign.runner import store
+from medsign.signing import alerts as signing_alerts
 from medsign.signing import repository as signing_repository
 from medsign.signing import service as signing
 from medsign.signing.service import RequestView
@@ -64,9 +66,21 @@ class ItemInfo:
 
 
 @dataclass(frozen=True)
+class Listed:
+    """What a list row names in words: the patient, the МО, the documents, and the МО's time
+    zone its times are shown in."""
+
+    patient: str
+    organization: str
+    documents: list[str]
+    timezone: str
+
+
+@dataclass(frozen=True)
 class ConsoleRequest:
     view: RequestView
     item: ItemInfo | None
+    listed: Listed
 
     @property
     def state_title(self) -> str:
@@ -117,21 +131,43 @@ def names(db: Session, view: RequestView) -> RequestNames:
 
 def with_items(db: Session, views: list[RequestView]) -> list[ConsoleRequest]:
     items = latest_items(db, [v.row.id for v in views])
-    return [ConsoleRequest(v, items.get(v.row.id)) for v in views]
+    listed = _listed(db, views)
+    return [ConsoleRequest(v, items.get(v.row.id), listed[v.row.id]) for v in views]
 
 
-def stuck(db: Session, *, now: datetime, stuck_after: timedelta,
-          limit: int = 100) -> list[ConsoleRequest]:
-    newest = (select(WorkItemRow.ref, func.max(WorkItemRow.id).label("item_id"))
-              .where(WorkItemRow.kind == signing.SIGNING_KIND).group_by(WorkItemRow.ref)
-              .subquery())
-    query = (signing_repository.view_query()
-             .outerjoin(newest, newest.c.ref == SigningRequestRow.id)
-             .outerjoin(WorkItemRow, WorkItemRow.id == newest.c.item_id)
-             .where(SigningRequestRow.state.in_([s.value for s in ACTIVE_STATES]),
-                    or_(WorkItemRow.id.is_(None), WorkItemRow.status != store.SCHEDULED,
-                        WorkItemRow.updated_at < now - stuck_after))
-             .order_by(SigningRequestRow.updated_at).limit(limit))
+def _listed(db: Session, views: list[RequestView]) -> dict[str, Listed]:
+    if not views:
+        return {}
+    patients = {p.id: p for p in db.scalars(select(PatientRow).where(
+        PatientRow.id.in_({v.row.patient_id for v in views})))}
+    orgs = {o.id: o for o in db.scalars(select(OrganizationRow).where(
+        OrganizationRow.id.in_({v.row.organization_id for v in views})))}
+    return {v.row.id: Listed(
+        patient=full_name(patients[v.row.patient_id]),
+        organization=orgs[v.row.organization_id].name,
+        documents=[ConsentKind(k).title for k in v.row.consent_kinds],
+        timezone=orgs[v.row.organization_id].timezone) for v in views}
+
+
+def stuck(db: Session, *, now: datetime, stuck_after: timedelta, limit: int = 100,
+          where: signing_repository.ListFilter | None = None) -> list[ConsoleRequest]:
+    return _listing(db, signing_alerts.condition(AlertKind.stalled, now, stuck_after), where,
+                    limit)
+
+
+def alerting(db: Session, *, now: datetime, stall_after: timedelta, limit: int = 100,
+             where: signing_repository.ListFilter | None = None) -> list[ConsoleRequest]:
+    """Failed and stalled requests: what the console's badge counts."""
+    either = or_(*(signing_alerts.condition(k, now, stall_after) for k in AlertKind))
+    return _listing(db, either, where, limit)
+
+
+def _listing(db: Session, condition: Any, where: signing_repository.ListFilter | None,
+             limit: int) -> list[ConsoleRequest]:
+    query = signing_alerts.latest_item_query().where(condition)
+    if where is not None:
+        query = signing_repository.apply_filters(query, where)
+    query = query.order_by(SigningRequestRow.updated_at).limit(limit)
     return with_items(db, [RequestView(*r) for r in db.execute(query).all()])
 
 

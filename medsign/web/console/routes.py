@@ -8,13 +8,15 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import StringConstraints
 from sqlalchemy.orm import Session
 
 from medsign import health as external_health
 from medsign.accounts.staff import StaffUser
 from medsign.db.engine import read_only
-from medsign.domain.signing import FINAL_STATES, CancelledBy, SigningState
+from medsign.domain.errors import DomainError
+from medsign.domain.search import SearchQuery, parse_search
+from medsign.domain.signing import FINAL_STATES, SigningState
+from medsign.errors import Conflict, Unprocessable
 from medsign.records import organizations as organization_records
 from medsign.records.scope import Scope
 from medsign.runner import store
@@ -30,6 +32,8 @@ router = APIRouter(prefix="/console", dependencies=[deps.Guard, Depends(identiti
                    include_in_schema=False)
 Id = Annotated[str, Path(min_length=1, max_length=100)]
 Filter = Annotated[str, Query(max_length=100)]
+# The search box: its length is judged by domain.search, which says so next to the box.
+SearchText = Annotated[str, Query(max_length=1000)]
 PAGE = 25
 STATE_OPTIONS = [(s.value, s.title) for s in SigningState]
 STATE_VALUES = frozenset(s.value for s in SigningState)
@@ -70,32 +74,61 @@ def _overview(request: Request) -> dict[str, Any]:
 
 
 @router.get("/requests")
-def requests_page(request: Request, user: deps.Operator, state: Filter = "",
+def requests_page(request: Request, user: deps.Operator, q: SearchText = "", state: Filter = "",
                   organization: Filter = "", day: Filter = "", view: Filter = "all",
                   cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
-    settings = deps.web_settings(request)
-    where = _request_filter(state, organization, day, view, settings.console_timezone)
+    filters = {"q": q, "state": state, "organization": organization, "day": day, "view": view}
+    found = _requests(request, user, filters, cursor)
     with deps.read_db(request) as db:
-        if view == "stuck":
-            rows, more = queries.stuck(db, now=deps.now(request),
+        orgs = organization_records.names(db)
+    refresh = "/console/requests/list?" + urlencode({**filters, "cursor": cursor})
+    return render(request, "console/requests.html", status=422 if found["error"] else 200,
+                  title="Транзакции подписания", states=STATE_OPTIONS, organizations=orgs,
+                  refresh_url=refresh, **found)
+
+
+@router.get("/requests/list")
+def requests_fragment(request: Request, user: deps.Operator, q: SearchText = "", state: Filter = "",
+                      organization: Filter = "", day: Filter = "", view: Filter = "all",
+                      cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
+    """The list alone, for the page's live update: same filters, same page."""
+    filters = {"q": q, "state": state, "organization": organization, "day": day, "view": view}
+    return render(request, "console/_requests_list.html",
+                  **_requests(request, user, filters, cursor))
+
+
+def _requests(request: Request, user: StaffUser, filters: dict[str, str],
+              cursor: str) -> dict[str, Any]:
+    settings = deps.web_settings(request)
+    try:
+        search = parse_search(filters["q"])
+    except DomainError as exc:
+        return {"rows": [], "filters": filters, "next_url": None, "search": None,
+                "error": exc.message, "tz": settings.console_timezone,
+                "item_titles": queries.ITEM_TITLES}
+    where = _request_filter(filters["state"], filters["organization"], filters["day"],
+                            filters["view"], settings.console_timezone, search)
+    with deps.read_db(request) as db:
+        if filters["view"] == "stuck":
+            rows, more = queries.stuck(db, now=deps.now(request), where=where,
                                        stuck_after=settings.stuck_after), None
+        elif filters["view"] == "alerts":
+            rows, more = queries.alerting(db, now=deps.now(request), where=where,
+                                          stall_after=settings.stuck_after), None
         else:
             rows, more = _page(db, user, where, cursor)
-        orgs = organization_records.names(db)
-    filters = {"state": state, "organization": organization, "day": day, "view": view}
     next_url = ("/console/requests?" + urlencode({**filters, "cursor": more})) if more else None
-    return render(request, "console/requests.html", title="Транзакции подписания", rows=rows,
-                  filters=filters, next_url=next_url, states=STATE_OPTIONS, organizations=orgs,
-                  tz=settings.console_timezone, item_titles=queries.ITEM_TITLES)
+    return {"rows": rows, "filters": filters, "next_url": next_url, "search": search,
+            "error": None, "tz": settings.console_timezone, "item_titles": queries.ITEM_TITLES}
 
 
 def _request_filter(state: str, organization: str, day: str, view: str,
-                    tz: str) -> signing.ListFilter:
+                    tz: str, search: SearchQuery | None = None) -> signing.ListFilter:
     bounds = day_range(day, tz) if day else None
     states = ["failed"] if view == "failed" else [state] if state in STATE_VALUES else []
     return signing.ListFilter(states=states, organization=organization or None,
                               appointment_from=bounds[0] if bounds else None,
-                              appointment_to=bounds[1] if bounds else None)
+                              appointment_to=bounds[1] if bounds else None, search=search)
 
 
 def _page(db: Session, user: StaffUser, where: signing.ListFilter,
@@ -110,6 +143,20 @@ def _page(db: Session, user: StaffUser, where: signing.ListFilter,
 
 @router.get("/requests/{request_id}")
 def request_page(request: Request, user: deps.Operator, request_id: Id) -> Response:
+    return _request_detail(request, user, request_id)
+
+
+@router.get("/requests/{request_id}/live")
+def request_fragment(request: Request, user: deps.Operator, request_id: Id) -> Response:
+    """The request's facts and history alone, for the page's live update (the forms stay)."""
+    return _request_detail(request, user, request_id, fragment=True)
+
+
+def _request_detail(request: Request, user: StaffUser, request_id: str, *, status: int = 200,
+                    form: str | None = None, typed: str = "", error: str | None = None,
+                    fragment: bool = False) -> Response:
+    """The request's page; after a refused retry or cancel, ``form`` names the form whose
+    ``typed`` reason comes back with ``error`` beside it."""
     with deps.read_db(request) as db:
         view = signing.get(db, scope=scope_of(user), request_id=request_id)
         row = queries.with_items(db, [view])[0]
@@ -118,37 +165,49 @@ def request_page(request: Request, user: deps.Operator, request_id: Id) -> Respo
         names = queries.names(db, view)
         copies = queries.copies_item(db, request_id)
     state = SigningState(view.row.state)
-    return render(request, "console/request.html", title=f"Транзакция {request_id}", row=row,
+    return render(request, "console/_request_live.html" if fragment else "console/request.html",
+                  status=status, title=f"Транзакция {request_id}", row=row,
                   history=history, mismatch=mismatch, names=names, copies=copies,
                   can_retry=state is SigningState.failed,
                   can_cancel=state not in FINAL_STATES,
-                  tz=deps.web_settings(request).console_timezone,
-                  item_titles=queries.ITEM_TITLES)
+                  tz=row.listed.timezone, item_titles=queries.ITEM_TITLES,
+                  form=form, typed=typed, error=error,
+                  live_url=f"/console/requests/{quote(request_id)}/live")
 
 
-# Why an operator retries or cancels: required, and blanks do not count as an answer.
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000),
-                   Form()]
+# Why an operator retries or cancels: what was typed comes back with the error beside it;
+# the rule (required, trimmed, its length) is domain.signing.operator_reason.
+Reason = Annotated[str, Form(max_length=5000)]
 
 
 @router.post("/requests/{request_id}/retry")
 def retry(request: Request, user: deps.Operator, request_id: Id,
-          reason: Reason) -> Response:
-    with deps.write_db(request) as db:
-        signing.retry(db, scope=scope_of(user), request_id=request_id, now=deps.now(request),
-                      reason=reason)
-        db.commit()
-    return _back_to(request_id, "retried")
+          reason: Reason = "") -> Response:
+    return _act(request, user, request_id, reason, "retry")
 
 
 @router.post("/requests/{request_id}/cancel")
 def cancel(request: Request, user: deps.Operator, request_id: Id,
-           reason: Reason) -> Response:
-    with deps.write_db(request) as db:
-        signing.cancel(db, scope=scope_of(user), request_id=request_id, reason=reason,
-                       by=CancelledBy.operator, now=deps.now(request))
-        db.commit()
-    return _back_to(request_id, "cancelled")
+           reason: Reason = "") -> Response:
+    return _act(request, user, request_id, reason, "cancel")
+
+
+_ACTIONS = {"retry": (signing.retry_by_operator, "retried"),
+            "cancel": (signing.cancel_by_operator, "cancelled")}
+
+
+def _act(request: Request, user: StaffUser, request_id: str, reason: str,
+         which: str) -> Response:
+    action, done = _ACTIONS[which]
+    try:
+        with deps.write_db(request) as db:
+            action(db, scope=scope_of(user), request_id=request_id, now=deps.now(request),
+                   reason=reason)
+            db.commit()
+    except (Unprocessable, Conflict) as exc:
+        return _request_detail(request, user, request_id, status=exc.status, form=which,
+                               typed=reason, error=exc.message)
+    return _back_to(request_id, done)
 
 
 def _back_to(request_id: str, msg: str) -> Response:

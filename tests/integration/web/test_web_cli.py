@@ -1,4 +1,4 @@
-"""``medsign user create`` and ``medsign user list``, run as an operator would."""
+"""``medsign user`` create, list, disable, enable and role, run as an operator would."""
 
 from __future__ import annotations
 
@@ -71,3 +71,25 @@ def test_without_stdin_the_password_is_asked_twice(db_url: str, tmp_path: Path,
     assert r.returncode == 0, r.stderr
     assert "Пароль ещё раз" in r.stderr  # asked on the terminal (getpass), never echoed
     assert "Очень-Длинный" not in r.stdout + r.stderr
+
+
+def test_disable_enable_and_change_a_role(db_url: str, engine: Engine, tmp_path: Path,
+                                          org: None) -> None:
+    r = medsign(db_url, tmp_path, "user", "disable", "--login", "doc1")
+    assert r.returncode == 0, r.stderr
+    assert "Пользователь «doc1» отключён." in r.stdout
+    r = medsign(db_url, tmp_path, "user", "disable", "--login", "adm")
+    assert r.returncode == 1 and "последний действующий администратор" in r.stderr
+    r = medsign(db_url, tmp_path, "user", "role", "--login", "doc1", "--role", "operator",
+                "--organization", "mo1")
+    assert r.returncode == 1 and "МО указывается только для врача" in r.stderr
+    r = medsign(db_url, tmp_path, "user", "role", "--login", "doc1", "--role", "operator")
+    assert r.returncode == 0, r.stderr
+    r = medsign(db_url, tmp_path, "user", "enable", "--login", "doc1")
+    assert r.returncode == 0, r.stderr
+    with Session(engine) as db:
+        row = db.scalars(select(StaffUserRow).where(StaffUserRow.login == "doc1")).one()
+        actions = list(db.scalars(select(AuditRow.action).where(
+            AuditRow.subject_id == "doc1", AuditRow.actor == "cli").order_by(AuditRow.id)))
+    assert (row.role, row.organization_id, row.disabled_at) == ("operator", None, None)
+    assert actions == ["staff_user.disabled", "staff_user.changed", "staff_user.enabled"]

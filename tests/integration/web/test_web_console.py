@@ -4,16 +4,19 @@ queue, external systems' health, audit search, support requests and staff users.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from medsign.clinic import patients
+from medsign.clinic.patients import PatientInput
 from medsign.clock import FakeClock
 from medsign.db.models import (
     AuditRow,
     OrganizationRow,
+    PatientRow,
     ReconciliationFindingRow,
     SigningRequestRow,
     StaffUserRow,
@@ -284,3 +287,243 @@ def test_the_overview_has_no_reconciliation_section_without_findings(
         client: TestClient, seeded: stand.Seeded) -> None:
     stand.logged_in(client, "op")
     assert "Сверка после восстановления" not in client.get("/console").text
+
+
+def test_requests_are_found_by_name_phone_snils_and_ids(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    ivanova = stand.start_signing(engine, "a1", clock.now())
+    kuznetsova = stand.start_signing(engine, "a3", clock.now())
+    smirnov = stand.start_signing(engine, "a2", clock.now())
+    with Session(engine) as db:
+        db.get(SigningRequestRow, smirnov).transaction_id = "tx-777"  # type: ignore[union-attr]
+        db.scalars(select(PatientRow).where(PatientRow.external_id == "p3")).one().snils = (
+            "11223344595")
+        db.commit()
+    stand.logged_in(client, "op")
+
+    def found(q: str, **more: str) -> set[str]:
+        page = client.get("/console/requests", params={"q": q, **more})
+        assert page.status_code == 200
+        return {i for i in (ivanova, kuznetsova, smirnov) if f'data-request="{i}"' in page.text}
+
+    assert found("иванова") == {ivanova}
+    assert found("ПЕТРОВНА мар") == {ivanova}  # any part, any case, any order
+    assert found("ова") == {ivanova, kuznetsova}
+    assert found("ова", organization="mo2") == {kuznetsova}  # with the other filters
+    assert found("+7 (999) 000-00-02") == {smirnov}
+    assert found("8 999 000 00 01") == {ivanova}
+    assert found("112-233-445 95") == {kuznetsova}
+    assert found("a3") == {kuznetsova}  # the МИС's appointment id
+    assert found("tx-777") == {smirnov}  # the platform's transaction id
+    assert found(ivanova) == {ivanova}
+    assert found("tx-77") == set()  # ids are exact
+    assert found("   ") == {ivanova, kuznetsova, smirnov}
+
+
+def test_a_patient_renamed_by_the_mis_is_found_by_the_new_name(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    with Session(engine) as db:
+        patients.upsert(db, scope=SYSTEM, organization="mo1", external_id="p1",
+                        now=clock.now(), data=PatientInput(
+            organization="mo1", last_name="Ёлкина", first_name="Мария",
+            middle_name="Петровна", birth_date=date(1985, 3, 14), phone="+79990000001",
+            max_user_id=None))
+        db.commit()
+    stand.logged_in(client, "op")
+    assert request_id in client.get("/console/requests", params={"q": "елкина"}).text
+    assert request_id not in client.get("/console/requests", params={"q": "иванова"}).text
+
+
+def test_the_list_names_patients_organisations_and_documents(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    stand.start_signing(engine, "a3", clock.now())
+    stand.logged_in(client, "op")
+    page = client.get("/console/requests").text
+    assert "Кузнецова Ольга" in page and "Поликлиника mo2" in page
+    assert "medical_intervention" not in page
+    # the list alone, for the live update, keeps the search
+    fragment = client.get("/console/requests/list", params={"q": "кузнец"})
+    assert fragment.status_code == 200 and "Кузнецова Ольга" in fragment.text
+    assert "<html" not in fragment.text
+    assert "/console/requests/list?q=" in page
+
+
+def test_a_search_text_too_long_is_explained_next_to_the_box(
+        client: TestClient, seeded: stand.Seeded) -> None:
+    stand.logged_in(client, "op")
+    page = client.get("/console/requests", params={"q": "я" * 101})
+    assert page.status_code == 422
+    assert 'data-testid="search-error"' in page.text and 'aria-invalid="true"' in page.text
+
+
+def test_a_blank_reason_is_refused_in_the_form_and_the_typed_text_stays(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.fail(engine, request_id, clock.now())
+    stand.logged_in(client, "op")
+    token = stand.token_of(client, f"/console/requests/{request_id}")
+    for which in ("retry", "cancel"):
+        for typed, words in (("   \t ", "не заполнено"), ("", "не заполнено"),
+                             (" ок ", "слишком короткая"), ("я" * 1001, "длиннее 1000")):
+            r = client.post(f"/console/requests/{request_id}/{which}",
+                            data={"csrf_token": token, "reason": typed})
+            assert r.status_code == 422, (which, typed)
+            # the request's own page, the error beside the field, what was typed kept
+            assert f'data-testid="{which}-error"' in r.text and words in r.text
+            field = r.text[r.text.index(f'id="{which}-reason"'):]
+            field = field[:field.index("</textarea>")]
+            assert 'aria-invalid="true"' in field and "autofocus" in field
+            assert field.endswith(typed.replace("'", "&#39;"))
+            assert 'data-testid="request-live"' in r.text
+    with Session(engine) as db:
+        assert db.get(SigningRequestRow, request_id).state == "failed"  # type: ignore[union-attr]
+        assert not db.scalars(select(AuditRow).where(
+            AuditRow.subject_id == request_id,
+            AuditRow.action.in_(["signing.retried", "signing.cancelled_by_operator"]))).all()
+    r = client.post(f"/console/requests/{request_id}/cancel",
+                    data={"csrf_token": token, "reason": "  пациент попросил  "})
+    assert r.status_code == 303
+    with Session(engine) as db:
+        row = db.get(SigningRequestRow, request_id)
+        assert row is not None and row.state == "cancelled"
+        assert row.reason == "пациент попросил"  # trimmed
+
+
+def test_a_refused_action_on_a_request_that_moved_on_is_shown_on_its_page(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.fail(engine, request_id, clock.now())
+    stand.logged_in(client, "op")
+    token = stand.token_of(client, f"/console/requests/{request_id}")
+    with Session(engine) as db:
+        signing.cancel(db, scope=SYSTEM, request_id=request_id, reason="тест",
+                       by=CancelledBy.operator, now=clock.now())
+        db.commit()
+    r = client.post(f"/console/requests/{request_id}/retry",
+                    data={"csrf_token": token, "reason": "платформа снова доступна"})
+    assert r.status_code == 409 and 'data-testid="message-error"' in r.text
+    assert "только транзакцию в состоянии «ошибка»" in r.text
+
+
+def test_the_request_page_updates_itself(client: TestClient, seeded: stand.Seeded,
+                                         engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.logged_in(client, "op")
+    page = client.get(f"/console/requests/{request_id}").text
+    assert f'data-refresh-url="/console/requests/{request_id}/live"' in page
+    stand.fail(engine, request_id, clock.now())
+    live = client.get(f"/console/requests/{request_id}/live")
+    assert live.status_code == 200 and "<html" not in live.text
+    assert 'data-testid="request-state"' in live.text and "ошибка" in live.text
+    assert 'data-testid="retry-form"' not in live.text  # the forms are not replaced
+
+
+def test_an_admin_disables_a_user_whose_sessions_end_at_once_and_re_enables_them(
+        new_client: Callable[[], TestClient], seeded: stand.Seeded, engine: Engine) -> None:
+    doctor = stand.logged_in(new_client(), "doc1")
+    admin = stand.logged_in(new_client(), "adm")
+    users = admin.get("/console/users").text
+    assert 'data-login="doc1" data-active="yes"' in users and "не входил" in users
+    r = admin.post("/console/users/doc1/disable",
+                   data={"csrf_token": stand.token_of(admin, "/console/users")})
+    assert r.status_code == 303 and r.headers["location"].endswith("msg=user_disabled")
+    assert doctor.get("/doctor").status_code == 303  # the session is gone
+    doctor.cookies.clear()
+    assert stand.login(doctor, "doc1", stand.PASSWORD).status_code != 303
+    assert 'data-login="doc1" data-active="no"' in admin.get("/console/users").text
+    r = admin.post("/console/users/doc1/enable",
+                   data={"csrf_token": stand.token_of(admin, "/console/users")})
+    assert r.status_code == 303
+    assert stand.login(doctor, "doc1", stand.PASSWORD).status_code == 303
+    with Session(engine) as db:
+        actions = [a for a, in db.execute(select(AuditRow.action).where(
+            AuditRow.subject_id == "doc1", AuditRow.actor == "web:adm")
+            .order_by(AuditRow.id))]
+        row = db.scalars(select(StaffUserRow).where(StaffUserRow.login == "doc1")).one()
+    assert actions == ["staff_user.disabled", "staff_user.enabled"]
+    assert row.last_login_at is not None and row.disabled_at is None
+    assert "не входил" not in admin.get("/console/users").text.split('data-login="doc1"')[1] \
+        .split("</tr>")[0]
+
+
+def test_an_admin_changes_a_role_and_the_organisation(
+        new_client: Callable[[], TestClient], seeded: stand.Seeded, engine: Engine) -> None:
+    doctor = stand.logged_in(new_client(), "doc1")
+    admin = stand.logged_in(new_client(), "adm")
+    token = stand.token_of(admin, "/console/users")
+    r = admin.post("/console/users/role", data={"csrf_token": token, "login": "doc1",
+                                                "role": "doctor", "organization": ""})
+    assert r.status_code == 422 and "Для врача укажите" in r.text
+    r = admin.post("/console/users/role", data={"csrf_token": token, "login": "doc1",
+                                                "role": "doctor", "organization": "mo2"})
+    assert r.status_code == 303
+    assert 'data-appointment="a3"' in doctor.get("/doctor").text  # the other МО's board
+    r = admin.post("/console/users/role", data={"csrf_token": token, "login": "doc1",
+                                                "role": "operator", "organization": ""})
+    assert r.status_code == 303
+    assert doctor.get("/console/requests").status_code == 200
+    with Session(engine) as db:
+        changes = db.scalars(select(AuditRow).where(AuditRow.action == "staff_user.changed",
+                                                    AuditRow.subject_id == "doc1")
+                             .order_by(AuditRow.id)).all()
+    assert [c.details for c in changes] == [
+        {"role": "врач → врач", "organization": "mo1 → mo2"},
+        {"role": "врач → оператор", "organization": "mo2 → —"}]
+    audit_page = admin.get("/console/audit", params={"action": "staff_user.changed"}).text
+    assert "роль или МО сотрудника изменены" in audit_page
+
+
+def test_the_last_admin_can_neither_be_disabled_nor_demoted(
+        client: TestClient, seeded: stand.Seeded, engine: Engine) -> None:
+    stand.logged_in(client, "adm")
+    token = stand.token_of(client, "/console/users")
+    r = client.post("/console/users/adm/disable", data={"csrf_token": token})
+    assert r.status_code == 409 and "последний действующий администратор" in r.text
+    r = client.post("/console/users/role", data={"csrf_token": token, "login": "adm",
+                                                 "role": "operator", "organization": ""})
+    assert r.status_code == 409 and "последний действующий администратор" in r.text
+    # with a second administrator, the first may step down
+    client.post("/console/users/role", data={"csrf_token": token, "login": "op",
+                                             "role": "admin", "organization": ""})
+    r = client.post("/console/users/adm/disable", data={"csrf_token": token})
+    assert r.status_code == 303
+    with Session(engine) as db:
+        assert db.scalars(select(StaffUserRow.disabled_at)
+                          .where(StaffUserRow.login == "adm")).one() is not None
+        assert not db.scalars(select(AuditRow).where(
+            AuditRow.action == "staff_user.changed", AuditRow.subject_id == "adm")).all()
+
+
+def test_only_an_admin_manages_staff(client: TestClient, seeded: stand.Seeded) -> None:
+    stand.logged_in(client, "op")
+    token = stand.token_of(client, "/console/requests")
+    r = client.post("/console/users/doc1/disable", data={"csrf_token": token})
+    assert r.status_code == 403
+
+
+def test_failed_and_stalled_requests_raise_the_badge_the_list_and_the_metric(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    stalling = stand.start_signing(engine, "a1", clock.now())
+    failing = stand.start_signing(engine, "a3", clock.now())
+    stand.logged_in(client, "op")
+    page = client.get("/console/requests").text
+    assert 'data-testid="alert-badge"' not in page
+    assert 'medsign_signing_alerts{kind="failed"} 0.0' in client.get("/metrics").text
+    stand.fail(engine, failing, clock.now())
+    page = client.get("/console/notifications").text  # on every console page
+    assert 'data-testid="alert-badge"' in page and "Внимание: 1" in page
+    assert 'href="/console/requests?view=alerts"' in page
+    listed = client.get("/console/requests", params={"view": "alerts"}).text
+    assert f'data-request="{failing}"' in listed and f'data-request="{stalling}"' not in listed
+    clock.advance(timedelta(minutes=31))  # [console] stall_after: 30 minutes
+    stand.logged_in(client, "op")  # the idle session has ended meanwhile
+    assert "Внимание: 2" in client.get("/console/requests").text
+    listed = client.get("/console/requests", params={"view": "alerts"}).text
+    assert f'data-request="{failing}"' in listed and f'data-request="{stalling}"' in listed
+    metrics = client.get("/metrics").text
+    assert 'medsign_signing_alerts{kind="failed"} 1.0' in metrics
+    assert 'medsign_signing_alerts{kind="stalled"} 1.0' in metrics
+    # the search narrows the alerts too
+    listed = client.get("/console/requests", params={"view": "alerts", "q": "иванова"}).text
+    assert f'data-request="{stalling}"' in listed and f'data-request="{failing}"' not in listed

@@ -20,6 +20,7 @@ from medsign.domain.signing import (
     CancelledBy,
     SigningEvent,
     SigningRequest,
+    operator_reason,
 )
 from medsign.domain.signing import SigningState as S
 
@@ -312,3 +313,15 @@ def test_a_request_rebuilt_with_inconsistent_data_is_refused(overrides: dict[str
             **{**base, **overrides},
         )
     assert caught.value.code == "inconsistent_state"
+
+
+def test_an_operators_reason_is_required_trimmed_and_bounded() -> None:
+    assert operator_reason("  платформа снова доступна \n", "Причина повтора") == (
+        "платформа снова доступна")
+    for raw, code in (("", "reason_required"), (" \t\n ", "reason_required"),
+                      (" ок ", "reason_too_short"), ("я" * 1001, "reason_too_long")):
+        with pytest.raises(DomainError) as refused:
+            operator_reason(raw, "Причина отмены")
+        assert (refused.value.code, refused.value.field) == (code, "reason")
+        assert "ричин" in refused.value.message
+    assert operator_reason("я" * 1000, "Причина отмены") == "я" * 1000
