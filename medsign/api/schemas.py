@@ -244,6 +244,32 @@ class SigningRequestPage(Strict):
     next_cursor: str | None = Field(None, description="Передайте в cursor для следующей страницы")
 
 
+class SignedFileOut(Strict):
+    name: str = Field(description="Имя файла (для сохранения в медицинской карте)")
+    media_type: str = Field(description="application/pdf или application/pkcs7-signature")
+    size: int
+    sha256: str = Field(description="SHA-256 содержимого, шестнадцатеричный")
+    covers: str = Field(description="Какой файл это или что он подписывает (отсоединённая "
+                                    "подпись CMS)")
+    url: str = Field(description="Путь для скачивания этого файла")
+
+
+class SignedDocumentOut(Strict):
+    number: int = Field(description="Номер документа (1, 2, …) в адресах скачивания")
+    title: str = Field(description="Название документа, как в архиве платформы")
+    pdf: SignedFileOut
+    patient_signature: SignedFileOut | None = Field(
+        description="Подпись пациента над PDF (отсоединённая CMS из архива платформы)")
+    mo_signature: SignedFileOut | None = Field(
+        description="Подпись медицинской организации: над PDF или над всем архивом платформы "
+                    "(см. covers)")
+
+
+class SignedDocumentsOut(Strict):
+    signing_request: str
+    documents: list[SignedDocumentOut]
+
+
 class MaxLinkOut(Strict):
     deep_link: str = Field(description="Ссылка https://max.ru/<бот>?start=<токен> (и для QR-кода)")
     token: str
