@@ -1,0 +1,84 @@
+"""A МИС's webhook receiver on a real local port (``http.server`` in a thread): it checks
+every request with the Standard Webhooks reference library and answers as told."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks import Webhook, WebhookVerificationError
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    answered: int
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.body)
+        return found
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers["webhook-id"]
+
+
+@dataclass
+class Receiver:
+    url: str
+    secret: str = ""
+    answers: list[int] = field(default_factory=list)  # then 200 for ever
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        try:
+            Webhook(self.secret).verify(body, headers)
+            verified = True
+        except WebhookVerificationError:
+            verified = False
+        with self.lock:
+            status = self.answers.pop(0) if self.answers else 200
+            self.received.append(Received(headers, body, verified, status))
+        return status
+
+    def types(self) -> list[str]:
+        return [str(r.payload["type"]) for r in self.received]
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    """A receiver listening on 127.0.0.1 (a free port) until the block ends."""
+    holder: list[Receiver] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 — the http.server's name
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length)
+            status = holder[0].answer({k.lower(): v for k, v in self.headers.items()}, body)
+            reply = b'{"ok": true}' if status < 300 else b"x" * 5000
+            self.send_response(status)
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    holder.append(Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks/medsign"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield holder[0]
+    finally:
+        server.shutdown()
+        server.server_close()
