@@ -98,6 +98,7 @@ class Container:
                           bot=self.bot_settings(), web=self.web_settings(),
                           max_body_bytes=int(self.settings.server.max_body_size),
                           hsts=self.settings.profile == "production",
+                          production=self.settings.profile == "production",
                           identities=self.signers(),
                           presence=self.presence("serve") if register else None)
 

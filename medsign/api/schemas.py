@@ -283,3 +283,74 @@ class Problem(BaseModel):
     detail: str
     code: str
     request_id: str | None = None
+
+
+EventTypeName = Literal[
+    "signing_request.state_changed", "signing_request.completed", "signing_request.refused",
+    "signing_request.expired", "signing_request.failed", "invitation.sent",
+    "invitation.answered", "max_account.linked"]
+
+
+class WebhookEndpointIn(Strict):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="Куда присылать события: https (в production обязательно), без имени "
+                    "пользователя и пароля в адресе")
+    event_types: list[EventTypeName] = Field(min_length=1, max_length=20)
+    description: Annotated[str | None, StringConstraints(max_length=200)] = None
+
+
+class WebhookEndpointPatch(Strict):
+    url: Annotated[str | None, StringConstraints(min_length=1, max_length=2000)] = None
+    event_types: list[EventTypeName] | None = Field(None, min_length=1, max_length=20)
+
+
+class WebhookDisableIn(Strict):
+    reason: Text
+
+
+class WebhookEndpointOut(Strict):
+    id: str
+    url: str
+    description: str | None
+    event_types: list[str]
+    state: Literal["active", "disabled"]
+    disabled_reason: str | None = Field(description="Почему отключён (вручную или "
+                                                    "автоматически после долгих ошибок)")
+    disabled_at: datetime | None
+    failing_since: datetime | None = Field(description="С какого момента доставки подряд "
+                                                       "не проходят")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpointOut):
+    secret: str = Field(description="Секрет подписи (whsec_…, base64). Показывается только "
+                                    "при создании и смене; храните его в МИС")
+
+
+class WebhookAttemptOut(Strict):
+    at: datetime
+    status_code: int | None = Field(description="Код ответа; нет — ответа не было")
+    duration_ms: int
+    response_excerpt: str | None = Field(description="Начало ответа (до 1 КБ)")
+    error: str | None
+
+
+class WebhookDeliveryOut(Strict):
+    id: str
+    webhook_id: str = Field(description="Заголовок webhook-id этой доставки (тот же при "
+                                        "повторах и повторной отправке)")
+    event_type: str
+    subject: str = Field(description="О чём событие: id транзакции подписания и т. п.")
+    state: Literal["pending", "delivered", "stopped"]
+    attempts: int
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    last_attempt: WebhookAttemptOut | None = None
+    attempt_log: list[WebhookAttemptOut] | None = None
+
+
+class WebhookDeliveryPage(Strict):
+    items: list[WebhookDeliveryOut]
+    next_cursor: str | None = None

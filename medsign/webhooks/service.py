@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from medsign.db.integrity import get_existing
 from medsign.db.models import (
     ApiClientRow,
     WebhookAttemptRow,
@@ -235,3 +236,12 @@ def summaries(db: Session, *, recent: int = 5) -> list[EndpointSummary]:
                       .order_by(ApiClientRow.name, WebhookEndpointRow.created_at)).all()
     return [EndpointSummary(e, name, deliveries(db, endpoint_id=e.id, limit=recent))
             for e, name in rows]
+
+
+def delivery_view(db: Session, *, api_client_id: int | None, endpoint_id: str,
+                  delivery_id: str) -> DeliveryView:
+    row = delivery(db, api_client_id=api_client_id, endpoint_id=endpoint_id,
+                   delivery_id=delivery_id)
+    event = get_existing(db, WebhookEventRow, row.event_id)
+    return DeliveryView(row, event.type, event.subject_id,
+                        _last_attempts(db, [row.id]).get(row.id))

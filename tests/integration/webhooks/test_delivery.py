@@ -5,41 +5,21 @@ with the Standard Webhooks reference library."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from medsign.db.models import ApiClientRow, WebhookDeliveryRow, WebhookEndpointRow
 from medsign.webhooks import service as webhooks
 from tests import factories as f
-from tests.integration.signing.stand import SigningStand, build_stand
+from tests.integration.signing.stand import SigningStand
 from tests.integration.signing.test_evidence import signed
-from tests.integration.webhooks.receiver import Receiver, receiver
+from tests.integration.webhooks.receiver import Receiver
 
 ALL_TYPES = ["signing_request.state_changed", "signing_request.completed",
              "signing_request.refused", "signing_request.expired", "signing_request.failed",
              "invitation.sent", "invitation.answered", "max_account.linked"]
-FAST = {"MEDSIGN_WEBHOOKS__BACKOFF_BASE": "1s", "MEDSIGN_WEBHOOKS__BACKOFF_CAP": "10s",
-        "MEDSIGN_WEBHOOKS__DISABLE_AFTER": "1m", "MEDSIGN_WEBHOOKS__TIMEOUT": "5s"}
-
-
-@pytest.fixture
-def stand(engine: Engine, tmp_path: Path) -> Iterator[SigningStand]:
-    built = build_stand(engine, tmp_path, settings_env=FAST)
-    try:
-        yield built
-    finally:
-        built.container.close()
-
-
-@pytest.fixture
-def mis() -> Iterator[Receiver]:
-    with receiver() as found:
-        yield found
 
 
 def subscribe(stand: SigningStand, url: str, *, client: str = "mis",
