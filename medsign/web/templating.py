@@ -31,6 +31,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "retried": ("success", "Транзакция поставлена на повтор с того шага, где остановилась."),
     "cancelled": ("success", "Транзакция подписания отменена."),
     "support_closed": ("success", "Обращение закрыто."),
+    "webhook_replayed": ("success", "Событие поставлено на повторную отправку."),
     "user_created": ("success", "Пользователь создан."),
     "password_set": ("success", "Новый пароль задан; прежние сеансы пользователя завершены."),
     "logged_out": ("success", "Вы вышли из системы."),
