@@ -15,8 +15,13 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy.orm import Session
 
+from medsign.db.integrity import get_existing
 from medsign.db.models import (
     ApiClientRow,
+    AppointmentRow,
+    NotificationRow,
+    OrganizationRow,
+    PatientRow,
     WebhookAttemptRow,
     WebhookDeliveryRow,
     WebhookEndpointRow,
@@ -149,3 +154,46 @@ def stop(conn: Connection, delivery_id: str) -> None:
     """The endpoint is disabled: the delivery ends undelivered (it may be replayed)."""
     conn.execute(update(_D).where(_D.c.id == delivery_id, _D.c.state == PENDING)
                  .values(state=STOPPED))
+
+
+# ---- What each non-signing event says; called from the one place its change is made ----
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _organization(db: Session, organization_id: int) -> OrganizationRow:
+    return get_existing(db, OrganizationRow, organization_id)
+
+
+def invitation_sent(db: Session, row: NotificationRow, *, now: datetime) -> None:
+    """The day-before invitation reached the patient's MAX chat."""
+    appt = get_existing(db, AppointmentRow, row.appointment_id)
+    patient = get_existing(db, PatientRow, row.patient_id)
+    org = _organization(db, appt.organization_id)
+    emit(db, EventType.invitation_sent, organization_id=org.id, organization_code=org.code,
+         subject_id=appt.external_id, now=now,
+         data={"organization": org.code, "appointment": appt.external_id,
+               "patient": patient.external_id, "channel": "max", "at": _iso(now)})
+
+
+def invitation_answered(db: Session, notification_id: int, *, choice: str,
+                        now: datetime) -> None:
+    """The patient chose how to sign (``online`` or ``paper``) on an invitation."""
+    row = get_existing(db, NotificationRow, notification_id)
+    appt = get_existing(db, AppointmentRow, row.appointment_id)
+    patient = get_existing(db, PatientRow, row.patient_id)
+    org = _organization(db, appt.organization_id)
+    emit(db, EventType.invitation_answered, organization_id=org.id,
+         organization_code=org.code, subject_id=appt.external_id, now=now,
+         data={"organization": org.code, "appointment": appt.external_id,
+               "patient": patient.external_id, "choice": choice, "at": _iso(now)})
+
+
+def max_account_linked(db: Session, patient: PatientRow, *, how: str, now: datetime) -> None:
+    """The patient's MAX account is linked (or re-linked) to their record."""
+    org = _organization(db, patient.organization_id)
+    emit(db, EventType.max_account_linked, organization_id=org.id, organization_code=org.code,
+         subject_id=patient.external_id, now=now,
+         data={"organization": org.code, "patient": patient.external_id, "how": how,
+               "at": _iso(now)})

@@ -260,15 +260,57 @@ class SigningEvent(BaseModel):
     data: SigningEventData
 
 
+class PatientEventData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    organization: str = Field(description="Код МО")
+    patient: str = Field(description="Id пациента в МИС")
+    appointment: str | None = Field(None, description="Id записи на приём (приглашения)")
+    channel: str | None = Field(None, description="invitation.sent: канал, `max`")
+    choice: str | None = Field(None, description="invitation.answered: `sign` — подписать "
+                                                 "онлайн, `paper` — на бумаге в клинике")
+    how: str | None = Field(None, description="max_account.linked: как привязан "
+                                              "(`deep_link`, `phone`, …)")
+    at: datetime
+
+
+class PatientEvent(BaseModel):
+    id: str = Field(description="Id события")
+    type: schemas.EventTypeName
+    timestamp: datetime
+    data: PatientEventData
+
+
+PATIENT_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "invitation.sent": (
+        "Приглашение подписать документы пришло пациенту в MAX (накануне приёма).",
+        {"organization": "mo1", "patient": "p-77", "appointment": "a-1001", "channel": "max",
+         "at": "2026-12-06T15:00:00Z"}),
+    "invitation.answered": (
+        "Пациент выбрал в приглашении, как подписывать.",
+        {"organization": "mo1", "patient": "p-77", "appointment": "a-1001", "choice": "sign",
+         "at": "2026-12-06T15:04:11Z"}),
+    "max_account.linked": (
+        "Пациент привязал аккаунт MAX: ему можно отправлять приглашения.",
+        {"organization": "mo1", "patient": "p-77", "how": "deep_link",
+         "at": "2026-12-05T10:20:00Z"}),
+}
+
+
+def _document(app: FastAPI, name: str, summary: str, data: dict[str, Any],
+              model: type[BaseModel]) -> None:
+    def receive(body: BaseModel) -> None:
+        """Placeholder body: FastAPI documents webhooks by their handler's signature."""
+
+    receive.__annotations__["body"] = model
+    app.webhooks.post(name, summary=summary, description=summary + HEADERS_NOTE,
+                      openapi_extra={"requestBody": {"content": {"application/json": {
+                          "schema": {"$ref": f"#/components/schemas/{model.__name__}"},
+                          "example": _example(name, data)}}}})(receive)
+
+
 def document_events(app: FastAPI) -> None:
     """Each event this installation sends, with its payload and an example."""
     for name, (summary, data) in SIGNING_EVENTS.items():
-        example = _example(name, data)
-
-        def receive(body: SigningEvent) -> None:
-            """Placeholder body: FastAPI documents webhooks by their handler's signature."""
-
-        app.webhooks.post(name, summary=summary, description=summary + HEADERS_NOTE,
-                          openapi_extra={"requestBody": {"content": {"application/json": {
-                              "schema": {"$ref": "#/components/schemas/SigningEvent"},
-                              "example": example}}}})(receive)
+        _document(app, name, summary, data, SigningEvent)
+    for name, (summary, data) in PATIENT_EVENTS.items():
+        _document(app, name, summary, data, PatientEvent)

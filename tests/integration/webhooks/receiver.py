@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,6 +26,13 @@ class Received:
     def payload(self) -> dict[str, Any]:
         found: dict[str, Any] = json.loads(self.body)
         return found
+
+    def signed_with(self, secret: str) -> bool:
+        """The signature is the reference library's over this id, timestamp and body (for
+        stands whose clock is far from now, outside the library's 5-minute window)."""
+        at = datetime.fromtimestamp(int(self.headers["webhook-timestamp"]), tz=UTC)
+        expected = Webhook(secret).sign(self.webhook_id, at, self.body.decode())
+        return expected in self.headers["webhook-signature"].split(" ")
 
     @property
     def webhook_id(self) -> str:

@@ -122,11 +122,12 @@ def test_the_openapi_document_describes_every_event_with_an_example(
     hooks = spec["webhooks"]
     for name in ("signing_request.state_changed", "signing_request.completed",
                  "signing_request.refused", "signing_request.expired",
-                 "signing_request.failed"):
+                 "signing_request.failed", "invitation.sent", "invitation.answered",
+                 "max_account.linked"):
         content = hooks[name]["post"]["requestBody"]["content"]["application/json"]
         assert content["example"]["type"] == name
         assert "webhook-signature" in hooks[name]["post"]["description"]
     completed = hooks["signing_request.completed"]["post"]["requestBody"]["content"]
     assert completed["application/json"]["example"]["data"]["documents"][0]["pdf"].endswith(
         "/documents/1/pdf")
-    assert "SigningEvent" in spec["components"]["schemas"]
+    assert {"SigningEvent", "PatientEvent"} <= set(spec["components"]["schemas"])
