@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class Receiver:
     url: str
     secret: str = ""
     answers: list[int] = field(default_factory=list)  # then 200 for ever
+    delay: float = 0.0  # seconds before answering (a slow МИС)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,6 +73,8 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:  # noqa: N802 — the http.server's name
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
+            if holder[0].delay:
+                time.sleep(holder[0].delay)
             status = holder[0].answer({k.lower(): v for k, v in self.headers.items()}, body)
             reply = b'{"ok": true}' if status < 300 else b"x" * 5000
             self.send_response(status)
