@@ -269,7 +269,8 @@ class PatientEventData(BaseModel):
     choice: str | None = Field(None, description="invitation.answered: `sign` — подписать "
                                                  "онлайн, `paper` — на бумаге в клинике")
     how: str | None = Field(None, description="max_account.linked: как привязан "
-                                              "(`deep_link` — по ссылке, `contact` — по номеру телефона)")
+                                              "(`deep_link` — по ссылке, `contact` — по "
+                                              "номеру телефона)")
     at: datetime
 
 
