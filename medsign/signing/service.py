@@ -52,7 +52,7 @@ from medsign.records import audit, organizations, paging
 from medsign.records import mapping as records
 from medsign.records.scope import Scope
 from medsign.runner import store
-from medsign.signing import availability, documents, repository
+from medsign.signing import availability, repository
 from medsign.signing.availability import IdentityCheck
 
 # Re-exported: callers filter and read requests through the service.
@@ -127,12 +127,13 @@ def announce(db: Session, row: SigningRequestRow, *, organization_code: str,
         payload = dict(data)
         if kind is webhook_rules.EventType.completed:
             payload["documents_url"] = f"{base}/documents"
+            # by number (one document per consent signed): the archive may not be stored
+            # yet in this transaction, and an event must never hold up the move it tells of
             payload["documents"] = [
-                {"number": pdf.number, "title": pdf.title,
-                 "pdf": f"{base}/documents/{pdf.number}/pdf",
-                 "patient_signature": f"{base}/documents/{pdf.number}/patient-signature",
-                 "mo_signature": f"{base}/documents/{pdf.number}/mo-signature"}
-                for pdf in documents.list_pdfs(db, request_id=row.id, state=to_state)]
+                {"number": n, "pdf": f"{base}/documents/{n}/pdf",
+                 "patient_signature": f"{base}/documents/{n}/patient-signature",
+                 "mo_signature": f"{base}/documents/{n}/mo-signature"}
+                for n in range(1, len(row.consent_kinds) + 1)]
         webhook_outbox.emit(db, kind, organization_id=row.organization_id,
                             organization_code=organization_code, subject_id=row.id,
                             data=payload, now=now)

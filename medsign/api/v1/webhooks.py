@@ -192,8 +192,7 @@ _BASE = f"/api/v1/signing-requests/{_REQUEST}"
 
 
 class DocumentLinks(BaseModel):
-    number: int
-    title: str
+    number: int = Field(description="Номер документа, как в …/documents")
     pdf: str
     patient_signature: str
     mo_signature: str
@@ -231,8 +230,7 @@ def _signing_data(previous: str | None, state_: str, title: str,
 
 _COMPLETED = {**_signing_data("uploaded", "completed", "Подписано"),
               "documents_url": f"{_BASE}/documents",
-              "documents": [{"number": 1, "title": "Согласие на обработку персональных данных",
-                             "pdf": f"{_BASE}/documents/1/pdf",
+              "documents": [{"number": 1, "pdf": f"{_BASE}/documents/1/pdf",
                              "patient_signature": f"{_BASE}/documents/1/patient-signature",
                              "mo_signature": f"{_BASE}/documents/1/mo-signature"}]}
 SIGNING_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
