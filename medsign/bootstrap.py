@@ -57,6 +57,7 @@ from medsign.signing.evidence import EvidenceConfig
 from medsign.signing.flow import SigningFlow
 from medsign.signing.signers import ConfiguredSigners, machine_problems
 from medsign.web.config import AppShell, WebSettings, cookie_secure_for
+from medsign.webhooks.flow import WebhookFlow
 
 log = logging.getLogger("medsign.bootstrap")
 # Where development keys and the local signing emulator's files live (relative to the
@@ -98,6 +99,7 @@ class Container:
                           bot=self.bot_settings(), web=self.web_settings(),
                           max_body_bytes=int(self.settings.server.max_body_size),
                           hsts=self.settings.profile == "production",
+                          production=self.settings.profile == "production",
                           identities=self.signers(),
                           presence=self.presence("serve") if register else None)
 
@@ -363,7 +365,8 @@ class Container:
             client=self.goskey_client(), settings=self.settings.signing,
             trust=self.operator_trust(), signers=self.signers(), clock=self.clock,
             journal=self.transaction_journal(), on_journal_error=self.metrics.journal_errors.inc)]
-        standing: list[Flow] = [self.housekeeping_flow()]
+        standing: list[Flow] = [self.housekeeping_flow(),
+                                WebhookFlow(self.settings.webhooks, self.clock)]
         return (signing + standing + self.mail_flows()
                 + (self.max_flows() if self.max_enabled else []))
 

@@ -31,6 +31,8 @@ class AppState:
     bot: BotSettings | None = None
     # Whether each МО can sign (the process's one signer provider: its caches are shared).
     identities: IdentityCheck | None = None
+    # The production profile: webhook endpoints of the МИС must be https.
+    production: bool = False
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,32 @@ class SigningRequestPage(Strict):
     next_cursor: str | None = Field(None, description="Передайте в cursor для следующей страницы")
 
 
+class SignedFileOut(Strict):
+    name: str = Field(description="Имя файла (для сохранения в медицинской карте)")
+    media_type: str = Field(description="application/pdf или application/pkcs7-signature")
+    size: int
+    sha256: str = Field(description="SHA-256 содержимого, шестнадцатеричный")
+    covers: str = Field(description="Какой файл это или что он подписывает (отсоединённая "
+                                    "подпись CMS)")
+    url: str = Field(description="Путь для скачивания этого файла")
+
+
+class SignedDocumentOut(Strict):
+    number: int = Field(description="Номер документа (1, 2, …) в адресах скачивания")
+    title: str = Field(description="Название документа, как в архиве платформы")
+    pdf: SignedFileOut
+    patient_signature: SignedFileOut | None = Field(
+        description="Подпись пациента над PDF (отсоединённая CMS из архива платформы)")
+    mo_signature: SignedFileOut | None = Field(
+        description="Подпись медицинской организации: над PDF или над всем архивом платформы "
+                    "(см. covers)")
+
+
+class SignedDocumentsOut(Strict):
+    signing_request: str
+    documents: list[SignedDocumentOut]
+
+
 class MaxLinkOut(Strict):
     deep_link: str = Field(description="Ссылка https://max.ru/<бот>?start=<токен> (и для QR-кода)")
     token: str
@@ -257,3 +283,74 @@ class Problem(BaseModel):
     detail: str
     code: str
     request_id: str | None = None
+
+
+EventTypeName = Literal[
+    "signing_request.state_changed", "signing_request.completed", "signing_request.refused",
+    "signing_request.expired", "signing_request.failed", "invitation.sent",
+    "invitation.answered", "max_account.linked"]
+
+
+class WebhookEndpointIn(Strict):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="Куда присылать события: https (в production обязательно), без имени "
+                    "пользователя и пароля в адресе")
+    event_types: list[EventTypeName] = Field(min_length=1, max_length=20)
+    description: Annotated[str | None, StringConstraints(max_length=200)] = None
+
+
+class WebhookEndpointPatch(Strict):
+    url: Annotated[str | None, StringConstraints(min_length=1, max_length=2000)] = None
+    event_types: list[EventTypeName] | None = Field(None, min_length=1, max_length=20)
+
+
+class WebhookDisableIn(Strict):
+    reason: Text
+
+
+class WebhookEndpointOut(Strict):
+    id: str
+    url: str
+    description: str | None
+    event_types: list[str]
+    state: Literal["active", "disabled"]
+    disabled_reason: str | None = Field(description="Почему отключён (вручную или "
+                                                    "автоматически после долгих ошибок)")
+    disabled_at: datetime | None
+    failing_since: datetime | None = Field(description="С какого момента доставки подряд "
+                                                       "не проходят")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpointOut):
+    secret: str = Field(description="Секрет подписи (whsec_…, base64). Показывается только "
+                                    "при создании и смене; храните его в МИС")
+
+
+class WebhookAttemptOut(Strict):
+    at: datetime
+    status_code: int | None = Field(description="Код ответа; нет — ответа не было")
+    duration_ms: int
+    response_excerpt: str | None = Field(description="Начало ответа (до 1 КБ)")
+    error: str | None
+
+
+class WebhookDeliveryOut(Strict):
+    id: str
+    webhook_id: str = Field(description="Заголовок webhook-id этой доставки (тот же при "
+                                        "повторах и повторной отправке)")
+    event_type: str
+    subject: str = Field(description="О чём событие: id транзакции подписания и т. п.")
+    state: Literal["pending", "delivered", "stopped"]
+    attempts: int
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    last_attempt: WebhookAttemptOut | None = None
+    attempt_log: list[WebhookAttemptOut] | None = None
+
+
+class WebhookDeliveryPage(Strict):
+    items: list[WebhookDeliveryOut]
+    next_cursor: str | None = None

@@ -28,6 +28,7 @@ from medsign.domain.phones import mask_phone
 from medsign.notifications import service as notifications
 from medsign.records import audit
 from medsign.records.patients import full_name
+from medsign.webhooks import outbox as webhook_outbox
 
 # Deep-link payloads are limited to 128 characters of [A-Za-z0-9_-] by the platform.
 TOKEN_BYTES = 24
@@ -118,6 +119,7 @@ def _link(db: Session, patient: PatientRow, user_id: int, chat_id: int | None, n
     audit.record(db, at=now, actor=f"max:{user_id}", action="max_link.linked",
                  subject_type="patient", subject_id=patient.external_id,
                  organization_code=None, details={"how": how})
+    webhook_outbox.max_account_linked(db, patient, how=how, now=now)
     return True
 
 
@@ -172,6 +174,7 @@ def decide_relink(db: Session, *, token: str, user_id: int, yes: bool,
     if yes:
         patient.max_user_id, patient.max_reachable = row.new_user_id, True
         patient.max_chat_id, patient.updated_at = row.new_chat_id, now
+        webhook_outbox.max_account_linked(db, patient, how=row.how, now=now)
     audit.record(db, at=now, actor=f"max:{user_id}",
                  action="max_link.relinked" if yes else "max_link.relink_declined",
                  subject_type="patient", subject_id=patient.external_id,

@@ -5,7 +5,8 @@ embedded defaults apply: SQLite under ``./var/``). Messages are in Russian; exit
 a problem with the configuration or the arguments, 1 a failure of the operation.
 
 The subcommands live by subject: ``server`` (check-config, migrate, serve, worker),
-``keys`` (import, list, check, init), ``admin`` (api-token, user), ``patients``
+``keys`` (import, list, check, init), ``admin`` (api-token, user), ``webhooks``
+(the МИС's event endpoints), ``patients``
 (patient-account), ``data`` (backup,
 restore), ``reconcile`` (after a restore), ``emulators`` (demo, emulate);
 ``base`` holds what they share.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import click
 
-from medsign.cli import admin, data, emulators, keys, patients, reconcile, server
+from medsign.cli import admin, data, emulators, keys, patients, reconcile, server, webhooks
 from medsign.cli.base import CONTEXT, RussianGroup, config_option
 
 
@@ -31,5 +32,5 @@ def main(ctx: click.Context) -> None:
 for command in (server.check_config, server.migrate, server.serve, server.worker,
                 emulators.demo, emulators.emulate, keys.keys, admin.api_token, admin.user,
                 patients.patient_account,
-                data.backup, data.restore, reconcile.reconcile):
+                data.backup, data.restore, reconcile.reconcile, webhooks.webhooks):
     main.add_command(command)

@@ -36,6 +36,7 @@ from medsign.config.model import (
     ServerSettings,
     Settings,
     SigningSettings,
+    WebhookSettings,
 )
 from medsign.config.rules import settings_warnings
 from medsign.config.sources import CONFIG_PATH_VARIABLE
@@ -60,6 +61,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SigningSettings",
+    "WebhookSettings",
     "describe_settings",
     "format_duration",
     "format_size",

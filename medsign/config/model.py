@@ -142,6 +142,16 @@ class SigningSettings(Section):
     transaction_journal: OptionalDirectory = None
 
 
+class WebhookSettings(Section):
+    """Outbound events to the МИС (Standard Webhooks): how a delivery is timed and retried,
+    and how long an endpoint may keep failing before it is disabled."""
+
+    timeout: PositiveDuration = _seconds(10)
+    backoff_base: PositiveDuration = _seconds(30)
+    backoff_cap: PositiveDuration = _seconds(3600)
+    disable_after: PositiveDuration = _seconds(3 * 86400)
+
+
 class MaxSettings(Section):
     base_url: WebUrl = "https://platform-api2.max.ru"
     token: Secret = SecretStr("")
@@ -308,6 +318,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
     max: MaxSettings = Field(default_factory=MaxSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     goskey: GoskeySettings = Field(default_factory=GoskeySettings)
     esia: EsiaSettings = Field(default_factory=EsiaSettings)
     app: AppSettings = Field(default_factory=AppSettings)

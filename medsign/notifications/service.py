@@ -36,6 +36,7 @@ from medsign.domain.signing import PatientNotice, SigningEvent, SigningState, pa
 from medsign.notifications import repository
 from medsign.records.appointments import consents_of
 from medsign.runner import store
+from medsign.webhooks import outbox as webhook_outbox
 
 NOTIFY_KIND = "max.notify"
 MESSAGE_KIND = "max.message"
@@ -238,6 +239,7 @@ def mark_sent(db: Session, *, notification_id: int, user_id: int, mid: str,
     row.max_user_id, row.chat_id, row.announced_start = user_id, chat_id, announced
     patient = repository.patient(db, row.patient_id)
     patient.max_chat_id = chat_id or patient.max_chat_id
+    webhook_outbox.invitation_sent(db, row, now=now)
 
 
 def invitation_text(ctx: Context) -> str:

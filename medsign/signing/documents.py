@@ -7,6 +7,7 @@ arrived, but it is still read with the size limits: a page must not be a decompr
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from medsign.config import SigningSettings
 from medsign.domain.signing import SigningState
 from medsign.errors import Conflict, NotFound
 from medsign.signing import repository
-from medsign.signing.archive import PDF_SUFFIX, Limits, entry_ceiling
+from medsign.signing.archive import PDF_SIG_SUFFIX, PDF_SUFFIX, Limits, entry_ceiling
+from medsign.signing.countersign import ARCHIVE_NAME
 
 DEFAULT_LIMITS: Limits = SigningSettings()  # the documented defaults of signing.max_*
 
@@ -68,3 +70,73 @@ def read_pdf(db: Session, *, request_id: str, state: str, number: int,
     if len(content) > ceiling:
         raise Conflict("document_too_large", "Документ слишком велик для выдачи.")
     return info.filename, content
+
+
+@dataclass(frozen=True)
+class SignedFile:
+    """One file of a signed document, as the МИС downloads it."""
+
+    name: str
+    media_type: str
+    content: bytes
+    covers: str  # the file this one is, or signs
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    """A document of a completed request: its PDF, the patient's signature over it (the
+    platform's detached CMS beside it in the archive) and the МО's counter-signature (over
+    the PDF, or over the whole archive when the МО signs the archive)."""
+
+    number: int  # 1-based, in the archive's name order, as ``read_pdf`` counts
+    title: str
+    pdf: SignedFile
+    patient_signature: SignedFile | None
+    mo_signature: SignedFile | None
+
+
+SIGNATURE_TYPE = "application/pkcs7-signature"
+PDF_TYPE = "application/pdf"
+
+
+def signed_documents(db: Session, *, request_id: str, state: str,
+                     limits: Limits | None = None) -> list[SignedDocument]:
+    """Every document with its files; ``documents_not_ready`` (409) before completion."""
+    limits = limits or DEFAULT_LIMITS
+    content = _archive(db, request_id, state)
+    mo = {row.covers: row for row in repository.mo_signatures(db.connection(),
+                                                              request_id=request_id)}
+    found: list[SignedDocument] = []
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        budget = limits.max_uncompressed_bytes
+        names = {i.filename: i for i in archive.infolist()}
+        for number, info in enumerate(_pdf_infos(archive), start=1):
+            title = info.filename[: -len(PDF_SUFFIX)]
+            pdf = _bounded(archive, info, budget, limits)
+            budget -= len(pdf)
+            sig_info = names.get(title + PDF_SIG_SUFFIX)
+            patient = None
+            if sig_info is not None:
+                sig = _bounded(archive, sig_info, budget, limits)
+                budget -= len(sig)
+                patient = SignedFile(sig_info.filename, SIGNATURE_TYPE, sig, info.filename)
+            row = mo.get(info.filename) or mo.get(ARCHIVE_NAME)
+            found.append(SignedDocument(
+                number, title, SignedFile(info.filename, PDF_TYPE, pdf, info.filename), patient,
+                None if row is None else SignedFile(row.name, SIGNATURE_TYPE, bytes(row.content),
+                                                    row.covers or info.filename)))
+    return found
+
+
+def _bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int,
+             limits: Limits) -> bytes:
+    ceiling = entry_ceiling(info, budget, limits)
+    with archive.open(info) as stream:
+        content = stream.read(ceiling + 1)
+    if len(content) > ceiling:
+        raise Conflict("document_too_large", "Документ слишком велик для выдачи.")
+    return content

@@ -30,6 +30,7 @@ from medsign.records import mapping as records
 from medsign.records.scope import Scope
 from medsign.signing import service as signing
 from medsign.signing.availability import IdentityCheck
+from medsign.webhooks import outbox as webhook_outbox
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ def choose(db: Session, *, notification_id: int, choice: str, now: datetime) -> 
         update(NotificationRow).where(NotificationRow.id == notification_id,
                                       NotificationRow.choice.is_(None))
         .values(choice=choice, choice_at=now, updated_at=now)).rowcount
+    if chosen == 1:
+        webhook_outbox.invitation_answered(db, notification_id, choice=choice, now=now)
     return chosen == 1
 
 

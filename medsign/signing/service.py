@@ -35,6 +35,7 @@ from medsign.db.models import (
     SigningEventRow,
     SigningRequestRow,
 )
+from medsign.domain import webhooks as webhook_rules
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
 from medsign.domain.errors import DomainError
 from medsign.domain.signer_check import SignerMismatch
@@ -59,6 +60,7 @@ from medsign.signing.availability import IdentityCheck
 # Re-exported: callers filter and read requests through the service.
 from medsign.signing.repository import ListFilter as ListFilter
 from medsign.signing.repository import RequestView as RequestView
+from medsign.webhooks import outbox as webhook_outbox
 
 SIGNING_KIND = "signing"
 FIRST_STEP = "send"
@@ -101,7 +103,42 @@ def save(db: Session, row: SigningRequestRow, request: SigningRequest, *, actor:
                      organization_code=request.organization_code,
                      details={"from": event.from_state, "to": event.to_state,
                               "reason": event.reason})
+        announce(db, row, organization_code=request.organization_code,
+                 appointment_external_id=request.appointment_external_id,
+                 from_state=event.from_state, to_state=event.to_state, action=event.action,
+                 reason=event.reason, now=now)
     return events
+
+
+def announce(db: Session, row: SigningRequestRow, *, organization_code: str,
+             appointment_external_id: str, from_state: str | None, to_state: str,
+             action: str, reason: str | None, now: datetime) -> None:
+    """Tell the МИС (webhooks) about one move of a request, in the move's transaction:
+    ``signing_request.state_changed`` and, for an ending, its own event; a completion
+    carries the addresses of the signed documents."""
+    kinds = webhook_rules.signing_events(from_state, to_state, action)
+    if not kinds:
+        return
+    base = f"/api/v1/signing-requests/{row.id}"
+    data: dict[str, Any] = {
+        "signing_request": row.id, "organization": organization_code,
+        "appointment": appointment_external_id, "previous_state": from_state,
+        "state": to_state, "state_title": SigningState(to_state).title, "reason": reason,
+        "at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"), "url": base}
+    for kind in kinds:
+        payload = dict(data)
+        if kind is webhook_rules.EventType.completed:
+            payload["documents_url"] = f"{base}/documents"
+            # by number (one document per consent signed): the archive may not be stored
+            # yet in this transaction, and an event must never hold up the move it tells of
+            payload["documents"] = [
+                {"number": n, "pdf": f"{base}/documents/{n}/pdf",
+                 "patient_signature": f"{base}/documents/{n}/patient-signature",
+                 "mo_signature": f"{base}/documents/{n}/mo-signature"}
+                for n in range(1, len(row.consent_kinds) + 1)]
+        webhook_outbox.emit(db, kind, organization_id=row.organization_id,
+                            organization_code=organization_code, subject_id=row.id,
+                            data=payload, now=now)
 
 
 @dataclass(frozen=True)
@@ -151,6 +188,9 @@ def _start_locked(db: Session, scope: Scope, command: StartRequest,
                  subject_type="signing_request", subject_id=row.id, organization_code=org.code,
                  details={"appointment": appt.external_id, "consents": row.consent_kinds,
                           "initiated_by": request.initiated_by})
+    announce(db, row, organization_code=org.code, appointment_external_id=appt.external_id,
+             from_state=None, to_state=row.state, action=SigningAction.created.value,
+             reason=None, now=now)
     store.enqueue(db.connection(), kind=SIGNING_KIND, step=FIRST_STEP, ref=row.id, now=now)
     return row
 

@@ -41,6 +41,7 @@ from medsign.web.config import WebSettings
 from medsign.web.console import admin as console_admin
 from medsign.web.console import patients as console_patients
 from medsign.web.console import routes as console
+from medsign.web.console import webhooks as console_webhooks
 from medsign.web.doctor import routes as doctor
 from medsign.web.login import routes as login
 from medsign.web.patient import routes as patient
@@ -56,7 +57,8 @@ __all__ = ["WebSettings", "mount"]
 def mount(app: FastAPI, settings: WebSettings) -> None:
     app.state.web = settings
     app_shell.version()  # hash the app's cached files now, not under the first request
-    for module in (login, doctor, console, console_admin, console_patients, portal, portal_esia,
+    for module in (login, doctor, console, console_admin, console_patients, console_webhooks,
+                   portal, portal_esia,
                    portal_password, support, app_assets, app_routes, app_quick_login):
         app.include_router(module.router)
     app.include_router(patient.portal_router)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
@@ -14,9 +15,9 @@ from medsign.api.deps import Caller, Now, ReadDb, WriteDb
 from medsign.api.v1 import views
 from medsign.api.v1.reference import CODE_PATTERN, ERRORS, WITH_BODY, CodePath, IdPath, unavailable
 from medsign.domain.signing import CancelledBy
-from medsign.errors import ServiceUnavailable, Unprocessable
+from medsign.errors import NotFound, ServiceUnavailable, Unprocessable
 from medsign.serving import identities, state
-from medsign.signing import evidence
+from medsign.signing import documents, evidence
 from medsign.signing import service as signing
 
 router = APIRouter(prefix="/api/v1")
@@ -173,3 +174,86 @@ def _evidence_config(request: Request) -> evidence.EvidenceConfig:
         raise ServiceUnavailable("evidence_unavailable",
                                  "Проверка подписей не настроена в этом процессе.")
     return config
+
+
+NOT_READY: dict[int | str, dict[str, object]] = {
+    **ERRORS,
+    409: {"model": schemas.Problem, "description":
+          "`documents_not_ready` — подписание ещё не завершено (или завершилось без подписи)"}}
+
+
+@router.get("/signing-requests/{request_id}/documents", response_model=schemas.SignedDocumentsOut,
+            responses=NOT_READY, summary="Подписанные документы: PDF, подписи и их хэши")
+def list_documents(request_id: IdPath, db: ReadDb, caller: Caller) -> schemas.SignedDocumentsOut:
+    """Each document of a completed request with its PDF, the patient's signature and the
+    МО's signature; each file is downloaded by itself at its ``url``."""
+    found = _signed(db, caller, request_id)
+    base = f"/api/v1/signing-requests/{request_id}/documents"
+
+    def out(number: int, part: str, file: documents.SignedFile) -> schemas.SignedFileOut:
+        return schemas.SignedFileOut(name=file.name, media_type=file.media_type,
+                                     size=len(file.content), sha256=file.sha256,
+                                     covers=file.covers, url=f"{base}/{number}/{part}")
+
+    return schemas.SignedDocumentsOut(signing_request=request_id, documents=[
+        schemas.SignedDocumentOut(
+            number=d.number, title=d.title, pdf=out(d.number, "pdf", d.pdf),
+            patient_signature=None if d.patient_signature is None else out(
+                d.number, "patient-signature", d.patient_signature),
+            mo_signature=None if d.mo_signature is None else out(
+                d.number, "mo-signature", d.mo_signature))
+        for d in found])
+
+
+def _signed(db: ReadDb, caller: Caller, request_id: str) -> list[documents.SignedDocument]:
+    view = signing.get(db, scope=caller.scope, request_id=request_id)
+    return documents.signed_documents(db, request_id=request_id, state=view.row.state)
+
+
+def _download(file: documents.SignedFile | None) -> Response:
+    if file is None:
+        raise NotFound("document_file_not_found", "Такого файла у документа нет.")
+    quoted = quote(file.name)
+    return Response(file.content, media_type=file.media_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"})
+
+
+def _document(db: ReadDb, caller: Caller, request_id: str,
+              number: int) -> documents.SignedDocument:
+    found = next((d for d in _signed(db, caller, request_id) if d.number == number), None)
+    if found is None:
+        raise NotFound("document_not_found", "Документ не найден.")
+    return found
+
+
+DocumentNumber = Annotated[int, Path(ge=1, le=64, description="Номер документа из списка")]
+_FILE_RESPONSES: dict[int | str, dict[str, object]] = {**NOT_READY}
+
+
+@router.get("/signing-requests/{request_id}/documents/{number}/pdf", response_class=Response,
+            responses={**_FILE_RESPONSES, 200: {"content": {"application/pdf": {}},
+                                                "description": "PDF документа"}},
+            summary="PDF подписанного документа")
+def get_document_pdf(request_id: IdPath, number: DocumentNumber, db: ReadDb,
+                     caller: Caller) -> Response:
+    return _download(_document(db, caller, request_id, number).pdf)
+
+
+@router.get("/signing-requests/{request_id}/documents/{number}/patient-signature",
+            response_class=Response, responses={
+                **_FILE_RESPONSES, 200: {"content": {"application/pkcs7-signature": {}},
+                                         "description": "Отсоединённая подпись CMS"}},
+            summary="Подпись пациента над PDF документа")
+def get_patient_signature(request_id: IdPath, number: DocumentNumber, db: ReadDb,
+                          caller: Caller) -> Response:
+    return _download(_document(db, caller, request_id, number).patient_signature)
+
+
+@router.get("/signing-requests/{request_id}/documents/{number}/mo-signature",
+            response_class=Response, responses={
+                **_FILE_RESPONSES, 200: {"content": {"application/pkcs7-signature": {}},
+                                         "description": "Отсоединённая подпись CMS"}},
+            summary="Подпись медицинской организации")
+def get_mo_signature(request_id: IdPath, number: DocumentNumber, db: ReadDb,
+                     caller: Caller) -> Response:
+    return _download(_document(db, caller, request_id, number).mo_signature)

@@ -38,6 +38,12 @@ from medsign.db.models.signing import (
     SigningEventRow,
     SigningRequestRow,
 )
+from medsign.db.models.webhooks import (
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+    WebhookEventRow,
+)
 
 __all__ = [
     "ApiClientRow",
@@ -57,22 +63,26 @@ __all__ = [
     "MaxUpdateRow",
     "NAMING",
     "NotificationRow",
-    "PasswordResetTokenRow",
     "ONE_OPEN_SIGNING_INDEX",
     "OPEN_SIGNING_WHERE",
     "OrganizationRow",
+    "PasswordResetTokenRow",
     "PatientRow",
     "PortalAccountPatientRow",
     "PortalAccountRow",
     "RateBucketRow",
     "ReconciliationFindingRow",
+    "ServiceProcessRow",
     "SigningEventRow",
     "SigningRequestRow",
-    "ServiceProcessRow",
     "SingletonRow",
     "StaffUserRow",
     "SupportRequestRow",
     "Timestamps",
     "WebSessionRow",
+    "WebhookAttemptRow",
+    "WebhookDeliveryRow",
+    "WebhookEndpointRow",
+    "WebhookEventRow",
     "WorkItemRow",
 ]

@@ -108,4 +108,9 @@ def test_admin_walks_through_the_console(ui: Ui, stand: Stand) -> None:
     expect(admin.get_by_test_id("message-error")).to_contain_text("Ни одна карта пациента")
     expect(form.get_by_label("Подтверждённый мобильный телефон")).to_have_value("+79990000777")
     ui.check(admin, "console-patients-refused")
+
+    menu.get_by_role("link", name="События для МИС").click()
+    expect(admin.get_by_role("heading", level=1)).to_have_text("События для МИС")
+    expect(admin.get_by_test_id("no-webhooks")).to_be_visible()
+    ui.check(admin, "console-webhooks")
     ui.finish()
