@@ -21,6 +21,7 @@ from medsign.records import audit, organizations
 from medsign.records.scope import SYSTEM
 
 LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+DOCTOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$")  # as the API's ids
 
 
 class Role(StrEnum):
@@ -52,6 +53,7 @@ class StaffUser:
     role: Role
     organization_code: str | None
     organization_name: str | None
+    doctor_external_id: str | None = None  # the МИС's id of this doctor («Мои пациенты»)
 
     @property
     def actor(self) -> str:
@@ -125,6 +127,29 @@ def set_password(db: Session, *, login: str, password: str, allow_demo_password:
     return row
 
 
+def set_doctor_id(db: Session, *, login: str, doctor_id: str | None, actor: str,
+                  now: datetime) -> StaffUserRow:
+    """Link a doctor's account to his id in his МО's МИС (None unlinks): his «Мои пациенты»
+    are the appointments the МИС sends with that id."""
+    row = find(db, login)
+    if row is None:
+        raise NotFound("staff_user_not_found", f"Пользователь «{login}» не найден.")
+    if row.role != Role.doctor:
+        raise Unprocessable("doctor_id_not_allowed",
+                            "Идентификатор врача в МИС указывается только для врача.")
+    wanted = doctor_id.strip() if doctor_id else None
+    if wanted is not None and not DOCTOR_ID_PATTERN.fullmatch(wanted):
+        raise Unprocessable("invalid_doctor_id", "Идентификатор врача в МИС: до 100 символов — "
+                            "латинские буквы, цифры, точка, двоеточие, дефис, подчёркивание.")
+    before, row.doctor_external_id, row.updated_at = row.doctor_external_id, wanted, now
+    org = db.get(OrganizationRow, row.organization_id) if row.organization_id else None
+    audit.record(db, at=now, actor=actor, action="staff_user.doctor_id_set",
+                 subject_type="staff_user", subject_id=row.login,
+                 organization_code=org.code if org else None,
+                 details={"from": before, "to": wanted})
+    return row
+
+
 def find(db: Session, login: str) -> StaffUserRow | None:
     return db.scalars(select(StaffUserRow)
                       .where(StaffUserRow.login == normalize_login(login))).first()
@@ -144,7 +169,8 @@ def get(db: Session, user_id: int) -> StaffUser | None:
 def to_user(row: StaffUserRow, org: OrganizationRow | None) -> StaffUser:
     return StaffUser(id=row.id, login=row.login, full_name=row.full_name, role=Role(row.role),
                      organization_code=org.code if org else None,
-                     organization_name=org.name if org else None)
+                     organization_name=org.name if org else None,
+                     doctor_external_id=row.doctor_external_id)
 
 
 def list_all(db: Session) -> list[StaffUser]:

@@ -1,0 +1,42 @@
+"""doctor link
+
+``appointments.doctor_external_id``: the МИС's id of the appointment's doctor;
+``staff_users.doctor_external_id``: the same id on a doctor's account, set by an administrator —
+together they give the doctor's workstation «Мои пациенты». Two indexes serve the day board
+(all of an МО's appointments of a day, or one doctor's) in keyset order.
+
+Revision ID: 0011
+Revises: 0009
+Create Date: 2026-12-20 10:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0011'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('appointments') as batch:
+        batch.add_column(sa.Column('doctor_external_id', sa.String(length=100), nullable=True))
+        batch.create_index('ix_appointments_org_starts',
+                           ['organization_id', 'starts_at', 'id'], unique=False)
+        batch.create_index('ix_appointments_org_doctor_starts',
+                           ['organization_id', 'doctor_external_id', 'starts_at', 'id'],
+                           unique=False)
+    with op.batch_alter_table('staff_users') as batch:
+        batch.add_column(sa.Column('doctor_external_id', sa.String(length=100), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('staff_users') as batch:
+        batch.drop_column('doctor_external_id')
+    with op.batch_alter_table('appointments') as batch:
+        batch.drop_index('ix_appointments_org_doctor_starts')
+        batch.drop_index('ix_appointments_org_starts')
+        batch.drop_column('doctor_external_id')
