@@ -94,4 +94,5 @@ def test_my_patients_on_a_chosen_day_and_resend_after_a_refusal(ui: Ui, stand: S
     assert len(second) == 1 and second[0]
     stand.wait_state(second[0], "sent")
     ui.check(doctor, "doctor-resent")
+    stand.cli("user", "doctor-id", "--login", "doctor", "--doctor-id", "")  # as it was
     ui.finish()

@@ -22,10 +22,10 @@ SIGNED_TIMEOUT_MS = 60_000  # the worker polls the platform every 1–2 s, pages
 
 
 def day_path(stand: Stand, aid: str) -> str:
-    """The board of the appointment's day in the МО's time zone."""
+    """The board of the appointment's day in the МО's time zone, every doctor's."""
     found = stand.api("GET", f"/organizations/{DEMO_ORG}/appointments/{aid}")
     day = datetime.fromisoformat(found["starts_at"]).astimezone(ZoneInfo(found["timezone"]))
-    return f"/doctor?date={day.date().isoformat()}"
+    return f"/doctor?date={day.date().isoformat()}&who=all"
 
 
 def test_doctor_starts_signing_patient_signs_and_doctor_sees_it_live(ui: Ui,
