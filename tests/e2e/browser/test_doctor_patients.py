@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from medsign.demo import DEMO_ORG
+from medsign.demo import DEMO_DOCTOR_ID, DEMO_ORG
 from tests.e2e.browser.pages import Ui
 from tests.e2e.browser.stand import Stand, patient_name
 
@@ -94,5 +94,5 @@ def test_my_patients_on_a_chosen_day_and_resend_after_a_refusal(ui: Ui, stand: S
     assert len(second) == 1 and second[0]
     stand.wait_state(second[0], "sent")
     ui.check(doctor, "doctor-resent")
-    stand.cli("user", "doctor-id", "--login", "doctor", "--doctor-id", "")  # as it was
+    stand.cli("user", "doctor-id", "--login", "doctor", "--doctor-id", DEMO_DOCTOR_ID)  # as was
     ui.finish()
