@@ -22,21 +22,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('appointments') as batch:
-        batch.add_column(sa.Column('doctor_external_id', sa.String(length=100), nullable=True))
-        batch.create_index('ix_appointments_org_starts',
-                           ['organization_id', 'starts_at', 'id'], unique=False)
-        batch.create_index('ix_appointments_org_doctor_starts',
-                           ['organization_id', 'doctor_external_id', 'starts_at', 'id'],
-                           unique=False)
-    with op.batch_alter_table('staff_users') as batch:
-        batch.add_column(sa.Column('doctor_external_id', sa.String(length=100), nullable=True))
+    # Plain ALTERs (no batch copy): SQLite adds a nullable column in place, and copying
+    # ``appointments`` would trip the foreign keys that point at it.
+    op.add_column('appointments',
+                  sa.Column('doctor_external_id', sa.String(length=100), nullable=True))
+    op.create_index('ix_appointments_org_starts', 'appointments',
+                    ['organization_id', 'starts_at', 'id'], unique=False)
+    op.create_index('ix_appointments_org_doctor_starts', 'appointments',
+                    ['organization_id', 'doctor_external_id', 'starts_at', 'id'], unique=False)
+    op.add_column('staff_users',
+                  sa.Column('doctor_external_id', sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('staff_users') as batch:
-        batch.drop_column('doctor_external_id')
-    with op.batch_alter_table('appointments') as batch:
-        batch.drop_index('ix_appointments_org_doctor_starts')
-        batch.drop_index('ix_appointments_org_starts')
-        batch.drop_column('doctor_external_id')
+    op.drop_column('staff_users', 'doctor_external_id')
+    op.drop_index('ix_appointments_org_doctor_starts', table_name='appointments')
+    op.drop_index('ix_appointments_org_starts', table_name='appointments')
+    op.drop_column('appointments', 'doctor_external_id')
