@@ -104,13 +104,14 @@ def _appointment(db: Session, pid: str, index: int, now: datetime,
                             policy=policy,
                             data=AppointmentInput(
             organization=DEMO_ORG, patient=pid, starts_at=tomorrow,
-            doctor_name="Петрова Анна Сергеевна", service_name="Приём врача-терапевта",
-            status="scheduled",
+            doctor_name="Петрова Анна Сергеевна", doctor_external_id=DEMO_DOCTOR_ID,
+            service_name="Приём врача-терапевта", status="scheduled",
             consents=[ConsentInput("medical_intervention", "electronic"),
                       ConsentInput("personal_data", "electronic")]))
     return aid
 
 
+DEMO_DOCTOR_ID = "demo-doctor-1"  # the demo МИС's id of Петрова А. С. («Мои пациенты»)
 STAFF = (("doctor", "doctor", "Петрова Анна Сергеевна", DEMO_ORG),
          ("operator", "operator", "Соколов Игорь Викторович", None),
          ("admin", "admin", "Администратор стенда", None))
@@ -124,6 +125,9 @@ def _web_accounts(db: Session, now: datetime) -> None:
             staff.create(db, user=staff.NewUser(login=login, full_name=name, role=role,
                                                 organization=org, password=DEMO_PASSWORD),
                          allow_demo_password=True, actor="demo", now=now)
+            if role == "doctor":
+                staff.set_doctor_id(db, login=login, doctor_id=DEMO_DOCTOR_ID, actor="demo",
+                                    now=now)
     if portal.find_by_login(db, "patient") is None:
         portal.create_password_account(
             db, login="patient", email="patient@example.org", password=DEMO_PASSWORD,

@@ -26,6 +26,7 @@ _FIXED: Mapping[str, str] = MappingProxyType({
     "demo": "демонстрационные данные",
     "mis": "МИС",
     "anonymous": "аноним",
+    "patient": "пациент",  # a choice the patient made, in MAX or on his pages
 })
 _PREFIXES: Mapping[str, str] = MappingProxyType({
     "api:": "МИС (ключ API «{}»)",

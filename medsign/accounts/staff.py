@@ -23,6 +23,7 @@ from medsign.records import audit, organizations
 from medsign.records.scope import SYSTEM
 
 LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+DOCTOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$")  # as the API's ids
 
 
 class Role(StrEnum):
@@ -56,6 +57,7 @@ class StaffUser:
     organization_name: str | None
     disabled_at: datetime | None = None
     last_login_at: datetime | None = None
+    doctor_external_id: str | None = None  # the МИС's id of this doctor («Мои пациенты»)
 
     @property
     def actor(self) -> str:
@@ -197,6 +199,27 @@ def _code_of(db: Session, organization_id: int | None) -> str | None:
                                                            organization_id).code
 
 
+def set_doctor_id(db: Session, *, login: str, doctor_id: str | None, actor: str,
+                  now: datetime) -> StaffUserRow:
+    """Link a doctor's account to his id in his МО's МИС (None unlinks): his «Мои пациенты»
+    are the appointments the МИС sends with that id."""
+    row = _existing(db, login)
+    if row.role != Role.doctor:
+        raise Unprocessable("doctor_id_not_allowed",
+                            "Идентификатор врача в МИС указывается только для врача.")
+    wanted = doctor_id.strip() if doctor_id else None
+    if wanted is not None and not DOCTOR_ID_PATTERN.fullmatch(wanted):
+        raise Unprocessable("invalid_doctor_id", "Идентификатор врача в МИС: до 100 символов — "
+                            "латинские буквы, цифры, точка, двоеточие, дефис, подчёркивание.")
+    before, row.doctor_external_id, row.updated_at = row.doctor_external_id, wanted, now
+    org = db.get(OrganizationRow, row.organization_id) if row.organization_id else None
+    audit.record(db, at=now, actor=actor, action="staff_user.doctor_id_set",
+                 subject_type="staff_user", subject_id=row.login,
+                 organization_code=org.code if org else None,
+                 details={"from": before, "to": wanted})
+    return row
+
+
 def find(db: Session, login: str) -> StaffUserRow | None:
     return db.scalars(select(StaffUserRow)
                       .where(StaffUserRow.login == normalize_login(login))).first()
@@ -217,7 +240,8 @@ def to_user(row: StaffUserRow, org: OrganizationRow | None) -> StaffUser:
     return StaffUser(id=row.id, login=row.login, full_name=row.full_name, role=Role(row.role),
                      organization_code=org.code if org else None,
                      organization_name=org.name if org else None,
-                     disabled_at=row.disabled_at, last_login_at=row.last_login_at)
+                     disabled_at=row.disabled_at, last_login_at=row.last_login_at,
+                     doctor_external_id=row.doctor_external_id)
 
 
 def list_all(db: Session) -> list[StaffUser]:

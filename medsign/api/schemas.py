@@ -148,6 +148,10 @@ class ConsentOut(ConsentIn):
 
 class Doctor(Strict):
     name: Name
+    id: ExternalId | None = Field(
+        None, description="Необязательно: идентификатор врача в МИС этой МО; по нему врач видит "
+                          "в АРМ врача «Мои пациенты» (тот же идентификатор администратор "
+                          "указывает в учётной записи врача)")
 
 
 class AppointmentIn(Strict):

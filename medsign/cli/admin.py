@@ -86,6 +86,21 @@ def user_create(ctx: click.Context, login: str, role: str, organization: str | N
     click.echo(f"Пользователь «{staff.normalize_login(login)}» создан.")
 
 
+@user.command("doctor-id", help="Указать врачу его идентификатор в МИС его МО (для «Мои "
+              "пациенты» в АРМ врача); пустая строка снимает его.")
+@config_option
+@click.option("--login", required=True, help="Логин врача.")
+@click.option("--doctor-id", required=True, help="Идентификатор врача в МИС.")
+@click.pass_context
+def user_doctor_id(ctx: click.Context, login: str, doctor_id: str) -> None:
+    from medsign.accounts import staff
+    wanted = doctor_id.strip() or None
+    in_session(ctx, lambda db, now: staff.set_doctor_id(db, login=login, doctor_id=wanted,
+                                                         actor="cli", now=now))
+    click.echo(f"Идентификатор врача в МИС для «{staff.normalize_login(login)}» "
+               f"{'указан' if doctor_id.strip() else 'снят'}.")
+
+
 @user.command("list", help="Показать сотрудников: логин, роль, МО, ФИО.")
 @config_option
 @click.pass_context

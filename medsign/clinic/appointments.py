@@ -44,6 +44,7 @@ class AppointmentInput:
     service_name: str
     status: str
     consents: Sequence[ConsentInput]
+    doctor_external_id: str | None = None  # the МИС's id of the doctor («Мои пациенты»)
 
 
 def upsert(db: Session, *, scope: Scope, organization: str, external_id: str,
@@ -70,10 +71,13 @@ def _upsert(db: Session, *, scope: Scope, organization: str, external_id: str,
                   for c in data.consents])
     row = find(db, org.id, wanted.external_id)
     if row is None:
-        return _create(db, scope, org, patient, wanted, now), True
+        row = _create(db, scope, org, patient, wanted, now)
+        row.doctor_external_id = data.doctor_external_id
+        return row, True
     if row.patient_id != patient.id:
         raise Conflict("appointment_identity_change",
                        "Нельзя сменить пациента у существующей записи на приём.")
+    row.doctor_external_id = data.doctor_external_id
     _update(db, scope, org, row, wanted, now)
     return row, False
 

@@ -9,6 +9,7 @@ in the clinic stays ``pending`` here, because the paper is the МИС's business
        │ mark_declined            │  └─abort_signing──▶ pending   (transaction ended unsigned)
        ▼                          ▼
     declined ◀──mark_declined / choose_paper (after all)
+    declined ──reopen──▶ pending   (the doctor asks again, or moves it to paper)
     pending | in_signing ──cancel──▶ cancelled
 
 ``choose_paper`` on a pending electronic consent only switches the method (the
@@ -123,6 +124,13 @@ class Consent:
     def abort_signing(self) -> None:
         """The signing transaction ended without a signature; the consent may be tried again."""
         self._require(self.state is ConsentState.in_signing, ConsentState.pending)
+        self.state = ConsentState.pending
+
+    def reopen(self) -> None:
+        """The patient refused online signing; the doctor sends it again or moves it to paper
+        (``domain.follow_up``): the consent waits again, still electronic."""
+        allowed = self.signing_method is SigningMethod.electronic
+        self._require(allowed and self.state is ConsentState.declined, ConsentState.pending)
         self.state = ConsentState.pending
 
     def cancel(self) -> None:

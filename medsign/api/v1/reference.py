@@ -111,7 +111,8 @@ def put_appointment(body: schemas.AppointmentIn, db: WriteDb, caller: Caller, no
                     appointment_id: IdPath) -> schemas.AppointmentOut:
     data = AppointmentInput(
         organization=body.organization, patient=body.patient, starts_at=body.starts_at,
-        doctor_name=body.doctor.name, service_name=body.service_name, status=body.status,
+        doctor_name=body.doctor.name, doctor_external_id=body.doctor.id,
+        service_name=body.service_name, status=body.status,
         consents=[ConsentInput(c.kind, c.signing_method) for c in body.consents])
     _, created = appointments.upsert(db, scope=caller.scope, organization=code,
                                      external_id=appointment_id, data=data, now=now,

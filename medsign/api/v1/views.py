@@ -44,7 +44,8 @@ def appointment(row: AppointmentRow, org: OrganizationRow, pat: PatientRow,
     return schemas.AppointmentOut(
         id=row.external_id, organization=org.code, patient=pat.external_id,
         starts_at=row.starts_at, timezone=row.timezone,
-        doctor=schemas.Doctor(name=row.doctor_name), service_name=row.service_name,
+        doctor=schemas.Doctor(name=row.doctor_name, id=row.doctor_external_id),
+        service_name=row.service_name,
         status=row.status, reschedule_count=row.reschedule_count,
         consents=[consent(c) for c in consents], created_at=row.created_at,
         updated_at=row.updated_at)

@@ -27,6 +27,8 @@ class StaffUserRow(Timestamps, Base):
     role: Mapped[str] = mapped_column(String(20))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"),
                                                         index=True)
+    # A doctor's id in the МИС of his МО: «Мои пациенты» are the appointments naming it.
+    doctor_external_id: Mapped[str | None] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(200))
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -67,7 +67,13 @@ class PatientRow(Timestamps, Base):
 
 class AppointmentRow(Timestamps, Base):
     __tablename__ = "appointments"
-    __table_args__ = (UniqueConstraint("organization_id", "external_id"),)  # as patients'
+    __table_args__ = (
+        UniqueConstraint("organization_id", "external_id"),  # as patients'
+        # The doctor's day board: one МО's (one doctor's) appointments of a day, in order.
+        Index("ix_appointments_org_starts", "organization_id", "starts_at", "id"),
+        Index("ix_appointments_org_doctor_starts", "organization_id", "doctor_external_id",
+              "starts_at", "id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), index=True)  # the console's search
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -75,6 +81,8 @@ class AppointmentRow(Timestamps, Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     timezone: Mapped[str] = mapped_column(String(64))
     doctor_name: Mapped[str] = mapped_column(String(300))
+    # The МИС's id of the doctor (unique within the МО); a staff account names the same id.
+    doctor_external_id: Mapped[str | None] = mapped_column(String(100))
     service_name: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(20))
     reschedule_count: Mapped[int] = mapped_column(Integer, default=0)

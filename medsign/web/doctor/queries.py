@@ -1,27 +1,38 @@
-"""What the doctor's workstation (АРМ врача) shows: today's and tomorrow's appointments of the
-doctor's organisation, in its own time zone, with consents, signing and the MAX link.
+"""What the doctor's workstation (АРМ врача) shows: one day's appointments of the doctor's
+organisation (or only his own patients), in its own time zone, with consents, signing and
+the MAX link; an appointment's history.
 
 Everything here is read inside one organisation's ``Scope``; a doctor never names another.
-The name search runs in Python on the (small) two-day list, because SQLite's LIKE folds case
-for ASCII only and patients' names are Cyrillic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
-from medsign.db.models import AppointmentRow, ConsentRow, PatientRow, SigningRequestRow
+from medsign.accounts import actors
+from medsign.db.models import (
+    AppointmentRow,
+    AuditRow,
+    ConsentRow,
+    NotificationRow,
+    PatientRow,
+    SigningEventRow,
+    SigningRequestRow,
+)
+from medsign.domain.audit import action_title
+from medsign.domain.bot import Choice
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
-from medsign.domain.signing import OPEN_STATES, SigningState
-from medsign.records import appointments, organizations
+from medsign.domain.signing import OPEN_STATES, SigningAction, SigningState
+from medsign.records import appointments, organizations, paging
 from medsign.records.patients import full_name
 from medsign.records.scope import Scope
+from medsign.signing import follow_up
 
 
 @dataclass(frozen=True)
@@ -83,38 +94,102 @@ class Card:
 
 
 @dataclass(frozen=True)
-class Day:
-    label: str
-    day: date
-    cards: list[Card]
+class BoardFilter:
+    """What the board shows: one day (None: today in the МО's time zone), the doctor's own
+    patients (``doctor_id``: his id in the МИС) or the whole МО's, a name search, a page."""
+
+    day: date | None = None
+    doctor_id: str | None = None
+    query: str = ""
+    after: str | None = None  # the cursor of the page before (``Board.next_cursor``)
 
 
 @dataclass(frozen=True)
 class Board:
     organization_name: str
     timezone: str
-    days: list[Day]
+    day: date
+    today: date
+    cards: list[Card]
+    next_cursor: str | None  # None: this is the day's last page
+
+    @property
+    def label(self) -> str:
+        return {0: "Сегодня", 1: "Завтра", -1: "Вчера"}.get((self.day - self.today).days, "")
+
+    @property
+    def previous_day(self) -> date:
+        return self.day - timedelta(days=1)
+
+    @property
+    def next_day(self) -> date:
+        return self.day + timedelta(days=1)
+
+
+PAGE_SIZE = 50
 
 
 def board(db: Session, *, scope: Scope, organization: str, now: datetime,
-          query: str = "", cannot_sign: str | None = None) -> Board:
-    """``cannot_sign``: why the organisation signs nothing now (it blocks every start)."""
+          where: BoardFilter = BoardFilter(), cannot_sign: str | None = None,
+          page_size: int = PAGE_SIZE) -> Board:
+    """One day's appointments of the МО (or of one doctor), in order of time, a page at a
+    time (keyset on (starts_at, id), served by the appointments' day indexes).
+
+    ``cannot_sign``: why the organisation signs nothing now (it blocks every start)."""
     org = organizations.get(db, scope=scope, code=organization)
     tz = ZoneInfo(org.timezone)
     today = now.astimezone(tz).date()
-    start = datetime.combine(today, datetime.min.time(), tz)
-    rows = db.execute(select(AppointmentRow, PatientRow)
-                      .join(PatientRow, PatientRow.id == AppointmentRow.patient_id)
-                      .where(AppointmentRow.organization_id == org.id,
-                             AppointmentRow.starts_at >= start,
-                             AppointmentRow.starts_at < start + timedelta(days=2))
-                      .order_by(AppointmentRow.starts_at, AppointmentRow.id)).all()
-    wanted = _matches(query)
-    pairs = [(a, p) for a, p in rows if wanted(full_name(p))]
+    day = where.day or today
+    start = datetime.combine(day, datetime.min.time(), tz)
+    stmt = (select(AppointmentRow, PatientRow)
+            .join(PatientRow, PatientRow.id == AppointmentRow.patient_id)
+            .where(AppointmentRow.organization_id == org.id,
+                   AppointmentRow.starts_at >= start,
+                   AppointmentRow.starts_at < start + timedelta(days=1))
+            .order_by(AppointmentRow.starts_at, AppointmentRow.id))
+    if where.doctor_id is not None:
+        stmt = stmt.where(AppointmentRow.doctor_external_id == where.doctor_id)
+    pairs, more = _page(db, stmt, decode_cursor(where.after), _matches(where.query), page_size)
     found = cards(db, pairs, tz, org.code, cannot_sign)
-    days = [Day(label, day, [c for c in found if c.starts_at.date() == day])
-            for label, day in (("Сегодня", today), ("Завтра", today + timedelta(days=1)))]
-    return Board(org.name, org.timezone, days)
+    next_cursor = encode_cursor(pairs[-1][0]) if more and pairs else None
+    return Board(org.name, org.timezone, day, today, found, next_cursor)
+
+
+def _page(db: Session, stmt: Select[AppointmentRow, PatientRow],
+          after: tuple[datetime, int] | None, wanted: Callable[[str], bool],
+          size: int) -> tuple[list[tuple[AppointmentRow, PatientRow]], bool]:
+    """Up to ``size`` matching rows after ``after``, and whether more match. The name search
+    runs in Python (SQLite's LIKE folds ASCII only), a batch of the day's rows at a time."""
+    found: list[tuple[AppointmentRow, PatientRow]] = []
+    while True:
+        batch = stmt if after is None else stmt.where(
+            tuple_(AppointmentRow.starts_at, AppointmentRow.id) > tuple_(*after))
+        rows = db.execute(batch.limit(size + 1)).all()
+        for a, p in rows:
+            if wanted(full_name(p)):
+                if len(found) == size:
+                    return found, True
+                found.append((a, p))
+        if len(rows) <= size:
+            return found, False
+        after = (rows[-1][0].starts_at, rows[-1][0].id)
+
+
+def encode_cursor(a: AppointmentRow) -> str:
+    return paging.encode({"s": a.starts_at.isoformat(), "i": a.id})
+
+
+def decode_cursor(token: str | None) -> tuple[datetime, int] | None:
+    """The board's cursor, or None (the day's first page) for anything else."""
+    data = paging.decode(token or "")
+    if data is None or not isinstance(data.get("i"), int):
+        return None
+    try:
+        at = datetime.fromisoformat(data["s"])
+        at.astimezone(UTC)
+    except (ValueError, KeyError, TypeError, OverflowError):
+        return None
+    return (at, data["i"]) if at.tzinfo is not None else None
 
 
 def _matches(query: str) -> Callable[[str], bool]:
@@ -223,3 +298,79 @@ def requests_of(db: Session, *, organization: str, appointment_id: str,
                       .order_by(SigningRequestRow.created_at.desc(), SigningRequestRow.id.desc()))
     return [summarize(r) for r in rows]
 
+
+
+def follow_up_blocker(db: Session, *, scope: Scope, organization: str,
+                      appointment_id: str) -> str | None:
+    """Why «Отправить ещё раз» and «На бумаге» are not offered now (None: they are)."""
+    appt, _, _, _ = appointments.get(db, scope=scope, organization=organization,
+                                     external_id=appointment_id)
+    return follow_up.latest(db, appt).blocker
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of an appointment's history: when, what happened, who did it, why."""
+
+    at: datetime
+    what: str
+    who: str
+    reason: str | None = None
+
+
+TIMELINE_LIMIT = 200  # per source: an appointment has a handful; a runaway one stays bounded
+
+_CHOICES = {Choice.sign.value: "пациент выбрал «Подписать онлайн»",
+            Choice.paper.value: "пациент выбрал «Подпишу в клинике»"}
+
+
+def timeline(db: Session, *, scope: Scope, organization: str,
+             appointment_id: str) -> list[Event]:
+    """The appointment's history, oldest first: its changes (audit), the invitations sent and
+    answered, every move of its signing requests."""
+    appt, _, _, _ = appointments.get(db, scope=scope, organization=organization,
+                                     external_id=appointment_id)
+    raw = (_audited(db, appt, organization) + _invitations(db, appt)
+           + _signing_events(db, appt))
+    who = actors.names(db, {actor for _, _, actor, _ in raw})
+    return [Event(at, what, who[actor], reason)
+            for at, what, actor, reason in sorted(raw, key=lambda e: e[0])]
+
+
+_Raw = tuple[datetime, str, str, str | None]
+
+
+def _audited(db: Session, appt: AppointmentRow, organization: str) -> list[_Raw]:
+    rows = db.scalars(select(AuditRow).where(
+        AuditRow.subject_type == "appointment", AuditRow.subject_id == appt.external_id,
+        AuditRow.organization_code == organization)
+        .order_by(AuditRow.id).limit(TIMELINE_LIMIT))
+    return [(r.at, action_title(r.action), r.actor, None) for r in rows]
+
+
+def _invitations(db: Session, appt: AppointmentRow) -> list[_Raw]:
+    found: list[_Raw] = []
+    for n in db.scalars(select(NotificationRow).where(NotificationRow.appointment_id == appt.id)
+                        .order_by(NotificationRow.id).limit(TIMELINE_LIMIT)):
+        if n.sent_at is not None:
+            found.append((n.sent_at, "приглашение подписать документы отправлено пациенту в MAX",
+                          "system", None))
+        if n.choice_at is not None and n.choice in _CHOICES:
+            found.append((n.choice_at, _CHOICES[n.choice], "patient", None))
+    return found
+
+
+def _signing_events(db: Session, appt: AppointmentRow) -> list[_Raw]:
+    rows = db.scalars(select(SigningEventRow)
+                      .join(SigningRequestRow,
+                            SigningRequestRow.id == SigningEventRow.signing_request_id)
+                      .where(SigningRequestRow.appointment_id == appt.id)
+                      .order_by(SigningEventRow.id).limit(TIMELINE_LIMIT))
+    return [(e.at, _move_title(e), e.actor, e.reason) for e in rows]
+
+
+def _move_title(e: SigningEventRow) -> str:
+    action = (e.details or {}).get("action")
+    if isinstance(action, str) and action in SigningAction.__members__.values():
+        return str(SigningAction(action).title)
+    return f"подписание: {SigningState(e.to_state).title}"

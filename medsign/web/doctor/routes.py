@@ -1,5 +1,6 @@
-"""The doctor's workstation (АРМ врача): today's and tomorrow's appointments of the doctor's
-organisation, starting signing (flow B), downloading signed documents.
+"""The doctor's workstation (АРМ врача): one day's appointments of the doctor's organisation or
+his own patients, starting signing (flow B) and, after a refusal or an expiry, sending again or
+moving the documents to paper; an appointment's history; downloading signed documents.
 
 Every route reads through the doctor's own ``Scope`` (one organisation): another
 organisation's appointment or request is "not found", exactly as in the API.
@@ -7,18 +8,22 @@ organisation's appointment or request is "not found", exactly as in the API.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from urllib.parse import quote
+from dataclasses import dataclass
+from datetime import date as date_
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from medsign.accounts.staff import StaffUser
+from medsign.domain.follow_up import FollowUp
 from medsign.errors import ServiceError, ServiceUnavailable
 from medsign.records.scope import Scope
 from medsign.serving import identities, state
 from medsign.signing import availability, documents, evidence
+from medsign.signing import follow_up as follow_ups
 from medsign.signing import service as signing
 from medsign.web import deps
 from medsign.web.doctor import queries
@@ -35,27 +40,54 @@ def scope_of(user: StaffUser) -> Scope:
     return Scope(actor=user.actor, organizations=frozenset({user.organization_code}))
 
 
+@dataclass(frozen=True)
+class BoardParams:
+    """The board's query string: ``date`` (ГГГГ-ММ-ДД; today when absent), ``who`` (``mine``:
+    the doctor's own patients, the default when his account names his id in the МИС; ``all``),
+    ``q`` (a name search) and ``after`` (the page cursor)."""
+
+    q: Search = ""
+    date: date_ | None = None
+    who: Literal["mine", "all"] | None = None
+    after: Annotated[str | None, Query(max_length=500)] = None
+
+    def mine(self, user: StaffUser) -> bool:
+        return (self.who or "mine") == "mine" and user.doctor_external_id is not None
+
+    def url(self, path: str, user: StaffUser, **changes: object) -> str:
+        values = {"date": self.date, "who": self.who, "q": self.q, "after": None} | changes
+        query = urlencode({k: str(v) for k, v in values.items() if v})
+        return f"{path}?{query}" if query else path
+
+
+Params = Annotated[BoardParams, Depends()]
+
+
 @router.get("")
-def board_page(request: Request, user: deps.Doctor, q: Search = "") -> Response:
+def board_page(request: Request, user: deps.Doctor, params: Params) -> Response:
     with deps.read_db(request) as db:
-        board, identity = _board(request, db, user, q)
-    return render(request, "doctor/board.html", title="АРМ врача", board=board, q=q,
-                  identity=identity, refresh_url=f"/doctor/board?q={quote(q)}")
+        board, identity = _board(request, db, user, params)
+    return render(request, "doctor/board.html", title="АРМ врача", board=board, q=params.q,
+                  params=params, user=user, mine=params.mine(user), identity=identity,
+                  refresh_url=params.url("/doctor/board", user, after=params.after))
 
 
 @router.get("/board")
-def board_fragment(request: Request, user: deps.Doctor, q: Search = "") -> Response:
+def board_fragment(request: Request, user: deps.Doctor, params: Params) -> Response:
     with deps.read_db(request) as db:
-        board, identity = _board(request, db, user, q)
-    return render(request, "doctor/_board.html", board=board, q=q, identity=identity)
+        board, identity = _board(request, db, user, params)
+    return render(request, "doctor/_board.html", board=board, q=params.q, params=params,
+                  user=user, mine=params.mine(user), identity=identity)
 
 
 def _board(request: Request, db: Session, user: StaffUser,
-           q: str) -> tuple[queries.Board, availability.OrganizationIdentity | None]:
+           params: BoardParams) -> tuple[queries.Board, availability.OrganizationIdentity | None]:
     scope = scope_of(user)  # refuses a doctor without an organisation
     code = user.organization_code or ""
     identity = _identity(request, db, scope, code)
-    return queries.board(db, scope=scope, organization=code, now=deps.now(request), query=q,
+    where = queries.BoardFilter(day=params.date, query=params.q, after=params.after,
+                                doctor_id=user.doctor_external_id if params.mine(user) else None)
+    return queries.board(db, scope=scope, organization=code, now=deps.now(request), where=where,
                          cannot_sign=_cannot_sign(identity)), identity
 
 
@@ -117,7 +149,12 @@ def _appointment(request: Request, user: StaffUser, code: str,
                                           appointment_id=appointment_id)
         pdfs = {r.id: documents.list_pdfs(db, request_id=r.id, state=r.state)
                 for r in requests}
-    return {"card": card, "requests": requests, "pdfs": pdfs}
+        follow_up = queries.follow_up_blocker(db, scope=scope, organization=code,
+                                              appointment_id=appointment_id)
+        timeline = queries.timeline(db, scope=scope, organization=code,
+                                    appointment_id=appointment_id)
+    return {"card": card, "requests": requests, "pdfs": pdfs, "follow_up": follow_up,
+            "timeline": timeline}
 
 
 def _card(request: Request, db: Session, scope: Scope, code: str,
@@ -157,6 +194,49 @@ def _refused(request: Request, scope: Scope, code: str, appointment_id: str,
         card = queries.card(db, scope=scope, organization=code, appointment_id=appointment_id)
     return render(request, "doctor/confirm.html", status=409, title="Отправить на подписание",
                   card=card, error=message)
+
+
+Action = Annotated[FollowUp, Path()]
+
+
+@router.get("/organizations/{code}/appointments/{appointment_id}/follow-up/{action}")
+def follow_up_page(request: Request, user: deps.Doctor, code: Id, appointment_id: Id,
+                   action: Action) -> Response:
+    """Confirm «Отправить ещё раз» or «На бумаге» (after a refusal or an expiry)."""
+    return _follow_up_form(request, scope_of(user), code, appointment_id, action)
+
+
+@router.post("/organizations/{code}/appointments/{appointment_id}/follow-up/{action}")
+def follow_up(request: Request, user: deps.Doctor, code: Id, appointment_id: Id,
+              action: Action) -> Response:
+    scope = scope_of(user)
+    try:
+        with deps.write_db(request) as db:
+            if action is FollowUp.resend:
+                follow_ups.resend(db, scope=scope, organization=code,
+                                  appointment_id=appointment_id, identities=identities(request),
+                                  now=deps.now(request))
+            else:
+                follow_ups.to_paper(db, scope=scope, organization=code,
+                                    appointment_id=appointment_id, now=deps.now(request))
+            db.commit()
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        return _follow_up_form(request, scope, code, appointment_id, action, exc.message)
+    done = "signing_started" if action is FollowUp.resend else "paper_chosen"
+    return RedirectResponse(appointment_url(code, appointment_id, f"?msg={done}"),
+                            status_code=303)
+
+
+def _follow_up_form(request: Request, scope: Scope, code: str, appointment_id: str,
+                    action: FollowUp, error: str | None = None) -> Response:
+    with deps.read_db(request) as db:
+        card = _card(request, db, scope, code, appointment_id)
+        blocker = queries.follow_up_blocker(db, scope=scope, organization=code,
+                                            appointment_id=appointment_id)
+    return render(request, "doctor/follow_up.html", status=409 if error else 200,
+                  title=action.title, card=card, action=action, blocker=blocker, error=error)
 
 
 @router.get("/requests/{request_id}/documents/{number}")

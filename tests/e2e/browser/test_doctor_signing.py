@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 import zipfile
+from datetime import datetime
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -19,6 +21,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SIGNED_TIMEOUT_MS = 60_000  # the worker polls the platform every 1–2 s, pages refresh every 5 s
 
 
+def day_path(stand: Stand, aid: str) -> str:
+    """The board of the appointment's day in the МО's time zone, every doctor's."""
+    found = stand.api("GET", f"/organizations/{DEMO_ORG}/appointments/{aid}")
+    day = datetime.fromisoformat(found["starts_at"]).astimezone(ZoneInfo(found["timezone"]))
+    return f"/doctor?date={day.date().isoformat()}&who=all"
+
+
 def test_doctor_starts_signing_patient_signs_and_doctor_sees_it_live(ui: Ui,
                                                                       stand: Stand) -> None:
     aid, patient = stand.appointments["doctor"], "demo-p1"
@@ -26,6 +35,8 @@ def test_doctor_starts_signing_patient_signs_and_doctor_sees_it_live(ui: Ui,
     ui.login(doctor, "doctor", name="staff-login")
     expect(doctor).to_have_url(re.compile(r"/doctor$"))
     expect(doctor.get_by_role("heading", level=1)).to_have_text("АРМ врача")
+    board_path = day_path(stand, aid)  # the board shows one day: the appointment's
+    ui.goto(doctor, board_path)
     row = doctor.locator(f'[data-testid="appointment"][data-appointment="{aid}"]')
     expect(row).to_contain_text(patient_name(patient))
     expect(row.get_by_test_id("signing-state")).to_contain_text("не отправлялось")
@@ -50,7 +61,7 @@ def test_doctor_starts_signing_patient_signs_and_doctor_sees_it_live(ui: Ui,
 
     # the board in a second tab; neither tab is reloaded from here on
     board = doctor.context.new_page()
-    ui.goto(board, "/doctor")
+    ui.goto(board, board_path)
     board_state = board.locator(f'[data-appointment="{aid}"] [data-testid="signing-state"]')
     expect(board_state.locator(".badge")).not_to_have_attribute("data-state", "completed")
     for tab in (doctor, board):

@@ -164,3 +164,16 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'medsign_runner_items{kind="signing",status="scheduled"} 1.0' in text
     assert "medsign_http_requests_total" in text
+
+
+def test_the_doctors_id_is_kept_changed_and_dropped(client: TestClient) -> None:
+    """The МИС may name the appointment's doctor by its id («Мои пациенты» of the АРМ)."""
+    seed(client)
+    path = "/api/v1/organizations/mo1/appointments/a1"
+    r = client.put(path, json=f.appointment(doctor={"name": "Петрова А. С.", "id": "d-7"}))
+    assert r.status_code == 200 and r.json()["doctor"] == {"name": "Петрова А. С.", "id": "d-7"}
+    assert client.get(path).json()["doctor"]["id"] == "d-7"
+    r = client.put(path, json=f.appointment(doctor={"name": "Сидоров С. С."}))
+    assert r.json()["doctor"] == {"name": "Сидоров С. С.", "id": None}
+    r = client.put(path, json=f.appointment(doctor={"name": "Сидоров С. С.", "id": "врач 1"}))
+    assert r.status_code == 422

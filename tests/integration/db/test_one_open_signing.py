@@ -59,11 +59,14 @@ def appointment(engine: Engine) -> int:
 
 
 def _behind_the_service(db: Session, appointment_id: int, state: str) -> SigningRequestRow:
-    """A request written straight into the table, as no rule of the service would."""
-    appt = db.get_one(AppointmentRow, appointment_id)
+    """A request written straight into the table, as no rule of the service would (the
+    appointment is read by its columns of every revision: this runs at old ones too)."""
+    org_id, patient_id = db.execute(
+        select(AppointmentRow.organization_id, AppointmentRow.patient_id)
+        .where(AppointmentRow.id == appointment_id)).one()
     row = SigningRequestRow(
-        id=str(uuid.uuid4()), appointment_id=appt.id, organization_id=appt.organization_id,
-        patient_id=appt.patient_id, consent_kinds=["medical_intervention"], phone="+79990000001",
+        id=str(uuid.uuid4()), appointment_id=appointment_id, organization_id=org_id,
+        patient_id=patient_id, consent_kinds=["medical_intervention"], phone="+79990000001",
         initiated_by="mis", state=state, uploaded_file_ids=[],
         failed_from="sent" if state == "failed" else None,
         transaction_id=None if state == "new" else "tx-1", created_at=NOW, updated_at=NOW)

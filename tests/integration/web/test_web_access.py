@@ -20,9 +20,11 @@ from tests.integration.web import stand
 def test_a_doctor_sees_only_their_organisations_appointments(
         client: TestClient, seeded: stand.Seeded) -> None:
     page = stand.logged_in(client, "doc1").get("/doctor").text
-    assert 'data-appointment="a1"' in page and 'data-appointment="a2"' in page
+    assert 'data-appointment="a1"' in page and 'data-appointment="a2"' not in page  # tomorrow
     assert 'data-appointment="a3"' not in page and "Кузнецова" not in page
-    assert 'data-appointment="a4"' not in page  # in three days: neither today nor tomorrow
+    assert 'data-appointment="a2"' in client.get("/doctor", params={"date": "2026-03-11"}).text
+    for day in ("2026-03-10", "2026-03-11", "2026-03-13"):  # mo2's a3 is today in its zone too
+        assert 'data-appointment="a3"' not in client.get("/doctor", params={"date": day}).text
 
 
 def test_the_other_doctor_sees_the_other_organisation(client: TestClient,

@@ -6,7 +6,7 @@ transaction of the change), ``webhook_deliveries`` (one per event and subscribed
 its id is the ``webhook-id``), ``webhook_attempts`` (every POST with its answer).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06 19:22:07.390391
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import medsign.db.types
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
