@@ -60,7 +60,7 @@ SEED = 20261126
 REAL_FIELDS = {"organization": "mo1", "patient": "p1", "ogrn": f.ogrn(), "inn": f.inn10(),
                "kpp": "770701001", "timezone": "Europe/Moscow", "quiet_hours": "21:00-09:00",
                "phone": "+79991234567", "birth_date": "1980-05-17", "last_name": "Иванова",
-               "first_name": "Анна"}
+               "first_name": "Анна", "url": "https://mis.example.org/medsign/events"}
 
 
 def _operations() -> list[str]:
@@ -120,10 +120,16 @@ def seeded(engine: Engine, trust_store: Path) -> Iterator[Seeded]:
             for aid in ("a1", "a2"):
                 _ok(client.put(f"/api/v1/organizations/{org}/appointments/{aid}",
                                json=f.appointment(org, "p1")))
-        rid = _ok(client.post(
+        endpoint = _ok(client.post("/api/v1/webhook-endpoints", json={
+            "url": REAL_FIELDS["url"],
+            "event_types": ["signing_request.state_changed"]})).json()["id"]
+        rid = _ok(client.post(  # its event leaves a delivery to the endpoint
             "/api/v1/organizations/mo1/appointments/a1/signing-requests")).json()["id"]
+        delivery = _ok(client.get(f"/api/v1/webhook-endpoints/{endpoint}/deliveries")
+                       ).json()["items"][0]["id"]
         yield Seeded(app, token, {"code": ["mo1", "mo2"], "patient_id": ["p1"],
-                                  "appointment_id": ["a1", "a2"], "request_id": [rid]})
+                                  "appointment_id": ["a1", "a2"], "request_id": [rid],
+                                  "endpoint_id": [endpoint], "delivery_id": [delivery]})
     container.close()
 
 
