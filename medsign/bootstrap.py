@@ -53,9 +53,9 @@ from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
 from medsign.serving import BotSettings
-from medsign.signing.alert_mail_flow import KIND as ALERT_MAIL_KIND
-from medsign.signing.alert_mail_flow import STEP as ALERT_MAIL_STEP
-from medsign.signing.alert_mail_flow import AlertMailFlow
+from medsign.signing.alert_mail.flow import KIND as ALERT_MAIL_KIND
+from medsign.signing.alert_mail.flow import STEP as ALERT_MAIL_STEP
+from medsign.signing.alert_mail.flow import AlertMailFlow
 from medsign.signing.evidence import EvidenceConfig
 from medsign.signing.flow import SigningFlow
 from medsign.signing.signers import ConfiguredSigners, machine_problems

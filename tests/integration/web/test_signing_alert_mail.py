@@ -20,7 +20,7 @@ from medsign.mail import outbox
 from medsign.mail.flow import MailFlow
 from medsign.runner import store
 from medsign.runner.worker import RunnerConfig, Worker
-from medsign.signing.alert_mail_flow import KIND, STEP, AlertMailFlow
+from medsign.signing.alert_mail.flow import KIND, STEP, AlertMailFlow
 from tests.integration.web import stand
 from tests.smtp import Inbox, smtp_server
 

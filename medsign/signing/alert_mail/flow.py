@@ -1,6 +1,6 @@
 """``signing.alert_mail``: one standing item (``store.ensure_singleton``, like housekeeping)
 that mails the МО's operators about failed and stalled transactions
-(``signing.alert_mail``). Each run handles one batch of each kind in the transition's own
+(``signing.alert_mail.service``). Each run handles one batch of each kind in the transition's own
 commit (fenced by the lease) and comes back after ``INTERVAL``. With no
 ``alert_emails`` or no ``[email]`` it only comes back later: nothing is marked, so turning
 mail on later still reports what is failed or stalled by then.
@@ -18,7 +18,7 @@ from medsign.clock import Clock
 from medsign.config import ConsoleSettings
 from medsign.runner.outcomes import Next, WorkItem
 from medsign.runner.worker import StepContext
-from medsign.signing.alert_mail import mail_alerts
+from medsign.signing.alert_mail.service import mail_alerts
 
 KIND = "signing.alert_mail"
 STEP = "scan"
