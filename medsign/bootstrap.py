@@ -53,6 +53,9 @@ from medsign.runner.metrics import RunnerMetrics
 from medsign.runner.ratelimit import Limit, RateLimiter
 from medsign.runner.worker import Flow, RunnerConfig, Worker
 from medsign.serving import BotSettings
+from medsign.signing.alert_mail.flow import KIND as ALERT_MAIL_KIND
+from medsign.signing.alert_mail.flow import STEP as ALERT_MAIL_STEP
+from medsign.signing.alert_mail.flow import AlertMailFlow
 from medsign.signing.evidence import EvidenceConfig
 from medsign.signing.flow import SigningFlow
 from medsign.signing.signers import ConfiguredSigners, machine_problems
@@ -299,6 +302,12 @@ class Container:
     def rate_limiter(self) -> RateLimiter:
         return RateLimiter(self.engine, self.rate_limits())
 
+    def alert_mail_flow(self) -> AlertMailFlow:
+        """E-mail to the operators about failed and stalled transactions (``[console]
+        alert_emails``, sent only when ``[email]`` is set)."""
+        return AlertMailFlow(self.settings.console, mail_enabled=self.settings.email.enabled,
+                             console_url=self.settings.server.public_url, clock=self.clock)
+
     def housekeeping_flow(self) -> HousekeepingFlow:
         return HousekeepingFlow(self.settings.housekeeping, self.rate_limits(), self.clock)
 
@@ -343,11 +352,13 @@ class Container:
                 CopiesFlow(deps, enabled=self.settings.max.send_signed_copies)]
 
     def ensure_background_work(self) -> None:
-        """The installation's standing work: housekeeping; the MAX poller or the webhook
-        subscription."""
+        """The installation's standing work: housekeeping, the operators' alert mail; the MAX
+        poller or the webhook subscription."""
         with self.engine.begin() as conn:
-            store.ensure_singleton(conn, name=HOUSEKEEPING_KIND, kind=HOUSEKEEPING_KIND,
-                                   step=HOUSEKEEPING_STEP, now=self.clock.now())
+            for kind, step in ((HOUSEKEEPING_KIND, HOUSEKEEPING_STEP),
+                               (ALERT_MAIL_KIND, ALERT_MAIL_STEP)):
+                store.ensure_singleton(conn, name=kind, kind=kind, step=step,
+                                       now=self.clock.now())
         if not self.max_enabled:
             return
         polling = self.settings.max.updates == "polling"
@@ -365,7 +376,7 @@ class Container:
             client=self.goskey_client(), settings=self.settings.signing,
             trust=self.operator_trust(), signers=self.signers(), clock=self.clock,
             journal=self.transaction_journal(), on_journal_error=self.metrics.journal_errors.inc)]
-        standing: list[Flow] = [self.housekeeping_flow(),
+        standing: list[Flow] = [self.housekeeping_flow(), self.alert_mail_flow(),
                                 WebhookFlow(self.settings.webhooks, self.clock)]
         return (signing + standing + self.mail_flows()
                 + (self.max_flows() if self.max_enabled else []))

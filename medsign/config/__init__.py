@@ -22,6 +22,7 @@ from medsign.config.describe import describe_settings
 from medsign.config.errors import ConfigError, Problem
 from medsign.config.loader import DEFAULT_CONFIG_PATH, load_settings
 from medsign.config.model import (
+    ConsoleSettings,
     DatabaseSettings,
     EsiaSettings,
     GoskeySettings,
@@ -46,6 +47,7 @@ __all__ = [
     "CONFIG_PATH_VARIABLE",
     "DEFAULT_CONFIG_PATH",
     "ConfigError",
+    "ConsoleSettings",
     "DatabaseSettings",
     "EsiaSettings",
     "GoskeySettings",

@@ -284,11 +284,20 @@ class HousekeepingSettings(Section):
     link_tokens: PositiveDuration = _seconds(30 * 86400)
 
 
+_MoCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
+_AlertAddress = Annotated[str, Field(max_length=254,
+                                     pattern=r"^[^@\s<>]+@[^@\s<>.]+(\.[^@\s<>.]+)+$")]
+
+
 class ConsoleSettings(Section):
     """The operators' console: when an active signing transaction counts as stalled (the
-    badge, the «требуют внимания» list and the ``medsign_signing_alerts`` metric)."""
+    badge, the «требуют внимания» list and the ``medsign_signing_alerts`` metric).
+
+    ``alert_emails``: who gets an e-mail when a transaction fails or stalls, by МО code
+    (``"*"``: every МО); empty: nobody. Mail goes out only when ``[email]`` is set too."""
 
     stall_after: PositiveDuration = _seconds(30 * 60)
+    alert_emails: dict[_MoCode, list[_AlertAddress]] = Field(default_factory=dict)
 
 
 class LoggingSettings(Section):

@@ -8,6 +8,8 @@ item at all. A failed one needs an operator whatever its age. Everything else ne
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -40,3 +42,48 @@ def alert_of(state: SigningState, *, last_progress: datetime | None, scheduled: 
     if last_progress is None or not scheduled:
         return AlertKind.stalled
     return AlertKind.stalled if last_progress < stalled_before(now, stall_after) else None
+
+
+EVERY_ORGANIZATION = "*"
+
+
+def recipients(alert_emails: Mapping[str, Sequence[str]], organization_code: str) -> list[str]:
+    """Who is mailed about an МО's alert: its own addresses, then those for every МО
+    (``"*"``), each once (addresses differing only in case are one)."""
+    found: dict[str, str] = {}
+    for address in [*alert_emails.get(organization_code, ()),
+                    *alert_emails.get(EVERY_ORGANIZATION, ())]:
+        found.setdefault(address.strip().lower(), address.strip())
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """What an alert e-mail tells staff about one transaction."""
+
+    request_id: str
+    organization_name: str
+    patient_name: str
+    appointment_local: datetime  # in the МО's own time zone
+    state_title: str
+    reason: str | None
+
+
+def alert_mail(kind: AlertKind, facts: AlertFacts, *, console_url: str) -> tuple[str, str]:
+    """The subject and plain-text body of the operators' e-mail (staff only)."""
+    f = facts
+    subject = f"medsign: транзакция подписания — {kind.title}"
+    what = ("завершилась ошибкой" if kind is AlertKind.failed
+            else "зависла: давно нет движения, сама она не продолжится")
+    lines = [
+        f"Транзакция подписания {what}.",
+        "",
+        f"МО: {f.organization_name}",
+        f"Пациент: {f.patient_name}",
+        f"Приём: {f.appointment_local.strftime('%d.%m.%Y %H:%M')} (время МО)",
+        f"Состояние: {f.state_title}",
+    ]
+    if f.reason:
+        lines.append(f"Последняя ошибка: {f.reason}")
+    lines += ["", f"Открыть в консоли: {console_url.rstrip('/')}/console/requests/{f.request_id}"]
+    return subject, "\n".join(lines) + "\n"

@@ -35,6 +35,7 @@ from medsign.db.models.signing import (
     ONE_OPEN_SIGNING_INDEX,
     OPEN_SIGNING_WHERE,
     DocumentRow,
+    SigningAlertMailRow,
     SigningEventRow,
     SigningRequestRow,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "RateBucketRow",
     "ReconciliationFindingRow",
     "ServiceProcessRow",
+    "SigningAlertMailRow",
     "SigningEventRow",
     "SigningRequestRow",
     "SingletonRow",

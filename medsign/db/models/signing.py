@@ -92,3 +92,13 @@ class DocumentRow(Base):
     covers: Mapped[str | None] = mapped_column(String(300))
     platform_file_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SigningAlertMailRow(Base):
+    """A transaction's alert of one kind (``domain.alerts.AlertKind``) already mailed to the
+    operators: each is mailed once, never again after a restart."""
+
+    __tablename__ = "signing_alert_mails"
+    request_id: Mapped[str] = mapped_column(ForeignKey("signing_requests.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

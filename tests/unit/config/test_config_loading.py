@@ -301,3 +301,22 @@ def test_toml_special_floats_are_refused(tmp_path: Path) -> None:
     found = by_key(problems_of(path))
     assert set(found) == {"runner.lease", "rate_limits.max_per_chat"}
     assert found["rate_limits.max_per_chat"].expected == "число больше 0"
+
+
+def test_alert_emails_are_a_table_of_organisation_codes_to_addresses(tmp_path: Path) -> None:
+    assert load_settings(env={}).console.alert_emails == {}
+    path = write(tmp_path / "m.toml", '[console]\nalert_emails = { "*" = ["ops@region.example"],'
+                                      ' "mo-1" = ["duty@mo1.example", "head@mo1.example"] }\n')
+    assert load_settings(path, env={}).console.alert_emails == {
+        "*": ["ops@region.example"], "mo-1": ["duty@mo1.example", "head@mo1.example"]}
+    env = {"MEDSIGN_CONSOLE__ALERT_EMAILS": '{"mo-2": ["duty@mo2.example"]}'}
+    assert load_settings(env=env).console.alert_emails == {"mo-2": ["duty@mo2.example"]}
+
+
+@pytest.mark.parametrize("table", ['{ "mo-1" = ["duty"] }', '{ "mo-1" = ["a b@x.example"] }',
+                                   '{ "" = ["ops@region.example"] }',
+                                   '{ "mo-1" = "ops@region.example" }'])
+def test_a_wrong_alert_email_or_code_is_a_problem(tmp_path: Path, table: str) -> None:
+    path = write(tmp_path / "m.toml", f"[console]\nalert_emails = {table}\n")
+    keys = [p.key for p in problems_of(path)]
+    assert keys and all(k.startswith("console.alert_emails") for k in keys), keys
