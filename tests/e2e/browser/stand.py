@@ -164,6 +164,8 @@ shutdown_grace = "2s"
 [notifications]
 offset = "36h"
 default_quiet_hours = "00:00-00:00"
+# the demo's visits start at 07:00-09:00 UTC tomorrow: invite at once, at any hour of the run
+min_lead = "1h"
 
 [signing]
 poll_interval = "1s"
