@@ -256,6 +256,18 @@ def start_session(request: Request, token: str) -> None:
     request.state.web_cookie = token
 
 
+def replace_session(request: Request, db: Session, owner: Owner) -> str:
+    """A fresh session for whoever has just proved who they are, in the caller's
+    transaction: expired sessions purged, the old cookie's session ended (no fixation). The
+    caller commits, then hands the token to ``start_session``."""
+    settings, moment, current = web_settings(request), now(request), visitor(request)
+    sessions.purge(db, policy=settings.sessions, now=moment)
+    token, _ = sessions.create(db, owner=owner, policy=settings.sessions, now=moment,
+                               ip=current.address, user_agent=current.user_agent)
+    sessions.end(db, request.cookies.get(cookie_name(settings)))
+    return token
+
+
 def staff_user(request: Request) -> StaffUser:
     user = visitor(request).staff
     if user is None:

@@ -27,9 +27,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from medsign.accounts import app_devices, app_passkeys, sessions
+from medsign.accounts import app_devices, app_passkeys
 from medsign.accounts.app_devices import Device, Outcome, Unlock
-from medsign.accounts.portal import PortalUser
 from medsign.accounts.sessions import Owner
 from medsign.domain import app_devices as rules
 from medsign.domain.app_devices import Method, Purpose, QuickLoginRule, RelyingParty
@@ -107,7 +106,7 @@ def unlock_page(request: Request) -> Response:
 # -- binding (a logged-in patient) ---------------------------------------------------------
 @router.post("/api/device/bind")
 def bind(request: Request, body: BindBody) -> Response:
-    user, rule = _patient(request), _rule(request)
+    user, rule = deps.patient_user(request), _rule(request)
     moment = deps.now(request)
     with deps.write_db(request) as db:
         # first: it checks the input and hashes the PIN (slow) before it writes anything
@@ -125,7 +124,7 @@ def bind(request: Request, body: BindBody) -> Response:
 
 @router.post("/api/device/method")
 def choose(request: Request, body: MethodBody) -> Response:
-    user, device = _patient(request), _own_device(request)
+    user, device = deps.patient_user(request), _own_device(request)
     with deps.write_db(request) as db:
         chosen = app_devices.choose_method(db, device_id=device.id, account_id=user.id,
                                            method=body.method, now=deps.now(request),
@@ -139,7 +138,7 @@ def choose(request: Request, body: MethodBody) -> Response:
 
 @router.post("/api/device/webauthn/register/options")
 def register_options(request: Request) -> Response:
-    user, device, rp = _patient(request), _own_device(request), _rp(request)
+    user, device, rp = deps.patient_user(request), _own_device(request), _rp(request)
     with deps.write_db(request) as db:
         ceremony = app_passkeys.registration_options(
             db, device=device, user_name=user.login, rp=rp, now=deps.now(request),
@@ -150,7 +149,7 @@ def register_options(request: Request) -> Response:
 
 @router.post("/api/device/webauthn/register")
 def register(request: Request, body: CredentialBody) -> Response:
-    user, device, rp = _patient(request), _own_device(request), _rp(request)
+    user, device, rp = deps.patient_user(request), _own_device(request), _rp(request)
     with deps.write_db(request) as db:
         done = app_passkeys.register(db, device=device, challenge=body.challenge,
                                      credential=_json(body.credential), rp=rp,
@@ -243,24 +242,11 @@ def _unlocked(request: Request, result: Unlock) -> Response:
 
 
 def _start_session(request: Request, account_id: int) -> None:
-    """A normal portal session, as the portal's own login starts one (no fixation)."""
-    settings, moment, visitor = deps.web_settings(request), deps.now(request), \
-        deps.visitor(request)
+    """A normal portal session, as the portal's own login starts one."""
     with deps.write_db(request) as db:
-        sessions.purge(db, policy=settings.sessions, now=moment)
-        token, _ = sessions.create(db, owner=Owner(portal_account_id=account_id),
-                                   policy=settings.sessions, now=moment, ip=visitor.address,
-                                   user_agent=visitor.user_agent)
-        sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
+        token = deps.replace_session(request, db, Owner(portal_account_id=account_id))
         db.commit()
     deps.start_session(request, token)
-
-
-def _patient(request: Request) -> PortalUser:
-    user = deps.visitor(request).patient
-    if user is None:
-        raise LoginRequired(LOGIN)
-    return user
 
 
 def _rule(request: Request) -> QuickLoginRule:
@@ -285,7 +271,7 @@ def _device(request: Request, rule: QuickLoginRule) -> Device | None:
 
 def _own_device(request: Request) -> Device:
     device = _device(request, _rule(request))
-    user = _patient(request)
+    user = deps.patient_user(request)
     if device is None or device.account_id != user.id:
         raise Forbidden("not_bound", rules.NOT_BOUND)
     return device

@@ -136,15 +136,10 @@ def _observe(request: Request, method: str, outcome: str) -> None:
 
 
 def _sign_in(request: Request, person: Person) -> None:
-    settings, moment, visitor = deps.web_settings(request), deps.now(request), \
-        deps.visitor(request)
+    moment, visitor = deps.now(request), deps.visitor(request)
     with deps.write_db(request) as db:
         account = portal.sign_in_with_esia(db, person=person, now=moment)
-        sessions.purge(db, policy=settings.sessions, now=moment)
-        token, _ = sessions.create(db, owner=Owner(portal_account_id=account.id),
-                                   policy=settings.sessions, now=moment, ip=visitor.address,
-                                   user_agent=visitor.user_agent)
-        sessions.end(db, request.cookies.get(deps.cookie_name(settings)))
+        token = deps.replace_session(request, db, Owner(portal_account_id=account.id))
         audit.record(db, at=moment, actor=f"portal:esia-{person.oid}", action="web.login",
                      subject_type="portal_account", subject_id=f"esia-{person.oid}",
                      organization_code=None, details={"realm": "portal", "via": "esia",
