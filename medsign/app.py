@@ -18,6 +18,7 @@ from medsign.api import docs, ops, problems, webhook
 from medsign.api.guard import RequestGuard
 from medsign.api.v1 import reference, signing, webhooks
 from medsign.clock import Clock, SystemClock
+from medsign.domain.webhooks import Targets
 from medsign.httpsafe.headers import SecurityHeaders
 from medsign.logs import bind_correlation
 from medsign.operations.presence import ProcessPresence
@@ -42,16 +43,19 @@ def create_app(engine: Engine, *, clock: Clock | None = None,
                evidence: EvidenceConfig | None = None, bot: BotSettings | None = None,
                web: WebSettings | None = None, max_body_bytes: int = 1024**2,
                hsts: bool = False, identities: IdentityCheck | None = None,
-               presence: ProcessPresence | None = None, production: bool = False) -> FastAPI:
+               presence: ProcessPresence | None = None,
+               webhook_targets: Targets | None = None) -> FastAPI:
     """``hsts``: send ``Strict-Transport-Security`` (the production profile, over https);
     ``identities``: whether each МО can sign (without it, this process starts no signing);
     ``presence``: this process's row in ``service_processes``, kept while the app runs;
-    ``production``: the production profile (webhook endpoints must be https)."""
+    ``webhook_targets``: where the МИС's webhook endpoints may point (default: anywhere, as
+    outside production)."""
     app = FastAPI(title="medsign", version="1", description=DESCRIPTION,
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None,
                   lifespan=_lifespan(presence) if presence is not None else None)
     app.state.medsign = AppState(engine=engine, clock=clock or SystemClock(), evidence=evidence,
-                                 bot=bot, identities=identities, production=production)
+                                 bot=bot, identities=identities,
+                                 webhook_targets=webhook_targets or Targets())
     app.state.metrics = ops.HttpMetrics(engine, app.state.medsign.clock, identities,
                                         crls=web.crls if web else None,
                                         stall_after=(web or WebSettings()).stuck_after)

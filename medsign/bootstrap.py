@@ -61,6 +61,7 @@ from medsign.signing.flow import SigningFlow
 from medsign.signing.signers import ConfiguredSigners, machine_problems
 from medsign.web.config import AppShell, WebSettings, cookie_secure_for
 from medsign.webhooks.flow import WebhookFlow
+from medsign.webhooks.service import webhook_targets
 
 log = logging.getLogger("medsign.bootstrap")
 # Where development keys and the local signing emulator's files live (relative to the
@@ -102,7 +103,7 @@ class Container:
                           bot=self.bot_settings(), web=self.web_settings(),
                           max_body_bytes=int(self.settings.server.max_body_size),
                           hsts=self.settings.profile == "production",
-                          production=self.settings.profile == "production",
+                          webhook_targets=webhook_targets(self.settings),
                           identities=self.signers(),
                           presence=self.presence("serve") if register else None)
 
@@ -377,7 +378,8 @@ class Container:
             trust=self.operator_trust(), signers=self.signers(), clock=self.clock,
             journal=self.transaction_journal(), on_journal_error=self.metrics.journal_errors.inc)]
         standing: list[Flow] = [self.housekeeping_flow(), self.alert_mail_flow(),
-                                WebhookFlow(self.settings.webhooks, self.clock)]
+                                WebhookFlow(self.settings.webhooks, self.clock,
+                                            targets=webhook_targets(self.settings))]
         return (signing + standing + self.mail_flows()
                 + (self.max_flows() if self.max_enabled else []))
 

@@ -8,13 +8,14 @@ faces read it through :func:`state`. Neither face imports the other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from fastapi import Request, Response
 from sqlalchemy import Engine
 
 from medsign.clock import Clock
+from medsign.domain.webhooks import Targets
 from medsign.errors import ServiceUnavailable
 from medsign.notifications.service import NotificationPolicy
 from medsign.signing.availability import IdentityCheck
@@ -31,8 +32,8 @@ class AppState:
     bot: BotSettings | None = None
     # Whether each МО can sign (the process's one signer provider: its caches are shared).
     identities: IdentityCheck | None = None
-    # The production profile: webhook endpoints of the МИС must be https.
-    production: bool = False
+    # Where the МИС's webhook endpoints may point (production: https, no internal address).
+    webhook_targets: Targets = field(default_factory=Targets)
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,12 @@ def webhooks() -> None:
 def webhooks_create(ctx: click.Context, client: str, url: str, events: tuple[str, ...],
                     description: str | None) -> None:
     from medsign.webhooks import service
-    production = settings_from(ctx).profile == "production"
+    targets = service.webhook_targets(settings_from(ctx))
 
     def create(db: Any, now: Any) -> service.WithSecret:
         owner = service.client_by_name(db, client)
         return service.create(db, api_client_id=owner.id, url=url, event_types=list(events),
-                              description=description, production=production, actor="cli",
+                              description=description, targets=targets, actor="cli",
                               now=now)
 
     made = in_session(ctx, create)

@@ -150,6 +150,8 @@ class WebhookSettings(Section):
     backoff_base: PositiveDuration = _seconds(30)
     backoff_cap: PositiveDuration = _seconds(3600)
     disable_after: PositiveDuration = _seconds(3 * 86400)
+    # production: internal networks endpoints may point into (a МИС in the region's network)
+    allowed_networks: Networks = ()
 
 
 class MaxSettings(Section):

@@ -6,8 +6,10 @@ Plain rules, no I/O: the outbox, the delivery step and the pages call these."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import secrets
 import urllib.parse
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -72,9 +74,10 @@ class UrlRejected(ValueError):
     """The URL is not acceptable; the message is for people (Russian)."""
 
 
-def check_url(url: str, *, production: bool) -> str:
+def check_url(url: str, *, production: bool, networks: Sequence[IpNetwork] = ()) -> str:
     """The endpoint's URL as stored: https in production (http allowed outside it), a host,
-    no user or password in it, no fragment."""
+    no user or password in it, no fragment; in production not an internal address written
+    in the URL (``host_refusal``; names are judged again at each delivery)."""
     url = url.strip()
     if not url or len(url) > MAX_URL_LENGTH:
         raise UrlRejected(f"Адрес: от 1 до {MAX_URL_LENGTH} символов.")
@@ -83,8 +86,8 @@ def check_url(url: str, *, production: bool) -> str:
         port = parts.port
     except ValueError:
         raise UrlRejected("Адрес не разобран: укажите полный адрес вида https://…") from None
-    allowed = ("https",) if production else ("https", "http")
-    if parts.scheme not in allowed:
+    schemes = ("https",) if production else ("https", "http")
+    if parts.scheme not in schemes:
         raise UrlRejected("Адрес должен начинаться с https://." if production
                           else "Адрес должен начинаться с https:// или http://.")
     if not parts.hostname:
@@ -95,7 +98,72 @@ def check_url(url: str, *, production: bool) -> str:
         raise UrlRejected("В адресе не должно быть части после «#».")
     if port == 0 or any(c.isspace() for c in url):
         raise UrlRejected("Адрес содержит недопустимые символы или порт.")
+    refusal = host_refusal(parts.hostname, allowed=networks) if production else None
+    if refusal is not None:
+        raise UrlRejected(refusal)
     return url
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+INTERNAL_TARGET = ("Адрес ведёт во внутреннюю сеть сервера ({address}): события туда не "
+                   "отправляются. Если МИС работает во внутренней сети региона, администратор "
+                   "medsign добавляет её сеть в webhooks.allowed_networks.")
+
+
+def target_refusal(addresses: Iterable[IpAddress], *,
+                   allowed: Sequence[IpNetwork]) -> str | None:
+    """Why a delivery must not go to a host with these addresses, or None when it may.
+
+    In production an endpoint given by a МИС must not turn medsign into a probe of its own
+    network: loopback, private, link-local (the cloud metadata address among them), shared,
+    multicast and reserved addresses are refused unless a configured network allows them
+    (a regional МИС inside a closed network). Every address the name resolves to counts: one
+    internal address among public ones is enough to refuse."""
+    for address in addresses:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if address.is_global and not address.is_multicast:
+            continue
+        if any(address in network for network in allowed):
+            continue
+        return INTERNAL_TARGET.format(address=address)
+    return None
+
+
+def literal_address(host: str) -> IpAddress | None:
+    """The host part of a URL when it is an IP address itself (``[::1]`` without brackets)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def host_refusal(host: str, *, allowed: Sequence[IpNetwork]) -> str | None:
+    """What can be judged without resolving a name: an IP address written in the URL, and
+    ``localhost`` (which resolves to loopback on every system)."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return INTERNAL_TARGET.format(address=name)
+    address = literal_address(name)
+    return None if address is None else target_refusal([address], allowed=allowed)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where this installation lets endpoints point: outside production anywhere over http
+    or https (the demo's and the tests' receivers are local); in production https only, and
+    no internal address unless one of ``allowed`` networks holds it."""
+
+    production: bool = False
+    allowed: tuple[IpNetwork, ...] = ()
+
+    def check_url(self, url: str) -> str:
+        return check_url(url, production=self.production, networks=self.allowed)
+
+    def refusal(self, addresses: Iterable[IpAddress]) -> str | None:
+        """At delivery, for the addresses the endpoint's name resolves to now."""
+        return target_refusal(addresses, allowed=self.allowed) if self.production else None
 
 
 def check_event_types(names: list[str]) -> list[str]:

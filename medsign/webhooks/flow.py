@@ -7,12 +7,21 @@ else — another status, a redirect (never followed), a timeout, a refused conne
 stored as an attempt and retried after an exponential backoff with jitter, for as long as
 the endpoint is active. An endpoint that keeps failing longer than ``webhooks.disable_after``
 is disabled (the rule in ``medsign.domain.webhooks``); its pending deliveries then stop.
+
+In production every attempt first resolves the endpoint's name and refuses, without
+connecting, a name that now points into the server's own network (``Targets.refusal``): the
+check at creation sees only what is written in the URL. A name that changes its answer
+between this check and the connection (DNS rebinding within seconds) is not caught; the
+firewall rules in ``docs/deployment.md`` are the second line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import time
+import urllib.parse
 from datetime import datetime
 
 import httpx
@@ -42,9 +51,11 @@ def headers(*, message_id: str, secret: str, at: datetime, body: str) -> dict[st
 class WebhookFlow:
     kind = outbox.KIND
 
-    def __init__(self, settings: WebhookSettings, clock: Clock,
+    def __init__(self, settings: WebhookSettings, clock: Clock, *,
+                 targets: rules.Targets | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings, self.clock, self.transport = settings, clock, transport
+        self.targets = targets or rules.Targets()
 
     async def run(self, item: WorkItem, ctx: StepContext) -> Next | Done:
         ref = item.ref or ""
@@ -73,12 +84,26 @@ class WebhookFlow:
 
     async def _post(self, loaded: outbox.Loaded) -> outbox.Attempt:
         at = self.clock.now()
-        sent = headers(message_id=rules.message_id(loaded.delivery_id), secret=loaded.secret,
-                       at=at, body=loaded.body)
         started = time.monotonic()
         status: int | None = None
         received = b""
-        error: str | None = None
+        error = await self._refusal(loaded.url)
+        if error is None:
+            sent = headers(message_id=rules.message_id(loaded.delivery_id),
+                           secret=loaded.secret, at=at, body=loaded.body)
+            status, received, error = await self._send(loaded, sent)
+        duration = int((time.monotonic() - started) * 1000)
+        if status is not None and not 200 <= status < 300 and error is None:
+            error = f"HTTP {status}"
+        return outbox.Attempt(at=at, status_code=status, duration_ms=duration,
+                              response_excerpt=rules.excerpt(received) if received else None,
+                              error=error)
+
+    async def _send(self, loaded: outbox.Loaded,
+                    sent: dict[str, str]) -> tuple[int | None, bytes, str | None]:
+        """The receiver's status and the start of its answer, or the transport's error."""
+        status: int | None = None
+        received = b""
         try:
             async with httpx.AsyncClient(timeout=self.settings.timeout.total_seconds(),
                                          follow_redirects=False, transport=self.transport,
@@ -92,13 +117,28 @@ class WebhookFlow:
                         break
         except httpx.HTTPError as exc:
             error = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-            error = error[:ERROR_LIMIT]
-        duration = int((time.monotonic() - started) * 1000)
-        if status is not None and not 200 <= status < 300 and error is None:
-            error = f"HTTP {status}"
-        return outbox.Attempt(at=at, status_code=status, duration_ms=duration,
-                              response_excerpt=rules.excerpt(received) if received else None,
-                              error=error)
+            return status, received, error[:ERROR_LIMIT]
+        return status, received, None
+
+    async def _refusal(self, url: str) -> str | None:
+        """Why this attempt must not connect: the name resolves into an internal network
+        (production only). A name that does not resolve is left to the connection, whose
+        error is the clearer one."""
+        if not self.targets.production:
+            return None
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        refusal = rules.host_refusal(host, allowed=self.targets.allowed)
+        if refusal is not None or rules.literal_address(host) is not None:
+            return refusal
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, parts.port or (443 if parts.scheme == "https" else 80),
+                type=socket.SOCK_STREAM)
+        except OSError:
+            return None
+        addresses = [rules.literal_address(str(info[4][0]).split("%", 1)[0]) for info in found]
+        return self.targets.refusal(a for a in addresses if a is not None)
 
     def on_failed(self, conn: Connection, item: WorkItem, reason: str) -> None:
         log.error("webhook delivery %s failed for good: %s", item.ref, reason)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from medsign.config import Settings
 from medsign.db.integrity import get_existing
 from medsign.db.models import (
     ApiClientRow,
@@ -38,9 +39,16 @@ class WithSecret:
     secret: str
 
 
-def _checked(url: str, event_types: Sequence[str], *, production: bool) -> tuple[str, list[str]]:
+def webhook_targets(settings: Settings) -> rules.Targets:
+    """Where this installation's endpoints may point (``[webhooks] allowed_networks``)."""
+    return rules.Targets(production=settings.profile == "production",
+                         allowed=settings.webhooks.allowed_networks)
+
+
+def _checked(url: str, event_types: Sequence[str], *,
+             targets: rules.Targets) -> tuple[str, list[str]]:
     try:
-        checked_url = rules.check_url(url, production=production)
+        checked_url = targets.check_url(url)
     except rules.UrlRejected as exc:
         raise Unprocessable("invalid_webhook_url", str(exc)) from None
     try:
@@ -65,8 +73,9 @@ def _audit(db: Session, row: WebhookEndpointRow, action: str, *, actor: str, now
 
 
 def create(db: Session, *, api_client_id: int, url: str, event_types: Sequence[str],
-           description: str | None, production: bool, actor: str, now: datetime) -> WithSecret:
-    checked_url, types = _checked(url, event_types, production=production)
+           description: str | None, targets: rules.Targets, actor: str,
+           now: datetime) -> WithSecret:
+    checked_url, types = _checked(url, event_types, targets=targets)
     description = (description or "").strip() or None
     if description is not None and len(description) > DESCRIPTION_LIMIT:
         raise Unprocessable("invalid_description",
@@ -106,12 +115,12 @@ def get(db: Session, *, api_client_id: int | None, endpoint_id: str,
 
 
 def update(db: Session, *, api_client_id: int | None, endpoint_id: str, url: str | None,
-           event_types: Sequence[str] | None, production: bool, actor: str,
+           event_types: Sequence[str] | None, targets: rules.Targets, actor: str,
            now: datetime) -> WebhookEndpointRow:
     row = get(db, api_client_id=api_client_id, endpoint_id=endpoint_id, lock=True)
     checked_url, types = _checked(url if url is not None else row.url,
                                   event_types if event_types is not None else row.event_types,
-                                  production=production)
+                                  targets=targets)
     row.url, row.event_types, row.updated_at = checked_url, types, now
     _audit(db, row, "updated", actor=actor, now=now, url=checked_url, event_types=types)
     return row

@@ -68,7 +68,7 @@ def create_endpoint(body: schemas.WebhookEndpointIn, db: WriteDb, caller: Caller
                     request: Request) -> JSONResponse:
     made = webhooks.create(db, api_client_id=caller.client_id, url=body.url,
                            event_types=body.event_types, description=body.description,
-                           production=state(request).production, actor=caller.scope.actor,
+                           targets=state(request).webhook_targets, actor=caller.scope.actor,
                            now=now)
     out = _with_secret(made)
     return JSONResponse(out.model_dump(mode="json"), status_code=201,
@@ -97,7 +97,7 @@ def update_endpoint(endpoint_id: EndpointPath, body: schemas.WebhookEndpointPatc
                     request: Request) -> schemas.WebhookEndpointOut:
     return endpoint_out(webhooks.update(
         db, api_client_id=caller.client_id, endpoint_id=endpoint_id, url=body.url,
-        event_types=body.event_types, production=state(request).production,
+        event_types=body.event_types, targets=state(request).webhook_targets,
         actor=caller.scope.actor, now=now))
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from medsign.db.models import OrganizationRow, WebhookDeliveryRow
-from medsign.domain.webhooks import EventType
+from medsign.domain.webhooks import EventType, Targets
 from medsign.webhooks import outbox
 from medsign.webhooks import service as webhooks
 from tests import factories as f
@@ -57,7 +57,7 @@ def seed(engine: Engine, url: str) -> tuple[str, int]:
         db.add(org)
         made = webhooks.create(db, api_client_id=webhooks.client_by_name(db, "mis").id, url=url,
                                event_types=[EventType.invitation_sent.value],
-                               description=None, production=False, actor="test", now=now)
+                               description=None, targets=Targets(), actor="test", now=now)
         db.flush()
         for _ in range(EVENTS):
             outbox.emit(db, EventType.invitation_sent, organization_id=org.id,

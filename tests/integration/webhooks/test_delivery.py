@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from medsign.db.models import ApiClientRow, WebhookDeliveryRow, WebhookEndpointRow
+from medsign.domain.webhooks import Targets
 from medsign.webhooks import service as webhooks
 from tests import factories as f
 from tests.integration.signing.stand import SigningStand
@@ -28,7 +29,7 @@ def subscribe(stand: SigningStand, url: str, *, client: str = "mis",
         owner = db.scalars(select(ApiClientRow).where(ApiClientRow.name == client)).one()
         made = webhooks.create(db, api_client_id=owner.id, url=url,
                                event_types=types or ALL_TYPES, description=None,
-                               production=False, actor="test", now=stand.clock.now())
+                               targets=Targets(), actor="test", now=stand.clock.now())
         db.commit()
     return made.endpoint
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medsign.app import create_app
 from medsign.db.models import WebhookEndpointRow
+from medsign.domain.webhooks import Targets
 from tests import factories as f
 from tests.integration.signing.stand import SigningStand
 from tests.integration.webhooks.receiver import Receiver
@@ -63,6 +66,24 @@ def test_bad_input_is_refused_and_changes_nothing(stand: SigningStand) -> None:
     assert stand.api.get(f"{BASE}/{made['id']}").json()["state"] == "active"
     with Session(stand.container.engine) as db:
         assert len(list(db.scalars(select(WebhookEndpointRow)))) == 1
+
+
+def test_production_refuses_addresses_inside_the_servers_network(stand: SigningStand) -> None:
+    app = create_app(stand.container.engine, clock=stand.clock,
+                     webhook_targets=Targets(production=True))
+    with TestClient(app) as api:
+        api.headers["Authorization"] = stand.api.headers["Authorization"]
+        for url in ("https://169.254.169.254/latest/meta-data", "https://localhost:5432/",
+                    "https://[::1]/h", "https://10.0.0.7/h"):
+            r = api.post(BASE, json={"url": url, "event_types": ["invitation.sent"]})
+            assert r.status_code == 422 and r.json()["code"] == "invalid_webhook_url", r.text
+            assert "внутреннюю сеть" in r.json()["detail"]
+        made = api.post(BASE, json={"url": "https://mis.example.ru/h",
+                                    "event_types": ["invitation.sent"]})
+        assert made.status_code == 201, made.text
+        moved = api.patch(f"{BASE}/{made.json()['id']}", json={"url": "https://127.0.0.1/h"})
+        assert moved.status_code == 422
+        assert api.get(f"{BASE}/{made.json()['id']}").json()["url"] == "https://mis.example.ru/h"
 
 
 def test_another_client_sees_nothing_of_the_endpoints(stand: SigningStand) -> None:

@@ -4,6 +4,7 @@ and the retry timing."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -17,15 +18,47 @@ from medsign.webhooks.flow import headers
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.mark.parametrize("url", ["https://mis.example.ru/hooks", "https://10.0.0.5:8443/h?x=1"])
+@pytest.mark.parametrize("url", ["https://mis.example.ru/hooks", "https://8.8.8.8:8443/h?x=1"])
 def test_https_urls_are_accepted_everywhere(url: str) -> None:
     assert rules.check_url(f"  {url} ", production=True) == url
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/h", "https://localhost:8443/h", "https://LOCALHOST./h",
+    "https://api.localhost/h", "https://10.0.0.5:8443/h", "https://192.168.1.1/h",
+    "https://172.16.0.1/h", "https://169.254.169.254/latest/meta-data", "https://[::1]/h",
+    "https://[fd00::1]/h", "https://[::ffff:127.0.0.1]/h", "https://100.64.0.1/h",
+    "https://0.0.0.0/h", "https://224.0.0.1/h"])
+def test_production_refuses_addresses_inside_the_servers_network(url: str) -> None:
+    with pytest.raises(rules.UrlRejected, match="внутреннюю сеть"):
+        rules.check_url(url, production=True)
+    assert rules.check_url(url, production=False) == url  # the demo's receivers are local
+
+
+def test_a_configured_network_lets_a_regional_mis_in() -> None:
+    region = (ipaddress.ip_network("10.20.0.0/16"),)
+    targets = rules.Targets(production=True, allowed=region)
+    assert targets.check_url("https://10.20.3.4/h") == "https://10.20.3.4/h"
+    with pytest.raises(rules.UrlRejected, match="webhooks.allowed_networks"):
+        targets.check_url("https://10.21.3.4/h")
+    assert rules.Targets().check_url("http://10.21.3.4/h")
+
+
+def test_at_delivery_one_internal_address_among_the_resolved_ones_refuses() -> None:
+    public, internal = ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("10.0.0.1")
+    production = rules.Targets(production=True)
+    assert production.refusal([public]) is None
+    refusal = production.refusal([public, internal])
+    assert refusal is not None and "10.0.0.1" in refusal
+    assert rules.Targets().refusal([internal]) is None
+    mapped = ipaddress.ip_address("::ffff:10.0.0.1")
+    assert production.refusal([mapped]) is not None
 
 
 def test_http_is_allowed_outside_production_only() -> None:
     assert rules.check_url("http://127.0.0.1:9000/h", production=False)
     with pytest.raises(rules.UrlRejected, match="https://"):
-        rules.check_url("http://127.0.0.1:9000/h", production=True)
+        rules.check_url("http://mis.example.ru:9000/h", production=True)
 
 
 @pytest.mark.parametrize(("url", "words"), [
