@@ -39,6 +39,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "user_disabled": ("success", "Пользователь отключён; его сеансы завершены."),
     "user_enabled": ("success", "Пользователь снова может входить."),
     "user_changed": ("success", "Роль и МО пользователя изменены."),
+    "doctor_id_set": ("success", "Идентификатор врача в МИС сохранён."),
     "logged_out": ("success", "Вы вышли из системы."),
     "password_changed": ("success", "Новый пароль сохранён. Войдите с ним."),
     "account_created": ("success", "Учётная запись пациента создана."),

@@ -80,12 +80,14 @@ def users_page(request: Request, user: deps.Admin) -> Response:
 
 def _users(request: Request, *, status: int = 200, error: str | None = None,
            form: dict[str, str] | None = None,
-           role_form: dict[str, str] | None = None) -> Response:
+           role_form: dict[str, str] | None = None,
+           doctor_form: dict[str, str] | None = None) -> Response:
     with deps.read_db(request) as db:
         users, orgs = staff.list_all(db), organization_records.names(db)
     return render(request, "console/users.html", status=status, title="Пользователи",
                   users=users, organizations=orgs, roles=[(r.value, r.title) for r in Role],
                   error=error, form=form or {}, role_form=role_form or {},
+                  doctor_form=doctor_form or {},
                   tz=deps.web_settings(request).console_timezone)
 
 
@@ -166,3 +168,18 @@ def users_role(request: Request, user: deps.Admin, login: Annotated[str, Form(ma
         return _users(request, status=exc.status, error=exc.message,
                       role_form={"login": login, "role": role, "organization": organization})
     return RedirectResponse("/console/users?msg=user_changed", status_code=303)
+
+
+@router.post("/users/doctor-id")
+def users_doctor_id(request: Request, user: deps.Admin,
+                    login: Annotated[str, Form(max_length=100)],
+                    doctor_id: Annotated[str, Form(max_length=200)] = "") -> Response:
+    try:
+        with deps.write_db(request) as db:
+            staff.set_doctor_id(db, login=login, doctor_id=doctor_id or None, actor=user.actor,
+                                now=deps.now(request))
+            db.commit()
+    except ServiceError as exc:
+        return _users(request, status=exc.status, error=exc.message,
+                      doctor_form={"login": login, "doctor_id": doctor_id})
+    return RedirectResponse("/console/users?msg=doctor_id_set", status_code=303)

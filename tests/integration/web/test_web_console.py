@@ -474,6 +474,35 @@ def test_an_admin_changes_a_role_and_the_organisation(
     assert "роль или МО сотрудника изменены" in audit_page
 
 
+def test_an_admin_links_a_doctor_to_his_id_in_the_mis(
+        new_client: Callable[[], TestClient], seeded: stand.Seeded, engine: Engine) -> None:
+    admin = stand.logged_in(new_client(), "adm")
+    page = admin.get("/console/users")
+    assert 'data-testid="doctor-id-form"' in page.text
+    token = stand.csrf(page)
+    bad = admin.post("/console/users/doctor-id", data={"csrf_token": token, "login": "doc1",
+                                                       "doctor_id": "врач №1"})
+    assert bad.status_code == 422 and "латинские буквы" in bad.text
+    assert 'value="врач №1"' in bad.text  # the form keeps what was typed
+    not_doctor = admin.post("/console/users/doctor-id",
+                            data={"csrf_token": token, "login": "op", "doctor_id": "d-1"})
+    assert not_doctor.status_code == 422 and "только для врача" in not_doctor.text
+    r = admin.post("/console/users/doctor-id", data={"csrf_token": token, "login": "doc1",
+                                                     "doctor_id": " d-ivanov "})
+    assert r.status_code == 303 and r.headers["location"].endswith("msg=doctor_id_set")
+    listed = admin.get(r.headers["location"]).text
+    assert "Идентификатор врача в МИС сохранён." in listed and ">d-ivanov</td>" in listed
+    r = admin.post("/console/users/doctor-id", data={"csrf_token": token, "login": "doc1",
+                                                     "doctor_id": ""})
+    assert r.status_code == 303
+    with Session(engine) as db:
+        changes = db.scalars(select(AuditRow).where(
+            AuditRow.action == "staff_user.doctor_id_set", AuditRow.subject_id == "doc1")
+            .order_by(AuditRow.id)).all()
+    assert [c.details for c in changes] == [{"from": None, "to": "d-ivanov"},
+                                            {"from": "d-ivanov", "to": None}]
+
+
 def test_the_last_admin_can_neither_be_disabled_nor_demoted(
         client: TestClient, seeded: stand.Seeded, engine: Engine) -> None:
     stand.logged_in(client, "adm")
