@@ -4,7 +4,9 @@ it is made: the MAX buttons (``bot.updates``) and the patient's pages (app and p
 «Подписать онлайн» starts signing through ``service.start`` (``initiated_by="patient"``);
 «Подпишу в клинике» moves the pending electronic documents to paper. Either way the choice is
 recorded on the appointment's open invitation by compare-and-set, so the invitation's MAX
-buttons stop acting and a second press — in MAX or on a page — counts once. When online
+buttons stop acting and a second press — in MAX or on a page — counts once. A choice made on
+a page also edits the invitation in the patient's MAX chat as a press would (the buttons go,
+the text says what was chosen), so the chat never offers what is already decided. When online
 signing cannot start for something that can change (no phone yet, the clinic cannot sign just
 now: ``domain.patient_choice.keeps_choice_open``) the choice is released again.
 
@@ -22,10 +24,12 @@ from sqlalchemy.orm import Session
 
 from medsign.db.integrity import get_existing
 from medsign.db.models import AppointmentRow, ConsentRow, NotificationRow, OrganizationRow
+from medsign.domain import bot
 from medsign.domain.bot import Choice
 from medsign.domain.consents import Consent, ConsentKind, ConsentState, SigningMethod
 from medsign.domain.patient_choice import Outcome, keeps_choice_open, refusal_outcome
 from medsign.errors import ServiceError
+from medsign.notifications import service as notifications
 from medsign.records import mapping as records
 from medsign.records.scope import Scope
 from medsign.signing import service as signing
@@ -68,10 +72,12 @@ def sign_online(db: Session, *, appointment_id: int, actor: str, identities: Ide
             for row in chosen:
                 row.choice, row.choice_at = None, None
         return Decision(outcome, appt, org, code=exc.code)
+    kinds = [ConsentKind(k) for k in started.consent_kinds]
     for row in chosen:
         row.signing_request_id = started.id
-    return Decision(Outcome.started, appt, org, request_id=started.id,
-                    kinds=[ConsentKind(k) for k in started.consent_kinds])
+        if invitation is None:
+            _answer_in_chat(db, row, bot.after_sign(kinds), now)
+    return Decision(Outcome.started, appt, org, request_id=started.id, kinds=kinds)
 
 
 def sign_on_paper(db: Session, *, appointment_id: int, now: datetime,
@@ -84,10 +90,13 @@ def sign_on_paper(db: Session, *, appointment_id: int, now: datetime,
     pending = pending_electronic_consents(db, appt.id)
     if invitation is None and not pending:
         return Decision(Outcome.nothing_pending, appt, org)
-    if _record(db, appt, Choice.paper, now, invitation) is None:
+    chosen = _record(db, appt, Choice.paper, now, invitation)
+    if chosen is None:
         return Decision(Outcome.already_chosen, appt, org)
     for consent in pending:
         records.change_consent(consent, Consent.choose_paper, now=now)
+    for row in chosen if invitation is None else ():
+        _answer_in_chat(db, row, bot.after_paper(appt.starts_at, org.timezone), now)
     return Decision(Outcome.paper, appt, org, kinds=[ConsentKind(c.kind) for c in pending])
 
 
@@ -110,6 +119,15 @@ def _record(db: Session, appt: AppointmentRow, choice: Choice, now: datetime,
         return []  # nothing open, or a press in MAX just took it: the start's own guard decides
     db.refresh(found)
     return [found]
+
+
+def _answer_in_chat(db: Session, invitation: NotificationRow, text: str, now: datetime) -> None:
+    """Edit the invitation in MAX as the bot does after a press: the answer, no buttons."""
+    if invitation.message_mid is None:
+        return
+    notifications.enqueue_message(db, ref=f"invitation-answered:{invitation.id}", now=now,
+                                  user_id=invitation.max_user_id, text=text,
+                                  edit_mid=invitation.message_mid)
 
 
 def choose(db: Session, *, notification_id: int, choice: str, now: datetime) -> bool:

@@ -22,8 +22,11 @@ from medsign.db.models import (
     PatientRow,
     SigningRequestRow,
     SupportRequestRow,
+    WorkItemRow,
 )
 from medsign.domain import bot as words
+from medsign.domain.consents import ConsentKind
+from medsign.notifications.service import MESSAGE_KIND
 from medsign.domain.signing_identity import IdentityState
 from medsign.serving import BotSettings
 from medsign.web.config import WebSettings
@@ -82,9 +85,16 @@ def invite(engine: Engine, aid: str, now: datetime) -> str:
         db.add(NotificationRow(appointment_id=appt.id, patient_id=appt.patient_id, state="sent",
                                token=token, token_expires_at=now + timedelta(hours=24),
                                max_user_id=USER, chat_id=USER, sent_at=now, created_at=now,
-                               updated_at=now))
+                               updated_at=now, message_mid=f"mid.{token}"))
         db.commit()
     return token
+
+
+def chat_edits(engine: Engine, token: str) -> list[dict[str, object]]:
+    """The edits of the invitation's message queued for MAX (the answer, no buttons)."""
+    with Session(engine) as db:
+        items = db.scalars(select(WorkItemRow).where(WorkItemRow.kind == MESSAGE_KIND)).all()
+    return [dict(i.data or {}) for i in items if (i.data or {}).get("edit_mid") == f"mid.{token}"]
 
 
 def invitation(engine: Engine, token: str) -> NotificationRow:
@@ -164,6 +174,10 @@ def test_the_page_takes_the_invitations_choice_so_the_bot_button_counts_once(
     [request] = requests_of(engine, "a1")
     row = invitation(engine, token)
     assert (row.choice, row.signing_request_id) == ("sign", request.id)
+    [edit] = chat_edits(engine, token)  # the chat stops offering the buttons
+    assert edit["buttons"] == "none" and edit["user_id"] == USER
+    assert edit["text"] == words.after_sign(
+        [ConsentKind(k) for k in request.consent_kinds])
 
     answer = press(engine, clock, bot, f"sign:{token}")
     assert answer["answer"]["toast"] == words.ALREADY_CHOSEN
@@ -177,6 +191,7 @@ def test_after_the_bot_button_the_page_starts_nothing_more(
     answer = press(engine, clock, bot, f"sign:{token}")
     assert answer["answer"]["toast"] == words.SIGNING_STARTED_TOAST
     [request] = requests_of(engine, "a1")
+    assert chat_edits(engine, token) == []  # the press's own answer edits the message
 
     page = logged_in(client).get("/portal")
     assert 'action="/portal' + SIGN_A1 + '"' not in page.text  # already under way
@@ -206,6 +221,8 @@ def test_signing_in_the_clinic_asks_first_then_moves_the_documents_to_paper(
                                          "paid_services_contract": ("paper", "pending")}
     assert invitation(engine, token).choice == "paper"
     assert requests_of(engine, "a1") == []
+    [edit] = chat_edits(engine, token)
+    assert edit["text"] == words.after_paper(appt.starts_at, "Europe/Moscow")
     # the bot's button is stale now, and a second confirmation changes nothing
     assert press(engine, clock, bot, f"sign:{token}")["answer"]["toast"] == words.ALREADY_CHOSEN
     again = client.post(place + PAPER_A1, data={"csrf_token": stand.csrf(question)})
@@ -226,7 +243,7 @@ def test_without_a_phone_the_page_says_what_to_do_and_the_buttons_stay(
     assert r.status_code == 409 and words.PAGE_PHONE_NEEDED in r.text
     assert "patient_phone_missing" not in r.text and "MAX." in r.text
     assert invitation(engine, token).choice is None  # the MAX buttons go on acting
-    assert requests_of(engine, "a1") == []
+    assert requests_of(engine, "a1") == [] and chat_edits(engine, token) == []
 
 
 def test_a_clinic_that_cannot_sign_now_is_said_kindly(
