@@ -26,8 +26,8 @@ from medsign.db.models import (
 )
 from medsign.domain import bot as words
 from medsign.domain.consents import ConsentKind
-from medsign.notifications.service import MESSAGE_KIND
 from medsign.domain.signing_identity import IdentityState
+from medsign.notifications.service import MESSAGE_KIND
 from medsign.serving import BotSettings
 from medsign.web.config import WebSettings
 from tests.identities import Identities
