@@ -31,6 +31,7 @@ from medsign.signing import alerts
 from medsign.signing import service as signing
 from medsign.web.console import queries as console
 from medsign.web.doctor import queries as doctor
+from medsign.webhooks import service as webhooks
 from tests.dbs import scratch_pg_database
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -41,7 +42,8 @@ ROWS = 60_000  # appointments, signing requests, notifications, runner items
 # planner rightly takes it: the accounts' search is checked where the index has to win.
 ACCOUNTS = 200_000
 BIG = frozenset({"patients", "appointments", "signing_requests", "notifications", "work_items",
-                 "portal_accounts", "support_requests", "audit_log", "signing_events"})
+                 "portal_accounts", "support_requests", "audit_log", "signing_events",
+                 "webhook_events", "webhook_deliveries", "webhook_attempts"})
 # A sort may order the candidates an index found (a page, a search's matches, one day of one
 # МО), never a table: far below the seeded row counts.
 MOST_SORTED = 1_000
@@ -98,6 +100,24 @@ SEED = [
        SELECT 'S' || i, CASE WHEN i % 10 = 0 THEN 'open' ELSE 'closed' END, 'не входит',
               :t0 + i * interval '1 minute'
        FROM generate_series(1, :patients) i""",
+    # Two МИС endpoints; each request's events delivered to one, each delivery tried twice.
+    """INSERT INTO api_clients (id, name, token_hash, token_prefix, created_at)
+       SELECT i, 'mis' || i, md5(i::text), 'p' || i, :t0 FROM generate_series(1, 2) i""",
+    """INSERT INTO webhook_endpoints (id, api_client_id, url, event_types, secret, state,
+                                     created_at, updated_at)
+       SELECT 'e0000000-0000-0000-0000-00000000000' || i, i, 'https://mis.example/hook', '[]',
+              's', 'active', :t0, :t0
+       FROM generate_series(1, 2) i""",
+    """INSERT INTO webhook_events (id, type, organization_id, subject_id, body, created_at)
+       SELECT 'ev' || i, 'signing_request.completed', 1 + i % 5, 'r' || i, '{}',
+              :t0 + i * interval '1 minute'
+       FROM generate_series(1, :rows) i""",
+    """INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, attempts, created_at)
+       SELECT 'd' || i, 'ev' || i, 'e0000000-0000-0000-0000-00000000000' || 1 + i % 2,
+              'delivered', 2, :t0 + i * interval '1 minute'
+       FROM generate_series(1, :rows) i""",
+    """INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms)
+       SELECT 'd' || (1 + i / 2), :t0, 200, 10 FROM generate_series(1, 2 * :rows - 2) i""",
 ]
 
 
@@ -309,3 +329,16 @@ def test_support_requests_of_a_status_are_paged_by_index(seeded: Engine) -> None
                                                            limit=25),
                   reads="support_requests", driving="support_requests")
     assert rows
+
+
+def test_webhook_deliveries_are_paged_by_index(seeded: Engine) -> None:
+    summaries = _check(seeded, lambda db: webhooks.summaries(db, recent=10),
+                       reads="webhook_deliveries", driving="webhook_deliveries")
+    assert isinstance(summaries, list) and all(len(s.recent) == 10 for s in summaries)
+    _check(seeded, lambda db: webhooks.summaries(db, recent=10), reads="webhook_attempts",
+           driving="webhook_attempts")
+    deep = (T0 + timedelta(minutes=ROWS // 3), f"d{ROWS // 3}")
+    page = _check(seeded, lambda db: webhooks.deliveries(
+        db, endpoint_id="e0000000-0000-0000-0000-000000000001", limit=25, before=deep),
+        reads="webhook_deliveries", driving="webhook_deliveries")
+    assert page
