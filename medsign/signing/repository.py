@@ -263,7 +263,9 @@ def _matches(search: SearchQuery) -> ColumnElement[bool]:
             select(R.id).where(R.id == search.identifier)))
     if not found:
         return false()
-    return R.id.in_(union_all(*found) if len(found) > 1 else found[0])
+    # Each reading stands alone: never correlated to the list's own signing_requests.
+    alone = [q.correlate(None) for q in found]
+    return R.id.in_(union_all(*alone) if len(alone) > 1 else alone[0])
 
 
 def mismatch_events(db: Session, request_ids: Sequence[str]) -> list[SigningEventRow]:

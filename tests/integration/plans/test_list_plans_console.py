@@ -270,6 +270,7 @@ def _cursor_at(starts_at: datetime) -> console.NotificationCursor:
 @pytest.mark.parametrize("where", [
     console.NotificationFilter(),
     console.NotificationFilter(organization="mo3"),
+    console.NotificationFilter(state="sent"),
     console.NotificationFilter(appointment_from=T0 + timedelta(days=10),
                                appointment_to=T0 + timedelta(days=11)),
 ])
