@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from medsign.httpsafe import bodies
@@ -36,3 +37,16 @@ def decode(token: str) -> dict[str, Any] | None:
 def is_id(value: object) -> bool:
     """An identifier as the API accepts one in a path (what a cursor may point at)."""
     return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def moment(value: object) -> datetime | None:
+    """A cursor's time (``datetime.isoformat`` text, with its offset), or None for anything
+    else, a time without a zone or one the database cannot keep in UTC included."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+        at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return at if at.tzinfo is not None else None

@@ -5,7 +5,9 @@ the caller's scope is "not found" whether or not it holds such an id.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from medsign.db.models import OrganizationRow, PatientRow
@@ -30,3 +32,10 @@ def get(db: Session, *, scope: Scope, organization: str,
 
 def full_name(p: PatientRow) -> str:
     return " ".join(x for x in (p.last_name, p.first_name, p.middle_name) if x)
+
+
+def name_matches(words: Sequence[str]) -> ColumnElement[bool]:
+    """Patients whose name holds every word (each as ``domain.search.name_key`` writes it):
+    a ``LIKE '%word%'`` per word on ``search_name``, which the trigram index serves on
+    PostgreSQL (a word of three letters or more; shorter ones read the whole index)."""
+    return and_(*(PatientRow.search_name.contains(w, autoescape=True) for w in words))

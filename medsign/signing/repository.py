@@ -26,6 +26,7 @@ from sqlalchemy import (
     false,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ from medsign.db.models import (
 from medsign.domain.consents import ConsentState
 from medsign.domain.search import SearchQuery
 from medsign.domain.signing import FINAL_STATES, SigningState
+from medsign.records import patients as patient_records
 
 # Kinds of stored documents: the platform's archive as received, one MO counter-signature.
 ARCHIVE = "platform_archive"
@@ -236,20 +238,34 @@ def apply_filters(query: Select[Any], where: ListFilter) -> Select[Any]:
 
 
 def _matches(search: SearchQuery) -> ColumnElement[bool]:
-    """A request matching any reading of the search text; each reading an indexed column."""
+    """A request matching any reading of the search text.
+
+    One ``id IN (… UNION ALL …)`` rather than an OR across the joined tables: each reading
+    finds its requests through its own index (patients by the trigram index on the name or
+    ``ix_patients_phone``, then requests by ``patient_id``; appointments by their external
+    id, then requests by ``appointment_id``; requests by transaction id or id), so the
+    database reads the matches only, never every request to test the OR."""
     R, A, P = SigningRequestRow, AppointmentRow, PatientRow  # noqa: N806
-    found: list[ColumnElement[bool]] = []
+    patients: list[ColumnElement[bool]] = []
     if search.name_words:
-        found.append(and_(*(P.search_name.contains(w, autoescape=True)
-                            for w in search.name_words)))
+        patients.append(patient_records.name_matches(search.name_words))
     if search.phone is not None:
-        found.append(P.phone == search.phone)
+        patients.append(P.phone == search.phone)
     if search.snils is not None:
-        found.append(P.snils == search.snils)
+        patients.append(P.snils == search.snils)
+    found: list[Select[Any]] = [
+        select(R.id).where(R.patient_id.in_(select(P.id).where(c))) for c in patients]
     if search.identifier is not None:
-        found.extend((A.external_id == search.identifier,
-                      R.transaction_id == search.identifier, R.id == search.identifier))
-    return or_(*found) if found else false()
+        found.extend((
+            select(R.id).where(R.appointment_id.in_(
+                select(A.id).where(A.external_id == search.identifier))),
+            select(R.id).where(R.transaction_id == search.identifier),
+            select(R.id).where(R.id == search.identifier)))
+    if not found:
+        return false()
+    # Each reading stands alone: never correlated to the list's own signing_requests.
+    alone = [q.correlate(None) for q in found]
+    return R.id.in_(union_all(*alone) if len(alone) > 1 else alone[0])
 
 
 def mismatch_events(db: Session, request_ids: Sequence[str]) -> list[SigningEventRow]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medsign.db.models.base import Base, Timestamps
@@ -39,6 +39,14 @@ class PortalAccountRow(Timestamps, Base):
     """A patient's account on the portal: login/e-mail and password, or ESIA (or both)."""
 
     __tablename__ = "portal_accounts"
+    __table_args__ = (
+        # The console lists accounts by name and finds them by any part of the name, login
+        # or e-mail: trigrams on PostgreSQL.
+        Index("ix_portal_accounts_full_name", "full_name", "id"),
+        *(Index(f"ix_portal_accounts_{column}_trgm", column, postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"})
+          for column in ("full_name", "login", "email")),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     login: Mapped[str | None] = mapped_column(String(100), unique=True)
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
@@ -124,6 +132,8 @@ class SupportRequestRow(Base):
     """A problem reported through the support form, with the context it was reported from."""
 
     __tablename__ = "support_requests"
+    # One status's requests, newest first.
+    __table_args__ = (Index("ix_support_requests_status_created", "status", "created_at", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
     status: Mapped[str] = mapped_column(String(10), index=True)

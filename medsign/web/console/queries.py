@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
@@ -34,6 +34,7 @@ from medsign.domain.consents import ConsentKind
 from medsign.domain.reconciliation import Outcome
 from medsign.domain.signing import FINAL_STATES, SigningState, action_title
 from medsign.notifications.service import COPIES_KIND
+from medsign.records import paging
 from medsign.records.patients import full_name
 from medsign.runner import store
 from medsign.signing import alerts as signing_alerts
@@ -233,26 +234,87 @@ class NotificationView:
     reason: str | None
 
 
-def notifications(db: Session, *, where: NotificationFilter, offset: int,
-                  limit: int) -> list[NotificationView]:
+@dataclass(frozen=True)
+class NotificationCursor:
+    """Where a page of ``notifications`` starts: after (``backward`` False) or before the row
+    keyed (appointment start, appointment id, notification id), newest first."""
+
+    starts_at: datetime
+    appointment: int
+    notification: int
+    backward: bool = False
+
+    def encode(self) -> str:
+        return paging.encode({"s": self.starts_at.isoformat(), "a": self.appointment,
+                              "n": self.notification, "b": self.backward})
+
+    @classmethod
+    def decode(cls, token: str) -> NotificationCursor | None:
+        """The cursor ``encode`` made, or None (the first page) for anything else."""
+        data = paging.decode(token)
+        if data is None or not all(type(data.get(k)) is int for k in ("a", "n")):
+            return None
+        at = paging.moment(data.get("s"))
+        return None if at is None else cls(at, data["a"], data["n"], data.get("b") is True)
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    rows: list[NotificationView]
+    previous: NotificationCursor | None  # None: this is the first page
+    next: NotificationCursor | None  # None: this is the last page
+
+
+def notifications(db: Session, *, where: NotificationFilter, cursor: NotificationCursor | None,
+                  limit: int) -> NotificationPage:
+    """Newest appointment first, keyset-paged on (appointment start, appointment id,
+    notification id). The appointments' start is the index bound — walked backwards on
+    ``ix_appointments_starts_at`` (``ix_appointments_org_starts`` for one МО), the few rows of
+    one start put in order as they come — and each appointment's notifications come by
+    ``appointment_id``: a deep page costs what the first one does."""
     n, a = NotificationRow, AppointmentRow
-    query = (select(n, a.external_id, OrganizationRow.code, PatientRow.external_id, a.starts_at)
+    query = (select(n, a.external_id, OrganizationRow.code, PatientRow.external_id, a.starts_at,
+                    a.id)
              .join(a, a.id == n.appointment_id)
              .join(OrganizationRow, OrganizationRow.id == a.organization_id)
              .join(PatientRow, PatientRow.id == n.patient_id))
     if where.state:
         query = query.where(n.state == where.state)
     if where.organization:
-        query = query.where(OrganizationRow.code == where.organization)
+        query = query.where(a.organization_id == select(OrganizationRow.id).where(
+            OrganizationRow.code == where.organization).scalar_subquery())
     if where.appointment_from is not None:
         query = query.where(a.starts_at >= where.appointment_from)
     if where.appointment_to is not None:
         query = query.where(a.starts_at < where.appointment_to)
-    rows = db.execute(query.order_by(a.starts_at.desc(), n.id.desc())
-                      .offset(offset).limit(limit)).all()
-    return [NotificationView(r[0].state, NOTIFICATION_TITLES.get(r[0].state, r[0].state), r[1],
-                             r[2], r[3], r[4], r[0].scheduled_for, r[0].sent_at, r[0].choice,
-                             r[0].reason) for r in rows]
+    backward = cursor is not None and cursor.backward
+    if cursor is not None:
+        query = query.where(*_beyond(cursor))
+    keys = (a.starts_at, a.id, n.id)
+    query = query.order_by(*(k.asc() if backward else k.desc() for k in keys))
+    rows = list(db.execute(query.limit(limit + 1)).all())
+    more, rows = len(rows) > limit, rows[:limit]
+    if backward:
+        rows.reverse()
+    views = [NotificationView(r[0].state, NOTIFICATION_TITLES.get(r[0].state, r[0].state), r[1],
+                              r[2], r[3], r[4], r[0].scheduled_for, r[0].sent_at, r[0].choice,
+                              r[0].reason) for r in rows]
+    first = NotificationCursor(rows[0][4], rows[0][5], rows[0][0].id, backward=True) \
+        if rows else None
+    last = NotificationCursor(rows[-1][4], rows[-1][5], rows[-1][0].id) if rows else None
+    has_previous = more if backward else cursor is not None
+    has_next = cursor is not None if backward else more
+    return NotificationPage(views, first if has_previous else None, last if has_next else None)
+
+
+def _beyond(cursor: NotificationCursor) -> tuple[Any, Any]:
+    """Rows past the cursor: the appointments' (start, id) bound the index scan; the
+    notification id only parts the rows of the cursor's own appointment."""
+    a, n = AppointmentRow, NotificationRow
+    row, at = tuple_(a.starts_at, a.id), tuple_(cursor.starts_at, cursor.appointment)
+    if cursor.backward:
+        return row >= at, or_(row > at, n.id > cursor.notification)
+    return row <= at, or_(row < at, n.id < cursor.notification)
 
 
 # -- audit --------------------------------------------------------------------------------

@@ -217,7 +217,8 @@ def _back_to(request_id: str, msg: str) -> Response:
 @router.get("/notifications")
 def notifications_page(request: Request, user: deps.Operator, state: Filter = "",
                        organization: Filter = "", day: Filter = "",
-                       page: Annotated[int, Query(ge=1, le=10000)] = 1) -> Response:
+                       cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
+    """Keyset pages: the links carry the cursor of the row they continue from."""
     tz = deps.web_settings(request).console_timezone
     bounds = day_range(day, tz) if day else None
     where = queries.NotificationFilter(
@@ -225,19 +226,20 @@ def notifications_page(request: Request, user: deps.Operator, state: Filter = ""
         appointment_from=bounds[0] if bounds else None,
         appointment_to=bounds[1] if bounds else None)
     with deps.read_db(request) as db:
-        rows = queries.notifications(db, where=where, offset=(page - 1) * PAGE,
-                                     limit=PAGE + 1)
+        found = queries.notifications(db, where=where,
+                                      cursor=queries.NotificationCursor.decode(cursor),
+                                      limit=PAGE)
         orgs = organization_records.names(db)
     filters = {"state": state, "organization": organization, "day": day}
-    more = len(rows) > PAGE
     return render(request, "console/notifications.html", title="Уведомления пациентам",
-                  rows=rows[:PAGE], filters=filters, page=page, organizations=orgs,
+                  rows=found.rows, filters=filters, organizations=orgs,
                   states=list(queries.NOTIFICATION_TITLES.items()), tz=tz,
-                  prev_url=_page_url("/console/notifications", filters, page - 1)
-                  if page > 1 else None,
-                  next_url=_page_url("/console/notifications", filters, page + 1)
-                  if more else None)
+                  prev_url=_page_url("/console/notifications", filters, found.previous),
+                  next_url=_page_url("/console/notifications", filters, found.next))
 
 
-def _page_url(path: str, filters: dict[str, str], page: int) -> str:
-    return f"{path}?{urlencode({**filters, 'page': page})}"
+def _page_url(path: str, filters: dict[str, str],
+              cursor: queries.NotificationCursor | None) -> str | None:
+    if cursor is None:
+        return None
+    return f"{path}?{urlencode({**filters, 'cursor': cursor.encode()})}"

@@ -7,12 +7,12 @@ Everything here is read inside one organisation's ``Scope``; a doctor never name
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
@@ -28,8 +28,10 @@ from medsign.db.models import (
 from medsign.domain.audit import action_title
 from medsign.domain.bot import Choice
 from medsign.domain.consents import ConsentKind, ConsentState, SigningMethod
+from medsign.domain.search import name_key
 from medsign.domain.signing import OPEN_STATES, SigningAction, SigningState
 from medsign.records import appointments, organizations, paging
+from medsign.records import patients as patient_records
 from medsign.records.patients import full_name
 from medsign.records.scope import Scope
 from medsign.signing import follow_up
@@ -133,7 +135,9 @@ def board(db: Session, *, scope: Scope, organization: str, now: datetime,
           where: BoardFilter = BoardFilter(), cannot_sign: str | None = None,
           page_size: int = PAGE_SIZE) -> Board:
     """One day's appointments of the МО (or of one doctor), in order of time, a page at a
-    time (keyset on (starts_at, id), served by the appointments' day indexes).
+    time (keyset on (starts_at, id), served by the appointments' day indexes); the name
+    search is a condition on the patients' ``search_name`` (``records.patients``), so a
+    page reads its rows and the day's index bounds the rest.
 
     ``cannot_sign``: why the organisation signs nothing now (it blocks every start)."""
     org = organizations.get(db, scope=scope, code=organization)
@@ -149,30 +153,17 @@ def board(db: Session, *, scope: Scope, organization: str, now: datetime,
             .order_by(AppointmentRow.starts_at, AppointmentRow.id))
     if where.doctor_id is not None:
         stmt = stmt.where(AppointmentRow.doctor_external_id == where.doctor_id)
-    pairs, more = _page(db, stmt, decode_cursor(where.after), _matches(where.query), page_size)
+    words = name_key(where.query).split()[:5]
+    if words:
+        stmt = stmt.where(patient_records.name_matches(words))
+    after = decode_cursor(where.after)
+    if after is not None:
+        stmt = stmt.where(tuple_(AppointmentRow.starts_at, AppointmentRow.id) > tuple_(*after))
+    rows = db.execute(stmt.limit(page_size + 1)).all()
+    pairs, more = [(a, p) for a, p in rows[:page_size]], len(rows) > page_size
     found = cards(db, pairs, tz, org.code, cannot_sign)
     next_cursor = encode_cursor(pairs[-1][0]) if more and pairs else None
     return Board(org.name, org.timezone, day, today, found, next_cursor)
-
-
-def _page(db: Session, stmt: Select[AppointmentRow, PatientRow],
-          after: tuple[datetime, int] | None, wanted: Callable[[str], bool],
-          size: int) -> tuple[list[tuple[AppointmentRow, PatientRow]], bool]:
-    """Up to ``size`` matching rows after ``after``, and whether more match. The name search
-    runs in Python (SQLite's LIKE folds ASCII only), a batch of the day's rows at a time."""
-    found: list[tuple[AppointmentRow, PatientRow]] = []
-    while True:
-        batch = stmt if after is None else stmt.where(
-            tuple_(AppointmentRow.starts_at, AppointmentRow.id) > tuple_(*after))
-        rows = db.execute(batch.limit(size + 1)).all()
-        for a, p in rows:
-            if wanted(full_name(p)):
-                if len(found) == size:
-                    return found, True
-                found.append((a, p))
-        if len(rows) <= size:
-            return found, False
-        after = (rows[-1][0].starts_at, rows[-1][0].id)
 
 
 def encode_cursor(a: AppointmentRow) -> str:
@@ -184,21 +175,8 @@ def decode_cursor(token: str | None) -> tuple[datetime, int] | None:
     data = paging.decode(token or "")
     if data is None or not isinstance(data.get("i"), int):
         return None
-    try:
-        at = datetime.fromisoformat(data["s"])
-        at.astimezone(UTC)
-    except (ValueError, KeyError, TypeError, OverflowError):
-        return None
-    return (at, data["i"]) if at.tzinfo is not None else None
-
-
-def _matches(query: str) -> Callable[[str], bool]:
-    words = [_fold(w) for w in query.split()][:5]
-    return lambda name: all(w in _fold(name) for w in words)
-
-
-def _fold(text: str) -> str:
-    return text.casefold().replace("ё", "е")
+    at = paging.moment(data.get("s"))
+    return None if at is None else (at, data["i"])
 
 
 def card(db: Session, *, scope: Scope, organization: str, appointment_id: str,
