@@ -33,7 +33,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from medsign.db.integrity import get_existing
 from medsign.db.models import (
@@ -220,7 +220,8 @@ def page(db: Session, *, where: ListFilter, organization_ids: list[int] | None,
       bounds (the row comparison ``(created_at, id) < (c, i)`` after the equalities) and
       ``LIMIT limit``;
       several branches (a token of several organisations, several states) are merged and
-      cut again to ``limit``: at most branches × ``limit`` rows, whatever the history;
+      cut again to ``limit``: at most branches × ``limit`` rows, whatever the history (past
+      ``MAX_BRANCHES`` pairs, a branch takes its states, then its organisations, as a list);
     - ``appointment_from`` (with or without ``appointment_to``): the appointments of that
       window come first, from ``ix_appointments_starts_at`` (a materialised CTE, so the
       planner cannot trade it for a walk of the whole history), then their requests by
@@ -238,12 +239,10 @@ def page(db: Session, *, where: ListFilter, organization_ids: list[int] | None,
         organizations = [found]
     if organizations is not None and not organizations:
         return []
-    states: list[str | None] = list(where.states) or [None]
     window = None if where.appointment_from is None else _appointment_window(where,
                                                                              organizations)
-    branches = [_page_branch(where, organization_id, state, after, limit, window)
-                for organization_id in (organizations if organizations is not None else [None])
-                for state in states]
+    branches = [_page_branch(where, orgs, states, after, limit, window)
+                for orgs, states in _branches(organizations, list(where.states))]
     ids = branches[0].subquery("page_ids") if len(branches) == 1 else _merged(branches, limit)
     query = (_VIEW.join(ids, ids.c.id == SigningRequestRow.id)
              .order_by(SigningRequestRow.created_at.desc(), SigningRequestRow.id.desc()))
@@ -261,18 +260,35 @@ def _appointment_window(where: ListFilter, organizations: list[int] | None) -> C
     return query.cte("appointment_window").prefix_with("MATERIALIZED", dialect="postgresql")
 
 
-def _page_branch(where: ListFilter, organization_id: int | None, state: str | None,
+# At most this many branches: past it, a branch takes several states, then several
+# organisations, as an IN list (a token of dozens of МО covers much of the history, so the
+# common index finds its rows densely).
+MAX_BRANCHES = 32
+
+Group = Sequence[Any] | None  # one branch's organisation ids or states; None: any
+
+
+def _branches(organizations: list[int] | None, states: list[str]) -> list[tuple[Group, Group]]:
+    """The page's (organisations, states) branches: one value of each where it may."""
+    orgs: list[Group] = [None] if organizations is None else (
+        [[o] for o in organizations] if len(organizations) <= MAX_BRANCHES else [organizations])
+    kinds: list[Group] = [None] if not states else (
+        [[s] for s in states] if len(orgs) * len(states) <= MAX_BRANCHES else [states])
+    return [(o, s) for o in orgs for s in kinds]
+
+
+def _page_branch(where: ListFilter, organizations: Group, states: Group,
                  after: tuple[datetime, str] | None, limit: int,
                  window: CTE | None) -> Select[Any]:
-    """One index range of the page: ``limit`` ids of one organisation and one state (either
-    may be any), newest first, in the index's own order (or, given the appointments'
-    ``window``, those appointments' requests)."""
+    """One index range of the page: ``limit`` ids of the branch's organisations and states
+    (one of each, as a rule; None: any), newest first, in the index's own order (or, given
+    the appointments' ``window``, those appointments' requests)."""
     R, A, P = SigningRequestRow, AppointmentRow, PatientRow  # noqa: N806
     query: Select[Any] = select(R.id, R.created_at)  # type: ignore[assignment]
-    if organization_id is not None:
-        query = query.where(R.organization_id == organization_id)
-    if state is not None:
-        query = query.where(R.state == state)
+    if organizations is not None:
+        query = query.where(_one_of(R.organization_id, organizations))
+    if states is not None:
+        query = query.where(_one_of(R.state, states))
     if where.created_from is not None:
         query = query.where(R.created_at >= where.created_from)
     if where.created_to is not None:
@@ -289,6 +305,11 @@ def _page_branch(where: ListFilter, organization_id: int | None, state: str | No
     if where.search is not None:
         query = query.join(P, P.id == R.patient_id).where(_matches(where.search))
     return query.order_by(R.created_at.desc(), R.id.desc()).limit(limit)
+
+
+def _one_of(column: InstrumentedAttribute[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``=`` for one value (an index's equality, its order kept), ``IN`` for several."""
+    return column == values[0] if len(values) == 1 else column.in_(list(values))
 
 
 def _merged(branches: list[Select[Any]], limit: int) -> Subquery:

@@ -24,6 +24,7 @@ from medsign.db.models import (
 )
 from medsign.errors import NotFound
 from medsign.records.scope import Scope
+from medsign.signing import repository
 from medsign.signing import service as signing
 from medsign.signing.repository import ListFilter
 from medsign.web.console import queries as console
@@ -99,7 +100,11 @@ COMBINATIONS = list(itertools.product(
     (None, WINDOW), (None, VISITS)))
 
 
-def test_every_filter_combination_pages_to_what_a_naive_filter_gives(engine: Engine) -> None:
+@pytest.mark.parametrize("branches", [repository.MAX_BRANCHES, 2, 1])
+def test_every_filter_combination_pages_to_what_a_naive_filter_gives(
+        engine: Engine, branches: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also with fewer branches than pairs (states, then organisations, as IN lists)."""
+    monkeypatch.setattr(repository, "MAX_BRANCHES", branches)
     seeded = _rows(engine)
     checked = 0
     with Session(engine) as db:
