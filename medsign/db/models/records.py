@@ -73,11 +73,13 @@ class AppointmentRow(Timestamps, Base):
         Index("ix_appointments_org_starts", "organization_id", "starts_at", "id"),
         Index("ix_appointments_org_doctor_starts", "organization_id", "doctor_external_id",
               "starts_at", "id"),
+        # The patient's pages: one patient's appointments from a moment on, in order.
+        Index("ix_appointments_patient_starts", "patient_id", "starts_at", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), index=True)  # the console's search
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     timezone: Mapped[str] = mapped_column(String(64))
     doctor_name: Mapped[str] = mapped_column(String(300))
@@ -103,7 +105,16 @@ class AuditRow(Base):
     """Append-only: database triggers refuse UPDATE and DELETE (see the migration)."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id"),)
+    # The console's audit page reads newest first by id: each of its filters has an index
+    # ending in id (actor and action by prefix, hence the pattern operators on PostgreSQL).
+    __table_args__ = (
+        Index("ix_audit_log_subject", "subject_type", "subject_id"),
+        Index("ix_audit_log_subject_id", "subject_id", "id"),
+        Index("ix_audit_log_actor_id", "actor", "id",
+              postgresql_ops={"actor": "varchar_pattern_ops"}),
+        Index("ix_audit_log_action_id", "action", "id",
+              postgresql_ops={"action": "varchar_pattern_ops"}),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(200))

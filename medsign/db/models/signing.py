@@ -38,7 +38,13 @@ class SigningRequestRow(Timestamps, Base):
     __tablename__ = "signing_requests"
     __table_args__ = (
         UniqueConstraint("api_client_id", "idempotency_key"),
-        Index("ix_signing_requests_org_created", "organization_id", "created_at"),
+        # The lists' keyset order (created_at, id), alone and under each equality filter
+        # (organisation, state, both): every page is one index range (``repository.page``).
+        Index("ix_signing_requests_created", "created_at", "id"),
+        Index("ix_signing_requests_org_created", "organization_id", "created_at", "id"),
+        Index("ix_signing_requests_state_created", "state", "created_at", "id"),
+        Index("ix_signing_requests_org_state_created", "organization_id", "state", "created_at",
+              "id"),
         Index(ONE_OPEN_SIGNING_INDEX, "appointment_id", unique=True,
               postgresql_where=text(OPEN_SIGNING_WHERE), sqlite_where=text(OPEN_SIGNING_WHERE)),
     )
@@ -49,7 +55,7 @@ class SigningRequestRow(Timestamps, Base):
     consent_kinds: Mapped[list[Any]] = mapped_column(JSON)
     phone: Mapped[str] = mapped_column(String(12))
     initiated_by: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(String(20), index=True)
+    state: Mapped[str] = mapped_column(String(20))
     transaction_id: Mapped[str | None] = mapped_column(String(100), index=True)
     zip_file_id: Mapped[str | None] = mapped_column(String(100))
     uploaded_file_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)

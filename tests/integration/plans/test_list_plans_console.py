@@ -4,22 +4,17 @@ EXPLAINed, and its plan reads the driving table through an index, scans no big t
 and sorts no more than a page's worth of candidates.
 
 The statements are captured from the real functions (an engine event), not rewritten here:
-a change to a query is a change to what is checked.
-
-``_walk`` and ``_assert_index_bound`` are this file's own plan walker; the lead folds them
-into ``tests/integration/plans/plan_kit.py`` at merge.
+a change to a query is a change to what is checked (``plan_kit``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from medsign.accounts import patient_accounts, support
@@ -33,6 +28,7 @@ from medsign.web.console import queries as console
 from medsign.web.doctor import queries as doctor
 from medsign.webhooks import service as webhooks
 from tests.dbs import scratch_pg_database
+from tests.integration.plans import plan_kit as plans
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=60)
@@ -145,67 +141,17 @@ def _surname(i: int) -> str:
     return digits.translate(str.maketrans(*_LETTERS))
 
 
-# -- the plan walker (folded into plan_kit.py at merge) --------------------------------------
-
-def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every node of a plan (subplans and init plans included), the root first."""
-    yield node
-    for child in node.get("Plans", []):
-        yield from _walk(child)
-
-
-def _assert_index_bound(plan: dict[str, Any], *, driving: str, sql: str) -> None:
-    """The driving table is read through an index; no big table is scanned whole; no sort
-    orders more than ``MOST_SORTED`` rows."""
-    nodes = list(_walk(plan))
-    shown = json.dumps(plan, indent=1, ensure_ascii=False)
-    whole = [n["Relation Name"] for n in nodes
-             if n["Node Type"] == "Seq Scan" and n.get("Relation Name") in BIG]
-    assert not whole, f"sequential scan of {whole}:\n{sql}\n{shown}"
-    indexed = {n.get("Relation Name") for n in nodes if "Index" in n["Node Type"]} | {
-        n.get("Relation Name") for n in nodes if n["Node Type"] == "Bitmap Heap Scan"}
-    assert driving in indexed, f"{driving} not read by an index:\n{sql}\n{shown}"
-    sorts = [n["Plan Rows"] for n in nodes if n["Node Type"] == "Sort"]
-    assert all(rows <= MOST_SORTED for rows in sorts), f"a sort of {sorts} rows:\n{sql}\n{shown}"
-
-
-Statement = tuple[str, Any]
-
-
-def _run(engine: Engine, read: Callable[[Session], object]) -> tuple[object, list[Statement]]:
-    """What ``read`` returns and every statement it ran, with its parameters."""
-    seen: list[Statement] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                executemany: bool) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        with Session(engine) as db:
-            result = read(db)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    return result, seen
-
-
-def _plan(engine: Engine, statement: Statement) -> dict[str, Any]:
-    sql, parameters = statement
-    with engine.connect() as conn:
-        found = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", parameters).scalar_one()
-    data = found if isinstance(found, list) else json.loads(found)
-    plan: dict[str, Any] = data[0]["Plan"]
-    return plan
-
-
 def _check(engine: Engine, read: Callable[[Session], object], *, reads: str,
            driving: str) -> object:
     """Run ``read``, then check the plan of each statement it ran that reads ``reads``."""
-    result, statements = _run(engine, read)
-    picked = [s for s in statements if f"FROM {reads}" in s[0]]
-    assert picked, f"no statement read {reads}: {[s for s, _ in statements]}"
-    for statement in picked:
-        _assert_index_bound(_plan(engine, statement), driving=driving, sql=statement[0])
+    with plans.capture(engine) as seen, Session(engine) as db:
+        result = read(db)
+    picked = [s for s in seen.statements if f"FROM {reads}" in s.sql]
+    assert picked, f"no statement read {reads}: {[s.sql for s in seen.statements]}"
+    with engine.connect() as conn:
+        for statement in picked:
+            plans.assert_index_bound(plans.explain(conn, statement, analyze=False),
+                                     tables=BIG, driving=driving, max_sorted=MOST_SORTED)
     return result
 
 

@@ -11,7 +11,7 @@ notifications, the alerts and the doctor's board are served by the indexes they 
   any part of them (a plain index on SQLite, as for ``patients.search_name``).
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-06 22:00:00
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0015'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
