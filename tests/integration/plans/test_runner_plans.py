@@ -1,7 +1,8 @@
 """The runner's hot queries under a backlog, by their plans (PostgreSQL): with 200,000 work
 items of which 50,000 are due, a claim reads about what it returns — per kind at most one
 batch through ``ix_work_items_kind_due`` — and never scans or sorts the table. The idle
-wait, the per-subject cancel and the housekeeping delete are index-bound too."""
+wait, the per-subject cancel and the housekeeping deletes (work items, webhook history)
+are index-bound too."""
 
 from __future__ import annotations
 
@@ -11,16 +12,21 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.orm import Session
 
 from medsign.config import HousekeepingSettings
+from medsign.db.models import ApiClientRow, WebhookEndpointRow
 from medsign.housekeeping import service as housekeeping
 from medsign.runner import store
+from tests import factories as f
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 KINDS = ["signing", "notify", "max.update", "mail.send", "webhook.deliver", "message",
          "housekeeping", "max.poll"]
 ROWS, DUE = 200_000, 50_000
 LIMIT = 32
+WORK_ITEMS = frozenset({"work_items"})
+WEBHOOKS = frozenset({"webhook_events", "webhook_deliveries", "webhook_attempts"})
 
 
 @pytest.fixture
@@ -68,29 +74,36 @@ def explain(conn: Connection, statement: Any) -> dict[str, Any]:
     return dict(document[0]["Plan"])
 
 
-def table_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [n for n in nodes(plan) if n.get("Relation Name") == "work_items"
+def table_scans(plan: dict[str, Any], tables: frozenset[str]) -> list[dict[str, Any]]:
+    return [n for n in nodes(plan) if n.get("Relation Name") in tables
             and n["Node Type"] != "ModifyTable"]
 
 
-def rows_read(plan: dict[str, Any]) -> int:
-    """Rows the scans of ``work_items`` produced, over all their loops."""
-    return sum(n["Actual Rows"] * n["Actual Loops"]
-               + n.get("Rows Removed by Filter", 0) for n in table_scans(plan))
+def rows_read(plan: dict[str, Any], tables: frozenset[str]) -> int:
+    """Rows the scans of ``tables`` produced or dropped, over all their loops."""
+    return sum((n["Actual Rows"] + n.get("Rows Removed by Filter", 0)) * n["Actual Loops"]
+               for n in table_scans(plan, tables))
 
 
-def assert_index_bound(plan: dict[str, Any], *, read_at_most: int) -> None:
-    scans = table_scans(plan)
+def assert_index_bound(plan: dict[str, Any], *, read_at_most: int,
+                       tables: frozenset[str] = frozenset({"work_items"})) -> None:
+    scans = table_scans(plan, tables)
     assert scans, plan
     for scan in scans:
         assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), scan
     for node in nodes(plan):
-        # A sort of what the index ranges returned is fine; never one fed by the table.
+        # A sort of what the index ranges returned is fine; never one fed by a table.
         if node["Node Type"] in ("Sort", "Incremental Sort"):
-            assert not any(child.get("Relation Name") == "work_items"
+            assert not any(child.get("Relation Name") in tables
                            for child in node.get("Plans", [])), node
             assert node["Actual Rows"] <= read_at_most, node
-    assert rows_read(plan) <= read_at_most, plan
+    assert rows_read(plan, tables) <= read_at_most, plan
+
+
+def deleted(plan: dict[str, Any]) -> int:
+    """Rows a DELETE without RETURNING removed: what reached its ModifyTable node."""
+    [deleting] = [n for n in nodes(plan) if n["Node Type"] == "ModifyTable"]
+    return int(deleting["Plans"][0]["Actual Rows"])
 
 
 def in_rolled_back(engine: Engine, check: Any) -> None:
@@ -110,7 +123,7 @@ def test_claim_reads_what_it_returns(seeded: Engine, kinds: list[str]) -> None:
                                           lease=timedelta(minutes=5), limit=LIMIT)
         plan = explain(conn, statement)
         assert plan["Actual Rows"] == LIMIT  # every kind has more than a batch due
-        used = {n.get("Index Name") for n in table_scans(plan)}
+        used = {n.get("Index Name") for n in table_scans(plan, WORK_ITEMS)}
         assert "ix_work_items_kind_due" in used, used
         # At most one batch per kind, plus the update's look-up of what it leases.
         assert_index_bound(plan, read_at_most=LIMIT * (len(kinds) + 1))
@@ -143,8 +156,79 @@ def test_pruning_finished_work_reads_one_batch(seeded: Engine) -> None:
     batch = 500
 
     def check(conn: Connection) -> None:
-        plan = explain(conn, rule.chosen(NOW, batch))
-        assert {n.get("Index Name") for n in table_scans(plan)} == {"ix_work_items_finished"}
-        assert plan["Actual Rows"] == batch
-        assert_index_bound(plan, read_at_most=batch)
+        plan = explain(conn, rule.statement(NOW, batch))
+        assert "ix_work_items_finished" in {
+            n.get("Index Name") for n in table_scans(plan, WORK_ITEMS)}
+        assert deleted(plan) == batch
+        # The batch through the index, then each of its rows by id.
+        assert_index_bound(plan, read_at_most=2 * batch)
     in_rolled_back(seeded, check)
+
+
+@pytest.fixture
+def webhook_history(backend: str, engine: Engine) -> Engine:
+    """50,000 events over 85 days, one delivery each (every 50th still pending), two
+    attempts per delivery."""
+    if backend != "postgresql":
+        pytest.skip("plans are checked on PostgreSQL")
+    f.token(engine)
+    with Session(engine) as db:
+        client = db.scalars(select(ApiClientRow)).one()
+        org = f.organization_row(db, NOW)
+        db.add(WebhookEndpointRow(id="ep1", api_client_id=client.id, url="https://mis.test/h",
+                                  event_types=["signing.completed"], secret="whsec_x",
+                                  state="active", created_at=NOW, updated_at=NOW))
+        db.commit()
+        org_id = org.id
+    with engine.begin() as conn:
+        params = {"now": NOW, "org": org_id, "rows": 50_000}
+        conn.execute(text("""
+            INSERT INTO webhook_events (id, type, organization_id, subject_id, body, created_at)
+            SELECT 'e' || g, 'signing.completed', :org, 'a' || g, '{}',
+                   CAST(:now AS timestamptz) - make_interval(secs => g * 150)
+            FROM generate_series(1, :rows) AS g"""), params)
+        conn.execute(text("""
+            INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, attempts,
+                                            last_attempt_at, delivered_at, created_at)
+            SELECT 'd' || g, 'e' || g, 'ep1',
+                   CASE WHEN g % 50 = 0 THEN 'pending' ELSE 'delivered' END, 2, at_, at_,
+                   created_
+            FROM generate_series(1, :rows) AS g,
+                 LATERAL (SELECT CAST(:now AS timestamptz) - make_interval(secs => g * 150)
+                                 AS created_) AS c,
+                 LATERAL (SELECT created_ + interval '1 minute' AS at_) AS a"""), params)
+        conn.execute(text("""
+            INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms)
+            SELECT 'd' || g, CAST(:now AS timestamptz) - make_interval(secs => g * 150),
+                   500, 10
+            FROM generate_series(1, :rows) AS g, generate_series(1, 2) AS n"""), params)
+        conn.execute(text("ANALYZE webhook_events, webhook_deliveries, webhook_attempts"))
+    return engine
+
+
+# What the earlier rules of the history leave for a rule: nothing yet (the oldest rows wait
+# for their children), or a history whose older part has lost its children.
+CHILDREN_GONE = {
+    "webhook_deliveries": ["DELETE FROM webhook_attempts WHERE at < :before"],
+    "webhook_events": ["DELETE FROM webhook_attempts WHERE at < :before",
+                       "DELETE FROM webhook_deliveries WHERE created_at < :before"],
+}
+
+
+@pytest.mark.parametrize("children_gone", [False, True], ids=["children left", "children gone"])
+@pytest.mark.parametrize("table", ["webhook_attempts", "webhook_deliveries", "webhook_events"])
+def test_pruning_webhook_history_reads_about_one_batch(webhook_history: Engine, table: str,
+                                                       children_gone: bool) -> None:
+    batch = 200
+    rule = housekeeping.rules(HousekeepingSettings(), {}, batch)[table]
+
+    def check(conn: Connection) -> None:
+        if children_gone:
+            for statement in CHILDREN_GONE.get(table, []):
+                conn.execute(text(statement), {"before": NOW - timedelta(days=60)})
+        plan = explain(conn, rule.statement(NOW, batch))
+        may_go = table == "webhook_attempts" or children_gone
+        assert deleted(plan) == (batch if may_go else 0)
+        # One window of the oldest candidates, plus per candidate a probe of its children.
+        assert_index_bound(plan, read_at_most=4 * batch, tables=WEBHOOKS)
+    in_rolled_back(webhook_history, check)

@@ -26,7 +26,6 @@ from medsign.db.models import (
     MaxLinkTokenRow,
     MaxRelinkRow,
     MaxUpdateRow,
-    OrganizationRow,
     PasswordResetTokenRow,
     PatientRow,
     PortalAccountRow,
@@ -67,11 +66,7 @@ def seed(engine: Engine) -> None:
     f.token(engine)
     with Session(engine) as db:
         client = db.scalars(select(ApiClientRow)).one()
-        org = OrganizationRow(code="mo1", name="МО", address="-", ogrn="1027700132195",
-                              inn="7707083893", kpp="770701001", timezone="Europe/Moscow",
-                              template_ids={}, created_at=NOW, updated_at=NOW)
-        db.add(org)
-        db.flush()
+        org = f.organization_row(db, NOW)
         patient = PatientRow(external_id="p1", organization_id=org.id, last_name="И",
                              first_name="И", birth_date=date(1980, 1, 1), max_reachable=True,
                              created_at=NOW, updated_at=NOW)
