@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from medsign.accounts import api_clients
+from medsign.db.models import OrganizationRow
 from medsign.domain.phones import normalize_phone
 
 
@@ -84,3 +85,13 @@ def token(engine: Engine, name: str = "mis", organizations: list[str] | None = N
                                  now=datetime.now(UTC))
         db.commit()
     return new.token
+
+
+def organization_row(db: Session, now: datetime, code: str = "mo1") -> OrganizationRow:
+    """A bare МО row (for storage tests that need something to point at), flushed."""
+    row = OrganizationRow(code=code, name="МО", address="-", ogrn="1027700132195",
+                          inn="7707083893", kpp="770701001", timezone="Europe/Moscow",
+                          template_ids={}, created_at=now, updated_at=now)
+    db.add(row)
+    db.flush()
+    return row

@@ -284,6 +284,7 @@ class HousekeepingSettings(Section):
     max_updates: PositiveDuration = _seconds(30 * 86400)
     idempotency_keys: PositiveDuration = _seconds(30 * 86400)
     link_tokens: PositiveDuration = _seconds(30 * 86400)
+    webhook_history: PositiveDuration = _seconds(30 * 86400)
 
 
 _MoCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]

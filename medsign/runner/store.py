@@ -16,15 +16,22 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    Select,
+    String,
+    Subquery,
     Table,
     Update,
     and_,
     bindparam,
+    column,
     func,
     insert,
     literal_column,
     select,
+    true,
+    union_all,
     update,
+    values,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -70,18 +77,52 @@ def enqueue(conn: Connection, *, kind: str, step: str, now: datetime, ref: str |
     return int(result.scalar_one())
 
 
+def _heads(conn: Connection, kinds: Sequence[str], *columns: ColumnElement[Any],
+           due_by: datetime | None, limit: int, lock: bool = False) -> Subquery:
+    """Per kind, its first ``limit`` scheduled items by ``next_run_at`` (only those due by
+    ``due_by`` when given), as one subquery of ``columns``.
+
+    Each kind is one range of ``ix_work_items_kind_due``, read in order and cut at ``limit``,
+    so the cost is at most ``limit`` rows per kind however many items wait, are due or are
+    done. One query over all kinds would read the due items of every kind (or of other kinds)
+    to find the earliest. On PostgreSQL a LATERAL join over the kinds (a locking clause is
+    not allowed in a UNION); with ``lock`` each kind skips the rows other claims hold.
+    """
+    def head(kind: Any) -> Select[Any]:
+        query = select(*columns).where(_scheduled(conn), T.c.kind == kind)
+        if due_by is not None:
+            query = query.where(T.c.next_run_at <= due_by)
+        query = query.order_by(T.c.next_run_at).limit(limit)
+        return query.with_for_update(skip_locked=True) if lock else query
+
+    if conn.dialect.name == "postgresql":
+        wanted = values(column("kind", String), name="wanted").data([(k,) for k in kinds])
+        per_kind = head(wanted.c.kind).lateral("per_kind")
+        return select(per_kind).select_from(wanted.join(per_kind, true())).subquery("heads")
+    return union_all(*(select(head(k).subquery()) for k in kinds)).subquery("heads")
+
+
 def claim(conn: Connection, *, kinds: Sequence[str], worker: str, now: datetime,
           lease: timedelta, limit: int) -> list[WorkItem]:
-    """Lease up to ``limit`` due items. The lease expiry becomes their ``next_run_at``."""
-    due = (select(T.c.id).where(_scheduled(conn), T.c.next_run_at <= now, T.c.kind.in_(kinds))
-           .order_by(T.c.next_run_at).limit(limit).with_for_update(skip_locked=True))
+    """Lease up to ``limit`` due items, earliest due first across ``kinds``. The lease expiry
+    becomes their ``next_run_at``."""
+    if not kinds or limit <= 0:
+        return []
+    statement = claim_statement(conn, kinds=kinds, worker=worker, now=now, lease=lease,
+                                limit=limit)
+    return [_to_item(r) for r in conn.execute(statement).all()]
+
+
+def claim_statement(conn: Connection, *, kinds: Sequence[str], worker: str, now: datetime,
+                    lease: timedelta, limit: int) -> Any:
+    """The claim's ``UPDATE … RETURNING`` (its plan is checked in the tests)."""
+    heads = _heads(conn, kinds, T.c.id, T.c.next_run_at, due_by=now, limit=limit, lock=True)
+    due = select(heads.c.id).order_by(heads.c.next_run_at).limit(limit)
     until = now + lease
-    rows = conn.execute(
-        update(T).where(T.c.id.in_(due.scalar_subquery()))
-        .values(next_run_at=until, locked_until=until, locked_by=worker,
-                lease_version=T.c.lease_version + 1, updated_at=now)
-        .returning(*_CLAIM_COLUMNS)).all()
-    return [_to_item(r) for r in rows]
+    return (update(T).where(T.c.id.in_(due.scalar_subquery()))
+            .values(next_run_at=until, locked_until=until, locked_by=worker,
+                    lease_version=T.c.lease_version + 1, updated_at=now)
+            .returning(*_CLAIM_COLUMNS))
 
 
 def _to_item(r: Row[Any]) -> WorkItem:
@@ -181,10 +222,17 @@ def release(conn: Connection, item: WorkItem, *, now: datetime) -> bool:
 
 
 def next_due(conn: Connection, kinds: Sequence[str]) -> datetime | None:
-    result: datetime | None = conn.execute(
-        select(func.min(T.c.next_run_at)).where(_scheduled(conn), T.c.kind.in_(kinds))
-    ).scalar_one_or_none()
+    """The earliest ``next_run_at`` among the scheduled items of ``kinds``."""
+    if not kinds:
+        return None
+    result: datetime | None = conn.execute(next_due_query(conn, kinds)).scalar_one_or_none()
     return result
+
+
+def next_due_query(conn: Connection, kinds: Sequence[str]) -> Select[Any]:
+    """``next_due``'s query: one index entry per kind."""
+    heads = _heads(conn, kinds, T.c.next_run_at, due_by=None, limit=1)
+    return select(func.min(heads.c.next_run_at))
 
 
 @dataclass(frozen=True)
@@ -220,11 +268,17 @@ def _status(conn: Connection, item_id: int) -> str | None:
 def cancel_for_ref(conn: Connection, *, kind: str, ref: str, now: datetime,
                    reason: str) -> int:
     """Cancel the open items of one subject (e.g. an appointment cancelled by the МИС)."""
-    return conn.execute(
-        update(T).where(T.c.kind == kind, T.c.ref == ref, T.c.status.in_((SCHEDULED, FAILED)))
-        .values(status=CANCELLED, next_run_at=None, locked_by=None, locked_until=None,
-                lease_version=T.c.lease_version + 1, last_error=reason, updated_at=now,
-                finished_at=now)).rowcount
+    return conn.execute(cancel_for_ref_statement(kind=kind, ref=ref, now=now,
+                                                 reason=reason)).rowcount
+
+
+def cancel_for_ref_statement(*, kind: str, ref: str, now: datetime, reason: str) -> Update:
+    """``cancel_for_ref``'s ``UPDATE``: one range of ``ix_work_items_kind_ref``."""
+    return (update(T).where(T.c.kind == kind, T.c.ref == ref,
+                            T.c.status.in_((SCHEDULED, FAILED)))
+            .values(status=CANCELLED, next_run_at=None, locked_by=None, locked_until=None,
+                    lease_version=T.c.lease_version + 1, last_error=reason, updated_at=now,
+                    finished_at=now))
 
 
 def finish_for_ref(conn: Connection, *, kind: str, ref: str, now: datetime,

@@ -40,6 +40,14 @@ class WorkItemRow(Base):
     __table_args__ = (
         Index("ix_work_items_due", "next_run_at", postgresql_where=text("status = 'scheduled'"),
               sqlite_where=text("status = 'scheduled'")),
+        # The claim and the idle wait: per kind, its scheduled items in due order.
+        Index("ix_work_items_kind_due", "kind", "next_run_at",
+              postgresql_where=text("status = 'scheduled'"),
+              sqlite_where=text("status = 'scheduled'")),
+        # Housekeeping: finished work past its period, oldest first.
+        Index("ix_work_items_finished", "finished_at",
+              postgresql_where=text("status IN ('done', 'cancelled')"),
+              sqlite_where=text("status IN ('done', 'cancelled')")),
         Index("ix_work_items_kind_ref", "kind", "ref"),
         Index("ix_work_items_status_kind", "status", "kind"),
     )

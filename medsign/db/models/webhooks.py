@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medsign.db.models.base import Base
@@ -38,6 +38,8 @@ class WebhookEventRow(Base):
     JSON sent, kept as text so that a retry or a replay sends exactly the same bytes."""
 
     __tablename__ = "webhook_events"
+    # Housekeeping: events past ``webhook_history``, oldest first.
+    __table_args__ = (Index("ix_webhook_events_created_at", "created_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     type: Mapped[str] = mapped_column(String(60))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
@@ -54,6 +56,10 @@ class WebhookDeliveryRow(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+        # Housekeeping: ended deliveries past ``webhook_history``, oldest first.
+        Index("ix_webhook_deliveries_ended", "created_at",
+              postgresql_where=text("state IN ('delivered', 'stopped')"),
+              sqlite_where=text("state IN ('delivered', 'stopped')")),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id"), index=True)

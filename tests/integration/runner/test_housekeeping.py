@@ -18,17 +18,22 @@ from medsign.clock import FakeClock
 from medsign.config import HousekeepingSettings, load_settings
 from medsign.db.models import (
     ApiClientRow,
+    AppDeviceChallengeRow,
+    AppDeviceRow,
     IdempotencyRow,
     LoginDeviceRow,
     LoginThrottleRow,
     MaxLinkTokenRow,
     MaxRelinkRow,
     MaxUpdateRow,
-    OrganizationRow,
     PasswordResetTokenRow,
     PatientRow,
     PortalAccountRow,
     RateBucketRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+    WebhookEventRow,
     WebSessionRow,
     WorkItemRow,
 )
@@ -42,8 +47,10 @@ from tests.integration.signing.stand import FAST_RUNNER_ENV
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+SECOND = timedelta(seconds=1)
 RETENTION = HousekeepingSettings(finished_work_items=30 * DAY, max_updates=30 * DAY,
-                                 idempotency_keys=30 * DAY, link_tokens=30 * DAY)
+                                 idempotency_keys=30 * DAY, link_tokens=30 * DAY,
+                                 webhook_history=30 * DAY)
 LIMITS = {"max": Limit(rate=29, burst=10), "max_chat": Limit(rate=2, burst=1)}
 
 
@@ -59,11 +66,7 @@ def seed(engine: Engine) -> None:
     f.token(engine)
     with Session(engine) as db:
         client = db.scalars(select(ApiClientRow)).one()
-        org = OrganizationRow(code="mo1", name="МО", address="-", ogrn="1027700132195",
-                              inn="7707083893", kpp="770701001", timezone="Europe/Moscow",
-                              template_ids={}, created_at=NOW, updated_at=NOW)
-        db.add(org)
-        db.flush()
+        org = f.organization_row(db, NOW)
         patient = PatientRow(external_id="p1", organization_id=org.id, last_name="И",
                              first_name="И", birth_date=date(1980, 1, 1), max_reachable=True,
                              created_at=NOW, updated_at=NOW)
@@ -107,7 +110,54 @@ def seed(engine: Engine) -> None:
             db.add(PasswordResetTokenRow(token_hash=mark, account_id=account.id,
                                          created_at=NOW - (age + 1) * DAY,
                                          expires_at=NOW - age * DAY, requested_by="test"))
+        db.add(AppDeviceRow(id="dev1", portal_account_id=account.id, public_key="k",
+                            pin_hash="h", method="pin", failures=0, sign_count=0,
+                            created_at=NOW - DAY, last_used_at=NOW - DAY,
+                            expires_at=NOW + 90 * DAY))
+        db.flush()
+        for mark, expires in (("old", NOW), ("keep", NOW + SECOND)):
+            db.add(AppDeviceChallengeRow(challenge=mark, device_id="dev1", purpose="login",
+                                         expires_at=expires))
+        seed_webhooks(db, client_id=client.id, organization_id=org.id)
         db.commit()
+
+
+# Webhook history: (delivery state, created, last attempt, attempts) per event; the period
+# is 30 days. "old…" goes with its attempts and event, "keep…" stays whole.
+WEBHOOKS: dict[str, tuple[str, timedelta, timedelta | None, int]] = {
+    "old-delivered": ("delivered", 31 * DAY, 30 * DAY + SECOND, 2),
+    "old-stopped-never-tried": ("stopped", 30 * DAY + SECOND, None, 0),
+    "old-stopped": ("stopped", 40 * DAY, 35 * DAY, 3),
+    "keep-delivered-just-inside": ("delivered", 30 * DAY - SECOND, 30 * DAY - SECOND, 1),
+    "keep-replayed-lately": ("delivered", 60 * DAY, DAY, 4),  # the console replayed it
+    "keep-pending": ("pending", 90 * DAY, 89 * DAY, 2),  # still retrying
+}
+
+
+def seed_webhooks(db: Session, *, client_id: int, organization_id: int) -> None:
+    db.add(WebhookEndpointRow(id="ep1", api_client_id=client_id, url="https://mis.test/h",
+                              event_types=["signing.completed"], secret="whsec_x",
+                              state="active", created_at=NOW - 90 * DAY,
+                              updated_at=NOW - 90 * DAY))
+    events = {**{name: spec[1] for name, spec in WEBHOOKS.items()},
+              # Events no endpoint listened to: no deliveries at all.
+              "old-unheard": 30 * DAY + SECOND, "keep-unheard": 30 * DAY - SECOND}
+    for name, age in events.items():
+        db.add(WebhookEventRow(id=name, type="signing.completed",
+                               organization_id=organization_id, subject_id="a1", body="{}",
+                               created_at=NOW - age))
+    db.flush()
+    for name, (state, age, tried, attempts) in WEBHOOKS.items():
+        last = None if tried is None else NOW - tried
+        db.add(WebhookDeliveryRow(id=name, event_id=name, endpoint_id="ep1", state=state,
+                                  attempts=attempts, last_attempt_at=last,
+                                  delivered_at=last if state == "delivered" else None,
+                                  created_at=NOW - age))
+        db.flush()
+        for n in range(attempts):
+            at = NOW - age + (n + 1) * (last - (NOW - age)) / attempts if last else NOW
+            db.add(WebhookAttemptRow(delivery_id=name, at=at, status_code=500,
+                                     duration_ms=10, error="HTTP 500"))
 
 
 def remaining(engine: Engine) -> dict[str, set[Any]]:
@@ -123,6 +173,10 @@ def remaining(engine: Engine) -> dict[str, set[Any]]:
             "login_throttle": set(db.scalars(select(LoginThrottleRow.key))),
             "login_devices": set(db.scalars(select(LoginDeviceRow.token_hash))),
             "password_reset_tokens": set(db.scalars(select(PasswordResetTokenRow.token_hash))),
+            "app_device_challenges": set(db.scalars(select(AppDeviceChallengeRow.challenge))),
+            "webhook_events": set(db.scalars(select(WebhookEventRow.id))),
+            "webhook_deliveries": set(db.scalars(select(WebhookDeliveryRow.id))),
+            "webhook_attempts": set(db.scalars(select(WebhookAttemptRow.delivery_id))),
         }
 
 
@@ -136,6 +190,13 @@ KEPT = {
     "login_throttle": {"keep"},
     "login_devices": {"keep"},
     "password_reset_tokens": {"keep"},
+    "app_device_challenges": {"keep"},
+    "webhook_events": {"keep-delivered-just-inside", "keep-replayed-lately", "keep-pending",
+                       "keep-unheard"},
+    "webhook_deliveries": {"keep-delivered-just-inside", "keep-replayed-lately",
+                           "keep-pending"},
+    "webhook_attempts": {"keep-delivered-just-inside", "keep-replayed-lately",
+                         "keep-pending"},
 }
 
 
@@ -158,7 +219,9 @@ def test_pruning_deletes_exactly_what_carries_no_more_information(engine: Engine
     assert deleted == {"work_items": 2, "max_updates": 1, "idempotency_keys": 1,
                        "max_link_tokens": 1, "max_relink_requests": 1, "web_sessions": 1,
                        "login_throttle": 1,
-                       "login_devices": 1, "password_reset_tokens": 1, "rate_buckets": 0}
+                       "login_devices": 1, "password_reset_tokens": 1, "rate_buckets": 0,
+                       "app_device_challenges": 1, "webhook_attempts": 5,
+                       "webhook_deliveries": 3, "webhook_events": 4}
     assert set(prune(engine).values()) == {0}  # a second pass finds nothing
 
 
@@ -178,6 +241,42 @@ def test_each_pass_deletes_at_most_one_batch_per_table(engine: Engine) -> None:
     assert passes == [2, 2, 2, 1, 0]
     assert not backlog(engine, batch=2)
     assert remaining(engine)["work_items"] == KEPT["work_items"]
+
+
+def test_webhook_history_goes_in_bounded_batches_in_foreign_key_order(engine: Engine) -> None:
+    """Attempts before their delivery, deliveries before their event (the database refuses
+    anything else); every pass takes at most one batch of each table."""
+    seed(engine)
+    totals = {"webhook_attempts": 0, "webhook_deliveries": 0, "webhook_events": 0}
+    passes = 0
+    while True:
+        deleted = prune(engine, batch=2)
+        assert all(n <= 2 for n in deleted.values()), deleted
+        if not any(deleted.values()):
+            break
+        for table in totals:
+            totals[table] += deleted[table]
+        passes += 1
+    assert totals == {"webhook_attempts": 5, "webhook_deliveries": 3, "webhook_events": 4}
+    assert passes >= 3  # five attempts at two a pass
+    assert not backlog(engine, batch=2)
+    assert remaining(engine) == KEPT
+
+
+def test_a_delivery_ages_out_only_once_its_last_attempt_is_past_the_period(
+        engine: Engine) -> None:
+    seed(engine)
+    prune(engine)
+    # A day later the delivery replayed a day ago is still inside; 29 days later it goes.
+    assert remaining(engine)["webhook_deliveries"] == KEPT["webhook_deliveries"]
+    prune(engine, now=NOW + 29 * DAY)
+    left = remaining(engine)
+    assert "keep-replayed-lately" in left["webhook_deliveries"]
+    prune(engine, now=NOW + 29 * DAY + 2 * SECOND)
+    left = remaining(engine)
+    assert left["webhook_deliveries"] == {"keep-pending"}  # pending stays, however old
+    assert left["webhook_attempts"] == {"keep-pending"}
+    assert left["webhook_events"] == {"keep-pending"}
 
 
 class Seconds:

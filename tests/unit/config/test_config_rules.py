@@ -271,3 +271,10 @@ def test_mail_without_tls_in_production_is_a_warning(production: dict[str, str])
     tls = {**mail, "MEDSIGN_EMAIL__STARTTLS": "true"}
     assert "email.starttls" not in {
         w.key for w in settings_warnings(load_settings(env={**production, **tls}))}
+
+
+@pytest.mark.parametrize("value", ["0s", "-1d"])
+def test_the_webhook_history_period_must_be_positive(value: str) -> None:
+    problem = problems_of({"MEDSIGN_HOUSEKEEPING__WEBHOOK_HISTORY": value})[
+        "housekeeping.webhook_history"]
+    assert problem.value == value
