@@ -101,8 +101,8 @@ def history(request: pytest.FixtureRequest) -> Iterator[Engine]:
         with engine.begin() as conn:
             conn.execute(text("SET session_replication_role = replica"))  # no audit triggers
             conn.connection.driver_connection.execute(SEED)  # type: ignore[union-attr]
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+        with engine.begin() as conn:
+            plan_kit.analyze(conn)
         yield engine
         engine.dispose()
 

@@ -129,8 +129,8 @@ def seeded(request: pytest.FixtureRequest) -> Iterator[Engine]:
             for sql in SEED:
                 conn.execute(text(sql), {"t0": T0, "rows": ROWS, "patients": PATIENTS,
                                    "accounts": ACCOUNTS})
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE"))
+        with engine.begin() as conn:
+            plans.analyze(conn)
         yield engine
         engine.dispose()
 

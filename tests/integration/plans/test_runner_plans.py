@@ -6,7 +6,6 @@ are index-bound too."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from medsign.db.models import ApiClientRow, WebhookEndpointRow
 from medsign.housekeeping import service as housekeeping
 from medsign.runner import store
 from tests import factories as f
+from tests.integration.plans import plan_kit as plans
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 KINDS = ["signing", "notify", "max.update", "mail.send", "webhook.deliver", "message",
@@ -50,20 +50,14 @@ def seeded(backend: str, engine: Engine) -> Engine:
                  (SELECT CAST(:kinds AS text[]) AS kinds,
                          CAST(:now AS timestamptz) AS now_) AS p"""),
             {"kinds": KINDS, "now": NOW, "rows": ROWS})
-        conn.execute(text("ANALYZE work_items"))
+        plans.analyze(conn, "work_items")
         due = conn.execute(text("SELECT count(*) FROM work_items WHERE status = 'scheduled' "
                                 "AND next_run_at <= :now"), {"now": NOW}).scalar_one()
     assert due == DUE
     return engine
 
 
-# ---- a small plan walker ----
-
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
+# ---- plans of statements built here (plan_kit reads them) ----
 
 def explain(conn: Connection, statement: Any) -> dict[str, Any]:
     """The executed plan of ``statement`` (EXPLAIN ANALYZE; the caller rolls back)."""
@@ -75,14 +69,13 @@ def explain(conn: Connection, statement: Any) -> dict[str, Any]:
 
 
 def table_scans(plan: dict[str, Any], tables: frozenset[str]) -> list[dict[str, Any]]:
-    return [n for n in nodes(plan) if n.get("Relation Name") in tables
+    return [n for n in plans.walk(plan) if n.get("Relation Name") in tables
             and n["Node Type"] != "ModifyTable"]
 
 
 def rows_read(plan: dict[str, Any], tables: frozenset[str]) -> int:
     """Rows the scans of ``tables`` produced or dropped, over all their loops."""
-    return sum((n["Actual Rows"] + n.get("Rows Removed by Filter", 0)) * n["Actual Loops"]
-               for n in table_scans(plan, tables))
+    return sum(plans.rows_read(n) for n in table_scans(plan, tables))
 
 
 def assert_index_bound(plan: dict[str, Any], *, read_at_most: int,
@@ -91,7 +84,7 @@ def assert_index_bound(plan: dict[str, Any], *, read_at_most: int,
     assert scans, plan
     for scan in scans:
         assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), scan
-    for node in nodes(plan):
+    for node in plans.walk(plan):
         # A sort of what the index ranges returned is fine; never one fed by a table.
         if node["Node Type"] in ("Sort", "Incremental Sort"):
             assert not any(child.get("Relation Name") in tables
@@ -102,7 +95,7 @@ def assert_index_bound(plan: dict[str, Any], *, read_at_most: int,
 
 def deleted(plan: dict[str, Any]) -> int:
     """Rows a DELETE without RETURNING removed: what reached its ModifyTable node."""
-    [deleting] = [n for n in nodes(plan) if n["Node Type"] == "ModifyTable"]
+    [deleting] = [n for n in plans.walk(plan) if n["Node Type"] == "ModifyTable"]
     return int(deleting["Plans"][0]["Actual Rows"])
 
 
@@ -202,7 +195,7 @@ def webhook_history(backend: str, engine: Engine) -> Engine:
             SELECT 'd' || g, CAST(:now AS timestamptz) - make_interval(secs => g * 150),
                    500, 10
             FROM generate_series(1, :rows) AS g, generate_series(1, 2) AS n"""), params)
-        conn.execute(text("ANALYZE webhook_events, webhook_deliveries, webhook_attempts"))
+        plans.analyze(conn, "webhook_events, webhook_deliveries, webhook_attempts")
     return engine
 
 
