@@ -106,7 +106,7 @@ class QueueCollector(Collector):
         now = self._clock.now()
         try:
             with read_only(self._engine) as conn:
-                stats = store.queue_stats(conn)
+                stats = store.queue_stats(conn, now=now)
                 since = store.overdue_since(conn, now=now)
         except Exception:
             stats, since = [], {}

@@ -312,11 +312,25 @@ class QueueStat:
     oldest: datetime | None
 
 
-def queue_stats(conn: Connection) -> list[QueueStat]:
-    """Depth and age by kind and status (the oldest ``updated_at`` of each group)."""
-    rows = conn.execute(select(T.c.kind, T.c.status, func.count(), func.min(T.c.updated_at))
-                        .group_by(T.c.kind, T.c.status)).all()
-    return [QueueStat(r[0], r[1], r[2], r[3]) for r in rows]
+# Finished work is counted over this recent window only: the table keeps weeks of it
+# (``housekeeping.finished_work_items``), and a count of all of it would cost every scrape
+# of /metrics and every refresh of the console's overview a read of millions of rows.
+FINISHED_WINDOW = timedelta(hours=1)
+
+
+def queue_stats(conn: Connection, *, now: datetime) -> list[QueueStat]:
+    """By kind and status, how many and since when (the oldest ``updated_at``): every open
+    item (scheduled or failed, through ``ix_work_items_status_kind``: the cost of the backlog,
+    not of the history), and the work finished within ``FINISHED_WINDOW`` (through
+    ``ix_work_items_finished``)."""
+    group = (T.c.kind, T.c.status)
+    open_ = conn.execute(select(*group, func.count(), func.min(T.c.updated_at))
+                         .where(T.c.status.in_((SCHEDULED, FAILED))).group_by(*group)).all()
+    finished = conn.execute(select(*group, func.count(), func.min(T.c.updated_at))
+                            .where(T.c.status.in_((DONE, CANCELLED)),
+                                   T.c.finished_at >= now - FINISHED_WINDOW)
+                            .group_by(*group)).all()
+    return [QueueStat(r[0], r[1], r[2], r[3]) for r in (*open_, *finished)]
 
 
 def overdue_since(conn: Connection, *, now: datetime) -> dict[str, datetime]:

@@ -204,10 +204,26 @@ def open_findings(db: Session, *, limit: int = 20) -> list[OpenFinding]:
             for row, known, name in rows]
 
 
-def count_by_state(db: Session) -> dict[str, int]:
-    rows = db.execute(select(SigningRequestRow.state, func.count())
-                      .group_by(SigningRequestRow.state)).all()
-    return {r[0]: int(r[1]) for r in rows}
+# The overview counts ended requests over this recent window only: they are years of
+# history, and a count of all of them would read the whole table at every refresh.
+ENDED_WINDOW = timedelta(days=1)
+
+
+def count_by_state(db: Session, *, now: datetime) -> dict[str, int]:
+    """Requests by state: every open one (failed and waiting for the signer check included:
+    an operator's work), and those in a final state created within ``ENDED_WINDOW``. Each
+    state is one range of ``(state, created_at, id)``: the cost of the open work and of a
+    day, never of the history."""
+    R = SigningRequestRow  # noqa: N806
+    counts: dict[str, int] = {}
+    for state in SigningState:
+        query = select(func.count()).select_from(R).where(R.state == state.value)
+        if state in FINAL_STATES:
+            query = query.where(R.created_at >= now - ENDED_WINDOW)
+        found = int(db.scalar(query) or 0)
+        if found:
+            counts[state.value] = found
+    return counts
 
 
 # -- notifications ------------------------------------------------------------------------

@@ -57,9 +57,9 @@ def overview_fragment(request: Request, user: deps.Operator) -> Response:
 def _overview(request: Request) -> dict[str, Any]:
     settings, now = deps.web_settings(request), deps.now(request)
     with read_only(state(request).engine) as conn:
-        queue = sorted(store.queue_stats(conn), key=lambda s: (s.kind, s.status))
+        queue = sorted(store.queue_stats(conn, now=now), key=lambda s: (s.kind, s.status))
     with deps.read_db(request) as db:
-        counts = queries.count_by_state(db)
+        counts = queries.count_by_state(db, now=now)
         stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
         health = external_health.summary(db, now=now)
         findings = queries.open_findings(db)

@@ -21,6 +21,7 @@ from medsign.accounts import patient_accounts, support
 from medsign.db.engine import make_engine
 from medsign.db.migrate import upgrade
 from medsign.domain.search import parse_search
+from medsign.domain.signing import FINAL_STATES
 from medsign.records.scope import SYSTEM, Scope
 from medsign.signing import alerts
 from medsign.signing import service as signing
@@ -231,6 +232,18 @@ def test_a_deep_notifications_page_is_an_index_bound(seeded: Engine,
         page = _check(seeded, _notifications(where, cursor), reads="notifications",
                       driving="appointments")
         assert isinstance(page, console.NotificationPage) and page.rows
+
+
+def test_the_overviews_counts_read_open_work_and_one_day(seeded: Engine) -> None:
+    counts = _check(seeded, lambda db: console.count_by_state(db, now=NOW),
+                    reads="signing_requests", driving="signing_requests")
+    final = [s.value for s in FINAL_STATES]
+    with seeded.connect() as conn:
+        expected = dict(conn.execute(text(
+            "SELECT state, count(*) FROM signing_requests "
+            "WHERE NOT (state = ANY(:final)) OR created_at >= :since GROUP BY state"),
+            {"final": final, "since": NOW - console.ENDED_WINDOW}).all())
+    assert counts == expected
 
 
 # -- the doctor's board and an appointment's history -----------------------------------------

@@ -123,6 +123,33 @@ def test_claim_reads_what_it_returns(seeded: Engine, kinds: list[str]) -> None:
     in_rolled_back(seeded, check)
 
 
+def test_queue_stats_read_the_open_work_and_the_last_hour_only(seeded: Engine) -> None:
+    def check(conn: Connection) -> None:
+        # weeks of finished work, as housekeeping keeps it: far more than the open work
+        conn.execute(text("""
+            INSERT INTO work_items (kind, ref, status, step, data, lease_version, attempts,
+                                    created_at, updated_at, finished_at)
+            SELECT 'mail.send', 'old-' || g, 'done', 's', '{}', 0, 0, t, t, t
+            FROM generate_series(1, 600000) AS g,
+                 LATERAL (SELECT CAST(:now AS timestamptz)
+                                 - make_interval(secs => 3600 + g) AS t) AS at_"""),
+                     {"now": NOW})
+        plans.analyze(conn, "work_items")
+        open_, recent = conn.execute(text(
+            "SELECT count(*) FILTER (WHERE status IN ('scheduled', 'failed')), "
+            "count(*) FILTER (WHERE status IN ('done', 'cancelled') AND finished_at >= :since) "
+            "FROM work_items"), {"since": NOW - store.FINISHED_WINDOW}).one()
+        with plans.capture(seeded) as seen:
+            stats = store.queue_stats(conn, now=NOW)
+        assert sum(s.count for s in stats) == open_ + recent
+        assert len(seen.selects()) == 2  # the open work, the last hour's finished work
+        for statement in seen.selects():
+            plan = plans.explain(conn, statement)
+            plans.assert_index_bound(plan, tables=WORK_ITEMS, driving="work_items",
+                                     max_sorted=open_ + recent, max_read=open_ + recent)
+    in_rolled_back(seeded, check)
+
+
 def test_the_idle_wait_reads_one_entry_per_kind(seeded: Engine) -> None:
     def check(conn: Connection) -> None:
         plan = explain(conn, store.next_due_query(conn, KINDS))
