@@ -34,16 +34,13 @@ from _support import (
     ADMIN_PG,
     append_result,
     cpu_seconds,
-    free_port,
     percentile,
     print_table,
     say,
-    start_medsign,
     start_workers,
-    wait_http,
 )
 from _worker import TRIVIAL_STEPS, Trivial
-from patient_app import CSRF_INPUT, _find, _ok
+from patient_app import CSRF_INPUT, _find, _ok, served
 from runner_throughput import WORKERS, enqueue
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
@@ -484,23 +481,6 @@ def people(db: Database, shape: Shape, end: datetime) -> People:
 
 # -- the server and the timed rows --------------------------------------------------------------
 
-@contextmanager
-def served(db_url: str) -> Iterator[tuple[str, int]]:
-    folder = Path(tempfile.mkdtemp(prefix="medsign-history-serve-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSIGN_")}
-    env.update(MEDSIGN_DATABASE__URL=db_url, MEDSIGN_SERVER__PUBLIC_URL=base)
-    proc = start_medsign(folder, "serve", ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                         env=env)
-    try:
-        wait_http(f"{base}/readyz", proc)
-        yield base, proc.popen.pid
-    finally:
-        proc.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def logged_in(base: str, page: str, form: dict[str, str]) -> httpx.Client:
     """A browser that logged in through the login form at ``page``."""
     http = httpx.Client(base_url=base, timeout=120)
@@ -668,7 +648,7 @@ def run_size(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any
         say(f"  loaded in {load_s:.1f} s")
         p = people(db, shape, end)
         rows = rows_for(p, end)
-        with served(db.url) as (base, _pid):
+        with served(db.url) as (base, _proc):
             measure(base, p, rows, args.samples)
         say("  runner: trivial steps with the history present …")
         runner = runner_steps(db)
