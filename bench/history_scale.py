@@ -500,6 +500,7 @@ class Row:
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     found: int = 0  # API: items on the page; pages: bytes of HTML (shows the page is not empty)
+    server_cpu_s: float = 0.0  # the serve process's CPU over the timed requests
 
 
 def rows_for(p: People, end: datetime) -> list[Row]:
@@ -558,7 +559,10 @@ def rows_for(p: People, end: datetime) -> list[Row]:
     return rows
 
 
-def measure(base: str, p: People, rows: list[Row], samples: int) -> None:
+def measure(base: str, server_pid: int, p: People, rows: list[Row], samples: int) -> None:
+    """Each row's requests one after another; also the server's CPU time per request, which
+    depends less on the other load of a shared machine than the latency does (on PostgreSQL
+    the database's own CPU is not in it)."""
     clients = {
         "api-all": httpx.Client(base_url=base, timeout=120,
                                 headers={"Authorization": f"Bearer {p.unlimited_token}"}),
@@ -573,6 +577,8 @@ def measure(base: str, p: People, rows: list[Row], samples: int) -> None:
         for row in rows:
             http = clients[row.client]
             for i in range(samples + 2):  # two unmeasured requests warm the caches
+                if i == 2:
+                    cpu0 = cpu_seconds(server_pid)
                 started = time.perf_counter()
                 try:
                     r = http.get(row.url)
@@ -589,11 +595,17 @@ def measure(base: str, p: People, rows: list[Row], samples: int) -> None:
                     row.latencies.append(took)
                 else:
                     row.errors[outcome] = row.errors.get(outcome, 0) + 1
+            row.server_cpu_s = cpu_seconds(server_pid) - cpu0
             say(f"  {row.group:<9} {row.name:<28} p50 {_p(row, 50):8.1f} ms  "
-                f"p95 {_p(row, 95):8.1f} ms" + (f"  errors {row.errors}" if row.errors else ""))
+                f"p95 {_p(row, 95):8.1f} ms  server CPU {_cpu_ms(row, samples):6.1f} ms/req"
+                + (f"  errors {row.errors}" if row.errors else ""))
     finally:
         for http in clients.values():
             http.close()
+
+
+def _cpu_ms(row: Row, samples: int) -> float:
+    return round(1000 * row.server_cpu_s / samples, 1)
 
 
 def _p(row: Row, q: float) -> float:
@@ -648,8 +660,9 @@ def run_size(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any
         say(f"  loaded in {load_s:.1f} s")
         p = people(db, shape, end)
         rows = rows_for(p, end)
-        with served(db.url) as (base, _proc):
-            measure(base, p, rows, args.samples)
+        load_before = round(os.getloadavg()[0], 2)
+        with served(db.url) as (base, proc):
+            measure(base, proc.popen.pid, p, rows, args.samples)
         say("  runner: trivial steps with the history present …")
         runner = runner_steps(db)
         say(f"  runner {runner['steps_per_s']} steps/s")
@@ -657,9 +670,9 @@ def run_size(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any
             "load_by_table_s": {k: round(v, 2) for k, v in timings.items()},
             "rows": [{"group": r.group, "name": r.name, "url": r.url,
                       "p50_ms": _p(r, 50), "p95_ms": _p(r, 95), "ok": len(r.latencies),
-                      "found": r.found,
+                      "found": r.found, "server_cpu_ms": _cpu_ms(r, args.samples),
                       "errors": r.errors} for r in rows],
-            "runner": runner}
+            "runner": runner, "loadavg_1m_before": load_before}
 
 
 def summarize(results: list[dict[str, Any]]) -> None:
@@ -675,11 +688,12 @@ def summarize(results: list[dict[str, Any]]) -> None:
                                       ("ratio>2", ratio > RATIO_BOUND),
                                       ("errors", bool(r["errors"]))) if bad]
             table.append([r["group"], r["name"], r["found"], r["p50_ms"], r["p95_ms"],
-                          round(ratio, 2), " ".join(flags) or "ok"])
+                          r["server_cpu_ms"], round(ratio, 2), " ".join(flags) or "ok"])
         runner_ratio = result["runner"]["steps_per_s"] / base["runner"]["steps_per_s"]
-        table.append(["runner", "steps/s", "", result["runner"]["steps_per_s"], "",
+        table.append(["runner", "steps/s", "", result["runner"]["steps_per_s"], "", "",
                       round(runner_ratio, 2), "ok" if runner_ratio >= 0.8 else "below 80 %"])
-        print_table(["group", "row", "items/bytes", "p50 ms", "p95 ms", "ratio", "flags"],
+        print_table(["group", "row", "items/bytes", "p50 ms", "p95 ms", "CPU ms", "ratio",
+                     "flags"],
                     table)
 
 
