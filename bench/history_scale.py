@@ -34,6 +34,7 @@ from _support import (
     ADMIN_PG,
     append_result,
     cpu_seconds,
+    drop_pg_database,
     percentile,
     print_table,
     say,
@@ -137,10 +138,7 @@ def fresh_database(backend: str, size: int, keep: bool) -> Iterator[Database]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
 
         def drop() -> None:
-            with admin.connect() as conn:
-                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            drop_pg_database(admin, name)
             admin.dispose()
         db = Database("postgresql", make_url(ADMIN_PG).set(database=name)
                       .render_as_string(hide_password=False), drop)
