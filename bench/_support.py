@@ -68,11 +68,16 @@ def bench_database(backend: str) -> Iterator[BenchDb]:
         _migrate(db.url)
         yield db
     finally:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        drop_pg_database(admin, name)
         admin.dispose()
+
+
+def drop_pg_database(admin: Engine, name: str) -> None:
+    """Drop database ``name`` (through an AUTOCOMMIT ``admin`` engine), ending its sessions."""
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
 def _migrate(url: str) -> None:

@@ -1,0 +1,713 @@
+"""History scale: list and page latency, and runner steps/s, with years of history loaded.
+
+For each size N it creates a fresh database, migrates it with the project's migrations,
+bulk-loads N signing requests with their history in realistic proportions (generated inside
+the database: ``INSERT … SELECT`` over ``generate_series`` on PostgreSQL, over a recursive CTE
+on SQLite, one transaction per table), runs ``ANALYZE``, starts a real ``medsign serve`` and
+times every list endpoint and page one request after another (one client), then measures the
+runner's steps/s with the N rows present in ``work_items``. Prints one table per size and a
+summary against the smallest size; appends one JSON line per run to
+``bench/results/history_scale.jsonl`` (and ``--json FILE``). Usage::
+
+    .venv/bin/python bench/history_scale.py [--db postgresql|sqlite] [--sizes 10k,1M,10M]
+        [--samples 200] [--keep] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from _support import (
+    ADMIN_PG,
+    append_result,
+    cpu_seconds,
+    drop_pg_database,
+    percentile,
+    print_table,
+    say,
+    start_workers,
+)
+from _worker import TRIVIAL_STEPS, Trivial
+from patient_app import CSRF_INPUT, _find, _ok, served
+from runner_throughput import WORKERS, enqueue
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from medsign.accounts import api_clients, patient_accounts, staff
+from medsign.accounts.patient_accounts import Mailing, NewAccount
+from medsign.db.engine import make_engine, read_only
+from medsign.db.migrate import upgrade
+from medsign.demo import ORGANIZATION
+from medsign.domain.patient_accounts import PersonDetails
+from medsign.domain.search import name_key
+from medsign.records import organizations
+from medsign.records.scope import Scope
+from medsign.runner.store import T
+from medsign.signing import repository as signing_repository
+from medsign.signing.service import Cursor
+
+SCOPE = Scope(actor="bench")
+ORGANIZATIONS = 20
+DOCTORS = 40  # per organisation: appointments name doctors doc-0 … doc-39
+HISTORY = timedelta(days=3 * 365)
+PASSWORD = "Bench-History-2026"  # passes the password rules (no demo passwords here)
+PATIENT_LOGIN = "bench-patient"
+P95_BOUND_MS = 50.0
+RATIO_BOUND = 2.0
+RUNNER_ITEMS = 2000
+
+# Name pools (male, female); a patient's search_name is name_key of his name, as the records
+# service stores it (``clinic.patients``).
+LAST = [("Иванов", "Иванова"), ("Смирнов", "Смирнова"), ("Кузнецов", "Кузнецова"),
+        ("Попов", "Попова"), ("Васильев", "Васильева"), ("Петров", "Петрова"),
+        ("Соколов", "Соколова"), ("Михайлов", "Михайлова"), ("Новиков", "Новикова"),
+        ("Фёдоров", "Фёдорова"), ("Морозов", "Морозова"), ("Волков", "Волкова"),
+        ("Алексеев", "Алексеева"), ("Лебедев", "Лебедева"), ("Семёнов", "Семёнова"),
+        ("Егоров", "Егорова"), ("Павлов", "Павлова"), ("Козлов", "Козлова"),
+        ("Степанов", "Степанова"), ("Николаев", "Николаева"), ("Орлов", "Орлова"),
+        ("Андреев", "Андреева"), ("Макаров", "Макарова"), ("Никитин", "Никитина"),
+        ("Захаров", "Захарова"), ("Зайцев", "Зайцева"), ("Соловьёв", "Соловьёва"),
+        ("Борисов", "Борисова"), ("Яковлев", "Яковлева"), ("Григорьев", "Григорьева"),
+        ("Романов", "Романова")]
+FIRST = [("Александр", "Анна"), ("Дмитрий", "Мария"), ("Максим", "Елена"),
+         ("Сергей", "Ольга"), ("Андрей", "Татьяна"), ("Алексей", "Наталья"),
+         ("Артём", "Ирина"), ("Илья", "Екатерина"), ("Кирилл", "Светлана"),
+         ("Михаил", "Юлия"), ("Никита", "Анастасия"), ("Матвей", "Дарья"),
+         ("Роман", "Людмила"), ("Егор", "Галина"), ("Иван", "Валентина"),
+         ("Павел", "Надежда"), ("Владимир", "Вера"), ("Николай", "Алёна")]
+MIDDLE = [("Александрович", "Александровна"), ("Сергеевич", "Сергеевна"),
+          ("Иванович", "Ивановна"), ("Петрович", "Петровна"), ("Андреевич", "Андреевна"),
+          ("Дмитриевич", "Дмитриевна"), ("Николаевич", "Николаевна"),
+          ("Владимирович", "Владимировна"), ("Михайлович", "Михайловна"),
+          ("Алексеевич", "Алексеевна"), ("Юрьевич", "Юрьевна")]
+SERVICES = ["Приём врача-терапевта", "Приём врача-кардиолога", "Приём врача-невролога",
+            "Ультразвуковое исследование", "Приём врача-офтальмолога"]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--db", choices=("postgresql", "postgres", "sqlite"), default="postgresql")
+    p.add_argument("--sizes", default="10k,1M", help="signing requests per run, e.g. 10k,1M,10M")
+    p.add_argument("--samples", type=int, default=200, help="timed requests per row")
+    p.add_argument("--keep", action="store_true", help="keep each database (print its URL)")
+    p.add_argument("--json", help="also write all results to this file")
+    return p.parse_args()
+
+
+def parse_size(raw: str) -> int:
+    raw = raw.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(raw[-1:], 1)
+    return int(float(raw[:-1] if factor > 1 else raw) * factor)
+
+
+# -- the database ----------------------------------------------------------------------------
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    drop: Callable[[], None]
+
+
+@contextmanager
+def fresh_database(backend: str, size: int, keep: bool) -> Iterator[Database]:
+    """A freshly migrated database named after the size; dropped afterwards unless ``keep``."""
+    if backend == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix=f"medsign-history-{size}-"))
+        db = Database("sqlite", f"sqlite:///{folder / 'history.db'}",
+                      lambda: shutil.rmtree(folder, ignore_errors=True))
+    else:
+        name = f"medsign_history_{size}_{os.getpid()}"
+        admin = create_engine(ADMIN_PG, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+        def drop() -> None:
+            drop_pg_database(admin, name)
+            admin.dispose()
+        db = Database("postgresql", make_url(ADMIN_PG).set(database=name)
+                      .render_as_string(hide_password=False), drop)
+    try:
+        engine = make_engine(db.url)
+        upgrade(engine)
+        engine.dispose()
+        yield db
+    finally:
+        if keep:
+            say(f"kept: {db.url}")
+        else:
+            db.drop()
+
+
+# -- bulk load: one INSERT … SELECT per table, columns computed from the series number n -----
+
+class Dialect:
+    """The few SQL spellings that differ between the two databases."""
+
+    def __init__(self, backend: str, end: datetime) -> None:
+        self.pg = backend == "postgresql"
+        self.end = int(end.timestamp())
+
+    def source(self, count: int) -> tuple[str, str]:
+        """(prefix before INSERT, FROM clause) of a series n = 1 … count."""
+        if self.pg:
+            return "", f"FROM generate_series(1::bigint, {count}::bigint) AS s(n)"
+        return (f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s "
+                f"WHERE n < {count}) ", "FROM s")
+
+    def at(self, seconds_before_end: str) -> str:
+        """A naive UTC timestamp, ``seconds_before_end`` seconds before the history's end."""
+        epoch = f"({self.end} - ({seconds_before_end}))"
+        if self.pg:
+            return f"(to_timestamp({epoch}) AT TIME ZONE 'UTC')"
+        return f"strftime('%Y-%m-%d %H:%M:%S.000000', {epoch}, 'unixepoch')"
+
+    def pad(self, expr: str, width: int) -> str:
+        return f"lpad(({expr})::text, {width}, '0')" if self.pg \
+            else f"printf('%0{width}d', {expr})"
+
+    def json(self, value: Any) -> str:
+        literal = "'" + json.dumps(value, ensure_ascii=False).replace("'", "''") + "'"
+        return f"{literal}::json" if self.pg else literal
+
+    @property
+    def false(self) -> str:
+        return "false" if self.pg else "0"
+
+    def blob(self, hex_digits: str) -> str:
+        return f"'\\x{hex_digits}'::bytea" if self.pg else f"x'{hex_digits}'"
+
+    def date(self, days_expr: str) -> str:
+        return f"(date '1940-01-01' + ({days_expr})::int)" if self.pg \
+            else f"date('1940-01-01', '+' || ({days_expr}) || ' days')"
+
+
+def pick(values: Sequence[str], index: str) -> str:
+    """``values[index % len(values)]`` in SQL (a CASE, so both databases read it)."""
+    arms = " ".join(f"WHEN {i} THEN '{v}'" for i, v in enumerate(values))
+    return f"(CASE ({index}) % {len(values)} {arms} END)"
+
+
+def gendered(pool: Sequence[tuple[str, str]], n: str, salt: int, *,
+             key: bool = False) -> str:
+    """A name part of person n: male for even n; ``key``: as ``name_key`` stores it."""
+    fold = name_key if key else (lambda s: s)
+    index = f"({n}) * {salt} / 2"
+    return (f"(CASE WHEN ({n}) % 2 = 0 THEN {pick([fold(m) for m, _ in pool], index)} "
+            f"ELSE {pick([fold(f) for _, f in pool], index)} END)")
+
+
+def person(n: int) -> tuple[str, str, str]:
+    """The name the SQL gives patient n, computed here (the portal account finds it)."""
+    g = 0 if n % 2 == 0 else 1
+    return (LAST[n * 7 // 2 % len(LAST)][g], FIRST[n * 13 // 2 % len(FIRST)][g],
+            MIDDLE[n * 3 // 2 % len(MIDDLE)][g])
+
+
+def born(n: int) -> date:
+    return date(1940, 1, 1) + timedelta(days=(n * 37) % 25000)
+
+
+def phone_of(patient: int) -> str:
+    return f"+7900{patient:07d}"
+
+
+def request_id(n: str, d: Dialect) -> str:
+    return f"'00000000-0000-4000-8000-' || {d.pad(n, 12)}"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where row n of each table sits: spread over the history, newest last."""
+
+    requests: int
+
+    @property
+    def patients(self) -> int:
+        return max(1, self.requests // 3)
+
+    @property
+    def in_progress(self) -> int:
+        return max(1, self.requests // 200)
+
+    @property
+    def step(self) -> int:  # seconds between consecutive requests
+        return max(1, int(HISTORY.total_seconds()) // self.requests)
+
+    def created(self, n: str) -> str:  # seconds before the end of history
+        return f"(({self.requests} - ({n})) * {self.step})"
+
+    def patient(self, n: str) -> str:
+        return f"((({n}) - 1) % {self.patients} + 1)"
+
+    def organization(self, patient: str) -> str:
+        return f"(({patient}) % {ORGANIZATIONS} + 1)"
+
+    def state(self, n: str) -> str:
+        """Most completed; some cancelled (refused), expired, failed; the newest in progress."""
+        recent = f"({n}) > {self.requests - self.in_progress}"
+        # a multiplicative hash: spread within every organisation too (n ≡ p mod 20)
+        pct = f"(({n}) * 7919 % 1000 / 10)"
+        return (f"(CASE WHEN {recent} THEN {pick(['sent', 'new', 'patient_signed'], n)} "
+                f"ELSE (CASE WHEN {pct} < 86 THEN 'completed' WHEN {pct} < 91 THEN 'cancelled' "
+                f"WHEN {pct} < 96 THEN 'expired' WHEN {pct} < 98 THEN 'platform_error' "
+                f"ELSE 'failed' END) END)")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    rows: int
+    columns: dict[str, str]
+
+
+def tables(shape: Shape, d: Dialect) -> list[Table]:
+    """Every bulk-loaded table, in load order (foreign keys first)."""
+    n, r = "n", shape.requests
+    pat = shape.patient("n")
+    org = shape.organization(pat)
+    state = shape.state("n")
+    created = d.at(shape.created("n"))
+    starts = d.at(f"{shape.created('n')} - 86400 - (n % 10) * 1800")
+    ev_req = "((n - 1) / 5 + 1)"
+    ev_k = "((n - 1) % 5)"
+    two_req = "((n - 1) / 2 + 1)"
+    three_req = "((n - 1) / 3 + 1)"
+    three_org = shape.organization(shape.patient(three_req))
+    ev_state = shape.state(ev_req)
+    scheduled = min(3000, max(1, r // 10))
+    return [
+        Table("patients", shape.patients, {
+            "id": n, "external_id": "'p' || n", "organization_id": shape.organization(n),
+            "last_name": gendered(LAST, n, 7), "first_name": gendered(FIRST, n, 13),
+            "middle_name": gendered(MIDDLE, n, 3), "birth_date": d.date("n * 37 % 25000"),
+            "phone": f"'+7900' || {d.pad(n, 7)}", "max_reachable": d.false,
+            "created_at": d.at(shape.created("n * 3 - 2")),
+            "updated_at": d.at(shape.created("n * 3 - 2")),
+            "search_name": f"{gendered(LAST, n, 7, key=True)} || ' ' || "
+                           f"{gendered(FIRST, n, 13, key=True)} || ' ' || "
+                           f"{gendered(MIDDLE, n, 3, key=True)}"}),
+        Table("appointments", r, {
+            "id": n, "external_id": "'a' || n", "organization_id": org, "patient_id": pat,
+            "starts_at": starts, "timezone": "'Europe/Moscow'",
+            "doctor_name": "'Петрова А. С.'", "service_name": pick(SERVICES, "n"),
+            "status": "(CASE WHEN n % 31 = 0 THEN 'cancelled' ELSE 'scheduled' END)",
+            "reschedule_count": "n % 3 / 2", "created_at": created, "updated_at": created,
+            "doctor_external_id": f"'doc-' || (n / {ORGANIZATIONS} % {DOCTORS})"}),
+        Table("consents", 2 * r, {
+            "id": n, "appointment_id": two_req,
+            "kind": "(CASE WHEN n % 2 = 1 THEN 'medical_intervention' ELSE 'personal_data' END)",
+            "signing_method": "'electronic'",
+            "state": f"(CASE {shape.state(two_req)} WHEN 'completed' THEN 'signed' "
+                     f"WHEN 'cancelled' THEN 'declined' ELSE 'pending' END)",
+            "updated_at": d.at(shape.created(two_req))}),
+        Table("signing_requests", r, {
+            "id": request_id(n, d), "appointment_id": n, "organization_id": org,
+            "patient_id": pat, "consent_kinds": d.json(["medical_intervention",
+                                                        "personal_data"]),
+            "phone": f"'+7900' || {d.pad(pat, 7)}",
+            "initiated_by": pick(["api", "api", "api", "doctor", "patient"], "n"),
+            "state": state, "transaction_id": "'tx-' || n", "uploaded_file_ids": d.json([]),
+            "failed_from": f"(CASE WHEN {state} = 'failed' THEN 'sent' END)",
+            "reason": f"(CASE WHEN {state} = 'cancelled' THEN 'Пациент отказался' END)",
+            "completed_at": f"(CASE WHEN {state} = 'completed' THEN "
+                            f"{d.at(shape.created('n') + ' - 1200')} END)",
+            "created_at": created, "updated_at": d.at(shape.created("n") + " - 1200")}),
+        Table("signing_events", 5 * r, {
+            "id": n, "signing_request_id": request_id(ev_req, d),
+            "at": d.at(f"{shape.created(ev_req)} - {ev_k} * 240"),
+            "from_state": f"(CASE {ev_k} WHEN 0 THEN NULL WHEN 1 THEN 'new' WHEN 2 THEN 'sent' "
+                          f"WHEN 3 THEN 'patient_signed' ELSE 'countersigned' END)",
+            "to_state": f"(CASE {ev_k} WHEN 0 THEN 'new' WHEN 1 THEN 'sent' "
+                        f"WHEN 2 THEN 'patient_signed' WHEN 3 THEN 'countersigned' "
+                        f"ELSE {ev_state} END)",
+            "actor": "'runner'", "details": d.json({})}),
+        Table("documents", 2 * r, {
+            "id": n, "signing_request_id": request_id(two_req, d),
+            "kind": f"(CASE WHEN n % 2 = 1 THEN '{signing_repository.ARCHIVE}' "
+                    f"ELSE '{signing_repository.MO_SIGNATURE}' END)",
+            "name": "(CASE WHEN n % 2 = 1 THEN 'platform-archive.zip' ELSE 'consent.pdf.sig' END)",
+            "media_type": "'application/octet-stream'", "content": d.blob("504b0304"),
+            "sha256": f"{d.pad('n', 64)}", "size": "4",
+            "created_at": d.at(shape.created(two_req) + " - 900")}),
+        Table("audit_log", 3 * r, {  # ids from the sequence: the set-up wrote entries already
+            "at": d.at(f"{shape.created(three_req)} - (n - 1) % 3 * 600"),
+            "actor": "(CASE WHEN n % 3 = 1 THEN 'api:mis' ELSE 'runner' END)",
+            "action": f"(CASE (n - 1) % 3 WHEN 0 THEN 'signing.new' WHEN 1 THEN 'signing.sent' "
+                      f"ELSE 'signing.' || {shape.state(three_req)} END)",
+            "subject_type": "'signing_request'", "subject_id": request_id(three_req, d),
+            "organization_code": f"'org' || {d.pad(three_org, 2)}",
+            "details": d.json({})}),
+        Table("notifications", r, {
+            "id": n, "appointment_id": n, "patient_id": pat,
+            "state": "(CASE WHEN n % 10 < 8 THEN 'sent' WHEN n % 10 = 8 THEN 'skipped' "
+                     "ELSE 'undeliverable' END)",
+            "scheduled_for": created, "token": "'bench-token-' || n",
+            "token_expires_at": d.at(shape.created("n") + " - 86400"),
+            "sent_at": f"(CASE WHEN n % 10 < 8 THEN {created} END)",
+            "created_at": created, "updated_at": created,
+            "signing_request_id": request_id(n, d)}),
+        Table("work_items", r, {
+            "id": n, "kind": "(CASE WHEN n % 2 = 0 THEN 'signing' ELSE 'max.notify' END)",
+            "ref": request_id(n, d),
+            "status": f"(CASE WHEN n > {r - scheduled} THEN 'scheduled' ELSE 'done' END)",
+            "step": "(CASE WHEN n % 2 = 0 THEN 'complete' ELSE 'send' END)",
+            "data": d.json({}),
+            # the scheduled ones are timers a day or more ahead: never due during the bench
+            "next_run_at": f"(CASE WHEN n > {r - scheduled} THEN "
+                           f"{d.at('-86400 - n % 86400')} END)",
+            "lease_version": "1", "attempts": "1", "created_at": created, "updated_at": created,
+            "finished_at": f"(CASE WHEN n > {r - scheduled} THEN NULL ELSE {created} END)"}),
+    ]
+
+
+def load(db: Database, size: int, end: datetime) -> dict[str, float]:
+    """Organisations through the service, then every table server-side; returns seconds per
+    table (and ``analyze``)."""
+    engine = make_engine(db.url)
+    with Session(engine) as session:
+        for i in range(1, ORGANIZATIONS + 1):
+            organizations.upsert(session, scope=SCOPE, code=f"org{i:02d}", now=end,
+                                 data=replace(ORGANIZATION, name=f"ГБУЗ «Поликлиника № {i}»"))
+        session.commit()
+        ids = session.scalars(text("SELECT id FROM organizations ORDER BY id")).all()
+    assert list(ids) == list(range(1, ORGANIZATIONS + 1)), ids
+    d = Dialect(db.backend, end)
+    timings: dict[str, float] = {}
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if not d.pg:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=OFF")
+            cursor.execute("PRAGMA cache_size=-262144")
+        for table in tables(Shape(size), d):
+            prefix, source = d.source(table.rows)
+            sql = (f"{prefix}INSERT INTO {table.name} ({', '.join(table.columns)}) "
+                   f"SELECT {', '.join(table.columns.values())} {source}")
+            started = time.perf_counter()
+            cursor.execute(sql)
+            if d.pg and table.columns.get("id") == "n":  # later inserts continue after n
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                               f"{table.rows})")
+            raw.commit()
+            took = time.perf_counter() - started
+            timings[table.name] = took
+            say(f"  {table.name:<17} {table.rows:>11,} rows  {took:7.1f} s  "
+                f"{table.rows / took:>11,.0f} rows/s")
+        started = time.perf_counter()
+        if not d.pg:
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("ANALYZE")
+        raw.commit()
+        timings["analyze"] = time.perf_counter() - started
+        say(f"  ANALYZE {timings['analyze']:.1f} s")
+    finally:
+        raw.close()
+    engine.dispose()
+    return timings
+
+
+# -- people: tokens, staff users, a patient's account -----------------------------------------
+
+@dataclass
+class People:
+    unlimited_token: str
+    limited_token: str  # org01 only
+    patient_phone: str
+    patient_last_name: str
+    middle_cursor: str
+    middle_day: date
+    middle_request: str
+
+
+def people(db: Database, shape: Shape, end: datetime) -> People:
+    engine = make_engine(db.url)
+    with Session(engine) as session:
+        unlimited = api_clients.create(session, name="bench-all", organizations=None,
+                                       actor="bench", now=end)
+        limited = api_clients.create(session, name="bench-org01", organizations=["org01"],
+                                     actor="bench", now=end)
+        staff.create(session, user=staff.NewUser(login="bench-admin", full_name="Бенч Админ",
+                                                 role="admin", organization=None,
+                                                 password=PASSWORD),
+                     allow_demo_password=False, actor="bench", now=end)
+        staff.create(session, user=staff.NewUser(login="bench-doctor", full_name="Петрова А. С.",
+                                                 role="doctor", organization="org01",
+                                                 password=PASSWORD),
+                     allow_demo_password=False, actor="bench", now=end)
+        staff.set_doctor_id(session, login="bench-doctor", doctor_id="doc-1", actor="bench",
+                            now=end)
+        # patient 20 belongs to org01 (organisation = patient % 20 + 1)
+        number = ORGANIZATIONS
+        last, first, middle = person(number)
+        patient_accounts.create(
+            session, new=NewAccount(login=PATIENT_LOGIN, email=None, full_name="",
+                                    password=PASSWORD,
+                                    person=PersonDetails(last_name=last, first_name=first,
+                                                         middle_name=middle,
+                                                         birth_date=born(number), snils=None,
+                                                         phone=phone_of(number))),
+            mailing=Mailing(enabled=False, ttl=timedelta(hours=1), link_base=""),
+            allow_demo_password=False, actor="bench", now=end)
+        session.commit()
+        middle_n = shape.requests // 2
+        middle_id = f"00000000-0000-4000-8000-{middle_n:012d}"
+        created = session.execute(text("SELECT created_at FROM signing_requests WHERE id = :i"),
+                                  {"i": middle_id}).scalar_one()
+        created = datetime.fromisoformat(created) if isinstance(created, str) else created
+        created = created.replace(tzinfo=UTC)
+    engine.dispose()
+    return People(unlimited.token, limited.token, phone_of(number), last,
+                  Cursor(created, middle_id).encode(), created.date(), middle_id)
+
+
+# -- the server and the timed rows --------------------------------------------------------------
+
+def logged_in(base: str, page: str, form: dict[str, str]) -> httpx.Client:
+    """A browser that logged in through the login form at ``page``."""
+    http = httpx.Client(base_url=base, timeout=120)
+    token = _find(CSRF_INPUT, _ok(http.get(page)))
+    r = http.post(page, data={**form, "csrf_token": token})
+    if r.status_code != 303:
+        raise RuntimeError(f"login at {page} failed: {r.status_code} {r.text[:300]}")
+    return http
+
+
+@dataclass
+class Row:
+    group: str
+    name: str
+    url: str
+    client: str  # which logged-in client asks
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    found: int = 0  # API: items on the page; pages: bytes of HTML (shows the page is not empty)
+    server_cpu_s: float = 0.0  # the serve process's CPU over the timed requests
+
+
+def rows_for(p: People, end: datetime) -> list[Row]:
+    month_from = datetime.combine(p.middle_day, datetime.min.time(), UTC) - timedelta(days=30)
+    day_from = datetime.combine(p.middle_day, datetime.min.time(), UTC)
+    created = {"created_from": month_from.isoformat(), "created_to": day_from.isoformat()}
+    appointment = {"appointment_from": day_from.isoformat(),
+                   "appointment_to": (day_from + timedelta(days=1)).isoformat()}
+    api = "/api/v1/signing-requests"
+    rows: list[Row] = []
+    for client, org in (("api-all", "org05"), ("api-org01", "org01")):
+        for name, query in [
+            ("first page", {}), ("deep page (middle)", {"cursor": p.middle_cursor}),
+            ("state=completed", {"state": "completed"}),
+            ("state=failed", {"state": "failed"}),
+            ("state=failed, deep", {"state": "failed", "cursor": p.middle_cursor}),
+            (f"organization={org}", {"organization": org}),
+            (f"organization={org}, deep", {"organization": org, "cursor": p.middle_cursor}),
+            ("created month", created), ("appointment day", appointment),
+        ]:
+            rows.append(Row(client, name, f"{api}?{urlencode(query)}" if query else api, client))
+    phone = f"8 {p.patient_phone[2:5]} {p.patient_phone[5:8]}-{p.patient_phone[8:10]}-" \
+            f"{p.patient_phone[10:]}"
+    today = end.astimezone(UTC).date().isoformat()
+    for name, url in [
+        ("overview + queue", "/console"),
+        ("requests", "/console/requests"),
+        ("requests deep (middle)", "/console/requests?" + urlencode({"cursor": p.middle_cursor})),
+        ("requests search name", "/console/requests?" + urlencode({"q": p.patient_last_name})),
+        ("requests search phone", "/console/requests?" + urlencode({"q": phone})),
+        ("requests state=failed", "/console/requests?state=failed"),
+        ("requests org + day", "/console/requests?" + urlencode(
+            {"organization": "org07", "day": p.middle_day.isoformat()})),
+        ("alerts", "/console/requests?view=alerts"),
+        ("stuck", "/console/requests?view=stuck"),
+        ("requests live list", "/console/requests/list"),
+        ("notifications", "/console/notifications"),
+        ("notifications filtered", "/console/notifications?" + urlencode(
+            {"state": "sent", "organization": "org03", "day": p.middle_day.isoformat()})),
+        ("audit", "/console/audit"),
+        ("audit by subject", "/console/audit?" + urlencode({"subject": p.middle_request})),
+        ("audit by action + day", "/console/audit?" + urlencode(
+            {"action": "signing.failed", "day": p.middle_day.isoformat()})),
+        ("patients", "/console/patients"),
+        ("patients search", "/console/patients?" + urlencode({"q": p.patient_last_name})),
+    ]:
+        rows.append(Row("console", name, url, "admin"))
+    for name, url in [("board: my patients today", "/doctor"),
+                      ("board: all today", "/doctor?who=all"),
+                      ("board: a day", "/doctor?" + urlencode({"who": "all", "date": today})),
+                      ("board: name search", "/doctor?" + urlencode(
+                          {"who": "all", "q": p.patient_last_name}))]:
+        rows.append(Row("doctor", name, url, "doctor"))
+    rows.append(Row("patient", "portal home", "/portal", "patient"))
+    rows.append(Row("patient", "portal documents", "/portal/documents", "patient"))
+    return rows
+
+
+def measure(base: str, server_pid: int, p: People, rows: list[Row], samples: int) -> None:
+    """Each row's requests one after another; also the server's CPU time per request, which
+    depends less on the other load of a shared machine than the latency does (on PostgreSQL
+    the database's own CPU is not in it)."""
+    clients = {
+        "api-all": httpx.Client(base_url=base, timeout=120,
+                                headers={"Authorization": f"Bearer {p.unlimited_token}"}),
+        "api-org01": httpx.Client(base_url=base, timeout=120,
+                                  headers={"Authorization": f"Bearer {p.limited_token}"}),
+        "admin": logged_in(base, "/login", {"login": "bench-admin", "password": PASSWORD}),
+        "doctor": logged_in(base, "/login", {"login": "bench-doctor", "password": PASSWORD}),
+        "patient": logged_in(base, "/portal/login", {"login": PATIENT_LOGIN,
+                                                     "password": PASSWORD}),
+    }
+    try:
+        for row in rows:
+            http = clients[row.client]
+            for i in range(samples + 2):  # two unmeasured requests warm the caches
+                if i == 2:
+                    cpu0 = cpu_seconds(server_pid)
+                started = time.perf_counter()
+                try:
+                    r = http.get(row.url)
+                    outcome = "ok" if r.status_code == 200 else str(r.status_code)
+                    if outcome == "ok":
+                        row.found = len(r.json()["items"]) if row.client.startswith("api") \
+                            else len(r.content)
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                took = time.perf_counter() - started
+                if i < 2:
+                    continue
+                if outcome == "ok":
+                    row.latencies.append(took)
+                else:
+                    row.errors[outcome] = row.errors.get(outcome, 0) + 1
+            row.server_cpu_s = cpu_seconds(server_pid) - cpu0
+            say(f"  {row.group:<9} {row.name:<28} p50 {_p(row, 50):8.1f} ms  "
+                f"p95 {_p(row, 95):8.1f} ms  server CPU {_cpu_ms(row, samples):6.1f} ms/req"
+                + (f"  errors {row.errors}" if row.errors else ""))
+    finally:
+        for http in clients.values():
+            http.close()
+
+
+def _cpu_ms(row: Row, samples: int) -> float:
+    return round(1000 * row.server_cpu_s / samples, 1)
+
+
+def _p(row: Row, q: float) -> float:
+    return round(percentile(sorted(row.latencies), q) * 1000, 1) if row.latencies else -1.0
+
+
+# -- runner steps/s -----------------------------------------------------------------------------
+
+def runner_steps(db: Database) -> dict[str, Any]:
+    """``runner_throughput``'s trivial items through real worker processes, with the loaded
+    ``work_items`` present; counts only the benchmark's own kind."""
+    engine = make_engine(db.url)
+    enqueue(engine, RUNNER_ITEMS)
+    mine = T.c.kind == Trivial.kind
+    workers = start_workers(db.url, "trivial", WORKERS[db.backend])
+    cpu0 = {w.pid: cpu_seconds(w.pid) for w in workers}
+    started = datetime.now(UTC)
+    for w in workers:
+        w.go()
+    deadline = time.monotonic() + 600
+    while True:
+        with read_only(engine) as conn:
+            done = conn.execute(select(func.count()).where(mine, T.c.status == "done")
+                                ).scalar_one()
+        if done >= RUNNER_ITEMS:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{done}/{RUNNER_ITEMS} items done after 600 s")
+        time.sleep(0.05)
+    with read_only(engine) as conn:
+        last: datetime = conn.execute(select(func.max(T.c.finished_at)).where(mine)).scalar_one()
+    cpu = sum(cpu_seconds(w.pid) - cpu0[w.pid] for w in workers)
+    for w in workers:
+        w.stop()
+    engine.dispose()
+    seconds = (last - started).total_seconds()
+    steps = RUNNER_ITEMS * len(TRIVIAL_STEPS)
+    return {"workers": len(workers), "steps": steps, "seconds": round(seconds, 3),
+            "steps_per_s": round(steps / seconds, 1), "worker_cpu_s": round(cpu, 2)}
+
+
+# -- one size, and the summary -------------------------------------------------------------------
+
+def run_size(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    end = datetime.now(UTC).replace(microsecond=0)
+    shape = Shape(size)
+    say(f"{backend}, {size:,} signing requests: loading …")
+    with fresh_database(backend, size, args.keep) as db:
+        started = time.perf_counter()
+        timings = load(db, size, end)
+        load_s = time.perf_counter() - started
+        say(f"  loaded in {load_s:.1f} s")
+        p = people(db, shape, end)
+        rows = rows_for(p, end)
+        load_before = round(os.getloadavg()[0], 2)
+        with served(db.url) as (base, proc):
+            measure(base, proc.popen.pid, p, rows, args.samples)
+        say("  runner: trivial steps with the history present …")
+        runner = runner_steps(db)
+        say(f"  runner {runner['steps_per_s']} steps/s")
+    return {"db": backend, "size": size, "samples": args.samples, "load_s": round(load_s, 1),
+            "load_by_table_s": {k: round(v, 2) for k, v in timings.items()},
+            "rows": [{"group": r.group, "name": r.name, "url": r.url,
+                      "p50_ms": _p(r, 50), "p95_ms": _p(r, 95), "ok": len(r.latencies),
+                      "found": r.found, "server_cpu_ms": _cpu_ms(r, args.samples),
+                      "errors": r.errors} for r in rows],
+            "runner": runner, "loadavg_1m_before": load_before}
+
+
+def summarize(results: list[dict[str, Any]]) -> None:
+    base = results[0]
+    base_p95 = {(r["group"], r["name"]): r["p95_ms"] for r in base["rows"]}
+    for result in results:
+        say(f"\n{result['db']}, {result['size']:,} signing requests (loaded in "
+            f"{result['load_s']:.0f} s), p95 vs {base['size']:,}:")
+        table = []
+        for r in result["rows"]:
+            ratio = r["p95_ms"] / b if (b := base_p95.get((r["group"], r["name"]))) else 0.0
+            flags = [f for f, bad in (("p95>50ms", r["p95_ms"] > P95_BOUND_MS),
+                                      ("ratio>2", ratio > RATIO_BOUND),
+                                      ("errors", bool(r["errors"]))) if bad]
+            table.append([r["group"], r["name"], r["found"], r["p50_ms"], r["p95_ms"],
+                          r["server_cpu_ms"], round(ratio, 2), " ".join(flags) or "ok"])
+        runner_ratio = result["runner"]["steps_per_s"] / base["runner"]["steps_per_s"]
+        table.append(["runner", "steps/s", "", result["runner"]["steps_per_s"], "", "",
+                      round(runner_ratio, 2), "ok" if runner_ratio >= 0.8 else "below 80 %"])
+        print_table(["group", "row", "items/bytes", "p50 ms", "p95 ms", "CPU ms", "ratio",
+                     "flags"],
+                    table)
+
+
+def main() -> None:
+    args = parse_args()
+    backend = "postgresql" if args.db == "postgres" else args.db
+    results = []
+    for raw in args.sizes.split(","):
+        result = run_size(backend, parse_size(raw), args)
+        append_result("history_scale", result)
+        results.append(result)
+    summarize(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    say("results appended to bench/results/history_scale.jsonl")
+
+
+if __name__ == "__main__":
+    main()
