@@ -45,6 +45,10 @@ class SigningRequestRow(Timestamps, Base):
         Index("ix_signing_requests_state_created", "state", "created_at", "id"),
         Index("ix_signing_requests_org_state_created", "organization_id", "state", "created_at",
               "id"),
+        # The failed ones alone, by their last change: the console's badge counts them on
+        # every page and its alert list orders them so.
+        Index("ix_signing_requests_failed", "updated_at",
+              postgresql_where=text("state = 'failed'"), sqlite_where=text("state = 'failed'")),
         Index(ONE_OPEN_SIGNING_INDEX, "appointment_id", unique=True,
               postgresql_where=text(OPEN_SIGNING_WHERE), sqlite_where=text(OPEN_SIGNING_WHERE)),
     )

@@ -201,6 +201,17 @@ def test_alert_counts_and_lists_read_the_open_requests_only(seeded: Engine) -> N
            reads="signing_requests", driving="signing_requests")
 
 
+def test_the_badges_failed_count_reads_the_failed_requests_alone(seeded: Engine) -> None:
+    """Every console page counts them: through their own small index, not the open ones'."""
+    with plans.capture(seeded) as seen, Session(seeded) as db:
+        alerts.alert_counts(db, now=NOW, stall_after=timedelta(hours=1))
+    [failed] = [s for s in seen.selects() if "state =" in s.sql and "count" in s.sql]
+    with seeded.connect() as conn:
+        plan = plans.explain(conn, failed)
+    used = {n.get("Index Name") for n in plans.scans(plan)}
+    assert used == {"ix_signing_requests_failed"}, plans.describe(plan)
+
+
 # -- notifications: keyset pages --------------------------------------------------------------
 
 def _notifications(where: console.NotificationFilter,
