@@ -45,9 +45,9 @@ class SigningRequestRow(Timestamps, Base):
         Index("ix_signing_requests_state_created", "state", "created_at", "id"),
         Index("ix_signing_requests_org_state_created", "organization_id", "state", "created_at",
               "id"),
-        # The failed ones alone, by their last change: the console's badge counts them on
-        # every page and its alert list orders them so.
-        Index("ix_signing_requests_failed", "updated_at",
+        # The failed ones alone, in the lists' order: the console's badge counts them on
+        # every page (index-only), a list of them pages through it.
+        Index("ix_signing_requests_failed", "created_at", "id",
               postgresql_where=text("state = 'failed'"), sqlite_where=text("state = 'failed'")),
         Index(ONE_OPEN_SIGNING_INDEX, "appointment_id", unique=True,
               postgresql_where=text(OPEN_SIGNING_WHERE), sqlite_where=text(OPEN_SIGNING_WHERE)),

@@ -101,8 +101,7 @@ def history(request: pytest.FixtureRequest) -> Iterator[Engine]:
         with engine.begin() as conn:
             conn.execute(text("SET session_replication_role = replica"))  # no audit triggers
             conn.connection.driver_connection.execute(SEED)  # type: ignore[union-attr]
-        with engine.begin() as conn:
-            plan_kit.analyze(conn)
+        plan_kit.vacuum_analyze(engine)
         yield engine
         engine.dispose()
 

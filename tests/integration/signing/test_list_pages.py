@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from medsign.db.models import (
@@ -22,6 +22,7 @@ from medsign.db.models import (
     PatientRow,
     SigningRequestRow,
 )
+from medsign.domain.search import parse_search
 from medsign.errors import NotFound
 from medsign.records.scope import Scope
 from medsign.signing import repository
@@ -204,3 +205,30 @@ def _audit_matches(where: console.AuditFilter, row: AuditRow) -> bool:
                                                 f"{row.subject_type}:{row.subject_id}"))
             and (where.since is None or where.since <= row.at)
             and (where.until is None or row.at < where.until))
+
+
+def test_a_word_is_a_name_and_an_id_only_when_the_id_names_something(engine: Engine) -> None:
+    """A one-word search is read as a surname and as an id. When the id names nothing the
+    page is one semi-join on the patients (the planner weighs a common surname); when it
+    names an appointment, its request is found beside the namesakes' requests."""
+    seeded = _rows(engine, n=30)
+    with engine.begin() as conn:
+        conn.execute(update(PatientRow).values(search_name="иванов иван"))
+        conn.execute(update(PatientRow).where(PatientRow.id == 3)
+                     .values(last_name="Петров", search_name="петров иван"))
+        conn.execute(update(AppointmentRow).where(AppointmentRow.external_id == "a0")
+                     .values(external_id="Петров"))
+    by_org = {rid: org for rid, _, org, _, _ in seeded.requests}
+    a0 = next(rid for rid, *_ in seeded.requests if rid.endswith("-0000"))
+
+    def found(text: str) -> set[str]:
+        where = ListFilter(search=parse_search(text))
+        with Session(engine) as db:
+            return {v.row.id for v in _all_pages(
+                lambda after: repository.page(db, where=where, organization_ids=None,
+                                              after=after, limit=PAGE + 1),
+                lambda v: (v.row.created_at, v.row.id))}
+
+    assert found("Иванов") == {rid for rid, org in by_org.items() if org in ("mo1", "mo2")}
+    assert found("Петров") == {rid for rid, org in by_org.items() if org == "mo3"} | {a0}
+    assert found("Сидоров") == set()
