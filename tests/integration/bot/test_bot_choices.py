@@ -109,7 +109,7 @@ def test_a_foreign_payload_gets_a_polite_toast_and_nothing_else(stand: BotStand)
     for payload in ("picture", "menu:main", "sign", "sign:", "approve:" + invited.token,
                     "sign:" + invited.token + ":x"):
         stand.ingest(stand.forge_callback(invited.user_id, invited.mid, payload))
-    stand.work()
+    stand.work_until(lambda: len(stand.toasts(invited.user_id)) >= 6)
     assert stand.toasts(invited.user_id) == [bot.STALE_BUTTON] * 6
     assert_nothing_changed(stand, invited)
 
