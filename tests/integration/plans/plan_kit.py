@@ -2,17 +2,23 @@
 executes, ``EXPLAIN (FORMAT JSON)`` them with their own parameters, and assert on the plan's
 shape (index access on the named tables, no sort over a whole table).
 
-Generic on purpose: nothing here knows medsign's tables or queries."""
+Generic on purpose: nothing here knows medsign's tables or queries (a seeded database is
+migrated by the project's migrations and filled by the caller's seed)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, Engine, event
+
+from medsign.db.engine import make_engine
+from medsign.db.migrate import upgrade
+from tests.dbs import scratch_pg_database
 
 Plan = dict[str, Any]
 INDEX_NODES = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Scan"})
@@ -60,6 +66,25 @@ def analyze(conn: Connection, tables: str = "") -> None:
     """ANALYZE (the named ``tables``, or all) with a sample large enough to be the table."""
     conn.exec_driver_sql(f"SET LOCAL default_statistics_target = {STATISTICS_TARGET}")
     conn.exec_driver_sql(f"ANALYZE {tables}".rstrip())
+
+
+@contextmanager
+def seeded_database(request: pytest.FixtureRequest,
+                    seed: Callable[[Connection], None]) -> Iterator[Engine]:
+    """A scratch PostgreSQL database, migrated, filled by ``seed`` in one transaction and
+    vacuumed (``vacuum_analyze``); skipped when ``--db sqlite`` was chosen."""
+    if request.config.getoption("--db") == "sqlite":
+        pytest.skip("plans are PostgreSQL's, and --db sqlite was chosen")
+    with scratch_pg_database("medsign_plans") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        with engine.begin() as conn:
+            seed(conn)
+        vacuum_analyze(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def vacuum_analyze(engine: Engine) -> None:

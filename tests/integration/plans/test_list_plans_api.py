@@ -14,18 +14,15 @@ from hashlib import md5
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session
 
-from medsign.db.engine import make_engine
-from medsign.db.migrate import upgrade
 from medsign.db.models import SigningRequestRow
 from medsign.records.scope import Scope
 from medsign.signing import service as signing
 from medsign.signing.repository import ListFilter
 from medsign.web.console import queries as console
 from medsign.web.portal import queries as portal
-from tests.dbs import scratch_pg_database
 from tests.integration.plans import plan_kit
 
 REQUESTS = 60_000
@@ -93,17 +90,11 @@ SELECT a, 2 * a - k FROM generate_series(1, {REQUESTS // 6}) a, generate_series(
 @pytest.fixture(scope="module")
 def history(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """One PostgreSQL database with a few years of history, shared by this module's tests."""
-    if request.config.getoption("--db") == "sqlite":
-        pytest.skip("plans are PostgreSQL's, and --db sqlite was chosen")
-    with scratch_pg_database("medsign_plans") as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        with engine.begin() as conn:
-            conn.execute(text("SET session_replication_role = replica"))  # no audit triggers
-            conn.connection.driver_connection.execute(SEED)  # type: ignore[union-attr]
-        plan_kit.vacuum_analyze(engine)
+    def seed(conn: Connection) -> None:
+        conn.execute(text("SET session_replication_role = replica"))  # no audit triggers
+        conn.connection.driver_connection.execute(SEED)  # type: ignore[union-attr]
+    with plan_kit.seeded_database(request, seed) as engine:
         yield engine
-        engine.dispose()
 
 
 def _plans(engine: Engine, run: Callable[[Session], Any]) -> list[plan_kit.Plan]:

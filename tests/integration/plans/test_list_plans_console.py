@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from medsign.accounts import patient_accounts, support
-from medsign.db.engine import make_engine
-from medsign.db.migrate import upgrade
 from medsign.domain.search import parse_search
 from medsign.domain.signing import FINAL_STATES
 from medsign.records.scope import SYSTEM, Scope
@@ -28,7 +26,6 @@ from medsign.signing import service as signing
 from medsign.web.console import queries as console
 from medsign.web.doctor import queries as doctor
 from medsign.webhooks import service as webhooks
-from tests.dbs import scratch_pg_database
 from tests.integration.plans import plan_kit as plans
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -120,19 +117,13 @@ SEED = [
 
 @pytest.fixture(scope="module")
 def seeded(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """One migrated PostgreSQL database of the module, bulk-seeded and ANALYZEd."""
-    if request.config.getoption("--db") == "sqlite":
-        pytest.skip("plans are PostgreSQL's, and --db sqlite was chosen")
-    with scratch_pg_database("medsign_plans") as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        with engine.begin() as conn:
-            for sql in SEED:
-                conn.execute(text(sql), {"t0": T0, "rows": ROWS, "patients": PATIENTS,
-                                   "accounts": ACCOUNTS})
-        plans.vacuum_analyze(engine)
+    """One migrated PostgreSQL database of the module, bulk-seeded and vacuumed."""
+    def seed(conn: Connection) -> None:
+        for sql in SEED:
+            conn.execute(text(sql), {"t0": T0, "rows": ROWS, "patients": PATIENTS,
+                               "accounts": ACCOUNTS})
+    with plans.seeded_database(request, seed) as engine:
         yield engine
-        engine.dispose()
 
 
 def _surname(i: int) -> str:
