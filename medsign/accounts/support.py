@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from medsign.accounts import throttle
@@ -95,12 +95,23 @@ def close(db: Session, *, reference: str, resolution: str, actor: str,
     return row
 
 
-def list_requests(db: Session, *, status: str, offset: int,
+# The list says how many requests of a status there are up to this many («более 1000»): the
+# closed ones are years of history, and a count of all of them would cost every page.
+COUNT_MOST = 1000
+
+
+def list_requests(db: Session, *, status: str, before: tuple[datetime, int] | None,
                   limit: int) -> tuple[list[SupportRequestRow], int]:
-    """A page of requests of one status, newest first, and how many there are in all."""
-    where = SupportRequestRow.status == status
-    total = db.scalar(select(func.count()).select_from(SupportRequestRow).where(where)) or 0
-    rows = db.scalars(select(SupportRequestRow).where(where)
-                      .order_by(SupportRequestRow.created_at.desc(), SupportRequestRow.id.desc())
-                      .offset(offset).limit(limit))
+    """A page of requests of one status, newest first, older than ``before`` (its
+    ``created_at`` and id: a keyset, one range of ``ix_support_requests_status_created`` at
+    any depth); and how many requests of the status there are, counted up to
+    ``COUNT_MOST + 1``."""
+    r = SupportRequestRow
+    where = [r.status == status]
+    if before is not None:
+        where.append(tuple_(r.created_at, r.id) < tuple_(*before))
+    rows = db.scalars(select(r).where(*where).order_by(r.created_at.desc(), r.id.desc())
+                      .limit(limit))
+    upto = select(r.id).where(r.status == status).limit(COUNT_MOST + 1).subquery()
+    total = db.scalar(select(func.count()).select_from(upto)) or 0
     return list(rows), total

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Dialect
+from sqlalchemy import ColumnElement, DateTime, Dialect, literal_column
 from sqlalchemy.types import TypeDecorator
 
 
@@ -33,3 +33,17 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         result: datetime = value.replace(tzinfo=UTC)
         return result
+
+
+def matching(column: Any, *values: str) -> ColumnElement[bool]:
+    """``column = 'value'`` (or ``IN`` of several) with the values written into the SQL, not
+    bound: SQLite uses a partial index (``… WHERE status = 'scheduled'``) only for a query
+    whose condition names the same constants, never for bound parameters. The values are the
+    code's own constants (states, statuses), never input."""
+    for value in values:
+        if not value.replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"not a constant: {value!r}")
+    literals: list[Any] = [literal_column(f"'{value}'") for value in values]
+    if len(literals) == 1:
+        return cast(ColumnElement[bool], column == literals[0])
+    return cast(ColumnElement[bool], column.in_(literals))

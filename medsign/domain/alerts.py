@@ -3,7 +3,8 @@
 A transaction *stalls* when it is still on its way (an active state: not final, not stopped
 on an error) and nothing has moved it for ``stall_after`` — its runner item has not changed
 (a request waiting for the patient is polled, so its item keeps changing) or it has no open
-item at all. A failed one needs an operator whatever its age. Everything else needs nobody.
+item at all (that one the alert scan finds within a minute: ``signing.alerts``). A failed
+one needs an operator whatever its age. Everything else needs nobody.
 """
 
 from __future__ import annotations

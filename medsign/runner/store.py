@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from medsign.db.models import SingletonRow, WorkItemRow
+from medsign.db.types import matching
 from medsign.runner.outcomes import WorkItem
 
 T = cast(Table, WorkItemRow.__table__)
@@ -49,7 +50,7 @@ STATUSES = (SCHEDULED, DONE, FAILED, CANCELLED)
 _CLAIM_COLUMNS = (T.c.id, T.c.kind, T.c.ref, T.c.step, T.c.data, T.c.lease_version,
                   T.c.attempts, T.c.call_key, T.c.call_started_at, T.c.last_error)
 # A literal (not a bound parameter) so that SQLite can use the partial index on due items.
-_IS_SCHEDULED = T.c.status == literal_column("'scheduled'")
+_IS_SCHEDULED = matching(T.c.status, SCHEDULED)
 
 
 def _scheduled(conn: Connection) -> ColumnElement[Any]:
@@ -310,27 +311,61 @@ class QueueStat:
     status: str
     count: int
     oldest: datetime | None
+    more: bool = False  # counted up to ``count`` only: there are more
 
 
 # Finished work is counted over this recent window only: the table keeps weeks of it
 # (``housekeeping.finished_work_items``), and a count of all of it would cost every scrape
 # of /metrics and every refresh of the console's overview a read of millions of rows.
 FINISHED_WINDOW = timedelta(hours=1)
+OPEN_STATUSES = (SCHEDULED, FAILED)
 
 
-def queue_stats(conn: Connection, *, now: datetime) -> list[QueueStat]:
-    """By kind and status, how many and since when (the oldest ``updated_at``): every open
-    item (scheduled or failed, through ``ix_work_items_status_kind``: the cost of the backlog,
-    not of the history), and the work finished within ``FINISHED_WINDOW`` (through
-    ``ix_work_items_finished``)."""
+def queue_stats(conn: Connection, *, now: datetime, most: int | None = None) -> list[QueueStat]:
+    """By kind and status, how many and since when (the oldest ``updated_at``): the open
+    items (scheduled or failed, each status through its own index of (kind, updated_at):
+    the cost of the backlog, not of the history), and the work finished within
+    ``FINISHED_WINDOW`` (through ``ix_work_items_finished``).
+
+    ``most``: count each open kind and status up to it only (``more`` says there are more):
+    a backlog of a hundred thousand after an outage, or years of failures nobody cleared, then
+    cost a page no more than ``most`` index entries. The metrics count everything."""
     group = (T.c.kind, T.c.status)
-    open_ = conn.execute(select(*group, func.count(), func.min(T.c.updated_at))
-                         .where(T.c.status.in_((SCHEDULED, FAILED))).group_by(*group)).all()
+    stats: list[QueueStat] = []
+    for status in OPEN_STATUSES:
+        if most is None:
+            stats += [QueueStat(*r) for r in conn.execute(
+                select(*group, func.count(), func.min(T.c.updated_at))
+                .where(matching(T.c.status, status)).group_by(*group)).all()]
+            continue
+        for kind in _kinds(conn, status):
+            mine = (matching(T.c.status, status), T.c.kind == kind)
+            # in the index's order: the planner walks it, no further than most + 1
+            upto = (select(T.c.updated_at).where(*mine).order_by(T.c.updated_at)
+                    .limit(most + 1).subquery())
+            counted, oldest = conn.execute(select(
+                select(func.count()).select_from(upto).scalar_subquery(),
+                select(func.min(T.c.updated_at)).where(*mine).scalar_subquery())).one()
+            stats.append(QueueStat(kind, status, min(counted, most), oldest, counted > most))
+    recent: Any = T.c.finished_at >= now - FINISHED_WINDOW
+    if conn.dialect.name == "sqlite":  # else it reads every done item by status, not the hour
+        recent = func.likelihood(recent, literal_column("0.001"))
     finished = conn.execute(select(*group, func.count(), func.min(T.c.updated_at))
-                            .where(T.c.status.in_((DONE, CANCELLED)),
-                                   T.c.finished_at >= now - FINISHED_WINDOW)
+                            .where(matching(T.c.status, DONE, CANCELLED), recent)
                             .group_by(*group)).all()
-    return [QueueStat(r[0], r[1], r[2], r[3]) for r in (*open_, *finished)]
+    return stats + [QueueStat(r[0], r[1], r[2], r[3]) for r in finished]
+
+
+def _kinds(conn: Connection, status: str) -> list[str]:
+    """The kinds that have items of ``status``: one index look-up per kind (a recursive
+    skip over the status's (kind, updated_at) index), not a read of every item."""
+    first = select(func.min(T.c.kind).label("kind")).where(matching(T.c.status, status))
+    found = first.cte("kinds", recursive=True)
+    following = (select(func.min(T.c.kind)).where(matching(T.c.status, status),
+                                                  T.c.kind > found.c.kind)
+                 .scalar_subquery())
+    found = found.union_all(select(following).where(found.c.kind.is_not(None)))
+    return [k for k in conn.scalars(select(found.c.kind)) if k is not None]
 
 
 def overdue_since(conn: Connection, *, now: datetime) -> dict[str, datetime]:

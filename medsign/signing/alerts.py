@@ -1,55 +1,110 @@
 """Which signing transactions need an operator (``domain.alerts``), counted in the database:
-the console's badge and the ``medsign_signing_alerts`` metric read the same numbers."""
+the console's badge, its lists, the alert e-mails and the ``medsign_signing_alerts`` metric
+read the same conditions.
+
+Each alert kind is a few disjoint *parts*, each a condition on ``latest_item_query()`` that
+an index drives, so that a list or a count reads what it finds — never every open request,
+nor every runner item there ever was:
+
+- ``failed``: the failed requests (``ix_signing_requests_failed``, ``…_failed_changed``);
+- ``stalled``, the request's scheduled runner item has not changed since the cutoff: the
+  scheduled items by when they last changed (``ix_work_items_scheduled_changed``), then
+  their requests by primary key. A scheduled signing item belongs to an active request, one
+  to a request (``start`` enqueues it; what ends the request ends or cancels it in the same
+  transaction), so the oldest ``most`` such items are the oldest ``most`` stalled requests;
+- ``stalled``, the request has no scheduled runner item at all: the engine never leaves an
+  active request so (a crash between steps or a hand edit can), and proving that none is left
+  so means checking every active request, so the alert scan does it once a minute in the
+  background (``watch``) and keeps what it found in ``signing_unattended``; the part reads
+  that small table and re-checks each row, so a request moved again leaves at once.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, delete, exists, func, select, text
 from sqlalchemy.orm import Session, aliased
 
-from medsign.db.models import SigningRequestRow, WorkItemRow
+from medsign.db.models import SigningRequestRow, SigningUnattendedRow, WorkItemRow
+from medsign.db.types import matching
 from medsign.domain.alerts import AlertKind, stalled_before
 from medsign.domain.signing import ACTIVE_STATES, SigningState
 from medsign.runner import store
 from medsign.signing import repository
 from medsign.signing.service import SIGNING_KIND
 
+R = SigningRequestRow
+U = SigningUnattendedRow
+
 
 def latest_item_query() -> Select[Any]:
-    """The query ``condition`` goes on: ``view_query()``'s shape."""
+    """The query a part goes on: ``view_query()``'s shape."""
     return repository.view_query()  # type: ignore[return-value]
 
 
-def condition(kind: AlertKind, now: datetime, stall_after: timedelta) -> Any:
-    """``domain.alerts.alert_of`` as a condition on ``latest_item_query()``.
-
-    Each request's newest runner item is looked up for that request alone (``max(id)`` over
-    ``ix_work_items_kind_ref``, then the item by its id), never grouped over every signing
-    item there ever was nor joined to every scheduled one (a backlog may hold 100 000): a
-    list or a count reads the open requests the state picks and, for each, its own items.
-    A scalar subquery, not ``EXISTS``, so that the planner keeps it per request."""
+def parts(kind: AlertKind, now: datetime, stall_after: timedelta, *,
+          most: int | None = None) -> list[Any]:
+    """``domain.alerts.alert_of`` as disjoint conditions on ``latest_item_query()``: a request
+    raises ``kind`` when it meets one of them (and meets at most one). ``most``: the caller
+    wants no more than this many of each part (the oldest first): the items nothing has moved
+    are then read in that order and no further."""
     if kind is AlertKind.failed:
-        return SigningRequestRow.state == SigningState.failed.value
+        return [matching(R.state, SigningState.failed.value)]
+    cutoff = stalled_before(now, stall_after)
     items = aliased(WorkItemRow)
-    newest = (select(func.max(items.id))
-              .where(items.kind == SIGNING_KIND, items.ref == SigningRequestRow.id)
-              .correlate(SigningRequestRow).scalar_subquery())
-    worked_on = (select(WorkItemRow.id)
-                 .where(WorkItemRow.id == newest, WorkItemRow.status == store.SCHEDULED,
-                        WorkItemRow.updated_at >= stalled_before(now, stall_after))
-                 .correlate(SigningRequestRow).scalar_subquery())
-    return and_(SigningRequestRow.state.in_([s.value for s in ACTIVE_STATES]),
-                worked_on.is_(None))
+    not_moved = (select(items.ref)
+                 .where(items.kind == SIGNING_KIND, matching(items.status, store.SCHEDULED),
+                        items.updated_at < cutoff))
+    if most is not None:  # planned alone: the index in its order, no further than ``most``
+        not_moved = not_moved.order_by(items.updated_at).limit(most)
+    return [and_(_active(R), R.id.in_(not_moved), ~_scheduled_item(R.id, changed_since=cutoff)),
+            and_(_active(R), R.id.in_(select(U.request_id)), ~_scheduled_item(R.id))]
 
 
-def alert_counts(db: Session, *, now: datetime, stall_after: timedelta) -> dict[AlertKind, int]:
+def _active(requests: Any) -> Any:
+    return requests.state.in_([s.value for s in ACTIVE_STATES])
+
+
+def _scheduled_item(ref: Any, changed_since: datetime | None = None) -> Any:
+    """``ref`` has a scheduled signing item (changed since ``changed_since``)."""
+    items = aliased(WorkItemRow)
+    changed = [] if changed_since is None else [items.updated_at >= changed_since]
+    return exists().where(items.kind == SIGNING_KIND, matching(items.status, store.SCHEDULED),
+                          items.ref == ref, *changed)
+
+
+def alert_counts(db: Session, *, now: datetime, stall_after: timedelta,
+                 cap: int | None = None) -> dict[AlertKind, int]:
     """How many requests raise each alert: the requests alone are counted (the view's joins
-    follow foreign keys that are never null, and would only cost a lookup per request)."""
+    follow foreign keys that are never null, and would only cost a lookup per request).
+    ``cap``: count each part up to it only (a badge says "more than"; the metric counts
+    all)."""
     found = {}
     for kind in AlertKind:
-        query = (select(func.count()).select_from(SigningRequestRow)
-                 .where(condition(kind, now, stall_after)))
-        found[kind] = int(db.scalar(query) or 0)
+        found[kind] = 0
+        for part in parts(kind, now, stall_after, most=cap):
+            query = select(R.id).where(part)
+            if cap is not None:
+                query = query.limit(cap)
+            counted = select(func.count()).select_from(query.subquery())
+            found[kind] += int(db.scalar(counted) or 0)
     return found
+
+
+def watch(db: Session, *, now: datetime) -> int:
+    """The alert scan's check of every active request: ``signing_unattended`` becomes the
+    active requests with no scheduled signing item (new ones found at ``now``, the others
+    keep when they were first found, the moved-again ones leave). In ``db``'s transaction;
+    returns how many there are. Reads the open work, never the history: the active requests
+    by state, each against the scheduled items' index."""
+    found = set(db.scalars(select(R.id).where(_active(R), ~_scheduled_item(R.id))))
+    known = set(db.scalars(select(U.request_id)))
+    if known - found:
+        db.execute(delete(U).where(U.request_id.in_(known - found)))
+    db.add_all(U(request_id=request_id, found_at=now) for request_id in sorted(found - known))
+    db.flush()
+    if found != known:  # a few rows: fresh statistics let the planner drive from them
+        db.execute(text(f"ANALYZE {U.__tablename__}"))
+    return len(found)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from medsign.records.paging import decode as decode_cursor
 from medsign.records.paging import encode as encode_cursor
 
-__all__ = ["day_range", "decode_cursor", "encode_cursor", "page_number"]
+__all__ = ["day_range", "decode_cursor", "encode_cursor"]
 
 
 def day_range(value: str, tz: str) -> tuple[datetime, datetime] | None:
@@ -37,8 +37,3 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     except OverflowError:
         return FIRST_INSTANT if day.year == date.min.year else LAST_INSTANT
     return local
-
-
-def page_number(value: int, total: int, size: int) -> int:
-    last = max(1, -(-total // size))
-    return min(max(1, value), last)

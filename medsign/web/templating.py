@@ -138,7 +138,7 @@ def render(request: Request, name: str, *, status: int = 200,
         "refresh_seconds": getattr(settings, "refresh_seconds", 5), "notice": notice,
         "request_id": getattr(request.state, "request_id", None),
         "mo_warnings": getattr(request.state, "mo_warnings", ()),
-        "console_alerts": getattr(request.state, "console_alerts", 0)}
+        "console_alerts": getattr(request.state, "console_alerts", "")}
     response: HTMLResponse = templates.TemplateResponse(request, name, {**base, **context},
                                                         status_code=status)
     return response

@@ -38,6 +38,7 @@ from medsign.db.models.signing import (
     SigningAlertMailRow,
     SigningEventRow,
     SigningRequestRow,
+    SigningUnattendedRow,
 )
 from medsign.db.models.webhooks import (
     WebhookAttemptRow,
@@ -77,6 +78,7 @@ __all__ = [
     "SigningAlertMailRow",
     "SigningEventRow",
     "SigningRequestRow",
+    "SigningUnattendedRow",
     "SingletonRow",
     "StaffUserRow",
     "SupportRequestRow",

@@ -48,6 +48,18 @@ class WorkItemRow(Base):
         Index("ix_work_items_finished", "finished_at",
               postgresql_where=text("status IN ('done', 'cancelled')"),
               sqlite_where=text("status IN ('done', 'cancelled')")),
+        # The alerts (``signing.alerts``): a kind's scheduled items by when they last changed,
+        # and whether a ref has a scheduled item at all.
+        Index("ix_work_items_scheduled_changed", "kind", "updated_at",
+              postgresql_where=text("status = 'scheduled'"),
+              sqlite_where=text("status = 'scheduled'")),
+        # The failed ones by kind and when they failed: the queue's counts (``queue_stats``).
+        Index("ix_work_items_failed_changed", "kind", "updated_at",
+              postgresql_where=text("status = 'failed'"),
+              sqlite_where=text("status = 'failed'")),
+        Index("ix_work_items_scheduled_ref", "kind", "ref",
+              postgresql_where=text("status = 'scheduled'"),
+              sqlite_where=text("status = 'scheduled'")),
         Index("ix_work_items_kind_ref", "kind", "ref"),
         Index("ix_work_items_status_kind", "status", "kind"),
     )

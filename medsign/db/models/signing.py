@@ -49,6 +49,9 @@ class SigningRequestRow(Timestamps, Base):
         # every page (index-only), a list of them pages through it.
         Index("ix_signing_requests_failed", "created_at", "id",
               postgresql_where=text("state = 'failed'"), sqlite_where=text("state = 'failed'")),
+        # ... and by when they failed: the «требуют внимания» list, oldest first.
+        Index("ix_signing_requests_failed_changed", "updated_at", "id",
+              postgresql_where=text("state = 'failed'"), sqlite_where=text("state = 'failed'")),
         Index(ONE_OPEN_SIGNING_INDEX, "appointment_id", unique=True,
               postgresql_where=text(OPEN_SIGNING_WHERE), sqlite_where=text(OPEN_SIGNING_WHERE)),
     )
@@ -112,3 +115,14 @@ class SigningAlertMailRow(Base):
     request_id: Mapped[str] = mapped_column(ForeignKey("signing_requests.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SigningUnattendedRow(Base):
+    """An active transaction found with no scheduled runner item: nothing will move it (the
+    engine never leaves one so; a crash between steps or a hand edit can). The alert scan
+    (``signing.alerts.watch``) keeps this small table, so that the console's badge and lists
+    read what it found instead of checking every open transaction at every page."""
+
+    __tablename__ = "signing_unattended"
+    request_id: Mapped[str] = mapped_column(ForeignKey("signing_requests.id"), primary_key=True)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)

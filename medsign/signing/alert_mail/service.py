@@ -26,7 +26,7 @@ from medsign.domain.signing import SigningState
 from medsign.mail import outbox
 from medsign.mail.outbox import Mail
 from medsign.records.patients import full_name
-from medsign.signing.alerts import condition, latest_item_query
+from medsign.signing.alerts import latest_item_query, parts
 
 BATCH = 100
 
@@ -35,12 +35,15 @@ def _pending(db: Session, kind: AlertKind, *, now: datetime, stall_after: timede
              codes: Sequence[str] | None, limit: int) -> list[Any]:
     marked = exists().where(SigningAlertMailRow.request_id == SigningRequestRow.id,
                             SigningAlertMailRow.kind == kind.value)
-    query = (latest_item_query().add_columns(OrganizationRow.name, OrganizationRow.timezone,
-                                             PatientRow)
-             .where(condition(kind, now, stall_after), ~marked))
-    if codes is not None:
-        query = query.where(OrganizationRow.code.in_(codes))
-    return list(db.execute(query.order_by(SigningRequestRow.id).limit(limit)).all())
+    found: list[Any] = []
+    for part in parts(kind, now, stall_after):
+        query = (latest_item_query().add_columns(OrganizationRow.name, OrganizationRow.timezone,
+                                                 PatientRow)
+                 .where(part, ~marked))
+        if codes is not None:
+            query = query.where(OrganizationRow.code.in_(codes))
+        found += db.execute(query.order_by(SigningRequestRow.id).limit(limit)).all()
+    return sorted(found, key=lambda r: r[0].id)[:limit]
 
 
 def _mark(db: Session, request_id: str, kind: AlertKind, now: datetime) -> bool:

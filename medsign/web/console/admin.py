@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from medsign.records import organizations as organization_records
 from medsign.web import deps
 from medsign.web.console import identities, queries
 from medsign.web.console.routes import PAGE
-from medsign.web.forms import day_range, decode_cursor, encode_cursor, page_number
+from medsign.web.forms import day_range, decode_cursor, encode_cursor
 from medsign.web.templating import render
 
 router = APIRouter(prefix="/console", dependencies=[deps.Guard, Depends(identities.banner)],
@@ -51,15 +52,31 @@ def audit_page(request: Request, user: deps.Operator, actor: Filter = "", action
 
 @router.get("/support")
 def support_page(request: Request, user: deps.Operator, status: Filter = support.OPEN,
-                 page: Annotated[int, Query(ge=1, le=10000)] = 1) -> Response:
+                 cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
     which = support.CLOSED if status == support.CLOSED else support.OPEN
     with deps.read_db(request) as db:
-        rows, total = support.list_requests(db, status=which, offset=(page - 1) * PAGE,
-                                            limit=PAGE)
-    page = page_number(page, total, PAGE)
-    return render(request, "console/support.html", title="Обращения в поддержку", rows=rows,
-                  which=which, page=page, total=total, pages=max(1, -(-total // PAGE)),
+        rows, total = support.list_requests(db, status=which, before=_support_cursor(cursor),
+                                            limit=PAGE + 1)
+    last = rows[PAGE - 1] if len(rows) > PAGE else None
+    next_url = ("/console/support?" + urlencode({"status": which, "cursor": encode_cursor(
+        {"t": last.created_at.isoformat(), "i": last.id})}) if last is not None else None)
+    return render(request, "console/support.html", title="Обращения в поддержку",
+                  rows=rows[:PAGE], which=which, total=min(total, support.COUNT_MOST),
+                  more=total > support.COUNT_MOST,
+                  next_url=next_url, deep=bool(cursor),
                   tz=deps.web_settings(request).console_timezone)
+
+
+def _support_cursor(token: str) -> tuple[datetime, int] | None:
+    """Where a page of support requests starts; an unreadable cursor: the first page."""
+    found = decode_cursor(token) if token else None
+    if not found or not isinstance(found.get("i"), int) or not isinstance(found.get("t"), str):
+        return None
+    try:
+        at = datetime.fromisoformat(found["t"])
+    except ValueError:
+        return None
+    return (at, found["i"]) if at.tzinfo is not None else None
 
 
 @router.post("/support/{reference}/close")

@@ -31,6 +31,12 @@ def listing(request: Request, scope: Scope | None = None) -> list[OrganizationId
         return availability.overview(db, identities=check, now=deps.now(request), scope=scope)
 
 
+# The badge counts up to this many alerts and then says "99+": a count of every failed
+# request of the history at every page would cost what the history holds (the list and the
+# ``medsign_signing_alerts`` metric give the whole number).
+BADGE_MOST = 99
+
+
 def banner(request: Request) -> None:
     """A dependency of the console's routers: what the banner of a full page warns of, and
     how many transactions failed or stalled (the badge in the top navigation; live fragments
@@ -43,8 +49,14 @@ def banner(request: Request) -> None:
     request.state.mo_warnings = availability.needing_attention(listing(request, _scope(staff)))
     with deps.read_db(request) as db:  # the top navigation's badge: failed and stalled
         counts = signing_alerts.alert_counts(
-            db, now=deps.now(request), stall_after=deps.web_settings(request).stuck_after)
-    request.state.console_alerts = sum(counts.values())
+            db, now=deps.now(request), stall_after=deps.web_settings(request).stuck_after,
+            cap=BADGE_MOST + 1)
+    request.state.console_alerts = badge_text(sum(counts.values()))
+
+
+def badge_text(total: int) -> str:
+    """What the badge says after «Внимание:»; empty: no badge."""
+    return "" if not total else str(total) if total <= BADGE_MOST else f"{BADGE_MOST}+"
 
 
 def _scope(staff: StaffUser) -> Scope:

@@ -152,24 +152,34 @@ def _listed(db: Session, views: list[RequestView]) -> dict[str, Listed]:
 
 def stuck(db: Session, *, now: datetime, stuck_after: timedelta, limit: int = 100,
           where: signing_repository.ListFilter | None = None) -> list[ConsoleRequest]:
-    return _listing(db, signing_alerts.condition(AlertKind.stalled, now, stuck_after), where,
-                    limit)
+    return alerting(db, now=now, stall_after=stuck_after, limit=limit, where=where,
+                    kinds=(AlertKind.stalled,))
 
 
 def alerting(db: Session, *, now: datetime, stall_after: timedelta, limit: int = 100,
-             where: signing_repository.ListFilter | None = None) -> list[ConsoleRequest]:
+             where: signing_repository.ListFilter | None = None,
+             kinds: tuple[AlertKind, ...] = tuple(AlertKind)) -> list[ConsoleRequest]:
     """Failed and stalled requests: what the console's badge counts."""
-    either = or_(*(signing_alerts.condition(k, now, stall_after) for k in AlertKind))
-    return _listing(db, either, where, limit)
+    # Unfiltered, each part needs its ``limit`` oldest alone; a filter may pass over them.
+    most = limit if where is None or where.empty else None
+    return _listing(db, [p for k in kinds
+                         for p in signing_alerts.parts(k, now, stall_after, most=most)],
+                    where, limit)
 
 
-def _listing(db: Session, condition: Any, where: signing_repository.ListFilter | None,
+def _listing(db: Session, parts: list[Any], where: signing_repository.ListFilter | None,
              limit: int) -> list[ConsoleRequest]:
-    query = signing_alerts.latest_item_query().where(condition)
-    if where is not None:
-        query = signing_repository.apply_filters(query, where)
-    query = query.order_by(SigningRequestRow.updated_at).limit(limit)
-    return with_items(db, [RequestView(*r) for r in db.execute(query).all()])
+    """The ``limit`` least recently changed requests meeting one of ``parts``: each part's
+    own first ``limit`` (each read through its own index), merged."""
+    found: list[RequestView] = []
+    for part in parts:
+        query = signing_alerts.latest_item_query().where(part)
+        if where is not None:
+            query = signing_repository.apply_filters(query, where)
+        query = query.order_by(SigningRequestRow.updated_at, SigningRequestRow.id).limit(limit)
+        found += [RequestView(*r) for r in db.execute(query).all()]
+    found.sort(key=lambda v: (v.row.updated_at, v.row.id))
+    return with_items(db, found[:limit])
 
 
 @dataclass(frozen=True)
@@ -209,18 +219,21 @@ def open_findings(db: Session, *, limit: int = 20) -> list[OpenFinding]:
 ENDED_WINDOW = timedelta(days=1)
 
 
-def count_by_state(db: Session, *, now: datetime) -> dict[str, int]:
+def count_by_state(db: Session, *, now: datetime, most: int | None = None) -> dict[str, int]:
     """Requests by state: every open one (failed and waiting for the signer check included:
     an operator's work), and those in a final state created within ``ENDED_WINDOW``. Each
     state is one range of ``(state, created_at, id)``: the cost of the open work and of a
-    day, never of the history."""
+    day, never of the history. ``most``: count each state up to ``most + 1`` only (more than
+    ``most``: years of failures nobody cleared cost a page no more than that)."""
     R = SigningRequestRow  # noqa: N806
     counts: dict[str, int] = {}
     for state in SigningState:
-        query = select(func.count()).select_from(R).where(R.state == state.value)
+        query = select(R.id).where(R.state == state.value)
         if state in FINAL_STATES:
             query = query.where(R.created_at >= now - ENDED_WINDOW)
-        found = int(db.scalar(query) or 0)
+        if most is not None:
+            query = query.limit(most + 1)
+        found = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
         if found:
             counts[state.value] = found
     return counts

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from medsign import health as external_health
 from medsign.accounts.staff import StaffUser
 from medsign.db.engine import read_only
+from medsign.domain.alerts import AlertKind
 from medsign.domain.errors import DomainError
 from medsign.domain.search import SearchQuery, parse_search
 from medsign.domain.signing import FINAL_STATES, SigningState
@@ -21,6 +22,7 @@ from medsign.records import organizations as organization_records
 from medsign.records.scope import Scope
 from medsign.runner import store
 from medsign.serving import state
+from medsign.signing import alerts as signing_alerts
 from medsign.signing import availability
 from medsign.signing import service as signing
 from medsign.web import deps
@@ -54,23 +56,32 @@ def overview_fragment(request: Request, user: deps.Operator) -> Response:
     return render(request, "console/_overview.html", **_overview(request))
 
 
+# The overview counts each kind's waiting and failed work, and the requests of each state, up
+# to this many («более 10000»): the page's cost stays that of a page after an outage or years
+# of uncleared failures.
+QUEUE_MOST = 10_000
+
+
 def _overview(request: Request) -> dict[str, Any]:
     settings, now = deps.web_settings(request), deps.now(request)
     with read_only(state(request).engine) as conn:
-        queue = sorted(store.queue_stats(conn, now=now), key=lambda s: (s.kind, s.status))
+        queue = sorted(store.queue_stats(conn, now=now, most=QUEUE_MOST),
+                       key=lambda s: (s.kind, s.status))
     with deps.read_db(request) as db:
-        counts = queries.count_by_state(db, now=now)
+        counts = queries.count_by_state(db, now=now, most=QUEUE_MOST)
+        stalled = signing_alerts.alert_counts(db, now=now, stall_after=settings.stuck_after,
+                                              cap=QUEUE_MOST + 1)[AlertKind.stalled]
         stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
         health = external_health.summary(db, now=now)
         findings = queries.open_findings(db)
     crls = settings.crls.status() if settings.crls else None
     mo_identities = identities.listing(request)
-    return {"queue": queue, "counts": counts, "stuck": stuck, "health": health, "now": now,
-            "crls": crls,
+    return {"queue": queue, "counts": counts, "stalled": stalled, "stuck": stuck,
+            "health": health, "now": now, "crls": crls,
             "mo_identities": mo_identities, "mo_health": availability.health(mo_identities),
             "tz": settings.console_timezone, "states": STATE_OPTIONS,
             "item_titles": queries.ITEM_TITLES, "stuck_after": settings.stuck_after,
-            "findings": findings}
+            "findings": findings, "queue_most": QUEUE_MOST}
 
 
 @router.get("/requests")

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from medsign.accounts import patient_accounts, support
+from medsign.domain.alerts import AlertKind
 from medsign.domain.search import parse_search
 from medsign.domain.signing import FINAL_STATES
 from medsign.records.scope import SYSTEM, Scope
@@ -78,7 +79,9 @@ SEED = [
        FROM generate_series(1, :rows) i""",
     """INSERT INTO work_items (kind, ref, status, step, data, lease_version, attempts,
                                created_at, updated_at)
-       SELECT 'signing', 'r' || i, CASE WHEN i % 200 = 0 THEN 'scheduled' ELSE 'done' END,
+       SELECT 'signing', 'r' || i,
+              CASE WHEN i % 400 = 0 THEN 'failed' WHEN i % 200 = 0 THEN 'scheduled'
+                   ELSE 'done' END,
               'poll', '{}', 0, 0, :t0 + i * interval '1 minute', :t0 + i * interval '1 minute'
        FROM generate_series(1, :rows) i""",
     """INSERT INTO notifications (id, appointment_id, patient_id, state, token,
@@ -181,28 +184,50 @@ def test_a_name_of_two_words_narrows_through_the_trigrams(seeded: Engine) -> Non
 
 # -- alerts ----------------------------------------------------------------------------------
 
-def test_alert_counts_and_lists_read_the_open_requests_only(seeded: Engine) -> None:
-    counts = _check(seeded, lambda db: alerts.alert_counts(db, now=NOW,
-                                                           stall_after=timedelta(hours=1)),
-                    reads="signing_requests", driving="signing_requests")
-    assert counts and all(v > 0 for v in counts.values())  # type: ignore[attr-defined]
-    listed = _check(seeded, lambda db: console.alerting(db, now=NOW,
-                                                        stall_after=timedelta(hours=1)),
-                    reads="signing_requests", driving="signing_requests")
+def test_alert_counts_and_lists_read_what_they_find_not_the_history(seeded: Engine) -> None:
+    """Each part of each alert (``signing.alerts.parts``) is read through its own index: the
+    failed requests, the scheduled items nothing has moved since the cutoff, the requests the
+    scan found unattended; the scan itself reads the active requests against the scheduled
+    items. No scan looks at the history's rows."""
+    def read(db: Session) -> object:
+        alerts.watch(db, now=NOW)  # the scan's check of every active request (rolled back)
+        counts = alerts.alert_counts(db, now=NOW, stall_after=timedelta(hours=1))
+        listed = console.alerting(db, now=NOW, stall_after=timedelta(hours=1))
+        console.stuck(db, now=NOW, stuck_after=timedelta(hours=1))
+        return counts, listed
+    with plans.capture(seeded) as seen, Session(seeded) as db:
+        counts, listed = read(db)  # type: ignore[misc]
+    assert counts and all(v > 0 for v in counts.values())
     assert listed
-    _check(seeded, lambda db: console.stuck(db, now=NOW, stuck_after=timedelta(hours=1)),
-           reads="signing_requests", driving="signing_requests")
+    picked = [s for s in seen.selects() if "FROM signing_requests" in s.sql]
+    # the scan, the counts, the alerts, the stuck ones
+    assert len(picked) == 1 + 3 + 3 + 2, [s.sql for s in picked]
+    with seeded.connect() as conn:
+        for statement in picked:
+            plans.assert_index_bound(plans.explain(conn, statement), tables=BIG,
+                                     max_sorted=MOST_SORTED, max_read=MOST_SORTED)
+
+
+def test_the_badge_counts_each_part_up_to_its_cap(seeded: Engine) -> None:
+    with Session(seeded) as db:
+        whole = alerts.alert_counts(db, now=NOW, stall_after=timedelta(hours=1))
+        capped = alerts.alert_counts(db, now=NOW, stall_after=timedelta(hours=1), cap=100)
+    assert whole[AlertKind.failed] == ROWS // 400 and whole[AlertKind.stalled] > 100
+    assert capped[AlertKind.failed] == 100
+    assert 100 <= capped[AlertKind.stalled] <= 200  # two parts of up to 100 each
 
 
 def test_the_badges_failed_count_reads_the_failed_requests_alone(seeded: Engine) -> None:
     """Every console page counts them: through their own small index, not the open ones'."""
     with plans.capture(seeded) as seen, Session(seeded) as db:
-        alerts.alert_counts(db, now=NOW, stall_after=timedelta(hours=1))
+        alerts.alert_counts(db, now=NOW, stall_after=timedelta(hours=1), cap=100)
     [failed] = [s for s in seen.selects() if "state =" in s.sql and "count" in s.sql]
     with seeded.connect() as conn:
         plan = plans.explain(conn, failed)
     used = {n.get("Index Name") for n in plans.scans(plan)}
-    assert used == {"ix_signing_requests_failed"}, plans.describe(plan)
+    assert len(used) == 1 and used <= {"ix_signing_requests_failed",
+                                        "ix_signing_requests_failed_changed"}, \
+        plans.describe(plan)
 
 
 # -- notifications: keyset pages --------------------------------------------------------------
@@ -289,10 +314,23 @@ def test_patient_accounts_are_listed_and_found_by_index(seeded: Engine) -> None:
 
 
 def test_support_requests_of_a_status_are_paged_by_index(seeded: Engine) -> None:
-    rows = _check(seeded, lambda db: support.list_requests(db, status="open", offset=0,
-                                                           limit=25),
-                  reads="support_requests", driving="support_requests")
-    assert rows
+    first = _check(seeded, lambda db: support.list_requests(db, status="closed", before=None,
+                                                            limit=25),
+                   reads="support_requests", driving="support_requests")
+    rows, total = first  # type: ignore[misc]
+    assert len(rows) == 25 and total == support.COUNT_MOST + 1
+    middle = (T0 + timedelta(minutes=PATIENTS // 2), PATIENTS // 2)  # deep in the history
+    deep, _ = _check(seeded, lambda db: support.list_requests(  # type: ignore[misc]
+        db, status="closed", before=middle, limit=25),
+        reads="support_requests", driving="support_requests")
+    assert [r.id for r in deep] == sorted((r.id for r in deep), reverse=True)
+    assert deep[0].id < PATIENTS // 2
+    with plans.capture(seeded) as seen, Session(seeded) as db:
+        support.list_requests(db, status="closed", before=middle, limit=25)
+    with seeded.connect() as conn:  # the keyset is the index's bound: a page's reads
+        for statement in seen.selects():
+            plans.assert_index_bound(plans.explain(conn, statement), tables=BIG,
+                                     max_read=support.COUNT_MOST + 1)
 
 
 def test_webhook_deliveries_are_paged_by_index(seeded: Engine) -> None:

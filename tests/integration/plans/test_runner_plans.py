@@ -142,11 +142,33 @@ def test_queue_stats_read_the_open_work_and_the_last_hour_only(seeded: Engine) -
         with plans.capture(seeded) as seen:
             stats = store.queue_stats(conn, now=NOW)
         assert sum(s.count for s in stats) == open_ + recent
-        assert len(seen.selects()) == 2  # the open work, the last hour's finished work
+        assert not any(s.more for s in stats)
+        # the scheduled work, the failed work, the last hour's finished work
+        assert len(seen.selects()) == 3
         for statement in seen.selects():
             plan = plans.explain(conn, statement)
             plans.assert_index_bound(plan, tables=WORK_ITEMS, driving="work_items",
                                      max_sorted=open_ + recent, max_read=open_ + recent)
+    in_rolled_back(seeded, check)
+
+
+def test_the_overviews_queue_counts_each_kind_up_to_its_most(seeded: Engine) -> None:
+    most = 100
+
+    def check(conn: Connection) -> None:
+        exact = {(s.kind, s.status): s for s in store.queue_stats(conn, now=NOW)}
+        with plans.capture(seeded) as seen:
+            capped = {(s.kind, s.status): s for s in store.queue_stats(conn, now=NOW, most=most)}
+        assert capped.keys() == exact.keys()
+        for key, s in capped.items():
+            assert s.oldest == exact[key].oldest
+            assert (s.count, s.more) == ((exact[key].count, False) if exact[key].count <= most
+                                         else (most, True)), key
+        assert any(s.more for s in capped.values())
+        for statement in seen.selects():  # the kinds one look-up each, then most + 1 a kind
+            plan = plans.explain(conn, statement)
+            plans.assert_index_bound(plan, tables=WORK_ITEMS, max_sorted=most + 1,
+                                     max_read=(most + 1) * len(KINDS) + len(KINDS) + 1)
     in_rolled_back(seeded, check)
 
 

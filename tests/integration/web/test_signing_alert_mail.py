@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from medsign.clock import FakeClock
 from medsign.config import ConsoleSettings
-from medsign.db.models import SigningAlertMailRow, WorkItemRow
+from medsign.db.models import SigningAlertMailRow, SigningUnattendedRow, WorkItemRow
 from medsign.integrations.smtp import SmtpSender, SmtpServer
 from medsign.mail import outbox
 from medsign.mail.flow import MailFlow
@@ -118,3 +118,37 @@ def test_nothing_is_queued_without_alert_emails_or_email(
     assert queued_mails(engine) == 0 and inbox.messages == []
     with Session(engine) as db:  # nothing marked: mail turned on later still reports it
         assert db.scalar(select(func.count()).select_from(SigningAlertMailRow)) == 0
+
+
+def _leave_unattended(engine: Engine, request_id: str) -> None:
+    """The request stays active, but its runner item ended: nothing will move it."""
+    with engine.begin() as conn:
+        conn.execute(update(WorkItemRow).where(WorkItemRow.ref == request_id)
+                     .values(status=store.DONE, next_run_at=None))
+
+
+def _unattended(engine: Engine) -> list[str]:
+    with Session(engine) as db:
+        return list(db.scalars(select(SigningUnattendedRow.request_id)))
+
+
+@pytest.mark.parametrize(("emails", "enabled"), [({}, True), (EMAILS, False), (EMAILS, True)])
+def test_the_scan_finds_a_request_nothing_will_move_with_or_without_mail(
+        seeded: stand.Seeded, engine: Engine, clock: FakeClock, inbox: Inbox,
+        emails: dict[str, list[str]], enabled: bool) -> None:
+    moving = stand.start_signing(engine, seeded.today_mo2, clock.now())
+    left = stand.start_signing(engine, seeded.today_mo1, clock.now())
+    _leave_unattended(engine, left)
+    run_pass(engine, clock, inbox, emails, mail_enabled=enabled)
+    assert _unattended(engine) == [left] and moving != left
+    # stalled at once, without waiting for stall_after: nothing will ever move it
+    assert [m["Subject"] for m in inbox.messages] == (
+        ["medsign: транзакция подписания — зависла"] if enabled and emails else [])
+    # moved again (an operator's hand, a reconciliation): the next scan lets it go
+    with engine.begin() as conn:
+        conn.execute(update(WorkItemRow).where(WorkItemRow.ref == left)
+                     .values(status=store.SCHEDULED, next_run_at=clock.now() + timedelta(days=1),
+                             updated_at=clock.now()))
+    clock.advance(timedelta(minutes=1))
+    run_pass(engine, clock, inbox, emails, mail_enabled=enabled)
+    assert _unattended(engine) == []

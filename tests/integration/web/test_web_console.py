@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from medsign.clinic import patients
@@ -20,12 +21,15 @@ from medsign.db.models import (
     ReconciliationFindingRow,
     SigningRequestRow,
     StaffUserRow,
+    WorkItemRow,
 )
 from medsign.domain.signing import CancelledBy
 from medsign.health import HealthRecorder
 from medsign.records import audit
 from medsign.records.scope import SYSTEM
+from medsign.signing import alerts
 from medsign.signing import service as signing
+from medsign.web.console import routes as console_routes
 from tests.integration.web import stand
 
 
@@ -153,6 +157,28 @@ def test_a_request_nobody_works_on_is_stuck(client: TestClient, seeded: stand.Se
     assert 'data-testid="count-stuck">1<' in overview and request_id in overview
 
 
+def test_a_request_with_no_scheduled_work_is_stalled_once_the_scan_finds_it(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    with engine.begin() as conn:  # its item ended, the request did not: nothing moves it
+        conn.execute(update(WorkItemRow).where(WorkItemRow.ref == request_id)
+                     .values(status="done", next_run_at=None))
+    stand.logged_in(client, "op")
+    assert 'data-testid="alert-badge"' not in client.get("/console/requests").text
+    with Session(engine) as db:  # the alert scan, as its runner item runs it every minute
+        assert alerts.watch(db, now=clock.now()) == 1
+        db.commit()
+    page = client.get("/console/requests", params={"view": "stuck"}).text
+    assert "Внимание: 1" in page and f'data-request="{request_id}"' in page
+    assert 'medsign_signing_alerts{kind="stalled"} 1.0' in client.get("/metrics").text
+    with engine.begin() as conn:  # moved again: it leaves the lists at once, before a scan
+        conn.execute(update(WorkItemRow).where(WorkItemRow.ref == request_id)
+                     .values(status="scheduled", next_run_at=clock.now(),
+                             updated_at=clock.now()))
+    page = client.get("/console/requests", params={"view": "stuck"}).text
+    assert 'data-testid="alert-badge"' not in page and f'data-request="{request_id}"' not in page
+
+
 def test_the_overview_shows_the_queue_and_each_systems_health(
         client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock) -> None:
     stand.start_signing(engine, "a1", clock.now())
@@ -170,6 +196,21 @@ def test_the_overview_shows_the_queue_and_each_systems_health(
     assert "25.0 %" in goskey and "send: transient" in goskey and "10.03.2026 10:00" in goskey
     esia = fragment.split('data-testid="health-esia"')[1].split("</tr>")[0]
     assert "нет вызовов за час" in esia
+
+
+def test_the_overviews_queue_says_more_past_its_most(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console_routes, "QUEUE_MOST", 1)
+    for aid in ("a1", "a3"):
+        stand.start_signing(engine, aid, clock.now())
+    stand.logged_in(client, "op")
+    page = client.get("/console").text
+    queue = page.split('data-testid="queue"')[1].split("</table>")[0]
+    signing_row = next(r for r in queue.split("<tr>") if ">signing<" in r)
+    assert "более 1<" in signing_row
+    states = page.split('data-testid="state-counts"')[1].split("</ul>")[0]
+    assert "более 1</li>" in states  # the two new requests
 
 
 def test_health_counts_of_several_processes_add_up(engine: Engine, clock: FakeClock,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -10,7 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from medsign.accounts import support
+from medsign.clock import FakeClock
 from medsign.db.models import SupportRequestRow
+from medsign.web.console.routes import PAGE
 from tests.integration.web import stand
 
 SECRET = "internal detail 0xDEADBEEF"
@@ -108,6 +114,28 @@ def test_operators_see_and_close_requests(client: TestClient, seeded: stand.Seed
     again = client.post(f"/console/support/{reference}/close", data={
         "csrf_token": stand.csrf(page), "resolution": "ещё раз"})
     assert again.status_code == 409 and "уже закрыто" in again.text
+
+
+def test_operators_page_through_requests_newest_first(client: TestClient, seeded: stand.Seeded,
+                                                     engine: Engine, clock: FakeClock) -> None:
+    with Session(engine) as db:  # more than a page, some in the same second: the keyset's ties
+        for i in range(PAGE + 3):
+            support.submit(db, now=clock.now() + timedelta(seconds=i // 2), report=support.Report(
+                message=f"обращение номер {i:02d}", contact=None, page_url=None,
+                request_id=None, actor=None, user_agent=None))
+        db.commit()
+    stand.logged_in(client, "op")
+    first = client.get("/console/support").text
+    assert f"Всего: {PAGE + 3}." in first and "Первая страница" not in first
+    shown = re.findall(r"обращение номер (\d\d)", first)
+    assert shown == [f"{i:02d}" for i in range(PAGE + 2, 2, -1)]
+    following = re.search(r'href="([^"]+)" data-testid="next-page"', first)
+    assert following is not None
+    second = client.get(html.unescape(following.group(1))).text
+    assert re.findall(r"обращение номер (\d\d)", second) == ["02", "01", "00"]
+    assert "Первая страница" in second and 'data-testid="next-page"' not in second
+    # a cursor that is not one: the first page, not an error
+    assert client.get("/console/support", params={"cursor": "bogus"}).status_code == 200
 
 
 def test_messages_after_a_redirect_come_from_a_fixed_list(client: TestClient) -> None:
