@@ -11,6 +11,12 @@ summary against the smallest size; appends one JSON line per run to
 
     .venv/bin/python bench/history_scale.py [--db postgresql|sqlite] [--sizes 10k,1M,10M]
         [--samples 200] [--keep] [--json FILE]
+    .venv/bin/python bench/history_scale.py --db postgresql --sizes 10M --load-only
+    .venv/bin/python bench/history_scale.py --db postgresql --sizes 10M --reuse URL
+
+``--load-only`` loads and keeps a database (the 10M load takes the better part of an hour);
+``--reuse`` then measures it as often as wanted, migrated to the code being measured;
+``--compare FILE`` summarises against an earlier run's ``--json`` (the 10k base).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import httpx
@@ -57,6 +63,7 @@ from medsign.domain.search import name_key
 from medsign.records import organizations
 from medsign.records.scope import Scope
 from medsign.runner.store import T
+from medsign.signing import alerts
 from medsign.signing import repository as signing_repository
 from medsign.signing.service import Cursor
 
@@ -104,6 +111,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sizes", default="10k,1M", help="signing requests per run, e.g. 10k,1M,10M")
     p.add_argument("--samples", type=int, default=200, help="timed requests per row")
     p.add_argument("--keep", action="store_true", help="keep each database (print its URL)")
+    p.add_argument("--compare", metavar="FILE",
+                   help="summarise against the results an earlier run wrote with --json "
+                        "(e.g. the 10k base of a --reuse of 10M)")
+    p.add_argument("--load-only", action="store_true",
+                   help="load and keep each database, measure nothing (then --reuse it)")
+    p.add_argument("--reuse", metavar="URL",
+                   help="measure a database kept by --keep/--load-only (one size): migrate it "
+                        "to the current code's head, skip the load")
     p.add_argument("--json", help="also write all results to this file")
     return p.parse_args()
 
@@ -290,7 +305,7 @@ def tables(shape: Shape, d: Dialect) -> list[Table]:
     three_req = "((n - 1) / 3 + 1)"
     three_org = shape.organization(shape.patient(three_req))
     ev_state = shape.state(ev_req)
-    scheduled = min(3000, max(1, r // 10))
+    active = f"(n > {r - shape.in_progress})"
     return [
         Table("patients", shape.patients, {
             "id": n, "external_id": "'p' || n", "organization_id": shape.organization(n),
@@ -362,17 +377,30 @@ def tables(shape: Shape, d: Dialect) -> list[Table]:
             "sent_at": f"(CASE WHEN n % 10 < 8 THEN {created} END)",
             "created_at": created, "updated_at": created,
             "signing_request_id": request_id(n, d)}),
+        # One runner item per request. The history's are done (a signing item or an
+        # invitation's), a failed request's has failed; every request still on its way has a
+        # scheduled signing item that its polls keep changing (``polled_now`` moves them to
+        # the time of measuring), except one in a thousand that nothing has moved for two
+        # hours and one in a thousand whose item ended without moving it (both stalled).
         Table("work_items", r, {
-            "id": n, "kind": "(CASE WHEN n % 2 = 0 THEN 'signing' ELSE 'max.notify' END)",
+            "id": n,
+            "kind": f"(CASE WHEN n % 2 = 0 OR {active} OR {state} = 'failed' THEN 'signing' "
+                    f"ELSE 'max.notify' END)",
             "ref": request_id(n, d),
-            "status": f"(CASE WHEN n > {r - scheduled} THEN 'scheduled' ELSE 'done' END)",
-            "step": "(CASE WHEN n % 2 = 0 THEN 'complete' ELSE 'send' END)",
+            "status": f"(CASE WHEN {state} = 'failed' THEN 'failed' "
+                      f"WHEN {active} AND n % 1000 <> 500 THEN 'scheduled' ELSE 'done' END)",
+            "step": f"(CASE WHEN {active} THEN 'poll' WHEN n % 2 = 0 THEN 'complete' "
+                    f"ELSE 'send' END)",
             "data": d.json({}),
-            # the scheduled ones are timers a day or more ahead: never due during the bench
-            "next_run_at": f"(CASE WHEN n > {r - scheduled} THEN "
+            # timers a day or more ahead: never due during the bench
+            "next_run_at": f"(CASE WHEN {active} AND n % 1000 <> 500 THEN "
                            f"{d.at('-86400 - n % 86400')} END)",
-            "lease_version": "1", "attempts": "1", "created_at": created, "updated_at": created,
-            "finished_at": f"(CASE WHEN n > {r - scheduled} THEN NULL ELSE {created} END)"}),
+            "lease_version": "1", "attempts": "1", "created_at": created,
+            "updated_at": f"(CASE WHEN {active} THEN "
+                          f"{d.at('(CASE WHEN n % 1000 = 0 THEN 7200 ELSE n % 900 END)')} "
+                          f"ELSE {created} END)",
+            "finished_at": f"(CASE WHEN {active} AND n % 1000 <> 500 THEN NULL "
+                           f"ELSE {created} END)"}),
     ]
 
 
@@ -439,10 +467,14 @@ class People:
 def people(db: Database, shape: Shape, end: datetime) -> People:
     engine = make_engine(db.url)
     with Session(engine) as session:
-        unlimited = api_clients.create(session, name="bench-all", organizations=None,
+        run = os.getpid()  # a reused database keeps the clients of earlier runs
+        unlimited = api_clients.create(session, name=f"bench-all-{run}", organizations=None,
                                        actor="bench", now=end)
-        limited = api_clients.create(session, name="bench-org01", organizations=["org01"],
-                                     actor="bench", now=end)
+        limited = api_clients.create(session, name=f"bench-org01-{run}",
+                                     organizations=["org01"], actor="bench", now=end)
+        session.commit()
+        if staff.find(session, "bench-admin") is not None:  # a reused database
+            return _people(session, shape, unlimited.token, limited.token)
         staff.create(session, user=staff.NewUser(login="bench-admin", full_name="Бенч Админ",
                                                  role="admin", organization=None,
                                                  password=PASSWORD),
@@ -453,7 +485,6 @@ def people(db: Database, shape: Shape, end: datetime) -> People:
                      allow_demo_password=False, actor="bench", now=end)
         staff.set_doctor_id(session, login="bench-doctor", doctor_id="doc-1", actor="bench",
                             now=end)
-        # patient 20 belongs to org01 (organisation = patient % 20 + 1)
         number = ORGANIZATIONS
         last, first, middle = person(number)
         patient_accounts.create(
@@ -466,15 +497,52 @@ def people(db: Database, shape: Shape, end: datetime) -> People:
             mailing=Mailing(enabled=False, ttl=timedelta(hours=1), link_base=""),
             allow_demo_password=False, actor="bench", now=end)
         session.commit()
-        middle_n = shape.requests // 2
-        middle_id = f"00000000-0000-4000-8000-{middle_n:012d}"
-        created = session.execute(text("SELECT created_at FROM signing_requests WHERE id = :i"),
-                                  {"i": middle_id}).scalar_one()
-        created = datetime.fromisoformat(created) if isinstance(created, str) else created
-        created = created.replace(tzinfo=UTC)
+        found = _people(session, shape, unlimited.token, limited.token)
     engine.dispose()
-    return People(unlimited.token, limited.token, phone_of(number), last,
+    return found
+
+
+def _people(session: Session, shape: Shape, unlimited: str, limited: str) -> People:
+    """Patient 20 belongs to org01 (organisation = patient % 20 + 1); the middle request is
+    where the deep pages start."""
+    last = person(ORGANIZATIONS)[0]
+    middle_n = shape.requests // 2
+    middle_id = request_id_of(middle_n)
+    created = created_at(session, middle_id)
+    return People(unlimited, limited, phone_of(ORGANIZATIONS), last,
                   Cursor(created, middle_id).encode(), created.date(), middle_id)
+
+
+def request_id_of(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+def created_at(session: Session, request: str) -> datetime:
+    found = session.execute(text("SELECT created_at FROM signing_requests WHERE id = :i"),
+                            {"i": request}).scalar_one()
+    found = datetime.fromisoformat(found) if isinstance(found, str) else found
+    return cast(datetime, found).replace(tzinfo=UTC)
+
+
+def polled_now(db: Database, end: datetime) -> None:
+    """The open work as a live region has it at the time of measuring: every scheduled item
+    moved forward by the time since the history's end (as if their polls had gone on while
+    the bench loaded and measured), and the alert scan run once."""
+    seconds = int((datetime.now(UTC) - end).total_seconds())
+    shifted = ("updated_at + make_interval(secs => :s)" if db.backend == "postgresql"
+               else "strftime('%Y-%m-%d %H:%M:%S.000000', updated_at, '+' || :s || ' seconds')")
+    engine = make_engine(db.url)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE work_items SET updated_at = {shifted} "
+                          f"WHERE status = 'scheduled'"), {"s": seconds})
+    with Session(engine) as session:  # the alert scan's minute (the bench runs no worker)
+        alerts.watch(session, now=datetime.now(UTC))
+        session.commit()
+    # what autovacuum does after so many changed rows: fresh statistics, visible pages
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE work_items" if db.backend == "postgresql"
+                          else "ANALYZE work_items"))
+    engine.dispose()
 
 
 # -- the server and the timed rows --------------------------------------------------------------
@@ -616,6 +684,8 @@ def runner_steps(db: Database) -> dict[str, Any]:
     """``runner_throughput``'s trivial items through real worker processes, with the loaded
     ``work_items`` present; counts only the benchmark's own kind."""
     engine = make_engine(db.url)
+    with engine.begin() as conn:  # a reused database holds an earlier run's
+        conn.execute(T.delete().where(T.c.kind == Trivial.kind))
     enqueue(engine, RUNNER_ITEMS)
     mine = T.c.kind == Trivial.kind
     workers = start_workers(db.url, "trivial", WORKERS[db.backend])
@@ -647,24 +717,41 @@ def runner_steps(db: Database) -> dict[str, Any]:
 
 # -- one size, and the summary -------------------------------------------------------------------
 
-def run_size(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
-    end = datetime.now(UTC).replace(microsecond=0)
+def run_size(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any] | None:
     shape = Shape(size)
+    if args.reuse:
+        say(f"{backend}, {size:,} signing requests: reusing {args.reuse}")
+        db = Database(backend, args.reuse, lambda: None)
+        engine = make_engine(db.url)
+        upgrade(engine)  # the loaded history, under the indexes of the code being measured
+        with Session(engine) as session:
+            end = created_at(session, request_id_of(size))  # the newest request is the end
+        engine.dispose()
+        return _measure(db, size, shape, end, args, load_s=0.0, timings={})
+    end = datetime.now(UTC).replace(microsecond=0)
     say(f"{backend}, {size:,} signing requests: loading …")
-    with fresh_database(backend, size, args.keep) as db:
+    with fresh_database(backend, size, args.keep or args.load_only) as db:
         started = time.perf_counter()
         timings = load(db, size, end)
         load_s = time.perf_counter() - started
         say(f"  loaded in {load_s:.1f} s")
-        p = people(db, shape, end)
-        rows = rows_for(p, end)
-        load_before = round(os.getloadavg()[0], 2)
-        with served(db.url) as (base, proc):
-            measure(base, proc.popen.pid, p, rows, args.samples)
-        say("  runner: trivial steps with the history present …")
-        runner = runner_steps(db)
-        say(f"  runner {runner['steps_per_s']} steps/s")
-    return {"db": backend, "size": size, "samples": args.samples, "load_s": round(load_s, 1),
+        if args.load_only:
+            return None
+        return _measure(db, size, shape, end, args, load_s=load_s, timings=timings)
+
+
+def _measure(db: Database, size: int, shape: Shape, end: datetime, args: argparse.Namespace,
+             *, load_s: float, timings: dict[str, float]) -> dict[str, Any]:
+    p = people(db, shape, end)
+    rows = rows_for(p, end)
+    polled_now(db, end)
+    load_before = round(os.getloadavg()[0], 2)
+    with served(db.url) as (base, proc):
+        measure(base, proc.popen.pid, p, rows, args.samples)
+    say("  runner: trivial steps with the history present …")
+    runner = runner_steps(db)
+    say(f"  runner {runner['steps_per_s']} steps/s")
+    return {"db": db.backend, "size": size, "samples": args.samples, "load_s": round(load_s, 1),
             "load_by_table_s": {k: round(v, 2) for k, v in timings.items()},
             "rows": [{"group": r.group, "name": r.name, "url": r.url,
                       "p50_ms": _p(r, 50), "p95_ms": _p(r, 95), "ok": len(r.latencies),
@@ -698,12 +785,23 @@ def summarize(results: list[dict[str, Any]]) -> None:
 def main() -> None:
     args = parse_args()
     backend = "postgresql" if args.db == "postgres" else args.db
+    sizes = [parse_size(raw) for raw in args.sizes.split(",")]
+    if args.reuse and len(sizes) != 1:
+        raise SystemExit("--reuse measures one kept database: give its size alone in --sizes")
     results = []
-    for raw in args.sizes.split(","):
-        result = run_size(backend, parse_size(raw), args)
+    for size in sizes:
+        result = run_size(backend, size, args)
+        if result is None:
+            continue
         append_result("history_scale", result)
         results.append(result)
-    summarize(results)
+    if not results:
+        return
+    if args.compare:  # an earlier run's sizes first: the summary's base is the smallest
+        earlier = json.loads(Path(args.compare).read_text())
+        summarize(sorted([*earlier, *results], key=lambda r: r["size"]))
+    else:
+        summarize(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=1))
     say("results appended to bench/results/history_scale.jsonl")
