@@ -333,10 +333,10 @@ def queue_stats(conn: Connection, *, now: datetime, most: int | None = None) -> 
     group = (T.c.kind, T.c.status)
     stats: list[QueueStat] = []
     for status in OPEN_STATUSES:
-        if most is None:
-            stats += [QueueStat(*r) for r in conn.execute(
-                select(*group, func.count(), func.min(T.c.updated_at))
-                .where(matching(T.c.status, status)).group_by(*group)).all()]
+        if most is None:  # by kind alone: the status's own index of (kind, updated_at) serves
+            stats += [QueueStat(kind, status, count, oldest) for kind, count, oldest in
+                      conn.execute(select(T.c.kind, func.count(), func.min(T.c.updated_at))
+                                   .where(matching(T.c.status, status)).group_by(T.c.kind))]
             continue
         for kind in _kinds(conn, status):
             mine = (matching(T.c.status, status), T.c.kind == kind)

@@ -11,7 +11,8 @@ nor every runner item there ever was:
   scheduled items by when they last changed (``ix_work_items_scheduled_changed``), then
   their requests by primary key. A scheduled signing item belongs to an active request, one
   to a request (``start`` enqueues it; what ends the request ends or cancels it in the same
-  transaction), so the oldest ``most`` such items are the oldest ``most`` stalled requests;
+  transaction), so the oldest ``most`` such items are the oldest ``most`` stalled requests
+  (a second, fresher item beside a stale one would be an anomaly, and is shown as one);
 - ``stalled``, the request has no scheduled runner item at all: the engine never leaves an
   active request so (a crash between steps or a hand edit can), and proving that none is left
   so means checking every active request, so the alert scan does it once a minute in the
@@ -59,7 +60,7 @@ def parts(kind: AlertKind, now: datetime, stall_after: timedelta, *,
                         items.updated_at < cutoff))
     if most is not None:  # planned alone: the index in its order, no further than ``most``
         not_moved = not_moved.order_by(items.updated_at).limit(most)
-    return [and_(_active(R), R.id.in_(not_moved), ~_scheduled_item(R.id, changed_since=cutoff)),
+    return [and_(_active(R), R.id.in_(not_moved)),
             and_(_active(R), R.id.in_(select(U.request_id)), ~_scheduled_item(R.id))]
 
 
@@ -67,12 +68,11 @@ def _active(requests: Any) -> Any:
     return requests.state.in_([s.value for s in ACTIVE_STATES])
 
 
-def _scheduled_item(ref: Any, changed_since: datetime | None = None) -> Any:
-    """``ref`` has a scheduled signing item (changed since ``changed_since``)."""
+def _scheduled_item(ref: Any) -> Any:
+    """``ref`` has a scheduled signing item."""
     items = aliased(WorkItemRow)
-    changed = [] if changed_since is None else [items.updated_at >= changed_since]
     return exists().where(items.kind == SIGNING_KIND, matching(items.status, store.SCHEDULED),
-                          items.ref == ref, *changed)
+                          items.ref == ref)
 
 
 def alert_counts(db: Session, *, now: datetime, stall_after: timedelta,
@@ -87,6 +87,8 @@ def alert_counts(db: Session, *, now: datetime, stall_after: timedelta,
         for part in parts(kind, now, stall_after, most=cap):
             query = select(R.id).where(part)
             if cap is not None:
+                if kind is AlertKind.failed:  # the failed ones' own index, in its order
+                    query = query.order_by(R.updated_at, R.id)
                 query = query.limit(cap)
             counted = select(func.count()).select_from(query.subquery())
             found[kind] += int(db.scalar(counted) or 0)

@@ -57,9 +57,9 @@ def overview_fragment(request: Request, user: deps.Operator) -> Response:
 
 
 # The overview counts each kind's waiting and failed work, and the requests of each state, up
-# to this many («более 10000»): the page's cost stays that of a page after an outage or years
+# to this many («более 1000»): the page's cost stays that of a page after an outage or years
 # of uncleared failures.
-QUEUE_MOST = 10_000
+QUEUE_MOST = 1000
 
 
 def _overview(request: Request) -> dict[str, Any]:
