@@ -530,12 +530,17 @@ def created_at(session: Session, request: str) -> datetime:
 
 def polled_now(db: Database, end: datetime) -> None:
     """The open work as a live region has it at the time of measuring: every scheduled item
-    moved forward by the time since the history's end (as if their polls had gone on while
-    the bench loaded and measured), and the alert scan run once."""
-    seconds = int((datetime.now(UTC) - end).total_seconds())
+    moved forward by the time since the newest poll (as if the polls had gone on while the
+    bench loaded, or since the last measurement of a kept database), and the alert scan run
+    once."""
+    engine = make_engine(db.url)
+    with read_only(engine) as conn:  # the newest poll: the history's end, or the last shift
+        newest = conn.execute(select(func.max(T.c.updated_at))
+                              .where(T.c.status == "scheduled")).scalar_one() or end
+    newest = datetime.fromisoformat(newest) if isinstance(newest, str) else newest
+    seconds = int((datetime.now(UTC) - newest.replace(tzinfo=UTC)).total_seconds())
     shifted = ("updated_at + make_interval(secs => :s)" if db.backend == "postgresql"
                else "strftime('%Y-%m-%d %H:%M:%S.000000', updated_at, '+' || :s || ' seconds')")
-    engine = make_engine(db.url)
     with engine.begin() as conn:
         conn.execute(text(f"UPDATE work_items SET updated_at = {shifted} "
                           f"WHERE status = 'scheduled'"), {"s": seconds})

@@ -38,6 +38,10 @@ from medsign.signing.service import SIGNING_KIND
 
 R = SigningRequestRow
 U = SigningUnattendedRow
+# Built once: an ORM alias costs more to make than the rest of a part.
+_STALE_ITEMS = aliased(WorkItemRow, name="stale_items")
+_SCHEDULED_ITEMS = aliased(WorkItemRow, name="scheduled_items")
+_ACTIVE = sorted(s.value for s in ACTIVE_STATES)
 
 
 def latest_item_query() -> Select[Any]:
@@ -54,7 +58,7 @@ def parts(kind: AlertKind, now: datetime, stall_after: timedelta, *,
     if kind is AlertKind.failed:
         return [matching(R.state, SigningState.failed.value)]
     cutoff = stalled_before(now, stall_after)
-    items = aliased(WorkItemRow)
+    items = _STALE_ITEMS
     not_moved = (select(items.ref)
                  .where(items.kind == SIGNING_KIND, matching(items.status, store.SCHEDULED),
                         items.updated_at < cutoff))
@@ -65,12 +69,12 @@ def parts(kind: AlertKind, now: datetime, stall_after: timedelta, *,
 
 
 def _active(requests: Any) -> Any:
-    return requests.state.in_([s.value for s in ACTIVE_STATES])
+    return requests.state.in_(_ACTIVE)
 
 
 def _scheduled_item(ref: Any) -> Any:
     """``ref`` has a scheduled signing item."""
-    items = aliased(WorkItemRow)
+    items = _SCHEDULED_ITEMS
     return exists().where(items.kind == SIGNING_KIND, matching(items.status, store.SCHEDULED),
                           items.ref == ref)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from medsign.accounts.staff import Role, StaffUser
+from medsign.domain.alerts import AlertKind
 from medsign.records.scope import Scope
 from medsign.serving import state
 from medsign.signing import alerts as signing_alerts
@@ -23,18 +24,37 @@ CONSOLE_ROLES = (Role.operator, Role.admin)
 
 def listing(request: Request, scope: Scope | None = None) -> list[OrganizationIdentity]:
     """Every МО (within ``scope``) with its identity; empty in a process that has no signer
-    provider."""
+    provider. Read once per request: the banner and the overview share it."""
     check = state(request).identities
     if check is None:
         return []
-    with deps.read_db(request) as db:
-        return availability.overview(db, identities=check, now=deps.now(request), scope=scope)
+    every: list[OrganizationIdentity] | None = getattr(request.state, "mo_identities", None)
+    if every is None:
+        with deps.read_db(request) as db:
+            every = availability.overview(db, identities=check, now=deps.now(request))
+        request.state.mo_identities = every
+    return [o for o in every if scope is None or scope.allows(o.code)]
 
 
-# The badge counts up to this many alerts and then says "99+": a count of every failed
-# request of the history at every page would cost what the history holds (the list and the
-# ``medsign_signing_alerts`` metric give the whole number).
+def alert_counts(request: Request) -> dict[AlertKind, int]:
+    """How many requests raise each alert, up to ``COUNTED_MOST + 1`` each: once per
+    request, for the badge and the overview."""
+    counts: dict[AlertKind, int] | None = getattr(request.state, "alert_counts", None)
+    if counts is None:
+        with deps.read_db(request) as db:
+            counts = signing_alerts.alert_counts(
+                db, now=deps.now(request), stall_after=deps.web_settings(request).stuck_after,
+                cap=COUNTED_MOST + 1)
+        request.state.alert_counts = counts
+    return counts
+
+
+# The badge says up to this many alerts and then "99+"; the console counts each kind of alert,
+# each state and each kind of queued work up to ``COUNTED_MOST`` («более 1000»): a count of
+# every failed request of the history at every page would cost what the history holds (the
+# lists and the metrics give the whole numbers).
 BADGE_MOST = 99
+COUNTED_MOST = 1000
 
 
 def banner(request: Request) -> None:
@@ -47,11 +67,8 @@ def banner(request: Request) -> None:
             request.headers.get("X-Requested-With") == "medsign-refresh":
         return
     request.state.mo_warnings = availability.needing_attention(listing(request, _scope(staff)))
-    with deps.read_db(request) as db:  # the top navigation's badge: failed and stalled
-        counts = signing_alerts.alert_counts(
-            db, now=deps.now(request), stall_after=deps.web_settings(request).stuck_after,
-            cap=BADGE_MOST + 1)
-    request.state.console_alerts = badge_text(sum(counts.values()))
+    # the top navigation's badge: failed and stalled
+    request.state.console_alerts = badge_text(sum(alert_counts(request).values()))
 
 
 def badge_text(total: int) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
@@ -224,19 +224,21 @@ def count_by_state(db: Session, *, now: datetime, most: int | None = None) -> di
     an operator's work), and those in a final state created within ``ENDED_WINDOW``. Each
     state is one range of ``(state, created_at, id)``: the cost of the open work and of a
     day, never of the history. ``most``: count each state up to ``most + 1`` only (more than
-    ``most``: years of failures nobody cleared cost a page no more than that)."""
+    ``most``: years of failures nobody cleared cost a page no more than that). One statement:
+    a branch per state."""
     R = SigningRequestRow  # noqa: N806
-    counts: dict[str, int] = {}
+    branches = []
     for state in SigningState:
-        query = select(R.id).where(R.state == state.value)
+        query = select(R.state).where(R.state == state.value)
         if state in FINAL_STATES:
             query = query.where(R.created_at >= now - ENDED_WINDOW)
         if most is not None:  # in the index's order: the planner walks it, no further
             query = query.order_by(R.created_at, R.id).limit(most + 1)
-        found = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
-        if found:
-            counts[state.value] = found
-    return counts
+        branch = query.subquery()
+        branches.append(select(branch.c.state))
+    every = union_all(*branches).subquery()
+    found = db.execute(select(every.c.state, func.count()).group_by(every.c.state)).all()
+    return {state: int(count) for state, count in found if count}
 
 
 # -- notifications ------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from medsign.records import organizations as organization_records
 from medsign.records.scope import Scope
 from medsign.runner import store
 from medsign.serving import state
-from medsign.signing import alerts as signing_alerts
 from medsign.signing import availability
 from medsign.signing import service as signing
 from medsign.web import deps
@@ -59,7 +58,7 @@ def overview_fragment(request: Request, user: deps.Operator) -> Response:
 # The overview counts each kind's waiting and failed work, and the requests of each state, up
 # to this many («более 1000»): the page's cost stays that of a page after an outage or years
 # of uncleared failures.
-QUEUE_MOST = 1000
+QUEUE_MOST = identities.COUNTED_MOST
 
 
 def _overview(request: Request) -> dict[str, Any]:
@@ -69,11 +68,10 @@ def _overview(request: Request) -> dict[str, Any]:
                        key=lambda s: (s.kind, s.status))
     with deps.read_db(request) as db:
         counts = queries.count_by_state(db, now=now, most=QUEUE_MOST)
-        stalled = signing_alerts.alert_counts(db, now=now, stall_after=settings.stuck_after,
-                                              cap=QUEUE_MOST + 1)[AlertKind.stalled]
         stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
         health = external_health.summary(db, now=now)
         findings = queries.open_findings(db)
+    stalled = identities.alert_counts(request)[AlertKind.stalled]
     crls = settings.crls.status() if settings.crls else None
     mo_identities = identities.listing(request)
     return {"queue": queue, "counts": counts, "stalled": stalled, "stuck": stuck,
