@@ -50,7 +50,7 @@ from _support import (
 from _worker import TRIVIAL_STEPS, Trivial
 from patient_app import CSRF_INPUT, _find, _ok, served
 from runner_throughput import WORKERS, enqueue
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -439,16 +439,17 @@ def load(db: Database, size: int, end: datetime) -> dict[str, float]:
             timings[table.name] = took
             say(f"  {table.name:<17} {table.rows:>11,} rows  {took:7.1f} s  "
                 f"{table.rows / took:>11,.0f} rows/s")
+        started = time.perf_counter()
         if not d.pg:
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("ANALYZE")
         raw.commit()
     finally:
         raw.close()
-    # What autovacuum does to freshly inserted tables before anyone looks: statistics, and on
-    # PostgreSQL the visibility map (without it every index-only scan reads the table too).
-    started = time.perf_counter()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE" if d.pg else "ANALYZE")
+    # What autovacuum does to freshly inserted tables before anyone looks: statistics, and the
+    # visibility map (without it every index-only scan reads the table too).
+    if d.pg:
+        vacuum_analyze(engine)
     timings["analyze"] = time.perf_counter() - started
     say(f"  {'VACUUM ANALYZE' if d.pg else 'ANALYZE'} {timings['analyze']:.1f} s")
     engine.dispose()
@@ -548,10 +549,18 @@ def polled_now(db: Database, end: datetime) -> None:
         alerts.watch(session, now=datetime.now(UTC))
         session.commit()
     # what autovacuum does after so many changed rows: fresh statistics, visible pages
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE work_items" if db.backend == "postgresql"
-                          else "ANALYZE work_items"))
+    if db.backend == "postgresql":
+        vacuum_analyze(engine, "work_items")
+    else:
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE work_items"))
     engine.dispose()
+
+
+def vacuum_analyze(engine: Engine, table: str = "") -> None:
+    """PostgreSQL's VACUUM ANALYZE, outside a transaction as it must be."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"VACUUM ANALYZE {table}".strip())
 
 
 # -- the server and the timed rows --------------------------------------------------------------
