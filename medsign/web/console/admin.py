@@ -14,6 +14,7 @@ from medsign.accounts.sessions import Owner
 from medsign.accounts.staff import NewUser, Role, StaffUser
 from medsign.errors import ServiceError
 from medsign.records import organizations as organization_records
+from medsign.records import paging
 from medsign.web import deps
 from medsign.web.console import identities, queries
 from medsign.web.console.routes import PAGE
@@ -70,13 +71,10 @@ def support_page(request: Request, user: deps.Operator, status: Filter = support
 def _support_cursor(token: str) -> tuple[datetime, int] | None:
     """Where a page of support requests starts; an unreadable cursor: the first page."""
     found = decode_cursor(token) if token else None
-    if not found or not isinstance(found.get("i"), int) or not isinstance(found.get("t"), str):
+    if not found or not isinstance(found.get("i"), int):
         return None
-    try:
-        at = datetime.fromisoformat(found["t"])
-    except ValueError:
-        return None
-    return (at, found["i"]) if at.tzinfo is not None else None
+    at = paging.moment(found.get("t"))
+    return None if at is None else (at, found["i"])
 
 
 @router.post("/support/{reference}/close")
