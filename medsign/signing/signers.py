@@ -12,7 +12,9 @@ retried; it never falls back to ``pure``. Only development keys may: they are ma
 installation itself, are not secret and sign nothing that counts.
 
 The store is read again when anything in an МО's folder changes (or after ``ttl``), so that
-``medsign keys import`` takes effect in running workers; signers are kept per identity.
+``medsign keys import`` takes effect in running workers; signers are kept per identity. The
+folder is looked at (a stat of each of its files) at most once per ``recheck``, not on every
+call: the console asks every МО's state on every page.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ _INSTALL_GOST = (
     "МО не переходит на «pure»"
 )
 TTL = timedelta(seconds=30)
+RECHECK = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class _Judged:
     mo: Requisites
     read_at: float
     identities: list[StoredIdentity]
+    checked_at: float  # when ``stamp`` was last compared with the store
 
 
 class ConfiguredSigners:
@@ -82,6 +86,7 @@ class ConfiguredSigners:
     def __init__(self, settings: SigningSettings, *, keys_dir: Path,
                  allow_development_keys: bool, clock: Clock | None = None,
                  environ: Mapping[str, str] | None = None, ttl: timedelta = TTL,
+                 recheck: timedelta = RECHECK,
                  revocation: RevocationSource | None = None) -> None:
         """``keys_dir`` is the key store (``signing.key_store``, or the installation's keys
         folder outside production); ``environ`` holds the PKCS#12 password variables;
@@ -95,6 +100,7 @@ class ConfiguredSigners:
         self._passwords = Passwords(settings.key_passwords_dir,
                                     os.environ if environ is None else environ)
         self._ttl = ttl.total_seconds()
+        self._recheck = recheck.total_seconds()
         self._judged: dict[str, _Judged] = {}
         self._signers: dict[tuple[str, bytes], Signer] = {}
         self._lock = threading.Lock()
@@ -166,15 +172,19 @@ class ConfiguredSigners:
         return picked, status
 
     def _identities(self, mo: Requisites) -> list[StoredIdentity]:
-        stamp = self._stamp(mo.code)
         judged = self._judged.get(mo.code)
-        fresh = judged is not None and time.monotonic() - judged.read_at < self._ttl
-        if judged is not None and fresh and judged.stamp == stamp and judged.mo == mo:
-            return judged.identities
+        at = time.monotonic()
+        if judged is not None and judged.mo == mo and at - judged.read_at < self._ttl:
+            if at - judged.checked_at < self._recheck:
+                return judged.identities
+            if judged.stamp == self._stamp(mo.code):
+                self._judged[mo.code] = replace(judged, checked_at=at)
+                return judged.identities
         self._make_development_keys(mo)
         stamp = self._stamp(mo.code)
         identities = self._read(mo)
-        self._judged[mo.code] = _Judged(stamp, mo, time.monotonic(), identities)
+        at = time.monotonic()
+        self._judged[mo.code] = _Judged(stamp, mo, at, identities, at)
         return identities
 
     def _stamp(self, code: str) -> tuple[object, ...]:

@@ -6,6 +6,7 @@ a production machine must have to start."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,11 +50,13 @@ def clock() -> FakeClock:
 
 
 def signers(kit: Kit, clock: FakeClock, *, signer: str = "pure", dev: bool = False,
-            environ: dict[str, str] | None = None, **settings: object) -> ConfiguredSigners:
+            environ: dict[str, str] | None = None, recheck: timedelta = timedelta(0),
+            **settings: object) -> ConfiguredSigners:
+    """The provider under test; it looks at the store on every call unless ``recheck``."""
     configured = SigningSettings.model_validate(
         {"signer": signer, "mo_trust_store": kit.ca_file, **settings})
     return ConfiguredSigners(configured, keys_dir=kit.root, allow_development_keys=dev,
-                             clock=clock, environ=environ or {})
+                             clock=clock, environ=environ or {}, recheck=recheck)
 
 
 def subject_of(provider: ConfiguredSigners, code: str) -> str:
@@ -117,6 +120,25 @@ def test_rotation_with_overlap_uses_the_newest_as_soon_as_it_is_imported_and_in_
     clock.advance(timedelta(days=2, hours=1))
     assert provider.for_organization("mo1", **requisites(MO1)).certificate_der == \
         new.certificate_der
+
+
+def test_the_store_is_looked_at_once_per_recheck_not_on_every_call(
+        kit: Kit, clock: FakeClock) -> None:
+    old, new = kit.issue(MO1, start=timedelta(days=-350)), kit.issue(MO1, start=timedelta(days=-1))
+    kit.put("mo1", "old", old)
+    provider = signers(kit, clock, recheck=timedelta(hours=1))
+    assert provider.for_organization("mo1", **requisites(MO1)).certificate_der == \
+        old.certificate_der
+    kit.put("mo1", "new", new)
+    assert provider.for_organization("mo1", **requisites(MO1)).certificate_der == \
+        old.certificate_der  # within the recheck interval the store is not looked at
+    soon = signers(kit, clock, recheck=timedelta(milliseconds=50))
+    assert soon.for_organization("mo1", **requisites(MO1)).certificate_der == \
+        new.certificate_der
+    kit.put("mo1", "newer", newer := kit.issue(MO1, start=timedelta(hours=-1)))
+    time.sleep(0.1)  # past the interval: the next call sees the import
+    assert soon.for_organization("mo1", **requisites(MO1)).certificate_der == \
+        newer.certificate_der
 
 
 def test_one_mo_without_a_key_does_not_stop_the_others(kit: Kit, clock: FakeClock) -> None:
