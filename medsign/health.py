@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Engine, Table, delete, func, select
+from sqlalchemy import Engine, Row, Table, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -152,23 +152,35 @@ class SystemHealth:
 
 def summary(db: Session, *, now: datetime,
             systems: Sequence[str] = tuple(SYSTEMS)) -> list[SystemHealth]:
-    return [_one(db, system, now) for system in systems]
-
-
-def _one(db: Session, system: str, now: datetime) -> SystemHealth:
+    """Each system's last hour and last failure: two statements for all of them."""
     t = ExternalCallStatRow
-    hour = db.execute(select(func.coalesce(func.sum(t.ok), 0),
-                             func.coalesce(func.sum(t.transient), 0),
-                             func.coalesce(func.sum(t.rejected), 0))
-                      .where(t.system == system, t.minute >= _minute(now - timedelta(hours=1)))
-                      ).one()
-    last_ok = db.scalar(select(func.max(t.last_ok_at)).where(t.system == system))
-    failure = db.execute(select(t.last_failure_at, t.last_failure)
-                         .where(t.system == system, t.last_failure_at.is_not(None))
-                         .order_by(t.last_failure_at.desc()).limit(1)).first()
-    ok, transient, rejected = (int(v) for v in hour)
-    return SystemHealth(system=system, title=SYSTEMS.get(system, system), last_ok_at=last_ok,
+    recent = t.minute >= _minute(now - timedelta(hours=1))
+    totals = {r.system: r for r in db.execute(
+        select(t.system,
+               func.coalesce(func.sum(t.ok).filter(recent), 0).label("ok"),
+               func.coalesce(func.sum(t.transient).filter(recent), 0).label("transient"),
+               func.coalesce(func.sum(t.rejected).filter(recent), 0).label("rejected"),
+               func.max(t.last_ok_at).label("last_ok_at"),
+               func.max(t.last_failure_at).label("last_failure_at"))
+        .where(t.system.in_(systems)).group_by(t.system))}
+    failed = [(system, r.last_failure_at) for system, r in totals.items() if r.last_failure_at]
+    failures: dict[str, str | None] = {} if not failed else {
+        system: text for system, text in db.execute(
+            select(t.system, t.last_failure)
+            .where(tuple_(t.system, t.last_failure_at).in_(failed)))}
+    return [_one(system, totals.get(system), failures.get(system)) for system in systems]
+
+
+# a system's row of ``summary``'s first statement: its name, the hour's sums, the last times
+_Totals = Row[str, int, int, int, datetime | None, datetime | None]
+
+
+def _one(system: str, totals: _Totals | None, failure: str | None) -> SystemHealth:
+    ok, transient, rejected = ((int(totals.ok), int(totals.transient), int(totals.rejected))
+                               if totals else (0, 0, 0))
+    return SystemHealth(system=system, title=SYSTEMS.get(system, system),
+                        last_ok_at=totals.last_ok_at if totals else None,
                         calls_last_hour=ok + transient + rejected,
                         failures_last_hour=transient, rejected_last_hour=rejected,
-                        last_failure_at=failure[0] if failure else None,
-                        last_failure=failure[1] if failure else None)
+                        last_failure_at=totals.last_failure_at if totals else None,
+                        last_failure=failure)

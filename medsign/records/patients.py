@@ -6,6 +6,7 @@ the caller's scope is "not found" whether or not it holds such an id.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
@@ -30,7 +31,18 @@ def get(db: Session, *, scope: Scope, organization: str,
     return row, org
 
 
-def full_name(p: PatientRow) -> str:
+class Named(Protocol):
+    """What a full name is made of: a patient's row, or just its name columns."""
+
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def middle_name(self) -> str | None: ...
+
+
+def full_name(p: Named) -> str:
     return " ".join(x for x in (p.last_name, p.first_name, p.middle_name) if x)
 
 

@@ -85,17 +85,20 @@ def alert_counts(db: Session, *, now: datetime, stall_after: timedelta,
     follow foreign keys that are never null, and would only cost a lookup per request).
     ``cap``: count each part up to it only (a badge says "more than"; the metric counts
     all)."""
-    found = {}
+    counts = []
     for kind in AlertKind:
-        found[kind] = 0
         for part in parts(kind, now, stall_after, most=cap):
             query = select(R.id).where(part)
             if cap is not None:
                 if kind is AlertKind.failed:  # the failed ones' own index, in its order
                     query = query.order_by(R.updated_at, R.id)
                 query = query.limit(cap)
-            counted = select(func.count()).select_from(query.subquery())
-            found[kind] += int(db.scalar(counted) or 0)
+            counts.append((kind, select(func.count()).select_from(query.subquery())
+                           .scalar_subquery()))
+    found = dict.fromkeys(AlertKind, 0)
+    counted = db.execute(select(*(c for _, c in counts))).one()  # one round trip for all
+    for (kind, _), n in zip(counts, counted, strict=True):
+        found[kind] += int(n or 0)
     return found
 
 

@@ -92,15 +92,21 @@ class ConsoleRequest:
         return SigningState(self.view.row.state).reason_label
 
 
+_ITEM_COLUMNS = (WorkItemRow.status, WorkItemRow.step, WorkItemRow.attempts,
+                 WorkItemRow.last_error, WorkItemRow.updated_at, WorkItemRow.next_run_at)
+
+
 def latest_items(db: Session, request_ids: list[str]) -> dict[str, ItemInfo]:
+    """Each request's newest signing item, by the columns a list shows (a list row's item is
+    never loaded whole: its ``data`` is the step's own business)."""
     if not request_ids:
         return {}
     newest = (select(func.max(WorkItemRow.id)).where(WorkItemRow.kind == signing.SIGNING_KIND,
                                                      WorkItemRow.ref.in_(request_ids))
               .group_by(WorkItemRow.ref))
-    rows = db.scalars(select(WorkItemRow).where(WorkItemRow.id.in_(newest)))
-    return {r.ref or "": ItemInfo(r.status, r.step, r.attempts, r.last_error, r.updated_at,
-                                  r.next_run_at) for r in rows}
+    rows = db.execute(select(WorkItemRow.ref, *_ITEM_COLUMNS)
+                      .where(WorkItemRow.id.in_(newest)))
+    return {r.ref or "": ItemInfo(*r[1:]) for r in rows}
 
 
 def copies_item(db: Session, request_id: str) -> ItemInfo | None:
@@ -139,12 +145,14 @@ def with_items(db: Session, views: list[RequestView]) -> list[ConsoleRequest]:
 def _listed(db: Session, views: list[RequestView]) -> dict[str, Listed]:
     if not views:
         return {}
-    patients = {p.id: p for p in db.scalars(select(PatientRow).where(
-        PatientRow.id.in_({v.row.patient_id for v in views})))}
-    orgs = {o.id: o for o in db.scalars(select(OrganizationRow).where(
-        OrganizationRow.id.in_({v.row.organization_id for v in views})))}
+    P, Org = PatientRow, OrganizationRow  # noqa: N806
+    patients = {p.id: full_name(p) for p in db.execute(
+        select(P.id, P.last_name, P.first_name, P.middle_name)
+        .where(P.id.in_({v.row.patient_id for v in views})))}
+    orgs = {o.id: o for o in db.execute(select(Org.id, Org.name, Org.timezone).where(
+        Org.id.in_({v.row.organization_id for v in views})))}
     return {v.row.id: Listed(
-        patient=full_name(patients[v.row.patient_id]),
+        patient=patients[v.row.patient_id],
         organization=orgs[v.row.organization_id].name,
         documents=[ConsentKind(k).title for k in v.row.consent_kinds],
         timezone=orgs[v.row.organization_id].timezone) for v in views}
@@ -170,16 +178,23 @@ def alerting(db: Session, *, now: datetime, stall_after: timedelta, limit: int =
 def _listing(db: Session, parts: list[Any], where: signing_repository.ListFilter | None,
              limit: int) -> list[ConsoleRequest]:
     """The ``limit`` least recently changed requests meeting one of ``parts``: each part's
-    own first ``limit`` (each read through its own index), merged."""
-    found: list[RequestView] = []
+    own first ``limit`` keys (each read through its own index), merged; then those requests
+    alone, whole."""
+    R = SigningRequestRow  # noqa: N806
+    keys: list[tuple[datetime, str]] = []
     for part in parts:
         query = signing_alerts.latest_item_query().where(part)
         if where is not None:
             query = signing_repository.apply_filters(query, where)
-        query = query.order_by(SigningRequestRow.updated_at, SigningRequestRow.id).limit(limit)
-        found += [RequestView(*r) for r in db.execute(query).all()]
-    found.sort(key=lambda v: (v.row.updated_at, v.row.id))
-    return with_items(db, found[:limit])
+        keys += db.execute(query.with_only_columns(R.updated_at, R.id)
+                           .order_by(R.updated_at, R.id).limit(limit)).all()
+    chosen = [request_id for _, request_id in sorted(keys)[:limit]]
+    if not chosen:
+        return []
+    views = [RequestView(*r) for r in db.execute(
+        signing_alerts.latest_item_query().where(R.id.in_(chosen))
+        .order_by(R.updated_at, R.id)).all()]
+    return with_items(db, views)
 
 
 @dataclass(frozen=True)
