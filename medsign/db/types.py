@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, DateTime, Dialect, literal_column
+from sqlalchemy import Boolean, ColumnElement, DateTime, Dialect, literal_column
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 
@@ -47,3 +50,32 @@ def matching(column: Any, *values: str) -> ColumnElement[bool]:
     if len(literals) == 1:
         return cast(ColumnElement[bool], column == literals[0])
     return cast(ColumnElement[bool], column.in_(literals))
+
+
+class _OnSqlite(ColumnElement[bool]):
+    """A condition SQLite reads one way and every other back end another (``on_sqlite``)."""
+
+    type = Boolean()
+    inherit_cache = True  # the statement cache keys on both conditions (the internals below)
+    _is_implicitly_boolean = True  # written as is in WHERE, not compared with 1 on SQLite
+    _traverse_internals = [("generic", InternalTraversal.dp_clauseelement),
+                           ("sqlite", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, generic: ColumnElement[bool], sqlite: ColumnElement[bool]) -> None:
+        self.generic, self.sqlite = generic, sqlite
+
+
+def on_sqlite(generic: ColumnElement[bool], *, sqlite: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``generic``, written as ``sqlite`` when the statement runs on SQLite: for an index only
+    one back end has (SQLite's full-text tables, PostgreSQL's trigram index)."""
+    return _OnSqlite(generic, sqlite)
+
+
+@compiles(_OnSqlite)
+def _generic(element: _OnSqlite, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.generic, **kw)
+
+
+@compiles(_OnSqlite, "sqlite")
+def _sqlite(element: _OnSqlite, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.sqlite, **kw)

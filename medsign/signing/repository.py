@@ -247,7 +247,8 @@ def page(db: Session, *, where: ListFilter, organization_ids: list[int] | None,
         return []
     window = None if where.appointment_from is None else _appointment_window(where,
                                                                              organizations)
-    branches = [_page_branch(where, orgs, states, after, limit, window)
+    newest_first = _walk_newest_first(db, where)
+    branches = [_page_branch(where, orgs, states, after, limit, window, newest_first)
                 for orgs, states in _branches(organizations, list(where.states))]
     ids = branches[0].subquery("page_ids") if len(branches) == 1 else _merged(branches, limit)
     query = (_VIEW.join(ids, ids.c.id == SigningRequestRow.id)
@@ -305,7 +306,7 @@ def _branches(organizations: list[int] | None, states: list[str]) -> list[tuple[
 
 def _page_branch(where: ListFilter, organizations: Group, states: Group,
                  after: tuple[datetime, str] | None, limit: int,
-                 window: CTE | None) -> Select[Any]:
+                 window: CTE | None, newest_first: bool = False) -> Select[Any]:
     """One index range of the page: ``limit`` ids of the branch's organisations and states
     (one of each, as a rule; None: any), newest first, in the index's own order (or, given
     the appointments' ``window``, those appointments' requests)."""
@@ -328,7 +329,7 @@ def _page_branch(where: ListFilter, organizations: Group, states: Group,
         query = query.join(A, A.id == R.appointment_id).where(
             A.starts_at < where.appointment_to)
     if where.search is not None:  # an id list of its own (``_matches``): no join needed
-        query = query.where(_matches(where.search))
+        query = query.where(_matches(where.search, newest_first=newest_first))
     return query.order_by(R.created_at.desc(), R.id.desc()).limit(limit)
 
 
@@ -366,7 +367,29 @@ def apply_filters(query: Select[Any], where: ListFilter) -> Select[Any]:
     return query
 
 
-def _matches(search: SearchQuery) -> ColumnElement[bool]:
+# SQLite: a name that this many patients or more bear is searched newest request first
+# (``_walk_newest_first``).
+COMMON_NAME = 1000
+
+
+def _walk_newest_first(db: Session, where: ListFilter) -> bool:
+    """Whether a search by the patient alone should walk the requests newest first and test
+    each one's patient, rather than start from the patients and sort all their requests.
+
+    PostgreSQL weighs that itself from its statistics. SQLite cannot weigh a name: it always
+    starts from the patients, and a common surname (one patient in thirty) then sorts tens of
+    thousands of requests for a page. So on SQLite the matching patients are counted first,
+    up to ``COMMON_NAME``: that many, and a page is found within about
+    ``limit × patients / COMMON_NAME`` requests of the newest; fewer, and their requests are
+    few enough to sort."""
+    search = where.search
+    if search is None or not search.name_words or search.identifier is not None or \
+            db.get_bind().dialect.name != "sqlite":
+        return False
+    return patient_records.bearing_many(db, search.name_words, COMMON_NAME)
+
+
+def _matches(search: SearchQuery, *, newest_first: bool = False) -> ColumnElement[bool]:
     """A request matching any reading of the search text.
 
     One ``id IN (… UNION ALL …)`` rather than an OR across the joined tables: each reading
@@ -377,7 +400,8 @@ def _matches(search: SearchQuery) -> ColumnElement[bool]:
     R, A, P = SigningRequestRow, AppointmentRow, PatientRow  # noqa: N806
     patients: list[ColumnElement[bool]] = []
     if search.name_words:
-        patients.append(patient_records.name_matches(search.name_words))
+        patients.append(patient_records.name_matches(search.name_words,
+                                                     indexed=not newest_first))
     if search.phone is not None:
         patients.append(P.phone == search.phone)
     if search.snils is not None:
@@ -388,7 +412,10 @@ def _matches(search: SearchQuery) -> ColumnElement[bool]:
         # patients) walks the page's index newest first and probes each request's patient
         # by key; a rare one starts from the patients' index and sorts their few requests.
         # Hidden in an ``id IN (UNION …)`` a common surname had every one of its requests
-        # sorted for a page.
+        # sorted for a page. ``newest_first`` (SQLite, ``_walk_newest_first``) writes the
+        # first of these as such: each request's patient by key.
+        if newest_first:
+            return select(P.id).where(P.id == R.patient_id, or_(*patients)).exists()
         return R.patient_id.in_(select(P.id).where(or_(*patients)).correlate(None))
     found: list[Select[Any]] = [
         select(R.id).where(R.patient_id.in_(select(P.id).where(c))) for c in patients]

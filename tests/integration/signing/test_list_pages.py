@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from medsign.db.models import (
@@ -24,6 +24,7 @@ from medsign.db.models import (
 )
 from medsign.domain.search import parse_search
 from medsign.errors import NotFound
+from medsign.records import patients as patient_records
 from medsign.records.scope import Scope
 from medsign.signing import repository
 from medsign.signing import service as signing
@@ -207,10 +208,15 @@ def _audit_matches(where: console.AuditFilter, row: AuditRow) -> bool:
             and (where.until is None or row.at < where.until))
 
 
-def test_a_word_is_a_name_and_an_id_only_when_the_id_names_something(engine: Engine) -> None:
+@pytest.mark.parametrize("common_name", [repository.COMMON_NAME, 1])
+def test_a_word_is_a_name_and_an_id_only_when_the_id_names_something(
+        engine: Engine, common_name: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """A one-word search is read as a surname and as an id. When the id names nothing the
     page is one semi-join on the patients (the planner weighs a common surname); when it
-    names an appointment, its request is found beside the namesakes' requests."""
+    names an appointment, its request is found beside the namesakes' requests. On SQLite a
+    name of ``COMMON_NAME`` patients or more is searched newest request first: the same
+    requests."""
+    monkeypatch.setattr(repository, "COMMON_NAME", common_name)
     seeded = _rows(engine, n=30)
     with engine.begin() as conn:
         conn.execute(update(PatientRow).values(search_name="иванов иван"))
@@ -232,3 +238,31 @@ def test_a_word_is_a_name_and_an_id_only_when_the_id_names_something(engine: Eng
     assert found("Иванов") == {rid for rid, org in by_org.items() if org in ("mo1", "mo2")}
     assert found("Петров") == {rid for rid, org in by_org.items() if org == "mo3"} | {a0}
     assert found("Сидоров") == set()
+
+
+def test_a_name_is_found_by_any_part_as_it_is_now_written(engine: Engine) -> None:
+    """The name search reads an index of the names (SQLite's is kept by triggers): a new
+    patient is found, a renamed one by the new name only, a deleted one no more; a ``%`` or
+    ``_`` in a word is a letter, not a wildcard."""
+    _rows(engine, n=3)
+
+    def found(*words: str) -> set[int]:
+        with Session(engine) as db:
+            return set(db.scalars(select(PatientRow.id)
+                                  .where(patient_records.name_matches(words))))
+
+    with engine.begin() as conn:
+        conn.execute(update(PatientRow).where(PatientRow.id == 1)
+                     .values(search_name="сидорова анна"))
+        conn.execute(insert(PatientRow).values(
+            id=9, external_id="p9", organization_id=1, last_name="Ким", first_name="Ли",
+            search_name="ким ли 100%_", birth_date=date(1990, 1, 1), max_reachable=True,
+            created_at=T0, updated_at=T0))
+    assert found("идоров") == {1} and found("анна", "сидор") == {1}
+    assert found("ким") == {9} and found("ли") == {9} and found("0%_") == {9}
+    assert found("0_") == set() and found("1%0") == set()  # no wildcards
+    with engine.begin() as conn:
+        conn.execute(update(PatientRow).where(PatientRow.id == 1)
+                     .values(search_name="петрова анна"))
+        conn.execute(delete(PatientRow).where(PatientRow.id == 9))
+    assert found("сидор") == set() and found("петрова") == {1} and found("ким") == set()
