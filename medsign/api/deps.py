@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from medsign.accounts import api_clients
 from medsign.accounts.api_clients import Principal
-from medsign.db.engine import READ_ONLY
+from medsign.db.engine import reading
 from medsign.errors import ServiceError
 from medsign.notifications.service import NotificationPolicy
 from medsign.serving import now, state
@@ -53,8 +53,7 @@ def read_session(request: Request, _slot: Slot) -> Iterator[Session]:
     Like the write session it takes its pooled connection at the first query, so a request
     never holds two connections at once (``principal`` has returned its own by then).
     """
-    read_only = state(request).engine.execution_options(**{READ_ONLY: True})
-    with Session(bind=read_only) as db:
+    with Session(bind=reading(state(request).engine)) as db:
         yield db
 
 
@@ -66,10 +65,8 @@ def principal(request: Request,
               _slot: Slot) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("unauthorized", "Нужен заголовок Authorization: Bearer <токен>.")
-    with state(request).engine.connect() as conn:
-        conn.execution_options(**{READ_ONLY: True})
-        with Session(bind=conn) as db:
-            found = api_clients.authenticate(db, creds.credentials)
+    with Session(bind=reading(state(request).engine)) as db:
+        found = api_clients.authenticate(db, creds.credentials)
     if found is None:
         raise Unauthorized("invalid_token", "Токен неизвестен или отозван.")
     return found

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from medsign.clock import Clock
 from medsign.db import migrate
-from medsign.db.engine import READ_ONLY, reachable, read_only
+from medsign.db.engine import reachable, read_only, reading
 from medsign.integrations.crl import CrlSources
 from medsign.runner import store
 from medsign.serving import Call, state
@@ -77,7 +77,7 @@ def organization_identities(engine: Engine, identities: IdentityCheck | None,
                             clock: Clock) -> list[OrganizationIdentity]:
     if identities is None:
         return []
-    with Session(bind=engine.execution_options(**{READ_ONLY: True})) as db:
+    with Session(bind=reading(engine)) as db:
         return availability.overview(db, identities=identities, now=clock.now())
 
 
@@ -190,7 +190,7 @@ class AlertCollector(Collector):
                                   "for the configured period in an active state), by kind",
                                   labels=["kind"])
         try:
-            with Session(bind=self._engine.execution_options(**{READ_ONLY: True})) as db:
+            with Session(bind=reading(self._engine)) as db:
                 counts = alerts.alert_counts(db, now=self._clock.now(),
                                              stall_after=self._stall_after)
         except Exception:  # a scrape must answer even when the database does not

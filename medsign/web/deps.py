@@ -30,7 +30,7 @@ from medsign.accounts import portal, sessions, staff
 from medsign.accounts.portal import PortalUser
 from medsign.accounts.sessions import Owner
 from medsign.accounts.staff import Role, StaffUser
-from medsign.db.engine import READ_ONLY
+from medsign.db.engine import reading
 from medsign.db.models import WebSessionRow
 from medsign.domain.login_limits import client_address as choose_address
 from medsign.serving import now as now  # the pages read the clock as deps.now
@@ -140,8 +140,7 @@ def keep_app_device(request: Request, device_id: str | None) -> None:
 
 @contextmanager
 def read_db(request: Request) -> Iterator[Session]:
-    engine = state(request).engine.execution_options(**{READ_ONLY: True})
-    with Session(bind=engine) as db:
+    with Session(bind=reading(state(request).engine)) as db:
         yield db
 
 

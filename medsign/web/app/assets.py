@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from medsign import health
-from medsign.db.engine import READ_ONLY, reachable
+from medsign.db.engine import reachable, reading
 from medsign.serving import now, state
 from medsign.web import deps
 from medsign.web.app import shell
@@ -66,6 +66,6 @@ def _esia(request: Request) -> str:
     """"off" (not configured), "fault" (most calls in the last hour failed), else "ok"."""
     if deps.web_settings(request).esia is None:
         return "off"
-    with Session(bind=state(request).engine.execution_options(**{READ_ONLY: True})) as db:
+    with Session(bind=reading(state(request).engine)) as db:
         (found,) = health.summary(db, now=now(request), systems=("esia",))
     return "fault" if found.status == "down" else "ok"
