@@ -137,7 +137,8 @@ def board(db: Session, *, scope: Scope, organization: str, now: datetime,
     """One day's appointments of the МО (or of one doctor), in order of time, a page at a
     time (keyset on (starts_at, id), served by the appointments' day indexes); the name
     search is a condition on the patients' ``search_name`` (``records.patients``), so a
-    page reads its rows and the day's index bounds the rest.
+    page reads its rows and the day's index bounds the rest: each row's patient is tested
+    by key (``indexed=False``), never all the namesakes of the region read first.
 
     ``cannot_sign``: why the organisation signs nothing now (it blocks every start)."""
     org = organizations.get(db, scope=scope, code=organization)
@@ -155,7 +156,7 @@ def board(db: Session, *, scope: Scope, organization: str, now: datetime,
         stmt = stmt.where(AppointmentRow.doctor_external_id == where.doctor_id)
     words = name_key(where.query).split()[:5]
     if words:
-        stmt = stmt.where(patient_records.name_matches(words))
+        stmt = stmt.where(patient_records.name_matches(words, indexed=False))
     after = decode_cursor(where.after)
     if after is not None:
         stmt = stmt.where(tuple_(AppointmentRow.starts_at, AppointmentRow.id) > tuple_(*after))
