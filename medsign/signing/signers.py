@@ -13,8 +13,8 @@ installation itself, are not secret and sign nothing that counts.
 
 The store is read again when anything in an МО's folder changes (or after ``ttl``), so that
 ``medsign keys import`` takes effect in running workers; signers are kept per identity. The
-folder is looked at (a stat of each of its files) at most once per ``recheck``, not on every
-call: the console asks every МО's state on every page.
+folder is looked at (a stat of each of its files) on every signature, but for the states the
+console asks of every МО on every page at most once per ``recheck``.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class ConfiguredSigners:
     def for_organization(self, code: str, *, name: str, ogrn: str, inn: str) -> Signer:
         mo = Requisites(code, name, ogrn, inn)
         with self._lock:
-            chosen, status = self._choose(mo, self._clock.now())
+            chosen, status = self._choose(mo, self._clock.now(), look=True)
             if chosen is None:
                 raise SignerUnavailable("mo_signing_unavailable", unable(mo, status))
             return self._signer(chosen, mo)
@@ -143,7 +143,7 @@ class ConfiguredSigners:
     def identities(self, code: str, *, name: str, ogrn: str, inn: str) -> list[StoredIdentity]:
         """Every identity of the МО as judged now (a development one made first, if due)."""
         with self._lock:
-            return self._identities(Requisites(code, name, ogrn, inn))
+            return self._identities(Requisites(code, name, ogrn, inn), look=True)
 
     def choose(self, identities: list[StoredIdentity], mo: Requisites,
                now: datetime) -> tuple[Candidate | None, IdentityStatus]:
@@ -164,18 +164,20 @@ class ConfiguredSigners:
         return TrustStore.from_certificates(certificates).with_revocation(self._revocation), ""
 
     # -- inside ---------------------------------------------------------------------------
-    def _choose(self, mo: Requisites,
-                now: datetime) -> tuple[StoredIdentity | None, IdentityStatus]:
-        identities = self._identities(mo)
+    def _choose(self, mo: Requisites, now: datetime, *,
+                look: bool = False) -> tuple[StoredIdentity | None, IdentityStatus]:
+        identities = self._identities(mo, look=look)
         chosen, status = self.choose(identities, mo, now)
         picked = next((i for i in identities if chosen and i.name == chosen.name), None)
         return picked, status
 
-    def _identities(self, mo: Requisites) -> list[StoredIdentity]:
+    def _identities(self, mo: Requisites, *, look: bool = False) -> list[StoredIdentity]:
+        """``look``: compare the folder with its fingerprint now (a signature, the CLI), not
+        only once per ``recheck`` (the console's states)."""
         judged = self._judged.get(mo.code)
         at = time.monotonic()
         if judged is not None and judged.mo == mo and at - judged.read_at < self._ttl:
-            if at - judged.checked_at < self._recheck:
+            if not look and at - judged.checked_at < self._recheck:
                 return judged.identities
             if judged.stamp == self._stamp(mo.code):
                 self._judged[mo.code] = replace(judged, checked_at=at)

@@ -122,23 +122,23 @@ def test_rotation_with_overlap_uses_the_newest_as_soon_as_it_is_imported_and_in_
         new.certificate_der
 
 
-def test_the_store_is_looked_at_once_per_recheck_not_on_every_call(
+def test_states_look_at_the_store_once_per_recheck_signatures_every_time(
         kit: Kit, clock: FakeClock) -> None:
+    """The console's states may be a recheck interval old; a signature never is."""
     old, new = kit.issue(MO1, start=timedelta(days=-350)), kit.issue(MO1, start=timedelta(days=-1))
     kit.put("mo1", "old", old)
     provider = signers(kit, clock, recheck=timedelta(hours=1))
-    assert provider.for_organization("mo1", **requisites(MO1)).certificate_der == \
-        old.certificate_der
+    assert provider.status("mo1", **requisites(MO1), now=NOW).days_left == 15
     kit.put("mo1", "new", new)
+    assert provider.status("mo1", **requisites(MO1), now=NOW).days_left == 15  # not looked
     assert provider.for_organization("mo1", **requisites(MO1)).certificate_der == \
-        old.certificate_der  # within the recheck interval the store is not looked at
+        new.certificate_der  # a signature looks at the store
+    assert provider.status("mo1", **requisites(MO1), now=NOW).days_left == 364
     soon = signers(kit, clock, recheck=timedelta(milliseconds=50))
-    assert soon.for_organization("mo1", **requisites(MO1)).certificate_der == \
-        new.certificate_der
-    kit.put("mo1", "newer", newer := kit.issue(MO1, start=timedelta(hours=-1)))
-    time.sleep(0.1)  # past the interval: the next call sees the import
-    assert soon.for_organization("mo1", **requisites(MO1)).certificate_der == \
-        newer.certificate_der
+    assert soon.status("mo1", **requisites(MO1), now=NOW).days_left == 364
+    kit.put("mo1", "newer", kit.issue(MO1, start=timedelta(hours=-1), days=100))
+    time.sleep(0.1)  # past the interval: the next state sees the import
+    assert soon.status("mo1", **requisites(MO1), now=NOW).days_left == 99
 
 
 def test_one_mo_without_a_key_does_not_stop_the_others(kit: Kit, clock: FakeClock) -> None:
