@@ -64,15 +64,20 @@ def name_matches(words: Sequence[str], *, indexed: bool = True) -> ColumnElement
     exact condition then checks the few candidates. ``indexed=False``: the exact condition
     alone, for a patient already found by key."""
     exact = and_(*(PatientRow.search_name.contains(w, autoescape=True) for w in words))
-    long_words = [w for w in words if len(w) >= TRIGRAM]
-    if not indexed or not long_words:
+    in_index = _in_name_index(words)
+    if not indexed or not in_index:
         return exact
-    candidates = select(NAME_INDEX.c.rowid).where(
-        *(NAME_INDEX.c.search_name.like(f"%{w}%") for w in long_words))
+    candidates = select(NAME_INDEX.c.rowid).where(*in_index)
     return on_sqlite(exact, sqlite=and_(PatientRow.id.in_(candidates), exact))
 
 
 TRIGRAM = 3
+
+
+def _in_name_index(words: Sequence[str]) -> list[ColumnElement[bool]]:
+    """``NAME_INDEX``'s conditions for the words its trigrams can find (three letters or
+    more): a plain ``LIKE``, which FTS5 serves."""
+    return [NAME_INDEX.c.search_name.like(f"%{w}%") for w in words if len(w) >= TRIGRAM]
 
 
 def bearing_many(db: Session, words: Sequence[str], many: int) -> bool:
@@ -80,9 +85,8 @@ def bearing_many(db: Session, words: Sequence[str], many: int) -> bool:
     SQLite from ``NAME_INDEX`` in its own order (as an ``IN`` list SQLite would first read
     every match)."""
     query = select(PatientRow.id).where(name_matches(words, indexed=False))
-    long_words = [w for w in words if len(w) >= TRIGRAM]
-    if db.get_bind().dialect.name == "sqlite" and long_words:
-        query = query.join(NAME_INDEX, NAME_INDEX.c.rowid == PatientRow.id).where(
-            *(NAME_INDEX.c.search_name.like(f"%{w}%") for w in long_words))
+    in_index = _in_name_index(words)
+    if db.get_bind().dialect.name == "sqlite" and in_index:
+        query = query.join(NAME_INDEX, NAME_INDEX.c.rowid == PatientRow.id).where(*in_index)
     found = query.limit(many).subquery()
     return int(db.scalar(select(func.count()).select_from(found)) or 0) >= many
