@@ -91,6 +91,9 @@ class Container:
     goskey_transport: httpx.AsyncBaseTransport | None = None
     max_transport: httpx.AsyncBaseTransport | None = None
     esia_transport: httpx.AsyncBaseTransport | None = None
+    # ``build`` made the engine for this container alone: ``close`` disposes of it (its
+    # pooled connections closed now, not whenever the collector finds the pool).
+    owns_engine: bool = False
     _health: HealthRecorder | None = field(default=None, init=False, repr=False)
     _signers: ConfiguredSigners | None = field(default=None, init=False, repr=False)
     _clients: list[ApiClient] = field(default_factory=list, init=False, repr=False)
@@ -122,12 +125,21 @@ class Container:
 
     def close(self) -> None:
         """Stop what the container started in the background (its health counter's flush
-        thread, after a last flush): a process that builds containers one after another —
-        a test run — must not keep a thread and a database connection per container."""
+        thread, after a last flush; the engine ``build`` made for it): a process that builds
+        containers one after another — a test run — must not keep a thread and database
+        connections per container."""
         if self._health is not None:
             atexit.unregister(self._health.close)
             self._health.close()
             self._health = None
+        if self.owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _on_call(self, api: str) -> Callable[[str, str, float], None]:
         def observe(method: str, outcome: str, seconds: float) -> None:
@@ -407,4 +419,4 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Container:
                          pool_size=db.pool_size, echo=db.echo)
     clock = clock or clock_from_environment(os.environ,
                                             production=settings.profile == "production")
-    return Container(settings=settings, engine=engine, clock=clock)
+    return Container(settings=settings, engine=engine, clock=clock, owns_engine=True)

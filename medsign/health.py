@@ -88,7 +88,11 @@ class HealthRecorder:
             log.warning("could not store external call counts: %s", type(exc).__name__)
 
     def close(self) -> None:
+        """Stop the flush thread, waiting for a flush under way (it holds a database
+        connection: the owner may dispose of the engine next), then flush what is left."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
         self.flush()
 
 

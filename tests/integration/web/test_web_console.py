@@ -3,14 +3,16 @@ queue, external systems' health, audit search, support requests and staff users.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
+from medsign import health as web_health
 from medsign.clinic import patients
 from medsign.clinic.patients import PatientInput
 from medsign.clock import FakeClock
@@ -215,7 +217,6 @@ def test_the_overviews_queue_says_more_past_its_most(
 
 def test_health_counts_of_several_processes_add_up(engine: Engine, clock: FakeClock,
                                                    seeded: stand.Seeded) -> None:
-    from medsign import health as web_health
     for _ in range(2):
         recorder = HealthRecorder(engine, clock)
         recorder.observe("max", "send_message", "ok")
@@ -229,6 +230,32 @@ def test_health_counts_of_several_processes_add_up(engine: Engine, clock: FakeCl
     with Session(engine) as db:
         later = {h.system: h for h in web_health.summary(db, now=clock.now())}
     assert later["max"].calls_last_hour == 0 and later["max"].last_ok_at is not None
+
+
+def test_closing_the_health_counter_waits_for_a_flush_under_way(
+        engine: Engine, clock: FakeClock, seeded: stand.Seeded) -> None:
+    """Its owner disposes of the engine next: a flush still running in the background would
+    hand its connection back to a pool nobody closes any more."""
+    inside, go_on = threading.Event(), threading.Event()
+
+    def held(*_: object) -> None:
+        if threading.current_thread().name == "medsign-health":
+            inside.set()
+            go_on.wait(1)
+    recorder = HealthRecorder(engine, clock, flush_every=timedelta(milliseconds=10))
+    event.listen(engine, "before_cursor_execute", held)
+    try:
+        recorder.observe("max", "send_message", "ok")  # starts the flush thread
+        assert inside.wait(5)
+        threading.Timer(0.2, go_on.set).start()
+        recorder.close()
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        go_on.set()
+        event.remove(engine, "before_cursor_execute", held)
+    with Session(engine) as db:
+        health = {h.system: h for h in web_health.summary(db, now=clock.now())}
+    assert health["max"].calls_last_hour == 1
 
 
 def test_the_audit_log_can_be_searched(client: TestClient, seeded: stand.Seeded,

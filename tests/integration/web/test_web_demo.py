@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -14,12 +17,14 @@ from tests.integration.web import stand
 PORTS = demo.Ports(host="127.0.0.1", api=8000, goskey=8100, max=8200)
 
 
-def demo_container(db_url: str) -> bootstrap.Container:
-    return bootstrap.build(demo.demo_settings(Settings(), database=db_url, ports=PORTS))
+@pytest.fixture
+def container(db_url: str) -> Iterator[bootstrap.Container]:
+    with bootstrap.build(demo.demo_settings(Settings(), database=db_url, ports=PORTS)) as built:
+        yield built
 
 
-def test_the_demo_accounts_log_in_with_demo(db_url: str, engine: Engine) -> None:
-    container = demo_container(db_url)
+def test_the_demo_accounts_log_in_with_demo(container: bootstrap.Container,
+                                            engine: Engine) -> None:
     info = demo.seed(container)
     web = container.web_settings()
     assert web.allow_demo_passwords and not web.cookie_secure and web.esia is not None
@@ -45,8 +50,8 @@ def test_the_demo_accounts_log_in_with_demo(db_url: str, engine: Engine) -> None
 def test_outside_the_demo_profile_no_demo_accounts_are_made(db_url: str,
                                                             engine: Engine) -> None:
     settings = demo.demo_settings(Settings(), database=db_url, ports=PORTS)
-    container = bootstrap.build(settings.model_copy(update={"profile": "development"}))
-    demo.seed(container)
-    app = create_app(container.engine, clock=container.clock, web=container.web_settings())
-    with TestClient(app, follow_redirects=False) as c:
-        assert stand.login(c, "doctor", "demo").status_code == 401
+    with bootstrap.build(settings.model_copy(update={"profile": "development"})) as container:
+        demo.seed(container)
+        app = create_app(container.engine, clock=container.clock, web=container.web_settings())
+        with TestClient(app, follow_redirects=False) as c:
+            assert stand.login(c, "doctor", "demo").status_code == 401

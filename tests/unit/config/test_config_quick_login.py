@@ -65,12 +65,12 @@ def test_localhost_for_a_stand_at_an_ip_address() -> None:
 ])
 def test_what_the_pages_are_given(env: dict[str, str], rp: RelyingParty | None,
                                   attempts: int) -> None:
-    container = bootstrap.build(load_settings(env=env))
-    rule = container.quick_login_rule()
-    assert rule is not None and rule.pin_attempts == attempts
-    assert container.relying_party() == rp
+    with bootstrap.build(load_settings(env=env)) as container:
+        rule = container.quick_login_rule()
+        assert rule is not None and rule.pin_attempts == attempts
+        assert container.relying_party() == rp
 
 
 def test_switched_off_the_app_offers_the_password_only() -> None:
-    container = bootstrap.build(load_settings(env={"MEDSIGN_QUICK_LOGIN__ENABLED": "false"}))
-    assert container.quick_login_rule() is None and container.relying_party() is None
+    with bootstrap.build(load_settings(env={"MEDSIGN_QUICK_LOGIN__ENABLED": "false"})) as built:
+        assert built.quick_login_rule() is None and built.relying_party() is None
