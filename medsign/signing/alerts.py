@@ -11,8 +11,9 @@ nor every runner item there ever was:
   scheduled items by when they last changed (``ix_work_items_scheduled_changed``), then
   their requests by primary key. A scheduled signing item belongs to an active request, one
   to a request (``start`` enqueues it; what ends the request ends or cancels it in the same
-  transaction), so the oldest ``most`` such items are the oldest ``most`` stalled requests
-  (a second, fresher item beside a stale one would be an anomaly, and is shown as one);
+  transaction), so the oldest ``most`` such items are the ``most`` requests stalled longest
+  — the lists order them by when their item last moved (``listed``); a second, fresher item
+  beside a stale one would be an anomaly, and is shown as one;
 - ``stalled``, the request has no scheduled runner item at all: the engine never leaves an
   active request so (a crash between steps or a hand edit can), and proving that none is left
   so means checking every active request, so the alert scan does it once a minute in the
@@ -22,10 +23,11 @@ nor every runner item there ever was:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, select, text
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from medsign.db.models import SigningRequestRow, SigningUnattendedRow, WorkItemRow
@@ -57,15 +59,47 @@ def parts(kind: AlertKind, now: datetime, stall_after: timedelta, *,
     are then read in that order and no further."""
     if kind is AlertKind.failed:
         return [matching(R.state, SigningState.failed.value)]
-    cutoff = stalled_before(now, stall_after)
     items = _STALE_ITEMS
-    not_moved = (select(items.ref)
-                 .where(items.kind == SIGNING_KIND, matching(items.status, store.SCHEDULED),
-                        items.updated_at < cutoff))
+    not_moved = select(items.ref).where(_not_moved(items, now, stall_after))
     if most is not None:  # planned alone: the index in its order, no further than ``most``
         not_moved = not_moved.order_by(items.updated_at).limit(most)
-    return [and_(_active(R), R.id.in_(not_moved)),
-            and_(_active(R), R.id.in_(select(U.request_id)), ~_scheduled_item(R.id))]
+    return [and_(_active(R), R.id.in_(not_moved)), _unattended()]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A part as a list reads it: the requests that meet it (a query of ``view_query()``'s
+    shape) and since when each has needed an operator, the list's order with the request's
+    id (``since`` is a column the part's index keeps in that order)."""
+
+    query: Select[Any]
+    since: Any  # a mapped column: the request's ``updated_at`` or its stale item's
+
+
+def listed(kind: AlertKind, now: datetime, stall_after: timedelta) -> list[Listed]:
+    """``parts`` for a list, oldest first and one page at a time: a failed request since it
+    last changed (``ix_signing_requests_failed_changed``), a stalled one since its scheduled
+    item last moved (the items in ``ix_work_items_scheduled_changed``'s order, each joined to
+    its request by key), an unattended one since it last changed (the scan's small table).
+    A page after a cursor starts inside each index: the page costs what it shows."""
+    view = latest_item_query()
+    if kind is AlertKind.failed:
+        return [Listed(view.where(matching(R.state, SigningState.failed.value)), R.updated_at)]
+    items = _STALE_ITEMS
+    return [Listed(view.join(items, items.ref == R.id)
+                   .where(_not_moved(items, now, stall_after), _active(R)), items.updated_at),
+            Listed(view.where(_unattended()), R.updated_at)]
+
+
+def _not_moved(items: Any, now: datetime, stall_after: timedelta) -> ColumnElement[bool]:
+    """A scheduled signing item nothing has moved since the cutoff."""
+    return and_(items.kind == SIGNING_KIND, matching(items.status, store.SCHEDULED),
+                items.updated_at < stalled_before(now, stall_after))
+
+
+def _unattended() -> ColumnElement[bool]:
+    """An active request the scan found with no scheduled item, and still without one."""
+    return and_(_active(R), R.id.in_(select(U.request_id)), ~_scheduled_item(R.id))
 
 
 def _active(requests: Any) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_, union_all
+from sqlalchemy import and_, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
@@ -40,7 +40,7 @@ from medsign.runner import store
 from medsign.signing import alerts as signing_alerts
 from medsign.signing import repository as signing_repository
 from medsign.signing import service as signing
-from medsign.signing.service import RequestView
+from medsign.signing.service import Cursor, RequestView
 
 NOTIFICATION_TITLES = {"scheduled": "запланировано", "skipped": "не отправляется",
                        "sent": "отправлено", "cancelled": "отменено",
@@ -158,43 +158,52 @@ def _listed(db: Session, views: list[RequestView]) -> dict[str, Listed]:
         timezone=orgs[v.row.organization_id].timezone) for v in views}
 
 
-def stuck(db: Session, *, now: datetime, stuck_after: timedelta, limit: int = 100,
-          where: signing_repository.ListFilter | None = None) -> list[ConsoleRequest]:
+@dataclass(frozen=True)
+class AlertPage:
+    """A page of an alert list and the cursor of the next one (None: this is the last)."""
+
+    rows: list[ConsoleRequest]
+    more: Cursor | None
+
+
+def stuck(db: Session, *, now: datetime, stuck_after: timedelta, limit: int,
+          where: signing_repository.ListFilter | None = None,
+          after: Cursor | None = None) -> AlertPage:
     return alerting(db, now=now, stall_after=stuck_after, limit=limit, where=where,
-                    kinds=(AlertKind.stalled,))
+                    after=after, kinds=(AlertKind.stalled,))
 
 
-def alerting(db: Session, *, now: datetime, stall_after: timedelta, limit: int = 100,
-             where: signing_repository.ListFilter | None = None,
-             kinds: tuple[AlertKind, ...] = tuple(AlertKind)) -> list[ConsoleRequest]:
-    """Failed and stalled requests: what the console's badge counts."""
-    # Unfiltered, each part needs its ``limit`` oldest alone; a filter may pass over them.
-    most = limit if where is None or where.empty else None
-    return _listing(db, [p for k in kinds
-                         for p in signing_alerts.parts(k, now, stall_after, most=most)],
-                    where, limit)
+def alerting(db: Session, *, now: datetime, stall_after: timedelta, limit: int,
+             where: signing_repository.ListFilter | None = None, after: Cursor | None = None,
+             kinds: tuple[AlertKind, ...] = tuple(AlertKind)) -> AlertPage:
+    """Failed and stalled requests (what the console's badge counts), the longest waiting
+    first, ``limit`` a page: the page after ``after`` (``Cursor`` of the moment since when a
+    request has needed an operator, and its id).
 
-
-def _listing(db: Session, parts: list[Any], where: signing_repository.ListFilter | None,
-             limit: int) -> list[ConsoleRequest]:
-    """The ``limit`` least recently changed requests meeting one of ``parts``: each part's
-    own first ``limit`` keys (each read through its own index), merged; then those requests
-    alone, whole."""
+    Each part's own first ``limit + 1`` keys after the cursor, read through its own index,
+    are merged; then the requests shown alone are loaded, by key."""
     R = SigningRequestRow  # noqa: N806
-    keys: list[tuple[datetime, str]] = []
-    for part in parts:
-        query = signing_alerts.latest_item_query().where(part)
+    keys: dict[str, datetime] = {}
+    for part in (p for kind in kinds for p in signing_alerts.listed(kind, now, stall_after)):
+        query = part.query
         if where is not None:
             query = signing_repository.apply_filters(query, where)
-        keys += db.execute(query.with_only_columns(R.updated_at, R.id)
-                           .order_by(R.updated_at, R.id).limit(limit)).all()
-    chosen = [request_id for _, request_id in sorted(keys)[:limit]]
-    if not chosen:
-        return []
-    views = [RequestView(*r) for r in db.execute(
-        signing_alerts.latest_item_query().where(R.id.in_(chosen))
-        .order_by(R.updated_at, R.id)).all()]
-    return with_items(db, views)
+        if after is not None:  # the leading column alone too: an index bound on both bases
+            moment = literal(after.created_at, R.updated_at.type)
+            query = query.where(part.since >= moment, tuple_(part.since, R.id) > tuple_(
+                moment, literal(after.id, R.id.type)))
+        for since, request_id in db.execute(query.with_only_columns(part.since, R.id)
+                                            .order_by(part.since, R.id).limit(limit + 1)):
+            keys[request_id] = min(since, keys.get(request_id, since))
+    ordered = sorted((since, request_id) for request_id, since in keys.items())
+    shown, more = ordered[:limit], len(ordered) > limit
+    if not shown:
+        return AlertPage([], None)
+    place = {request_id: n for n, (_, request_id) in enumerate(shown)}
+    views = sorted((RequestView(*r) for r in db.execute(
+        signing_alerts.latest_item_query().where(R.id.in_(list(place))))),
+        key=lambda v: place[v.row.id])
+    return AlertPage(with_items(db, views), Cursor(*shown[-1]) if more else None)
 
 
 @dataclass(frozen=True)

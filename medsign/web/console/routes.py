@@ -68,7 +68,7 @@ def _overview(request: Request) -> dict[str, Any]:
                        key=lambda s: (s.kind, s.status))
     with deps.read_db(request) as db:
         counts = queries.count_by_state(db, now=now, most=QUEUE_MOST)
-        stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10)
+        stuck = queries.stuck(db, now=now, stuck_after=settings.stuck_after, limit=10).rows
         health = external_health.summary(db, now=now)
         findings = queries.open_findings(db)
     stalled = identities.alert_counts(request)[AlertKind.stalled]
@@ -118,12 +118,12 @@ def _requests(request: Request, user: StaffUser, filters: dict[str, str],
     where = _request_filter(filters["state"], filters["organization"], filters["day"],
                             filters["view"], settings.console_timezone, search)
     with deps.read_db(request) as db:
-        if filters["view"] == "stuck":
-            rows, more = queries.stuck(db, now=deps.now(request), where=where,
-                                       stuck_after=settings.stuck_after), None
-        elif filters["view"] == "alerts":
-            rows, more = queries.alerting(db, now=deps.now(request), where=where,
-                                          stall_after=settings.stuck_after), None
+        if filters["view"] in ("stuck", "alerts"):
+            kinds = (AlertKind.stalled,) if filters["view"] == "stuck" else tuple(AlertKind)
+            alerting = queries.alerting(db, now=deps.now(request), where=where, limit=PAGE,
+                                        stall_after=settings.stuck_after, kinds=kinds,
+                                        after=signing.Cursor.decode(cursor))
+            rows, more = alerting.rows, alerting.more.encode() if alerting.more else None
         else:
             rows, more = _page(db, user, where, cursor)
     next_url = ("/console/requests?" + urlencode({**filters, "cursor": more})) if more else None

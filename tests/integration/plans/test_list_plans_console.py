@@ -192,17 +192,19 @@ def test_alert_counts_and_lists_read_what_they_find_not_the_history(seeded: Engi
     def read(db: Session) -> object:
         alerts.watch(db, now=NOW)  # the scan's check of every active request (rolled back)
         counts = alerts.alert_counts(db, now=NOW, stall_after=timedelta(hours=1))
-        listed = console.alerting(db, now=NOW, stall_after=timedelta(hours=1))
-        console.stuck(db, now=NOW, stuck_after=timedelta(hours=1))
+        listed = console.alerting(db, now=NOW, stall_after=timedelta(hours=1), limit=25)
+        console.alerting(db, now=NOW, stall_after=timedelta(hours=1), limit=25,
+                         after=listed.more)  # a page after the cursor starts inside each index
+        console.stuck(db, now=NOW, stuck_after=timedelta(hours=1), limit=25)
         return counts, listed
     with plans.capture(seeded) as seen, Session(seeded) as db:
         counts, listed = read(db)  # type: ignore[misc]
     assert counts and all(v > 0 for v in counts.values())
-    assert listed
+    assert listed.rows and listed.more
     picked = [s for s in seen.selects() if "FROM signing_requests" in s.sql]
-    # the scan, the counts (one statement), the alerts' and the stuck ones' parts, each list's
-    # chosen requests by primary key
-    assert len(picked) == 1 + 1 + (3 + 1) + (2 + 1), [s.sql for s in picked]
+    # the scan, the counts (one statement), the alerts' parts and their chosen requests by
+    # primary key on two pages, the same for the stuck ones
+    assert len(picked) == 1 + 1 + 2 * (3 + 1) + (2 + 1), [s.sql for s in picked]
     with seeded.connect() as conn:
         for statement in picked:
             plans.assert_index_bound(plans.explain(conn, statement), tables=BIG,

@@ -8,14 +8,15 @@ import re
 from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, delete, event, select, update
 from sqlalchemy.orm import Session
 
 from medsign.clinic import patients
 from medsign.clinic.patients import PatientInput
 from medsign.clock import FakeClock
-from medsign.db.models import AppointmentRow, NotificationRow
+from medsign.db.models import AppointmentRow, NotificationRow, SigningRequestRow, WorkItemRow
 from medsign.records.scope import SYSTEM
+from medsign.signing import alerts
 from medsign.web.console import queries as console
 from medsign.web.console import routes
 from medsign.web.doctor import queries as doctor
@@ -155,3 +156,77 @@ def test_the_boards_name_search_folds_case_and_yo_in_the_database(
     assert search("%")[0] == [] and search("_")[0] == []  # wildcards are only characters
     # Found in one query, however many of the day's rows come before the first match.
     assert search("елкин", page_size=1) == (["y1"], 1)
+
+
+# -- the alert lists: keyset pages, the longest waiting first --------------------------------
+
+def _alerting(engine: Engine, now: datetime) -> list[str]:
+    """Requests of every alert part, many changed at one moment: failed ones, stalled ones
+    (their scheduled item has not moved since) and unattended ones (no scheduled item, as
+    the scan found). Their ids in the lists' order: since when each has needed an operator
+    (a failed or unattended request: its last change; a stalled one: its item's), then id."""
+    with Session(engine) as db:
+        for n in range(2 * routes.PAGE + 5):
+            stand.appointment(db, f"al{n:02}", "mo1", "p2", now + timedelta(days=2), now)
+        db.commit()
+    since: dict[str, datetime] = {}
+    for n in range(2 * routes.PAGE + 5):
+        moment = now - timedelta(hours=2 + n % 4)  # four moments: ties across the parts
+        rid = stand.start_signing(engine, f"al{n:02}", now)
+        with Session(engine) as db:
+            if n % 3 == 0:
+                stand.fail(engine, rid, now)
+            elif n % 3 == 2:
+                db.execute(delete(WorkItemRow).where(WorkItemRow.ref == rid))
+            db.execute(update(SigningRequestRow).where(SigningRequestRow.id == rid)
+                       .values(updated_at=moment if n % 3 != 1 else now))
+            db.execute(update(WorkItemRow).where(WorkItemRow.ref == rid)
+                       .values(updated_at=moment))
+            db.commit()
+        since[rid] = moment
+    with Session(engine) as db:
+        alerts.watch(db, now=now)
+        db.commit()
+    return sorted(since, key=lambda rid: (since[rid], rid))
+
+
+def test_the_alert_list_pages_by_cursor_the_longest_waiting_first(
+        engine: Engine, seeded: stand.Seeded, clock: FakeClock) -> None:
+    expected = _alerting(engine, clock.now())
+    pages, after = [], None
+    while True:
+        with Session(engine) as db:
+            found = console.alerting(db, now=clock.now(), stall_after=timedelta(minutes=30),
+                                     limit=4, after=after)
+        pages.append([r.view.row.id for r in found.rows])
+        if found.more is None:
+            break
+        after = found.more
+    assert [rid for page in pages for rid in page] == expected  # none skipped or repeated
+    assert all(len(page) == 4 for page in pages[:-1])
+    with Session(engine) as db:  # «зависшие»: the stalled parts alone, in the same order
+        stuck = console.stuck(db, now=clock.now(), stuck_after=timedelta(minutes=30), limit=100)
+        failed = set(db.scalars(select(SigningRequestRow.id)
+                                .where(SigningRequestRow.state == "failed")))
+    assert [r.view.row.id for r in stuck.rows] == [r for r in expected if r not in failed]
+    assert stuck.more is None
+
+
+def test_the_alert_pages_links_carry_the_cursor(client: TestClient, engine: Engine,
+                                                seeded: stand.Seeded, clock: FakeClock) -> None:
+    expected = _alerting(engine, clock.now())
+    stand.logged_in(client, "op")
+    html = client.get("/console/requests", params={"view": "alerts"}).text
+    shown: list[str] = []
+    while True:
+        rows = re.findall(r'data-request="([^"]+)"', html)
+        assert len(rows) <= routes.PAGE
+        shown += rows
+        if 'data-testid="next-page"' not in html:
+            break
+        link = stand.link(html, "next-page")
+        assert "view=alerts" in link and "cursor=" in link
+        html = client.get(link).text
+    assert shown == expected
+    foreign = client.get("/console/requests", params={"view": "alerts", "cursor": "нет"}).text
+    assert re.findall(r'data-request="([^"]+)"', foreign) == expected[:routes.PAGE]
