@@ -333,7 +333,8 @@ def tables(shape: Shape, d: Dialect) -> list[Table]:
                      f"WHEN 'cancelled' THEN 'declined' ELSE 'pending' END)",
             "updated_at": d.at(shape.created(two_req))}),
         Table("signing_requests", r, {
-            "id": request_id(n, d), "appointment_id": n, "organization_id": org,
+            "id": request_id(n, d), "appointment_id": n, "appointment_starts_at": starts,
+            "organization_id": org,
             "patient_id": pat, "consent_kinds": d.json(["medical_intervention",
                                                         "personal_data"]),
             "phone": f"'+7900' || {d.pad(pat, 7)}",

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    CTE,
     ColumnElement,
     Connection,
     Select,
@@ -227,13 +226,13 @@ def page(db: Session, *, where: ListFilter, organization_ids: list[int] | None,
       several branches (a token of several organisations, several states) are merged and
       cut again to ``limit``: at most branches × ``limit`` rows, whatever the history (past
       ``MAX_BRANCHES`` pairs, a branch takes its states, then its organisations, as a list);
-    - ``appointment_from`` (with or without ``appointment_to``): the appointments of that
-      window come first, from ``ix_appointments_starts_at`` (a materialised CTE, so the
-      planner cannot trade it for a walk of the whole history), then their requests by
-      ``ix_signing_requests_appointment_id``, sorted: the cost is the window's, not the
-      history's. ``appointment_to`` alone walks the branch's index and checks each
-      request's appointment by primary key: the cost is the requests created since that
-      moment (recent moments are the use; a client that wants an old span names both ends).
+    - ``appointment_from`` (with or without ``appointment_to``): the window's requests are
+      one range of ``ix_signing_requests_appointment_start`` (the appointment's start kept
+      on the request, migration 0020), their organisation and state read from the index
+      itself on PostgreSQL, sorted: the cost is the window's, not the history's.
+      ``appointment_to`` alone walks the branch's index and checks each request's start:
+      the cost is the requests created since that moment (recent moments are the use; a
+      client that wants an old span names both ends).
     """
     organizations: list[int] | None = organization_ids
     where = _without_idle_identifier(db, where)
@@ -245,10 +244,8 @@ def page(db: Session, *, where: ListFilter, organization_ids: list[int] | None,
         organizations = [found]
     if organizations is not None and not organizations:
         return []
-    window = None if where.appointment_from is None else _appointment_window(where,
-                                                                             organizations)
     newest_first = _walk_newest_first(db, where)
-    branches = [_page_branch(where, orgs, states, after, limit, window, newest_first)
+    branches = [_page_branch(where, orgs, states, after, limit, newest_first)
                 for orgs, states in _branches(organizations, list(where.states))]
     ids = branches[0].subquery("page_ids") if len(branches) == 1 else _merged(branches, limit)
     query = (_VIEW.join(ids, ids.c.id == SigningRequestRow.id)
@@ -276,17 +273,6 @@ def _without_idle_identifier(db: Session, where: ListFilter) -> ListFilter:
     return replace(where, search=replace(search, identifier=None))
 
 
-def _appointment_window(where: ListFilter, organizations: list[int] | None) -> CTE:
-    """The ids of the appointments ``where`` names by their start, read once per page."""
-    A = AppointmentRow  # noqa: N806
-    query = select(A.id).where(A.starts_at >= where.appointment_from)
-    if where.appointment_to is not None:
-        query = query.where(A.starts_at < where.appointment_to)
-    if organizations is not None:
-        query = query.where(A.organization_id.in_(organizations))
-    return query.cte("appointment_window").prefix_with("MATERIALIZED", dialect="postgresql")
-
-
 # At most this many branches: past it, a branch takes several states, then several
 # organisations, as an IN list (a token of dozens of МО covers much of the history, so the
 # common index finds its rows densely).
@@ -306,11 +292,11 @@ def _branches(organizations: list[int] | None, states: list[str]) -> list[tuple[
 
 def _page_branch(where: ListFilter, organizations: Group, states: Group,
                  after: tuple[datetime, str] | None, limit: int,
-                 window: CTE | None, newest_first: bool = False) -> Select[Any]:
+                 newest_first: bool = False) -> Select[Any]:
     """One index range of the page: ``limit`` ids of the branch's organisations and states
-    (one of each, as a rule; None: any), newest first, in the index's own order (or, given
-    the appointments' ``window``, those appointments' requests)."""
-    R, A = SigningRequestRow, AppointmentRow  # noqa: N806
+    (one of each, as a rule; None: any), newest first, in the index's own order (or, in an
+    appointment window, the window's requests)."""
+    R = SigningRequestRow  # noqa: N806
     query: Select[Any] = select(R.id, R.created_at)  # type: ignore[assignment]
     if organizations is not None:
         query = query.where(_one_of(R.organization_id, organizations))
@@ -323,11 +309,7 @@ def _page_branch(where: ListFilter, organizations: Group, states: Group,
     if after is not None:
         query = query.where(tuple_(R.created_at, R.id) < tuple_(
             literal(after[0], R.created_at.type), literal(after[1], R.id.type)))
-    if window is not None:
-        query = query.join(window, window.c.id == R.appointment_id)
-    elif where.appointment_to is not None:
-        query = query.join(A, A.id == R.appointment_id).where(
-            A.starts_at < where.appointment_to)
+    query = _in_window(query, where)
     if where.search is not None:  # an id list of its own (``_matches``): no join needed
         query = query.where(_matches(where.search, newest_first=newest_first))
     return query.order_by(R.created_at.desc(), R.id.desc()).limit(limit)
@@ -349,7 +331,7 @@ def _merged(branches: list[Select[Any]], limit: int) -> Subquery:
 
 def apply_filters(query: Select[Any], where: ListFilter) -> Select[Any]:
     """``where`` on a query of ``view_query()``'s shape (also for the console's own lists)."""
-    R, A = SigningRequestRow, AppointmentRow  # noqa: N806
+    R = SigningRequestRow  # noqa: N806
     if where.organization is not None:
         query = query.where(OrganizationRow.code == where.organization)
     if where.states:
@@ -358,12 +340,19 @@ def apply_filters(query: Select[Any], where: ListFilter) -> Select[Any]:
         query = query.where(R.created_at >= where.created_from)
     if where.created_to is not None:
         query = query.where(R.created_at < where.created_to)
-    if where.appointment_from is not None:
-        query = query.where(A.starts_at >= where.appointment_from)
-    if where.appointment_to is not None:
-        query = query.where(A.starts_at < where.appointment_to)
+    query = _in_window(query, where)
     if where.search is not None:
         query = query.where(_matches(where.search))
+    return query
+
+
+def _in_window(query: Select[Any], where: ListFilter) -> Select[Any]:
+    """The requests whose appointment starts within ``where``'s window (each end optional)."""
+    start = SigningRequestRow.appointment_starts_at
+    if where.appointment_from is not None:
+        query = query.where(start >= where.appointment_from)
+    if where.appointment_to is not None:
+        query = query.where(start < where.appointment_to)
     return query
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -52,11 +53,20 @@ class SigningRequestRow(Timestamps, Base):
         # ... and by when they failed: the «требуют внимания» list, oldest first.
         Index("ix_signing_requests_failed_changed", "updated_at", "id",
               postgresql_where=text("state = 'failed'"), sqlite_where=text("state = 'failed'")),
+        # The appointment window (``appointment_from``/``appointment_to``): the window's
+        # requests are one range, index-only with the branch's organisation and state.
+        Index("ix_signing_requests_appointment_start", "appointment_starts_at", "created_at",
+              "id", postgresql_include=["organization_id", "state"]),
         Index(ONE_OPEN_SIGNING_INDEX, "appointment_id", unique=True,
               postgresql_where=text(OPEN_SIGNING_WHERE), sqlite_where=text(OPEN_SIGNING_WHERE)),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
+    # The appointment's start, kept here by the database (migration 0020's triggers: set on
+    # insert, followed on every reschedule, whoever writes) so that the lists' appointment
+    # window reads one index range, not a probe per appointment of the window.
+    appointment_starts_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, server_default=FetchedValue())
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     consent_kinds: Mapped[list[Any]] = mapped_column(JSON)

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,21 +58,23 @@ def appointment(engine: Engine) -> int:
     return _seed(engine)
 
 
-def _behind_the_service(db: Session, appointment_id: int, state: str) -> SigningRequestRow:
-    """A request written straight into the table, as no rule of the service would (the
-    appointment is read by its columns of every revision: this runs at old ones too)."""
+def _behind_the_service(db: Session, appointment_id: int, state: str, *,
+                        created_at: datetime = NOW) -> str:
+    """A request written straight into the table, as no rule of the service would; its id.
+    The appointment is read, and the request written, by columns of every revision: this
+    runs at old ones too."""
     org_id, patient_id = db.execute(
         select(AppointmentRow.organization_id, AppointmentRow.patient_id)
         .where(AppointmentRow.id == appointment_id)).one()
-    row = SigningRequestRow(
-        id=str(uuid.uuid4()), appointment_id=appointment_id, organization_id=org_id,
+    request_id = str(uuid.uuid4())
+    db.execute(insert(SigningRequestRow).values(
+        id=request_id, appointment_id=appointment_id, organization_id=org_id,
         patient_id=patient_id, consent_kinds=["medical_intervention"], phone="+79990000001",
         initiated_by="mis", state=state, uploaded_file_ids=[],
         failed_from="sent" if state == "failed" else None,
-        transaction_id=None if state == "new" else "tx-1", created_at=NOW, updated_at=NOW)
-    db.add(row)
-    db.flush()
-    return row
+        transaction_id=None if state == "new" else "tx-1", created_at=created_at,
+        updated_at=created_at))
+    return request_id
 
 
 def test_the_open_states_are_every_state_but_the_final_ones() -> None:
@@ -116,7 +118,7 @@ def test_a_refused_insert_becomes_the_conflict_and_the_transaction_goes_on(
     its savepoint, the caller gets ``signing_request_active`` naming the open request, and
     what the caller had done before in the same transaction stays."""
     with Session(engine) as db:
-        sneaked = _behind_the_service(db, appointment, "sent").id
+        sneaked = _behind_the_service(db, appointment, "sent")
         db.commit()
     with Session(engine) as db:
         appt, org, patient = appointment_records.locate(db, scope=SYSTEM, organization="mo1",
@@ -168,10 +170,9 @@ def test_the_migration_closes_older_duplicates_before_building_the_index(
         appt = _seed(engine)
         command.downgrade(alembic_config(engine), "0001")
         with Session(engine) as db:
-            older = _behind_the_service(db, appt, "failed")
-            older.created_at = NOW - timedelta(hours=1)
-            newer = _behind_the_service(db, appt, "sent")
-            older_id, newer_id = older.id, newer.id
+            older_id = _behind_the_service(db, appt, "failed",
+                                           created_at=NOW - timedelta(hours=1))
+            newer_id = _behind_the_service(db, appt, "sent")
             db.commit()
         upgrade(engine)
         with Session(engine) as db:

@@ -266,3 +266,28 @@ def test_a_name_is_found_by_any_part_as_it_is_now_written(engine: Engine) -> Non
                      .values(search_name="петрова анна"))
         conn.execute(delete(PatientRow).where(PatientRow.id == 9))
     assert found("сидор") == set() and found("петрова") == {1} and found("ким") == set()
+
+
+def test_the_appointment_window_follows_the_appointments_start_whoever_writes(
+        engine: Engine) -> None:
+    """The start is kept on the request by the database (migration 0020): set when the
+    request is written, followed when the appointment moves, by any writer."""
+    seeded = _rows(engine, n=12)
+    moved_rid, moved_at = seeded.requests[3][0], T0 + timedelta(days=30)
+    with engine.begin() as conn:
+        conn.execute(update(AppointmentRow).where(AppointmentRow.external_id == "a3")
+                     .values(starts_at=moved_at))
+        conn.execute(update(AppointmentRow).where(AppointmentRow.external_id == "a4")
+                     .values(doctor_name="Сидоров С. С."))  # not a move: the start stays
+        stored = dict(conn.execute(select(SigningRequestRow.id,
+                                          SigningRequestRow.appointment_starts_at)).all())
+    starts = {rid: at for rid, _, _, _, at in seeded.requests}
+    assert stored == {**starts, moved_rid: moved_at}
+
+    def window(start: datetime, end: datetime) -> list[str]:
+        with Session(engine) as db:
+            return [v.row.id for v in signing.list_requests(
+                db, scope=Scope("api:1"), after=None, limit=50,
+                where=ListFilter(appointment_from=start, appointment_to=end))]
+    assert window(moved_at, moved_at + timedelta(hours=1)) == [moved_rid]
+    assert moved_rid not in window(T0, T0 + timedelta(days=3))
