@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    String,
     Subquery,
     Table,
     bindparam,
@@ -45,6 +46,7 @@ from medsign.db.models import (
     SigningRequestRow,
     WorkItemRow,
 )
+from medsign.db.types import on_sqlite
 from medsign.domain.consents import ConsentState
 from medsign.domain.search import SearchQuery
 from medsign.domain.signing import FINAL_STATES, SigningState
@@ -298,10 +300,15 @@ def _page_branch(where: ListFilter, organizations: Group, states: Group,
     appointment window, the window's requests)."""
     R = SigningRequestRow  # noqa: N806
     query: Select[Any] = select(R.id, R.created_at)  # type: ignore[assignment]
+    # In an appointment window its range is the bound. SQLite cannot weigh a range, and
+    # would walk the organisation's or state's index newest first instead (to spare a sort
+    # of the window), testing each request's start down to the window's day: so there those
+    # equalities are written where no index serves them.
+    indexed = where.appointment_from is None
     if organizations is not None:
-        query = query.where(_one_of(R.organization_id, organizations))
+        query = query.where(_one_of(R.organization_id, organizations, indexed=indexed))
     if states is not None:
-        query = query.where(_one_of(R.state, states))
+        query = query.where(_one_of(R.state, states, indexed=indexed))
     if where.created_from is not None:
         query = query.where(R.created_at >= where.created_from)
     if where.created_to is not None:
@@ -315,9 +322,18 @@ def _page_branch(where: ListFilter, organizations: Group, states: Group,
     return query.order_by(R.created_at.desc(), R.id.desc()).limit(limit)
 
 
-def _one_of(column: InstrumentedAttribute[Any], values: Sequence[Any]) -> ColumnElement[bool]:
-    """``=`` for one value (an index's equality, its order kept), ``IN`` for several."""
-    return column == values[0] if len(values) == 1 else column.in_(list(values))
+def _one_of(column: InstrumentedAttribute[Any], values: Sequence[Any], *,
+            indexed: bool = True) -> ColumnElement[bool]:
+    """``=`` for one value (an index's equality, its order kept), ``IN`` for several.
+    ``indexed`` False: on SQLite the same test of an expression of the column (``+ 0``,
+    ``|| ''``), which no index serves."""
+    def test(tested: Any) -> ColumnElement[bool]:
+        return cast(ColumnElement[bool], tested == values[0] if len(values) == 1
+                    else tested.in_(list(values)))
+    if indexed:
+        return test(column)
+    unindexed = column.concat("") if isinstance(column.type, String) else column + 0
+    return on_sqlite(test(column), sqlite=test(unindexed))
 
 
 def _merged(branches: list[Select[Any]], limit: int) -> Subquery:
