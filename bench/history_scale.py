@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 from _support import (
@@ -50,14 +51,17 @@ from _support import (
 from _worker import TRIVIAL_STEPS, Trivial
 from patient_app import CSRF_INPUT, _find, _ok, served
 from runner_throughput import WORKERS, enqueue
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from medsign.accounts import api_clients, patient_accounts, staff
 from medsign.accounts.patient_accounts import Mailing, NewAccount
+from medsign.clinic import appointments
+from medsign.clinic.appointments import AppointmentInput, ConsentInput
 from medsign.db.engine import make_engine, read_only
 from medsign.db.migrate import upgrade
+from medsign.db.models import SigningRequestRow, WorkItemRow
 from medsign.demo import ORGANIZATION
 from medsign.domain.patient_accounts import PersonDetails
 from medsign.domain.search import name_key
@@ -69,6 +73,7 @@ from medsign.signing import repository as signing_repository
 from medsign.signing.service import Cursor
 
 SCOPE = Scope(actor="bench")
+MOSCOW = ZoneInfo("Europe/Moscow")  # the organisations' time zone (``ORGANIZATION``)
 ORGANIZATIONS = 20
 DOCTORS = 40  # per organisation: appointments name doctors doc-0 … doc-39
 HISTORY = timedelta(days=3 * 365)
@@ -491,6 +496,7 @@ def people(db: Database, shape: Shape, end: datetime) -> People:
                      allow_demo_password=False, actor="bench", now=end)
         staff.set_doctor_id(session, login="bench-doctor", doctor_id="doc-1", actor="bench",
                             now=end)
+        clinic_day(session, end)
         number = ORGANIZATIONS
         last, first, middle = person(number)
         patient_accounts.create(
@@ -506,6 +512,42 @@ def people(db: Database, shape: Shape, end: datetime) -> People:
         found = _people(session, shape, unlimited.token, limited.token)
     engine.dispose()
     return found
+
+
+# The measured МО's day, the same at every size: the history's own appointments of one day
+# grow with the history (half a one a day at 10k), a clinic's day does not. With it the
+# board's pages are full at every size, and its rows compare history, not page fullness.
+CLINIC_DAY = 60
+
+
+def clinic_day(session: Session, end: datetime) -> None:
+    """``CLINIC_DAY`` appointments of org01 on ``end``'s day (Moscow), from 08:00 every ten
+    minutes, one in four the bench doctor's, through the service; every other one with a
+    request under way and its scheduled polls (written as the loader writes them)."""
+    day = end.astimezone(MOSCOW).replace(hour=8, minute=0, second=0, microsecond=0)
+    for k in range(CLINIC_DAY):
+        patient = ORGANIZATIONS * (k + 1)  # org01's patients: n % 20 = 0
+        row, _ = appointments.upsert(
+            session, scope=SCOPE, organization="org01", external_id=f"day-{k}", now=end,
+            policy=None, data=AppointmentInput(
+                organization="org01", patient=f"p{patient}",
+                starts_at=day + timedelta(minutes=10 * k), doctor_name="Петрова А. С.",
+                service_name=SERVICES[k % len(SERVICES)], status="scheduled",
+                doctor_external_id="doc-1" if k % 4 == 0 else f"doc-{k % DOCTORS}",
+                consents=[ConsentInput("medical_intervention", "electronic"),
+                          ConsentInput("personal_data", "electronic")]))
+        if k % 2 == 0:
+            request_id, sent = f"00000000-0000-4000-9000-{k:012d}", end - timedelta(hours=1)
+            session.execute(insert(SigningRequestRow).values(
+                id=request_id, appointment_id=row.id,
+                organization_id=row.organization_id, patient_id=row.patient_id,
+                consent_kinds=["medical_intervention", "personal_data"],
+                phone=phone_of(patient), initiated_by="api", state="sent", uploaded_file_ids=[],
+                created_at=sent, updated_at=sent))
+            session.execute(insert(WorkItemRow).values(  # its polls, as the loader's are
+                kind="signing", ref=request_id, status="scheduled", step="poll", data={},
+                next_run_at=end + timedelta(days=1), lease_version=1, attempts=1,
+                created_at=sent, updated_at=end))
 
 
 def _people(session: Session, shape: Shape, unlimited: str, limited: str) -> People:
@@ -609,7 +651,7 @@ def rows_for(p: People, end: datetime) -> list[Row]:
             rows.append(Row(client, name, f"{api}?{urlencode(query)}" if query else api, client))
     phone = f"8 {p.patient_phone[2:5]} {p.patient_phone[5:8]}-{p.patient_phone[8:10]}-" \
             f"{p.patient_phone[10:]}"
-    today = end.astimezone(UTC).date().isoformat()
+    today = end.astimezone(MOSCOW).date().isoformat()  # the clinic day's (``clinic_day``)
     for name, url in [
         ("overview + queue", "/console"),
         ("requests", "/console/requests"),
