@@ -58,7 +58,7 @@ def parts(kind: AlertKind, now: datetime, stall_after: timedelta, *,
     wants no more than this many of each part (the oldest first): the items nothing has moved
     are then read in that order and no further."""
     if kind is AlertKind.failed:
-        return [matching(R.state, SigningState.failed.value)]
+        return [_failed()]
     items = _STALE_ITEMS
     not_moved = select(items.ref).where(_not_moved(items, now, stall_after))
     if most is not None:  # planned alone: the index in its order, no further than ``most``
@@ -84,11 +84,16 @@ def listed(kind: AlertKind, now: datetime, stall_after: timedelta) -> list[Liste
     A page after a cursor starts inside each index: the page costs what it shows."""
     view = latest_item_query()
     if kind is AlertKind.failed:
-        return [Listed(view.where(matching(R.state, SigningState.failed.value)), R.updated_at)]
+        return [Listed(view.where(_failed()), R.updated_at)]
     items = _STALE_ITEMS
     return [Listed(view.join(items, items.ref == R.id)
                    .where(_not_moved(items, now, stall_after), _active(R)), items.updated_at),
             Listed(view.where(_unattended()), R.updated_at)]
+
+
+def _failed() -> ColumnElement[bool]:
+    """A failed request (``ix_signing_requests_failed…``: the state written as a constant)."""
+    return matching(R.state, SigningState.failed.value)
 
 
 def _not_moved(items: Any, now: datetime, stall_after: timedelta) -> ColumnElement[bool]:

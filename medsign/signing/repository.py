@@ -12,7 +12,7 @@ one ``executemany`` for the uploads' file ids — and these are those statements
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -175,11 +175,6 @@ class ListFilter:
     appointment_from: datetime | None = None
     appointment_to: datetime | None = None
     search: SearchQuery | None = None  # the console's one search box, read by domain.search
-
-    @property
-    def empty(self) -> bool:
-        """No condition at all: every request."""
-        return not any(getattr(self, f.name) for f in fields(self))
 
 
 @dataclass(frozen=True)
