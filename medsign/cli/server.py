@@ -15,6 +15,7 @@ from medsign.cli.base import (
     run_until_signal,
     service_container,
     settings_to_run,
+    settle_start_up,
 )
 from medsign.config import (
     describe_settings,
@@ -63,7 +64,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     server = container.settings.server
     # keep-alive longer than the proxy's (nginx closes idle upstream connections first: a
     # server that closes them races nginx reusing one, and nginx counts that as a failure)
-    uvicorn.run(container.app(register=True), host=host or server.host, port=port or server.port,
+    app = container.app(register=True)
+    settle_start_up()
+    uvicorn.run(app, host=host or server.host, port=port or server.port,
                 log_config=None, access_log=False,
                 timeout_keep_alive=math.ceil(server.keep_alive.total_seconds()),
                 timeout_graceful_shutdown=math.ceil(server.shutdown_grace.total_seconds()))
@@ -94,4 +97,5 @@ def worker(ctx: click.Context, concurrency: int | None, metrics_port: int | None
         finally:
             await container.close_clients()
     with container.presence("worker"):
+        settle_start_up()
         asyncio.run(run_until_signal(work, lambda: click.echo(started, err=True)))
