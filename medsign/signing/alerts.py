@@ -25,9 +25,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.orm import Session, aliased
 
 from medsign.db.models import SigningRequestRow, SigningUnattendedRow, WorkItemRow
@@ -36,9 +47,10 @@ from medsign.domain.alerts import AlertKind, stalled_before
 from medsign.domain.signing import ACTIVE_STATES, SigningState
 from medsign.runner import store
 from medsign.signing import repository
-from medsign.signing.service import SIGNING_KIND
+from medsign.signing.service import SIGNING_KIND, Cursor
 
 R = SigningRequestRow
+Columns = TypeVarTuple("Columns")
 U = SigningUnattendedRow
 # Built once: an ORM alias costs more to make than the rest of a part.
 _STALE_ITEMS = aliased(WorkItemRow, name="stale_items")
@@ -66,28 +78,80 @@ def parts(kind: AlertKind, now: datetime, stall_after: timedelta, *,
     return [and_(_active(R), R.id.in_(not_moved)), _unattended()]
 
 
+# A stalled part's walk takes the scheduled items in batches: the first as big as a page, each
+# next one four times bigger (a filter that keeps few of them), up to this many.
+WALK_MOST = 1000
+
+
 @dataclass(frozen=True)
 class Listed:
     """A part as a list reads it: the requests that meet it (a query of ``view_query()``'s
     shape) and since when each has needed an operator, the list's order with the request's
-    id (``since`` is a column the part's index keeps in that order)."""
+    id (``since`` is a column the part's index keeps in that order).
+
+    ``walk``: the part is driven by its runner items, not by the requests: ``walk`` gives
+    the candidates' (since, request id) in the list's order from the items' own index, and
+    ``query`` keeps those whose request meets the rest of the part. The two are read apart,
+    so the planner cannot trade the walk for a join of every open request: it cannot know
+    that every scheduled signing item belongs to an active request, takes them for a few,
+    and at ten million requests hashed all open ones for a page of ten (0.3 s)."""
 
     query: Select[Any]
     since: Any  # a mapped column: the request's ``updated_at`` or its stale item's
+    walk: Select[datetime, str | None] | None = None
+
+    def first(self, db: Session, *, where: repository.ListFilter | None, after: Cursor | None,
+              most: int) -> list[tuple[datetime, str]]:
+        """The part's first ``most`` requests (since, id) in the list's order after
+        ``after`` (the row comparison after the leading column alone: a bound on every
+        index), those that meet ``where`` too."""
+        query = self.query if where is None else repository.apply_filters(self.query, where)
+        if self.walk is None:
+            return [(since, request_id) for since, request_id in db.execute(
+                _after(query, self.since, R.id, after).with_only_columns(self.since, R.id)
+                .order_by(self.since, R.id).limit(most))]
+        ref = self.walk.selected_columns[1]
+        found: list[tuple[datetime, str]] = []
+        batch = most
+        while len(found) < most:
+            keys = db.execute(_after(self.walk, self.since, ref, after)
+                              .order_by(self.since, ref).limit(batch)).all()
+            if not keys:
+                break
+            kept = set(db.scalars(query.with_only_columns(R.id).where(
+                R.id.in_({request_id for _, request_id in keys}))))
+            found += [(since, request_id) for since, request_id in keys
+                      if request_id is not None and request_id in kept]
+            last_since, last_id = keys[-1]
+            if len(keys) < batch or last_id is None:
+                break
+            after, batch = Cursor(last_since, last_id), min(batch * 4, WALK_MOST)
+        return found[:most]
+
+
+def _after(query: Select[*Columns], since: Any, key: Any,
+           after: Cursor | None) -> Select[*Columns]:
+    if after is None:
+        return query
+    moment = literal(after.created_at, since.type)
+    return query.where(since >= moment,
+                       tuple_(since, key) > tuple_(moment, literal(after.id, key.type)))
 
 
 def listed(kind: AlertKind, now: datetime, stall_after: timedelta) -> list[Listed]:
     """``parts`` for a list, oldest first and one page at a time: a failed request since it
     last changed (``ix_signing_requests_failed_changed``), a stalled one since its scheduled
-    item last moved (the items in ``ix_work_items_scheduled_changed``'s order, each joined to
-    its request by key), an unattended one since it last changed (the scan's small table).
-    A page after a cursor starts inside each index: the page costs what it shows."""
+    item last moved (the items in ``ix_work_items_scheduled_changed``'s order, then their
+    requests by key: ``Listed.walk``), an unattended one since it last changed (the scan's
+    small table). A page after a cursor starts inside each index: the page costs what it
+    shows."""
     view = latest_item_query()
     if kind is AlertKind.failed:
         return [Listed(view.where(_failed()), R.updated_at)]
     items = _STALE_ITEMS
-    return [Listed(view.join(items, items.ref == R.id)
-                   .where(_not_moved(items, now, stall_after), _active(R)), items.updated_at),
+    return [Listed(view.where(_active(R)), items.updated_at,
+                   walk=select(items.updated_at, items.ref).where(
+                       _not_moved(items, now, stall_after))),
             Listed(view.where(_unattended()), R.updated_at)]
 
 

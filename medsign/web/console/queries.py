@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import and_, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from medsign.accounts import actors
@@ -185,15 +185,7 @@ def alerting(db: Session, *, now: datetime, stall_after: timedelta, limit: int,
     R = SigningRequestRow  # noqa: N806
     keys: dict[str, datetime] = {}
     for part in (p for kind in kinds for p in signing_alerts.listed(kind, now, stall_after)):
-        query = part.query
-        if where is not None:
-            query = signing_repository.apply_filters(query, where)
-        if after is not None:  # the leading column alone too: an index bound on both bases
-            moment = literal(after.created_at, R.updated_at.type)
-            query = query.where(part.since >= moment, tuple_(part.since, R.id) > tuple_(
-                moment, literal(after.id, R.id.type)))
-        for since, request_id in db.execute(query.with_only_columns(part.since, R.id)
-                                            .order_by(part.since, R.id).limit(limit + 1)):
+        for since, request_id in part.first(db, where=where, after=after, most=limit + 1):
             keys[request_id] = min(since, keys.get(request_id, since))
     ordered = sorted((since, request_id) for request_id, since in keys.items())
     shown, more = ordered[:limit], len(ordered) > limit

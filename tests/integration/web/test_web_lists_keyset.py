@@ -14,9 +14,16 @@ from sqlalchemy.orm import Session
 from medsign.clinic import patients
 from medsign.clinic.patients import PatientInput
 from medsign.clock import FakeClock
-from medsign.db.models import AppointmentRow, NotificationRow, SigningRequestRow, WorkItemRow
+from medsign.db.models import (
+    AppointmentRow,
+    NotificationRow,
+    OrganizationRow,
+    SigningRequestRow,
+    WorkItemRow,
+)
 from medsign.records.scope import SYSTEM
 from medsign.signing import alerts
+from medsign.signing.repository import ListFilter
 from medsign.web.console import queries as console
 from medsign.web.console import routes
 from medsign.web.doctor import queries as doctor
@@ -230,3 +237,49 @@ def test_the_alert_pages_links_carry_the_cursor(client: TestClient, engine: Engi
     assert shown == expected
     foreign = client.get("/console/requests", params={"view": "alerts", "cursor": "нет"}).text
     assert re.findall(r'data-request="([^"]+)"', foreign) == expected[:routes.PAGE]
+
+
+def test_the_stuck_list_walks_the_stale_items_past_those_a_filter_drops(
+        engine: Engine, seeded: stand.Seeded, clock: FakeClock) -> None:
+    """The stalled part is read from the scheduled items in batches: a filter that keeps one
+    request in nine, and an ended request whose item was left behind, cost it more batches,
+    never a request skipped or shown twice."""
+    now = clock.now()
+    with Session(engine) as db:
+        for n in range(45):
+            org, pid = ("mo2", "p3") if n % 9 == 4 else ("mo1", "p2")
+            stand.appointment(db, f"st{n:02}", org, pid, now + timedelta(days=2), now)
+        db.commit()
+    since: dict[str, datetime] = {}
+    for n in range(45):
+        rid = stand.start_signing(engine, f"st{n:02}", now)
+        moment = now - timedelta(hours=2 + n % 5)  # five moments: ties within each batch
+        with Session(engine) as db:
+            db.execute(update(WorkItemRow).where(WorkItemRow.ref == rid)
+                       .values(updated_at=moment))
+            if n == 12:  # it ended, its item did not: an anomaly, not an alert
+                db.execute(update(SigningRequestRow).where(SigningRequestRow.id == rid)
+                           .values(state="completed"))
+            db.commit()
+        since[rid] = moment
+    with Session(engine) as db:
+        org_of = dict(db.execute(select(SigningRequestRow.id, OrganizationRow.code)
+                                 .join(OrganizationRow)).all())
+        ended = db.scalar(select(SigningRequestRow.id).where(
+            SigningRequestRow.state == "completed"))
+    expected = {code: sorted((r for r in since if org_of[r] == code and r != ended),
+                             key=lambda r: (since[r], r)) for code in ("mo1", "mo2")}
+    assert len(expected["mo2"]) == 5 and ended in since
+    for code, limit in (("mo2", 2), ("mo1", 7)):
+        pages, after = [], None
+        while True:
+            with Session(engine) as db:
+                found = console.stuck(db, now=now, stuck_after=timedelta(minutes=30),
+                                      limit=limit, after=after,
+                                      where=ListFilter(organization=code))
+            pages.append([r.view.row.id for r in found.rows])
+            if found.more is None:
+                break
+            after = found.more
+        assert [rid for page in pages for rid in page] == expected[code]
+        assert all(len(page) == limit for page in pages[:-1])
