@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -22,6 +26,11 @@ from medsign.signing.archive import PDF_SIG_SUFFIX, PDF_SUFFIX, Limits, entry_ce
 from medsign.signing.countersign import ARCHIVE_NAME
 
 DEFAULT_LIMITS: Limits = SigningSettings()  # the documented defaults of signing.max_*
+UNREADABLE = "documents_unreadable"
+# What reading a damaged ZIP raises, in the directory or in an entry's data.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, NotImplementedError)
+
+log = logging.getLogger("medsign.signing.documents")
 
 
 @dataclass(frozen=True)
@@ -47,19 +56,52 @@ def _pdf_infos(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
                   key=lambda i: i.filename)
 
 
+@contextmanager
+def _opened(db: Session, request_id: str, state: str) -> Iterator[zipfile.ZipFile]:
+    """The stored archive, open. It was verified when it arrived: one that no longer reads
+    (damaged in storage, restored from a bad copy) is a ``Conflict`` that says so, logged
+    for the operators, never a server error."""
+    content = _archive(db, request_id, state)
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            yield archive
+    except _DAMAGED as exc:
+        log.error("the stored archive of signing request %s does not read: %s", request_id,
+                  exc)
+        raise Conflict(UNREADABLE, "Подписанные документы не удаётся открыть: файл "
+                                   "повреждён.") from exc
+
+
 def list_pdfs(db: Session, *, request_id: str, state: str) -> list[SignedPdf]:
     if state != SigningState.completed:
         return []
-    with zipfile.ZipFile(io.BytesIO(_archive(db, request_id, state))) as archive:
+    with _opened(db, request_id, state) as archive:
         return [SignedPdf(n, i.filename[: -len(PDF_SUFFIX)], i.filename)
                 for n, i in enumerate(_pdf_infos(archive), start=1)]
+
+
+def shown_pdfs(db: Session,
+               requests: Iterable[tuple[str, str]]) -> dict[str, list[SignedPdf] | None]:
+    """The PDFs of each (request id, state) a page lists; None: the request is completed,
+    but its archive is missing or does not read (logged): the page says so beside that
+    request and shows the rest."""
+    shown: dict[str, list[SignedPdf] | None] = {}
+    for request_id, state in requests:
+        try:
+            shown[request_id] = list_pdfs(db, request_id=request_id, state=state)
+        except (Conflict, NotFound) as exc:
+            if exc.code != UNREADABLE:  # a damaged one is logged where it is found
+                log.error("signing request %s is completed, its archive: %s", request_id,
+                          exc.code)
+            shown[request_id] = None
+    return shown
 
 
 def read_pdf(db: Session, *, request_id: str, state: str, number: int,
              limits: Limits | None = None) -> tuple[str, bytes]:
     """The ``number``-th PDF (name, content)."""
     limits = limits or DEFAULT_LIMITS
-    with zipfile.ZipFile(io.BytesIO(_archive(db, request_id, state))) as archive:
+    with _opened(db, request_id, state) as archive:
         infos = _pdf_infos(archive)
         if not 1 <= number <= len(infos):
             raise NotFound("document_not_found", "Документ не найден.")
@@ -105,13 +147,13 @@ PDF_TYPE = "application/pdf"
 
 def signed_documents(db: Session, *, request_id: str, state: str,
                      limits: Limits | None = None) -> list[SignedDocument]:
-    """Every document with its files; ``documents_not_ready`` (409) before completion."""
+    """Every document with its files; ``documents_not_ready`` (409) before completion,
+    ``documents_unreadable`` (409) when the stored archive does not read."""
     limits = limits or DEFAULT_LIMITS
-    content = _archive(db, request_id, state)
     mo = {row.covers: row for row in repository.mo_signatures(db.connection(),
                                                               request_id=request_id)}
     found: list[SignedDocument] = []
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+    with _opened(db, request_id, state) as archive:
         budget = limits.max_uncompressed_bytes
         names = {i.filename: i for i in archive.infolist()}
         for number, info in enumerate(_pdf_infos(archive), start=1):

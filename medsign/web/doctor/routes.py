@@ -147,8 +147,7 @@ def _appointment(request: Request, user: StaffUser, code: str,
         card = _card(request, db, scope, code, appointment_id)
         requests = queries.requests_of(db, scope=scope, organization=code,
                                           appointment_id=appointment_id)
-        pdfs = {r.id: documents.list_pdfs(db, request_id=r.id, state=r.state)
-                for r in requests}
+        pdfs = documents.shown_pdfs(db, ((r.id, r.state) for r in requests))
         follow_up = queries.follow_up_blocker(db, scope=scope, organization=code,
                                               appointment_id=appointment_id)
         timeline = queries.timeline(db, scope=scope, organization=code,

@@ -214,11 +214,11 @@ def build(place: Place) -> APIRouter:
     return router
 
 
-def _pdfs(db: Session,
-          people: list[queries.PatientDocuments]) -> dict[str, list[documents.SignedPdf]]:
-    return {v.card.request.id: documents.list_pdfs(db, request_id=v.card.request.id,
-                                                   state=v.card.request.state)
-            for p in people for v in p.visits if v.card.request is not None}
+def _pdfs(db: Session, people: list[queries.PatientDocuments]
+          ) -> dict[str, list[documents.SignedPdf] | None]:
+    return documents.shown_pdfs(db, ((v.card.request.id, v.card.request.state)
+                                     for p in people for v in p.visits
+                                     if v.card.request is not None))
 
 
 app_router = build(APP)

@@ -8,7 +8,11 @@ import io
 import zipfile
 from urllib.parse import unquote
 
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from medsign.crypto import verify_detached
+from medsign.db.models import DocumentRow
 from tests import factories as f
 from tests.integration.signing.stand import SigningStand
 from tests.integration.signing.test_evidence import signed
@@ -75,3 +79,17 @@ def test_a_client_of_another_organization_does_not_see_the_documents(
         r = stand.api.get(f"/api/v1/signing-requests/{rid}/{path}",
                           headers={"Authorization": f"Bearer {other}"})
         assert r.status_code == 404, (path, r.text)
+
+
+def test_a_stored_archive_that_no_longer_reads_is_refused_in_words(
+        stand: SigningStand) -> None:
+    rid = signed(stand)
+    with Session(stand.container.engine) as db:
+        db.execute(update(DocumentRow).where(DocumentRow.signing_request_id == rid,
+                                             DocumentRow.kind == "platform_archive")
+                   .values(content=b"PK\x03\x04 damaged in storage"))
+        db.commit()
+    for path in ("documents", "documents/1/pdf", "documents/1/patient-signature"):
+        r = stand.api.get(f"/api/v1/signing-requests/{rid}/{path}")
+        assert r.status_code == 409 and r.json()["code"] == "documents_unreadable", (path, r.text)
+    assert stand.request(rid)["state"] == "completed"  # the record is as it was

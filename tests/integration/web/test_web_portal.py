@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from medsign.app import create_app
 from medsign.clock import FakeClock
-from medsign.db.models import MaxLinkTokenRow
+from medsign.db.models import DocumentRow, MaxLinkTokenRow
 from medsign.web.config import WebSettings
 from tests.integration.web import stand
 
@@ -73,3 +74,31 @@ def test_portal_logout_returns_to_the_portal_login(client: TestClient,
     r = client.post("/logout", data={"csrf_token": stand.token_of(client, "/portal")})
     assert r.headers["location"] == "/portal/login?msg=logged_out"
     assert client.get("/portal").headers["location"].startswith("/portal/login")
+
+
+def test_a_damaged_archive_is_said_beside_its_request_not_a_server_error(
+        client: TestClient, seeded: stand.Seeded, engine: Engine, clock: FakeClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The stored archive no longer reads (a bad restore, damaged storage): the pages that
+    list it still open and say so beside that request; its download is refused in words."""
+    request_id = stand.start_signing(engine, "a1", clock.now())
+    stand.complete(engine, request_id, clock.now())
+    with Session(engine) as db:
+        db.execute(update(DocumentRow).where(DocumentRow.signing_request_id == request_id)
+                   .values(content=b"PK\x03\x04 no longer a ZIP"))
+        db.commit()
+    said = "Подписанные документы сейчас не удаётся открыть. Обратитесь в регистратуру"
+    stand.logged_in(client, "pat1", path="/portal/login")
+    for path in ("/portal", "/portal/documents"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert said in page.text and 'data-testid="documents-unreadable"' in page.text, path
+    assert 'data-appointment="a4"' in client.get("/portal").text  # the other visits stay
+    r = client.get(f"/portal/requests/{request_id}/documents/1")
+    assert r.status_code == 409 and "файл повреждён" in r.text
+    assert f"signing request {request_id} does not read" in caplog.text
+    client.cookies.clear()
+    stand.logged_in(client, "doc1")
+    page = client.get("/doctor/organizations/mo1/appointments/a1")
+    assert page.status_code == 200
+    assert "Архив подписанных документов не открывается" in page.text
