@@ -23,11 +23,14 @@ summary against the smallest size; appends one JSON line per run to
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -51,7 +54,7 @@ from _support import (
 from _worker import TRIVIAL_STEPS, Trivial
 from patient_app import CSRF_INPUT, _find, _ok, served
 from runner_throughput import WORKERS, enqueue
-from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy import Engine, create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -61,7 +64,7 @@ from medsign.clinic import appointments
 from medsign.clinic.appointments import AppointmentInput, ConsentInput
 from medsign.db.engine import make_engine, read_only
 from medsign.db.migrate import upgrade
-from medsign.db.models import SigningRequestRow, WorkItemRow
+from medsign.db.models import DocumentRow, SigningRequestRow, WorkItemRow
 from medsign.demo import ORGANIZATION
 from medsign.domain.patient_accounts import PersonDetails
 from medsign.domain.search import name_key
@@ -76,7 +79,12 @@ SCOPE = Scope(actor="bench")
 MOSCOW = ZoneInfo("Europe/Moscow")  # the organisations' time zone (``ORGANIZATION``)
 ORGANIZATIONS = 20
 DOCTORS = 40  # per organisation: appointments name doctors doc-0 … doc-39
+# A region's flow is the same whatever the size: a signing request every ``STEP_S`` seconds
+# (some 9 600 a day), so that ten million are ``HISTORY`` of it, a million some four months
+# and ten thousand a day. A day's pages (a day's appointments, a day's audit) then hold the
+# same at every size, and the sizes compare years of history, not a day's fullness.
 HISTORY = timedelta(days=3 * 365)
+STEP_S = int(HISTORY.total_seconds()) // 10_000_000
 PASSWORD = "Bench-History-2026"  # passes the password rules (no demo passwords here)
 PATIENT_LOGIN = "bench-patient"
 P95_BOUND_MS = 50.0
@@ -254,7 +262,7 @@ def request_id(n: str, d: Dialect) -> str:
 
 @dataclass(frozen=True)
 class Shape:
-    """Where row n of each table sits: spread over the history, newest last."""
+    """Where row n of each table sits: ``STEP_S`` apart, newest last."""
 
     requests: int
 
@@ -268,7 +276,7 @@ class Shape:
 
     @property
     def step(self) -> int:  # seconds between consecutive requests
-        return max(1, int(HISTORY.total_seconds()) // self.requests)
+        return STEP_S
 
     def created(self, n: str) -> str:  # seconds before the end of history
         return f"(({self.requests} - ({n})) * {self.step})"
@@ -550,9 +558,28 @@ def clinic_day(session: Session, end: datetime) -> None:
                 created_at=sent, updated_at=end))
 
 
+def signed_archive() -> bytes:
+    """A platform archive as the pages read it: a ZIP with a signed PDF and its signature."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("Согласие на медицинское вмешательство.pdf", b"%PDF-1.4 bench\n")
+        archive.writestr("Согласие на медицинское вмешательство.pdf.sig", b"\x30\x00")
+    return buffer.getvalue()
+
+
 def _people(session: Session, shape: Shape, unlimited: str, limited: str) -> People:
     """Patient 20 belongs to org01 (organisation = patient % 20 + 1); the middle request is
-    where the deep pages start."""
+    where the deep pages start. The loader's archives are four bytes; the measured patient's
+    are real ZIPs, so that the patient's pages open them as they would (a reused database's
+    too)."""
+    session.execute(
+        update(DocumentRow)
+        .where(DocumentRow.kind == signing_repository.ARCHIVE,
+               DocumentRow.signing_request_id.in_(select(SigningRequestRow.id).where(
+                   SigningRequestRow.patient_id == ORGANIZATIONS)))
+        .values(content=(archive := signed_archive()), size=len(archive),
+                sha256=hashlib.sha256(archive).hexdigest()))
+    session.commit()
     last = person(ORGANIZATIONS)[0]
     middle_n = shape.requests // 2
     middle_id = request_id_of(middle_n)
@@ -815,7 +842,8 @@ def _measure(db: Database, size: int, shape: Shape, end: datetime, args: argpars
     return {"db": db.backend, "size": size, "samples": args.samples, "load_s": round(load_s, 1),
             "load_by_table_s": {k: round(v, 2) for k, v in timings.items()},
             "rows": [{"group": r.group, "name": r.name, "url": r.url,
-                      "p50_ms": _p(r, 50), "p95_ms": _p(r, 95), "ok": len(r.latencies),
+                      "p50_ms": _p(r, 50), "p95_ms": _p(r, 95), "max_ms": _p(r, 100),
+                      "ok": len(r.latencies),
                       "found": r.found, "server_cpu_ms": _cpu_ms(r, args.samples),
                       "errors": r.errors} for r in rows],
             "runner": runner, "loadavg_1m_before": load_before}
