@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any, cast
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -125,9 +126,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sizes", default="10k,1M", help="signing requests per run, e.g. 10k,1M,10M")
     p.add_argument("--samples", type=int, default=200, help="timed requests per row")
     p.add_argument("--keep", action="store_true", help="keep each database (print its URL)")
-    p.add_argument("--compare", metavar="FILE",
-                   help="summarise against the results an earlier run wrote with --json "
-                        "(e.g. the 10k base of a --reuse of 10M)")
+    p.add_argument("--compare", metavar="FILE[,FILE…]",
+                   help="summarise with the results earlier runs wrote with --json (e.g. the "
+                        "10k base of a --reuse of 10M); several runs of one size are summarised "
+                        "by each row's median")
     p.add_argument("--load-only", action="store_true",
                    help="load and keep each database, measure nothing (then --reuse it)")
     p.add_argument("--reuse", metavar="URL",
@@ -849,12 +851,37 @@ def _measure(db: Database, size: int, shape: Shape, end: datetime, args: argpars
             "runner": runner, "loadavg_1m_before": load_before}
 
 
+def combined(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One result per size, smallest first: several runs of a size (``--compare`` with runs
+    made one after another, 10k and 10M taking turns, so that both meet the machine's
+    quieter and busier minutes) give each row's median figures and the median steps/s."""
+    by_size: dict[int, list[dict[str, Any]]] = {}
+    for result in results:
+        by_size.setdefault(result["size"], []).append(result)
+    merged = []
+    for _, runs in sorted(by_size.items()):
+        first = runs[0]
+        rows = []
+        for n, row in enumerate(first["rows"]):
+            same = [run["rows"][n] for run in runs]
+            assert all(r["name"] == row["name"] for r in same), "runs of different rows"
+            rows.append({**row, **{k: median(r[k] for r in same)
+                                   for k in ("p50_ms", "p95_ms", "server_cpu_ms")},
+                         "errors": {k: v for r in same for k, v in r["errors"].items()}})
+        runner = {**first["runner"],
+                  "steps_per_s": median(run["runner"]["steps_per_s"] for run in runs)}
+        merged.append({**first, "rows": rows, "runner": runner, "runs": len(runs)})
+    return merged
+
+
 def summarize(results: list[dict[str, Any]]) -> None:
+    results = combined(results)
     base = results[0]
     base_p95 = {(r["group"], r["name"]): r["p95_ms"] for r in base["rows"]}
     for result in results:
+        runs = f", median of {result['runs']} runs" if result["runs"] > 1 else ""
         say(f"\n{result['db']}, {result['size']:,} signing requests (loaded in "
-            f"{result['load_s']:.0f} s), p95 vs {base['size']:,}:")
+            f"{result['load_s']:.0f} s{runs}), p95 vs {base['size']:,}:")
         table = []
         for r in result["rows"]:
             ratio = r["p95_ms"] / b if (b := base_p95.get((r["group"], r["name"]))) else 0.0
@@ -886,9 +913,10 @@ def main() -> None:
         results.append(result)
     if not results:
         return
-    if args.compare:  # an earlier run's sizes first: the summary's base is the smallest
-        earlier = json.loads(Path(args.compare).read_text())
-        summarize(sorted([*earlier, *results], key=lambda r: r["size"]))
+    if args.compare:  # with earlier runs: the summary's base is the smallest size
+        earlier = [r for name in args.compare.split(",")
+                   for r in json.loads(Path(name).read_text())]
+        summarize([*earlier, *results])
     else:
         summarize(results)
     if args.json:
