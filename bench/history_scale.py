@@ -23,6 +23,7 @@ summary against the smallest size; appends one JSON line per run to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
@@ -132,9 +133,14 @@ def parse_args() -> argparse.Namespace:
                         "by each row's median")
     p.add_argument("--load-only", action="store_true",
                    help="load and keep each database, measure nothing (then --reuse it)")
-    p.add_argument("--reuse", metavar="URL",
+    p.add_argument("--reuse", metavar="URL[,URL]",
                    help="measure a database kept by --keep/--load-only (one size): migrate it "
-                        "to the current code's head, skip the load")
+                        "to the current code's head, skip the load; with --side-by-side, one "
+                        "database of each of the two --sizes")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="measure the two --reuse databases in turns, row by row (each by its "
+                        "own server) and the runner alternately: compares the sizes under the "
+                        "same minutes of a shared machine")
     p.add_argument("--json", help="also write all results to this file")
     return p.parse_args()
 
@@ -715,11 +721,9 @@ def rows_for(p: People, end: datetime) -> list[Row]:
     return rows
 
 
-def measure(base: str, server_pid: int, p: People, rows: list[Row], samples: int) -> None:
-    """Each row's requests one after another; also the server's CPU time per request, which
-    depends less on the other load of a shared machine than the latency does (on PostgreSQL
-    the database's own CPU is not in it)."""
-    clients = {
+def clients_of(base: str, p: People) -> dict[str, httpx.Client]:
+    """The logged-in clients of the rows (``Row.client``)."""
+    return {
         "api-all": httpx.Client(base_url=base, timeout=120,
                                 headers={"Authorization": f"Bearer {p.unlimited_token}"}),
         "api-org01": httpx.Client(base_url=base, timeout=120,
@@ -729,35 +733,50 @@ def measure(base: str, server_pid: int, p: People, rows: list[Row], samples: int
         "patient": logged_in(base, "/portal/login", {"login": PATIENT_LOGIN,
                                                      "password": PASSWORD}),
     }
+
+
+def sample(row: Row, http: httpx.Client, server_pid: int, count: int, *, warm: int = 0) -> None:
+    """``count`` timed requests of ``row`` one after another (after ``warm`` unmeasured ones,
+    which warm the caches), and the server's CPU over them."""
+    for _ in range(warm):
+        http.get(row.url)
+    cpu0 = cpu_seconds(server_pid)
+    for _ in range(count):
+        started = time.perf_counter()
+        try:
+            r = http.get(row.url)
+            outcome = "ok" if r.status_code == 200 else str(r.status_code)
+            if outcome == "ok":
+                row.found = len(r.json()["items"]) if row.client.startswith("api") \
+                    else len(r.content)
+        except httpx.HTTPError as exc:
+            outcome = type(exc).__name__
+        took = time.perf_counter() - started
+        if outcome == "ok":
+            row.latencies.append(took)
+        else:
+            row.errors[outcome] = row.errors.get(outcome, 0) + 1
+    row.server_cpu_s += cpu_seconds(server_pid) - cpu0
+
+
+def measure(base: str, server_pid: int, p: People, rows: list[Row], samples: int) -> None:
+    """Each row's requests one after another; also the server's CPU time per request, which
+    depends less on the other load of a shared machine than the latency does (on PostgreSQL
+    the database's own CPU is not in it)."""
+    clients = clients_of(base, p)
     try:
         for row in rows:
-            http = clients[row.client]
-            for i in range(samples + 2):  # two unmeasured requests warm the caches
-                if i == 2:
-                    cpu0 = cpu_seconds(server_pid)
-                started = time.perf_counter()
-                try:
-                    r = http.get(row.url)
-                    outcome = "ok" if r.status_code == 200 else str(r.status_code)
-                    if outcome == "ok":
-                        row.found = len(r.json()["items"]) if row.client.startswith("api") \
-                            else len(r.content)
-                except httpx.HTTPError as exc:
-                    outcome = type(exc).__name__
-                took = time.perf_counter() - started
-                if i < 2:
-                    continue
-                if outcome == "ok":
-                    row.latencies.append(took)
-                else:
-                    row.errors[outcome] = row.errors.get(outcome, 0) + 1
-            row.server_cpu_s = cpu_seconds(server_pid) - cpu0
-            say(f"  {row.group:<9} {row.name:<28} p50 {_p(row, 50):8.1f} ms  "
-                f"p95 {_p(row, 95):8.1f} ms  server CPU {_cpu_ms(row, samples):6.1f} ms/req"
-                + (f"  errors {row.errors}" if row.errors else ""))
+            sample(row, clients[row.client], server_pid, samples, warm=2)
+            _said(row, samples)
     finally:
         for http in clients.values():
             http.close()
+
+
+def _said(row: Row, samples: int, size: str = "") -> None:
+    say(f"{size}  {row.group:<9} {row.name:<28} p50 {_p(row, 50):8.1f} ms  "
+        f"p95 {_p(row, 95):8.1f} ms  server CPU {_cpu_ms(row, samples):6.1f} ms/req"
+        + (f"  errors {row.errors}" if row.errors else ""))
 
 
 def _cpu_ms(row: Row, samples: int) -> float:
@@ -810,13 +829,7 @@ def runner_steps(db: Database) -> dict[str, Any]:
 def run_size(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any] | None:
     shape = Shape(size)
     if args.reuse:
-        say(f"{backend}, {size:,} signing requests: reusing {args.reuse}")
-        db = Database(backend, args.reuse, lambda: None)
-        engine = make_engine(db.url)
-        upgrade(engine)  # the loaded history, under the indexes of the code being measured
-        with Session(engine) as session:
-            end = created_at(session, request_id_of(size))  # the newest request is the end
-        engine.dispose()
+        db, end = reused(backend, size, args.reuse)
         return _measure(db, size, shape, end, args, load_s=0.0, timings={})
     end = datetime.now(UTC).replace(microsecond=0)
     say(f"{backend}, {size:,} signing requests: loading …")
@@ -830,6 +843,18 @@ def run_size(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any
         return _measure(db, size, shape, end, args, load_s=load_s, timings=timings)
 
 
+def reused(backend: str, size: int, url: str) -> tuple[Database, datetime]:
+    """A kept database, migrated to the code being measured, and the end of its history."""
+    say(f"{backend}, {size:,} signing requests: reusing {url}")
+    db = Database(backend, url, lambda: None)
+    engine = make_engine(db.url)
+    upgrade(engine)  # the loaded history, under the indexes of the code being measured
+    with Session(engine) as session:
+        end = created_at(session, request_id_of(size))  # the newest request is the end
+    engine.dispose()
+    return db, end
+
+
 def _measure(db: Database, size: int, shape: Shape, end: datetime, args: argparse.Namespace,
              *, load_s: float, timings: dict[str, float]) -> dict[str, Any]:
     p = people(db, shape, end)
@@ -841,14 +866,71 @@ def _measure(db: Database, size: int, shape: Shape, end: datetime, args: argpars
     say("  runner: trivial steps with the history present …")
     runner = runner_steps(db)
     say(f"  runner {runner['steps_per_s']} steps/s")
-    return {"db": db.backend, "size": size, "samples": args.samples, "load_s": round(load_s, 1),
-            "load_by_table_s": {k: round(v, 2) for k, v in timings.items()},
+    return _result(db, size, args.samples, rows, runner, load_before,
+                   load_s=load_s, timings=timings)
+
+
+def _result(db: Database, size: int, samples: int, rows: list[Row], runner: dict[str, Any],
+            load_before: float, *, load_s: float = 0.0,
+            timings: dict[str, float] | None = None) -> dict[str, Any]:
+    return {"db": db.backend, "size": size, "samples": samples, "load_s": round(load_s, 1),
+            "load_by_table_s": {k: round(v, 2) for k, v in (timings or {}).items()},
             "rows": [{"group": r.group, "name": r.name, "url": r.url,
                       "p50_ms": _p(r, 50), "p95_ms": _p(r, 95), "max_ms": _p(r, 100),
                       "ok": len(r.latencies),
-                      "found": r.found, "server_cpu_ms": _cpu_ms(r, args.samples),
+                      "found": r.found, "server_cpu_ms": _cpu_ms(r, samples),
                       "errors": r.errors} for r in rows],
             "runner": runner, "loadavg_1m_before": load_before}
+
+
+# --side-by-side: each row's samples in this many turns per size; the runner this many times.
+TURNS = 5
+RUNNER_TURNS = 3
+
+
+def side_by_side(backend: str, sizes: list[int], urls: list[str],
+                 args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Two kept databases measured in turns, each by its own ``medsign serve``: every row's
+    samples in ``TURNS`` chunks, one size then the other, and the runner ``RUNNER_TURNS``
+    times each, alternating (the median run is kept). A shared machine's slower and faster
+    minutes then fall on both sizes alike; one size after the other, a row's p95 moved by
+    half between runs minutes apart, and the ratio with it."""
+    sides = []
+    for size, url in zip(sizes, urls, strict=True):
+        db, end = reused(backend, size, url)
+        p = people(db, Shape(size), end)
+        polled_now(db, end)
+        sides.append((db, size, p, rows_for(p, end)))
+    load_before = round(os.getloadavg()[0], 2)
+    chunks = [args.samples // TURNS + (k < args.samples % TURNS) for k in range(TURNS)]
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(served(db.url)) for db, *_ in sides]
+        clients = [clients_of(base, p) for (base, _), (_, _, p, _) in zip(servers, sides,
+                                                                          strict=True)]
+        for http in (h for side in clients for h in side.values()):
+            stack.callback(http.close)
+        pids = [proc.popen.pid for _, proc in servers]
+        for n in range(len(sides[0][3])):
+            turn = [(rows[n], side[rows[n].client], pid)
+                    for (*_, rows), side, pid in zip(sides, clients, pids, strict=True)]
+            for row, http, pid in turn:
+                sample(row, http, pid, 0, warm=2)
+            for count in chunks:
+                for row, http, pid in turn:
+                    sample(row, http, pid, count)
+            for (_, size, _, _), (row, _, _) in zip(sides, turn, strict=True):
+                _said(row, args.samples, f"{size:>11,}")
+    runs: list[list[dict[str, Any]]] = [[] for _ in sides]
+    for _ in range(RUNNER_TURNS):
+        for i, (db, size, _, _) in enumerate(sides):
+            runs[i].append(runner_steps(db))
+            say(f"  runner at {size:,}: {runs[i][-1]['steps_per_s']} steps/s")
+    results = []
+    for (db, size, _, rows), mine in zip(sides, runs, strict=True):
+        kept = sorted(mine, key=lambda r: r["steps_per_s"])[len(mine) // 2]
+        runner = {**kept, "runs_steps_per_s": [r["steps_per_s"] for r in mine]}
+        results.append(_result(db, size, args.samples, rows, runner, load_before))
+    return results
 
 
 def combined(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -902,15 +984,24 @@ def main() -> None:
     args = parse_args()
     backend = "postgresql" if args.db == "postgres" else args.db
     sizes = [parse_size(raw) for raw in args.sizes.split(",")]
-    if args.reuse and len(sizes) != 1:
+    urls = args.reuse.split(",") if args.reuse else []
+    if args.side_by_side:
+        if len(sizes) != 2 or len(urls) != 2:
+            raise SystemExit("--side-by-side measures two kept databases: give both sizes in "
+                             "--sizes and both addresses in --reuse, in the same order")
+        results = side_by_side(backend, sizes, urls, args)
+        for result in results:
+            append_result("history_scale", result)
+    elif args.reuse and (len(sizes) != 1 or len(urls) != 1):
         raise SystemExit("--reuse measures one kept database: give its size alone in --sizes")
-    results = []
-    for size in sizes:
-        result = run_size(backend, size, args)
-        if result is None:
-            continue
-        append_result("history_scale", result)
-        results.append(result)
+    else:
+        results = []
+        for size in sizes:
+            measured = run_size(backend, size, args)
+            if measured is None:
+                continue
+            append_result("history_scale", measured)
+            results.append(measured)
     if not results:
         return
     if args.compare:  # with earlier runs: the summary's base is the smallest size
