@@ -50,8 +50,8 @@ from medsign.signing import repository
 from medsign.signing.service import SIGNING_KIND, Cursor
 
 R = SigningRequestRow
-Columns = TypeVarTuple("Columns")
 U = SigningUnattendedRow
+Columns = TypeVarTuple("Columns")  # a query's columns, kept through ``_after``
 # Built once: an ORM alias costs more to make than the rest of a part.
 _STALE_ITEMS = aliased(WorkItemRow, name="stale_items")
 _SCHEDULED_ITEMS = aliased(WorkItemRow, name="scheduled_items")

@@ -106,12 +106,7 @@ def read_pdf(db: Session, *, request_id: str, state: str, number: int,
         if not 1 <= number <= len(infos):
             raise NotFound("document_not_found", "Документ не найден.")
         info = infos[number - 1]
-        ceiling = entry_ceiling(info, limits.max_uncompressed_bytes, limits)
-        with archive.open(info) as stream:
-            content = stream.read(ceiling + 1)
-    if len(content) > ceiling:
-        raise Conflict("document_too_large", "Документ слишком велик для выдачи.")
-    return info.filename, content
+        return info.filename, _bounded(archive, info, limits.max_uncompressed_bytes, limits)
 
 
 @dataclass(frozen=True)
