@@ -94,7 +94,9 @@ class Listed:
     ``query`` keeps those whose request meets the rest of the part. The two are read apart,
     so the planner cannot trade the walk for a join of every open request: it cannot know
     that every scheduled signing item belongs to an active request, takes them for a few,
-    and at ten million requests hashed all open ones for a page of ten (0.3 s)."""
+    and at ten million requests hashed all open ones for a page of ten (0.3 s). A request has
+    one open signing item at most (``uq_work_items_open_signing``), so the walk meets each
+    request once."""
 
     query: Select[Any]
     since: Any  # a mapped column: the request's ``updated_at`` or its stale item's

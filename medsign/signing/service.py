@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medsign.db.models import (
+    SIGNING_ITEM_KIND,
     AppointmentRow,
     ConsentRow,
     IdempotencyRow,
@@ -62,7 +63,7 @@ from medsign.signing.repository import ListFilter as ListFilter
 from medsign.signing.repository import RequestView as RequestView
 from medsign.webhooks import outbox as webhook_outbox
 
-SIGNING_KIND = "signing"
+SIGNING_KIND = SIGNING_ITEM_KIND  # one per request while open: a unique index of the runner's
 FIRST_STEP = "send"
 
 

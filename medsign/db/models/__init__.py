@@ -30,7 +30,14 @@ from medsign.db.models.records import (
     OrganizationRow,
     PatientRow,
 )
-from medsign.db.models.runner import RateBucketRow, SingletonRow, WorkItemRow
+from medsign.db.models.runner import (
+    ONE_OPEN_SIGNING_ITEM_INDEX,
+    OPEN_SIGNING_ITEM_WHERE,
+    SIGNING_ITEM_KIND,
+    RateBucketRow,
+    SingletonRow,
+    WorkItemRow,
+)
 from medsign.db.models.signing import (
     ONE_OPEN_SIGNING_INDEX,
     OPEN_SIGNING_WHERE,
@@ -66,6 +73,8 @@ __all__ = [
     "NAMING",
     "NotificationRow",
     "ONE_OPEN_SIGNING_INDEX",
+    "ONE_OPEN_SIGNING_ITEM_INDEX",
+    "OPEN_SIGNING_ITEM_WHERE",
     "OPEN_SIGNING_WHERE",
     "OrganizationRow",
     "PasswordResetTokenRow",
@@ -74,6 +83,7 @@ __all__ = [
     "PortalAccountRow",
     "RateBucketRow",
     "ReconciliationFindingRow",
+    "SIGNING_ITEM_KIND",
     "ServiceProcessRow",
     "SigningAlertMailRow",
     "SigningEventRow",

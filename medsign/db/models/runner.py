@@ -19,6 +19,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from medsign.db.models.base import Base
 from medsign.db.types import UTCDateTime
 
+# A signing request's transaction is driven by one work item of this kind, enqueued with the
+# request (``signing.service``) and moved, retried or ended in place, never added again. While
+# it is open (scheduled or failed) the index below refuses a second one: two would drive one
+# transaction, and the alert lists, which walk the items, would show the request twice.
+SIGNING_ITEM_KIND = "signing"
+ONE_OPEN_SIGNING_ITEM_INDEX = "uq_work_items_open_signing"
+OPEN_SIGNING_ITEM_WHERE = f"kind = '{SIGNING_ITEM_KIND}' AND status IN ('scheduled', 'failed')"
+
 
 class SingletonRow(Base):
     """Names of work that must exist exactly once per installation (e.g. the MAX poller)."""
@@ -61,6 +69,9 @@ class WorkItemRow(Base):
               postgresql_where=text("status = 'scheduled'"),
               sqlite_where=text("status = 'scheduled'")),
         Index("ix_work_items_kind_ref", "kind", "ref"),
+        Index(ONE_OPEN_SIGNING_ITEM_INDEX, "ref", unique=True,
+              postgresql_where=text(OPEN_SIGNING_ITEM_WHERE),
+              sqlite_where=text(OPEN_SIGNING_ITEM_WHERE)),
         Index("ix_work_items_status_kind", "status", "kind"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
