@@ -47,6 +47,9 @@ class Receiver:
     answers: list[int] = field(default_factory=list)  # then 200 for ever
     delay: float = 0.0  # seconds before answering (a slow МИС)
     received: list[Received] = field(default_factory=list)
+    # requests whose sender went away before the whole body came (a killed worker: its
+    # client writes the headers and the body apart); no server takes them for requests
+    cut_short: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: dict[str, str], body: bytes) -> int:
@@ -73,14 +76,22 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:  # noqa: N802 — the http.server's name
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
+            if len(body) < length:
+                with holder[0].lock:
+                    holder[0].cut_short += 1
+                self.close_connection = True
+                return
             if holder[0].delay:
                 time.sleep(holder[0].delay)
             status = holder[0].answer({k.lower(): v for k, v in self.headers.items()}, body)
             reply = b'{"ok": true}' if status < 300 else b"x" * 5000
-            self.send_response(status)
-            self.send_header("content-length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
+            try:
+                self.send_response(status)
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+            except (BrokenPipeError, ConnectionResetError):  # killed while waiting for it
+                self.close_connection = True
 
         def log_message(self, *args: object) -> None:
             pass
